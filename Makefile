@@ -1,0 +1,59 @@
+# ctiws — build, run and test. `make test` is what CI runs (.ci/run); it
+# installs what a fresh Debian machine with Go lacks (redis-server, the npm
+# test client) and starts and stops its own throwaway servers.
+
+GO        ?= go
+BIN       := bin/ctiws
+VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X main.version=$(VERSION)
+E2E_DIR   := ws/e2e
+FUZZTIME  ?= 5s
+
+.PHONY: all build run test unit e2e fuzz lint deps-redis deps-npm helm-check bench clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/ctiws
+
+# One node, embedded in-memory backend, simulated PBX generating traffic.
+run: build
+	./$(BIN) serve -config cmd/ctiws/demo/config.yaml
+
+test: lint deps-redis deps-npm build unit fuzz e2e helm-check
+	@echo "make test: all suites passed"
+
+unit:
+	$(GO) test -race -count=1 -timeout 10m ./...
+
+# Each fuzz target runs briefly; the seed corpora also run in `unit`.
+fuzz:
+	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./ws/eio
+	@if $(GO) test -list '^FuzzParse$$' ./ami 2>/dev/null | grep -q FuzzParse; then \
+		$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./ami; fi
+	@if $(GO) test -list '^FuzzParseTranscript$$' ./ami/sim 2>/dev/null | grep -q FuzzParseTranscript; then \
+		$(GO) test -run='^$$' -fuzz='^FuzzParseTranscript$$' -fuzztime=$(FUZZTIME) ./ami/sim; fi
+
+e2e: build deps-npm
+	cd $(E2E_DIR) && CTIWS_BIN=$(CURDIR)/$(BIN) node --test --test-concurrency=1 ./*.test.mjs
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+		if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+# redis-server from Debian's packages, when missing.
+deps-redis:
+	@command -v redis-server >/dev/null 2>&1 || { \
+		echo "installing redis-server (Debian package)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+	@redis-server --version
+
+deps-npm:
+	@cd $(E2E_DIR) && { [ -d node_modules/socket.io-client ] && npm ls --silent >/dev/null 2>&1 || npm ci --no-audit --no-fund --silent; }
+
+helm-check:
+	@if [ -f tools/helm-check.sh ]; then bash tools/helm-check.sh; else echo "helm-check: no chart yet"; fi
+
+clean:
+	rm -rf bin

@@ -1,0 +1,182 @@
+// Package cluster defines the shared state of a ctiws deployment: tokens,
+// sessions, PBX ownership, the event bus, the PBX object state and the
+// command queue to the owner of a tenant's PBX.
+//
+// Two implementations exist: cluster/memory (one node, the embedded default)
+// and cluster/redis (many nodes). Both pass the same contract suite in
+// cluster/clustertest. The ws and ami packages never import each other; they
+// meet through the types of this package.
+//
+// Every method is tenant-scoped: tenants never see each other's data.
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// ErrNotOwner is returned by a fenced publish when the caller no longer holds
+// the tenant's lease with the given epoch.
+var ErrNotOwner = errors.New("cluster: not the owner of the tenant lease")
+
+// Event names published by the owner of a tenant's PBX (the model events of
+// ami-model.md, named like astproxy's).
+const (
+	EvExtenChanged          = "extenChanged"
+	EvExtenDialing          = "extenDialing"
+	EvExtenConnected        = "extenConnected"
+	EvExtenHangup           = "extenHangup"
+	EvQueueChanged          = "queueChanged"
+	EvQueueMemberChanged    = "queueMemberChanged"
+	EvTrunkChanged          = "trunkChanged"
+	EvParkingChanged        = "parkingChanged"
+	EvConfBridgeConfChanged = "confBridgeConfChanged"
+	EvConfBridgeConfEnd     = "confBridgeConfEnd"
+	EvVoicemailChanged      = "voicemailChanged"
+	// EvResync tells subscribers the owner (re)built its model; Data is empty.
+	EvResync = "modelResync"
+)
+
+// Event is one message on a tenant's bus.
+//
+// Events from the PBX owner are fenced: they carry the lease Epoch and a
+// per-tenant Seq assigned by the bus, and state events carry the object Key
+// (e.g. "exten/201") whose current JSON the bus stores next to the stream.
+// Node events (presence, user-targeted deliveries) have Epoch and Seq zero.
+type Event struct {
+	Tenant string          `json:"t"`
+	Epoch  uint64          `json:"e,omitempty"`
+	Seq    uint64          `json:"s,omitempty"`
+	Name   string          `json:"n"`
+	Key    string          `json:"k,omitempty"`
+	Data   json.RawMessage `json:"d,omitempty"`
+	// Del marks a keyed event that removes its object from the state
+	// (e.g. confBridgeConfEnd).
+	Del bool `json:"x,omitempty"`
+	// Target, when set, restricts delivery to one user (lower-cased
+	// username) or, with a "socket:" prefix, to one socket id.
+	Target string `json:"u,omitempty"`
+	// Origin is the node that published the event.
+	Origin string `json:"o,omitempty"`
+	// Time is the publish time in Unix nanoseconds (for lag metrics and
+	// end-to-end latency).
+	Time int64 `json:"ts,omitempty"`
+}
+
+// Object is the stored state of one PBX object.
+type Object struct {
+	Key  string          `json:"k"`
+	Seq  uint64          `json:"s"`
+	Data json.RawMessage `json:"d"`
+}
+
+// Tokens stores authentication tokens, hashed by the caller.
+type Tokens interface {
+	// Put stores a token hash for user. ttl 0 means persistent.
+	Put(ctx context.Context, tenant, user, tokenHash string, ttl time.Duration) error
+	// Check reports whether the token hash is valid for user and, for a
+	// non-persistent token, slides its expiry to now+ttl.
+	Check(ctx context.Context, tenant, user, tokenHash string, ttl time.Duration) (bool, error)
+	// Delete removes a token hash.
+	Delete(ctx context.Context, tenant, user, tokenHash string) error
+}
+
+// Session is one logged-in socket.
+type Session struct {
+	ID        string `json:"id"`
+	Tenant    string `json:"tenant"`
+	User      string `json:"user"` // resolved, lower-cased username
+	UAType    string `json:"uaType,omitempty"`
+	Node      string `json:"node"`
+	TokenHash string `json:"-"`
+	LoginAt   int64  `json:"loginAt"`
+}
+
+// Sessions is the cluster-wide map of logged-in sockets (the original's wsid).
+type Sessions interface {
+	// Add registers a logged-in socket. first is true when it is the user's
+	// first socket anywhere in the cluster.
+	Add(ctx context.Context, s Session) (first bool, err error)
+	// Remove unregisters a socket. last is true when it was the user's last
+	// socket anywhere in the cluster; it is reported exactly once.
+	Remove(ctx context.Context, tenant, id string) (last bool, err error)
+	// UserSessions lists the sockets of a user.
+	UserSessions(ctx context.Context, tenant, user string) ([]Session, error)
+	// Heartbeat keeps the sessions of node alive for ttl.
+	Heartbeat(ctx context.Context, node string, ttl time.Duration) error
+	// Expired removes sessions whose node stopped heartbeating and returns the
+	// users whose last socket went away with them (each once, cluster-wide).
+	Expired(ctx context.Context, tenant string) (lastGone []string, err error)
+}
+
+// Lease is a held ownership of a tenant's PBX connection.
+type Lease struct {
+	Tenant string
+	Node   string
+	Epoch  uint64
+}
+
+// Ownership elects one node per tenant to own the AMI connection.
+type Ownership interface {
+	// Acquire takes the lease if it is free (or already ours) and returns it
+	// with a fencing epoch that grows on every new acquisition.
+	Acquire(ctx context.Context, tenant, node string, ttl time.Duration) (Lease, bool, error)
+	// Renew extends a held lease; false means it was lost.
+	Renew(ctx context.Context, l Lease, ttl time.Duration) (bool, error)
+	// Release gives a held lease up at once.
+	Release(ctx context.Context, l Lease) error
+	// Owner returns the current holder, if any.
+	Owner(ctx context.Context, tenant string) (Lease, bool, error)
+}
+
+// Bus carries events between nodes and keeps the current PBX object state.
+type Bus interface {
+	// PublishFenced publishes owner events in order after checking that l is
+	// still the tenant's lease. It assigns Epoch and Seq, and stores (or, for
+	// nil Data with a Key, deletes) the state of every keyed event in the
+	// same atomic step. It returns ErrNotOwner when the fence fails.
+	PublishFenced(ctx context.Context, l Lease, evs []Event) error
+	// Publish sends an unfenced node event.
+	Publish(ctx context.Context, ev Event) error
+	// Subscribe delivers the tenant's events to fn, in publish order, until
+	// ctx ends. fn must not block for long.
+	Subscribe(ctx context.Context, tenant string, fn func(Event)) error
+	// State returns the stored objects of the tenant whose key starts with
+	// prefix, and the sequence number they are consistent with.
+	State(ctx context.Context, tenant, prefix string) ([]Object, uint64, error)
+}
+
+// Command is a request for the owner of a tenant's PBX (e.g. a presence
+// change carried out through AMI).
+type Command struct {
+	ID     string          `json:"id,omitempty"`
+	Tenant string          `json:"tenant"`
+	Name   string          `json:"name"`
+	User   string          `json:"user,omitempty"`
+	Args   json.RawMessage `json:"args,omitempty"`
+}
+
+// Commands is a per-tenant queue consumed by the owner; a command survives an
+// owner change until it is acknowledged.
+type Commands interface {
+	// Send queues a command.
+	Send(ctx context.Context, c Command) error
+	// Consume hands queued commands to fn until ctx ends; a command is
+	// acknowledged when fn returns nil.
+	Consume(ctx context.Context, tenant, node string, fn func(context.Context, Command) error) error
+}
+
+// Backend bundles the implementations a node runs with.
+type Backend struct {
+	Tokens    Tokens
+	Sessions  Sessions
+	Ownership Ownership
+	Bus       Bus
+	Commands  Commands
+	// Ready reports whether the backend is reachable (nil) or why not.
+	Ready func(ctx context.Context) error
+	// Close releases the backend's connections.
+	Close func() error
+}

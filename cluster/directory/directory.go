@@ -1,0 +1,348 @@
+// Package directory reads a tenant's NethCTI users.json and profiles.json and
+// answers the questions the rest of ctiws asks about users: who owns an
+// extension, which permissions a user has, whether privacy applies.
+//
+// Look-ups by username are case-insensitive, and a user's main extension is an
+// alias of the user (both deliberate fixes, see docs/compatibility.md).
+package directory
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+)
+
+// Extension is one endpoint of type extension in users.json.
+type Extension struct {
+	ID   string `json:"-"`
+	Type string `json:"type"` // "physical", "webrtc", "mobile", "nethlink", ...
+	MAC  string `json:"mac,omitempty"`
+}
+
+// Settings are the per-user behaviours applied on first login and last logout
+// (nethcti-protocol.md §7).
+type Settings struct {
+	QueueAutoLogin  bool `json:"queue_auto_login"`
+	QueueAutoLogout bool `json:"queue_auto_logout"`
+	AutoDNDOffLogin bool `json:"auto_dndoff_login"`
+	AutoDNDOnLogout bool `json:"auto_dndon_logout"`
+}
+
+// Permissions are the checks of nethcti-protocol.md §4.2, resolved from the
+// user's profile.
+type Permissions struct {
+	PresencePanel bool `json:"presence_panel"`
+	Trunks        bool `json:"trunks"`
+	Queues        bool `json:"queue_agent"`
+	AdminQueues   bool `json:"ad_queue_agent"`
+	Parkings      bool `json:"parkings"`
+	QManager      bool `json:"qmanager"`
+	Privacy       bool `json:"privacy"`
+	ScreenSharing bool `json:"screen_sharing"`
+	DND           bool `json:"dnd"`
+	Phonebook     bool `json:"phonebook"`
+	Streaming     bool `json:"streaming"`
+}
+
+// User is one entry of users.json with its resolved permissions.
+type User struct {
+	Username      string // as written in users.json
+	Name          string
+	MainExtension string
+	Extensions    map[string]Extension // every extension, main included
+	Voicemails    []string
+	Cellphone     string
+	ProfileID     string
+	Settings      Settings
+	Perms         Permissions
+	// Streaming lists the streaming source ids the user may subscribe to;
+	// nil means all (when the streaming permission is set).
+	Streaming []string
+}
+
+// Owns reports whether ext is one of the user's extensions.
+func (u *User) Owns(ext string) bool {
+	_, ok := u.Extensions[ext]
+	return ok
+}
+
+// HasVoicemail reports whether vm is one of the user's voicemail boxes.
+func (u *User) HasVoicemail(vm string) bool {
+	for _, v := range u.Voicemails {
+		if v == vm {
+			return true
+		}
+	}
+	return false
+}
+
+// Directory is the immutable, parsed user and profile data of one tenant.
+// A reload builds a new Directory; readers never see a half-updated one.
+type Directory struct {
+	users    map[string]*User // lower-cased username -> user
+	byMain   map[string]*User // main extension -> user
+	owner    map[string]*User // any extension -> user
+	vmOwners map[string][]*User
+	sorted   []*User
+}
+
+// Load reads and parses users.json and profiles.json.
+func Load(usersPath, profilesPath string) (*Directory, error) {
+	u, err := os.ReadFile(usersPath)
+	if err != nil {
+		return nil, fmt.Errorf("read users file: %w", err)
+	}
+	p, err := os.ReadFile(profilesPath)
+	if err != nil {
+		return nil, fmt.Errorf("read profiles file: %w", err)
+	}
+	d, err := Parse(u, p)
+	if err != nil {
+		return nil, fmt.Errorf("%s / %s: %w", usersPath, profilesPath, err)
+	}
+	return d, nil
+}
+
+type rawUser struct {
+	Name      string `json:"name"`
+	ProfileID any    `json:"profile_id"`
+	Endpoints struct {
+		MainExtension map[string]json.RawMessage `json:"mainextension"`
+		Extension     map[string]Extension       `json:"extension"`
+		Voicemail     map[string]json.RawMessage `json:"voicemail"`
+		Cellphone     map[string]json.RawMessage `json:"cellphone"`
+	} `json:"endpoints"`
+	Settings  Settings `json:"settings"`
+	Streaming []string `json:"streaming"`
+}
+
+type rawPerm struct {
+	ID    any    `json:"id"`
+	Name  string `json:"name"`
+	Value bool   `json:"value"`
+}
+
+type rawMacro struct {
+	Value       bool            `json:"value"`
+	Permissions json.RawMessage `json:"permissions"`
+}
+
+type rawProfile struct {
+	ID               any                 `json:"id"`
+	Name             string              `json:"name"`
+	MacroPermissions map[string]rawMacro `json:"macro_permissions"`
+}
+
+// perms flattens a macro's permissions, which NethCTI writes either as an
+// object keyed by name or as an array of {id,name,value}.
+func (m rawMacro) perms() (map[string]bool, error) {
+	out := map[string]bool{}
+	if len(m.Permissions) == 0 || string(m.Permissions) == "null" {
+		return out, nil
+	}
+	var obj map[string]rawPerm
+	if err := json.Unmarshal(m.Permissions, &obj); err == nil {
+		for k, p := range obj {
+			name := p.Name
+			if name == "" {
+				name = k
+			}
+			out[strings.ToLower(name)] = p.Value
+		}
+		return out, nil
+	}
+	var arr []rawPerm
+	if err := json.Unmarshal(m.Permissions, &arr); err != nil {
+		return nil, errors.New("permissions is neither an object nor an array")
+	}
+	for _, p := range arr {
+		out[strings.ToLower(p.Name)] = p.Value
+	}
+	return out, nil
+}
+
+func idString(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case float64:
+		return fmt.Sprintf("%v", x)
+	default:
+		return fmt.Sprint(x)
+	}
+}
+
+// Parse builds a Directory from the contents of users.json and profiles.json.
+func Parse(usersJSON, profilesJSON []byte) (*Directory, error) {
+	var rawUsers map[string]rawUser
+	if err := json.Unmarshal(usersJSON, &rawUsers); err != nil {
+		return nil, fmt.Errorf("users.json: %w", err)
+	}
+	var rawProfiles map[string]rawProfile
+	if err := json.Unmarshal(profilesJSON, &rawProfiles); err != nil {
+		return nil, fmt.Errorf("profiles.json: %w", err)
+	}
+	profiles := map[string]Permissions{}
+	for key, p := range rawProfiles {
+		perm, err := resolve(p)
+		if err != nil {
+			return nil, fmt.Errorf("profiles.json: profile %q: %w", key, err)
+		}
+		id := idString(p.ID)
+		if id == "" {
+			id = key
+		}
+		profiles[id] = perm
+		profiles[key] = perm
+	}
+	d := &Directory{
+		users:    map[string]*User{},
+		byMain:   map[string]*User{},
+		owner:    map[string]*User{},
+		vmOwners: map[string][]*User{},
+	}
+	for name, ru := range rawUsers {
+		if name == "" {
+			return nil, errors.New("users.json: empty username")
+		}
+		lname := strings.ToLower(name)
+		if _, dup := d.users[lname]; dup {
+			return nil, fmt.Errorf("users.json: user %q appears twice (usernames are case-insensitive)", name)
+		}
+		u := &User{
+			Username:   name,
+			Name:       ru.Name,
+			ProfileID:  idString(ru.ProfileID),
+			Settings:   ru.Settings,
+			Extensions: map[string]Extension{},
+			Streaming:  ru.Streaming,
+		}
+		for ext := range ru.Endpoints.MainExtension {
+			u.MainExtension = ext
+			u.Extensions[ext] = Extension{ID: ext, Type: "main"}
+		}
+		for ext, e := range ru.Endpoints.Extension {
+			e.ID = ext
+			u.Extensions[ext] = e
+		}
+		for vm := range ru.Endpoints.Voicemail {
+			u.Voicemails = append(u.Voicemails, vm)
+		}
+		sort.Strings(u.Voicemails)
+		for c := range ru.Endpoints.Cellphone {
+			u.Cellphone = c
+		}
+		if p, ok := profiles[u.ProfileID]; ok {
+			u.Perms = p
+		} else {
+			// No (or an unknown) profile: no permissions, and privacy on.
+			// The original turned privacy off for an unknown profile id;
+			// see docs/compatibility.md.
+			u.Perms = Permissions{Privacy: true}
+		}
+		d.users[lname] = u
+		if u.MainExtension != "" {
+			d.byMain[u.MainExtension] = u
+		}
+		for ext := range u.Extensions {
+			if other, taken := d.owner[ext]; taken && other != u {
+				return nil, fmt.Errorf("users.json: extension %s belongs to both %q and %q", ext, other.Username, u.Username)
+			}
+			d.owner[ext] = u
+		}
+		for _, vm := range u.Voicemails {
+			d.vmOwners[vm] = append(d.vmOwners[vm], u)
+		}
+		d.sorted = append(d.sorted, u)
+	}
+	sort.Slice(d.sorted, func(i, j int) bool { return d.sorted[i].Username < d.sorted[j].Username })
+	return d, nil
+}
+
+func resolve(p rawProfile) (Permissions, error) {
+	macro := func(name string) (bool, map[string]bool, error) {
+		m, ok := p.MacroPermissions[name]
+		if !ok {
+			return false, map[string]bool{}, nil
+		}
+		perms, err := m.perms()
+		if err != nil {
+			return false, nil, fmt.Errorf("macro %s: %w", name, err)
+		}
+		return m.Value, perms, nil
+	}
+	var out Permissions
+	pp, ppSub, err := macro("presence_panel")
+	if err != nil {
+		return out, err
+	}
+	qa, qaSub, err := macro("queue_agent")
+	if err != nil {
+		return out, err
+	}
+	st, stSub, err := macro("settings")
+	if err != nil {
+		return out, err
+	}
+	nc, ncSub, err := macro("nethvoice_cti")
+	if err != nil {
+		return out, err
+	}
+	qm, _, err := macro("qmanager")
+	if err != nil {
+		return out, err
+	}
+	pb, _, err := macro("phonebook")
+	if err != nil {
+		return out, err
+	}
+	sm, _, err := macro("streaming")
+	if err != nil {
+		return out, err
+	}
+	out.PresencePanel = pp
+	out.Trunks = pp && ppSub["trunks"]
+	out.Queues = qa
+	out.AdminQueues = qa && qaSub["ad_queue_agent"]
+	out.Parkings = st && stSub["parkings"]
+	out.QManager = qm
+	// NS7 keeps privacy under settings, NS8 under nethvoice_cti: accept both.
+	out.Privacy = (st && stSub["privacy"]) || (nc && ncSub["privacy"])
+	out.ScreenSharing = (st && stSub["screen_sharing"]) || (nc && ncSub["screen_sharing"])
+	out.DND = st && stSub["dnd"]
+	out.Phonebook = pb
+	out.Streaming = sm
+	return out, nil
+}
+
+// User finds a user by username (case-insensitive) or by main extension.
+func (d *Directory) User(name string) (*User, bool) {
+	if u, ok := d.users[strings.ToLower(name)]; ok {
+		return u, true
+	}
+	u, ok := d.byMain[name]
+	return u, ok
+}
+
+// OwnerOf returns the user owning extension ext.
+func (d *Directory) OwnerOf(ext string) (*User, bool) {
+	u, ok := d.owner[ext]
+	return u, ok
+}
+
+// VoicemailOwners returns the users having voicemail box vm.
+func (d *Directory) VoicemailOwners(vm string) []*User { return d.vmOwners[vm] }
+
+// Users returns every user, sorted by username.
+func (d *Directory) Users() []*User { return d.sorted }
+
+// Empty returns a directory without users.
+func Empty() *Directory {
+	d, _ := Parse([]byte("{}"), []byte("{}"))
+	return d
+}

@@ -1,0 +1,162 @@
+package ws
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/ctiws/ctiws/cluster"
+	"github.com/ctiws/ctiws/cluster/directory"
+)
+
+// rooms is the set of NethCTI rooms a login joined (§4.1), as bits.
+type rooms uint16
+
+const (
+	roomExtensionsClear rooms = 1 << iota
+	roomExtensionsPrivacy
+	roomQueuesClear
+	roomQueuesPrivacy
+	roomTrunksClear
+	roomTrunksPrivacy
+	roomParkingsClear
+	roomParkingsPrivacy
+	roomQManager
+)
+
+// roomsFor computes the rooms of a user from its profile (§4.1). Trunk
+// events go to the trunks rooms (a fix: the original sent them to the
+// extensions rooms).
+func roomsFor(u *directory.User) rooms {
+	if u == nil {
+		return 0
+	}
+	p := u.Perms
+	var r rooms
+	pick := func(clear, privacy rooms, priv bool) rooms {
+		if priv {
+			return privacy
+		}
+		return clear
+	}
+	if p.PresencePanel {
+		r |= pick(roomExtensionsClear, roomExtensionsPrivacy, p.Privacy)
+	}
+	if p.Queues || p.AdminQueues {
+		r |= pick(roomQueuesClear, roomQueuesPrivacy, p.Privacy && !p.AdminQueues)
+	}
+	if p.Trunks {
+		r |= pick(roomTrunksClear, roomTrunksPrivacy, p.Privacy)
+	}
+	if p.Parkings {
+		r |= pick(roomParkingsClear, roomParkingsPrivacy, p.Privacy)
+	}
+	if p.QManager {
+		r |= roomQManager
+	}
+	return r
+}
+
+// hub is a tenant's index of the logged-in sockets on this node, and the
+// consumer of the tenant's bus events.
+type hub struct {
+	srv    *Server
+	tenant *Tenant
+
+	mu      sync.RWMutex
+	all     map[*conn]*login
+	byUser  map[string]map[*conn]struct{}
+	bySock  map[string]*conn
+	version uint64 // bumped on every change; lets the router cache lists
+
+	router *router
+}
+
+func newHub(s *Server, t *Tenant) *hub {
+	h := &hub{
+		srv:    s,
+		tenant: t,
+		all:    map[*conn]*login{},
+		byUser: map[string]map[*conn]struct{}{},
+		bySock: map[string]*conn{},
+	}
+	h.router = newRouter(h)
+	return h
+}
+
+func (h *hub) add(c *conn, l *login) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.all[c] = l
+	set := h.byUser[l.username]
+	if set == nil {
+		set = map[*conn]struct{}{}
+		h.byUser[l.username] = set
+	}
+	set[c] = struct{}{}
+	h.bySock[c.socketID] = c
+	h.version++
+}
+
+func (h *hub) remove(c *conn, l *login) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if cur, ok := h.all[c]; !ok || cur != l {
+		return
+	}
+	delete(h.all, c)
+	if set := h.byUser[l.username]; set != nil {
+		delete(set, c)
+		if len(set) == 0 {
+			delete(h.byUser, l.username)
+		}
+	}
+	delete(h.bySock, c.socketID)
+	h.version++
+}
+
+// deliverToSocket sends frame to one local socket, if it is here.
+func (h *hub) deliverToSocket(id string, frame []byte) bool {
+	h.mu.RLock()
+	c := h.bySock[id]
+	h.mu.RUnlock()
+	if c == nil {
+		return false
+	}
+	c.send(frame)
+	return true
+}
+
+// userConns returns the local sockets of a user.
+func (h *hub) userConns(username string) []*conn {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	set := h.byUser[username]
+	out := make([]*conn, 0, len(set))
+	for c := range set {
+		out = append(out, c)
+	}
+	return out
+}
+
+// run consumes the tenant's bus events until ctx ends, re-subscribing with
+// a back-off when the bus fails.
+func (h *hub) run(ctx context.Context) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := h.srv.backend.Bus.Subscribe(ctx, h.tenant.ID, h.router.handle)
+		if ctx.Err() != nil {
+			return
+		}
+		h.srv.log.Warn("bus subscription ended; retrying", "tenant", h.tenant.ID, "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// ensure the cluster import is used by this file's API users.
+var _ = cluster.EvResync

@@ -1,0 +1,324 @@
+package ws
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/ctiws/ctiws/cluster"
+	"github.com/ctiws/ctiws/cluster/directory"
+	"github.com/ctiws/ctiws/ws/auth"
+	"github.com/ctiws/ctiws/ws/eio"
+)
+
+var (
+	autheOK      = eio.Event("authe_ok", []byte(`{"message":"authorized successfully"}`))
+	unauthorized = eio.Event("401", []byte(`{"message":"unauthorized access"}`))
+	takeOver     = eio.Event("takeOver")
+)
+
+// Internal bus event names (node to node).
+const (
+	evTakeOver = "takeOver"
+	evMessage  = "message"
+)
+
+// Commands sent to the owner of a tenant when a user's first socket logs in
+// or the last one goes away (nethcti-protocol.md §7).
+const (
+	CmdUserLoggedIn  = "userLoggedIn"
+	CmdUserLoggedOut = "userLoggedOut"
+)
+
+// loginRequest is the payload of the `login` event (§2.2).
+type loginRequest struct {
+	AccessKeyID any `json:"accessKeyId"`
+	Token       any `json:"token"`
+	UAType      any `json:"uaType"`
+}
+
+// errLogin is the reason a login is refused; it is logged, never sent.
+type errLogin string
+
+func (e errLogin) Error() string { return string(e) }
+
+// validateLogin applies the checks of §2.3 step 1.
+func validateLogin(raw json.RawMessage) (accessKey, token, uaType string, err error) {
+	if len(raw) == 0 || raw[0] != '{' {
+		return "", "", "", errLogin("payload is not an object")
+	}
+	var req loginRequest
+	if err := json.Unmarshal(raw, &req); err != nil {
+		return "", "", "", errLogin("payload is not an object")
+	}
+	ak, ok1 := req.AccessKeyID.(string)
+	tok, ok2 := req.Token.(string)
+	if !ok1 || !ok2 {
+		return "", "", "", errLogin("accessKeyId and token must be strings")
+	}
+	if ak == "" || tok == "" {
+		return "", "", "", errLogin("accessKeyId and token must not be empty")
+	}
+	if len(ak) > 256 || len(tok) > 4096 {
+		return "", "", "", errLogin("accessKeyId or token too long")
+	}
+	if ua, isString := req.UAType.(string); isString {
+		if ua != "desktop" && ua != "mobile" {
+			return "", "", "", errLogin("uaType must be desktop or mobile")
+		}
+		uaType = ua
+	}
+	// A non-string uaType is not rejected by the original; it is treated as
+	// absent (no take-over).
+	return ak, tok, uaType, nil
+}
+
+// authenticate checks accessKey/token for a tenant and returns the user.
+// user is nil when authentication is disabled and the user is unknown.
+func (s *Server) authenticate(ctx context.Context, t *Tenant, accessKey, token string) (*directory.User, string, error) {
+	cfg := t.Config()
+	user, known := cfg.Directory.User(accessKey)
+	username := strings.ToLower(accessKey)
+	if known {
+		username = strings.ToLower(user.Username)
+	}
+	if !cfg.AuthEnabled {
+		if !known {
+			user = nil
+		}
+		return user, username, nil
+	}
+	if !known {
+		return nil, "", errLogin("unknown user")
+	}
+	if auth.LooksLikeJWT(token) && len(cfg.JWTSecret) > 0 {
+		id, err := auth.VerifyJWT(token, cfg.JWTSecret, time.Now())
+		if err != nil {
+			return nil, "", err
+		}
+		owner, ok := cfg.Directory.User(id)
+		if !ok || owner != user {
+			return nil, "", errLogin("JWT issued to another user")
+		}
+		return user, username, nil
+	}
+	ok, err := s.backend.Tokens.Check(ctx, t.ID, username, auth.HashToken(token), s.opts.TokenTTL)
+	if err != nil {
+		return nil, "", err
+	}
+	if !ok {
+		return nil, "", errLogin("unknown or expired token")
+	}
+	return user, username, nil
+}
+
+// handleLogin runs the login procedure of §2.3–§2.6. Repeated logins on one
+// socket re-run it (and may switch user).
+func (s *Server) handleLogin(c *conn, raw json.RawMessage) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	t := c.tenant
+	accessKey, token, uaType, err := validateLogin(raw)
+	var user *directory.User
+	var username string
+	if err == nil {
+		user, username, err = s.authenticate(ctx, t, accessKey, token)
+	}
+	if err != nil {
+		result := "refused"
+		var le errLogin
+		if !errors.As(err, &le) && !errors.Is(err, auth.ErrJWT) {
+			result = "error"
+		}
+		s.metrics.Logins.WithLabelValues(t.ID, result).Inc()
+		s.log.Info("socket login refused", "tenant", t.ID, "socket", c.socketID, "user", truncate(accessKey, 64), "why", err.Error())
+		// A repeated login that fails logs the socket out first.
+		c.mu.Lock()
+		old := c.login
+		c.login = nil
+		c.mu.Unlock()
+		if old != nil {
+			s.logout(c, old)
+		}
+		c.send(unauthorized)
+		c.disconnect(reasonLoginFailed)
+		return
+	}
+	l := &login{
+		user:      user,
+		username:  username,
+		accessKey: accessKey,
+		uaType:    uaType,
+		tokenHash: auth.HashToken(token),
+		at:        time.Now(),
+	}
+	l.rooms = roomsFor(user)
+
+	// Take-over: older sockets of the same user and uaType, on any node.
+	if uaType != "" {
+		s.takeOver(ctx, c, l)
+	}
+
+	c.mu.Lock()
+	old := c.login
+	c.login = l
+	c.mu.Unlock()
+	if c.closed.Load() {
+		return
+	}
+	if old != nil {
+		t.hub.remove(c, old)
+		if old.username != l.username {
+			s.logout(c, old)
+		}
+	}
+	first, err := s.backend.Sessions.Add(ctx, cluster.Session{
+		ID: c.socketID, Tenant: t.ID, User: username, UAType: uaType, Node: s.opts.NodeID,
+		TokenHash: l.tokenHash, LoginAt: l.at.Unix(),
+	})
+	if err != nil {
+		s.log.Warn("session store failed; socket logged in locally only", "tenant", t.ID, "socket", c.socketID, "err", err)
+	}
+	c.send(autheOK)
+	t.hub.add(c, l)
+	if old == nil {
+		s.metrics.SocketsLoggedIn.WithLabelValues(t.ID).Inc()
+	}
+	s.metrics.Logins.WithLabelValues(t.ID, "ok").Inc()
+	s.log.Info("socket logged in", "tenant", t.ID, "socket", c.socketID, "user", username, "uaType", uaType)
+	if first && (old == nil || old.username != l.username) {
+		s.sendCommand(ctx, t.ID, CmdUserLoggedIn, username)
+	}
+}
+
+// takeOver sends `takeOver` to the older sockets of the user with the same
+// uaType. The new socket is logged in at once (no 8 s wait; see
+// docs/compatibility.md).
+func (s *Server) takeOver(ctx context.Context, c *conn, l *login) {
+	sessions, err := s.backend.Sessions.UserSessions(ctx, c.tenant.ID, l.username)
+	if err != nil {
+		s.log.Warn("take-over lookup failed", "tenant", c.tenant.ID, "err", err)
+		return
+	}
+	for _, other := range sessions {
+		if other.ID == c.socketID || other.UAType != l.uaType {
+			continue
+		}
+		if other.Node == s.opts.NodeID {
+			c.tenant.hub.deliverToSocket(other.ID, takeOver)
+			continue
+		}
+		ev := cluster.Event{Tenant: c.tenant.ID, Name: evTakeOver, Target: "socket:" + other.ID, Origin: s.opts.NodeID, Time: time.Now().UnixNano()}
+		if err := s.backend.Bus.Publish(ctx, ev); err != nil {
+			s.log.Warn("take-over publish failed", "tenant", c.tenant.ID, "err", err)
+		}
+	}
+}
+
+// logout unregisters a login and fires the last-logout hook once.
+func (s *Server) logout(c *conn, l *login) {
+	t := c.tenant
+	t.hub.remove(c, l)
+	s.metrics.SocketsLoggedIn.WithLabelValues(t.ID).Dec()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	last, err := s.backend.Sessions.Remove(ctx, t.ID, c.socketID)
+	if err != nil {
+		s.log.Warn("session remove failed; it expires with the node heartbeat", "tenant", t.ID, "socket", c.socketID, "err", err)
+		return
+	}
+	if last {
+		s.sendCommand(ctx, t.ID, CmdUserLoggedOut, l.username)
+	}
+}
+
+func (s *Server) sendCommand(ctx context.Context, tenant, name, user string) {
+	if err := s.backend.Commands.Send(ctx, cluster.Command{Tenant: tenant, Name: name, User: user}); err != nil {
+		s.log.Warn("command to PBX owner failed", "tenant", tenant, "command", name, "err", err)
+	}
+}
+
+// relayMessage is the part of a `message` event the server reads (§2.7).
+type relayMessage struct {
+	Message  string `json:"message"`
+	DestUser string `json:"destUser"`
+}
+
+// handleRelay relays a `message` to the sockets of destUser, cluster-wide.
+// Only logged-in sockets may send, callUser is stamped with the sender, and
+// screenSharingStart needs the screen-sharing permission (fixes, see
+// docs/compatibility.md).
+func (s *Server) handleRelay(c *conn, raw json.RawMessage) {
+	l := c.currentLogin()
+	if l == nil {
+		s.metrics.BadFrames.WithLabelValues(c.tenant.ID, "relay_not_logged_in").Inc()
+		return
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
+		s.metrics.BadFrames.WithLabelValues(c.tenant.ID, "relay_payload").Inc()
+		return
+	}
+	var m relayMessage
+	_ = json.Unmarshal(raw, &m)
+	if m.DestUser == "" {
+		s.metrics.BadFrames.WithLabelValues(c.tenant.ID, "relay_no_dest").Inc()
+		return
+	}
+	if m.Message == "screenSharingStart" && (l.user == nil || !l.user.Perms.ScreenSharing) {
+		s.metrics.BadFrames.WithLabelValues(c.tenant.ID, "relay_forbidden").Inc()
+		return
+	}
+	dest, ok := c.tenant.Config().Directory.User(m.DestUser)
+	destName := strings.ToLower(m.DestUser)
+	if ok {
+		destName = strings.ToLower(dest.Username)
+	}
+	sender := l.accessKey
+	if l.user != nil {
+		sender = l.user.Username
+	}
+	stamped, _ := json.Marshal(sender)
+	obj["callUser"] = stamped
+	data, err := json.Marshal(obj)
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ev := cluster.Event{Tenant: c.tenant.ID, Name: evMessage, Target: destName, Data: data, Origin: s.opts.NodeID, Time: time.Now().UnixNano()}
+	if err := s.backend.Bus.Publish(ctx, ev); err != nil {
+		s.log.Warn("message relay publish failed", "tenant", c.tenant.ID, "err", err)
+	}
+}
+
+// refreshTokens slides the expiry of the tokens of open sockets, every
+// token_ttl/2, so a token never expires while a socket logged in with it is
+// open (§2.10).
+func (s *Server) refreshTokens(ctx context.Context) {
+	every := s.opts.TokenTTL / 2
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			seen := map[string]bool{}
+			for _, c := range s.snapshotConns() {
+				l := c.currentLogin()
+				if l == nil || seen[l.tokenHash] {
+					continue
+				}
+				seen[l.tokenHash] = true
+				cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				if _, err := s.backend.Tokens.Check(cctx, c.tenant.ID, l.username, l.tokenHash, s.opts.TokenTTL); err != nil {
+					s.log.Warn("token refresh failed", "tenant", c.tenant.ID, "err", err)
+				}
+				cancel()
+			}
+		}
+	}
+}

@@ -1,0 +1,64 @@
+package ws
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// Metrics are the websocket layer's Prometheus collectors. Label values are
+// bounded: tenant ids, event names, reasons, routes and codes — never users,
+// sockets or extensions.
+type Metrics struct {
+	SocketsConnected   *prometheus.GaugeVec
+	SocketsLoggedIn    *prometheus.GaugeVec
+	Logins             *prometheus.CounterVec
+	Disconnects        *prometheus.CounterVec
+	BadFrames          *prometheus.CounterVec
+	EventsReceived     *prometheus.CounterVec
+	EventsDelivered    *prometheus.CounterVec
+	Serialisations     *prometheus.CounterVec
+	FanoutDuration     prometheus.Histogram
+	SlowConsumers      *prometheus.CounterVec
+	BusLag             prometheus.Histogram
+	Resyncs            *prometheus.CounterVec
+	RESTRequests       *prometheus.CounterVec
+	RESTDuration       *prometheus.HistogramVec
+	UnknownHostRejects prometheus.Counter
+}
+
+// NewMetrics registers the collectors on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	f := promauto.With(reg)
+	return &Metrics{
+		SocketsConnected: f.NewGaugeVec(prometheus.GaugeOpts{Namespace: "ctiws", Name: "sockets_connected",
+			Help: "Open websocket transports."}, []string{"tenant"}),
+		SocketsLoggedIn: f.NewGaugeVec(prometheus.GaugeOpts{Namespace: "ctiws", Name: "sockets_logged_in",
+			Help: "Sockets that completed login."}, []string{"tenant"}),
+		Logins: f.NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "logins_total",
+			Help: "Socket logins by result."}, []string{"tenant", "result"}),
+		Disconnects: f.NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "disconnects_total",
+			Help: "Closed transports by reason."}, []string{"tenant", "reason"}),
+		BadFrames: f.NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "bad_frames_total",
+			Help: "Client frames refused, by reason."}, []string{"tenant", "reason"}),
+		EventsReceived: f.NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "bus_events_received_total",
+			Help: "Events received from the bus."}, []string{"tenant", "event"}),
+		EventsDelivered: f.NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "events_delivered_total",
+			Help: "Event frames queued to sockets."}, []string{"tenant", "event"}),
+		Serialisations: f.NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "serialisations_total",
+			Help: "Payload serialisations (one per privacy variant, never per socket)."}, []string{"event"}),
+		FanoutDuration: f.NewHistogram(prometheus.HistogramOpts{Namespace: "ctiws", Name: "fanout_duration_seconds",
+			Help: "Time to route one bus event to every local socket.", Buckets: prometheus.ExponentialBuckets(0.00005, 2, 14)}),
+		SlowConsumers: f.NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "slow_consumer_disconnects_total",
+			Help: "Sockets disconnected because their send buffer was full."}, []string{"tenant"}),
+		BusLag: f.NewHistogram(prometheus.HistogramOpts{Namespace: "ctiws", Name: "bus_lag_seconds",
+			Help: "Publish to receive delay of bus events.", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}),
+		Resyncs: f.NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "resyncs_total",
+			Help: "State resyncs after a bus gap, reconnect or owner change."}, []string{"tenant"}),
+		RESTRequests: f.NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "rest_requests_total",
+			Help: "REST requests by route and status code."}, []string{"route", "code"}),
+		RESTDuration: f.NewHistogramVec(prometheus.HistogramOpts{Namespace: "ctiws", Name: "rest_request_duration_seconds",
+			Help: "REST request duration.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}, []string{"route"}),
+		UnknownHostRejects: f.NewCounter(prometheus.CounterOpts{Namespace: "ctiws", Name: "unknown_host_rejects_total",
+			Help: "Requests refused because their Host selects no tenant."}),
+	}
+}

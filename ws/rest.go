@@ -1,0 +1,745 @@
+package ws
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ctiws/ctiws/cluster"
+	"github.com/ctiws/ctiws/cluster/directory"
+	"github.com/ctiws/ctiws/cluster/pbx"
+	"github.com/ctiws/ctiws/ws/auth"
+)
+
+// maxBody bounds every REST request body.
+const maxBody = 1 << 20
+
+// apiError is the JSON body of every REST error.
+type apiError struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, apiError{Code: status, Message: msg})
+}
+
+// statusRecorder captures the status code for metrics.
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.code = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the connection (websocket
+// hijacking).
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// request is what an authenticated REST handler gets.
+type request struct {
+	w      http.ResponseWriter
+	r      *http.Request
+	tenant *Tenant
+	cfg    *TenantConfig
+	user   *directory.User
+}
+
+// routes registers every HTTP route.
+func (s *Server) routes() {
+	s.mux.HandleFunc("/socket.io/", s.serveSocketIO)
+	s.mux.HandleFunc("/ws/", s.serveSocketIO) // nethcti-middleware compatible path (/api/ws behind a prefix strip)
+	s.handle("POST /webrest/authentication/login", "auth_login", s.restLogin)
+	s.handle("POST /webrest/authentication/logout", "auth_logout", s.restLogout)
+	s.authed("GET /webrest/astproxy/extensions", "extensions", s.restExtensions)
+	s.authed("GET /webrest/astproxy/extension/{id}", "extension", s.restExtension)
+	s.authed("GET /webrest/astproxy/queues", "queues", s.restQueues)
+	s.authed("GET /webrest/astproxy/trunks", "trunks", s.restTrunks)
+	s.authed("GET /webrest/astproxy/parkings", "parkings", s.restParkings)
+	s.authed("GET /webrest/astproxy/confbridges", "confbridges", s.restConfbridges)
+	s.authed("GET /webrest/user/me", "user_me", s.restMe)
+	s.authed("GET /webrest/user/presence", "user_presence_get", s.restPresenceGet)
+	s.authed("POST /webrest/user/presence", "user_presence_set", s.restPresenceSet)
+	s.authed("POST /webrest/user/profile/avatar", "user_avatar", s.restAvatar)
+	s.authed("POST /webrest/user/default_device", "user_default_device", s.restDefaultDevice)
+	s.authed("POST /webrest/postit/create", "postit_create", s.restPostit)
+	s.authed("POST /webrest/streaming/subscribe", "streaming_subscribe", s.restStreaming(true))
+	s.authed("POST /webrest/streaming/unsubscribe", "streaming_unsubscribe", s.restStreaming(false))
+	s.authed("POST /webrest/astproxy/call", "call", s.restCall)
+	s.authed("POST /webrest/astproxy/answer_webrtc", "answer_webrtc", s.restAnswerWebrtc)
+	s.handle("POST /webrest/alarm", "alarm", s.restAlarm)
+	s.mux.HandleFunc("/webrest/", func(w http.ResponseWriter, r *http.Request) {
+		s.metrics.RESTRequests.WithLabelValues("unknown", "404").Inc()
+		writeError(w, http.StatusNotFound, "no such endpoint")
+	})
+}
+
+// handle registers a route with tenant selection and metrics.
+func (s *Server) handle(pattern, route string, fn func(http.ResponseWriter, *http.Request, *Tenant)) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, code: 200}
+		defer func() {
+			s.metrics.RESTRequests.WithLabelValues(route, strconv.Itoa(rec.code)).Inc()
+			s.metrics.RESTDuration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+		}()
+		t := s.tenants.lookup(r.Host)
+		if t == nil {
+			s.metrics.UnknownHostRejects.Inc()
+			writeError(rec, http.StatusNotFound, "unknown host")
+			return
+		}
+		r.Body = http.MaxBytesReader(rec, r.Body, maxBody)
+		fn(rec, r, t)
+	})
+}
+
+// authed registers a route that needs `Authorization: user:token` or a JWT.
+func (s *Server) authed(pattern, route string, fn func(*request)) {
+	s.handle(pattern, route, func(w http.ResponseWriter, r *http.Request, t *Tenant) {
+		user, err := s.restAuth(r, t)
+		if err != nil {
+			writeError(w, http.StatusUnauthorized, "unauthorized")
+			return
+		}
+		fn(&request{w: w, r: r, tenant: t, cfg: t.Config(), user: user})
+	})
+}
+
+// restAuth authenticates a REST request.
+func (s *Server) restAuth(r *http.Request, t *Tenant) (*directory.User, error) {
+	h := r.Header.Get("Authorization")
+	cfg := t.Config()
+	if tok, ok := strings.CutPrefix(h, "Bearer "); ok {
+		id, err := auth.VerifyJWT(strings.TrimSpace(tok), cfg.JWTSecret, time.Now())
+		if err != nil {
+			return nil, err
+		}
+		u, ok := cfg.Directory.User(id)
+		if !ok {
+			return nil, errLogin("unknown user")
+		}
+		return u, nil
+	}
+	name, token, ok := strings.Cut(h, ":")
+	if !ok || name == "" || token == "" {
+		return nil, errLogin("missing credentials")
+	}
+	user, _, err := s.authenticate(r.Context(), t, name, token)
+	if err != nil {
+		return nil, err
+	}
+	if user == nil {
+		return nil, errLogin("unknown user")
+	}
+	return user, nil
+}
+
+// decodeBody decodes a JSON object body into v.
+func decodeBody(r *http.Request, v any) error {
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		return errors.New("body too large or unreadable")
+	}
+	if len(b) == 0 || b[0] != '{' {
+		return errors.New("body must be a JSON object")
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return errors.New("body is not valid JSON for this endpoint")
+	}
+	return nil
+}
+
+// restLogin implements POST /webrest/authentication/login (§3.1): success is
+// HTTP 401 with `WWW-Authenticate: Digest <nonce>`.
+func (s *Server) restLogin(w http.ResponseWriter, r *http.Request, t *Tenant) {
+	var body struct {
+		Username any `json:"username"`
+		Password any `json:"password"`
+	}
+	if err := decodeBody(r, &body); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	username, ok1 := body.Username.(string)
+	password, ok2 := body.Password.(string)
+	if !ok1 || !ok2 || username == "" || password == "" {
+		s.metrics.Logins.WithLabelValues(t.ID, "rest_refused").Inc()
+		writeError(w, http.StatusUnauthorized, "unauthorized")
+		return
+	}
+	cfg := t.Config()
+	user, known := cfg.Directory.User(username)
+	if cfg.AuthEnabled {
+		if !known {
+			s.metrics.Logins.WithLabelValues(t.ID, "rest_refused").Inc()
+			writeError(w, http.StatusUnauthorized, "unauthorized")
+			return
+		}
+		select {
+		case s.bcrypt <- struct{}{}:
+		case <-r.Context().Done():
+			return
+		}
+		good := cfg.Htpasswd.Check(user.Username, password)
+		<-s.bcrypt
+		if !good {
+			s.metrics.Logins.WithLabelValues(t.ID, "rest_refused").Inc()
+			s.log.Info("REST login refused", "tenant", t.ID, "user", truncate(username, 64), "why", "wrong password")
+			writeError(w, http.StatusUnauthorized, "unauthorized")
+			return
+		}
+	}
+	canonical := strings.ToLower(username)
+	if known {
+		canonical = strings.ToLower(user.Username)
+	}
+	nonce := auth.NewNonce()
+	token := auth.LegacyToken(username, password, nonce)
+	ttl := s.opts.TokenTTL
+	if strings.EqualFold(r.Header.Get("auth-exp"), "no-exp") {
+		ttl = 0
+	}
+	if err := s.backend.Tokens.Put(r.Context(), t.ID, canonical, auth.HashToken(token), ttl); err != nil {
+		s.log.Error("token store failed", "tenant", t.ID, "err", err)
+		writeError(w, http.StatusServiceUnavailable, "token store unavailable")
+		return
+	}
+	s.metrics.Logins.WithLabelValues(t.ID, "rest_ok").Inc()
+	w.Header().Set("WWW-Authenticate", "Digest "+nonce)
+	writeError(w, http.StatusUnauthorized, "unauthorized")
+}
+
+// restLogout implements POST /webrest/authentication/logout.
+func (s *Server) restLogout(w http.ResponseWriter, r *http.Request, t *Tenant) {
+	name, token, ok := strings.Cut(r.Header.Get("Authorization"), ":")
+	if !ok || name == "" || token == "" {
+		writeError(w, http.StatusUnauthorized, "unauthorized")
+		return
+	}
+	user, _, err := s.authenticate(r.Context(), t, name, token)
+	if err != nil {
+		writeError(w, http.StatusUnauthorized, "unauthorized")
+		return
+	}
+	username := strings.ToLower(name)
+	if user != nil {
+		username = strings.ToLower(user.Username)
+	}
+	if err := s.backend.Tokens.Delete(r.Context(), t.ID, username, auth.HashToken(token)); err != nil {
+		writeError(w, http.StatusServiceUnavailable, "token store unavailable")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"message": "logged out"})
+}
+
+// state reads the stored objects with a key prefix.
+func (s *Server) state(ctx context.Context, t *Tenant, prefix string) ([]cluster.Object, error) {
+	objs, _, err := s.backend.Bus.State(ctx, t.ID, prefix)
+	return objs, err
+}
+
+// extensionFor returns the JSON of e as user u may see it (§4.6).
+func extensionFor(cfg *TenantConfig, u *directory.User, e *pbx.Extension, clear []byte) ([]byte, error) {
+	priv := cfg.Privacy
+	switch {
+	case priv == "" || !u.Perms.Privacy || u.Owns(e.Exten):
+		return clear, nil
+	case u.Perms.AdminQueues:
+		return pbx.Marshal(e.Masked(priv, ""))
+	default:
+		return pbx.Marshal(e.Masked(priv, priv))
+	}
+}
+
+// objectMap writes a JSON object id -> transformed object.
+func (s *Server) objectMap(q *request, prefix string, transform func(id string, data []byte) ([]byte, bool, error)) {
+	objs, err := s.state(q.r.Context(), q.tenant, prefix)
+	if err != nil {
+		writeError(q.w, http.StatusServiceUnavailable, "state unavailable")
+		return
+	}
+	out := make(map[string]json.RawMessage, len(objs))
+	for _, o := range objs {
+		id := strings.TrimPrefix(o.Key, prefix)
+		data, keep, err := transform(id, o.Data)
+		if err != nil {
+			continue
+		}
+		if keep {
+			out[id] = data
+		}
+	}
+	writeJSON(q.w, http.StatusOK, out)
+}
+
+func (s *Server) restExtensions(q *request) {
+	s.objectMap(q, objectPrefixExten, func(_ string, data []byte) ([]byte, bool, error) {
+		var e pbx.Extension
+		if err := json.Unmarshal(data, &e); err != nil {
+			return nil, false, err
+		}
+		b, err := extensionFor(q.cfg, q.user, &e, data)
+		return b, true, err
+	})
+}
+
+func (s *Server) restExtension(q *request) {
+	id := q.r.PathValue("id")
+	objs, err := s.state(q.r.Context(), q.tenant, objectPrefixExten+id)
+	if err != nil {
+		writeError(q.w, http.StatusServiceUnavailable, "state unavailable")
+		return
+	}
+	for _, o := range objs {
+		if o.Key != objectPrefixExten+id {
+			continue
+		}
+		var e pbx.Extension
+		if err := json.Unmarshal(o.Data, &e); err != nil {
+			break
+		}
+		b, err := extensionFor(q.cfg, q.user, &e, o.Data)
+		if err != nil {
+			break
+		}
+		q.w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		_, _ = q.w.Write(b)
+		return
+	}
+	writeError(q.w, http.StatusNotFound, "no such extension")
+}
+
+func (s *Server) restQueues(q *request) {
+	p := q.user.Perms
+	if !p.Queues && !p.AdminQueues {
+		writeError(q.w, http.StatusForbidden, "queue permission required")
+		return
+	}
+	masked := q.cfg.Privacy != "" && p.Privacy && !p.AdminQueues
+	s.objectMap(q, objectPrefixQueue, func(_ string, data []byte) ([]byte, bool, error) {
+		if !masked {
+			return data, true, nil
+		}
+		var v pbx.Queue
+		if err := json.Unmarshal(data, &v); err != nil {
+			return nil, false, err
+		}
+		b, err := pbx.Marshal(v.Masked(q.cfg.Privacy))
+		return b, true, err
+	})
+}
+
+func (s *Server) restTrunks(q *request) {
+	if !q.user.Perms.Trunks {
+		writeError(q.w, http.StatusForbidden, "trunks permission required")
+		return
+	}
+	masked := q.cfg.Privacy != "" && q.user.Perms.Privacy
+	s.objectMap(q, objectPrefixTrunk, func(_ string, data []byte) ([]byte, bool, error) {
+		if !masked {
+			return data, true, nil
+		}
+		var v pbx.Trunk
+		if err := json.Unmarshal(data, &v); err != nil {
+			return nil, false, err
+		}
+		b, err := pbx.Marshal(v.Masked(q.cfg.Privacy))
+		return b, true, err
+	})
+}
+
+func (s *Server) restParkings(q *request) {
+	if !q.user.Perms.Parkings {
+		writeError(q.w, http.StatusForbidden, "parkings permission required")
+		return
+	}
+	masked := q.cfg.Privacy != "" && q.user.Perms.Privacy
+	s.objectMap(q, objectPrefixParking, func(_ string, data []byte) ([]byte, bool, error) {
+		if !masked {
+			return data, true, nil
+		}
+		var v pbx.Parking
+		if err := json.Unmarshal(data, &v); err != nil {
+			return nil, false, err
+		}
+		b, err := pbx.Marshal(v.Masked(q.cfg.Privacy))
+		return b, true, err
+	})
+}
+
+// restConfbridges lists the conferences the user owns or takes part in.
+func (s *Server) restConfbridges(q *request) {
+	s.objectMap(q, objectPrefixConf, func(id string, data []byte) ([]byte, bool, error) {
+		var c pbx.Conference
+		if err := json.Unmarshal(data, &c); err != nil {
+			return nil, false, err
+		}
+		if q.user.Owns(c.ID) {
+			return data, true, nil
+		}
+		for _, u := range c.Users {
+			if q.user.Owns(u.ExtenID) {
+				return data, true, nil
+			}
+		}
+		return nil, false, nil
+	})
+}
+
+// mainExtension reads the user's main extension from the state.
+func (s *Server) mainExtension(ctx context.Context, t *Tenant, u *directory.User) *pbx.Extension {
+	if u.MainExtension == "" {
+		return nil
+	}
+	objs, err := s.state(ctx, t, objectPrefixExten+u.MainExtension)
+	if err != nil {
+		return nil
+	}
+	for _, o := range objs {
+		if o.Key == objectPrefixExten+u.MainExtension {
+			var e pbx.Extension
+			if json.Unmarshal(o.Data, &e) == nil {
+				return &e
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Server) restMe(q *request) {
+	u := q.user
+	status, to := customPresence(u, s.mainExtension(q.r.Context(), q.tenant, u))
+	exts := make([]map[string]string, 0, len(u.Extensions))
+	ids := make([]string, 0, len(u.Extensions))
+	for id := range u.Extensions {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		exts = append(exts, map[string]string{"id": id, "type": u.Extensions[id].Type})
+	}
+	pres := map[string]string{"status": status}
+	if to != "" {
+		pres["to"] = to
+	}
+	writeJSON(q.w, http.StatusOK, map[string]any{
+		"username":       u.Username,
+		"name":           u.Name,
+		"mainextension":  u.MainExtension,
+		"endpoints":      map[string]any{"extension": exts, "voicemail": u.Voicemails, "cellphone": u.Cellphone},
+		"profile":        map[string]any{"id": u.ProfileID, "permissions": u.Perms},
+		"presence":       pres,
+		"settings":       u.Settings,
+		"mainPresence":   status,
+		"tenant":         q.tenant.ID,
+		"default_device": u.MainExtension,
+	})
+}
+
+func (s *Server) restPresenceGet(q *request) {
+	status, to := customPresence(q.user, s.mainExtension(q.r.Context(), q.tenant, q.user))
+	out := map[string]string{"status": status}
+	if to != "" {
+		out["to"] = to
+	}
+	writeJSON(q.w, http.StatusOK, out)
+}
+
+// restPresenceSet queues the presence change for the PBX owner, which
+// carries it out through AMI (AstDB); the events follow from the PBX.
+func (s *Server) restPresenceSet(q *request) {
+	var body struct {
+		Status string `json:"status"`
+		To     string `json:"to"`
+	}
+	if err := decodeBody(q.r, &body); err != nil {
+		writeError(q.w, http.StatusBadRequest, err.Error())
+		return
+	}
+	switch body.Status {
+	case presenceOnline, presenceDND, presenceVoicemail:
+	case presenceCellphone:
+		if body.To == "" && q.user.Cellphone == "" {
+			writeError(q.w, http.StatusBadRequest, "no cellphone configured and no \"to\" given")
+			return
+		}
+	case presenceCallforward:
+		if !validNumber(body.To) {
+			writeError(q.w, http.StatusBadRequest, "\"to\" must be a phone number for callforward")
+			return
+		}
+	default:
+		writeError(q.w, http.StatusBadRequest, "status must be one of online, dnd, callforward, voicemail, cellphone")
+		return
+	}
+	if q.user.MainExtension == "" {
+		writeError(q.w, http.StatusBadRequest, "user has no main extension")
+		return
+	}
+	to := body.To
+	if body.Status == presenceCellphone && to == "" {
+		to = q.user.Cellphone
+	}
+	args, _ := json.Marshal(map[string]string{"exten": q.user.MainExtension, "status": body.Status, "to": to})
+	s.command(q, "presence", args)
+}
+
+// command queues a command for the tenant's PBX owner and answers 202.
+func (s *Server) command(q *request, name string, args []byte) {
+	err := s.backend.Commands.Send(q.r.Context(), cluster.Command{Tenant: q.tenant.ID, Name: name, User: strings.ToLower(q.user.Username), Args: args})
+	if err != nil {
+		writeError(q.w, http.StatusServiceUnavailable, "command queue unavailable")
+		return
+	}
+	writeJSON(q.w, http.StatusAccepted, map[string]string{"message": "accepted"})
+}
+
+// validNumber accepts what a phone can dial: digits, *, #, and a leading +.
+func validNumber(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i, r := range s {
+		if (r < '0' || r > '9') && r != '*' && r != '#' && !(r == '+' && i == 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// normaliseNumber applies NethCTI's rule: a leading + becomes 00 and
+// anything but digits, * and # is removed.
+func normaliseNumber(s string) string {
+	s = strings.TrimSpace(s)
+	if strings.HasPrefix(s, "+") {
+		s = "00" + s[1:]
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if (r >= '0' && r <= '9') || r == '*' || r == '#' {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// publish sends a node event (Data = the client event's arguments).
+func (s *Server) publish(q *request, name, target string, args ...any) bool {
+	raw, err := json.Marshal(args)
+	if err != nil {
+		writeError(q.w, http.StatusInternalServerError, "encode event")
+		return false
+	}
+	ev := cluster.Event{Tenant: q.tenant.ID, Name: name, Target: target, Data: raw, Origin: s.opts.NodeID, Time: time.Now().UnixNano()}
+	if err := s.backend.Bus.Publish(q.r.Context(), ev); err != nil {
+		writeError(q.w, http.StatusServiceUnavailable, "bus unavailable")
+		return false
+	}
+	return true
+}
+
+func (s *Server) restAvatar(q *request) {
+	var body struct {
+		Avatar *string `json:"avatar"`
+	}
+	if err := decodeBody(q.r, &body); err != nil {
+		writeError(q.w, http.StatusBadRequest, err.Error())
+		return
+	}
+	payload := map[string]string{"username": q.user.Username}
+	if body.Avatar != nil && *body.Avatar != "" {
+		if !strings.HasPrefix(*body.Avatar, "data:image/") {
+			writeError(q.w, http.StatusBadRequest, "avatar must be a data:image/… URL")
+			return
+		}
+		payload["avatar"] = *body.Avatar
+	}
+	if s.publish(q, "userProfileAvatarUpdate", targetAllLoggedIn, payload) {
+		writeJSON(q.w, http.StatusOK, map[string]string{"message": "ok"})
+	}
+}
+
+func (s *Server) restDefaultDevice(q *request) {
+	var body struct {
+		ID string `json:"id"`
+	}
+	if err := decodeBody(q.r, &body); err != nil || body.ID == "" {
+		writeError(q.w, http.StatusBadRequest, "body must be {\"id\":\"<extension>\"}")
+		return
+	}
+	if !q.user.Owns(body.ID) {
+		writeError(q.w, http.StatusForbidden, "extension does not belong to the user")
+		return
+	}
+	if s.publish(q, "updateDefaultDevice", strings.ToLower(q.user.Username), body.ID) {
+		writeJSON(q.w, http.StatusOK, map[string]string{"message": "ok"})
+	}
+}
+
+func (s *Server) restPostit(q *request) {
+	var body struct {
+		Recipient string `json:"recipient"`
+		Text      string `json:"text"`
+	}
+	if err := decodeBody(q.r, &body); err != nil || body.Recipient == "" || body.Text == "" {
+		writeError(q.w, http.StatusBadRequest, "body must be {\"recipient\":\"<user>\",\"text\":\"…\"}")
+		return
+	}
+	rcpt, ok := q.cfg.Directory.User(body.Recipient)
+	if !ok {
+		writeError(q.w, http.StatusNotFound, "no such recipient")
+		return
+	}
+	target := strings.ToLower(rcpt.Username)
+	postit := map[string]any{"creator": q.user.Username, "recipient": rcpt.Username, "text": body.Text, "creation": time.Now().UTC().Format(time.RFC3339)}
+	if !s.publish(q, "updateNewPostit", target, []any{postit}) {
+		return
+	}
+	if s.publish(q, "newPostitCounter", target, map[string]any{"user": rcpt.Username, "counter": 1}) {
+		writeJSON(q.w, http.StatusOK, map[string]string{"message": "ok"})
+	}
+}
+
+func (s *Server) restStreaming(subscribe bool) func(*request) {
+	return func(q *request) {
+		var body struct {
+			ID string `json:"id"`
+		}
+		if err := decodeBody(q.r, &body); err != nil || body.ID == "" {
+			writeError(q.w, http.StatusBadRequest, "body must be {\"id\":\"<source>\"}")
+			return
+		}
+		known := false
+		for _, id := range q.cfg.Streams {
+			if strings.EqualFold(id, body.ID) {
+				known = true
+			}
+		}
+		if !known {
+			writeError(q.w, http.StatusNotFound, "no such streaming source")
+			return
+		}
+		if subscribe && !q.user.Perms.Streaming {
+			writeError(q.w, http.StatusForbidden, "streaming permission required")
+			return
+		}
+		raw, _ := json.Marshal(map[string]any{"id": body.ID, "subscribe": subscribe})
+		ev := cluster.Event{Tenant: q.tenant.ID, Name: evStreamSubscription, Target: strings.ToLower(q.user.Username), Data: raw, Origin: s.opts.NodeID}
+		if err := s.backend.Bus.Publish(q.r.Context(), ev); err != nil {
+			writeError(q.w, http.StatusServiceUnavailable, "bus unavailable")
+			return
+		}
+		writeJSON(q.w, http.StatusOK, map[string]string{"message": "ok"})
+	}
+}
+
+// restCall: for a WebRTC extension of the user the call is started by the
+// client (callWebrtc); other devices are called through the PBX owner.
+func (s *Server) restCall(q *request) {
+	var body struct {
+		EndpointID   string `json:"endpointId"`
+		EndpointType string `json:"endpointType"`
+		Number       string `json:"number"`
+	}
+	if err := decodeBody(q.r, &body); err != nil || body.Number == "" {
+		writeError(q.w, http.StatusBadRequest, "body must be {\"endpointId\",\"endpointType\",\"number\"}")
+		return
+	}
+	ext := body.EndpointID
+	if ext == "" {
+		ext = q.user.MainExtension
+	}
+	e, owns := q.user.Extensions[ext]
+	if !owns {
+		writeError(q.w, http.StatusForbidden, "endpoint does not belong to the user")
+		return
+	}
+	number := normaliseNumber(body.Number)
+	if number == "" {
+		writeError(q.w, http.StatusBadRequest, "number has no dialable digits")
+		return
+	}
+	if e.Type == "webrtc" {
+		if s.publish(q, "callWebrtc", strings.ToLower(q.user.Username), number) {
+			writeJSON(q.w, http.StatusOK, map[string]string{"message": "ok"})
+		}
+		return
+	}
+	args, _ := json.Marshal(map[string]string{"exten": ext, "number": number})
+	s.command(q, "originate", args)
+}
+
+func (s *Server) restAnswerWebrtc(q *request) {
+	var body struct {
+		EndpointID string `json:"endpointId"`
+	}
+	if err := decodeBody(q.r, &body); err != nil || body.EndpointID == "" {
+		writeError(q.w, http.StatusBadRequest, "body must be {\"endpointId\":\"<extension>\"}")
+		return
+	}
+	if !q.user.Owns(body.EndpointID) {
+		writeError(q.w, http.StatusForbidden, "endpoint does not belong to the user")
+		return
+	}
+	if s.publish(q, "answerWebrtc", strings.ToLower(q.user.Username), body.EndpointID) {
+		writeJSON(q.w, http.StatusOK, map[string]string{"message": "ok"})
+	}
+}
+
+// restAlarm accepts a collectd notification and sends qmAlarm to the
+// qmanager room (§6.9). Only loopback peers or users with the qmanager
+// permission may post.
+func (s *Server) restAlarm(w http.ResponseWriter, r *http.Request, t *Tenant) {
+	host, _, _ := net.SplitHostPort(r.RemoteAddr)
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		u, err := s.restAuth(r, t)
+		if err != nil || !u.Perms.QManager {
+			writeError(w, http.StatusForbidden, "loopback or qmanager permission required")
+			return
+		}
+	}
+	var body struct {
+		Type         string `json:"type"`
+		Notification struct {
+			Status       string `json:"status"`
+			Type         string `json:"type"`
+			TypeInstance string `json:"type_instance"`
+		} `json:"notification"`
+	}
+	if err := decodeBody(r, &body); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	n := body.Notification
+	queue := strings.ReplaceAll(n.TypeInstance, "Queue", "")
+	if n.Status == "" || n.Type == "" || queue == "" {
+		writeError(w, http.StatusBadRequest, "notification needs status, type and type_instance")
+		return
+	}
+	payload := map[string]string{"date": time.Now().UTC().Format("2006-01-02T15:04:05.000Z"), "status": strings.ToLower(n.Status), "alarm": n.Type, "queue": queue}
+	raw, _ := json.Marshal([]any{payload})
+	ev := cluster.Event{Tenant: t.ID, Name: evQMAlarm, Target: targetRoomPrefix + roomNameQManager, Data: raw, Origin: s.opts.NodeID, Time: time.Now().UnixNano()}
+	if err := s.backend.Bus.Publish(r.Context(), ev); err != nil {
+		writeError(w, http.StatusServiceUnavailable, "bus unavailable")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"message": "ok"})
+}

@@ -1,0 +1,543 @@
+// Package ws is the client-facing side of a ctiws node: the Socket.IO
+// (Engine.IO 4, websocket transport only) endpoint that NethCTI clients log
+// in to, the REST API, and the routing of PBX events to sockets with the
+// privacy rules of NethCTI.
+package ws
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ctiws/ctiws/cluster"
+	"github.com/ctiws/ctiws/ws/eio"
+	"github.com/olahol/melody"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Options configure a Server.
+type Options struct {
+	NodeID          string
+	Backend         cluster.Backend
+	Tenants         []*Tenant
+	TokenTTL        time.Duration
+	LoginTimeout    time.Duration
+	PingInterval    time.Duration
+	PingTimeout     time.Duration
+	MaxMessageBytes int64
+	// MaxConnLifetime closes sockets after this long (with up to 20%
+	// jitter) so they spread over nodes after a scale-out; 0 = never.
+	MaxConnLifetime time.Duration
+	// AllowedOrigins limits websocket Origins; empty allows any (like the
+	// original).
+	AllowedOrigins []string
+	// SendBuffer is the number of frames queued per socket before it is
+	// disconnected as a slow consumer.
+	SendBuffer int
+	Logger     *slog.Logger
+	Registry   prometheus.Registerer
+}
+
+// Server serves Socket.IO and REST for every tenant of the node.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	m       *melody.Melody
+	tenants *tenantRouter
+	backend cluster.Backend
+	metrics *Metrics
+	mux     *http.ServeMux
+
+	connsMu sync.RWMutex
+	conns   map[*conn]struct{}
+
+	draining atomic.Bool
+	bcrypt   chan struct{} // bounds concurrent password checks
+	badLog   *logLimiter
+}
+
+var (
+	disconnectFrame = eio.Disconnect
+	pongFrame       = []byte("3")
+)
+
+// New builds a Server. Call Run to start its background work.
+func New(opts Options) *Server {
+	if opts.PingInterval <= 0 {
+		opts.PingInterval = 25 * time.Second
+	}
+	if opts.PingTimeout <= 0 {
+		opts.PingTimeout = 20 * time.Second
+	}
+	if opts.LoginTimeout <= 0 {
+		opts.LoginTimeout = 10 * time.Second
+	}
+	if opts.TokenTTL <= 0 {
+		opts.TokenTTL = time.Hour
+	}
+	if opts.MaxMessageBytes <= 0 {
+		opts.MaxMessageBytes = 65536
+	}
+	if opts.SendBuffer <= 0 {
+		opts.SendBuffer = 256
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Registry == nil {
+		opts.Registry = prometheus.NewRegistry()
+	}
+	s := &Server{
+		opts:    opts,
+		log:     opts.Logger,
+		tenants: newTenantRouter(opts.Tenants),
+		backend: opts.Backend,
+		metrics: NewMetrics(opts.Registry),
+		conns:   map[*conn]struct{}{},
+		bcrypt:  make(chan struct{}, 2),
+		badLog:  newLogLimiter(time.Minute),
+	}
+	for _, t := range opts.Tenants {
+		t.hub = newHub(s, t)
+	}
+	m := melody.New()
+	m.Config.MaxMessageSize = opts.MaxMessageBytes
+	m.Config.MessageBufferSize = opts.SendBuffer
+	m.Config.WriteWait = 10 * time.Second
+	// Websocket-level pings find dead TCP peers even if a client never
+	// answers Engine.IO pings; Engine.IO pings are sent by the sweeper.
+	m.Config.PingPeriod = opts.PingInterval
+	m.Config.PongWait = opts.PingInterval + opts.PingTimeout
+	m.Upgrader.ReadBufferSize = 1024
+	m.Upgrader.WriteBufferSize = 1024
+	m.Upgrader.WriteBufferPool = &sync.Pool{}
+	m.Upgrader.CheckOrigin = s.checkOrigin
+	m.HandleConnect(s.onConnect)
+	m.HandleDisconnect(s.onDisconnect)
+	m.HandleMessage(s.onMessage)
+	m.HandleMessageBinary(func(ms *melody.Session, _ []byte) {
+		if c := connOf(ms); c != nil {
+			s.badFrame(c, "binary_frame", errors.New("binary websocket frames are not used by Socket.IO text clients"))
+		}
+	})
+	m.HandlePong(func(ms *melody.Session) {
+		if c := connOf(ms); c != nil {
+			c.lastPong.Store(time.Now().UnixNano())
+		}
+	})
+	m.HandleError(s.onError)
+	s.m = m
+	s.mux = http.NewServeMux()
+	s.routes()
+	return s
+}
+
+// Handler returns the HTTP handler for Socket.IO and REST.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Metrics returns the server's collectors.
+func (s *Server) Metrics() *Metrics { return s.metrics }
+
+// Draining reports whether Shutdown has begun.
+func (s *Server) Draining() bool { return s.draining.Load() }
+
+func (s *Server) checkOrigin(r *http.Request) bool {
+	if len(s.opts.AllowedOrigins) == 0 {
+		return true
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true // not a browser
+	}
+	for _, o := range s.opts.AllowedOrigins {
+		if o == "*" || strings.EqualFold(o, origin) {
+			return true
+		}
+	}
+	return false
+}
+
+func connOf(ms *melody.Session) *conn {
+	v, ok := ms.Get("c")
+	if !ok {
+		return nil
+	}
+	c, _ := v.(*conn)
+	return c
+}
+
+// engineError answers a handshake that cannot become a websocket, in the
+// form engine.io uses.
+func engineError(w http.ResponseWriter, status, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"code": code, "message": msg})
+}
+
+// serveSocketIO validates the Engine.IO handshake and upgrades.
+func (s *Server) serveSocketIO(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if q.Get("EIO") != "4" {
+		engineError(w, http.StatusBadRequest, 5, "Unsupported protocol version")
+		return
+	}
+	if q.Get("transport") != "websocket" {
+		engineError(w, http.StatusBadRequest, 0, "Transport unknown")
+		return
+	}
+	if q.Get("sid") != "" {
+		engineError(w, http.StatusBadRequest, 1, "Session ID unknown")
+		return
+	}
+	t := s.tenants.lookup(r.Host)
+	if t == nil {
+		s.metrics.UnknownHostRejects.Inc()
+		engineError(w, http.StatusNotFound, 0, "Unknown host")
+		return
+	}
+	if s.draining.Load() {
+		engineError(w, http.StatusServiceUnavailable, 0, "Server is shutting down")
+		return
+	}
+	now := time.Now()
+	c := &conn{
+		srv:       s,
+		tenant:    t,
+		engineID:  newID(),
+		socketID:  newID(),
+		userAgent: r.Header.Get("User-Agent"),
+		created:   now,
+	}
+	if s.opts.MaxConnLifetime > 0 {
+		jitter := time.Duration(rand.Int64N(int64(s.opts.MaxConnLifetime)/5 + 1))
+		c.deadline = now.Add(s.opts.MaxConnLifetime - jitter)
+	}
+	c.lastPong.Store(now.UnixNano())
+	c.nextPing.Store(now.Add(s.opts.PingInterval).UnixNano())
+	if err := s.m.HandleRequestWithKeys(w, r, map[string]any{"c": c}); err != nil {
+		s.log.Debug("websocket upgrade failed", "tenant", t.ID, "remote", r.RemoteAddr, "err", err)
+	}
+}
+
+func (s *Server) onConnect(ms *melody.Session) {
+	c := connOf(ms)
+	c.sess = ms
+	s.connsMu.Lock()
+	s.conns[c] = struct{}{}
+	s.connsMu.Unlock()
+	s.metrics.SocketsConnected.WithLabelValues(c.tenant.ID).Inc()
+	c.send(eio.OpenPacket(c.engineID, s.opts.PingInterval.Milliseconds(), s.opts.PingTimeout.Milliseconds(), s.opts.MaxMessageBytes))
+}
+
+func (s *Server) onDisconnect(ms *melody.Session) {
+	c := connOf(ms)
+	if c == nil {
+		return
+	}
+	if c.closed.CompareAndSwap(false, true) {
+		s.metrics.Disconnects.WithLabelValues(c.tenant.ID, reasonClientClose).Inc()
+	}
+	s.connsMu.Lock()
+	delete(s.conns, c)
+	s.connsMu.Unlock()
+	s.metrics.SocketsConnected.WithLabelValues(c.tenant.ID).Dec()
+	c.mu.Lock()
+	l := c.login
+	c.login = nil
+	c.mu.Unlock()
+	if l != nil {
+		s.logout(c, l)
+	}
+}
+
+func (s *Server) onError(ms *melody.Session, err error) {
+	c := connOf(ms)
+	if c == nil {
+		return
+	}
+	switch {
+	case errors.Is(err, melody.ErrMessageBufferFull):
+		if !c.closed.Load() {
+			s.metrics.SlowConsumers.WithLabelValues(c.tenant.ID).Inc()
+			s.log.Warn("slow consumer disconnected: send buffer full", "tenant", c.tenant.ID, "socket", c.socketID, "buffer", s.opts.SendBuffer)
+		}
+		c.closeTransport(reasonSlowConsumer)
+	case errors.Is(err, melody.ErrWriteClosed), errors.Is(err, melody.ErrSessionClosed):
+	case strings.Contains(err.Error(), "read limit exceeded"):
+		s.metrics.BadFrames.WithLabelValues(c.tenant.ID, "oversize").Inc()
+		s.badLog.log(s.log, "oversize", "frame larger than max_message_bytes: socket closed", "tenant", c.tenant.ID, "limit", s.opts.MaxMessageBytes)
+		c.closed.Store(true)
+		s.metrics.Disconnects.WithLabelValues(c.tenant.ID, reasonBadFrame).Inc()
+	default:
+		if c.closed.CompareAndSwap(false, true) {
+			s.metrics.Disconnects.WithLabelValues(c.tenant.ID, reasonReadError).Inc()
+		}
+	}
+}
+
+// badFrame counts and logs a refused frame and closes the transport, as
+// socket.io does on a parse error.
+func (s *Server) badFrame(c *conn, reason string, err error) {
+	s.metrics.BadFrames.WithLabelValues(c.tenant.ID, reason).Inc()
+	s.badLog.log(s.log, reason, "bad frame from client: transport closed", "tenant", c.tenant.ID, "socket", c.socketID, "err", err)
+	c.closeTransport(reasonBadFrame)
+}
+
+func (s *Server) onMessage(ms *melody.Session, msg []byte) {
+	c := connOf(ms)
+	if c == nil || c.closed.Load() {
+		return
+	}
+	f, err := eio.Decode(msg)
+	if err != nil {
+		s.badFrame(c, "decode", err)
+		return
+	}
+	c.lastPong.Store(time.Now().UnixNano())
+	switch f.Engine {
+	case eio.EnginePong, eio.EngineNoop:
+		return
+	case eio.EnginePing:
+		c.send(pongFrame)
+		return
+	case eio.EngineClose:
+		c.closeTransport(reasonClientClose)
+		return
+	case eio.EngineMessage:
+	default:
+		s.badFrame(c, "engine_type", errors.New("unexpected engine.io packet"))
+		return
+	}
+	if f.Namespace != "/" {
+		c.send(eio.ConnectErrorPacket(f.Namespace, "Invalid namespace"))
+		s.metrics.BadFrames.WithLabelValues(c.tenant.ID, "namespace").Inc()
+		return
+	}
+	switch f.SIO {
+	case eio.SIOConnect:
+		c.mu.Lock()
+		c.nsConnected = true
+		c.mu.Unlock()
+		c.send(eio.ConnectPacket(c.socketID))
+	case eio.SIODisconnect:
+		c.closeTransport(reasonClientClose)
+	case eio.SIOEvent:
+		c.mu.Lock()
+		ok := c.nsConnected
+		c.mu.Unlock()
+		if !ok {
+			s.badFrame(c, "event_before_connect", errors.New("event before namespace connect"))
+			return
+		}
+		name, args, err := f.Event()
+		if err != nil {
+			s.badFrame(c, "event", err)
+			return
+		}
+		s.onEvent(c, name, args, f.AckID)
+	case eio.SIOAck:
+		// Clients ack nothing we asked for; ignore.
+	default:
+		s.badFrame(c, "sio_type", errors.New("unexpected socket.io packet"))
+	}
+}
+
+// onEvent handles a client event.
+func (s *Server) onEvent(c *conn, name string, args []json.RawMessage, ack int64) {
+	switch name {
+	case "ping":
+		if ack != eio.NoAck {
+			c.send(eio.Ack(ack))
+		}
+	case "login":
+		var arg json.RawMessage
+		if len(args) > 0 {
+			arg = args[0]
+		}
+		s.handleLogin(c, arg)
+	case "message":
+		var arg json.RawMessage
+		if len(args) > 0 {
+			arg = args[0]
+		}
+		s.handleRelay(c, arg)
+	case "takeOverAck", "start_transcription", "stop_transcription":
+		// takeOverAck: the new socket is logged in at once (no wait), so
+		// there is nothing to do. Transcription control belongs to the
+		// middleware.
+	default:
+		s.metrics.BadFrames.WithLabelValues(c.tenant.ID, "unknown_event").Inc()
+		s.badLog.log(s.log, "unknown_event", "unknown client event ignored", "tenant", c.tenant.ID, "event", truncate(name, 64))
+	}
+	if ack != eio.NoAck && name != "ping" {
+		c.send(eio.Ack(ack))
+	}
+}
+
+// Run starts the node's background work (bus subscriptions, ping and login
+// timers, token refresh) and blocks until ctx ends.
+func (s *Server) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, t := range s.tenants.all {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t.hub.run(ctx)
+		}()
+	}
+	wg.Add(2)
+	go func() { defer wg.Done(); s.sweep(ctx) }()
+	go func() { defer wg.Done(); s.refreshTokens(ctx) }()
+	wg.Wait()
+	return nil
+}
+
+// snapshotConns returns the open connections.
+func (s *Server) snapshotConns() []*conn {
+	s.connsMu.RLock()
+	defer s.connsMu.RUnlock()
+	out := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		out = append(out, c)
+	}
+	return out
+}
+
+// sweep sends Engine.IO pings, and closes dead, never-logged-in and
+// too-old sockets. One goroutine for all sockets keeps memory per socket low.
+func (s *Server) sweep(ctx context.Context) {
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			n := now.UnixNano()
+			dead := (s.opts.PingInterval + s.opts.PingTimeout).Nanoseconds()
+			for _, c := range s.snapshotConns() {
+				if c.closed.Load() {
+					continue
+				}
+				switch {
+				case n-c.lastPong.Load() > dead:
+					c.closeTransport(reasonPingTimeout)
+				case c.currentLogin() == nil && now.Sub(c.created) > s.opts.LoginTimeout:
+					c.closeTransport(reasonLoginTimeout)
+				case !c.deadline.IsZero() && now.After(c.deadline):
+					c.closeTransport(reasonLifetime)
+				case n >= c.nextPing.Load():
+					c.nextPing.Store(n + s.opts.PingInterval.Nanoseconds())
+					c.send(eio.Ping)
+				}
+			}
+		}
+	}
+}
+
+// Shutdown refuses new sockets and closes the open ones in small batches
+// spread over the context's deadline (drain_timeout), without `41`, so
+// clients reconnect elsewhere without a storm.
+func (s *Server) Shutdown(ctx context.Context) {
+	s.draining.Store(true)
+	conns := s.snapshotConns()
+	if len(conns) == 0 {
+		return
+	}
+	window := 5 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		// Keep a fifth of the window for the last batch to flush.
+		window = time.Until(dl) * 4 / 5
+	}
+	const batches = 20
+	per := (len(conns) + batches - 1) / batches
+	step := window / batches
+	for i := 0; i < len(conns); i += per {
+		end := min(i+per, len(conns))
+		for _, c := range conns[i:end] {
+			c.closeTransport(reasonShutdown)
+		}
+		if end < len(conns) {
+			select {
+			case <-ctx.Done():
+				for _, c := range conns[end:] {
+					c.closeTransport(reasonShutdown)
+				}
+				return
+			case <-time.After(step):
+			}
+		}
+	}
+	// Wait until the transports are gone (or the deadline).
+	for {
+		s.connsMu.RLock()
+		n := len(s.conns)
+		s.connsMu.RUnlock()
+		if n == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// Reload applies a new configuration to a tenant without dropping sockets:
+// logged-in sockets get their user and rooms recomputed, sockets of users
+// that no longer exist are closed, and every socket gets `serverReloaded`.
+func (s *Server) Reload(tenantID string, cfg *TenantConfig) bool {
+	t := s.tenants.byID[tenantID]
+	if t == nil {
+		return false
+	}
+	t.cfg.Store(cfg)
+	for _, c := range s.snapshotConns() {
+		if c.tenant != t {
+			continue
+		}
+		c.mu.Lock()
+		old := c.login
+		c.mu.Unlock()
+		if old == nil {
+			continue
+		}
+		user, ok := cfg.Directory.User(old.username)
+		if !ok && cfg.AuthEnabled {
+			c.closeTransport(reasonReload)
+			continue
+		}
+		if !ok {
+			user = nil
+		}
+		nl := *old
+		nl.user = user
+		nl.rooms = roomsFor(user)
+		c.mu.Lock()
+		if c.login == old {
+			c.login = &nl
+		}
+		c.mu.Unlock()
+		t.hub.remove(c, old)
+		t.hub.add(c, &nl)
+	}
+	t.hub.router.toAll(reloadedFrame, evServerReloaded)
+	return true
+}
+
+var reloadedFrame = eio.Event(evServerReloaded)

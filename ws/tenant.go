@@ -1,0 +1,79 @@
+package ws
+
+import (
+	"net"
+	"strings"
+	"sync/atomic"
+
+	"github.com/ctiws/ctiws/cluster/directory"
+	"github.com/ctiws/ctiws/ws/auth"
+)
+
+// TenantConfig is the reloadable part of a tenant: its users, privacy
+// string and credentials. A reload swaps the whole value at once.
+type TenantConfig struct {
+	Directory   *directory.Directory
+	Privacy     string
+	AuthEnabled bool
+	Htpasswd    *auth.Htpasswd // nil: no password logins
+	JWTSecret   []byte         // empty: JWTs refused
+	// Streams are the streaming source ids users may subscribe to.
+	Streams []string
+}
+
+// Tenant is one PBX served by the node.
+type Tenant struct {
+	ID    string
+	Hosts []string
+
+	cfg atomic.Pointer[TenantConfig]
+	hub *hub
+}
+
+// NewTenant returns a tenant with its initial configuration.
+func NewTenant(id string, hosts []string, cfg *TenantConfig) *Tenant {
+	t := &Tenant{ID: id, Hosts: hosts}
+	if cfg.Directory == nil {
+		cfg.Directory = directory.Empty()
+	}
+	t.cfg.Store(cfg)
+	return t
+}
+
+// Config returns the tenant's current configuration.
+func (t *Tenant) Config() *TenantConfig { return t.cfg.Load() }
+
+// tenantRouter selects the tenant of a request from its Host header.
+type tenantRouter struct {
+	byHost map[string]*Tenant
+	byID   map[string]*Tenant
+	only   *Tenant // the single tenant without hosts, if that is the setup
+	all    []*Tenant
+}
+
+func newTenantRouter(ts []*Tenant) *tenantRouter {
+	r := &tenantRouter{byHost: map[string]*Tenant{}, byID: map[string]*Tenant{}, all: ts}
+	for _, t := range ts {
+		r.byID[t.ID] = t
+		for _, h := range t.Hosts {
+			r.byHost[strings.ToLower(h)] = t
+		}
+	}
+	if len(ts) == 1 && len(ts[0].Hosts) == 0 {
+		r.only = ts[0]
+	}
+	return r
+}
+
+// lookup returns the tenant for a Host header value (port ignored,
+// case-insensitive), or nil.
+func (r *tenantRouter) lookup(host string) *Tenant {
+	if r.only != nil {
+		return r.only
+	}
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	return r.byHost[host]
+}
