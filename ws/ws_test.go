@@ -175,14 +175,23 @@ func (e *env) publish(tenant string, evs ...cluster.Event) {
 func (e *env) settle(tenant string, socks ...*sock) {
 	e.t.Helper()
 	raw, _ := json.Marshal([]any{"marker"})
+	before := make([]int, len(socks))
+	for i, s := range socks {
+		before[i] = len(s.events("testMarker"))
+	}
 	if err := e.backend.Bus.Publish(context.Background(), cluster.Event{Tenant: tenant, Name: "testMarker", Data: raw}); err != nil {
 		e.t.Fatal(err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for _, s := range socks {
-		for len(s.events("testMarker")) == 0 {
+	for i, s := range socks {
+		for len(s.events("testMarker")) == before[i] {
 			if time.Now().After(deadline) {
-				e.t.Fatal("marker not delivered")
+				select {
+				case <-s.c.Done():
+					e.t.Fatalf("marker not delivered: connection closed: %v", s.c.Err())
+				default:
+				}
+				e.t.Fatalf("marker not delivered (%d events seen)", len(s.ev))
 			}
 			time.Sleep(5 * time.Millisecond)
 		}

@@ -1,0 +1,74 @@
+package directory
+
+import "testing"
+
+const users = `{
+ "Alice": {"name":"Alice","profile_id":"1","endpoints":{"mainextension":{"201":{}},"extension":{"201":{"type":"physical"},"91201":{"type":"webrtc"}},"voicemail":{"201":{}},"cellphone":{"333":{}}},"settings":{"queue_auto_login":true}},
+ "bob": {"name":"Bob","profile_id":2,"endpoints":{"mainextension":{"202":{}},"extension":{"202":{}}}},
+ "noprof": {"name":"N","endpoints":{"mainextension":{"203":{}}}}
+}`
+
+const profiles = `{
+ "1":{"id":"1","macro_permissions":{"presence_panel":{"value":true,"permissions":{"trunks":{"name":"trunks","value":true}}},
+      "queue_agent":{"value":false,"permissions":{"ad_queue_agent":{"value":true}}},
+      "settings":{"value":true,"permissions":[{"name":"privacy","value":true},{"name":"dnd","value":true}]}}},
+ "2":{"id":2,"macro_permissions":{"presence_panel":{"value":false,"permissions":{"trunks":{"value":true}}},
+      "nethvoice_cti":{"value":true,"permissions":{"privacy":{"value":true},"screen_sharing":{"value":true}}}}}
+}`
+
+func TestParse(t *testing.T) {
+	d, err := Parse([]byte(users), []byte(profiles))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		lookup string
+		want   string
+	}{
+		{"alice", "Alice"}, {"ALICE", "Alice"}, {"201", "Alice"}, {"bob", "bob"}, {"202", "bob"}, {"91201", ""}, {"nobody", ""},
+	}
+	for _, tt := range tests {
+		u, ok := d.User(tt.lookup)
+		if (tt.want == "") == ok || ok && u.Username != tt.want {
+			t.Errorf("User(%q) = %v %v", tt.lookup, u, ok)
+		}
+	}
+	a, _ := d.User("alice")
+	if !a.Perms.PresencePanel || !a.Perms.Trunks || a.Perms.Queues || a.Perms.AdminQueues || !a.Perms.Privacy || !a.Perms.DND || a.Cellphone != "333" || !a.Settings.QueueAutoLogin {
+		t.Errorf("alice perms %+v settings %+v", a.Perms, a.Settings)
+	}
+	if o, ok := d.OwnerOf("91201"); !ok || o != a {
+		t.Error("OwnerOf(91201)")
+	}
+	b, _ := d.User("bob")
+	if b.Perms.PresencePanel || b.Perms.Trunks || !b.Perms.Privacy || !b.Perms.ScreenSharing {
+		t.Errorf("bob perms %+v", b.Perms)
+	}
+	n, _ := d.User("noprof")
+	if !n.Perms.Privacy || n.Perms.PresencePanel {
+		t.Errorf("user without profile: %+v", n.Perms)
+	}
+	if len(d.VoicemailOwners("201")) != 1 || len(d.Users()) != 3 || d.Users()[0].Username != "Alice" {
+		t.Error("voicemail owners / sorted users")
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct{ name, users, profiles string }{
+		{"users not json", `{`, `{}`},
+		{"profiles not json", `{}`, `[`},
+		{"users wrong type", `{"a":{"name":1}}`, `{}`},
+		{"duplicate case-insensitive", `{"a":{},"A":{}}`, `{}`},
+		{"shared extension", `{"a":{"endpoints":{"extension":{"1":{}}}},"b":{"endpoints":{"mainextension":{"1":{}}}}}`, `{}`},
+		{"bad permissions", `{}`, `{"1":{"macro_permissions":{"settings":{"value":true,"permissions":"x"}}}}`},
+		{"empty username", `{"":{}}`, `{}`},
+	}
+	for _, tt := range tests {
+		if _, err := Parse([]byte(tt.users), []byte(tt.profiles)); err == nil {
+			t.Errorf("%s: accepted", tt.name)
+		}
+	}
+	if _, err := Load("/nonexistent/users.json", "/nonexistent/profiles.json"); err == nil {
+		t.Error("Load of missing files accepted")
+	}
+}

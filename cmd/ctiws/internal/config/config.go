@@ -1,0 +1,389 @@
+// Package config loads and validates the ctiws configuration file
+// (YAML, field names as in the README), applies CTIWS_<FIELD> environment
+// overrides to top-level scalars, and reads every file a tenant refers to.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ctiws/ctiws/cluster/directory"
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	Listen                string        `yaml:"listen"`
+	MetricsListen         string        `yaml:"metrics_listen"`
+	RedisURL              string        `yaml:"redis_url"`
+	NodeID                string        `yaml:"node_id"`
+	TokenTTL              time.Duration `yaml:"token_ttl"`
+	MaxMessageBytes       int64         `yaml:"max_message_bytes"`
+	DrainTimeout          time.Duration `yaml:"drain_timeout"`
+	MaxConnectionLifetime time.Duration `yaml:"max_connection_lifetime"`
+	LeaseTTL              time.Duration `yaml:"lease_ttl"`
+	LoginTimeout          time.Duration `yaml:"login_timeout"`
+	PingInterval          time.Duration `yaml:"ping_interval"`
+	PingTimeout           time.Duration `yaml:"ping_timeout"`
+	LogLevel              string        `yaml:"log_level"`
+	AllowedOrigins        []string      `yaml:"allowed_origins"`
+	Tenants               []Tenant      `yaml:"tenants"`
+
+	// Path is the file the configuration was read from.
+	Path string `yaml:"-"`
+}
+
+// Tenant is one PBX and its users.
+type Tenant struct {
+	ID             string   `yaml:"id"`
+	Hosts          []string `yaml:"hosts"`
+	AMI            AMI      `yaml:"ami"`
+	PrivacyNumbers *string  `yaml:"privacy_numbers"`
+	Auth           Auth     `yaml:"auth"`
+	UsersFile      string   `yaml:"users_file"`
+	ProfilesFile   string   `yaml:"profiles_file"`
+	ObjectsFile    string   `yaml:"objects_file"`
+	Streaming      []Stream `yaml:"streaming"`
+
+	// Directory is the parsed users and profiles (set by Load).
+	Directory *directory.Directory `yaml:"-"`
+	// Htpasswd holds the contents of the htpasswd file (set by Load).
+	Htpasswd []byte `yaml:"-"`
+}
+
+// Privacy returns the privacy replacement string ("xxx" when not set; an
+// explicit empty string disables masking, like the original).
+func (t *Tenant) Privacy() string {
+	if t.PrivacyNumbers == nil {
+		return "xxx"
+	}
+	return *t.PrivacyNumbers
+}
+
+// AMI is how to reach the tenant's Asterisk Manager Interface.
+type AMI struct {
+	Address    string `yaml:"address"` // "host:port" or "sim"
+	Username   string `yaml:"username"`
+	Secret     string `yaml:"secret"`
+	SecretFile string `yaml:"secret_file"`
+	// SimCallsPerSecond and SimSeed tune the built-in simulated PBX
+	// (address "sim"); nil keeps the simulator's default rate.
+	SimCallsPerSecond *float64 `yaml:"sim_calls_per_second"`
+	SimSeed           int64    `yaml:"sim_seed"`
+}
+
+// Auth configures how users of a tenant authenticate.
+type Auth struct {
+	Enabled       *bool  `yaml:"enabled"`
+	HtpasswdFile  string `yaml:"htpasswd_file"`
+	JWTSecret     string `yaml:"jwt_secret"`
+	JWTSecretFile string `yaml:"jwt_secret_file"`
+}
+
+// IsEnabled reports whether authentication is on (the default).
+func (a Auth) IsEnabled() bool { return a.Enabled == nil || *a.Enabled }
+
+// Stream is a streaming source (e.g. a door camera) polled by the owner.
+type Stream struct {
+	ID        string  `yaml:"id"`
+	URL       string  `yaml:"url"`
+	Framerate float64 `yaml:"framerate"`
+}
+
+// Defaults returns a configuration with every default set.
+func Defaults() Config {
+	return Config{
+		Listen:          "127.0.0.1:8181",
+		MetricsListen:   "127.0.0.1:9464",
+		TokenTTL:        time.Hour,
+		MaxMessageBytes: 65536,
+		DrainTimeout:    10 * time.Second,
+		LeaseTTL:        5 * time.Second,
+		LoginTimeout:    10 * time.Second,
+		PingInterval:    25 * time.Second,
+		PingTimeout:     20 * time.Second,
+		LogLevel:        "info",
+	}
+}
+
+// Error is a configuration problem; the command exits with code 2 on it.
+type Error struct {
+	File string
+	Err  error
+}
+
+func (e *Error) Error() string {
+	if e.File == "" {
+		return "config: " + e.Err.Error()
+	}
+	return "config " + e.File + ": " + e.Err.Error()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Load reads the file at path, applies environment overrides from env
+// (usually os.Environ), validates everything and loads the tenant files.
+func Load(path string, env []string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &Error{File: path, Err: fmt.Errorf("read: %w", err)}
+	}
+	cfg, err := Parse(raw, env)
+	if err != nil {
+		return nil, &Error{File: path, Err: err}
+	}
+	cfg.Path = path
+	if err := cfg.loadFiles(filepath.Dir(path)); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// Parse decodes and validates a configuration without reading tenant files.
+func Parse(raw []byte, env []string) (*Config, error) {
+	cfg := Defaults()
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	// An empty document (io.EOF) means "all defaults".
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("parse: %s", nameFields(err.Error(), raw))
+	}
+	if err := applyEnv(&cfg, env); err != nil {
+		return nil, err
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+var yamlLine = regexp.MustCompile(`line (\d+): `)
+
+// nameFields adds the field name to each "line N: …" of a YAML error, so
+// the message names the field and not only the line.
+func nameFields(msg string, raw []byte) string {
+	lines := strings.Split(string(raw), "\n")
+	return yamlLine.ReplaceAllStringFunc(msg, func(m string) string {
+		n, err := strconv.Atoi(yamlLine.FindStringSubmatch(m)[1])
+		if err != nil || n < 1 || n > len(lines) {
+			return m
+		}
+		key, _, ok := strings.Cut(strings.TrimLeft(strings.TrimSpace(lines[n-1]), "- "), ":")
+		if !ok {
+			return m
+		}
+		return fmt.Sprintf("line %d (field %s): ", n, strings.TrimSpace(key))
+	})
+}
+
+// applyEnv overrides every top-level scalar field from CTIWS_<FIELD>.
+func applyEnv(cfg *Config, env []string) error {
+	vals := map[string]string{}
+	for _, kv := range env {
+		k, v, ok := strings.Cut(kv, "=")
+		if ok && strings.HasPrefix(k, "CTIWS_") {
+			vals[k] = v
+		}
+	}
+	rv := reflect.ValueOf(cfg).Elem()
+	rt := rv.Type()
+	for i := 0; i < rt.NumField(); i++ {
+		tag := strings.Split(rt.Field(i).Tag.Get("yaml"), ",")[0]
+		if tag == "" || tag == "-" {
+			continue
+		}
+		name := "CTIWS_" + strings.ToUpper(tag)
+		v, ok := vals[name]
+		if !ok {
+			continue
+		}
+		f := rv.Field(i)
+		switch {
+		case f.Type() == reflect.TypeOf(time.Duration(0)):
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("environment %s: %q is not a duration (e.g. 10s, 1h)", name, v)
+			}
+			f.SetInt(int64(d))
+		case f.Kind() == reflect.String:
+			f.SetString(v)
+		case f.Kind() == reflect.Int64 || f.Kind() == reflect.Int:
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return fmt.Errorf("environment %s: %q is not an integer", name, v)
+			}
+			f.SetInt(n)
+		}
+	}
+	return nil
+}
+
+var tenantID = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+func (c *Config) validate() error {
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("listen: %q is not host:port", c.Listen)
+	}
+	if c.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			return fmt.Errorf("metrics_listen: %q is not host:port", c.MetricsListen)
+		}
+	}
+	if c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") && !strings.HasPrefix(c.RedisURL, "unix://") {
+		return fmt.Errorf("redis_url: must start with redis://, rediss:// or unix://")
+	}
+	positive := []struct {
+		name string
+		d    time.Duration
+	}{
+		{"token_ttl", c.TokenTTL}, {"drain_timeout", c.DrainTimeout}, {"lease_ttl", c.LeaseTTL},
+		{"login_timeout", c.LoginTimeout}, {"ping_interval", c.PingInterval}, {"ping_timeout", c.PingTimeout},
+	}
+	for _, p := range positive {
+		if p.d <= 0 {
+			return fmt.Errorf("%s: must be a positive duration, got %v", p.name, p.d)
+		}
+	}
+	if c.MaxConnectionLifetime < 0 {
+		return fmt.Errorf("max_connection_lifetime: must not be negative")
+	}
+	if c.LeaseTTL < time.Second {
+		return fmt.Errorf("lease_ttl: must be at least 1s, got %v", c.LeaseTTL)
+	}
+	if c.MaxMessageBytes < 1024 || c.MaxMessageBytes > 16<<20 {
+		return fmt.Errorf("max_message_bytes: must be between 1024 and 16777216, got %d", c.MaxMessageBytes)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log_level: must be debug, info, warn or error, got %q", c.LogLevel)
+	}
+	if len(c.Tenants) == 0 {
+		return errors.New("tenants: at least one tenant is required")
+	}
+	ids := map[string]bool{}
+	hosts := map[string]string{}
+	for i := range c.Tenants {
+		t := &c.Tenants[i]
+		where := fmt.Sprintf("tenants[%d]", i)
+		if !tenantID.MatchString(t.ID) {
+			return fmt.Errorf("%s.id: %q must be 1-63 characters of a-z, 0-9, '-' or '_'", where, t.ID)
+		}
+		where = fmt.Sprintf("tenants[%d] (%s)", i, t.ID)
+		if ids[t.ID] {
+			return fmt.Errorf("%s.id: duplicate tenant id %q", where, t.ID)
+		}
+		ids[t.ID] = true
+		if len(c.Tenants) > 1 && len(t.Hosts) == 0 {
+			return fmt.Errorf("%s.hosts: with several tenants every tenant needs hosts", where)
+		}
+		for _, h := range t.Hosts {
+			h = strings.ToLower(h)
+			if other, dup := hosts[h]; dup {
+				return fmt.Errorf("%s.hosts: host %q is also used by tenant %q", where, h, other)
+			}
+			hosts[h] = t.ID
+		}
+		if t.AMI.Address == "" {
+			return fmt.Errorf("%s.ami.address: required (\"host:port\" or \"sim\")", where)
+		}
+		if t.AMI.Address != "sim" {
+			if _, _, err := net.SplitHostPort(t.AMI.Address); err != nil {
+				return fmt.Errorf("%s.ami.address: %q is not host:port or \"sim\"", where, t.AMI.Address)
+			}
+		}
+		if t.AMI.SimCallsPerSecond != nil && (t.AMI.Address != "sim" || *t.AMI.SimCallsPerSecond < 0 || *t.AMI.SimCallsPerSecond > 1000) {
+			return fmt.Errorf("%s.ami.sim_calls_per_second: only with address \"sim\", between 0 and 1000", where)
+		}
+		if t.AMI.Secret != "" && t.AMI.SecretFile != "" {
+			return fmt.Errorf("%s.ami: set secret or secret_file, not both", where)
+		}
+		if t.Auth.JWTSecret != "" && t.Auth.JWTSecretFile != "" {
+			return fmt.Errorf("%s.auth: set jwt_secret or jwt_secret_file, not both", where)
+		}
+		if t.UsersFile == "" {
+			return fmt.Errorf("%s.users_file: required", where)
+		}
+		if t.ProfilesFile == "" {
+			return fmt.Errorf("%s.profiles_file: required", where)
+		}
+		if t.Auth.IsEnabled() && t.Auth.HtpasswdFile == "" && t.Auth.JWTSecret == "" && t.Auth.JWTSecretFile == "" {
+			return fmt.Errorf("%s.auth: enabled, but neither htpasswd_file nor jwt_secret is set", where)
+		}
+		seen := map[string]bool{}
+		for j, s := range t.Streaming {
+			if s.ID == "" || seen[strings.ToLower(s.ID)] {
+				return fmt.Errorf("%s.streaming[%d].id: empty or duplicate", where, j)
+			}
+			seen[strings.ToLower(s.ID)] = true
+			if !strings.HasPrefix(s.URL, "http://") && !strings.HasPrefix(s.URL, "https://") {
+				return fmt.Errorf("%s.streaming[%d].url: must be an http(s) URL", where, j)
+			}
+			if s.Framerate < 0 || s.Framerate > 30 {
+				return fmt.Errorf("%s.streaming[%d].framerate: must be between 0 and 30", where, j)
+			}
+		}
+	}
+	return nil
+}
+
+// loadFiles resolves relative paths against dir and reads every tenant file.
+func (c *Config) loadFiles(dir string) error {
+	abs := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(dir, p)
+	}
+	for i := range c.Tenants {
+		t := &c.Tenants[i]
+		t.UsersFile = abs(t.UsersFile)
+		t.ProfilesFile = abs(t.ProfilesFile)
+		t.ObjectsFile = abs(t.ObjectsFile)
+		t.Auth.HtpasswdFile = abs(t.Auth.HtpasswdFile)
+		t.Auth.JWTSecretFile = abs(t.Auth.JWTSecretFile)
+		t.AMI.SecretFile = abs(t.AMI.SecretFile)
+		d, err := directory.Load(t.UsersFile, t.ProfilesFile)
+		if err != nil {
+			return &Error{File: c.Path, Err: fmt.Errorf("tenant %s: %w", t.ID, err)}
+		}
+		t.Directory = d
+		if t.Auth.HtpasswdFile != "" {
+			b, err := os.ReadFile(t.Auth.HtpasswdFile)
+			if err != nil {
+				return &Error{File: c.Path, Err: fmt.Errorf("tenant %s: auth.htpasswd_file: %w", t.ID, err)}
+			}
+			t.Htpasswd = b
+		}
+		if t.Auth.JWTSecretFile != "" {
+			b, err := os.ReadFile(t.Auth.JWTSecretFile)
+			if err != nil {
+				return &Error{File: c.Path, Err: fmt.Errorf("tenant %s: auth.jwt_secret_file: %w", t.ID, err)}
+			}
+			t.Auth.JWTSecret = strings.TrimSpace(string(b))
+		}
+		if t.AMI.SecretFile != "" {
+			b, err := os.ReadFile(t.AMI.SecretFile)
+			if err != nil {
+				return &Error{File: c.Path, Err: fmt.Errorf("tenant %s: ami.secret_file: %w", t.ID, err)}
+			}
+			t.AMI.Secret = strings.TrimSpace(string(b))
+		}
+		if t.ObjectsFile != "" {
+			if _, err := os.Stat(t.ObjectsFile); err != nil {
+				return &Error{File: c.Path, Err: fmt.Errorf("tenant %s: objects_file: %w", t.ID, err)}
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,105 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const minimal = `
+tenants:
+  - id: demo
+    ami: {address: sim}
+    auth: {enabled: false}
+    users_file: u.json
+    profiles_file: p.json
+`
+
+func TestParseDefaultsAndEnv(t *testing.T) {
+	c, err := Parse([]byte(minimal), []string{"CTIWS_LISTEN=0.0.0.0:9000", "CTIWS_TOKEN_TTL=2h", "CTIWS_MAX_MESSAGE_BYTES=2048", "OTHER=1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "0.0.0.0:9000" || c.TokenTTL != 2*time.Hour || c.MaxMessageBytes != 2048 || c.DrainTimeout != 10*time.Second || c.Tenants[0].Privacy() != "xxx" {
+		t.Fatalf("%+v", c)
+	}
+	empty := ""
+	c.Tenants[0].PrivacyNumbers = &empty
+	if c.Tenants[0].Privacy() != "" {
+		t.Fatal("explicit empty privacy string must disable masking")
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	tenant := func(extra string) string {
+		return "tenants:\n  - id: demo\n    ami: {address: sim}\n    auth: {enabled: false}\n    users_file: u\n    profiles_file: p\n" + extra
+	}
+	tests := []struct {
+		name, yaml string
+		env        []string
+		wantField  string
+	}{
+		{"unknown field", "listne: x\n" + tenant(""), nil, "listne"},
+		{"wrong type", "max_message_bytes: lots\n" + tenant(""), nil, "max_message_bytes"},
+		{"bad duration", "token_ttl: forever\n" + tenant(""), nil, "token_ttl"},
+		{"no tenants", "listen: 127.0.0.1:1\n", nil, "tenants"},
+		{"duplicate tenant", tenant("  - id: demo\n    hosts: [a]\n    ami: {address: sim}\n    users_file: u\n    profiles_file: p\n"), nil, "hosts"},
+		{"bad tenant id", strings.Replace(tenant(""), "id: demo", "id: Demo!", 1), nil, "id"},
+		{"bad ami address", strings.Replace(tenant(""), "address: sim", "address: nowhere", 1), nil, "ami.address"},
+		{"auth without credentials", strings.Replace(tenant(""), "enabled: false", "enabled: true", 1), nil, "auth"},
+		{"bad listen", "listen: nope\n" + tenant(""), nil, "listen"},
+		{"env bad duration", tenant(""), []string{"CTIWS_DRAIN_TIMEOUT=soon"}, "CTIWS_DRAIN_TIMEOUT"},
+		{"env bad int", tenant(""), []string{"CTIWS_MAX_MESSAGE_BYTES=big"}, "CTIWS_MAX_MESSAGE_BYTES"},
+		{"message limit too small", "max_message_bytes: 10\n" + tenant(""), nil, "max_message_bytes"},
+		{"redis scheme", "redis_url: http://x\n" + tenant(""), nil, "redis_url"},
+		{"sim rate on real pbx", strings.Replace(tenant(""), "address: sim", "address: \"10.0.0.1:5038\", sim_calls_per_second: 3", 1), nil, "sim_calls_per_second"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.yaml), tt.env)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if !strings.Contains(err.Error(), tt.wantField) {
+				t.Fatalf("error %q does not name %q", err, tt.wantField)
+			}
+		})
+	}
+}
+
+func TestLoadFiles(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, s string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("u.json", `{"alice":{"endpoints":{"mainextension":{"201":{}}}}}`)
+	write("p.json", `{}`)
+	write("secret", "s3cr3t\n")
+	write("c.yaml", "tenants:\n  - id: demo\n    ami: {address: \"127.0.0.1:5038\", username: u, secret_file: secret}\n    auth: {jwt_secret_file: secret}\n    users_file: u.json\n    profiles_file: p.json\n")
+	c, err := Load(filepath.Join(dir, "c.yaml"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn := c.Tenants[0]
+	if tn.AMI.Secret != "s3cr3t" || tn.Auth.JWTSecret != "s3cr3t" || tn.Directory == nil {
+		t.Fatalf("%+v", tn)
+	}
+	if _, ok := tn.Directory.User("alice"); !ok {
+		t.Fatal("users not loaded")
+	}
+	// A missing referenced file names the tenant and the file.
+	write("c2.yaml", "tenants:\n  - id: demo\n    ami: {address: sim}\n    auth: {enabled: false}\n    users_file: missing.json\n    profiles_file: p.json\n")
+	_, err = Load(filepath.Join(dir, "c2.yaml"), nil)
+	var ce *Error
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "missing.json") {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := Load(filepath.Join(dir, "nope.yaml"), nil); err == nil || !strings.Contains(err.Error(), "nope.yaml") {
+		t.Fatalf("missing config: %v", err)
+	}
+}
