@@ -140,8 +140,13 @@ type Bus interface {
 	PublishFenced(ctx context.Context, l Lease, evs []Event) error
 	// Publish sends an unfenced node event.
 	Publish(ctx context.Context, ev Event) error
-	// Subscribe delivers the tenant's events to fn, in publish order, until
-	// ctx ends. fn must not block for long.
+	// Subscribe registers a subscription to the tenant's events and returns;
+	// from then on fn receives them in publish order, from a goroutine of
+	// the bus, until ctx ends. Events published after Subscribe returned are
+	// never missed silently: a lost connection or an overflow is reported
+	// to fn as an Event named EvResync (the subscriber re-reads State). It
+	// returns an error only when the subscription cannot be made. fn must
+	// not block for long.
 	Subscribe(ctx context.Context, tenant string, fn func(Event)) error
 	// State returns the stored objects of the tenant whose key starts with
 	// prefix, and the sequence number they are consistent with.

@@ -5,7 +5,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ctiws/ctiws/cluster"
 	"github.com/ctiws/ctiws/cluster/directory"
 )
 
@@ -139,16 +138,19 @@ func (h *hub) userConns(username string) []*conn {
 	return out
 }
 
-// run consumes the tenant's bus events until ctx ends, re-subscribing with
-// a back-off when the bus fails.
+// run subscribes to the tenant's bus events (retrying with a back-off
+// while the bus refuses) and loads the state, then waits for ctx.
 func (h *hub) run(ctx context.Context) {
 	backoff := 100 * time.Millisecond
-	for ctx.Err() == nil {
+	for {
 		err := h.srv.backend.Bus.Subscribe(ctx, h.tenant.ID, h.router.handle)
+		if err == nil {
+			break
+		}
 		if ctx.Err() != nil {
 			return
 		}
-		h.srv.log.Warn("bus subscription ended; retrying", "tenant", h.tenant.ID, "err", err, "in", backoff)
+		h.srv.log.Warn("bus subscription failed; retrying", "tenant", h.tenant.ID, "err", err, "in", backoff)
 		select {
 		case <-ctx.Done():
 			return
@@ -156,7 +158,8 @@ func (h *hub) run(ctx context.Context) {
 		}
 		backoff = min(backoff*2, 5*time.Second)
 	}
+	// Subscribed first, state second: an event is either in the state or
+	// arrives after it (older ones are skipped by sequence number).
+	h.router.load()
+	<-ctx.Done()
 }
-
-// ensure the cluster import is used by this file's API users.
-var _ = cluster.EvResync

@@ -109,8 +109,8 @@ func (r *router) handle(ev cluster.Event) {
 		if ev.Epoch < r.epoch {
 			return // a former owner: fenced out
 		}
-		if ev.Seq <= r.seq && ev.Epoch == r.epoch {
-			return // already applied through a state load
+		if ev.Seq <= r.seq {
+			return // already applied through a state load (seq is per tenant, across epochs)
 		}
 		if r.seq != 0 && ev.Seq != r.seq+1 {
 			m.Resyncs.WithLabelValues(t).Inc()
@@ -124,6 +124,15 @@ func (r *router) handle(ev cluster.Event) {
 		r.pbxEvent(ev)
 	}
 	m.FanoutDuration.Observe(time.Since(start).Seconds())
+}
+
+// load reads the state once the subscription is in place.
+func (r *router) load() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.loaded {
+		r.loadLocked(false)
+	}
 }
 
 // loadLocked reads the tenant's object state from the bus. With emit, every

@@ -1,0 +1,302 @@
+// Package node runs the per-tenant PBX ownership of a ctiws node: it takes
+// the tenant's lease, drives the AMI connection while it holds it, publishes
+// the model's events through the fenced bus, and carries out the commands
+// queued for the owner.
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/ctiws/ctiws/cluster"
+	"github.com/ctiws/ctiws/cluster/directory"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// PBX is the AMI side of a tenant as the owner drives it (ami.Runner).
+type PBX interface {
+	Run(ctx context.Context, emit func(context.Context, []cluster.Event) error) error
+	Do(ctx context.Context, c cluster.Command) error
+	SetDirectory(d *directory.Directory)
+}
+
+// Metrics are the ownership collectors.
+type Metrics struct {
+	LeaseOwned       *prometheus.GaugeVec
+	OwnershipChanges *prometheus.CounterVec
+	Published        *prometheus.CounterVec
+	FenceRejects     *prometheus.CounterVec
+	Commands         *prometheus.CounterVec
+}
+
+// NewMetrics registers the ownership collectors on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	f := promauto.With(reg)
+	return &Metrics{
+		LeaseOwned: f.NewGaugeVec(prometheus.GaugeOpts{Namespace: "ctiws", Name: "lease_owned",
+			Help: "1 while this node owns the tenant's PBX connection."}, []string{"tenant"}),
+		OwnershipChanges: f.NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "ownership_changes_total",
+			Help: "Leases acquired or lost by this node."}, []string{"tenant", "change"}),
+		Published: f.NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "owner_events_published_total",
+			Help: "PBX events published by this node as owner."}, []string{"tenant"}),
+		FenceRejects: f.NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "fence_rejects_total",
+			Help: "Publishes refused because the lease was lost."}, []string{"tenant"}),
+		Commands: f.NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "owner_commands_total",
+			Help: "Commands carried out by the owner, by result."}, []string{"tenant", "command", "result"}),
+	}
+}
+
+// Owner competes for one tenant's lease and runs its PBX while holding it.
+type Owner struct {
+	Tenant   string
+	Node     string
+	Backend  cluster.Backend
+	LeaseTTL time.Duration
+	// NewPBX builds the tenant's PBX connection for one ownership term.
+	NewPBX func() PBX
+	// Directory returns the tenant's current directory (for the login and
+	// logout hooks).
+	Directory func() *directory.Directory
+	// MayAcquire, if set, is asked before taking a free lease (lease
+	// spreading); the lease is taken anyway after a few refusals so a
+	// tenant never stays without an owner.
+	MayAcquire func() bool
+	Log        *slog.Logger
+	Metrics    *Metrics
+
+	mu    sync.Mutex
+	lease *cluster.Lease
+	pbx   PBX
+	// handBack asks the owner to release its lease (spreading).
+	handBack chan struct{}
+}
+
+// Owned reports whether this node currently holds the lease.
+func (o *Owner) Owned() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.lease != nil
+}
+
+// SetDirectory passes a reloaded directory to a running PBX.
+func (o *Owner) SetDirectory(d *directory.Directory) {
+	o.mu.Lock()
+	p := o.pbx
+	o.mu.Unlock()
+	if p != nil {
+		p.SetDirectory(d)
+	}
+}
+
+// HandBack releases the lease if held, so another node takes the tenant.
+func (o *Owner) HandBack() {
+	o.mu.Lock()
+	ch := o.handBack
+	o.mu.Unlock()
+	if ch != nil {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Run competes for the lease until ctx ends; on return a held lease has been
+// released (planned handover).
+func (o *Owner) Run(ctx context.Context) {
+	retry := o.LeaseTTL / 3
+	refused := 0
+	for ctx.Err() == nil {
+		if o.MayAcquire != nil && !o.MayAcquire() && refused < 5 {
+			refused++
+		} else {
+			lease, ok, err := o.Backend.Ownership.Acquire(ctx, o.Tenant, o.Node, o.LeaseTTL)
+			switch {
+			case err != nil && ctx.Err() == nil:
+				o.Log.Warn("lease acquire failed", "tenant", o.Tenant, "err", err)
+			case ok:
+				refused = 0
+				o.term(ctx, lease)
+			}
+		}
+		// Jitter spreads the nodes' attempts.
+		wait := retry/2 + time.Duration(rand.Int64N(int64(retry)))
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+	}
+}
+
+// term runs one ownership term: PBX connection, renewals and commands.
+func (o *Owner) term(parent context.Context, lease cluster.Lease) {
+	ctx, cancel := context.WithCancelCause(parent)
+	defer cancel(nil)
+	p := o.NewPBX()
+	handBack := make(chan struct{}, 1)
+	o.mu.Lock()
+	o.lease, o.pbx, o.handBack = &lease, p, handBack
+	o.mu.Unlock()
+	o.Metrics.LeaseOwned.WithLabelValues(o.Tenant).Set(1)
+	o.Metrics.OwnershipChanges.WithLabelValues(o.Tenant, "acquired").Inc()
+	o.Log.Info("PBX ownership acquired", "tenant", o.Tenant, "epoch", lease.Epoch)
+	defer func() {
+		o.mu.Lock()
+		o.lease, o.pbx, o.handBack = nil, nil, nil
+		o.mu.Unlock()
+		o.Metrics.LeaseOwned.WithLabelValues(o.Tenant).Set(0)
+		o.Metrics.OwnershipChanges.WithLabelValues(o.Tenant, "released").Inc()
+		rctx, rcancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if err := o.Backend.Ownership.Release(rctx, lease); err != nil {
+			o.Log.Warn("lease release failed; it expires by itself", "tenant", o.Tenant, "err", err)
+		}
+		rcancel()
+		o.Log.Info("PBX ownership ended", "tenant", o.Tenant, "epoch", lease.Epoch, "why", context.Cause(ctx))
+	}()
+
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		o.renew(ctx, cancel, lease, handBack)
+	}()
+	go func() {
+		defer wg.Done()
+		emit := func(ectx context.Context, evs []cluster.Event) error {
+			err := o.Backend.Bus.PublishFenced(ectx, lease, evs)
+			if errors.Is(err, cluster.ErrNotOwner) {
+				o.Metrics.FenceRejects.WithLabelValues(o.Tenant).Inc()
+				cancel(fmt.Errorf("fenced: %w", err))
+				return err
+			}
+			if err == nil {
+				o.Metrics.Published.WithLabelValues(o.Tenant).Add(float64(len(evs)))
+			}
+			return err
+		}
+		err := p.Run(ctx, emit)
+		if ctx.Err() == nil {
+			cancel(fmt.Errorf("PBX connection ended: %w", err))
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for ctx.Err() == nil {
+			err := o.Backend.Commands.Consume(ctx, o.Tenant, o.Node, func(cctx context.Context, c cluster.Command) error {
+				return o.command(cctx, p, c)
+			})
+			if ctx.Err() == nil {
+				o.Log.Warn("command consumer ended; retrying", "tenant", o.Tenant, "err", err)
+				select {
+				case <-ctx.Done():
+				case <-time.After(time.Second):
+				}
+			}
+		}
+	}()
+	wg.Wait()
+}
+
+// renew keeps the lease; losing it, or not renewing it in time, ends the
+// term before the lease can expire (the owner stops itself).
+func (o *Owner) renew(ctx context.Context, cancel context.CancelCauseFunc, lease cluster.Lease, handBack <-chan struct{}) {
+	every := o.LeaseTTL / 3
+	lastOK := time.Now()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-handBack:
+			cancel(errors.New("handed back to spread leases"))
+			return
+		case <-t.C:
+		}
+		rctx, rcancel := context.WithTimeout(ctx, every)
+		ok, err := o.Backend.Ownership.Renew(rctx, lease, o.LeaseTTL)
+		rcancel()
+		switch {
+		case err == nil && ok:
+			lastOK = time.Now()
+		case err == nil && !ok:
+			o.Metrics.OwnershipChanges.WithLabelValues(o.Tenant, "lost").Inc()
+			cancel(errors.New("lease lost"))
+			return
+		default:
+			o.Log.Warn("lease renew failed", "tenant", o.Tenant, "err", err)
+			// Stop before the lease can expire under us (monotonic clock).
+			if time.Since(lastOK) > o.LeaseTTL*2/3 {
+				cancel(fmt.Errorf("lease not renewed in time: %w", err))
+				return
+			}
+		}
+	}
+}
+
+// command carries out one queued command.
+func (o *Owner) command(ctx context.Context, p PBX, c cluster.Command) error {
+	var err error
+	switch c.Name {
+	case "userLoggedIn", "userLoggedOut":
+		err = o.hook(ctx, p, c)
+	default:
+		err = p.Do(ctx, c)
+	}
+	result := "ok"
+	if err != nil {
+		result = "error"
+		o.Log.Warn("owner command failed", "tenant", o.Tenant, "command", c.Name, "err", err)
+	}
+	o.Metrics.Commands.WithLabelValues(o.Tenant, c.Name, result).Inc()
+	// A command that fails on the PBX is not retried forever: it is logged,
+	// counted and acknowledged. Only a lost lease (ctx) leaves it queued.
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return nil
+}
+
+// hook applies the user's settings on first login and last logout
+// (nethcti-protocol.md §7), exactly once per transition.
+func (o *Owner) hook(ctx context.Context, p PBX, c cluster.Command) error {
+	u, ok := o.Directory().User(c.User)
+	if !ok || u.MainExtension == "" {
+		return nil
+	}
+	s := u.Settings
+	var cmds []cluster.Command
+	args := func(v map[string]string) json.RawMessage {
+		b, _ := json.Marshal(v)
+		return b
+	}
+	if c.Name == "userLoggedIn" {
+		if s.QueueAutoLogin && (u.Perms.Queues || u.Perms.AdminQueues) {
+			cmds = append(cmds, cluster.Command{Tenant: c.Tenant, Name: "queueLogin", User: c.User, Args: args(map[string]string{"exten": u.MainExtension})})
+		}
+		if s.AutoDNDOffLogin && u.Perms.DND {
+			cmds = append(cmds, cluster.Command{Tenant: c.Tenant, Name: "presence", User: c.User, Args: args(map[string]string{"exten": u.MainExtension, "status": "online"})})
+		}
+	} else {
+		if s.QueueAutoLogout {
+			cmds = append(cmds, cluster.Command{Tenant: c.Tenant, Name: "queueLogout", User: c.User, Args: args(map[string]string{"exten": u.MainExtension})})
+		}
+		if s.AutoDNDOnLogout && u.Perms.DND {
+			cmds = append(cmds, cluster.Command{Tenant: c.Tenant, Name: "presence", User: c.User, Args: args(map[string]string{"exten": u.MainExtension, "status": "dnd"})})
+		}
+	}
+	var errs []error
+	for _, cmd := range cmds {
+		if err := p.Do(ctx, cmd); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", cmd.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/ctiws/ctiws/cluster"
+	"github.com/ctiws/ctiws/cluster/directory"
+	"github.com/ctiws/ctiws/cmd/ctiws/internal/config"
+	"github.com/ctiws/ctiws/cmd/ctiws/internal/node"
+	"github.com/ctiws/ctiws/ws"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// ownerSet runs one node.Owner per tenant.
+type ownerSet struct {
+	wg     sync.WaitGroup
+	owners map[string]*node.Owner
+	tenant map[string]*atomic.Pointer[config.Tenant]
+}
+
+func startOwners(ctx context.Context, cfg *config.Config, backend cluster.Backend, pbxs *pbxFactory, srv *ws.Server, log *slog.Logger, reg prometheus.Registerer) *ownerSet {
+	set := &ownerSet{owners: map[string]*node.Owner{}, tenant: map[string]*atomic.Pointer[config.Tenant]{}}
+	m := node.NewMetrics(reg)
+	spread := &leaseSpread{set: set, tenants: len(cfg.Tenants)}
+	for i := range cfg.Tenants {
+		t := cfg.Tenants[i]
+		cur := &atomic.Pointer[config.Tenant]{}
+		cur.Store(&t)
+		set.tenant[t.ID] = cur
+		o := &node.Owner{
+			Tenant:     t.ID,
+			Node:       cfg.NodeID,
+			Backend:    backend,
+			LeaseTTL:   cfg.LeaseTTL,
+			NewPBX:     func() node.PBX { return pbxs.newPBX(&t, cur.Load) },
+			Directory:  func() *directory.Directory { return cur.Load().Directory },
+			MayAcquire: spread.mayAcquire,
+			Log:        log,
+			Metrics:    m,
+		}
+		set.owners[t.ID] = o
+		set.wg.Add(1)
+		go func() {
+			defer set.wg.Done()
+			o.Run(ctx)
+		}()
+	}
+	return set
+}
+
+// wait returns when every owner has stopped (and released its lease).
+func (s *ownerSet) wait() { s.wg.Wait() }
+
+// setDirectory passes a reloaded tenant to its owner.
+func (s *ownerSet) setDirectory(id string, t *config.Tenant) {
+	if cur, ok := s.tenant[id]; ok {
+		cur.Store(t)
+		s.owners[id].SetDirectory(t.Directory)
+	}
+}
+
+// owned counts the leases this node holds.
+func (s *ownerSet) owned() int {
+	n := 0
+	for _, o := range s.owners {
+		if o.Owned() {
+			n++
+		}
+	}
+	return n
+}
+
+// leaseSpread keeps a node from piling up every tenant's lease: it takes a
+// free lease only while it holds fewer than its share. The share needs the
+// node count, which the single-node setup does not have; then every lease is
+// taken.
+type leaseSpread struct {
+	set     *ownerSet
+	tenants int
+	// nodes reports the live node count (nil: single node).
+	nodes func() int
+}
+
+func (l *leaseSpread) mayAcquire() bool {
+	if l.nodes == nil {
+		return true
+	}
+	n := max(l.nodes(), 1)
+	share := (l.tenants+n-1)/n + 1
+	return l.set.owned() < share
+}

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strconv"
+
+	"github.com/ctiws/ctiws/ami"
+	"github.com/ctiws/ctiws/ami/sim"
+	"github.com/ctiws/ctiws/cmd/ctiws/internal/config"
+	"github.com/ctiws/ctiws/cmd/ctiws/internal/node"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// amiMetrics are the per-tenant AMI collectors, fed through ami.Hooks.
+type amiMetrics struct {
+	connected   *prometheus.GaugeVec
+	reconnects  *prometheus.CounterVec
+	messages    *prometheus.CounterVec
+	parseErrors *prometheus.CounterVec
+	skipped     *prometheus.CounterVec
+	snapshot    *prometheus.HistogramVec
+}
+
+func newAMIMetrics(reg prometheus.Registerer) *amiMetrics {
+	f := promauto.With(reg)
+	return &amiMetrics{
+		connected: f.NewGaugeVec(prometheus.GaugeOpts{Namespace: "ctiws", Name: "ami_connected",
+			Help: "1 while this node's AMI connection of the tenant is up."}, []string{"tenant"}),
+		reconnects: f.NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "ami_reconnects_total",
+			Help: "AMI reconnect attempts."}, []string{"tenant"}),
+		messages: f.NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "ami_messages_total",
+			Help: "AMI messages read, by kind."}, []string{"tenant", "kind"}),
+		parseErrors: f.NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "ami_parse_errors_total",
+			Help: "AMI input skipped or repaired, by reason."}, []string{"tenant", "reason"}),
+		skipped: f.NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "ami_model_skipped_total",
+			Help: "AMI events or objects the model ignored, by reason."}, []string{"tenant", "reason"}),
+		snapshot: f.NewHistogramVec(prometheus.HistogramOpts{Namespace: "ctiws", Name: "ami_snapshot_duration_seconds",
+			Help: "Duration of the start-up snapshot after each AMI login.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 12)}, []string{"tenant"}),
+	}
+}
+
+func (m *amiMetrics) hooks(tenant string) ami.Hooks {
+	return ami.Hooks{
+		ConnState: func(up bool) {
+			v := 0.0
+			if up {
+				v = 1
+			}
+			m.connected.WithLabelValues(tenant).Set(v)
+		},
+		Reconnect:  func() { m.reconnects.WithLabelValues(tenant).Inc() },
+		Message:    func(kind string) { m.messages.WithLabelValues(tenant, kind).Inc() },
+		ParseError: func(reason string) { m.parseErrors.WithLabelValues(tenant, reason).Inc() },
+		Skipped:    func(reason string) { m.skipped.WithLabelValues(tenant, reason).Inc() },
+	}
+}
+
+// pbxFactory builds each tenant's AMI runner. Tenants with `ami: sim` get
+// an in-process simulated PBX on a loopback port, so the path is the real
+// one (TCP, AMI bytes, model).
+type pbxFactory struct {
+	log     *slog.Logger
+	metrics *amiMetrics
+	sims    []*sim.Server
+	amiCfg  map[string]ami.Config
+	objects map[string]*ami.Objects
+}
+
+func newPBXFactory(ctx context.Context, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (*pbxFactory, error) {
+	f := &pbxFactory{log: log, metrics: newAMIMetrics(reg), amiCfg: map[string]ami.Config{}, objects: map[string]*ami.Objects{}}
+	for i := range cfg.Tenants {
+		t := &cfg.Tenants[i]
+		var objs *ami.Objects
+		if t.ObjectsFile != "" {
+			o, err := ami.LoadObjects(t.ObjectsFile)
+			if err != nil {
+				f.Close()
+				return nil, errUsage{fmt.Errorf("tenant %s: objects_file: %w", t.ID, err)}
+			}
+			objs = o
+		}
+		f.objects[t.ID] = objs
+		ac := ami.Config{Address: t.AMI.Address, Username: t.AMI.Username, Secret: t.AMI.Secret, Tenant: t.ID}
+		if t.AMI.Address == "sim" {
+			sc := simConfigFor(t)
+			s := sim.New(sc, log.With("tenant", t.ID, "component", "amisim"))
+			addr, err := s.Listen(ctx, "127.0.0.1:0")
+			if err != nil {
+				f.Close()
+				return nil, fmt.Errorf("tenant %s: start simulated PBX: %w", t.ID, err)
+			}
+			f.sims = append(f.sims, s)
+			ac.Address, ac.Username, ac.Secret = addr.String(), sc.Username, sc.Secret
+			log.Info("simulated PBX started", "tenant", t.ID, "address", ac.Address, "extensions", len(sc.Extensions))
+		}
+		f.amiCfg[t.ID] = ac
+	}
+	return f, nil
+}
+
+// simConfigFor returns the simulator's default PBX with the tenant's
+// extensions (when users.json has some) and throwaway credentials.
+func simConfigFor(t *config.Tenant) sim.Config {
+	sc := sim.DefaultConfig()
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	sc.Username, sc.Secret = "ctiws", hex.EncodeToString(b[:])
+	var exts []sim.Extension
+	for _, u := range t.Directory.Users() {
+		for id := range u.Extensions {
+			if _, err := strconv.Atoi(id); err == nil {
+				exts = append(exts, sim.Extension{ID: id, Name: u.Name})
+			}
+		}
+	}
+	sort.Slice(exts, func(i, j int) bool { return exts[i].ID < exts[j].ID })
+	if len(exts) >= 4 {
+		sc.Extensions = exts
+	}
+	if t.AMI.SimCallsPerSecond != nil {
+		sc.CallsPerSecond = *t.AMI.SimCallsPerSecond
+	}
+	if t.AMI.SimSeed != 0 {
+		sc.Seed = t.AMI.SimSeed
+	}
+	return sc
+}
+
+// newPBX returns a runner for one ownership term of a tenant.
+func (f *pbxFactory) newPBX(t *config.Tenant, dir func() *config.Tenant) node.PBX {
+	cur := dir()
+	return ami.NewRunner(f.amiCfg[t.ID], cur.Directory, f.objects[t.ID], f.log.With("tenant", t.ID, "component", "ami"), f.metrics.hooks(t.ID))
+}
+
+// Close stops the simulated PBXs.
+func (f *pbxFactory) Close() {
+	for _, s := range f.sims {
+		_ = s.Close()
+	}
+}

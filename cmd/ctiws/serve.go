@@ -1,0 +1,250 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/ctiws/ctiws/cluster"
+	"github.com/ctiws/ctiws/cluster/memory"
+	"github.com/ctiws/ctiws/cmd/ctiws/internal/config"
+	"github.com/ctiws/ctiws/ws"
+	"github.com/ctiws/ctiws/ws/auth"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// loadConfig reads the config; every problem is a usage error (exit 2).
+func loadConfig(path string) (*config.Config, error) {
+	if path == "" {
+		return nil, usageErr("-config FILE is required")
+	}
+	cfg, err := config.Load(path, os.Environ())
+	if err != nil {
+		return nil, errUsage{err}
+	}
+	return cfg, nil
+}
+
+// tenantConfig builds the websocket layer's view of a configured tenant.
+func tenantConfig(t *config.Tenant) (*ws.TenantConfig, error) {
+	tc := &ws.TenantConfig{
+		Directory:   t.Directory,
+		Privacy:     t.Privacy(),
+		AuthEnabled: t.Auth.IsEnabled(),
+		JWTSecret:   []byte(t.Auth.JWTSecret),
+	}
+	if len(t.Htpasswd) > 0 {
+		h, err := auth.ParseHtpasswd(t.Htpasswd)
+		if err != nil {
+			return nil, fmt.Errorf("tenant %s: %s: %w", t.ID, t.Auth.HtpasswdFile, err)
+		}
+		tc.Htpasswd = h
+	}
+	for _, s := range t.Streaming {
+		tc.Streams = append(tc.Streams, s.ID)
+	}
+	return tc, nil
+}
+
+func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "configuration file (YAML)")
+	if err := fs.Parse(args); err != nil {
+		return errUsage{err}
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr, cfg.LogLevel)
+	if cfg.NodeID == "" {
+		cfg.NodeID, _ = os.Hostname()
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "ctiws", Name: "build_info", Help: "Build information.",
+		ConstLabels: prometheus.Labels{"version": version}}, func() float64 { return 1 }))
+
+	backend, err := newBackend(ctx, cfg, log, reg)
+	if err != nil {
+		return err
+	}
+	defer backend.Close()
+
+	var tenants []*ws.Tenant
+	for i := range cfg.Tenants {
+		tc, err := tenantConfig(&cfg.Tenants[i])
+		if err != nil {
+			return errUsage{err}
+		}
+		tenants = append(tenants, ws.NewTenant(cfg.Tenants[i].ID, cfg.Tenants[i].Hosts, tc))
+	}
+	srv := ws.New(ws.Options{
+		NodeID:          cfg.NodeID,
+		Backend:         backend,
+		Tenants:         tenants,
+		TokenTTL:        cfg.TokenTTL,
+		LoginTimeout:    cfg.LoginTimeout,
+		PingInterval:    cfg.PingInterval,
+		PingTimeout:     cfg.PingTimeout,
+		MaxMessageBytes: cfg.MaxMessageBytes,
+		MaxConnLifetime: cfg.MaxConnectionLifetime,
+		AllowedOrigins:  cfg.AllowedOrigins,
+		Logger:          log,
+		Registry:        reg,
+	})
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	var mln net.Listener
+	if cfg.MetricsListen != "" {
+		if mln, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
+			ln.Close()
+			return fmt.Errorf("listen %s (metrics): %w", cfg.MetricsListen, err)
+		}
+	}
+
+	runCtx, stopRun := context.WithCancel(context.Background())
+	defer stopRun()
+	ownerCtx, stopOwners := context.WithCancel(context.Background())
+	defer stopOwners()
+	pbxs, err := newPBXFactory(ctx, cfg, log, reg)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer pbxs.Close()
+	owners := startOwners(ownerCtx, cfg, backend, pbxs, srv, log, reg)
+
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = srv.Run(runCtx) }()
+	go func() {
+		if err := httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("HTTP server failed", "err", err)
+		}
+	}()
+	var metricsSrv *http.Server
+	if mln != nil {
+		metricsSrv = &http.Server{Handler: metricsMux(reg, backend, srv), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = metricsSrv.Serve(mln) }()
+	}
+	log.Info("ctiws node started", "version", version, "node", cfg.NodeID, "listen", ln.Addr().String(),
+		"metrics", cfg.MetricsListen, "tenants", len(cfg.Tenants), "redis", cfg.RedisURL != "")
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-hup:
+			reload(cfg.Path, cfg, srv, owners, log)
+		}
+	}
+
+	// Graceful stop: not ready, hand the leases over, drain, exit.
+	log.Info("shutting down", "drain_timeout", cfg.DrainTimeout)
+	drainCtx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
+	defer cancel()
+	srv.Shutdown(drainCtx) // sets draining first: /readyz is false from here
+	stopOwners()
+	owners.wait()
+	stopRun()
+	wg.Wait()
+	_ = httpSrv.Close()
+	if metricsSrv != nil {
+		_ = metricsSrv.Close()
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// metricsMux serves /metrics, /healthz and /readyz.
+func metricsMux(reg *prometheus.Registry, backend cluster.Backend, srv *ws.Server) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		if srv.Draining() {
+			http.Error(w, "draining", http.StatusServiceUnavailable)
+			return
+		}
+		if backend.Ready != nil {
+			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+			defer cancel()
+			if err := backend.Ready(ctx); err != nil {
+				http.Error(w, "backend not ready: "+err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+		}
+		_, _ = io.WriteString(w, "ready\n")
+	})
+	return mux
+}
+
+// newBackend returns the in-memory backend, or the Redis one when redis_url
+// is set.
+func newBackend(ctx context.Context, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (cluster.Backend, error) {
+	if cfg.RedisURL == "" {
+		return memory.New(memory.WithLogger(log)).Cluster(), nil
+	}
+	return newRedisBackend(ctx, cfg, log, reg)
+}
+
+// reload re-reads the configuration and applies users, profiles and
+// privacy to running tenants without dropping sockets. Listen addresses,
+// Redis and the tenant list need a restart.
+func reload(path string, cur *config.Config, srv *ws.Server, owners *ownerSet, log *slog.Logger) {
+	next, err := config.Load(path, os.Environ())
+	if err != nil {
+		log.Error("reload refused: configuration invalid; keeping the running one", "err", err)
+		return
+	}
+	for i := range next.Tenants {
+		t := &next.Tenants[i]
+		tc, err := tenantConfig(t)
+		if err != nil {
+			log.Error("reload refused for tenant", "tenant", t.ID, "err", err)
+			continue
+		}
+		if !srv.Reload(t.ID, tc) {
+			log.Warn("reload: new tenant needs a restart", "tenant", t.ID)
+			continue
+		}
+		owners.setDirectory(t.ID, t)
+	}
+	var ids []string
+	for _, t := range next.Tenants {
+		ids = append(ids, t.ID)
+	}
+	log.Info("configuration reloaded", "tenants", strings.Join(ids, ","))
+	_ = cur
+}

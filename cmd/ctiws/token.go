@@ -1,0 +1,50 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/ctiws/ctiws/ws/auth"
+)
+
+// cmdToken prints an HS256 JWT for a user of a tenant, signed with the
+// tenant's jwt_secret (for scripts, tests and `ctiws bench`).
+func cmdToken(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("token", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "configuration file")
+	tenant := fs.String("tenant", "", "tenant id (default: the only tenant)")
+	user := fs.String("user", "", "username")
+	ttl := fs.Duration("ttl", time.Hour, "token lifetime")
+	if err := fs.Parse(args); err != nil {
+		return errUsage{err}
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	if *user == "" {
+		return usageErr("token needs -user")
+	}
+	for _, t := range cfg.Tenants {
+		if *tenant != "" && t.ID != *tenant || *tenant == "" && len(cfg.Tenants) > 1 {
+			continue
+		}
+		if t.Auth.JWTSecret == "" {
+			return usageErr("tenant %s has no jwt_secret", t.ID)
+		}
+		u, ok := t.Directory.User(*user)
+		if !ok {
+			return usageErr("tenant %s has no user %q", t.ID, *user)
+		}
+		tok, err := auth.SignJWT(u.Username, []byte(t.Auth.JWTSecret), *ttl, time.Now())
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, tok)
+		return nil
+	}
+	return usageErr("no such tenant %q (use -tenant with several tenants)", *tenant)
+}
