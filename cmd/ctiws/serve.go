@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -149,7 +150,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}()
 	var metricsSrv *http.Server
 	if mln != nil {
-		metricsSrv = &http.Server{Handler: metricsMux(reg, backend, srv), ReadHeaderTimeout: 10 * time.Second}
+		metricsSrv = &http.Server{Handler: metricsMux(reg, backend, srv, cfg.Pprof), ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = metricsSrv.Serve(mln) }()
 	}
 	log.Info("ctiws node started", "version", version, "node", cfg.NodeID, "listen", ln.Addr().String(),
@@ -186,8 +187,14 @@ loop:
 }
 
 // metricsMux serves /metrics, /healthz and /readyz.
-func metricsMux(reg *prometheus.Registry, backend cluster.Backend, srv *ws.Server) *http.ServeMux {
+func metricsMux(reg *prometheus.Registry, backend cluster.Backend, srv *ws.Server, withPprof bool) *http.ServeMux {
 	mux := http.NewServeMux()
+	if withPprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")

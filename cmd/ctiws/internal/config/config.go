@@ -36,8 +36,10 @@ type Config struct {
 	PingInterval          time.Duration `yaml:"ping_interval"`
 	PingTimeout           time.Duration `yaml:"ping_timeout"`
 	LogLevel              string        `yaml:"log_level"`
-	AllowedOrigins        []string      `yaml:"allowed_origins"`
-	Tenants               []Tenant      `yaml:"tenants"`
+	// Pprof serves net/http/pprof on metrics_listen (for profiling).
+	Pprof          bool     `yaml:"pprof"`
+	AllowedOrigins []string `yaml:"allowed_origins"`
+	Tenants        []Tenant `yaml:"tenants"`
 
 	// Path is the file the configuration was read from.
 	Path string `yaml:"-"`
@@ -215,6 +217,12 @@ func applyEnv(cfg *Config, env []string) error {
 				return fmt.Errorf("environment %s: %q is not a duration (e.g. 10s, 1h)", name, v)
 			}
 			f.SetInt(int64(d))
+		case f.Kind() == reflect.Bool:
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("environment %s: %q is not a boolean", name, v)
+			}
+			f.SetBool(b)
 		case f.Kind() == reflect.String:
 			f.SetString(v)
 		case f.Kind() == reflect.Int64 || f.Kind() == reflect.Int:
