@@ -1,0 +1,172 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// demoConfig writes a config using the demo tenant files on free ports.
+func demoConfig(t *testing.T, extra string) (path, listen, metrics string) {
+	t.Helper()
+	dir := t.TempDir()
+	demo, _ := filepath.Abs("demo")
+	listen, metrics = freeAddr(t), freeAddr(t)
+	cfg := fmt.Sprintf(`listen: %q
+metrics_listen: %q
+drain_timeout: 2s
+%s
+tenants:
+  - id: demo
+    ami: {address: sim, sim_calls_per_second: 5}
+    auth: {htpasswd_file: %s/users.htpasswd, jwt_secret: "k"}
+    users_file: %s/users.json
+    profiles_file: %s/profiles.json
+    objects_file: %s/objects.json
+`, listen, metrics, extra, demo, demo, demo, demo)
+	path = filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, listen, metrics
+}
+
+func TestUsageErrorsExit2(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	_ = os.WriteFile(bad, []byte("listen: [oops\n"), 0o600)
+	unknown := filepath.Join(dir, "unknown.yaml")
+	_ = os.WriteFile(unknown, []byte("nope: 1\n"), 0o600)
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{}, "usage"},
+		{[]string{"frobnicate"}, "unknown command"},
+		{[]string{"serve"}, "-config"},
+		{[]string{"serve", "-config", filepath.Join(dir, "missing.yaml")}, "missing.yaml"},
+		{[]string{"serve", "-config", bad}, "bad.yaml"},
+		{[]string{"serve", "-config", unknown}, "nope"},
+		{[]string{"serve", "-bogus"}, "bogus"},
+		{[]string{"watch"}, "-user"},
+		{[]string{"token", "-config", unknown}, "nope"},
+	}
+	for _, tt := range tests {
+		var out, errb bytes.Buffer
+		if code := run(tt.args, &out, &errb); code != exitUsage {
+			t.Errorf("%v: exit %d, want %d (%s)", tt.args, code, exitUsage, errb.String())
+		}
+		if !strings.Contains(errb.String(), tt.want) {
+			t.Errorf("%v: stderr %q does not mention %q", tt.args, errb.String(), tt.want)
+		}
+	}
+	var out bytes.Buffer
+	if code := run([]string{"version"}, &out, io.Discard); code != 0 || !strings.HasPrefix(out.String(), "ctiws ") {
+		t.Errorf("version: %d %q", code, out.String())
+	}
+}
+
+// TestServeMetricsHealthAndDrain runs a node in-process: /healthz, /readyz,
+// metrics that pass promlint, and a clean stop.
+func TestServeMetricsHealthAndDrain(t *testing.T) {
+	path, listen, metrics := demoConfig(t, "")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var logs bytes.Buffer
+	go func() { done <- cmdServe(ctx, []string{"-config", path}, &syncWriter{mu: make(chan struct{}, 1), w: &logs}) }()
+	get := func(url string) (int, string) {
+		r, err := http.Get(url)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer r.Body.Close()
+		b, _ := io.ReadAll(r.Body)
+		return r.StatusCode, string(b)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if code, _ := get("http://" + metrics + "/readyz"); code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("node never became ready")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if code, _ := get("http://" + metrics + "/healthz"); code != 200 {
+		t.Fatalf("healthz %d", code)
+	}
+	// Let the owner publish something, then scrape.
+	deadline = time.Now().Add(10 * time.Second)
+	var body string
+	for {
+		_, body = get("http://" + metrics + "/metrics")
+		if strings.Contains(body, `ctiws_lease_owned{tenant="demo"} 1`) && strings.Contains(body, "ctiws_owner_events_published_total") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no ownership in metrics:\n%s", body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	problems, err := promlint.New(strings.NewReader(body)).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		if strings.HasPrefix(p.Metric, "ctiws_") {
+			t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+		}
+	}
+	for _, m := range []string{"ctiws_ami_connected{tenant=\"demo\"} 1", "ctiws_build_info", "go_goroutines", "process_resident_memory_bytes"} {
+		if !strings.Contains(body, m) {
+			t.Errorf("metrics lack %s", m)
+		}
+	}
+	if code, _ := get("http://" + listen + "/webrest/nothing"); code != 404 {
+		t.Errorf("unknown REST path: %d", code)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve returned %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	if !strings.Contains(logs.String(), `"msg":"stopped"`) {
+		t.Errorf("no clean stop in logs:\n%s", logs.String())
+	}
+}
+
+type syncWriter struct {
+	mu chan struct{}
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu <- struct{}{}
+	defer func() { <-s.mu }()
+	return s.w.Write(p)
+}
