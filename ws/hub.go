@@ -97,10 +97,11 @@ func (h *hub) add(c *conn, l *login) {
 	h.version++
 }
 
-func (h *hub) remove(c *conn, l *login) {
+func (h *hub) remove(c *conn) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if cur, ok := h.all[c]; !ok || cur != l {
+	l, ok := h.all[c]
+	if !ok {
 		return
 	}
 	delete(h.all, c)
@@ -112,6 +113,17 @@ func (h *hub) remove(c *conn, l *login) {
 	}
 	delete(h.bySock, c.socketID)
 	h.version++
+}
+
+// replace swaps a socket's login for a reloaded one, unless the socket
+// already logged out. The user does not change, so the indexes stay.
+func (h *hub) replace(c *conn, nl *login) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.all[c]; ok {
+		h.all[c] = nl
+		h.version++
+	}
 }
 
 // deliverToSocket sends frame to one local socket, if it is here.

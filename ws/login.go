@@ -169,7 +169,7 @@ func (s *Server) handleLogin(c *conn, raw json.RawMessage) {
 		return
 	}
 	if old != nil {
-		t.hub.remove(c, old)
+		t.hub.remove(c)
 		if old.username != l.username {
 			s.logout(c, old)
 		}
@@ -183,7 +183,7 @@ func (s *Server) handleLogin(c *conn, raw json.RawMessage) {
 	}
 	c.send(autheOK)
 	t.hub.add(c, l)
-	if old == nil {
+	if old == nil || old.username != l.username {
 		s.metrics.SocketsLoggedIn.WithLabelValues(t.ID).Inc()
 	}
 	s.metrics.Logins.WithLabelValues(t.ID, "ok").Inc()
@@ -220,7 +220,7 @@ func (s *Server) takeOver(ctx context.Context, c *conn, l *login) {
 // logout unregisters a login and fires the last-logout hook once.
 func (s *Server) logout(c *conn, l *login) {
 	t := c.tenant
-	t.hub.remove(c, l)
+	t.hub.remove(c)
 	s.metrics.SocketsLoggedIn.WithLabelValues(t.ID).Dec()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

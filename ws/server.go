@@ -392,11 +392,54 @@ func (s *Server) Run(ctx context.Context) error {
 			t.hub.run(ctx)
 		}()
 	}
-	wg.Add(2)
+	wg.Add(3)
+	go func() { defer wg.Done(); s.heartbeat(ctx) }()
 	go func() { defer wg.Done(); s.sweep(ctx) }()
 	go func() { defer wg.Done(); s.refreshTokens(ctx) }()
 	wg.Wait()
 	return nil
+}
+
+// Session liveness: the node refreshes its sessions every heartbeatEvery;
+// a node that stops doing so loses them after sessionTTL.
+const (
+	heartbeatEvery = 5 * time.Second
+	sessionTTL     = 15 * time.Second
+)
+
+// heartbeat keeps this node's sessions alive in the cluster store and reaps
+// the sessions of nodes that died, firing the last-logout hook for their
+// users (once, cluster-wide).
+func (s *Server) heartbeat(ctx context.Context) {
+	tick := time.NewTicker(heartbeatEvery)
+	defer tick.Stop()
+	beat := func() {
+		hctx, cancel := context.WithTimeout(ctx, heartbeatEvery)
+		defer cancel()
+		if err := s.backend.Sessions.Heartbeat(hctx, s.opts.NodeID, sessionTTL); err != nil {
+			s.log.Warn("session heartbeat failed", "err", err)
+		}
+		for _, t := range s.tenants.all {
+			gone, err := s.backend.Sessions.Expired(hctx, t.ID)
+			if err != nil {
+				s.log.Warn("expired-session sweep failed", "tenant", t.ID, "err", err)
+				continue
+			}
+			for _, u := range gone {
+				s.log.Info("user's last socket went with a dead node", "tenant", t.ID, "user", u)
+				s.sendCommand(hctx, t.ID, CmdUserLoggedOut, u)
+			}
+		}
+	}
+	beat()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			beat()
+		}
+	}
 }
 
 // snapshotConns returns the open connections.
@@ -529,12 +572,14 @@ func (s *Server) Reload(tenantID string, cfg *TenantConfig) bool {
 		nl.user = user
 		nl.rooms = roomsFor(user)
 		c.mu.Lock()
-		if c.login == old {
+		swapped := c.login == old
+		if swapped {
 			c.login = &nl
 		}
 		c.mu.Unlock()
-		t.hub.remove(c, old)
-		t.hub.add(c, &nl)
+		if swapped {
+			t.hub.replace(c, &nl)
+		}
 	}
 	t.hub.router.toAll(reloadedFrame, evServerReloaded)
 	return true

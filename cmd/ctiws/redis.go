@@ -3,13 +3,99 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
+	"strings"
 
 	"github.com/ctiws/ctiws/cluster"
+	redisbackend "github.com/ctiws/ctiws/cluster/redis"
 	"github.com/ctiws/ctiws/cmd/ctiws/internal/config"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/redis/go-redis/v9"
 )
 
-func newRedisBackend(ctx context.Context, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (cluster.Backend, error) {
-	return cluster.Backend{}, errors.New("redis backend: not wired yet")
+// newRedisBackend connects to redis_url. An unreachable Redis does not stop
+// the node: /readyz reports it and the node retries (go-redis reconnects).
+func newRedisBackend(_ context.Context, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (cluster.Backend, error) {
+	opts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return cluster.Backend{}, errUsage{fmt.Errorf("redis_url: %w", err)}
+	}
+	opts.ClientName = "ctiws-" + cfg.NodeID
+	rdb := redis.NewClient(opts)
+	errs := promauto.With(reg).NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "redis_errors_total",
+		Help: "Redis command errors, by command."}, []string{"op"})
+	rdb.AddHook(errorHook{errs})
+	b := redisbackend.NewFromClient(rdb, redisbackend.WithLogger(log.With("component", "redis")))
+	registerRedisStats(reg, b)
+	cb := b.Cluster()
+	closeBackend := cb.Close
+	cb.Close = func() error {
+		return errors.Join(closeBackend(), rdb.Close())
+	}
+	return cb, nil
+}
+
+// errorHook counts failed Redis commands by name (a bounded label).
+type errorHook struct{ errs *prometheus.CounterVec }
+
+func (h errorHook) DialHook(next redis.DialHook) redis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := next(ctx, network, addr)
+		if err != nil {
+			h.errs.WithLabelValues("dial").Inc()
+		}
+		return c, err
+	}
+}
+
+func (h errorHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		if err != nil && !errors.Is(err, redis.Nil) {
+			h.errs.WithLabelValues(opName(cmd)).Inc()
+		}
+		return err
+	}
+}
+
+func (h errorHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		if err != nil && !errors.Is(err, redis.Nil) {
+			h.errs.WithLabelValues("pipeline").Inc()
+		}
+		return err
+	}
+}
+
+// opName bounds the label to known command names.
+func opName(cmd redis.Cmder) string {
+	switch n := strings.ToLower(cmd.Name()); n {
+	case "evalsha", "eval", "get", "set", "del", "hget", "hset", "hgetall", "hscan", "publish", "ping",
+		"xadd", "xreadgroup", "xack", "xautoclaim", "xgroup", "pexpire", "smembers", "sadd", "srem", "exists", "scan", "subscribe":
+		return n
+	default:
+		return "other"
+	}
+}
+
+// registerRedisStats exports the backend's counters.
+func registerRedisStats(reg prometheus.Registerer, b *redisbackend.Backend) {
+	f := promauto.With(reg)
+	counter := func(name, help string, v func(redisbackend.Stats) uint64) {
+		f.NewCounterFunc(prometheus.CounterOpts{Namespace: "ctiws", Subsystem: "redis", Name: name, Help: help},
+			func() float64 { return float64(v(b.Stats())) })
+	}
+	counter("dropped_events_total", "Events not queued because a subscriber's queue was full (a resync follows).", func(s redisbackend.Stats) uint64 { return s.Dropped })
+	counter("resync_signals_total", "Resync signals given to subscribers.", func(s redisbackend.Stats) uint64 { return s.Resyncs })
+	counter("sequence_gaps_total", "Sequence gaps or regressions seen on tenant channels.", func(s redisbackend.Stats) uint64 { return s.Gaps })
+	counter("resubscriptions_total", "Pub/sub resubscriptions after a reconnect.", func(s redisbackend.Stats) uint64 { return s.Reconnects })
+	counter("deaf_subscriptions_total", "Pub/sub connections recreated by the deafness probe.", func(s redisbackend.Stats) uint64 { return s.Deaf })
+	counter("stale_epoch_events_total", "Events dropped for an older owner epoch.", func(s redisbackend.Stats) uint64 { return s.StaleEpoch })
+	counter("commands_redelivered_total", "Owner commands retried after a failure.", func(s redisbackend.Stats) uint64 { return s.Redelivered })
+	counter("commands_claimed_total", "Owner commands claimed from another consumer.", func(s redisbackend.Stats) uint64 { return s.Claimed })
+	counter("commands_dropped_total", "Owner commands given up after too many attempts.", func(s redisbackend.Stats) uint64 { return s.DroppedCommands })
 }
