@@ -21,6 +21,7 @@ type Metrics struct {
 	SlowConsumers      *prometheus.CounterVec
 	BusLag             prometheus.Histogram
 	Resyncs            *prometheus.CounterVec
+	UnchangedSkipped   *prometheus.CounterVec
 	RESTRequests       *prometheus.CounterVec
 	RESTDuration       *prometheus.HistogramVec
 	UnknownHostRejects prometheus.Counter
@@ -54,6 +55,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Publish to receive delay of bus events.", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}),
 		Resyncs: f.NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "resyncs_total",
 			Help: "State resyncs after a bus gap, reconnect or owner change."}, []string{"tenant"}),
+		UnchangedSkipped: f.NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "unchanged_objects_skipped_total",
+			Help: "Owner events not routed because the object's JSON was already known (e.g. after an owner change)."}, []string{"tenant"}),
 		RESTRequests: f.NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "rest_requests_total",
 			Help: "REST requests by route and status code."}, []string{"route", "code"}),
 		RESTDuration: f.NewHistogramVec(prometheus.HistogramOpts{Namespace: "ctiws", Name: "rest_request_duration_seconds",

@@ -121,6 +121,12 @@ func (r *router) handle(ev cluster.Event) {
 			}
 		}
 		r.epoch, r.seq = ev.Epoch, ev.Seq
+		if ev.Key != "" && !ev.Del && string(r.objects[ev.Key]) == string(ev.Data) {
+			// Unchanged object (e.g. a new owner re-publishing its whole
+			// snapshot): clients already have it.
+			m.UnchangedSkipped.WithLabelValues(t).Inc()
+			break
+		}
 		r.pbxEvent(ev)
 	}
 	m.FanoutDuration.Observe(time.Since(start).Seconds())

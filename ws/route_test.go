@@ -57,8 +57,8 @@ func TestExtenUpdatePrivacyPerRecipient(t *testing.T) {
 	e.settle("t1", all...)
 
 	tests := []struct {
-		name            string
-		s               *sock
+		name                 string
+		s                    *sock
 		queueNum, dirNum, cf string
 	}{
 		{"alice: no privacy", alice, "0721405516", "0549111222", "0721000111"},
