@@ -186,7 +186,10 @@ func (r *router) loadLocked(emit bool) {
 	if emit {
 		r.h.srv.log.Info("resynced from state", "tenant", r.h.tenant.ID, "objects", len(objs), "changed", changed)
 	}
-	r.seq = seq
+	// The state's sequence number is the new base. The epoch is unknown
+	// after a load (Redis may even have lost its counters); the fence in
+	// the bus keeps former owners out.
+	r.seq, r.epoch = seq, 0
 	r.loaded = true
 }
 

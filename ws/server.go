@@ -413,7 +413,20 @@ const (
 func (s *Server) heartbeat(ctx context.Context) {
 	tick := time.NewTicker(heartbeatEvery)
 	defer tick.Stop()
-	beat := func() {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			s.Heartbeat(ctx)
+		}
+	}
+}
+
+// Heartbeat refreshes this node's sessions and reaps those of dead nodes.
+// Call it once before serving, so that logins find a live node.
+func (s *Server) Heartbeat(ctx context.Context) {
+	{
 		hctx, cancel := context.WithTimeout(ctx, heartbeatEvery)
 		defer cancel()
 		if err := s.backend.Sessions.Heartbeat(hctx, s.opts.NodeID, sessionTTL); err != nil {
@@ -429,15 +442,6 @@ func (s *Server) heartbeat(ctx context.Context) {
 				s.log.Info("user's last socket went with a dead node", "tenant", t.ID, "user", u)
 				s.sendCommand(hctx, t.ID, CmdUserLoggedOut, u)
 			}
-		}
-	}
-	beat()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			beat()
 		}
 	}
 }

@@ -93,7 +93,9 @@ func TestServeMetricsHealthAndDrain(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	var logs bytes.Buffer
-	go func() { done <- cmdServe(ctx, []string{"-config", path}, &syncWriter{mu: make(chan struct{}, 1), w: &logs}) }()
+	go func() {
+		done <- cmdServe(ctx, []string{"-config", path}, &syncWriter{mu: make(chan struct{}, 1), w: &logs})
+	}()
 	get := func(url string) (int, string) {
 		r, err := http.Get(url)
 		if err != nil {

@@ -5,12 +5,12 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/ctiws/ctiws/cluster"
 	"github.com/ctiws/ctiws/cluster/directory"
 	"github.com/ctiws/ctiws/cmd/ctiws/internal/config"
 	"github.com/ctiws/ctiws/cmd/ctiws/internal/node"
-	"github.com/ctiws/ctiws/ws"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -21,10 +21,26 @@ type ownerSet struct {
 	tenant map[string]*atomic.Pointer[config.Tenant]
 }
 
-func startOwners(ctx context.Context, cfg *config.Config, backend cluster.Backend, pbxs *pbxFactory, srv *ws.Server, log *slog.Logger, reg prometheus.Registerer) *ownerSet {
+func startOwners(ctx context.Context, cfg *config.Config, backend cluster.Backend, nodes func(context.Context) (int, error), pbxs *pbxFactory, log *slog.Logger, reg prometheus.Registerer) *ownerSet {
 	set := &ownerSet{owners: map[string]*node.Owner{}, tenant: map[string]*atomic.Pointer[config.Tenant]{}}
 	m := node.NewMetrics(reg)
 	spread := &leaseSpread{set: set, tenants: len(cfg.Tenants)}
+	if nodes != nil {
+		spread.nodes = func() int {
+			nctx, cancel := context.WithTimeout(ctx, time.Second)
+			defer cancel()
+			n, err := nodes(nctx)
+			if err != nil {
+				return 1
+			}
+			return n
+		}
+		set.wg.Add(1)
+		go func() {
+			defer set.wg.Done()
+			spread.rebalance(ctx, cfg.LeaseTTL, log)
+		}()
+	}
 	for i := range cfg.Tenants {
 		t := cfg.Tenants[i]
 		cur := &atomic.Pointer[config.Tenant]{}
@@ -84,11 +100,40 @@ type leaseSpread struct {
 	nodes func() int
 }
 
+// share is the most leases one node should hold: ceil(tenants/nodes) + 1.
+func (l *leaseSpread) share() int {
+	n := max(l.nodes(), 1)
+	return (l.tenants+n-1)/n + 1
+}
+
 func (l *leaseSpread) mayAcquire() bool {
 	if l.nodes == nil {
 		return true
 	}
-	n := max(l.nodes(), 1)
-	share := (l.tenants+n-1)/n + 1
-	return l.set.owned() < share
+	return l.set.owned() < l.share()
+}
+
+// rebalance hands leases back while this node holds more than its share
+// (e.g. after nodes joined or at a cold start), so the others take them.
+func (l *leaseSpread) rebalance(ctx context.Context, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		extra := l.set.owned() - l.share()
+		for id, o := range l.set.owners {
+			if extra <= 0 {
+				break
+			}
+			if o.Owned() {
+				log.Info("handing a PBX lease back to spread them over the nodes", "tenant", id, "share", l.share())
+				o.HandBack()
+				extra--
+			}
+		}
+	}
 }

@@ -18,10 +18,10 @@ import (
 
 // newRedisBackend connects to redis_url. An unreachable Redis does not stop
 // the node: /readyz reports it and the node retries (go-redis reconnects).
-func newRedisBackend(_ context.Context, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (cluster.Backend, error) {
+func newRedisBackend(_ context.Context, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (cluster.Backend, func(context.Context) (int, error), error) {
 	opts, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
-		return cluster.Backend{}, errUsage{fmt.Errorf("redis_url: %w", err)}
+		return cluster.Backend{}, nil, errUsage{fmt.Errorf("redis_url: %w", err)}
 	}
 	opts.ClientName = "ctiws-" + cfg.NodeID
 	rdb := redis.NewClient(opts)
@@ -35,7 +35,20 @@ func newRedisBackend(_ context.Context, cfg *config.Config, log *slog.Logger, re
 	cb.Close = func() error {
 		return errors.Join(closeBackend(), rdb.Close())
 	}
-	return cb, nil
+	return cb, func(ctx context.Context) (int, error) { return countNodes(ctx, rdb) }, nil
+}
+
+// countNodes counts the nodes whose session heartbeat key is alive.
+func countNodes(ctx context.Context, rdb *redis.Client) (int, error) {
+	n := 0
+	iter := rdb.Scan(ctx, 0, "ctiws:node:*", 100).Iterator()
+	for iter.Next(ctx) {
+		n++
+	}
+	if err := iter.Err(); err != nil {
+		return 0, fmt.Errorf("count nodes: %w", err)
+	}
+	return n, nil
 }
 
 // errorHook counts failed Redis commands by name (a bounded label).

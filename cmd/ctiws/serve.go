@@ -86,7 +86,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "ctiws", Name: "build_info", Help: "Build information.",
 		ConstLabels: prometheus.Labels{"version": version}}, func() float64 { return 1 }))
 
-	backend, err := newBackend(ctx, cfg, log, reg)
+	backend, nodes, err := newBackend(ctx, cfg, log, reg)
 	if err != nil {
 		return err
 	}
@@ -138,8 +138,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer pbxs.Close()
-	owners := startOwners(ownerCtx, cfg, backend, pbxs, srv, log, reg)
+	owners := startOwners(ownerCtx, cfg, backend, nodes, pbxs, log, reg)
 
+	srv.Heartbeat(runCtx)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); _ = srv.Run(runCtx) }()
@@ -218,10 +219,10 @@ func metricsMux(reg *prometheus.Registry, backend cluster.Backend, srv *ws.Serve
 }
 
 // newBackend returns the in-memory backend, or the Redis one when redis_url
-// is set.
-func newBackend(ctx context.Context, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (cluster.Backend, error) {
+// is set, and a counter of live nodes (nil for a single node).
+func newBackend(ctx context.Context, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (cluster.Backend, func(context.Context) (int, error), error) {
 	if cfg.RedisURL == "" {
-		return memory.New(memory.WithLogger(log)).Cluster(), nil
+		return memory.New(memory.WithLogger(log)).Cluster(), nil, nil
 	}
 	return newRedisBackend(ctx, cfg, log, reg)
 }

@@ -170,6 +170,13 @@ func (o *Owner) term(parent context.Context, lease cluster.Lease) {
 	go func() {
 		defer wg.Done()
 		emit := func(ectx context.Context, evs []cluster.Event) error {
+			now := time.Now().UnixNano()
+			for i := range evs {
+				evs[i].Origin = o.Node
+				if evs[i].Time == 0 {
+					evs[i].Time = now
+				}
+			}
 			err := o.Backend.Bus.PublishFenced(ectx, lease, evs)
 			if errors.Is(err, cluster.ErrNotOwner) {
 				o.Metrics.FenceRejects.WithLabelValues(o.Tenant).Inc()
@@ -234,6 +241,7 @@ func (o *Owner) renew(ctx context.Context, cancel context.CancelCauseFunc, lease
 			o.Log.Warn("lease renew failed", "tenant", o.Tenant, "err", err)
 			// Stop before the lease can expire under us (monotonic clock).
 			if time.Since(lastOK) > o.LeaseTTL*2/3 {
+				o.Metrics.OwnershipChanges.WithLabelValues(o.Tenant, "lost").Inc()
 				cancel(fmt.Errorf("lease not renewed in time: %w", err))
 				return
 			}

@@ -1,0 +1,487 @@
+package ami
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/ctiws/ctiws/cluster"
+	"github.com/staskobzar/goami2"
+)
+
+// maxGone bounds the set of hung-up Uniqueids kept to ignore late events.
+const maxGone = 50_000
+
+// channel is one Asterisk channel of the channel table.
+type channel struct {
+	name      string
+	uid, lid  string
+	uidSeq    int64 // sequence after the dot of the Uniqueid
+	startMs   int64 // integer part of the Uniqueid × 1000
+	state     int
+	cidNum    string
+	cidName   string
+	connNum   string
+	connName  string
+	context   string
+	exten     string
+	bridge    string // BridgeUniqueid the channel is in
+	dialPeer  string // the other side of the last DialBegin
+	ext       string // owning extension
+	trunk     string // owning trunk
+	local     bool
+	fromQueue bool
+	inConf    bool
+	born      uint64
+	touched   uint64
+}
+
+// bridge is a bridge and its member channels.
+type bridge struct {
+	id      string
+	holding bool // parking / holding bridge: not a conversation
+	members []string
+}
+
+// snap is the channel snapshot of an event (optionally with a prefix:
+// Dest…, Parkee…).
+type snap struct {
+	channel, uid, lid          string
+	state                      string
+	cidNum, cidName            string
+	connNum, connName          string
+	context, exten             string
+	hasCID, hasConn, hasCtxExt bool
+}
+
+// readSnap reads the channel snapshot headers named prefix+<field> in one
+// pass over the message.
+func readSnap(m *goami2.Message, prefix string) snap {
+	var s snap
+	for _, h := range m.Headers() {
+		n := h.Name
+		if prefix != "" {
+			if len(n) <= len(prefix) || n[:len(prefix)] != prefix {
+				continue
+			}
+			n = n[len(prefix):]
+		}
+		switch n {
+		case "Channel":
+			s.channel = h.Value
+		case "ChannelState":
+			s.state = h.Value
+		case "CallerIDNum":
+			s.cidNum, s.hasCID = h.Value, true
+		case "CallerIDName":
+			s.cidName = h.Value
+		case "ConnectedLineNum":
+			s.connNum, s.hasConn = h.Value, true
+		case "ConnectedLineName":
+			s.connName = h.Value
+		case "Context":
+			s.context, s.hasCtxExt = h.Value, true
+		case "Exten":
+			s.exten = h.Value
+		case "Uniqueid", "UniqueID", "UniqueId":
+			s.uid = h.Value
+		case "Linkedid", "LinkedID", "LinkedId":
+			s.lid = h.Value
+		}
+	}
+	return s
+}
+
+// parseUniqueid splits "<epoch>.<seq>" into start ms and sequence.
+func parseUniqueid(uid string) (startMs, seq int64) {
+	i := strings.IndexByte(uid, '.')
+	if i < 0 {
+		n, _ := strconv.ParseInt(uid, 10, 64)
+		return n * 1000, 0
+	}
+	sec, _ := strconv.ParseInt(uid[:i], 10, 64)
+	seq, _ = strconv.ParseInt(uid[i+1:], 10, 64)
+	return sec * 1000, seq
+}
+
+// endpointOf returns the endpoint part of a channel name: the text between
+// the first '/' and the last '-' (PJSIP/201-0000000a → 201).
+func endpointOf(name string) string {
+	i := strings.IndexByte(name, '/')
+	if i < 0 {
+		return ""
+	}
+	rest := name[i+1:]
+	if j := strings.LastIndexByte(rest, '-'); j >= 0 {
+		rest = rest[:j]
+	}
+	return rest
+}
+
+// newChannel creates a channel table entry and finds its owner.
+func (m *Model) newChannel(name string) *channel {
+	c := &channel{name: name, born: m.seq, touched: m.seq}
+	c.local = strings.HasPrefix(name, "Local/")
+	c.fromQueue = strings.Contains(name, "from-queue")
+	if !c.local && !strings.Contains(name, "@from") {
+		ep := endpointOf(name)
+		if _, ok := m.exts[ep]; ok {
+			c.ext = ep
+		} else if _, ok := m.trunks[ep]; ok {
+			c.trunk = ep
+		}
+	}
+	m.chans[name] = c
+	if c.ext != "" {
+		m.exts[c.ext].chans[name] = c
+	} else if c.trunk != "" {
+		m.trunks[c.trunk].chans[name] = c
+	}
+	return c
+}
+
+// channelFor returns the channel named by s, creating it unless create is
+// false or it already hung up; then it applies the snapshot fields.
+func (m *Model) channelFor(s snap, create bool) *channel {
+	if s.channel == "" {
+		return nil
+	}
+	c := m.chans[s.channel]
+	if c == nil {
+		if !create || s.uid == "" {
+			return nil
+		}
+		if _, hung := m.gone[s.uid]; hung {
+			return nil
+		}
+		c = m.newChannel(s.channel)
+	}
+	m.applySnap(c, s)
+	return c
+}
+
+// applySnap updates c from s and marks its owner when something changed.
+func (m *Model) applySnap(c *channel, s snap) {
+	changed := false
+	if s.uid != "" && s.uid != c.uid {
+		c.uid = s.uid
+		c.startMs, c.uidSeq = parseUniqueid(s.uid)
+		changed = true
+	}
+	if s.lid != "" && s.lid != c.lid {
+		c.lid = s.lid
+		changed = true
+	}
+	if s.state != "" {
+		if st, err := strconv.Atoi(s.state); err == nil && st != c.state {
+			c.state = st
+			changed = true
+		}
+	}
+	if s.hasCID && (s.cidNum != c.cidNum || s.cidName != c.cidName) {
+		c.cidNum, c.cidName = s.cidNum, s.cidName
+		changed = true
+	}
+	if s.hasConn && (s.connNum != c.connNum || s.connName != c.connName) {
+		c.connNum, c.connName = s.connNum, s.connName
+		changed = true
+	}
+	if s.hasCtxExt {
+		c.context, c.exten = s.context, s.exten
+	}
+	if changed {
+		c.touched = m.seq
+		m.markPair(c)
+	}
+}
+
+// markPair marks the owners of c and of its partner.
+func (m *Model) markPair(c *channel) {
+	m.markOwner(c)
+	m.markOwner(m.partner(c))
+}
+
+// removeChannel deletes c from the table and from its bridge.
+func (m *Model) removeChannel(c *channel) {
+	m.markPair(c)
+	m.leaveBridge(c)
+	delete(m.chans, c.name)
+	if c.ext != "" {
+		if e := m.exts[c.ext]; e != nil {
+			delete(e.chans, c.name)
+		}
+	} else if c.trunk != "" {
+		if t := m.trunks[c.trunk]; t != nil {
+			delete(t.chans, c.name)
+		}
+	}
+	if c.uid != "" {
+		if len(m.gone) >= maxGone { // reconciliation prunes it; this bounds it without
+			clear(m.gone)
+		}
+		m.gone[c.uid] = m.seq
+		if c.uid == c.lid {
+			delete(m.linkedQueue, c.lid)
+		}
+	}
+}
+
+func (m *Model) leaveBridge(c *channel) {
+	if c.bridge == "" {
+		return
+	}
+	if b := m.bridges[c.bridge]; b != nil {
+		for i, n := range b.members {
+			if n == c.name {
+				b.members = append(b.members[:i], b.members[i+1:]...)
+				break
+			}
+		}
+		for _, n := range b.members {
+			m.markOwner(m.chans[n])
+		}
+		if len(b.members) == 0 {
+			delete(m.bridges, b.id)
+		}
+	}
+	c.bridge = ""
+}
+
+func (m *Model) joinBridge(c *channel, id string, holding bool) {
+	if c.bridge == id {
+		return
+	}
+	m.leaveBridge(c)
+	b := m.bridges[id]
+	if b == nil {
+		b = &bridge{id: id}
+		m.bridges[id] = b
+	}
+	b.holding = b.holding || holding
+	b.members = append(b.members, c.name)
+	c.bridge = id
+	for _, n := range b.members {
+		m.markOwner(m.chans[n])
+	}
+}
+
+// partner is the other channel of c's conversation: the other member of a
+// two-party bridge, else the other side of its dial.
+func (m *Model) partner(c *channel) *channel {
+	if c.bridge != "" {
+		if b := m.bridges[c.bridge]; b != nil && !b.holding {
+			if len(b.members) == 2 {
+				other := b.members[0]
+				if other == c.name {
+					other = b.members[1]
+				}
+				return m.chans[other]
+			}
+			if len(b.members) > 2 {
+				return nil
+			}
+		}
+	}
+	if c.dialPeer != "" {
+		return m.chans[c.dialPeer]
+	}
+	return nil
+}
+
+// extOfChannel returns the extension owning channel name ("" if none).
+func (m *Model) extOfChannel(name string) string {
+	if c := m.chans[name]; c != nil {
+		return c.ext
+	}
+	if strings.HasPrefix(name, "Local/") || strings.Contains(name, "@from") {
+		return ""
+	}
+	ep := endpointOf(name)
+	if _, ok := m.exts[ep]; ok {
+		return ep
+	}
+	return ""
+}
+
+func (m *Model) onNewchannel(msg *goami2.Message) {
+	m.channelFor(readSnap(msg, ""), true)
+}
+
+func (m *Model) onChannelUpdate(msg *goami2.Message) {
+	m.channelFor(readSnap(msg, ""), true)
+}
+
+func (m *Model) onRename(msg *goami2.Message) {
+	old, nw := field(msg, "Channel"), field(msg, "Newname")
+	c := m.chans[old]
+	if c == nil || nw == "" || m.chans[nw] != nil {
+		return
+	}
+	m.markPair(c)
+	br := c.bridge
+	m.leaveBridge(c)
+	m.removeFromOwner(c)
+	delete(m.chans, old)
+	nc := m.newChannel(nw)
+	keep := *nc
+	*nc = *c
+	nc.name, nc.ext, nc.trunk, nc.local, nc.fromQueue, nc.bridge = keep.name, keep.ext, keep.trunk, keep.local, keep.fromQueue, ""
+	if p := m.chans[nc.dialPeer]; p != nil && p.dialPeer == old {
+		p.dialPeer = nw
+	}
+	if br != "" {
+		m.joinBridge(nc, br, false)
+	}
+	m.markPair(nc)
+}
+
+func (m *Model) removeFromOwner(c *channel) {
+	if c.ext != "" {
+		if e := m.exts[c.ext]; e != nil {
+			delete(e.chans, c.name)
+		}
+	} else if c.trunk != "" {
+		if t := m.trunks[c.trunk]; t != nil {
+			delete(t.chans, c.name)
+		}
+	}
+}
+
+// dialingPayload is extenDialing's data.
+type dialingPayload struct {
+	DialingExten   string         `json:"dialingExten"`
+	CallerIdentity callerIdentity `json:"callerIdentity"`
+	CallerHasConf  bool           `json:"callerHasConf"`
+	Channel        string         `json:"channel"`
+	DestUniqueID   string         `json:"destUniqueId"`
+}
+
+type callerIdentity struct {
+	NumCalled  string `json:"numCalled"`
+	CallerNum  string `json:"callerNum"`
+	CallerName string `json:"callerName"`
+}
+
+func (m *Model) onDialBegin(msg *goami2.Message) {
+	src := m.channelFor(readSnap(msg, ""), true)
+	ds := readSnap(msg, "Dest")
+	dst := m.channelFor(ds, true)
+	if src != nil && dst != nil {
+		src.dialPeer, dst.dialPeer = dst.name, src.name
+		m.markOwner(src)
+		m.markOwner(dst)
+	}
+	destExt := ""
+	if dst != nil {
+		destExt = dst.ext
+	} else {
+		destExt = m.extOfChannel(ds.channel)
+	}
+	if destExt == "" {
+		return
+	}
+	s := readSnap(msg, "")
+	name := s.cidName
+	if name == "<unknown>" {
+		name = ""
+	}
+	_, hasConf := m.confs[s.cidNum]
+	m.notify(cluster.EvExtenDialing, dialingPayload{
+		DialingExten:   destExt,
+		CallerIdentity: callerIdentity{NumCalled: destExt, CallerNum: s.cidNum, CallerName: name},
+		CallerHasConf:  hasConf,
+		Channel:        ds.channel,
+		DestUniqueID:   ds.uid,
+	})
+}
+
+func (m *Model) onDialEnd(msg *goami2.Message) {
+	src := m.channelFor(readSnap(msg, ""), false)
+	dst := m.channelFor(readSnap(msg, "Dest"), false)
+	status := field(msg, "DialStatus")
+	if strings.EqualFold(status, "ANSWER") || src == nil || dst == nil {
+		return
+	}
+	// A failed attempt ends the pairing (the destination hangs up next).
+	if src.dialPeer == dst.name {
+		src.dialPeer = ""
+		m.markOwner(src)
+	}
+	if dst.dialPeer == src.name {
+		dst.dialPeer = ""
+		m.markOwner(dst)
+	}
+}
+
+// connectedPayload is extenConnected's data.
+type connectedPayload struct {
+	Num1         string `json:"num1"`
+	Num2         string `json:"num2"`
+	Direction    string `json:"direction"`
+	UniqueID     string `json:"uniqueid"`
+	LinkedID     string `json:"linkedid"`
+	ThroughTrunk bool   `json:"throughTrunk"`
+}
+
+func (m *Model) onBridgeEnter(msg *goami2.Message) {
+	s := readSnap(msg, "")
+	c := m.channelFor(s, true)
+	if c == nil {
+		return
+	}
+	id := field(msg, "BridgeUniqueid")
+	if id == "" {
+		return
+	}
+	holding := strings.EqualFold(field(msg, "BridgeType"), "parking") ||
+		strings.Contains(field(msg, "BridgeTechnology"), "holding")
+	m.joinBridge(c, id, holding)
+	if holding || c.ext == "" {
+		return
+	}
+	dir := "in"
+	if s.uid == s.lid {
+		dir = "out"
+	}
+	_, num2Ext := m.exts[c.connNum]
+	m.notify(cluster.EvExtenConnected, connectedPayload{
+		Num1: c.ext, Num2: c.connNum, Direction: dir, UniqueID: c.uid, LinkedID: c.lid,
+		ThroughTrunk: !num2Ext,
+	})
+}
+
+func (m *Model) onBridgeLeave(msg *goami2.Message) {
+	c := m.channelFor(readSnap(msg, ""), false)
+	if c == nil {
+		return
+	}
+	if id := field(msg, "BridgeUniqueid"); id == "" || id == c.bridge {
+		m.markPair(c)
+		m.leaveBridge(c)
+	}
+}
+
+// hangupPayload is extenHangup's data.
+type hangupPayload struct {
+	Cause        string `json:"cause"`
+	CallerNum    string `json:"callerNum"`
+	ChannelExten string `json:"channelExten"`
+	CalledNum    string `json:"calledNum"`
+}
+
+func (m *Model) onHangup(msg *goami2.Message) {
+	s := readSnap(msg, "")
+	c := m.chans[s.channel]
+	if c == nil {
+		if s.uid != "" {
+			m.gone[s.uid] = m.seq
+		}
+		return
+	}
+	m.applySnap(c, s)
+	m.removeChannel(c)
+	if c.ext != "" {
+		m.notify(cluster.EvExtenHangup, hangupPayload{
+			Cause: causeName(field(msg, "Cause")), CallerNum: c.cidNum, ChannelExten: c.ext, CalledNum: c.connNum,
+		})
+	}
+}

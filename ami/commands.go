@@ -1,0 +1,221 @@
+package ami
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/ctiws/ctiws/cluster"
+	"github.com/staskobzar/goami2"
+)
+
+// Command names understood by Runner.Do.
+const (
+	CmdPresence    = "presence"
+	CmdQueueLogin  = "queueLogin"
+	CmdQueueLogout = "queueLogout"
+)
+
+type presenceArgs struct {
+	Exten  string `json:"exten"`
+	Status string `json:"status"`
+	To     string `json:"to"`
+}
+
+type queueArgs struct {
+	Exten string `json:"exten"`
+	Queue string `json:"queue"`
+}
+
+// Do carries out a command on the PBX:
+//
+//   - "presence" {"exten","status","to"}: status dnd | online | callforward
+//     | voicemail | cellphone, written with DBPut/DBDel on DND/<ext> and
+//     CF/<ext> (voicemail → "vmu<ext>", cellphone → the user's cellphone or
+//     "to"); the Custom:DND<ext> device state is set too (best effort);
+//   - "queueLogin" / "queueLogout" {"exten","queue"?}: QueueAdd (and
+//     QueuePause false) / QueueRemove on the queues where the extension is
+//     a dynamic member (or only "queue").
+//
+// The model is updated (our own DB actions raise no AMI event) and the
+// resulting change events are emitted through Run before Do returns.
+func (r *Runner) Do(ctx context.Context, c cluster.Command) error {
+	conn := r.getConn()
+	if conn == nil {
+		return ErrNotConnected
+	}
+	switch c.Name {
+	case CmdPresence:
+		var a presenceArgs
+		if err := json.Unmarshal(c.Args, &a); err != nil {
+			return fmt.Errorf("ami: presence: bad arguments: %w", err)
+		}
+		return r.presence(ctx, conn, a)
+	case CmdQueueLogin, CmdQueueLogout:
+		var a queueArgs
+		if err := json.Unmarshal(c.Args, &a); err != nil {
+			return fmt.Errorf("ami: %s: bad arguments: %w", c.Name, err)
+		}
+		return r.queueLog(ctx, conn, a, c.Name == CmdQueueLogin)
+	}
+	return fmt.Errorf("ami: unknown command %q", c.Name)
+}
+
+// dbWrite is one AstDB change: val "" deletes.
+type dbWrite struct{ family, key, val string }
+
+func (r *Runner) presence(ctx context.Context, conn *Conn, a presenceArgs) error {
+	if a.Exten == "" {
+		return fmt.Errorf("ami: presence: missing exten")
+	}
+	m := r.model
+	m.mu.Lock()
+	_, known := m.exts[a.Exten]
+	u, _ := m.dir.OwnerOf(a.Exten)
+	m.mu.Unlock()
+	if !known {
+		return fmt.Errorf("ami: presence: unknown extension %q", a.Exten)
+	}
+	var writes []dbWrite
+	switch a.Status {
+	case "dnd":
+		writes = []dbWrite{{"DND", a.Exten, "YES"}, {"CF", a.Exten, ""}}
+	case "online":
+		writes = []dbWrite{{"DND", a.Exten, ""}, {"CF", a.Exten, ""}}
+	case "callforward":
+		if a.To == "" {
+			return fmt.Errorf("ami: presence callforward: missing to")
+		}
+		writes = []dbWrite{{"DND", a.Exten, ""}, {"CF", a.Exten, a.To}}
+	case "voicemail":
+		writes = []dbWrite{{"DND", a.Exten, ""}, {"CF", a.Exten, "vmu" + a.Exten}}
+	case "cellphone":
+		to := a.To
+		if u != nil && u.Cellphone != "" {
+			to = u.Cellphone
+		}
+		if to == "" {
+			return fmt.Errorf("ami: presence cellphone: no cellphone for %s", a.Exten)
+		}
+		writes = []dbWrite{{"DND", a.Exten, ""}, {"CF", a.Exten, to}}
+	default:
+		return fmt.Errorf("ami: presence: unknown status %q", a.Status)
+	}
+	for _, w := range writes {
+		var act = action("DBDel", "Family", w.family, "Key", w.key)
+		if w.val != "" {
+			act = action("DBPut", "Family", w.family, "Key", w.key, "Val", w.val)
+		}
+		resp, err := conn.Action(ctx, act)
+		if err != nil {
+			return fmt.Errorf("ami: presence %s: %w", a.Status, err)
+		}
+		if err := resp.Error(); err != nil && w.val != "" {
+			return fmt.Errorf("ami: presence %s: DBPut %s/%s: %w", a.Status, w.family, w.key, err)
+		}
+		// A DBDel of a missing key fails harmlessly.
+	}
+	state := "NOT_INUSE"
+	if a.Status == "dnd" {
+		state = "BUSY"
+	}
+	if resp, err := conn.Action(ctx, action("Command", "Command", "devstate change Custom:DND"+a.Exten+" "+state)); err != nil {
+		return fmt.Errorf("ami: presence %s: %w", a.Status, err)
+	} else if err := resp.Error(); err != nil {
+		r.log.Debug("ami: devstate change refused", "err", err)
+	}
+	return r.apply(ctx, conn, func() []cluster.Event {
+		return m.update(func() {
+			for _, w := range writes {
+				m.setDB(w.family, w.key, w.val)
+			}
+		})
+	})
+}
+
+func (r *Runner) queueLog(ctx context.Context, conn *Conn, a queueArgs, login bool) error {
+	if a.Exten == "" {
+		return fmt.Errorf("ami: queue login/logout: missing exten")
+	}
+	m := r.model
+	m.mu.Lock()
+	var queues []string
+	if m.objs != nil {
+		for id, q := range m.objs.Queues {
+			if (a.Queue == "" || a.Queue == id) && slices.Contains(q.DynMembers, a.Exten) {
+				queues = append(queues, id)
+			}
+		}
+	}
+	name := m.extName(a.Exten)
+	m.mu.Unlock()
+	if len(queues) == 0 {
+		return fmt.Errorf("ami: extension %s is not a dynamic member of %s", a.Exten, orAll(a.Queue))
+	}
+	sort.Strings(queues)
+	iface := "Local/" + a.Exten + "@from-queue/n"
+	for _, q := range queues {
+		if login {
+			add := action("QueueAdd", "Queue", q, "Interface", iface, "MemberName", name,
+				"StateInterface", "PJSIP/"+a.Exten, "Paused", "false")
+			if err := queueAction(ctx, conn, add, "already there"); err != nil {
+				return err
+			}
+			// Unpause in case the member was already there, paused.
+			if err := queueAction(ctx, conn, action("QueuePause", "Queue", q, "Interface", iface, "Paused", "false"), ""); err != nil {
+				r.log.Debug("ami: queue unpause refused", "queue", q, "err", err)
+			}
+		} else {
+			if err := queueAction(ctx, conn, action("QueueRemove", "Queue", q, "Interface", iface), "not there"); err != nil {
+				return err
+			}
+		}
+	}
+	return r.apply(ctx, conn, func() []cluster.Event {
+		return m.update(func() {
+			for _, id := range queues {
+				q := m.queueFor(id)
+				if q == nil {
+					continue
+				}
+				mem := q.obj.Members[a.Exten]
+				mem.Member, mem.Queue, mem.Name = a.Exten, id, m.extName(a.Exten)
+				if mem.Type == "" {
+					mem.Type = "dynamic"
+				}
+				mem.LoggedIn = login
+				if mem.Paused {
+					m.pauseChange(&mem, false, "")
+				}
+				m.setMember(q, mem)
+			}
+		})
+	})
+}
+
+// queueAction runs a queue action; an error answer containing tolerate
+// (e.g. "already there") counts as success.
+func queueAction(ctx context.Context, conn *Conn, a *goami2.Message, tolerate string) error {
+	name := field(a, "Action")
+	resp, err := conn.Action(ctx, a)
+	if err != nil {
+		return fmt.Errorf("ami: %s %s: %w", name, field(a, "Queue"), err)
+	}
+	if err := resp.Error(); err != nil {
+		if tolerate != "" && strings.Contains(strings.ToLower(err.Error()), tolerate) {
+			return nil
+		}
+		return fmt.Errorf("ami: %s %s: %w", name, field(a, "Queue"), err)
+	}
+	return nil
+}
+
+func orAll(q string) string {
+	if q == "" {
+		return "any queue"
+	}
+	return "queue " + q
+}

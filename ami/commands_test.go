@@ -1,0 +1,165 @@
+package ami
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ctiws/ctiws/cluster"
+)
+
+// snapshotPart returns the snapshot section of a transcript.
+func snapshotPart(t *testing.T, path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _, ok := strings.Cut(string(b), "# --- end of snapshot ---")
+	if !ok {
+		t.Fatal("no snapshot section")
+	}
+	return s
+}
+
+func TestDoPresenceAndQueueLogin(t *testing.T) {
+	script := snapshotPart(t, "testdata/transcripts/dnd.ami") + `
+# presence dnd
+Action: DBPut
+Family: DND
+Key: 201
+Val: YES
+
+Response: Success
+ActionID: x
+Message: Updated database successfully
+
+Action: DBDel
+Family: CF
+Key: 201
+
+Response: Error
+ActionID: x
+Message: Database entry not found
+
+Action: Command
+Command: devstate change Custom:DND201 BUSY
+
+Response: Success
+ActionID: x
+Message: Command output follows
+
+Action: QueueAdd
+Queue: 401
+Interface: Local/201@from-queue/n
+
+Response: Success
+ActionID: x
+Message: Added interface to queue
+
+Action: QueuePause
+Queue: 401
+Interface: Local/201@from-queue/n
+Paused: false
+
+Response: Success
+ActionID: x
+Message: Interface unpaused successfully
+
+# keep the connection open until the test ends
+Action: Logoff
+
+Response: Goodbye
+ActionID: x
+`
+	path := filepath.Join(t.TempDir(), "do.ami")
+	if err := os.WriteFile(path, []byte(script), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv := newReplayServer(t, path)
+	var mu sync.Mutex
+	var got []cluster.Event
+	ready := make(chan struct{}, 1)
+	r := NewRunner(Config{Address: srv.addr(), Tenant: "t1", PingInterval: time.Minute, ReconcileInterval: -1},
+		testDirectory(t), testObjects(t), nil, Hooks{})
+	r.model.now = fixedNow
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	go r.Run(ctx, func(_ context.Context, evs []cluster.Event) error {
+		mu.Lock()
+		got = append(got, evs...)
+		mu.Unlock()
+		for _, e := range evs {
+			if e.Name == cluster.EvResync {
+				ready <- struct{}{}
+			}
+		}
+		return nil
+	})
+	select {
+	case <-ready:
+	case <-ctx.Done():
+		t.Fatal("no snapshot")
+	}
+	for r.getConn() == nil {
+		time.Sleep(time.Millisecond)
+	}
+	bad := []cluster.Command{
+		{Name: "presence", Args: json.RawMessage(`{"exten":"201","status":"away"}`)},
+		{Name: "presence", Args: json.RawMessage(`{"exten":"999","status":"dnd"}`)},
+		{Name: "presence", Args: json.RawMessage(`{"exten":"201","status":"callforward"}`)},
+		{Name: "queueLogin", Args: json.RawMessage(`{"exten":"203"}`)},
+		{Name: "reboot"},
+		{Name: "presence", Args: json.RawMessage(`not json`)},
+	}
+	for _, c := range bad {
+		if err := r.Do(ctx, c); err == nil {
+			t.Errorf("%s %s: no error", c.Name, c.Args)
+		}
+	}
+	mu.Lock()
+	before := len(got)
+	mu.Unlock()
+	if err := r.Do(ctx, cluster.Command{Name: "presence", Args: json.RawMessage(`{"exten":"201","status":"dnd"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Do(ctx, cluster.Command{Name: "queueLogin", Args: json.RawMessage(`{"exten":"201"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	after := got[before:]
+	mu.Unlock()
+	var names []string
+	for _, e := range after {
+		names = append(names, e.Key)
+	}
+	if strings.Join(names, ",") != "exten/201,queuemember/401/201,queue/401" {
+		t.Fatalf("events after commands: %v", names)
+	}
+	var ext struct{ DND bool }
+	json.Unmarshal(after[0].Data, &ext)
+	var mem struct{ LoggedIn bool }
+	json.Unmarshal(after[1].Data, &mem)
+	if !ext.DND || !mem.LoggedIn {
+		t.Errorf("dnd=%v loggedIn=%v", ext.DND, mem.LoggedIn)
+	}
+	// The model now holds the state: the same command changes nothing
+	// more (no AMI traffic is expected for it by the server, so only
+	// check the model here).
+	for _, e := range r.Snapshot() {
+		if e.Key == "exten/201" && !strings.Contains(string(e.Data), `"dnd":true`) {
+			t.Errorf("snapshot: %s", e.Data)
+		}
+	}
+}
+
+func TestDoNotConnected(t *testing.T) {
+	r := NewRunner(Config{Tenant: "t"}, nil, nil, nil, Hooks{})
+	if err := r.Do(context.Background(), cluster.Command{Name: "presence"}); err != ErrNotConnected {
+		t.Fatalf("err %v", err)
+	}
+}

@@ -1,0 +1,217 @@
+package ami
+
+import (
+	"strings"
+
+	"github.com/ctiws/ctiws/cluster/pbx"
+)
+
+// stateNames are astproxy's channel state strings, by AMI ChannelState.
+var stateNames = [...]string{"down", "reserved", "offhook", "dialing", "ring", "ringing", "up", "busy", "dialing_offhook", "prering"}
+
+func stateName(st int) string {
+	if st >= 0 && st < len(stateNames) {
+		return stateNames[st]
+	}
+	return "down"
+}
+
+const (
+	stRing    = 4
+	stRinging = 5
+	stUp      = 6
+)
+
+// isSource decides which of a channel and its partner is the conversation
+// source (ami-model.md §2.2): ring → source, ringing → dest, no partner →
+// source, else the smaller Uniqueid sequence.
+func isSource(a, b *channel) bool {
+	switch {
+	case b == nil:
+		return true
+	case a.state == stRing:
+		return true
+	case a.state == stRinging:
+		return false
+	case b.state == stRing:
+		return false
+	case b.state == stRinging:
+		return true
+	}
+	return a.uidSeq <= b.uidSeq
+}
+
+// bridgedNum is the connected line number; "<unknown>" with a numeric name
+// uses the name.
+func bridgedNum(c *channel) string {
+	if c.connNum == "<unknown>" && isNumeric(c.connName) {
+		return c.connName
+	}
+	return c.connNum
+}
+
+func isNumeric(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func channelJSON(c, partner *channel, typ string) *pbx.Channel {
+	ch := &pbx.Channel{
+		Type: typ, Channel: c.name, CallerNum: c.cidNum, CallerName: c.cidName,
+		BridgedNum: bridgedNum(c), BridgedName: c.connName, StartTime: c.startMs,
+		InConference: c.inConf, ChannelStatus: stateName(c.state),
+	}
+	if partner != nil {
+		ch.BridgedChannel = partner.name
+	}
+	return ch
+}
+
+// pair is a channel, its partner, and which is the source.
+type pair struct {
+	own, peer *channel
+	src, dst  *channel
+}
+
+func (m *Model) pairOf(c *channel) pair {
+	p := pair{own: c, peer: m.partner(c)}
+	if isSource(c, p.peer) {
+		p.src, p.dst = c, p.peer
+	} else {
+		p.src, p.dst = p.peer, c
+	}
+	return p
+}
+
+func (p pair) id() string {
+	if p.dst == nil {
+		return p.src.name + ">"
+	}
+	return p.src.name + ">" + p.dst.name
+}
+
+func (p pair) channels() (src, dst *pbx.Channel) {
+	src = channelJSON(p.src, p.dst, "source")
+	if p.dst != nil {
+		dst = channelJSON(p.dst, p.src, "dest")
+	}
+	return src, dst
+}
+
+func (p pair) startTime() int64 {
+	if p.src.startMs != 0 || p.dst == nil {
+		return p.src.startMs
+	}
+	return p.dst.startMs
+}
+
+// queueOf returns the queue a conversation went through ("" if none).
+func (m *Model) queueOf(p pair) (through bool, queueID string) {
+	if q := m.linkedQueue[p.own.lid]; q != "" {
+		return true, q
+	}
+	if p.peer == nil {
+		return p.own.fromQueue, ""
+	}
+	through = p.own.fromQueue || p.peer.fromQueue
+	if !through {
+		if pp := m.partner(p.peer); pp != nil && pp != p.own && pp.fromQueue {
+			through = true
+		}
+	}
+	if q := m.linkedQueue[p.peer.lid]; q != "" {
+		return true, q
+	}
+	if through && p.peer.local {
+		// The ;1 half of a Local/…@from-queue pair runs in context
+		// from-queue with Exten = the queue number.
+		one := p.peer
+		if strings.HasSuffix(one.name, ";2") {
+			one = m.chans[strings.TrimSuffix(one.name, ";2")+";1"]
+		}
+		if one != nil && one.context == "from-queue" {
+			queueID = one.exten
+		}
+	}
+	return through, queueID
+}
+
+// extensionJSON builds the extension with its conversations.
+func (m *Model) extensionJSON(e *extension) pbx.Extension {
+	v := e.obj
+	v.Conversations = nil
+	if len(e.chans) == 0 {
+		return v
+	}
+	v.Conversations = make(pbx.Conversations, len(e.chans))
+	for _, c := range e.chans {
+		p := m.pairOf(c)
+		src, dst := p.channels()
+		conv := pbx.Conversation{
+			ID: p.id(), Owner: e.obj.Exten, ChSource: src, ChDest: dst,
+			LinkedID: c.lid, UniqueID: c.uid, StartTime: p.startTime(), Recording: "false",
+			Direction: "in",
+		}
+		if p.src == c {
+			conv.Direction = "out"
+		}
+		conv.InConference = c.inConf || (p.peer != nil && p.peer.inConf)
+		conv.Connected = conv.InConference || (p.peer != nil && c.state == stUp && p.peer.state == stUp)
+		conv.ThroughTrunk = c.trunk != "" || (p.peer != nil && p.peer.trunk != "")
+		conv.ThroughQueue, conv.QueueID = m.queueOf(p)
+		if p.src == c {
+			conv.CounterpartNum, conv.CounterpartName = bridgedNum(p.src), p.src.connName
+		} else if p.dst != nil {
+			conv.CounterpartNum, conv.CounterpartName = bridgedNum(p.dst), p.dst.connName
+		}
+		if strings.HasPrefix(conv.CounterpartName, "CID:") {
+			conv.CounterpartName = ""
+		}
+		v.Conversations[conv.ID] = conv
+	}
+	return v
+}
+
+func unknownDots(s string) string {
+	if s == "<unknown>" {
+		return "..."
+	}
+	return s
+}
+
+// trunkJSON builds the trunk with its conversations.
+func (m *Model) trunkJSON(t *trunk) pbx.Trunk {
+	v := t.obj
+	v.Conversations = nil
+	if len(t.chans) == 0 {
+		return v
+	}
+	v.Conversations = make(pbx.TrunkConversations, len(t.chans))
+	for _, c := range t.chans {
+		p := m.pairOf(c)
+		src, dst := p.channels()
+		conv := pbx.TrunkConversation{
+			ID: p.id(), Owner: t.obj.Exten, ChSource: src, ChDest: dst, Recording: "false",
+			StartTime: p.startTime(), Direction: "out",
+			ExternalNum: unknownDots(c.cidNum), ExternalName: unknownDots(c.cidName),
+			InternalNum: unknownDots(c.connNum), InternalName: unknownDots(c.connName),
+		}
+		// The trunk's channel is the source when the call came in.
+		if p.src == c {
+			conv.Direction = "in"
+		}
+		if conv.InternalName == "" && p.peer != nil && p.peer.ext != "" {
+			conv.InternalName = m.extName(p.peer.ext)
+		}
+		conv.ThroughQueue, _ = m.queueOf(p)
+		v.Conversations[conv.ID] = conv
+	}
+	return v
+}

@@ -1,0 +1,430 @@
+package ami
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/ctiws/ctiws/cluster"
+	"github.com/ctiws/ctiws/cluster/directory"
+	"github.com/ctiws/ctiws/cluster/pbx"
+	"github.com/staskobzar/goami2"
+)
+
+// Model is the live model of one PBX. It is fed AMI events (Apply) and
+// snapshot results (ApplySnapshot) and returns the change events to publish.
+// An object's change event is returned only when its JSON (without the
+// clock-derived fields) differs from the last one returned for it.
+//
+// Model is safe for concurrent use; the runner feeds it from one goroutine.
+type Model struct {
+	mu     sync.Mutex
+	tenant string
+	log    *slog.Logger
+	hooks  *Hooks
+	rl     *rateLog
+	now    func() time.Time
+	dir    *directory.Directory
+	objs   *Objects
+	enc    *pbx.Encoder
+
+	seq uint64 // messages applied; stamps channel creation and changes
+
+	chans       map[string]*channel // by channel name
+	bridges     map[string]*bridge  // by BridgeUniqueid
+	exts        map[string]*extension
+	trunks      map[string]*trunk
+	queues      map[string]*queue
+	parkings    map[string]*pbx.Parking // by space
+	lots        map[string]lot
+	confs       map[string]*pbx.Conference // by conference id (owner)
+	vms         map[string]*voicemail
+	linkedQueue map[string]string // Linkedid → queue it went through
+	gone        map[string]uint64 // hung-up Uniqueid → seq
+
+	last  map[okey][]byte // last published comparison JSON per object
+	dirty []okey
+	out   []cluster.Event
+}
+
+type extension struct {
+	obj   pbx.Extension // without conversations
+	chans map[string]*channel
+}
+
+type trunk struct {
+	obj   pbx.Trunk // without conversations
+	cfg   TrunkConfig
+	chans map[string]*channel
+}
+
+type queue struct {
+	obj     pbx.Queue
+	touched uint64
+}
+
+type lot struct {
+	name        string
+	start, stop int
+	timeout     int
+}
+
+type voicemail struct {
+	Voicemail string `json:"voicemail"`
+	New       string `json:"new"`
+	Old       string `json:"old"`
+}
+
+// NewModel returns an empty model of tenant's PBX. now may be nil
+// (time.Now); log and hooks may be nil.
+func NewModel(tenant string, dir *directory.Directory, objs *Objects, log *slog.Logger, hooks *Hooks, now func() time.Time) *Model {
+	if dir == nil {
+		dir = directory.Empty()
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if hooks == nil {
+		hooks = &Hooks{}
+	}
+	if now == nil {
+		now = time.Now
+	}
+	m := &Model{
+		tenant: tenant, log: log, hooks: hooks, rl: newRateLog(log, time.Minute), now: now,
+		dir: dir, objs: objs, enc: pbx.NewEncoder(), last: map[okey][]byte{},
+	}
+	m.clear()
+	return m
+}
+
+// clear drops all PBX state (not what was published).
+func (m *Model) clear() {
+	m.chans = map[string]*channel{}
+	m.bridges = map[string]*bridge{}
+	m.exts = map[string]*extension{}
+	m.trunks = map[string]*trunk{}
+	m.queues = map[string]*queue{}
+	m.parkings = map[string]*pbx.Parking{}
+	m.lots = map[string]lot{}
+	m.confs = map[string]*pbx.Conference{}
+	m.vms = map[string]*voicemail{}
+	m.linkedQueue = map[string]string{}
+	m.gone = map[string]uint64{}
+}
+
+func (m *Model) nowMs() int64 { return m.now().UnixMilli() }
+
+// Apply applies AMI events in order and appends the resulting events to dst.
+func (m *Model) Apply(dst []cluster.Event, msgs ...*goami2.Message) []cluster.Event {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.out = dst
+	for _, msg := range msgs {
+		m.seq++
+		m.event(msg)
+		m.flush()
+	}
+	dst = m.out
+	m.out = nil
+	return dst
+}
+
+// update runs fn on the model under its lock and returns the events it
+// caused (used by commands and reconciliation).
+func (m *Model) update(fn func()) []cluster.Event {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.seq++
+	m.out = nil
+	fn()
+	m.flush()
+	out := m.out
+	m.out = nil
+	return out
+}
+
+// Forget drops what was published, so that the next snapshot republishes
+// every object (after a failed publish).
+func (m *Model) Forget() {
+	m.mu.Lock()
+	m.last = map[okey][]byte{}
+	m.mu.Unlock()
+}
+
+// mark records that object k may have changed.
+func (m *Model) mark(k okey) {
+	for _, d := range m.dirty {
+		if d == k {
+			return
+		}
+	}
+	m.dirty = append(m.dirty, k)
+}
+
+func (m *Model) markExt(id string)   { m.mark(okey{k: kExten, id: id}) }
+func (m *Model) markTrunk(id string) { m.mark(okey{k: kTrunk, id: id}) }
+func (m *Model) markQueue(id string) { m.mark(okey{k: kQueue, id: id}) }
+
+// markOwner marks the extension or trunk owning c.
+func (m *Model) markOwner(c *channel) {
+	if c == nil {
+		return
+	}
+	if c.ext != "" {
+		m.markExt(c.ext)
+	} else if c.trunk != "" {
+		m.markTrunk(c.trunk)
+	}
+}
+
+// notify appends a non-keyed call event.
+func (m *Model) notify(name string, v any) {
+	b, err := m.enc.Encode(v)
+	if err != nil {
+		m.log.Error("ami: marshal event", "event", name, "err", err)
+		return
+	}
+	m.out = append(m.out, cluster.Event{Tenant: m.tenant, Name: name, Data: bytes.Clone(b)})
+}
+
+// timer is implemented by objects with clock-derived fields.
+type timer interface {
+	SetTimes(nowMs int64)
+	HasTimes() bool
+}
+
+// flush publishes every dirty object whose JSON changed.
+func (m *Model) flush() {
+	for i := 0; i < len(m.dirty); i++ {
+		m.publish(m.dirty[i])
+	}
+	m.dirty = m.dirty[:0]
+}
+
+// publish compares object k with what was last published and appends its
+// change (or deletion) event.
+func (m *Model) publish(k okey) {
+	switch k.k {
+	case kExten:
+		if e := m.exts[k.id]; e != nil {
+			v := m.extensionJSON(e)
+			m.compare(k, &v, &v)
+			return
+		}
+	case kTrunk:
+		if t := m.trunks[k.id]; t != nil {
+			v := m.trunkJSON(t)
+			m.compare(k, &v, &v)
+			return
+		}
+	case kQueue:
+		if q := m.queues[k.id]; q != nil {
+			v := q.obj
+			m.compare(k, &v, &v)
+			return
+		}
+	case kMember:
+		if q := m.queues[k.id]; q != nil {
+			if mem, ok := q.obj.Members[k.sub]; ok {
+				m.compare(k, &mem, nil)
+				return
+			}
+		}
+	case kParking:
+		if p := m.parkings[k.id]; p != nil {
+			v := *p
+			m.compare(k, &v, &v)
+			return
+		}
+	case kConf:
+		if c := m.confs[k.id]; c != nil {
+			m.compare(k, c, nil)
+			return
+		}
+	case kVoicemail:
+		if v := m.vms[k.id]; v != nil {
+			m.compare(k, v, nil)
+			return
+		}
+	}
+	m.deleted(k)
+}
+
+func (m *Model) compare(k okey, v any, t timer) {
+	if t != nil {
+		t.SetTimes(0)
+	}
+	b, err := m.enc.Encode(v)
+	if err != nil {
+		m.log.Error("ami: marshal object", "key", k.String(), "err", err)
+		return
+	}
+	if old, ok := m.last[k]; ok && bytes.Equal(old, b) {
+		return
+	}
+	cmp := bytes.Clone(b)
+	m.last[k] = cmp
+	data := cmp
+	if t != nil && t.HasTimes() {
+		t.SetTimes(m.nowMs())
+		if b, err = m.enc.Encode(v); err == nil {
+			data = bytes.Clone(b)
+		}
+	}
+	m.out = append(m.out, cluster.Event{Tenant: m.tenant, Name: k.event(), Key: k.String(), Data: data})
+}
+
+// deleted publishes the removal of an object that was published before.
+func (m *Model) deleted(k okey) {
+	if _, ok := m.last[k]; !ok {
+		return
+	}
+	delete(m.last, k)
+	ev := cluster.Event{Tenant: m.tenant, Name: k.event(), Key: k.String(), Del: true}
+	if k.k == kConf {
+		ev.Name = cluster.EvConfBridgeConfEnd
+		ev.Data, _ = json.Marshal(struct {
+			ID string `json:"id"`
+		}{k.id})
+	}
+	m.out = append(m.out, ev)
+}
+
+// keys lists every object of the model, sorted by kind then id.
+func (m *Model) keys() []okey {
+	var ks []okey
+	for id := range m.exts {
+		ks = append(ks, okey{k: kExten, id: id})
+	}
+	for id, q := range m.queues {
+		ks = append(ks, okey{k: kQueue, id: id})
+		for mem := range q.obj.Members {
+			ks = append(ks, okey{k: kMember, id: id, sub: mem})
+		}
+	}
+	for id := range m.trunks {
+		ks = append(ks, okey{k: kTrunk, id: id})
+	}
+	for id := range m.parkings {
+		ks = append(ks, okey{k: kParking, id: id})
+	}
+	for id := range m.confs {
+		ks = append(ks, okey{k: kConf, id: id})
+	}
+	for id := range m.vms {
+		ks = append(ks, okey{k: kVoicemail, id: id})
+	}
+	sortKeys(ks)
+	return ks
+}
+
+func sortKeys(ks []okey) {
+	sort.Slice(ks, func(i, j int) bool {
+		a, b := ks[i], ks[j]
+		if a.k != b.k {
+			return a.k < b.k
+		}
+		if a.id != b.id {
+			return a.id < b.id
+		}
+		return a.sub < b.sub
+	})
+}
+
+// Snapshot returns the full current state as keyed change events (with
+// the clock-derived fields filled in), for a new owner to republish.
+func (m *Model) Snapshot() []cluster.Event {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	saved := m.last
+	m.last = map[okey][]byte{}
+	m.out = nil
+	for _, k := range m.keys() {
+		m.publish(k)
+	}
+	out := m.out
+	m.out = nil
+	m.last = saved
+	return out
+}
+
+// resyncAll marks every object, and every published object that no longer
+// exists, for comparison.
+func (m *Model) resyncAll() {
+	m.dirty = append(m.dirty, m.keys()...) // unique: no need for mark's dedupe
+	gone := make([]okey, 0)
+	for k := range m.last {
+		if !m.exists(k) {
+			gone = append(gone, k)
+		}
+	}
+	sortKeys(gone)
+	m.dirty = append(m.dirty, gone...)
+}
+
+func (m *Model) exists(k okey) bool {
+	switch k.k {
+	case kExten:
+		return m.exts[k.id] != nil
+	case kTrunk:
+		return m.trunks[k.id] != nil
+	case kQueue:
+		return m.queues[k.id] != nil
+	case kMember:
+		q := m.queues[k.id]
+		if q == nil {
+			return false
+		}
+		_, ok := q.obj.Members[k.sub]
+		return ok
+	case kParking:
+		return m.parkings[k.id] != nil
+	case kConf:
+		return m.confs[k.id] != nil
+	default:
+		return m.vms[k.id] != nil
+	}
+}
+
+// skip counts and (rate-limited) logs an ignored event or object.
+func (m *Model) skip(reason string, args ...any) {
+	m.hooks.skipped(reason)
+	m.rl.warn(reason, "ami: model skipped input", args...)
+}
+
+// extName is the directory name of an extension ("" if unknown).
+func (m *Model) extName(ext string) string {
+	if u, ok := m.dir.OwnerOf(ext); ok {
+		return u.Name
+	}
+	return ""
+}
+
+func (m *Model) currentSeq() uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.seq
+}
+
+// refreshIdentities re-reads names and usernames from the directory;
+// extensions no longer in it are removed.
+func (m *Model) refreshIdentities() []cluster.Event {
+	return m.update(func() {
+		for id, e := range m.exts {
+			if _, ok := m.dir.OwnerOf(id); !ok {
+				for _, c := range e.chans {
+					c.ext = ""
+				}
+				delete(m.exts, id)
+				m.markExt(id)
+				continue
+			}
+			m.fillIdentity(e)
+			m.markExt(id)
+		}
+	})
+}

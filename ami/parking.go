@@ -1,0 +1,95 @@
+package ami
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/ctiws/ctiws/cluster/pbx"
+	"github.com/staskobzar/goami2"
+)
+
+// addLot creates the parking spaces of a lot.
+func (m *Model) addLot(l lot) {
+	if l.start <= 0 || l.stop < l.start || l.stop-l.start > 1000 {
+		m.skip("bad_parking_lot", "lot", l.name)
+		return
+	}
+	m.lots[l.name] = l
+	for s := l.start; s <= l.stop; s++ {
+		id := strconv.Itoa(s)
+		m.parkings[id] = &pbx.Parking{Name: id, Parking: id, Timeout: l.timeout}
+	}
+}
+
+// onParkinglot applies a Parkinglot item of the Parkinglots action.
+func (m *Model) onParkinglot(msg *goami2.Message) {
+	name := field(msg, "Name")
+	l := lot{name: name}
+	l.start, _ = strconv.Atoi(field(msg, "StartSpace"))
+	l.stop, _ = strconv.Atoi(field(msg, "StopSpace"))
+	l.timeout, _ = strconv.Atoi(field(msg, "Timeout"))
+	if m.objs != nil && len(m.objs.Parkings) > 0 {
+		cfg, ok := m.objs.Parkings[name]
+		if !ok {
+			m.skip("unknown_parking_lot", "lot", name)
+			return
+		}
+		if l.start == 0 {
+			l.start, l.stop = cfg.Start, cfg.Stop
+		}
+		if l.timeout == 0 {
+			l.timeout = cfg.Timeout
+		}
+	}
+	m.addLot(l)
+}
+
+// onParkedCall applies ParkedCall and ParkedCallSwap (live and as items of
+// the ParkedCalls action).
+func (m *Model) onParkedCall(msg *goami2.Message) {
+	space := field(msg, "ParkingSpace")
+	p := m.parkings[space]
+	if p == nil {
+		m.skip("unknown_parking_space", "space", space)
+		return
+	}
+	s := readSnap(msg, "Parkee")
+	if s.channel == "" {
+		m.skip("missing_field", "event", "ParkedCall")
+		return
+	}
+	c := m.chans[s.channel]
+	num, name := s.cidNum, s.cidName
+	if c != nil && num == "" {
+		num, name = c.cidNum, c.cidName
+	}
+	timeout, _ := strconv.ParseInt(field(msg, "ParkingTimeout"), 10, 64)
+	pc := pbx.ParkedCaller{
+		Num: num, Name: callerName(name), Parking: space, Channel: s.channel,
+		ParkeeNum: num, ParkeeName: callerName(name),
+		ParkedAt: m.nowMs(), TimeoutAt: timeout,
+	}
+	// The parkee is the parked party; for an internal one, its directory
+	// name (astproxy put the parker here).
+	if n := m.extName(num); n != "" {
+		pc.ParkeeName = n
+	}
+	if old := p.ParkedCaller; old.Channel == pc.Channel && old.Num == pc.Num && old.Name == pc.Name {
+		return // same call (e.g. the ParkedCalls list after the event)
+	}
+	p.ParkedCaller = pc
+	m.mark(okey{k: kParking, id: space})
+}
+
+func (m *Model) onUnparked(msg *goami2.Message) {
+	space := field(msg, "ParkingSpace")
+	p := m.parkings[space]
+	if p == nil || p.ParkedCaller.Empty() {
+		return
+	}
+	if ch := field(msg, "ParkeeChannel"); ch != "" && !strings.EqualFold(ch, p.ParkedCaller.Channel) {
+		return
+	}
+	p.ParkedCaller = pbx.ParkedCaller{}
+	m.mark(okey{k: kParking, id: space})
+}

@@ -1,0 +1,302 @@
+package ami
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/ctiws/ctiws/cluster"
+	"github.com/ctiws/ctiws/cluster/directory"
+	"github.com/staskobzar/goami2"
+)
+
+// Config configures a Runner.
+type Config struct {
+	// Address is the AMI host:port.
+	Address, Username, Secret string
+	// Tenant is set on every emitted event.
+	Tenant string
+	// PingInterval is the keepalive period (default 10 s).
+	PingInterval time.Duration
+	// DialTimeout bounds connect, banner and login (default 10 s).
+	DialTimeout time.Duration
+	// ReconcileInterval is the period of the healing CoreShowChannels and
+	// QueueStatus (default 60 s; negative disables).
+	ReconcileInterval time.Duration
+}
+
+// ErrNotConnected is returned by Do while there is no AMI connection.
+var ErrNotConnected = errors.New("ami: not connected")
+
+// Runner owns the AMI connection and the model of one tenant's PBX.
+type Runner struct {
+	cfg   Config
+	log   *slog.Logger
+	hooks *Hooks
+	model *Model
+
+	backoffMin, backoffMax time.Duration
+
+	mu    sync.Mutex
+	conn  *Conn
+	tasks chan task
+}
+
+// task is work for the session loop: a model change that must be emitted
+// in order with the AMI events.
+type task struct {
+	fn   func() []cluster.Event
+	done chan error
+}
+
+// NewRunner returns a runner; objs may be nil (no trunks, every queue).
+func NewRunner(cfg Config, dir *directory.Directory, objs *Objects, log *slog.Logger, hooks Hooks) *Runner {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("tenant", cfg.Tenant)
+	if cfg.PingInterval == 0 {
+		cfg.PingInterval = 10 * time.Second
+	}
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = 10 * time.Second
+	}
+	if cfg.ReconcileInterval == 0 {
+		cfg.ReconcileInterval = 60 * time.Second
+	}
+	h := &hooks
+	return &Runner{
+		cfg: cfg, log: log, hooks: h,
+		model:      NewModel(cfg.Tenant, dir, objs, log, h, nil),
+		backoffMin: time.Second, backoffMax: 30 * time.Second,
+		tasks: make(chan task),
+	}
+}
+
+// Model returns the runner's model.
+func (r *Runner) Model() *Model { return r.model }
+
+// Snapshot returns the full current state as keyed events.
+func (r *Runner) Snapshot() []cluster.Event { return r.model.Snapshot() }
+
+// Run connects (and reconnects) until ctx ends, and hands every batch of
+// change events to emit in order. If emit returns an error wrapping
+// cluster.ErrNotOwner, Run returns that error at once. Otherwise Run returns
+// ctx's error.
+func (r *Runner) Run(ctx context.Context, emit func(context.Context, []cluster.Event) error) error {
+	delay := r.backoffMin
+	for {
+		start := time.Now()
+		err := r.session(ctx, emit)
+		if errors.Is(err, cluster.ErrNotOwner) {
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if time.Since(start) > 2*r.backoffMax {
+			delay = r.backoffMin // it ran for a while: start over
+		}
+		wait := jitter(delay)
+		r.log.Warn("ami: connection lost, reconnecting", "err", err, "in", wait.Round(time.Millisecond))
+		r.hooks.reconnect()
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		delay = min(delay*2, r.backoffMax)
+	}
+}
+
+// jitter spreads d over [d/2, d].
+func jitter(d time.Duration) time.Duration {
+	if d <= 1 {
+		return d
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+func (r *Runner) setConn(c *Conn) {
+	r.mu.Lock()
+	r.conn = c
+	r.mu.Unlock()
+}
+
+func (r *Runner) getConn() *Conn {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.conn
+}
+
+// session runs one connection: login, snapshot, then events until the
+// connection or ctx ends.
+func (r *Runner) session(ctx context.Context, emit func(context.Context, []cluster.Event) error) error {
+	conn, err := Dial(ctx, DialConfig{
+		Address: r.cfg.Address, Username: r.cfg.Username, Secret: r.cfg.Secret,
+		DialTimeout: r.cfg.DialTimeout, PingInterval: r.cfg.PingInterval,
+	}, r.log, r.hooks)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	r.hooks.connState(true)
+	defer r.hooks.connState(false)
+	r.log.Info("ami: connected", "address", r.cfg.Address)
+
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if err := r.resync(sctx, conn, emit); err != nil {
+		return err
+	}
+	r.setConn(conn)
+	defer r.setConn(nil)
+
+	var tick <-chan time.Time
+	if r.cfg.ReconcileInterval > 0 {
+		t := time.NewTicker(r.cfg.ReconcileInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	reconciling := false
+	reconciled := make(chan task, 1)
+	var batch []*goami2.Message
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-conn.Done():
+			// Apply what arrived before the link went down.
+			batch = conn.Drain(batch[:0])
+			if err := r.emit(ctx, emit, r.model.Apply(nil, batch...)); err != nil {
+				return err
+			}
+			return conn.Err()
+		case <-conn.Ready():
+			batch = conn.Drain(batch[:0])
+			out := r.model.Apply(nil, batch...) // emit may keep the slice
+			clear(batch)
+			if err := r.emit(ctx, emit, out); err != nil {
+				return err
+			}
+		case t := <-r.tasks:
+			err := r.emit(ctx, emit, t.fn())
+			t.done <- err
+			if err != nil {
+				return err
+			}
+		case t := <-reconciled:
+			reconciling = false
+			if err := r.emit(ctx, emit, t.fn()); err != nil {
+				return err
+			}
+		case <-tick:
+			if reconciling {
+				continue
+			}
+			reconciling = true
+			go func() {
+				sent := r.model.currentSeq()
+				chans, queues, err := fetchReconcile(sctx, conn)
+				fn := func() []cluster.Event { return nil }
+				if err != nil {
+					r.log.Warn("ami: reconcile failed", "err", err)
+				} else {
+					fn = func() []cluster.Event { return r.model.reconcile(chans, queues, sent) }
+				}
+				reconciled <- task{fn: fn}
+			}()
+		}
+	}
+}
+
+// resync takes a full snapshot and emits the differences.
+func (r *Runner) resync(ctx context.Context, conn *Conn, emit func(context.Context, []cluster.Event) error) error {
+	start := time.Now()
+	d, err := r.model.fetchSnapshot(ctx, conn)
+	if err != nil {
+		return fmt.Errorf("ami: snapshot: %w", err)
+	}
+	evs := r.model.applySnapshot(d)
+	r.hooks.snapshot(time.Since(start))
+	r.log.Info("ami: snapshot applied", "changes", len(evs)-1, "took", time.Since(start).Round(time.Millisecond))
+	return r.emit(ctx, emit, evs)
+}
+
+// emit hands events to the publisher, retrying transient failures a few
+// times. When it gives up, the model forgets what was published so that
+// the next snapshot republishes everything.
+func (r *Runner) emit(ctx context.Context, emit func(context.Context, []cluster.Event) error, evs []cluster.Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		if err = emit(ctx, evs); err == nil {
+			return nil
+		}
+		if errors.Is(err, cluster.ErrNotOwner) || ctx.Err() != nil {
+			return err
+		}
+		r.log.Warn("ami: publish failed, retrying", "err", err, "events", len(evs))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(attempt+1) * 200 * time.Millisecond):
+		}
+	}
+	r.model.Forget()
+	return fmt.Errorf("ami: publish: %w", err)
+}
+
+// apply runs fn in the session loop of conn (so its events are emitted in
+// order with the AMI events) and waits for the emit. When that session ends
+// first, fn is not run: the PBX already has the change and the next
+// snapshot reads it back.
+func (r *Runner) apply(ctx context.Context, conn *Conn, fn func() []cluster.Event) error {
+	t := task{fn: fn, done: make(chan error, 1)}
+	select {
+	case r.tasks <- t:
+	case <-conn.Done():
+		r.log.Debug("ami: session ended before the model update; the next snapshot has it")
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-t.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// SetDirectory replaces the tenant's directory (config reload). It takes
+// effect at once for new events and snapshots; names and usernames of the
+// current extensions are republished through the running session.
+// Extensions added to the directory appear with the next snapshot.
+func (r *Runner) SetDirectory(d *directory.Directory) {
+	if d == nil {
+		return
+	}
+	r.model.mu.Lock()
+	r.model.dir = d
+	r.model.mu.Unlock()
+	conn := r.getConn()
+	if conn == nil {
+		return // the next snapshot rebuilds everything from d
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := r.apply(ctx, conn, r.model.refreshIdentities); err != nil {
+			r.log.Warn("ami: directory update not republished", "err", err)
+		}
+	}()
+}

@@ -1,0 +1,184 @@
+package clustertest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ctiws/ctiws/cluster"
+)
+
+func commandCases() []Case {
+	return []Case{
+		{"commands/redeliver-after-failure", testCommandsRetry},
+		{"commands/two-consumers", testCommandsTwoConsumers},
+		{"commands/owner-change", testCommandsOwnerChange},
+		{"commands/tenant-isolation", testCommandsIsolation},
+	}
+}
+
+// consume runs Consume in a goroutine until the test (or ctx) ends.
+func consume(t *testing.T, ctx context.Context, c cluster.Commands, tenant, node string, fn func(context.Context, cluster.Command) error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := c.Consume(ctx, tenant, node, fn); err != nil && ctx.Err() == nil {
+			t.Errorf("Consume(%s,%s): %v", tenant, node, err)
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+// seen counts deliveries per command (identified by its Args).
+type seen struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (s *seen) add(c cluster.Command) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.n == nil {
+		s.n = map[string]int{}
+	}
+	s.n[string(c.Args)]++
+	return s.n[string(c.Args)]
+}
+
+func (s *seen) get(arg string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.n[arg]
+}
+
+func (s *seen) total() (int, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sum := 0
+	for _, v := range s.n {
+		sum += v
+	}
+	return len(s.n), sum
+}
+
+func send(t *testing.T, c cluster.Commands, tenant, name, arg string) {
+	t.Helper()
+	if err := c.Send(Ctx(t), cluster.Command{Tenant: tenant, Name: name, User: "alice", Args: json.RawMessage(arg)}); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+}
+
+func testCommandsRetry(t *testing.T, b cluster.Backend) {
+	ten, node := Unique("t"), Unique("n")
+	var s seen
+	var mu sync.Mutex
+	var got []cluster.Command
+	for i := range 3 {
+		send(t, b.Commands, ten, "setPresence", fmt.Sprintf(`"%d"`, i))
+	}
+	consume(t, Ctx(t), b.Commands, ten, node, func(_ context.Context, c cluster.Command) error {
+		if s.add(c) == 1 && string(c.Args) == `"1"` {
+			return errors.New("transient failure")
+		}
+		mu.Lock()
+		got = append(got, c)
+		mu.Unlock()
+		return nil
+	})
+	Eventually(t, Bound, "the failed command delivered again", func() bool { return s.get(`"1"`) == 2 })
+	Eventually(t, Bound, "all three acknowledged", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) == 3
+	})
+	time.Sleep(300 * time.Millisecond)
+	if n, sum := s.total(); n != 3 || sum != 4 {
+		t.Fatalf("%d commands, %d deliveries; want 3 and 4", n, sum)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, c := range got {
+		if c.Tenant != ten || c.Name != "setPresence" || c.User != "alice" || c.ID == "" {
+			t.Fatalf("delivered %+v", c)
+		}
+	}
+}
+
+func testCommandsTwoConsumers(t *testing.T, b cluster.Backend) {
+	ten := Unique("t")
+	var s seen
+	fn := func(_ context.Context, c cluster.Command) error { s.add(c); return nil }
+	consume(t, Ctx(t), b.Commands, ten, Unique("na"), fn)
+	consume(t, Ctx(t), b.Commands, ten, Unique("nb"), fn)
+	const n = 30
+	for i := range n {
+		send(t, b.Commands, ten, "cmd", fmt.Sprint(i))
+	}
+	Eventually(t, Bound, "every command delivered", func() bool { k, _ := s.total(); return k == n })
+	time.Sleep(500 * time.Millisecond)
+	if k, sum := s.total(); k != n || sum != n {
+		t.Fatalf("%d commands delivered %d times; want each once", k, sum)
+	}
+}
+
+// testCommandsOwnerChange: the first consumer stops (its context ends) while
+// handling a command and fails it; the command reaches the next owner.
+func testCommandsOwnerChange(t *testing.T, b cluster.Backend) {
+	ten := Unique("t")
+	ctxA, stopA := context.WithCancel(Ctx(t))
+	var s seen
+	consume(t, ctxA, b.Commands, ten, Unique("na"), func(ctx context.Context, c cluster.Command) error {
+		s.add(c)
+		stopA()
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	send(t, b.Commands, ten, "cmd", `"x"`)
+	Eventually(t, Bound, "first owner got the command", func() bool { return s.get(`"x"`) == 1 })
+	got := make(chan cluster.Command, 10)
+	consume(t, Ctx(t), b.Commands, ten, Unique("nb"), func(_ context.Context, c cluster.Command) error {
+		got <- c
+		return nil
+	})
+	select {
+	case c := <-got:
+		if string(c.Args) != `"x"` {
+			t.Fatalf("next owner got %+v", c)
+		}
+	case <-time.After(2 * Bound):
+		t.Fatal("command lost on owner change")
+	}
+}
+
+func testCommandsIsolation(t *testing.T, b cluster.Backend) {
+	ta, tb := Unique("ta"), Unique("tb")
+	ga, gb := make(chan cluster.Command, 10), make(chan cluster.Command, 10)
+	consume(t, Ctx(t), b.Commands, ta, Unique("n"), func(_ context.Context, c cluster.Command) error { ga <- c; return nil })
+	consume(t, Ctx(t), b.Commands, tb, Unique("n"), func(_ context.Context, c cluster.Command) error { gb <- c; return nil })
+	send(t, b.Commands, tb, "forB", `1`)
+	send(t, b.Commands, ta, "forA", `2`)
+	for _, x := range []struct {
+		ch   chan cluster.Command
+		name string
+		ten  string
+	}{{ga, "forA", ta}, {gb, "forB", tb}} {
+		select {
+		case c := <-x.ch:
+			if c.Name != x.name || c.Tenant != x.ten {
+				t.Fatalf("consumer of %s got %+v", x.ten, c)
+			}
+		case <-time.After(Bound):
+			t.Fatalf("%s not delivered", x.name)
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	if len(ga)+len(gb) != 0 {
+		t.Fatal("extra deliveries")
+	}
+}

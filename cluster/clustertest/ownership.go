@@ -1,0 +1,103 @@
+package clustertest
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/ctiws/ctiws/cluster"
+)
+
+func ownershipCases() []Case {
+	return []Case{
+		{"ownership/lifecycle", testOwnership},
+		{"ownership/tenant-isolation", testOwnershipIsolation},
+	}
+}
+
+func acquire(t *testing.T, o cluster.Ownership, tenant, node string, ttl time.Duration) (cluster.Lease, bool) {
+	t.Helper()
+	l, ok, err := o.Acquire(Ctx(t), tenant, node, ttl)
+	if err != nil {
+		t.Fatalf("Acquire(%s,%s): %v", tenant, node, err)
+	}
+	return l, ok
+}
+
+func testOwnership(t *testing.T, b cluster.Backend) {
+	ctx := Ctx(t)
+	ten, na, nb := Unique("t"), Unique("na"), Unique("nb")
+	if _, ok, err := b.Ownership.Owner(ctx, ten); err != nil || ok {
+		t.Fatalf("Owner of a fresh tenant = %v, %v", ok, err)
+	}
+	la, ok := acquire(t, b.Ownership, ten, na, 400*time.Millisecond)
+	if !ok || la.Node != na || la.Tenant != ten || la.Epoch == 0 {
+		t.Fatalf("first acquire = %+v, %v", la, ok)
+	}
+	if _, ok := acquire(t, b.Ownership, ten, nb, time.Second); ok {
+		t.Fatal("second node acquired a held lease")
+	}
+	if again, ok := acquire(t, b.Ownership, ten, na, 400*time.Millisecond); !ok || again != la {
+		t.Fatalf("re-acquire by the holder = %+v, %v; want %+v", again, ok, la)
+	}
+	if ok, err := b.Ownership.Renew(ctx, la, 400*time.Millisecond); err != nil || !ok {
+		t.Fatalf("Renew = %v, %v", ok, err)
+	}
+	if cur, ok, err := b.Ownership.Owner(ctx, ten); err != nil || !ok || cur != la {
+		t.Fatalf("Owner = %+v, %v, %v; want %+v", cur, ok, err, la)
+	}
+	// A stops renewing: B gets the lease with a higher epoch.
+	var lb cluster.Lease
+	Eventually(t, Bound, "node B acquires after A's lease expired", func() bool {
+		lb, ok = acquire(t, b.Ownership, ten, nb, time.Minute)
+		return ok
+	})
+	if lb.Epoch <= la.Epoch || lb.Node != nb {
+		t.Fatalf("takeover lease %+v, previous %+v: epoch must grow", lb, la)
+	}
+	if ok, err := b.Ownership.Renew(ctx, la, time.Minute); err != nil || ok {
+		t.Fatalf("stale Renew = %v, %v; want false", ok, err)
+	}
+	if err := b.Ownership.Release(ctx, la); err != nil {
+		t.Fatalf("stale Release: %v", err)
+	}
+	if cur, ok, _ := b.Ownership.Owner(ctx, ten); !ok || cur != lb {
+		t.Fatalf("after a stale release Owner = %+v, %v; want %+v", cur, ok, lb)
+	}
+	// Release hands over at once.
+	if err := b.Ownership.Release(ctx, lb); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := b.Ownership.Owner(ctx, ten); ok {
+		t.Fatal("Owner after release still set")
+	}
+	la2, ok := acquire(t, b.Ownership, ten, na, time.Minute)
+	if !ok || la2.Epoch <= lb.Epoch {
+		t.Fatalf("acquire after release = %+v, %v; want epoch > %d", la2, ok, lb.Epoch)
+	}
+	if ok, _ := b.Ownership.Renew(ctx, lb, time.Minute); ok {
+		t.Fatal("released lease renewed")
+	}
+	// Same node, old epoch: still stale.
+	if err := b.Bus.PublishFenced(ctx, la, []cluster.Event{{Name: "x"}}); !errors.Is(err, cluster.ErrNotOwner) {
+		t.Fatalf("publish with the holder's old epoch: %v, want ErrNotOwner", err)
+	}
+}
+
+func testOwnershipIsolation(t *testing.T, b cluster.Backend) {
+	ta, tb, na, nb := Unique("ta"), Unique("tb"), Unique("na"), Unique("nb")
+	la, ok := acquire(t, b.Ownership, ta, na, time.Minute)
+	if !ok {
+		t.Fatal("acquire A")
+	}
+	lb, ok := acquire(t, b.Ownership, tb, nb, time.Minute)
+	if !ok {
+		t.Fatal("tenant B's lease blocked by tenant A's")
+	}
+	if err := b.Ownership.Release(Ctx(t), cluster.Lease{Tenant: tb, Node: na, Epoch: la.Epoch}); err != nil {
+		t.Fatal(err)
+	}
+	if cur, ok, _ := b.Ownership.Owner(Ctx(t), tb); !ok || cur != lb {
+		t.Fatalf("tenant B owner = %+v, %v; want %+v", cur, ok, lb)
+	}
+}

@@ -1,0 +1,150 @@
+package memory
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ctiws/ctiws/cluster"
+)
+
+// Defaults of the tunables set by the options.
+const (
+	// DefaultQueueSize is the number of events a subscriber may have queued
+	// before further events are dropped and a resync is signalled.
+	DefaultQueueSize = 4096
+	// DefaultRedeliveryDelay is how long a failed command waits before it is
+	// handed out again.
+	DefaultRedeliveryDelay = 100 * time.Millisecond
+	// DefaultMaxAttempts is how many times a command is handed out before it
+	// is dropped with a log line.
+	DefaultMaxAttempts = 10
+)
+
+// Option tunes a Backend.
+type Option func(*config)
+
+type config struct {
+	now             func() time.Time
+	queueSize       int
+	redeliveryDelay time.Duration
+	maxAttempts     int
+	log             *slog.Logger
+}
+
+// WithClock replaces time.Now. The returned times must carry a monotonic
+// reading or be produced by a fake clock that only moves forward.
+func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
+
+// WithQueueSize sets the per-subscriber queue bound (default DefaultQueueSize).
+func WithQueueSize(n int) Option { return func(c *config) { c.queueSize = n } }
+
+// WithRedeliveryDelay sets the delay before a failed command is redelivered.
+func WithRedeliveryDelay(d time.Duration) Option { return func(c *config) { c.redeliveryDelay = d } }
+
+// WithMaxAttempts sets how many deliveries a command gets before it is
+// dropped (0 or less means unlimited).
+func WithMaxAttempts(n int) Option { return func(c *config) { c.maxAttempts = n } }
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
+
+// Stats are counters a node exports as metrics.
+type Stats struct {
+	// Dropped counts events not queued because a subscriber's queue was full.
+	Dropped uint64
+	// Resyncs counts synthetic resync events queued for subscribers.
+	Resyncs uint64
+	// Redelivered counts commands handed out again after a failure.
+	Redelivered uint64
+	// DroppedCommands counts commands given up after too many attempts.
+	DroppedCommands uint64
+}
+
+type counters struct {
+	dropped, resyncs, redelivered, droppedCommands atomic.Uint64
+}
+
+// Backend is the in-memory cluster state of a single node.
+type Backend struct {
+	cfg      config
+	ctx      context.Context
+	cancel   context.CancelFunc
+	stats    counters
+	tokens   *tokens
+	sessions *sessions
+	owners   *ownership
+	bus      *bus
+	commands *commands
+	closeOne sync.Once
+}
+
+// New returns an empty in-memory backend.
+func New(opts ...Option) *Backend {
+	cfg := config{
+		now:             time.Now,
+		queueSize:       DefaultQueueSize,
+		redeliveryDelay: DefaultRedeliveryDelay,
+		maxAttempts:     DefaultMaxAttempts,
+		log:             slog.Default(),
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.queueSize <= 0 {
+		cfg.queueSize = DefaultQueueSize
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	b := &Backend{cfg: cfg, ctx: ctx, cancel: cancel}
+	b.tokens = newTokens(cfg.now)
+	b.sessions = newSessions(cfg.now)
+	b.owners = newOwnership(cfg.now)
+	b.bus = newBus(b)
+	b.commands = newCommands(b)
+	return b
+}
+
+// Cluster returns the backend as the bundle of interfaces a node runs with.
+func (b *Backend) Cluster() cluster.Backend {
+	return cluster.Backend{
+		Tokens:    b.tokens,
+		Sessions:  b.sessions,
+		Ownership: b.owners,
+		Bus:       b.bus,
+		Commands:  b.commands,
+		Ready:     func(context.Context) error { return nil },
+		Close:     b.Close,
+	}
+}
+
+// Stats returns the backend's counters.
+func (b *Backend) Stats() Stats {
+	return Stats{
+		Dropped:         b.stats.dropped.Load(),
+		Resyncs:         b.stats.resyncs.Load(),
+		Redelivered:     b.stats.redelivered.Load(),
+		DroppedCommands: b.stats.droppedCommands.Load(),
+	}
+}
+
+// Close stops every subscription and consumer. The stored state stays
+// readable.
+func (b *Backend) Close() error {
+	b.closeOne.Do(b.cancel)
+	return nil
+}
+
+// expired reports whether deadline (zero = never) has passed at now.
+func expired(deadline, now time.Time) bool {
+	return !deadline.IsZero() && !now.Before(deadline)
+}
+
+// deadline returns now+ttl, or the zero time for ttl <= 0.
+func deadline(now time.Time, ttl time.Duration) time.Time {
+	if ttl <= 0 {
+		return time.Time{}
+	}
+	return now.Add(ttl)
+}

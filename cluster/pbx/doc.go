@@ -1,0 +1,15 @@
+// Package pbx holds the JSON object types of the live PBX model, with exactly
+// the shapes astproxy's toJSON produces (nethcti-protocol.md §5.2,
+// ami-model.md §2): Extension, Conversation, Channel, Queue, QueueMember,
+// WaitingCaller, Trunk, TrunkConversation, Parking, ParkedCaller, Conference
+// and ConfUser, plus the privacy masking of §4.4/§4.5 as pure functions.
+//
+// Numbers copied from AMI stay strings; fields the original leaves undefined
+// are omitted, never null (chSource/chDest are the exception: null is kept).
+//
+// Time-varying fields (a conversation's duration, a waiting caller's waiting
+// seconds, a parked caller's remaining timeout) are not stored: they are
+// derived from stored timestamps by SetTimes(now) just before marshalling.
+// SetTimes(0) zeroes them, which is how the model compares objects for change
+// detection without the clock making every object look changed.
+package pbx

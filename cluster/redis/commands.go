@@ -1,0 +1,226 @@
+package redisbackend
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ctiws/ctiws/cluster"
+	"github.com/redis/go-redis/v9"
+)
+
+// cmdGroup is the consumer group of every command stream.
+const cmdGroup = "owners"
+
+// cmdField is the stream entry field holding the command JSON.
+const cmdField = "c"
+
+type commands struct{ b *Backend }
+
+// Send appends a command to the tenant's stream (capped at about
+// DefaultStreamMaxLen entries).
+func (c commands) Send(ctx context.Context, cmd cluster.Command) error {
+	if cmd.Tenant == "" {
+		return errors.New("redis backend: send command: empty tenant")
+	}
+	body, err := json.Marshal(cmd)
+	if err != nil {
+		return fmt.Errorf("redis backend: send command %s to %s: encode: %w", cmd.Name, cmd.Tenant, err)
+	}
+	err = c.b.rdb.XAdd(ctx, &redis.XAddArgs{
+		Stream: cmdStreamKey(cmd.Tenant), MaxLen: c.b.cfg.streamMaxLen, Approx: true,
+		Values: []any{cmdField, string(body)},
+	}).Err()
+	if err != nil {
+		return fmt.Errorf("redis backend: send command %s to %s: %w", cmd.Name, cmd.Tenant, err)
+	}
+	return nil
+}
+
+// Consume hands the tenant's commands to fn until ctx ends, as consumer node
+// of the stream's group. A command is acknowledged (and deleted) when fn
+// returns nil; otherwise it stays pending and is retried after the
+// redelivery delay, by this consumer or, once it has been idle for the claim
+// time, by another one. Delivery is at least once. Redis errors are logged
+// and retried with backoff; Consume returns nil when ctx ends.
+func (c commands) Consume(ctx context.Context, tenant, node string, fn func(context.Context, cluster.Command) error) error {
+	if tenant == "" || node == "" {
+		return errors.New("redis backend: consume commands: empty tenant or node")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(c.b.ctx, cancel)
+	defer stop()
+	cs := &consumer{b: c.b, tenant: tenant, node: node, key: cmdStreamKey(tenant), fn: fn,
+		attempts: map[string]int{}, pending: true, claimStart: "0-0"}
+	cs.loop(ctx)
+	return nil
+}
+
+type consumer struct {
+	b            *Backend
+	tenant, node string
+	key          string
+	fn           func(context.Context, cluster.Command) error
+	attempts     map[string]int // deliveries per entry id, by this consumer
+	pending      bool           // own pending entries may exist
+	failed       bool           // the last round had a failure
+	groupReady   bool
+	claimStart   string
+	lastClaim    time.Time
+}
+
+func (cs *consumer) loop(ctx context.Context) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		if cs.failed {
+			cs.failed = false
+			sleep(ctx, cs.b.cfg.redeliveryDelay)
+			continue
+		}
+		err := cs.round(ctx)
+		if err == nil {
+			backoff = 100 * time.Millisecond
+			continue
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if strings.Contains(err.Error(), "NOGROUP") {
+			cs.groupReady = false
+		}
+		cs.b.cfg.log.Warn("command consumer: redis error; retrying", "tenant", cs.tenant, "node", cs.node, "err", err, "in", backoff)
+		sleep(ctx, backoff)
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// round does one step: create the group, retry own pending entries, claim
+// stale ones of other consumers, or wait for new ones.
+func (cs *consumer) round(ctx context.Context) error {
+	rdb := cs.b.rdb
+	if !cs.groupReady {
+		err := rdb.XGroupCreateMkStream(ctx, cs.key, cmdGroup, "0").Err()
+		if err != nil && !strings.Contains(err.Error(), "BUSYGROUP") {
+			return fmt.Errorf("create group: %w", err)
+		}
+		cs.groupReady, cs.pending = true, true
+	}
+	if cs.pending {
+		res, err := rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
+			Group: cmdGroup, Consumer: cs.node, Streams: []string{cs.key, "0"}, Count: 16,
+		}).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return fmt.Errorf("read own pending: %w", err)
+		}
+		msgs := firstStream(res)
+		if len(msgs) == 0 {
+			cs.pending = false
+			return nil
+		}
+		cs.handle(ctx, msgs, false)
+		return nil
+	}
+	if time.Since(cs.lastClaim) >= cs.b.cfg.claimIdle/2 {
+		cs.lastClaim = time.Now()
+		msgs, next, err := rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
+			Stream: cs.key, Group: cmdGroup, Consumer: cs.node, MinIdle: cs.b.cfg.claimIdle, Start: cs.claimStart, Count: 16,
+		}).Result()
+		if err != nil {
+			return fmt.Errorf("claim stale commands: %w", err)
+		}
+		cs.claimStart = next
+		if next != "0-0" {
+			cs.lastClaim = time.Time{} // more to scan
+		}
+		if len(msgs) > 0 {
+			cs.b.stats.claimed.Add(uint64(len(msgs)))
+			cs.b.cfg.log.Info("claimed stale commands", "tenant", cs.tenant, "node", cs.node, "n", len(msgs))
+			cs.handle(ctx, msgs, true)
+			return nil
+		}
+	}
+	res, err := cs.b.blocking.XReadGroup(ctx, &redis.XReadGroupArgs{
+		Group: cmdGroup, Consumer: cs.node, Streams: []string{cs.key, ">"}, Count: 16, Block: cs.b.cfg.block,
+	}).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("read new commands: %w", err)
+	}
+	cs.handle(ctx, firstStream(res), false)
+	return nil
+}
+
+func firstStream(res []redis.XStream) []redis.XMessage {
+	if len(res) == 0 {
+		return nil
+	}
+	return res[0].Messages
+}
+
+// handle runs fn on each entry, acknowledging successes. After a failure the
+// remaining entries stay pending for the next round (order is kept).
+func (cs *consumer) handle(ctx context.Context, msgs []redis.XMessage, claimed bool) {
+	for _, m := range msgs {
+		if ctx.Err() != nil {
+			cs.pending = true
+			return
+		}
+		raw, _ := m.Values[cmdField].(string)
+		var cmd cluster.Command
+		if err := json.Unmarshal([]byte(raw), &cmd); err != nil || raw == "" {
+			cs.b.cfg.log.Warn("dropping a malformed command", "tenant", cs.tenant, "id", m.ID)
+			cs.ack(ctx, m.ID)
+			continue
+		}
+		if cmd.ID == "" {
+			cmd.ID = m.ID
+		}
+		cmd.Tenant = cs.tenant
+		cs.attempts[m.ID]++
+		if cs.attempts[m.ID] > 1 || claimed {
+			cs.b.stats.redelivered.Add(1)
+		}
+		err := cs.fn(ctx, cmd)
+		if err == nil {
+			cs.ack(ctx, m.ID)
+			continue
+		}
+		if max := cs.b.cfg.maxAttempts; max > 0 && cs.attempts[m.ID] >= max {
+			cs.b.stats.droppedCommands.Add(1)
+			cs.b.cfg.log.Warn("command dropped after too many failed attempts", "tenant", cs.tenant, "node", cs.node,
+				"command", cmd.Name, "id", cmd.ID, "attempts", cs.attempts[m.ID], "err", err)
+			cs.ack(ctx, m.ID)
+			continue
+		}
+		cs.pending, cs.failed = true, true
+		return
+	}
+}
+
+// ack acknowledges and deletes an entry; it uses a fresh context so a
+// command handled just before ctx ended is still acknowledged.
+func (cs *consumer) ack(_ context.Context, id string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := cs.b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.XAck(ctx, cs.key, cmdGroup, id)
+		p.XDel(ctx, cs.key, id)
+		return nil
+	})
+	delete(cs.attempts, id)
+	if err != nil {
+		cs.b.cfg.log.Warn("command acknowledge failed; it may be delivered again", "tenant", cs.tenant, "id", id, "err", err)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

@@ -1,0 +1,23 @@
+package redisbackend
+
+// keyPrefix starts every key and channel of ctiws.
+const keyPrefix = "ctiws:"
+
+// tenantPrefix is the hash-tagged prefix of every key of a tenant.
+func tenantPrefix(tenant string) string { return keyPrefix + "{" + tenant + "}:" }
+
+func tokenKey(tenant, user, hash string) string {
+	return tenantPrefix(tenant) + "tok:" + user + ":" + hash
+}
+func sessKey(tenant, id string) string      { return tenantPrefix(tenant) + "sess:" + id }
+func userSetKey(tenant, user string) string { return tenantPrefix(tenant) + "user:" + user }
+func nodeSetKey(tenant, node string) string { return tenantPrefix(tenant) + "node:" + node }
+func nodesKey(tenant string) string         { return tenantPrefix(tenant) + "nodes" }
+func heartbeatKey(node string) string       { return keyPrefix + "node:" + node }
+func leaseKey(tenant string) string         { return tenantPrefix(tenant) + "lease" }
+func fenceKey(tenant string) string         { return tenantPrefix(tenant) + "fence" }
+func seqKey(tenant string) string           { return tenantPrefix(tenant) + "seq" }
+func stateKey(tenant string) string         { return tenantPrefix(tenant) + "state" }
+func eventsChannel(tenant string) string    { return tenantPrefix(tenant) + "events" }
+func cmdStreamKey(tenant string) string     { return tenantPrefix(tenant) + "cmd" }
+func probeChannel(instance string) string   { return keyPrefix + "probe:" + instance }

@@ -1,0 +1,70 @@
+package redisbackend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/ctiws/ctiws/cluster"
+)
+
+type ownership struct{ b *Backend }
+
+// Acquire takes the tenant's lease if free (a new epoch) or already node's
+// (extended, same epoch). When refused it returns the holder's lease.
+func (o ownership) Acquire(ctx context.Context, tenant, node string, ttl time.Duration) (cluster.Lease, bool, error) {
+	if ttl <= 0 {
+		return cluster.Lease{}, false, errors.New("redis backend: acquire lease: ttl must be positive")
+	}
+	res, err := leaseAcquire.Run(ctx, o.b.rdb, []string{leaseKey(tenant), fenceKey(tenant)}, node, ms(ttl)).Slice()
+	if err != nil {
+		return cluster.Lease{}, false, fmt.Errorf("redis backend: acquire lease of %s for %s: %w", tenant, node, err)
+	}
+	if len(res) != 3 {
+		return cluster.Lease{}, false, fmt.Errorf("redis backend: acquire lease of %s: unexpected reply %v", tenant, res)
+	}
+	ok, _ := res[0].(int64)
+	epoch, _ := res[1].(int64)
+	holder, _ := res[2].(string)
+	return cluster.Lease{Tenant: tenant, Node: holder, Epoch: uint64(epoch)}, ok == 1, nil
+}
+
+// Renew extends l if it is still the live lease.
+func (o ownership) Renew(ctx context.Context, l cluster.Lease, ttl time.Duration) (bool, error) {
+	if ttl <= 0 {
+		return false, errors.New("redis backend: renew lease: ttl must be positive")
+	}
+	n, err := leaseRenew.Run(ctx, o.b.rdb, []string{leaseKey(l.Tenant)}, l.Node, l.Epoch, ms(ttl)).Int64()
+	if err != nil {
+		return false, fmt.Errorf("redis backend: renew lease of %s epoch %d: %w", l.Tenant, l.Epoch, err)
+	}
+	return n == 1, nil
+}
+
+// Release frees l at once if it is still the live lease.
+func (o ownership) Release(ctx context.Context, l cluster.Lease) error {
+	if err := leaseRelease.Run(ctx, o.b.rdb, []string{leaseKey(l.Tenant)}, l.Node, l.Epoch).Err(); err != nil {
+		return fmt.Errorf("redis backend: release lease of %s epoch %d: %w", l.Tenant, l.Epoch, err)
+	}
+	return nil
+}
+
+// Owner returns the live lease of tenant, if any.
+func (o ownership) Owner(ctx context.Context, tenant string) (cluster.Lease, bool, error) {
+	f, err := o.b.rdb.HMGet(ctx, leaseKey(tenant), "owner", "epoch").Result()
+	if err != nil || len(f) != 2 {
+		return cluster.Lease{}, false, fmt.Errorf("redis backend: read lease of %s: %w", tenant, err)
+	}
+	owner, _ := f[0].(string)
+	es, _ := f[1].(string)
+	if owner == "" {
+		return cluster.Lease{}, false, nil
+	}
+	epoch, err := strconv.ParseUint(es, 10, 64)
+	if err != nil {
+		return cluster.Lease{}, false, fmt.Errorf("redis backend: lease of %s has a bad epoch %q", tenant, es)
+	}
+	return cluster.Lease{Tenant: tenant, Node: owner, Epoch: epoch}, true, nil
+}

@@ -1,0 +1,121 @@
+package redisbackend
+
+import "github.com/redis/go-redis/v9"
+
+// The Lua scripts. Each touches the keys of one tenant only (one hash slot);
+// keys derived inside a script use the tenant prefix passed in ARGV, which
+// carries the same hash tag. Scripts are immutable, so package-level vars.
+
+// tokenCheck: KEYS[1]=token; ARGV[1]=ttl ms (0: no slide). Slides only
+// tokens that have a TTL.
+var tokenCheck = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local ttl = tonumber(ARGV[1])
+if ttl > 0 and redis.call('PTTL', KEYS[1]) > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
+return 1
+`)
+
+// sessAdd: KEYS[1]=sess hash, KEYS[2]=user set, KEYS[3]=node set,
+// KEYS[4]=tenant node set; ARGV: id, user, node, uaType, tokenHash, loginAt,
+// tenant prefix. Returns 1 when this is the user's first socket.
+var sessAdd = redis.NewScript(`
+local old = redis.call('HMGET', KEYS[1], 'user', 'node')
+if old[1] and old[1] ~= ARGV[2] then redis.call('SREM', ARGV[7] .. 'user:' .. old[1], ARGV[1]) end
+if old[2] and old[2] ~= ARGV[3] then redis.call('SREM', ARGV[7] .. 'node:' .. old[2], ARGV[1]) end
+redis.call('HSET', KEYS[1], 'user', ARGV[2], 'node', ARGV[3], 'ua', ARGV[4], 'th', ARGV[5], 'at', ARGV[6])
+local added = redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('SADD', KEYS[3], ARGV[1])
+redis.call('SADD', KEYS[4], ARGV[3])
+if added == 1 and redis.call('SCARD', KEYS[2]) == 1 then return 1 end
+return 0
+`)
+
+// sessRemove: KEYS[1]=sess hash; ARGV: id, tenant prefix. Returns 1 when the
+// user's last socket went away (exactly once: the script is atomic).
+var sessRemove = redis.NewScript(`
+local f = redis.call('HMGET', KEYS[1], 'user', 'node')
+if not f[1] then return 0 end
+redis.call('DEL', KEYS[1])
+if f[2] then
+  local nk = ARGV[2] .. 'node:' .. f[2]
+  redis.call('SREM', nk, ARGV[1])
+end
+local uk = ARGV[2] .. 'user:' .. f[1]
+if redis.call('SREM', uk, ARGV[1]) == 1 and redis.call('SCARD', uk) == 0 then return 1 end
+return 0
+`)
+
+// sessExpireNode: KEYS[1]=node set, KEYS[2]=tenant node set; ARGV: node,
+// tenant prefix. Removes every session of a dead node in the tenant and
+// returns the users whose last socket went with them.
+var sessExpireNode = redis.NewScript(`
+local gone = {}
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local sk = ARGV[2] .. 'sess:' .. id
+  local f = redis.call('HMGET', sk, 'user', 'node')
+  if f[1] and f[2] == ARGV[1] then
+    redis.call('DEL', sk)
+    local uk = ARGV[2] .. 'user:' .. f[1]
+    if redis.call('SREM', uk, id) == 1 and redis.call('SCARD', uk) == 0 then table.insert(gone, f[1]) end
+  end
+end
+redis.call('DEL', KEYS[1])
+redis.call('SREM', KEYS[2], ARGV[1])
+return gone
+`)
+
+// leaseAcquire: KEYS[1]=lease hash, KEYS[2]=fence counter; ARGV: node, ttl
+// ms. Returns {1, epoch, node} when acquired (or already ours, extended),
+// {0, epoch, holder} otherwise.
+var leaseAcquire = redis.NewScript(`
+local owner = redis.call('HGET', KEYS[1], 'owner')
+if not owner then
+  local epoch = redis.call('INCR', KEYS[2])
+  redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'epoch', epoch)
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return {1, epoch, ARGV[1]}
+end
+local epoch = tonumber(redis.call('HGET', KEYS[1], 'epoch'))
+if owner == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return {1, epoch, owner}
+end
+return {0, epoch, owner}
+`)
+
+// leaseRenew: KEYS[1]=lease; ARGV: node, epoch, ttl ms. Returns 1 if renewed.
+var leaseRenew = redis.NewScript(`
+local f = redis.call('HMGET', KEYS[1], 'owner', 'epoch')
+if f[1] == ARGV[1] and f[2] == ARGV[2] then return redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+return 0
+`)
+
+// leaseRelease: KEYS[1]=lease; ARGV: node, epoch. Deletes a matching lease.
+var leaseRelease = redis.NewScript(`
+local f = redis.call('HMGET', KEYS[1], 'owner', 'epoch')
+if f[1] == ARGV[1] and f[2] == ARGV[2] then return redis.call('DEL', KEYS[1]) end
+return 0
+`)
+
+// publishFenced: KEYS[1]=lease, KEYS[2]=seq counter, KEYS[3]=state hash;
+// ARGV[1]=node, ARGV[2]=epoch, ARGV[3]=channel, then four per event: key
+// (” = not keyed), op ('s' store, 'd' delete, ” none), data, envelope.
+// Checks the lease, then per event INCR seq, stores or deletes the state
+// field as "<seq>:<data>", and PUBLISHes "s:<seq>:<envelope>". Returns the
+// last seq, or -1 when the fence fails (nothing is written).
+var publishFenced = redis.NewScript(`
+local f = redis.call('HMGET', KEYS[1], 'owner', 'epoch')
+if f[1] ~= ARGV[1] or f[2] ~= ARGV[2] then return -1 end
+local seq = 0
+for i = 4, #ARGV, 4 do
+  seq = redis.call('INCR', KEYS[2])
+  local op = ARGV[i + 1]
+  if op == 's' then
+    redis.call('HSET', KEYS[3], ARGV[i], seq .. ':' .. ARGV[i + 2])
+  elseif op == 'd' then
+    redis.call('HDEL', KEYS[3], ARGV[i])
+  end
+  redis.call('PUBLISH', ARGV[3], 's:' .. seq .. ':' .. ARGV[i + 3])
+end
+return seq
+`)

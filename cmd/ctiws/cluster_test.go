@@ -1,0 +1,516 @@
+package main
+
+// Multi-process cluster tests (issue 5): real ctiws nodes (this test binary
+// re-executed as `ctiws serve`), a real redis-server and the simulated PBX
+// over TCP; clients are the project's Go Socket.IO client.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ctiws/ctiws/ami/sim"
+	"github.com/ctiws/ctiws/cluster/clustertest/redisserver"
+	"github.com/ctiws/ctiws/ws/auth"
+	"github.com/ctiws/ctiws/ws/client"
+	"github.com/redis/go-redis/v9"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv("CTIWS_TEST_EXEC") == "1" {
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+const (
+	testLeaseTTL = 2 * time.Second
+	testJWT      = "cluster-test-secret"
+)
+
+// nodeProc is one `ctiws serve` child process.
+type nodeProc struct {
+	t       *testing.T
+	name    string
+	listen  string
+	metrics string
+	cmd     *exec.Cmd
+	mu      sync.Mutex
+	logs    bytes.Buffer
+	done    chan struct{}
+}
+
+func (n *nodeProc) Write(p []byte) (int, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.logs.Write(p)
+}
+
+func (n *nodeProc) log() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.logs.String()
+}
+
+func (n *nodeProc) alive() bool {
+	select {
+	case <-n.done:
+		return false
+	default:
+		return true
+	}
+}
+
+func (n *nodeProc) signal(s syscall.Signal) { _ = n.cmd.Process.Signal(s) }
+
+// metric returns the value of an exact series line ("name{labels}"), or -1.
+func (n *nodeProc) metric(series string) float64 {
+	c := http.Client{Timeout: time.Second}
+	r, err := c.Get("http://" + n.metrics + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer r.Body.Close()
+	sc := bufio.NewScanner(r.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			return f
+		}
+	}
+	return -1
+}
+
+func (n *nodeProc) ready() bool {
+	c := http.Client{Timeout: time.Second}
+	r, err := c.Get("http://" + n.metrics + "/readyz")
+	if err != nil {
+		return false
+	}
+	r.Body.Close()
+	return r.StatusCode == 200
+}
+
+// testCluster is a redis-server, one simulated PBX per tenant and N nodes.
+type testCluster struct {
+	t       *testing.T
+	dir     string
+	redis   *redisserver.Server
+	sims    map[string]*sim.Server
+	tenants []string
+	nodes   []*nodeProc
+}
+
+func newTestCluster(t *testing.T, nodes int, tenants []string, callsPerSecond float64) *testCluster {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("multi-process cluster test")
+	}
+	c := &testCluster{t: t, dir: t.TempDir(), redis: redisserver.Start(t), sims: map[string]*sim.Server{}, tenants: tenants}
+	demo, _ := filepath.Abs("demo")
+	var tc strings.Builder
+	for i, id := range tenants {
+		sc := sim.DefaultConfig()
+		sc.Extensions = sim.ExtensionRange(201, 212)
+		sc.CallsPerSecond = callsPerSecond
+		sc.Seed = int64(i + 1)
+		s := sim.New(sc, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		addr, err := s.Listen(context.Background(), "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		c.sims[id] = s
+		fmt.Fprintf(&tc, `  - id: %s
+    hosts: [%s.test]
+    ami: {address: %q, username: %s, secret: %s}
+    auth: {htpasswd_file: %s/users.htpasswd, jwt_secret: %q}
+    users_file: %s/users.json
+    profiles_file: %s/profiles.json
+    objects_file: %s/objects.json
+`, id, id, addr.String(), sc.Username, sc.Secret, demo, testJWT, demo, demo, demo)
+	}
+	for i := 0; i < nodes; i++ {
+		n := &nodeProc{t: t, name: fmt.Sprintf("node%d", i), listen: freeAddr(t), metrics: freeAddr(t), done: make(chan struct{})}
+		cfg := fmt.Sprintf("listen: %q\nmetrics_listen: %q\nredis_url: %q\nnode_id: %s\nlease_ttl: %s\ndrain_timeout: 2s\nlog_level: debug\ntenants:\n%s",
+			n.listen, n.metrics, c.redis.URL(), n.name, testLeaseTTL, tc.String())
+		path := filepath.Join(c.dir, n.name+".yaml")
+		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		n.cmd = exec.Command(os.Args[0], "serve", "-config", path)
+		n.cmd.Env = append(os.Environ(), "CTIWS_TEST_EXEC=1")
+		n.cmd.Stdout, n.cmd.Stderr = n, n
+		if err := n.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { _ = n.cmd.Wait(); close(n.done) }()
+		t.Cleanup(func() {
+			n.signal(syscall.SIGCONT)
+			n.signal(syscall.SIGKILL)
+			<-n.done
+			if t.Failed() {
+				t.Logf("--- %s log (tail) ---\n%s", n.name, tail(n.log(), 4000))
+			}
+		})
+		c.nodes = append(c.nodes, n)
+	}
+	for _, n := range c.nodes {
+		c.eventually(fmt.Sprintf("%s ready", n.name), 15*time.Second, n.ready)
+	}
+	return c
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[len(s)-n:]
+}
+
+func (c *testCluster) eventually(what string, d time.Duration, cond func() bool) time.Duration {
+	c.t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > d {
+			c.t.Fatalf("timeout (%v) waiting for %s", d, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// owner returns the node that owns the tenant, or nil.
+func (c *testCluster) owner(tenant string) *nodeProc {
+	for _, n := range c.nodes {
+		if n.alive() && n.metric(`ctiws_lease_owned{tenant="`+tenant+`"}`) == 1 {
+			return n
+		}
+	}
+	return nil
+}
+
+// viewer is a logged-in client that keeps the last extenUpdate per extension.
+type viewer struct {
+	conn   *client.Conn
+	node   *nodeProc
+	tenant string
+	mu     sync.Mutex
+	view   map[string]json.RawMessage
+	events map[string]int
+}
+
+func (c *testCluster) connect(n *nodeProc, tenant, user string) *viewer {
+	c.t.Helper()
+	token, err := auth.SignJWT(user, []byte(testJWT), time.Hour, time.Now())
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	v := &viewer{node: n, tenant: tenant, view: map[string]json.RawMessage{}, events: map[string]int{}}
+	hdr := http.Header{}
+	hdr.Set("Host", tenant+".test")
+	conn, err := client.Dial(context.Background(), client.Options{URL: "http://" + n.listen, User: user, Token: token, UAType: "desktop", Header: hdr,
+		OnEvent: func(name string, args []json.RawMessage, _ time.Time) {
+			v.mu.Lock()
+			defer v.mu.Unlock()
+			v.events[name]++
+			if name == "extenUpdate" && len(args) == 1 {
+				var e struct{ Exten string }
+				_ = json.Unmarshal(args[0], &e)
+				v.view[e.Exten] = args[0]
+			}
+		}})
+	if err != nil {
+		c.t.Fatalf("connect %s to %s: %v", user, n.name, err)
+	}
+	c.t.Cleanup(func() { conn.Close() })
+	v.conn = conn
+	return v
+}
+
+func (v *viewer) count(name string) int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.events[name]
+}
+
+// stripDuration removes the time-dependent "duration" fields.
+func stripDuration(raw []byte) string {
+	var v any
+	_ = json.Unmarshal(raw, &v)
+	var walk func(any)
+	walk = func(x any) {
+		switch t := x.(type) {
+		case map[string]any:
+			delete(t, "duration")
+			for _, y := range t {
+				walk(y)
+			}
+		case []any:
+			for _, y := range t {
+				walk(y)
+			}
+		}
+	}
+	walk(v)
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// assertViewMatchesREST checks that the client's last extenUpdate of every
+// extension equals the REST snapshot of its node (same user, same masking).
+func (c *testCluster) assertViewMatchesREST(v *viewer, user string) {
+	c.t.Helper()
+	token, _ := auth.SignJWT(user, []byte(testJWT), time.Hour, time.Now())
+	req, _ := http.NewRequest("GET", "http://"+v.node.listen+"/webrest/astproxy/extensions", nil)
+	req.Host = v.tenant + ".test"
+	req.Header.Set("Authorization", "Bearer "+token)
+	r, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer r.Body.Close()
+	var snap map[string]json.RawMessage
+	if err := json.NewDecoder(r.Body).Decode(&snap); err != nil || r.StatusCode != 200 {
+		c.t.Fatalf("REST snapshot: %d %v", r.StatusCode, err)
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if len(v.view) == 0 {
+		c.t.Fatal("client saw no extensions")
+	}
+	var diff []string
+	for ext, raw := range v.view {
+		if stripDuration(raw) != stripDuration(snap[ext]) {
+			diff = append(diff, ext)
+		}
+	}
+	sort.Strings(diff)
+	if len(diff) > 0 {
+		c.t.Errorf("%s on %s: view differs from REST for extensions %v; e.g. %s\nview %s\nrest %s", user, v.node.name, diff, diff[0], v.view[diff[0]], snap[diff[0]])
+	}
+}
+
+// quiesce stops the simulated traffic and waits until it has settled.
+func (c *testCluster) quiesce(tenant string) {
+	c.sims[tenant].SetPaused(true)
+	time.Sleep(1500 * time.Millisecond)
+}
+
+func TestClusterOwnerKilled(t *testing.T) {
+	c := newTestCluster(t, 3, []string{"demo"}, 8)
+	var owner *nodeProc
+	c.eventually("an owner", 10*time.Second, func() bool { owner = c.owner("demo"); return owner != nil })
+	var survivors []*viewer
+	for _, n := range c.nodes {
+		v := c.connect(n, "demo", "alice")
+		if n != owner {
+			survivors = append(survivors, v)
+		}
+	}
+	c.eventually("events on every node", 15*time.Second, func() bool {
+		for _, v := range survivors {
+			if v.count("extenUpdate") == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	rdb := redis.NewClient(&redis.Options{Addr: c.redis.Addr()})
+	defer rdb.Close()
+	sub := rdb.Subscribe(context.Background(), "ctiws:{demo}:events")
+	defer sub.Close()
+	origins := map[uint64]map[string]bool{}
+	var omu sync.Mutex
+	go func() {
+		for m := range sub.Channel() {
+			_, rest, ok := strings.Cut(strings.TrimPrefix(m.Payload, "s:"), ":")
+			if !ok || !strings.HasPrefix(m.Payload, "s:") {
+				continue
+			}
+			var ev struct {
+				E uint64 `json:"e"`
+				O string `json:"o"`
+			}
+			if json.Unmarshal([]byte(rest), &ev) == nil {
+				omu.Lock()
+				if origins[ev.E] == nil {
+					origins[ev.E] = map[string]bool{}
+				}
+				origins[ev.E][ev.O] = true
+				omu.Unlock()
+			}
+		}
+	}()
+	time.Sleep(500 * time.Millisecond)
+
+	before := survivors[0].count("extenUpdate")
+	owner.signal(syscall.SIGKILL)
+	killed := time.Now()
+	var next *nodeProc
+	took := c.eventually("a new owner", testLeaseTTL+5*time.Second, func() bool { next = c.owner("demo"); return next != nil })
+	t.Logf("new owner %s after %v (lease TTL %v)", next.name, took, testLeaseTTL)
+	if took > testLeaseTTL+2*time.Second {
+		t.Errorf("failover took %v, want ≤ lease TTL + 2 s", took)
+	}
+	c.eventually("events flowing again", 10*time.Second, func() bool { return survivors[0].count("extenUpdate") > before })
+	t.Logf("events flowing %v after the kill", time.Since(killed))
+	c.quiesce("demo")
+	for _, v := range survivors {
+		c.assertViewMatchesREST(v, "alice")
+	}
+	omu.Lock()
+	defer omu.Unlock()
+	for epoch, nodes := range origins {
+		if len(nodes) != 1 {
+			t.Errorf("epoch %d published by %v", epoch, nodes)
+		}
+	}
+	if len(origins) < 2 {
+		t.Errorf("saw epochs %v, want the old and the new owner's", origins)
+	}
+}
+
+func TestClusterOwnerPaused(t *testing.T) {
+	c := newTestCluster(t, 2, []string{"demo"}, 8)
+	var owner *nodeProc
+	c.eventually("an owner", 10*time.Second, func() bool { owner = c.owner("demo"); return owner != nil })
+	owner.signal(syscall.SIGSTOP)
+	var next *nodeProc
+	c.eventually("another owner", testLeaseTTL+5*time.Second, func() bool {
+		for _, n := range c.nodes {
+			if n != owner && n.metric(`ctiws_lease_owned{tenant="demo"}`) == 1 {
+				next = n
+				return true
+			}
+		}
+		return false
+	})
+	owner.signal(syscall.SIGCONT)
+	lostOrFenced := func() float64 {
+		return max(owner.metric(`ctiws_ownership_changes_total{change="lost",tenant="demo"}`), 0) + max(owner.metric(`ctiws_fence_rejects_total{tenant="demo"}`), 0)
+	}
+	c.eventually("the paused owner notices and steps down", 10*time.Second, func() bool {
+		return lostOrFenced() >= 1 && owner.metric(`ctiws_lease_owned{tenant="demo"}`) == 0 && owner.metric(`ctiws_ami_connected{tenant="demo"}`) == 0
+	})
+	if next.metric(`ctiws_lease_owned{tenant="demo"}`) != 1 {
+		t.Error("the new owner lost the lease")
+	}
+}
+
+func TestClusterRedisRestart(t *testing.T) {
+	c := newTestCluster(t, 2, []string{"demo"}, 8)
+	c.eventually("an owner", 10*time.Second, func() bool { return c.owner("demo") != nil })
+	v0 := c.connect(c.nodes[0], "demo", "alice")
+	v1 := c.connect(c.nodes[1], "demo", "dave")
+	c.eventually("events", 15*time.Second, func() bool { return v0.count("extenUpdate") > 0 && v1.count("extenUpdate") > 0 })
+	c.redis.Stop()
+	c.eventually("readyz false while Redis is down", 10*time.Second, func() bool { return !c.nodes[0].ready() && !c.nodes[1].ready() })
+	time.Sleep(time.Second)
+	c.redis.Restart(0)
+	c.eventually("readyz true again", 20*time.Second, func() bool { return c.nodes[0].ready() && c.nodes[1].ready() })
+	c.eventually("an owner again", 15*time.Second, func() bool { return c.owner("demo") != nil })
+	for _, v := range []*viewer{v0, v1} {
+		select {
+		case <-v.conn.Done():
+			t.Fatalf("socket on %s closed during the Redis outage: %v", v.node.name, v.conn.Err())
+		default:
+		}
+	}
+	before := v0.count("extenUpdate")
+	c.eventually("events after the restart", 15*time.Second, func() bool { return v0.count("extenUpdate") > before })
+	c.quiesce("demo")
+	c.assertViewMatchesREST(v0, "alice")
+	c.assertViewMatchesREST(v1, "dave")
+}
+
+func TestClusterRedisDownAtStart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process cluster test")
+	}
+	r := redisserver.Start(t)
+	r.Stop()
+	demo, _ := filepath.Abs("demo")
+	listen, metrics := freeAddr(t), freeAddr(t)
+	cfg := fmt.Sprintf("listen: %q\nmetrics_listen: %q\nredis_url: %q\ntenants:\n  - id: demo\n    ami: {address: sim}\n    auth: {enabled: false}\n    users_file: %s/users.json\n    profiles_file: %s/profiles.json\n",
+		listen, metrics, r.URL(), demo, demo)
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	_ = os.WriteFile(path, []byte(cfg), 0o600)
+	n := &nodeProc{t: t, name: "lonely", listen: listen, metrics: metrics, done: make(chan struct{})}
+	n.cmd = exec.Command(os.Args[0], "serve", "-config", path)
+	n.cmd.Env = append(os.Environ(), "CTIWS_TEST_EXEC=1")
+	n.cmd.Stdout, n.cmd.Stderr = n, n
+	if err := n.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = n.cmd.Wait(); close(n.done) }()
+	t.Cleanup(func() { n.signal(syscall.SIGKILL); <-n.done })
+	c := &testCluster{t: t}
+	c.eventually("metrics listener up", 10*time.Second, func() bool { return n.metric("go_goroutines") > 0 })
+	time.Sleep(time.Second)
+	if n.ready() || !n.alive() {
+		t.Fatalf("ready=%v alive=%v with Redis down", n.ready(), n.alive())
+	}
+	if !strings.Contains(n.log(), "connection refused") {
+		t.Errorf("the log does not say why:\n%s", tail(n.log(), 2000))
+	}
+	r.Restart(0)
+	c.eventually("ready once Redis is up", 20*time.Second, n.ready)
+	c.eventually("owns the tenant", 15*time.Second, func() bool { return n.metric(`ctiws_lease_owned{tenant="demo"}`) == 1 })
+}
+
+func TestClusterTenantsSpreadAndIsolated(t *testing.T) {
+	tenants := []string{"ta", "tb", "tc", "td", "te", "tf"}
+	c := newTestCluster(t, 3, tenants, 4)
+	c.eventually("every tenant owned", 20*time.Second, func() bool {
+		for _, id := range tenants {
+			if c.owner(id) == nil {
+				return false
+			}
+		}
+		return true
+	})
+	counts := map[string]int{}
+	took := c.eventually("leases spread: at most ceil(6/3)+1 per node", 30*time.Second, func() bool {
+		counts = map[string]int{}
+		for _, id := range tenants {
+			o := c.owner(id)
+			if o == nil {
+				return false
+			}
+			counts[o.name]++
+		}
+		for _, n := range counts {
+			if n > 3 {
+				return false
+			}
+		}
+		return len(counts) >= 2
+	})
+	t.Logf("leases per node: %v (spread after %v)", counts, took)
+	a := c.connect(c.nodes[0], "ta", "alice")
+	b := c.connect(c.nodes[1], "tb", "alice")
+	c.eventually("events in both tenants", 15*time.Second, func() bool { return a.count("extenUpdate") > 0 && b.count("extenUpdate") > 0 })
+	// The simulators differ by seed, so their calls differ: each client's
+	// view must match its own tenant's REST snapshot only.
+	c.quiesce("ta")
+	c.quiesce("tb")
+	c.assertViewMatchesREST(a, "alice")
+	c.assertViewMatchesREST(b, "alice")
+}
