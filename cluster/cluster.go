@@ -35,7 +35,12 @@ const (
 	EvConfBridgeConfChanged = "confBridgeConfChanged"
 	EvConfBridgeConfEnd     = "confBridgeConfEnd"
 	EvVoicemailChanged      = "voicemailChanged"
-	// EvResync tells subscribers the owner (re)built its model; Data is empty.
+	// EvResync has two uses, told apart by Seq: from the owner (Seq > 0)
+	// it says the model was (re)built after an AMI (re)connect; from the
+	// bus itself (Seq == 0 and Epoch == 0) it says events may have been
+	// lost (queue overflow, reconnect, sequence gap) and the subscriber must
+	// re-read State and treat events with a Seq at or below the State's as
+	// duplicates.
 	EvResync = "modelResync"
 )
 
@@ -97,7 +102,8 @@ type Session struct {
 // Sessions is the cluster-wide map of logged-in sockets (the original's wsid).
 type Sessions interface {
 	// Add registers a logged-in socket. first is true when it is the user's
-	// first socket anywhere in the cluster.
+	// first socket anywhere in the cluster. The node must have sent a
+	// Heartbeat before, or Expired reaps the session.
 	Add(ctx context.Context, s Session) (first bool, err error)
 	// Remove unregisters a socket. last is true when it was the user's last
 	// socket anywhere in the cluster; it is reported exactly once.

@@ -101,7 +101,8 @@ func (r *router) handle(ev cluster.Event) {
 		r.loadLocked(false)
 	}
 	switch {
-	case ev.Name == cluster.EvResync:
+	case ev.Name == cluster.EvResync && ev.Seq == 0:
+		// From the bus: events may have been lost; re-read the state.
 		r.loadLocked(true)
 	case ev.Epoch == 0:
 		r.nodeEvent(ev)
@@ -110,7 +111,13 @@ func (r *router) handle(ev cluster.Event) {
 			return // a former owner: fenced out
 		}
 		if ev.Seq <= r.seq {
-			return // already applied through a state load (seq is per tenant, across epochs)
+			// Older than the state loaded last: an object event is
+			// already applied (seq is per tenant, across epochs), but a
+			// notification (ringing, hangup…) is not in the state.
+			if ev.Key == "" {
+				r.pbxEvent(ev)
+			}
+			return
 		}
 		if r.seq != 0 && ev.Seq != r.seq+1 {
 			m.Resyncs.WithLabelValues(t).Inc()
@@ -361,6 +368,9 @@ func (r *router) pbxEvent(ev cluster.Event) {
 	case cluster.EvVoicemailChanged:
 		r.remember(ev)
 		r.routeVoicemail(cfg, ev)
+	case cluster.EvResync:
+		// The owner rebuilt its model; the objects that changed came as
+		// their own events.
 	default:
 		r.h.srv.metrics.BadFrames.WithLabelValues(r.h.tenant.ID, "unknown_bus_event").Inc()
 	}
