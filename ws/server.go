@@ -489,6 +489,10 @@ func (s *Server) sweep(ctx context.Context) {
 	}
 }
 
+// BeginDrain makes the node refuse new sockets and report not ready, at
+// once; Shutdown then closes the open ones.
+func (s *Server) BeginDrain() { s.draining.Store(true) }
+
 // Shutdown refuses new sockets and closes the open ones in small batches
 // spread over the context's deadline (drain_timeout), without `41`, so
 // clients reconnect elsewhere without a storm.

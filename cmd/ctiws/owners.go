@@ -54,6 +54,7 @@ func startOwners(ctx context.Context, cfg *config.Config, backend cluster.Backen
 			NewPBX:     func() node.PBX { return pbxs.newPBX(&t, cur.Load) },
 			Directory:  func() *directory.Directory { return cur.Load().Directory },
 			MayAcquire: spread.mayAcquire,
+			Streams:    streamsOf(&t),
 			Log:        log,
 			Metrics:    m,
 		}
@@ -136,4 +137,13 @@ func (l *leaseSpread) rebalance(ctx context.Context, every time.Duration, log *s
 			}
 		}
 	}
+}
+
+// streamsOf returns a tenant's streaming sources.
+func streamsOf(t *config.Tenant) []node.Stream {
+	var out []node.Stream
+	for _, s := range t.Streaming {
+		out = append(out, node.Stream{ID: s.ID, URL: s.URL, Framerate: s.Framerate})
+	}
+	return out
 }

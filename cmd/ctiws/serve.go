@@ -170,13 +170,15 @@ loop:
 		}
 	}
 
-	// Graceful stop: not ready, hand the leases over, drain, exit.
+	// Graceful stop: not ready at once, hand the leases over, drain the
+	// sockets in batches, exit.
 	log.Info("shutting down", "drain_timeout", cfg.DrainTimeout)
 	drainCtx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
 	defer cancel()
-	srv.Shutdown(drainCtx) // sets draining first: /readyz is false from here
+	srv.BeginDrain()
 	stopOwners()
 	owners.wait()
+	srv.Shutdown(drainCtx)
 	stopRun()
 	wg.Wait()
 	_ = httpSrv.Close()

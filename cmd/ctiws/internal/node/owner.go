@@ -68,8 +68,10 @@ type Owner struct {
 	// spreading); the lease is taken anyway after a few refusals so a
 	// tenant never stays without an owner.
 	MayAcquire func() bool
-	Log        *slog.Logger
-	Metrics    *Metrics
+	// Streams are polled while this node owns the tenant.
+	Streams []Stream
+	Log     *slog.Logger
+	Metrics *Metrics
 
 	mu    sync.Mutex
 	lease *cluster.Lease
@@ -162,6 +164,13 @@ func (o *Owner) term(parent context.Context, lease cluster.Lease) {
 	}()
 
 	var wg sync.WaitGroup
+	if len(o.Streams) > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pollStreams(ctx, o.Tenant, o.Node, o.Streams, o.Backend.Bus, nil, o.Log)
+		}()
+	}
 	wg.Add(3)
 	go func() {
 		defer wg.Done()
