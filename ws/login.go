@@ -298,27 +298,19 @@ func (s *Server) handleRelay(c *conn, raw json.RawMessage) {
 // token_ttl/2, so a token never expires while a socket logged in with it is
 // open (§2.10).
 func (s *Server) refreshTokens(ctx context.Context) {
-	every := s.opts.TokenTTL / 2
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			seen := map[string]bool{}
-			for _, c := range s.snapshotConns() {
-				l := c.currentLogin()
-				if l == nil || seen[l.tokenHash] {
-					continue
-				}
-				seen[l.tokenHash] = true
-				cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-				if _, err := s.backend.Tokens.Check(cctx, c.tenant.ID, l.username, l.tokenHash, s.opts.TokenTTL); err != nil {
-					s.log.Warn("token refresh failed", "tenant", c.tenant.ID, "err", err)
-				}
-				cancel()
+	every(ctx, s.opts.TokenTTL/2, func(ctx context.Context) {
+		seen := map[string]bool{}
+		for _, c := range s.snapshotConns() {
+			l := c.currentLogin()
+			if l == nil || seen[l.tokenHash] {
+				continue
 			}
+			seen[l.tokenHash] = true
+			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			if _, err := s.backend.Tokens.Check(cctx, c.tenant.ID, l.username, l.tokenHash, s.opts.TokenTTL); err != nil {
+				s.log.Warn("token refresh failed", "tenant", c.tenant.ID, "err", err)
+			}
+			cancel()
 		}
-	}
+	})
 }

@@ -410,15 +410,18 @@ const (
 // heartbeat keeps this node's sessions alive in the cluster store and reaps
 // the sessions of nodes that died, firing the last-logout hook for their
 // users (once, cluster-wide).
-func (s *Server) heartbeat(ctx context.Context) {
-	tick := time.NewTicker(heartbeatEvery)
+func (s *Server) heartbeat(ctx context.Context) { every(ctx, heartbeatEvery, s.Heartbeat) }
+
+// every calls fn every period until ctx ends.
+func every(ctx context.Context, period time.Duration, fn func(context.Context)) {
+	tick := time.NewTicker(period)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			s.Heartbeat(ctx)
+			fn(ctx)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ctiws/ctiws/cluster"
+	"github.com/ctiws/ctiws/cluster/internal/mailbox"
 )
 
 // Defaults of the tunables set by the options.
@@ -64,7 +65,8 @@ type Stats struct {
 }
 
 type counters struct {
-	dropped, resyncs, redelivered, droppedCommands atomic.Uint64
+	mailbox.Counters
+	redelivered, droppedCommands atomic.Uint64
 }
 
 // Backend is the in-memory cluster state of a single node.
@@ -122,8 +124,8 @@ func (b *Backend) Cluster() cluster.Backend {
 // Stats returns the backend's counters.
 func (b *Backend) Stats() Stats {
 	return Stats{
-		Dropped:         b.stats.dropped.Load(),
-		Resyncs:         b.stats.resyncs.Load(),
+		Dropped:         b.stats.Dropped.Load(),
+		Resyncs:         b.stats.Resyncs.Load(),
 		Redelivered:     b.stats.redelivered.Load(),
 		DroppedCommands: b.stats.droppedCommands.Load(),
 	}

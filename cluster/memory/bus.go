@@ -9,12 +9,13 @@ import (
 	"sync"
 
 	"github.com/ctiws/ctiws/cluster"
+	"github.com/ctiws/ctiws/cluster/internal/mailbox"
 )
 
 type tenantBus struct {
 	seq   uint64
 	state map[string]cluster.Object
-	subs  map[*mailbox]struct{}
+	subs  map[*mailbox.Mailbox]struct{}
 }
 
 type bus struct {
@@ -28,7 +29,7 @@ func newBus(b *Backend) *bus { return &bus{b: b, tenants: map[string]*tenantBus{
 func (u *bus) tenant(t string) *tenantBus {
 	tb := u.tenants[t]
 	if tb == nil {
-		tb = &tenantBus{state: map[string]cluster.Object{}, subs: map[*mailbox]struct{}{}}
+		tb = &tenantBus{state: map[string]cluster.Object{}, subs: map[*mailbox.Mailbox]struct{}{}}
 		u.tenants[t] = tb
 	}
 	return tb
@@ -70,7 +71,7 @@ func (u *bus) PublishFenced(_ context.Context, l cluster.Lease, evs []cluster.Ev
 			}
 		}
 		for m := range tb.subs {
-			m.push(ev)
+			m.Push(ev)
 		}
 	}
 	return nil
@@ -88,7 +89,7 @@ func (u *bus) Publish(_ context.Context, ev cluster.Event) error {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	for m := range u.tenant(ev.Tenant).subs {
-		m.push(ev)
+		m.Push(ev)
 	}
 	return nil
 }
@@ -105,7 +106,7 @@ func (u *bus) Subscribe(ctx context.Context, tenant string, fn func(cluster.Even
 	if u.b.ctx.Err() != nil {
 		return fmt.Errorf("memory: subscribe %q: backend closed", tenant)
 	}
-	m := newMailbox(tenant, u.b.cfg.queueSize, &u.b.stats)
+	m := mailbox.New(tenant, u.b.cfg.queueSize, &u.b.stats.Counters)
 	u.mu.Lock()
 	u.tenant(tenant).subs[m] = struct{}{}
 	u.mu.Unlock()
@@ -114,7 +115,7 @@ func (u *bus) Subscribe(ctx context.Context, tenant string, fn func(cluster.Even
 	go func() {
 		defer stop()
 		defer cancel()
-		m.run(runCtx, fn)
+		m.Run(runCtx, fn)
 		u.mu.Lock()
 		delete(u.tenants[tenant].subs, m)
 		u.mu.Unlock()

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ctiws/ctiws/cluster"
+	"github.com/ctiws/ctiws/cluster/internal/mailbox"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -106,8 +107,9 @@ type Stats struct {
 }
 
 type counters struct {
-	dropped, resyncs, gaps, reconnects, deaf, staleEpoch atomic.Uint64
-	redelivered, claimed, droppedCommands                atomic.Uint64
+	mailbox.Counters
+	gaps, reconnects, deaf, staleEpoch    atomic.Uint64
+	redelivered, claimed, droppedCommands atomic.Uint64
 }
 
 // Backend is the Redis implementation of the cluster interfaces.
@@ -222,7 +224,7 @@ func (b *Backend) Close() error {
 func (b *Backend) Stats() Stats {
 	s := &b.stats
 	return Stats{
-		Dropped: s.dropped.Load(), Resyncs: s.resyncs.Load(), Gaps: s.gaps.Load(),
+		Dropped: s.Dropped.Load(), Resyncs: s.Resyncs.Load(), Gaps: s.gaps.Load(),
 		Reconnects: s.reconnects.Load(), Deaf: s.deaf.Load(), StaleEpoch: s.staleEpoch.Load(),
 		Redelivered: s.redelivered.Load(), Claimed: s.claimed.Load(), DroppedCommands: s.droppedCommands.Load(),
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ctiws/ctiws/cluster"
+	"github.com/ctiws/ctiws/cluster/internal/mailbox"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -48,7 +49,7 @@ type tenantSub struct {
 	channel   string
 	confs     int
 	confirmed chan struct{} // closed on the first confirmation
-	subs      map[*mailbox]struct{}
+	subs      map[*mailbox.Mailbox]struct{}
 	lastSeq   uint64
 	maxEpoch  uint64
 }
@@ -76,7 +77,7 @@ func (h *hub) subscribe(ctx context.Context, tenant string, fn func(cluster.Even
 		return errors.New("redis backend: subscribe: backend closed")
 	}
 	ch := eventsChannel(tenant)
-	m := newMailbox(tenant, h.b.cfg.queueSize, &h.b.stats)
+	m := mailbox.New(tenant, h.b.cfg.queueSize, &h.b.stats.Counters)
 	h.mu.Lock()
 	if !h.started {
 		h.started = true
@@ -85,7 +86,7 @@ func (h *hub) subscribe(ctx context.Context, tenant string, fn func(cluster.Even
 	ts := h.tenants[ch]
 	isNew := ts == nil
 	if isNew {
-		ts = &tenantSub{tenant: tenant, channel: ch, confirmed: make(chan struct{}), subs: map[*mailbox]struct{}{}}
+		ts = &tenantSub{tenant: tenant, channel: ch, confirmed: make(chan struct{}), subs: map[*mailbox.Mailbox]struct{}{}}
 		h.tenants[ch] = ts
 	}
 	ts.subs[m] = struct{}{}
@@ -120,13 +121,13 @@ func (h *hub) subscribe(ctx context.Context, tenant string, fn func(cluster.Even
 	go func() {
 		defer stop()
 		defer cancel()
-		m.run(runCtx, fn)
+		m.Run(runCtx, fn)
 		h.drop(ts, m)
 	}()
 	return nil
 }
 
-func (h *hub) drop(ts *tenantSub, m *mailbox) {
+func (h *hub) drop(ts *tenantSub, m *mailbox.Mailbox) {
 	h.mu.Lock()
 	delete(ts.subs, m)
 	h.mu.Unlock()
@@ -240,7 +241,7 @@ func (h *hub) onSubscription(s *redis.Subscription) {
 
 func (ts *tenantSub) resyncLocked() {
 	for m := range ts.subs {
-		m.resync()
+		m.Resync()
 	}
 }
 
@@ -300,6 +301,6 @@ func (h *hub) onMessage(m *redis.Message) {
 		ts.maxEpoch = ev.Epoch
 	}
 	for mb := range ts.subs {
-		mb.push(ev)
+		mb.Push(ev)
 	}
 }
