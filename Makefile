@@ -9,7 +9,7 @@ LDFLAGS   := -X main.version=$(VERSION)
 E2E_DIR   := ws/e2e
 FUZZTIME  ?= 5s
 
-.PHONY: all build run test unit e2e fuzz lint deps-redis deps-npm helm-check bench clean
+.PHONY: all build run test unit e2e fuzz lint deps-redis deps-npm helm-check image-build bench clean
 
 all: build
 
@@ -20,7 +20,7 @@ build:
 run: build
 	./$(BIN) serve -config cmd/ctiws/demo/config.yaml
 
-test: lint deps-redis deps-npm build unit fuzz e2e helm-check
+test: lint deps-redis deps-npm build unit fuzz e2e helm-check image-build
 	@echo "make test: all suites passed"
 
 unit:
@@ -54,6 +54,16 @@ deps-npm:
 
 helm-check:
 	@if [ -f tools/helm-check.sh ]; then bash tools/helm-check.sh; else echo "helm-check: no chart yet"; fi
+
+# The Containerfile's build stage as a plain script: a static binary.
+image-build:
+	bash tools/build-static.sh bin/ctiws-static
+	@./bin/ctiws-static version
+	@if ldd bin/ctiws-static >/dev/null 2>&1; then echo "bin/ctiws-static is not static"; exit 1; fi
+
+# Quick benchmark set (≤ 5 minutes); the full set is in docs/benchmarks.md.
+bench: build deps-redis
+	./$(BIN) bench -scenario quick
 
 clean:
 	rm -rf bin

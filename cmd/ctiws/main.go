@@ -40,7 +40,7 @@ func usageErr(format string, a ...any) error { return errUsage{fmt.Errorf(format
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: ctiws serve|watch|amisim|token|version [flags]")
+		fmt.Fprintln(stderr, "usage: ctiws serve|watch|amisim|bench|token|version [flags]")
 		return exitUsage
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -53,6 +53,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdWatch(ctx, args[1:], stdout, stderr)
 	case "amisim":
 		err = cmdAmisim(ctx, args[1:], stderr)
+	case "bench":
+		err = cmdBench(ctx, args[1:], stdout, stderr)
 	case "token":
 		err = cmdToken(args[1:], stdout, stderr)
 	case "version", "-version", "--version":

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ctiws/ctiws/cmd/ctiws/internal/bench"
+)
+
+// cmdBench runs a load scenario against ctiws nodes it starts itself (see
+// docs/benchmarks.md) and prints a table; -json also writes the report.
+func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o bench.Options
+	fs.StringVar(&o.Scenario, "scenario", bench.ScenarioQuick, "scenario: "+strings.Join(bench.ScenarioNames(), ", "))
+	fs.StringVar(&o.Binary, "ctiws", "", "ctiws executable started as 'serve' for each node (default: this executable)")
+	fs.IntVar(&o.Clients, "clients", 0, "sockets (and users); default per scenario: idle 10000, fanout 1000, login-storm 10000, failover 1000")
+	rateList := fs.String("rate", "", "bench changes per second; a comma list ramps (fanout), default fanout 100, failover 20")
+	fs.IntVar(&o.Nodes, "nodes", 0, "ctiws nodes (more than one starts redis-server); default fanout/failover 3, login-storm 1")
+	fs.DurationVar(&o.Duration, "duration", 0, "measurement window (default 20s)")
+	fs.IntVar(&o.Runs, "runs", 0, "windows per rate; the table shows medians (default 1)")
+	fs.DurationVar(&o.P99Limit, "p99-limit", 0, "stop a -rate ramp at the first rate whose p99 exceeds this (e.g. 50ms)")
+	fs.DurationVar(&o.IdleWait, "idle-wait", 0, "idle: how long sockets sit before RSS is read (default 30s; quick 15s)")
+	fs.DurationVar(&o.Drain, "drain", 0, "wait at most this long for late deliveries after a window (default 5s)")
+	fs.IntVar(&o.DialConcurrency, "dial-concurrency", 0, "simultaneous connects while setting up load (default 256)")
+	fs.DurationVar(&o.DialTimeout, "dial-timeout", 0, "bound on one client's connect and login (default 30s)")
+	fs.StringVar(&o.RedisServer, "redis-server", "redis-server", "redis-server executable for multi-node scenarios")
+	fs.DurationVar(&o.LeaseTTL, "lease-ttl", 0, "lease_ttl of the nodes (default: the server's default)")
+	fs.StringVar(&o.ProfileDir, "pprof", "", "directory for node CPU profiles (one per fan-out rate) and the idle heap profile; turns pprof on in the nodes")
+	fs.BoolVar(&o.Keep, "keep", false, "keep the generated configs and node logs")
+	jsonPath := fs.String("json", "", "also write the report as JSON to this file")
+	verbose := fs.Bool("v", false, "log progress at debug level")
+	if err := fs.Parse(args); err != nil {
+		return errUsage{err}
+	}
+	if fs.NArg() > 0 {
+		return usageErr("bench: unexpected argument %q", fs.Arg(0))
+	}
+	valid := false
+	for _, s := range bench.ScenarioNames() {
+		valid = valid || s == o.Scenario
+	}
+	if !valid {
+		return usageErr("bench: -scenario %q: want one of %s", o.Scenario, strings.Join(bench.ScenarioNames(), ", "))
+	}
+	if *rateList != "" {
+		for _, f := range strings.Split(*rateList, ",") {
+			r, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+			if err != nil || r <= 0 || r > 1e5 {
+				return usageErr("bench: -rate %q: want positive numbers up to 100000, comma separated", *rateList)
+			}
+			o.Rates = append(o.Rates, r)
+		}
+	}
+	if o.Clients < 0 || o.Nodes < 0 || o.Runs < 0 || o.Duration < 0 || o.DialConcurrency < 0 {
+		return usageErr("bench: -clients, -nodes, -runs, -duration and -dial-concurrency must not be negative")
+	}
+	if o.Scenario == bench.ScenarioFailover && o.Nodes == 1 {
+		return usageErr("bench: failover needs -nodes 2 or more")
+	}
+	if o.Binary == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("bench: find this executable (use -ctiws): %w", err)
+		}
+		o.Binary = exe
+	}
+	level := "info"
+	if *verbose {
+		level = "debug"
+	}
+	log := newLogger(stderr, level)
+	// Every scenario ends by itself; this is a last-resort bound.
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Hour)
+	defer cancel()
+	rep, err := bench.Run(ctx, o, log)
+	if rep != nil {
+		if oerr := bench.Output(rep, stdout, *jsonPath); oerr != nil {
+			return oerr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	return nil
+}

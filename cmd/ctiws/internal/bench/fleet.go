@@ -1,0 +1,310 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ctiws/ctiws/ws/auth"
+	"github.com/ctiws/ctiws/ws/client"
+	"github.com/gorilla/websocket"
+)
+
+// Fleet is the bench's client load: one logged-in Socket.IO connection
+// per user, spread round-robin over the node URLs. Each client parses only
+// the bench marker of extenUpdate frames (client.Options.OnRaw).
+type Fleet struct {
+	log     *slog.Logger
+	clients []*benchClient
+	hist    atomic.Pointer[Histogram]
+	// flowAfter, when non-zero, is a write time (unix nanos): the receive
+	// time of the first marker written after it is stored in flowAt.
+	flowAfter atomic.Int64
+	flowAt    atomic.Int64
+}
+
+type benchClient struct {
+	f     *Fleet
+	user  string
+	token string
+	node  atomic.Int32 // index into the URL list
+	conn  atomic.Pointer[client.Conn]
+	track seqTracker
+}
+
+// NewFleet prepares n clients (users 0..n-1) with JWTs signed with secret.
+func NewFleet(n int, secret []byte, log *slog.Logger) (*Fleet, error) {
+	f := &Fleet{log: log, clients: make([]*benchClient, n)}
+	f.hist.Store(&Histogram{})
+	now := time.Now()
+	for i := range n {
+		tok, err := auth.SignJWT(UserName(i), secret, 24*time.Hour, now)
+		if err != nil {
+			return nil, fmt.Errorf("sign JWT for %s: %w", UserName(i), err)
+		}
+		f.clients[i] = &benchClient{f: f, user: UserName(i), token: tok}
+	}
+	return f, nil
+}
+
+// Len is the number of clients.
+func (f *Fleet) Len() int { return len(f.clients) }
+
+// onRaw is every client's OnRaw: it records latency and seq of markers.
+func (c *benchClient) onRaw(frame []byte, at time.Time) bool {
+	seq, nanos, ok := ParseMarker(frame)
+	if c.track.frame(seq, ok) {
+		c.f.hist.Load().Record(at.Sub(time.Unix(0, nanos)))
+		if after := c.f.flowAfter.Load(); after != 0 && nanos > after && c.f.flowAt.Load() == 0 {
+			c.f.flowAt.CompareAndSwap(0, at.UnixNano())
+		}
+	}
+	return true // never decode: the bench needs nothing else
+}
+
+// DialResult summarises a Connect call.
+type DialResult struct {
+	// OK and Failed count clients; Errors holds up to 5 distinct messages.
+	OK, Failed int
+	Errors     []string
+	// Elapsed is the time until the last client finished.
+	Elapsed time.Duration
+	// Latency is the per-client connect+login time.
+	Latency *Histogram
+}
+
+// Connect dials and logs in every client whose index is in idx (nil: all)
+// to urls[i%len(urls)], at most concurrency at once (<=0: all at once).
+func (f *Fleet) Connect(ctx context.Context, urls []string, idx []int, concurrency int, timeout time.Duration) DialResult {
+	if idx == nil {
+		idx = make([]int, len(f.clients))
+		for i := range idx {
+			idx[i] = i
+		}
+	}
+	if concurrency <= 0 {
+		concurrency = len(idx)
+	}
+	res := DialResult{Latency: &Histogram{}}
+	var mu sync.Mutex
+	errs := map[string]int{}
+	sem := make(chan struct{}, max(concurrency, 1))
+	var wg sync.WaitGroup
+	start := time.Now()
+	for _, i := range idx {
+		c := f.clients[i]
+		c.node.Store(int32(i % len(urls)))
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			mu.Lock()
+			res.Failed++
+			errs[ctx.Err().Error()]++
+			mu.Unlock()
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			t0 := time.Now()
+			err := c.dial(ctx, urls[int(c.node.Load())], timeout)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				res.Failed++
+				errs[err.Error()]++
+				return
+			}
+			res.Latency.Record(time.Since(t0))
+			res.OK++
+		}()
+	}
+	wg.Wait()
+	res.Elapsed = time.Since(start)
+	res.Errors = topErrors(errs, 5)
+	return res
+}
+
+func (c *benchClient) dial(ctx context.Context, url string, timeout time.Duration) error {
+	dctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	conn, err := client.Dial(dctx, client.Options{
+		URL:    url,
+		User:   c.user,
+		Token:  c.token,
+		OnRaw:  c.onRaw,
+		Dialer: &websocket.Dialer{HandshakeTimeout: timeout, ReadBufferSize: 1024, WriteBufferSize: 1024},
+	})
+	if err != nil {
+		return err // no user name: equal causes group together
+	}
+	c.conn.Store(conn)
+	return nil
+}
+
+func topErrors(errs map[string]int, n int) []string {
+	type kv struct {
+		msg string
+		n   int
+	}
+	var all []kv
+	for m, k := range errs {
+		all = append(all, kv{m, k})
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].n > all[j].n })
+	var out []string
+	for i := 0; i < len(all) && i < n; i++ {
+		out = append(out, fmt.Sprintf("%d× %s", all[i].n, all[i].msg))
+	}
+	return out
+}
+
+// Reset starts a measurement window: seqs at or below base are ignored and
+// the latency histogram is emptied.
+func (f *Fleet) Reset(base uint64) *Histogram {
+	h := &Histogram{}
+	for _, c := range f.clients {
+		c.track.reset(base)
+	}
+	f.hist.Store(h)
+	return h
+}
+
+// Connected returns the indexes of clients whose connection is up.
+func (f *Fleet) Connected() []int {
+	var out []int
+	for i, c := range f.clients {
+		if conn := c.conn.Load(); conn != nil && conn.Err() == nil && !isDone(conn) {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+func isDone(c *client.Conn) bool {
+	select {
+	case <-c.Done():
+		return true
+	default:
+		return false
+	}
+}
+
+// Totals sums the window counters over clients in idx (nil: all).
+type Totals struct {
+	Distinct, Dupes, Frames, Markers uint64
+	// MinDistinct is the smallest per-client distinct count.
+	MinDistinct uint64
+	// Short counts clients with fewer distinct seqs than expected.
+	Short int
+}
+
+// Totals sums the trackers; expected is the per-client target for Short.
+func (f *Fleet) Totals(idx []int, expected uint64) Totals {
+	t := Totals{MinDistinct: ^uint64(0)}
+	each := func(c *benchClient) {
+		d, du, fr, m := c.track.counts()
+		t.Distinct += d
+		t.Dupes += du
+		t.Frames += fr
+		t.Markers += m
+		t.MinDistinct = min(t.MinDistinct, d)
+		if d < expected {
+			t.Short++
+		}
+	}
+	if idx == nil {
+		for _, c := range f.clients {
+			each(c)
+		}
+	} else {
+		for _, i := range idx {
+			each(f.clients[i])
+		}
+	}
+	if t.MinDistinct == ^uint64(0) {
+		t.MinDistinct = 0
+	}
+	return t
+}
+
+// WaitDelivered polls until every client in idx has expected distinct seqs
+// or timeout passes; it returns the time it waited.
+func (f *Fleet) WaitDelivered(ctx context.Context, idx []int, expected uint64, timeout time.Duration) time.Duration {
+	start := time.Now()
+	for time.Since(start) < timeout {
+		if f.Totals(idx, expected).Short == 0 {
+			break
+		}
+		if sleepCtx(ctx, 50*time.Millisecond) != nil {
+			break
+		}
+	}
+	return time.Since(start)
+}
+
+// MissingFinal counts, over the clients in idx, the extensions whose final
+// bench version (see FinalSeq) the client did not receive.
+// sample names up to 5 missing versions ("user: extension seq N").
+func (f *Fleet) MissingFinal(idx []int, written uint64, exts int) (missing int, clientsShort int, sample []string) {
+	for _, i := range idx {
+		c := f.clients[i]
+		short := false
+		for k := range exts {
+			s := FinalSeq(written, exts, k)
+			if s <= c.track.windowBase() || c.track.has(s) { // before the window: checked by the warm-up
+				continue
+			}
+			missing++
+			short = true
+			if len(sample) < 5 {
+				sample = append(sample, fmt.Sprintf("%s: extension %s seq %d", c.user, Extension(k), s))
+			}
+		}
+		if short {
+			clientsShort++
+		}
+	}
+	return missing, clientsShort, sample
+}
+
+// Dropped returns the indexes of clients whose connection has ended.
+func (f *Fleet) Dropped() []int {
+	var out []int
+	for i, c := range f.clients {
+		if conn := c.conn.Load(); conn == nil || isDone(conn) {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// Close closes every connection.
+func (f *Fleet) Close() {
+	var wg sync.WaitGroup
+	for _, c := range f.clients {
+		if conn := c.conn.Swap(nil); conn != nil {
+			wg.Add(1)
+			go func() { defer wg.Done(); _ = conn.Close() }()
+		}
+	}
+	wg.Wait()
+}
+
+// MissedPings sums app-level pings without an ack.
+func (f *Fleet) MissedPings() int64 {
+	var n int64
+	for _, c := range f.clients {
+		if conn := c.conn.Load(); conn != nil {
+			n += conn.MissedPings()
+		}
+	}
+	return n
+}

@@ -1,0 +1,202 @@
+// Package bench is the load generator behind `ctiws bench`: it starts a
+// simulated PBX, optionally a throwaway redis-server, and ctiws node
+// processes on loopback, logs thousands of Socket.IO clients in with
+// pre-issued JWTs, drives bench changes through the real path (AMI bytes →
+// model → bus → every node → sockets) and measures end-to-end latency,
+// delivery, server CPU and memory.
+package bench
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Scenario names.
+const (
+	ScenarioIdle       = "idle"
+	ScenarioFanout     = "fanout"
+	ScenarioLoginStorm = "login-storm"
+	ScenarioFailover   = "failover"
+	ScenarioQuick      = "quick"
+)
+
+// ScenarioNames lists the valid -scenario values.
+func ScenarioNames() []string {
+	return []string{ScenarioIdle, ScenarioFanout, ScenarioLoginStorm, ScenarioFailover, ScenarioQuick}
+}
+
+// Options configure Run. Zero values take the scenario's defaults.
+type Options struct {
+	Scenario string
+	// Binary is the ctiws executable for the nodes.
+	Binary string
+	// Clients is the number of sockets (and users).
+	Clients int
+	// Rates are the change rates to step through (fan-out).
+	Rates []float64
+	// Nodes is the number of ctiws nodes.
+	Nodes int
+	// Duration is one measurement window.
+	Duration time.Duration
+	// Runs is the number of windows per rate; results are medians.
+	Runs int
+	// P99Limit stops a rate ramp at the first rate whose median p99 is
+	// above it (0: run every rate).
+	P99Limit time.Duration
+	// IdleWait is how long idle sockets sit before memory is sampled.
+	IdleWait time.Duration
+	// Drain bounds the wait for late deliveries after each window.
+	Drain time.Duration
+	// DialConcurrency bounds simultaneous connects while setting up load
+	// (the login storm always connects everything at once).
+	DialConcurrency int
+	// DialTimeout bounds one client's connect and login.
+	DialTimeout time.Duration
+	// RedisServer is the redis-server executable.
+	RedisServer string
+	// LeaseTTL is the nodes' lease_ttl (0: server default).
+	LeaseTTL time.Duration
+	// ProfileDir, when set, receives a CPU profile of one node for each
+	// fan-out rate and a heap profile after the idle scenario.
+	ProfileDir string
+	// Keep leaves the generated configs and node logs in place.
+	Keep bool
+}
+
+// Run executes the scenario and returns its report; stdout gets progress
+// lines only through log.
+func Run(ctx context.Context, o Options, log *slog.Logger) (*Report, error) {
+	if o.Binary == "" {
+		return nil, errors.New("bench: no ctiws binary")
+	}
+	if fi, err := os.Stat(o.Binary); err != nil || fi.IsDir() {
+		return nil, fmt.Errorf("bench: ctiws binary %q: not a file", o.Binary)
+	}
+	if o.ProfileDir != "" {
+		if err := os.MkdirAll(o.ProfileDir, 0o755); err != nil {
+			return nil, fmt.Errorf("bench: profile directory: %w", err)
+		}
+	}
+	if n, err := raiseNoFile(); err != nil {
+		log.Warn("could not raise RLIMIT_NOFILE", "err", err, "limit", n)
+	} else {
+		log.Info("RLIMIT_NOFILE", "limit", n)
+	}
+	r := &Report{Scenario: o.Scenario, Started: time.Now().UTC(), Machine: machine()}
+	b := &runner{o: o, log: log, r: r}
+	var err error
+	switch o.Scenario {
+	case ScenarioIdle:
+		b.add(b.idle(ctx, "idle", def(o.Clients, 10000)))
+	case ScenarioFanout:
+		b.add(b.fanout(ctx, "fanout", def(o.Nodes, 3), def(o.Clients, 1000), rates(o.Rates, 100), defD(o.Duration, 20*time.Second), def(o.Runs, 1)))
+	case ScenarioLoginStorm:
+		b.add(b.loginStorm(ctx, "login-storm", def(o.Nodes, 1), def(o.Clients, 10000)))
+	case ScenarioFailover:
+		b.add(b.failover(ctx, "failover", def(o.Nodes, 3), def(o.Clients, 1000), rates(o.Rates, 20)[0], defD(o.Duration, 20*time.Second)))
+	case ScenarioQuick:
+		b.add(b.idle(ctx, "idle: 2,000 sockets, 1 node", 2000))
+		b.add(b.fanout(ctx, "fanout: 1 node, 500 clients × 20/s, 10 s", 1, 500, []float64{20}, 10*time.Second, 1))
+		b.add(b.fanout(ctx, "fanout: 3 nodes + Redis, 1,000 clients × 20/s, 10 s", 3, 1000, []float64{20}, 10*time.Second, 1))
+		b.add(b.loginStorm(ctx, "login-storm: 2,000 clients, 1 node", 1, 2000))
+	default:
+		return nil, fmt.Errorf("bench: unknown scenario %q (want one of %s)", o.Scenario, strings.Join(ScenarioNames(), ", "))
+	}
+	if ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	return r, err
+}
+
+type runner struct {
+	o   Options
+	log *slog.Logger
+	r   *Report
+}
+
+func (b *runner) add(res Result) { b.r.Results = append(b.r.Results, res) }
+
+func def(v, d int) int {
+	if v > 0 {
+		return v
+	}
+	return d
+}
+
+func defD(v, d time.Duration) time.Duration {
+	if v > 0 {
+		return v
+	}
+	return d
+}
+
+func rates(v []float64, d float64) []float64 {
+	if len(v) > 0 {
+		return v
+	}
+	return []float64{d}
+}
+
+// raiseNoFile lifts RLIMIT_NOFILE as far as allowed (children inherit it).
+func raiseNoFile() (uint64, error) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return 0, fmt.Errorf("getrlimit: %w", err)
+	}
+	want := syscall.Rlimit{Cur: 1 << 20, Max: 1 << 20}
+	if lim.Max > want.Max {
+		want = syscall.Rlimit{Cur: lim.Max, Max: lim.Max}
+	}
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want); err == nil {
+		return want.Cur, nil
+	}
+	// Not privileged: the soft limit can still go up to the hard one.
+	lim.Cur = lim.Max
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return lim.Cur, fmt.Errorf("setrlimit: %w", err)
+	}
+	return lim.Cur, nil
+}
+
+func machine() Machine {
+	m := Machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version()}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range bytes.SplitSeq(b, []byte("\n")) {
+			if k, v, ok := bytes.Cut(line, []byte(":")); ok && string(bytes.TrimSpace(k)) == "model name" {
+				m.CPUModel = string(bytes.TrimSpace(v))
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for line := range bytes.SplitSeq(b, []byte("\n")) {
+			if k, v, ok := bytes.Cut(line, []byte(":")); ok && string(k) == "MemTotal" {
+				_, _ = fmt.Sscanf(string(bytes.TrimSpace(v)), "%d", &m.MemoryKiB)
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			m.Load1 = f[0]
+		}
+	}
+	return m
+}
+
+// Output writes the report as text to w and, with jsonPath, as JSON.
+func Output(r *Report, w io.Writer, jsonPath string) error {
+	r.WriteText(w)
+	if jsonPath != "" {
+		return r.WriteJSON(jsonPath)
+	}
+	return nil
+}
