@@ -74,6 +74,8 @@ type router struct {
 	extens   map[string]*pbx.Extension
 	confs    map[string]*pbx.Conference
 	presence map[string]string // username -> last custom presence frame data
+	// mainPresenceSent is the last userMainPresenceUpdate payload per user.
+	mainPresenceSent map[string]string
 }
 
 func newRouter(h *hub) *router {
@@ -83,6 +85,8 @@ func newRouter(h *hub) *router {
 		extens:   map[string]*pbx.Extension{},
 		confs:    map[string]*pbx.Conference{},
 		presence: map[string]string{},
+
+		mainPresenceSent: map[string]string{},
 	}
 }
 
@@ -424,11 +428,17 @@ func (r *router) routeExtension(cfg *TenantConfig, e *pbx.Extension, clear json.
 		return
 	}
 	status, to := r.mainPresence(owner)
-	r.toAll(eio.Event(evUserMainPresence, presencePayload("mainPresence", owner.Username, status, to)), evUserMainPresence)
+	key := strings.ToLower(owner.Username)
+	main := presencePayload("mainPresence", owner.Username, status, to)
+	if r.mainPresenceSent[key] != string(main) {
+		// Only a change is news (the original repeated it after every
+		// extenUpdate; see docs/compatibility.md).
+		r.mainPresenceSent[key] = string(main)
+		r.toAll(eio.Event(evUserMainPresence, main), evUserMainPresence)
+	}
 	if owner.MainExtension == e.Exten {
 		p, pto := customPresence(owner, e)
 		data := presencePayload("presence", owner.Username, p, pto)
-		key := strings.ToLower(owner.Username)
 		if r.presence[key] != string(data) {
 			first := r.presence[key] == ""
 			r.presence[key] = string(data)
