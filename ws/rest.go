@@ -115,6 +115,13 @@ func (s *Server) authed(pattern, route string, fn func(*request)) {
 	s.handle(pattern, route, func(w http.ResponseWriter, r *http.Request, t *Tenant) {
 		user, err := s.restAuth(r, t)
 		if err != nil {
+			var le errLogin
+			if !errors.As(err, &le) && !errors.Is(err, auth.ErrJWT) {
+				// The token store failed: not the client's fault.
+				s.log.Warn("REST authentication failed: token store unavailable", "tenant", t.ID, "err", err)
+				writeError(w, http.StatusServiceUnavailable, "token store unavailable")
+				return
+			}
 			writeError(w, http.StatusUnauthorized, "unauthorized")
 			return
 		}

@@ -59,6 +59,7 @@ type Server struct {
 	conns   map[*conn]struct{}
 
 	draining atomic.Bool
+	lastBeat atomic.Int64 // unix nanos of the last successful heartbeat
 	bcrypt   chan struct{} // bounds concurrent password checks
 	badLog   *logLimiter
 }
@@ -436,6 +437,13 @@ func (s *Server) Heartbeat(ctx context.Context) {
 		defer cancel()
 		if err := s.backend.Sessions.Heartbeat(hctx, s.opts.NodeID, sessionTTL); err != nil {
 			s.log.Warn("session heartbeat failed", "err", err)
+			return
+		}
+		now := time.Now()
+		if last := s.lastBeat.Swap(now.UnixNano()); last != 0 && now.Sub(time.Unix(0, last)) > sessionTTL {
+			// The store was unreachable longer than the session TTL: other
+			// nodes may have expired our sessions, or Redis lost them.
+			s.reregister(hctx)
 		}
 		for _, t := range s.tenants.all {
 			gone, err := s.backend.Sessions.Expired(hctx, t.ID)
@@ -449,6 +457,24 @@ func (s *Server) Heartbeat(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// reregister adds every logged-in local socket to the session store again.
+func (s *Server) reregister(ctx context.Context) {
+	n := 0
+	for _, c := range s.snapshotConns() {
+		l := c.currentLogin()
+		if l == nil {
+			continue
+		}
+		if _, err := s.backend.Sessions.Add(ctx, cluster.Session{ID: c.socketID, Tenant: c.tenant.ID, User: l.username,
+			UAType: l.uaType, Node: s.opts.NodeID, TokenHash: l.tokenHash, LoginAt: l.at.Unix()}); err != nil {
+			s.log.Warn("session re-registration failed", "tenant", c.tenant.ID, "err", err)
+			return
+		}
+		n++
+	}
+	s.log.Info("sessions re-registered after a session store outage", "sockets", n)
 }
 
 // snapshotConns returns the open connections.

@@ -491,3 +491,76 @@ func TestClusterTenantsSpreadAndIsolated(t *testing.T) {
 	c.assertViewMatchesREST(a, "alice")
 	c.assertViewMatchesREST(b, "alice")
 }
+
+// sumMetric adds a series over every live node; a %s in it is replaced by
+// both "ok" and "error" (a command counts whatever its result).
+func (c *testCluster) sumMetric(series string) float64 {
+	total := 0.0
+	for _, result := range []string{"ok", "error"} {
+		s := strings.Replace(series, "%s", result, 1)
+		for _, n := range c.nodes {
+			if n.alive() {
+				total += max(n.metric(s), 0)
+			}
+		}
+		if !strings.Contains(series, "%s") {
+			break
+		}
+	}
+	return total
+}
+
+func TestClusterCrossNodeDeliveriesAndHooks(t *testing.T) {
+	c := newTestCluster(t, 3, []string{"demo"}, 0)
+	var owner *nodeProc
+	c.eventually("an owner", 10*time.Second, func() bool { owner = c.owner("demo"); return owner != nil })
+	var others []*nodeProc
+	for _, n := range c.nodes {
+		if n != owner {
+			others = append(others, n)
+		}
+	}
+	loggedIn := `ctiws_owner_commands_total{command="userLoggedIn",result="%s",tenant="demo"}`
+	loggedOut := `ctiws_owner_commands_total{command="userLoggedOut",result="%s",tenant="demo"}`
+
+	// Take-over across nodes: the older desktop socket gets takeOver.
+	old := c.connect(others[0], "demo", "alice")
+	fresh := c.connect(others[1], "demo", "alice")
+	c.eventually("takeOver on the other node", 5*time.Second, func() bool { return old.count("takeOver") == 1 })
+	if fresh.count("takeOver") != 0 {
+		t.Error("the new socket was taken over")
+	}
+
+	// Message relay across nodes, stamped with the sender.
+	bob := c.connect(others[0], "demo", "bob")
+	if err := fresh.conn.Emit("message", map[string]string{"message": "videoCallStart", "destUser": "BOB", "callUser": "mallory"}); err != nil {
+		t.Fatal(err)
+	}
+	c.eventually("relayed message", 5*time.Second, func() bool { return bob.count("message") == 1 })
+
+	// First login / last logout of bob fire exactly once, cluster-wide.
+	bob2 := c.connect(others[1], "demo", "bob")
+	c.eventually("one userLoggedIn for alice and one for bob", 10*time.Second, func() bool { return c.sumMetric(loggedIn) == 2 })
+	bob.conn.Close()
+	time.Sleep(time.Second)
+	if got := c.sumMetric(loggedOut); got != 0 {
+		t.Fatalf("userLoggedOut fired while bob still has a socket (%v)", got)
+	}
+	bob2.conn.Close()
+	c.eventually("one userLoggedOut", 10*time.Second, func() bool { return c.sumMetric(loggedOut) == 1 })
+
+	// A node that dies takes its users' sessions with it: the hook fires
+	// once, after the session TTL, from the surviving nodes.
+	_ = c.connect(others[1], "demo", "carol")
+	c.eventually("carol logged in", 10*time.Second, func() bool { return c.sumMetric(loggedIn) == 3 })
+	others[1].signal(syscall.SIGKILL)
+	<-others[1].done
+	took := c.eventually("userLoggedOut for the dead node's users", 40*time.Second, func() bool { return c.sumMetric(loggedOut) >= 2 })
+	t.Logf("last-logout hook after a node crash: %v", took)
+	time.Sleep(6 * time.Second) // one more heartbeat round must not fire it again
+	// alice and carol were on the dead node (alice also on another node's
+	// older socket, which was not closed: she is still logged in there).
+	if got := c.sumMetric(loggedOut); got != 2 {
+		t.Errorf("userLoggedOut fired %v times, want 2 (bob, then carol once)", got)
+	}
+}

@@ -59,6 +59,7 @@ func startOwners(ctx context.Context, cfg *config.Config, backend cluster.Backen
 			Metrics:    m,
 		}
 		set.owners[t.ID] = o
+		m.LeaseOwned.WithLabelValues(t.ID).Set(0)
 		set.wg.Add(1)
 		go func() {
 			defer set.wg.Done()

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"sort"
 	"strconv"
+	"time"
 
 	"github.com/ctiws/ctiws/ami"
 	"github.com/ctiws/ctiws/ami/sim"
@@ -58,6 +59,7 @@ func (m *amiMetrics) hooks(tenant string) ami.Hooks {
 		Message:    func(kind string) { m.messages.WithLabelValues(tenant, kind).Inc() },
 		ParseError: func(reason string) { m.parseErrors.WithLabelValues(tenant, reason).Inc() },
 		Skipped:    func(reason string) { m.skipped.WithLabelValues(tenant, reason).Inc() },
+		Snapshot:   func(d time.Duration) { m.snapshot.WithLabelValues(tenant).Observe(d.Seconds()) },
 	}
 }
 
@@ -100,6 +102,8 @@ func newPBXFactory(ctx context.Context, cfg *config.Config, log *slog.Logger, re
 			log.Info("simulated PBX started", "tenant", t.ID, "address", ac.Address, "extensions", len(sc.Extensions))
 		}
 		f.amiCfg[t.ID] = ac
+		// Every tenant is visible from the start (0 until this node owns it).
+		f.metrics.connected.WithLabelValues(t.ID).Set(0)
 	}
 	return f, nil
 }
