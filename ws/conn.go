@@ -16,6 +16,7 @@ type conn struct {
 	srv       *Server
 	sess      *melody.Session
 	tenant    *Tenant
+	batch     *batchConn // nil when the listener does not batch
 	engineID  string
 	socketID  string
 	userAgent string
@@ -59,7 +60,14 @@ func (c *conn) send(frame []byte) {
 	if c.closed.Load() {
 		return
 	}
-	_ = c.sess.Write(frame)
+	if c.batch == nil {
+		_ = c.sess.Write(frame)
+		return
+	}
+	c.batch.pending.Add(1)
+	if err := c.sess.Write(frame); err != nil {
+		c.batch.pending.Add(-1)
+	}
 }
 
 // currentLogin returns the login bound to the socket, or nil.

@@ -135,6 +135,11 @@ func New(opts Options) *Server {
 			c.lastPong.Store(time.Now().UnixNano())
 		}
 	})
+	m.HandleSentMessage(func(ms *melody.Session, _ []byte) {
+		if c := connOf(ms); c != nil && c.batch != nil {
+			c.batch.pending.Add(-1)
+		}
+	})
 	m.HandleError(s.onError)
 	s.m = m
 	s.mux = http.NewServeMux()
@@ -217,6 +222,7 @@ func (s *Server) serveSocketIO(w http.ResponseWriter, r *http.Request) {
 		socketID:  newID(),
 		userAgent: r.Header.Get("User-Agent"),
 		created:   now,
+		batch:     batchConnOf(r.Context()),
 	}
 	if s.opts.MaxConnLifetime > 0 {
 		jitter := time.Duration(rand.Int64N(int64(s.opts.MaxConnLifetime)/5 + 1))

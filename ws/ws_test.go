@@ -90,7 +90,10 @@ func newEnv(t *testing.T, tenantIDs ...string) *env {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = srv.Run(ctx); close(done) }()
-	hs := httptest.NewServer(srv.Handler())
+	hs := httptest.NewUnstartedServer(srv.Handler())
+	hs.Listener = ws.WrapListener(hs.Listener)
+	hs.Config.ConnContext = ws.ConnContext
+	hs.Start()
 	t.Cleanup(func() {
 		sctx, c := context.WithTimeout(context.Background(), time.Second)
 		srv.Shutdown(sctx)
