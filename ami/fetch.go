@@ -90,6 +90,8 @@ func (m *Model) fetchSnapshot(ctx context.Context, c actionLister) (*snapshotDat
 	run(into(&rooms, action("ConfbridgeListRooms")))
 	run(into(&d.voicemail, action("VoicemailUsersList")))
 	run(into(&d.regs, action("PJSIPShowRegistrationsOutbound")))
+	run(into(&d.hints, action("ExtensionStateList")))
+	run(into(&d.contacts, action("PJSIPShowContacts")))
 	for _, fam := range []string{"DND", "CF", "CFB", "CFU"} {
 		run(func() error {
 			r, err := c.Action(ctx, action("DBGetTree", "Family", fam))

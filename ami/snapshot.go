@@ -21,6 +21,8 @@ type snapshotData struct {
 	db          []dbEntry                    // DND, CF, CFB, CFU values
 	voicemail   []*goami2.Message            // VoicemailUserEntry items
 	regs        []*goami2.Message            // OutboundRegistrationDetail items
+	hints       []*goami2.Message            // ExtensionStatus items of ExtensionStateList
+	contacts    []*goami2.Message            // ContactList items of PJSIPShowContacts
 }
 
 type dbEntry struct{ family, key, val string }
@@ -87,6 +89,24 @@ func (m *Model) applySnapshot(d *snapshotData) []cluster.Event {
 	}
 	for id, items := range d.details {
 		m.applyEndpointDetail(id, items)
+	}
+	// Fallbacks for what the endpoint details did not tell: contacts
+	// (address, user agent) and hint states (when PJSIPShowEndpoints is
+	// not available, e.g. an AMI user without the permission).
+	for _, it := range d.contacts {
+		id := field(it, "Endpoint")
+		if e := m.exts[id]; e != nil && e.obj.IP == "" && !strings.EqualFold(field(it, "Status"), "Unreachable") {
+			via := field(it, "ViaAddr")
+			if p := field(it, "ViaPort"); via != "" && p != "" && !strings.Contains(via, ":") {
+				via += ":" + p
+			}
+			m.contact(id, via, field(it, "Uri"), field(it, "UserAgent"), false)
+		}
+	}
+	if !d.endpointsOK {
+		for _, it := range d.hints {
+			m.onExtensionStatus(it)
+		}
 	}
 	m.loadChannels(d.channels)
 	m.applyQueueStatus(d.queues)
