@@ -162,25 +162,11 @@ func (m *Model) contact(id, via, uri, ua string, removed bool) {
 		ip, port = hostPort(addr)
 	}
 	if e := m.exts[id]; e != nil {
-		o := &e.obj
-		if removed {
-			ua = ""
-		} else if ua == "" {
-			ua = o.SIPUserAgent
-		}
-		if o.IP != ip || o.Port != port || o.SIPUserAgent != ua {
-			o.IP, o.Port, o.SIPUserAgent = ip, port, ua
+		if setContact(&e.obj.IP, &e.obj.Port, &e.obj.SIPUserAgent, ip, port, ua, removed) {
 			m.markExt(id)
 		}
 	} else if t := m.trunks[id]; t != nil {
-		o := &t.obj
-		if removed {
-			ua = ""
-		} else if ua == "" {
-			ua = o.SIPUserAgent
-		}
-		if o.IP != ip || o.Port != port || o.SIPUserAgent != ua {
-			o.IP, o.Port, o.SIPUserAgent = ip, port, ua
+		if setContact(&t.obj.IP, &t.obj.Port, &t.obj.SIPUserAgent, ip, port, ua, removed) {
 			m.markTrunk(id)
 		}
 	}
@@ -381,4 +367,20 @@ func codecs(allow string) pbx.Codecs {
 		}
 	}
 	return out
+}
+
+// setContact writes an object's address and user agent (a removed contact
+// clears the user agent; an empty one keeps the known one) and reports
+// whether anything changed.
+func setContact(objIP, objPort, objUA *string, ip, port, ua string, removed bool) bool {
+	if removed {
+		ua = ""
+	} else if ua == "" {
+		ua = *objUA
+	}
+	if *objIP == ip && *objPort == port && *objUA == ua {
+		return false
+	}
+	*objIP, *objPort, *objUA = ip, port, ua
+	return true
 }
