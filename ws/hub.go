@@ -3,6 +3,7 @@ package ws
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ctiws/ctiws/cluster/directory"
@@ -69,6 +70,8 @@ type hub struct {
 	version uint64 // bumped on every change; lets the router cache lists
 
 	router *router
+	// subscribed is set once the bus subscription of the tenant is live.
+	subscribed atomic.Bool
 }
 
 func newHub(s *Server, t *Tenant) *hub {
@@ -170,6 +173,7 @@ func (h *hub) run(ctx context.Context) {
 		}
 		backoff = min(backoff*2, 5*time.Second)
 	}
+	h.subscribed.Store(true)
 	// Subscribed first, state second: an event is either in the state or
 	// arrives after it (older ones are skipped by sequence number).
 	h.router.load()

@@ -59,7 +59,7 @@ type Server struct {
 	conns   map[*conn]struct{}
 
 	draining atomic.Bool
-	lastBeat atomic.Int64 // unix nanos of the last successful heartbeat
+	lastBeat atomic.Int64  // unix nanos of the last successful heartbeat
 	bcrypt   chan struct{} // bounds concurrent password checks
 	badLog   *logLimiter
 }
@@ -152,6 +152,16 @@ func (s *Server) Handler() http.Handler { return s.mux }
 
 // Metrics returns the server's collectors.
 func (s *Server) Metrics() *Metrics { return s.metrics }
+
+// Subscribed reports whether every tenant's bus subscription is live.
+func (s *Server) Subscribed() bool {
+	for _, t := range s.tenants.all {
+		if !t.hub.subscribed.Load() {
+			return false
+		}
+	}
+	return true
+}
 
 // Draining reports whether Shutdown has begun.
 func (s *Server) Draining() bool { return s.draining.Load() }

@@ -209,3 +209,30 @@ func reset(socks ...*sock) {
 		s.mu.Unlock()
 	}
 }
+
+func TestAuthDisabledAcceptsAnyToken(t *testing.T) {
+	dir, _ := directory.Parse([]byte(usersJSON), []byte(profilesJSON))
+	mb := memory.New()
+	t.Cleanup(func() { _ = mb.Close() })
+	srv := ws.New(ws.Options{NodeID: "n1", Backend: mb.Cluster(), Registry: prometheus.NewRegistry(),
+		Tenants: []*ws.Tenant{ws.NewTenant("t1", nil, &ws.TenantConfig{Directory: dir, AuthEnabled: false})},
+		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil))})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = srv.Run(ctx) }()
+	hs := httptest.NewServer(srv.Handler())
+	defer hs.Close()
+	for _, user := range []string{"alice", "stranger"} {
+		c, err := client.Dial(ctx, client.Options{URL: hs.URL, User: user, Token: "anything", PingEvery: -1})
+		if err != nil {
+			t.Fatalf("%s refused with auth disabled: %v", user, err)
+		}
+		c.Close()
+	}
+	if srv.Subscribed() == false {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !srv.Subscribed() {
+		t.Error("not subscribed after Run")
+	}
+}

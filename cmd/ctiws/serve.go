@@ -207,6 +207,10 @@ func metricsMux(reg *prometheus.Registry, backend cluster.Backend, srv *ws.Serve
 			http.Error(w, "draining", http.StatusServiceUnavailable)
 			return
 		}
+		if !srv.Subscribed() {
+			http.Error(w, "bus subscriptions not ready", http.StatusServiceUnavailable)
+			return
+		}
 		if backend.Ready != nil {
 			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 			defer cancel()
