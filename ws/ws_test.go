@@ -3,6 +3,7 @@ package ws_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 	"github.com/ctiws/ctiws/ws/auth"
 	"github.com/ctiws/ctiws/ws/client"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // Users of the test tenant:
@@ -234,5 +236,34 @@ func TestAuthDisabledAcceptsAnyToken(t *testing.T) {
 	}
 	if !srv.Subscribed() {
 		t.Error("not subscribed after Run")
+	}
+}
+
+func TestMaxConnectionLifetime(t *testing.T) {
+	dir, _ := directory.Parse([]byte(usersJSON), []byte(profilesJSON))
+	mb := memory.New()
+	t.Cleanup(func() { _ = mb.Close() })
+	srv := ws.New(ws.Options{NodeID: "n1", Backend: mb.Cluster(), Registry: prometheus.NewRegistry(), MaxConnLifetime: time.Second,
+		Tenants: []*ws.Tenant{ws.NewTenant("t1", nil, &ws.TenantConfig{Directory: dir})},
+		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil))})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = srv.Run(ctx) }()
+	hs := httptest.NewServer(srv.Handler())
+	defer hs.Close()
+	c, err := client.Dial(ctx, client.Options{URL: hs.URL, User: "alice", Token: "x", PingEvery: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-c.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("socket outlived max_connection_lifetime")
+	}
+	if got := testutil.ToFloat64(srv.Metrics().Disconnects.WithLabelValues("t1", "max_lifetime")); got != 1 {
+		t.Errorf("disconnects{max_lifetime} = %v", got)
+	}
+	if strings.Contains(fmt.Sprint(c.Err()), "41") {
+		t.Errorf("closed with a Socket.IO disconnect: %v", c.Err())
 	}
 }

@@ -564,3 +564,73 @@ func TestClusterCrossNodeDeliveriesAndHooks(t *testing.T) {
 		t.Errorf("userLoggedOut fired %v times, want 2 (bob, then carol once)", got)
 	}
 }
+
+// TestReloadOnSIGHUP: users, profiles and privacy are re-read without
+// dropping sockets; clients get serverReloaded; a removed user's socket is
+// closed; a broken config is refused and the running one kept.
+func TestReloadOnSIGHUP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
+	dir := t.TempDir()
+	demo, _ := filepath.Abs("demo")
+	for _, f := range []string{"users.json", "profiles.json", "users.htpasswd", "objects.json"} {
+		b, err := os.ReadFile(filepath.Join(demo, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = os.WriteFile(filepath.Join(dir, f), b, 0o600)
+	}
+	listen, metrics := freeAddr(t), freeAddr(t)
+	write := func(privacy string) {
+		cfg := fmt.Sprintf("listen: %q\nmetrics_listen: %q\ntenants:\n  - id: demo\n    ami: {address: sim, sim_calls_per_second: 0}\n    privacy_numbers: %q\n    auth: {htpasswd_file: users.htpasswd, jwt_secret: %q}\n    users_file: users.json\n    profiles_file: profiles.json\n    objects_file: objects.json\n",
+			listen, metrics, privacy, testJWT)
+		if err := os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("xxx")
+	n := &nodeProc{t: t, name: "reload", listen: listen, metrics: metrics, done: make(chan struct{})}
+	n.cmd = exec.Command(os.Args[0], "serve", "-config", filepath.Join(dir, "config.yaml"))
+	n.cmd.Env = append(os.Environ(), "CTIWS_TEST_EXEC=1")
+	n.cmd.Stdout, n.cmd.Stderr = n, n
+	if err := n.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = n.cmd.Wait(); close(n.done) }()
+	t.Cleanup(func() { n.signal(syscall.SIGKILL); <-n.done })
+	c := &testCluster{t: t, nodes: []*nodeProc{n}}
+	c.eventually("ready", 10*time.Second, n.ready)
+	alice := c.connect(n, "demo", "alice")
+	leo := c.connect(n, "demo", "leo")
+
+	// Remove leo from users.json and change the privacy string.
+	var users map[string]json.RawMessage
+	b, _ := os.ReadFile(filepath.Join(dir, "users.json"))
+	_ = json.Unmarshal(b, &users)
+	delete(users, "leo")
+	b, _ = json.Marshal(users)
+	_ = os.WriteFile(filepath.Join(dir, "users.json"), b, 0o600)
+	write("***")
+	n.signal(syscall.SIGHUP)
+	c.eventually("serverReloaded", 5*time.Second, func() bool { return alice.count("serverReloaded") == 1 })
+	select {
+	case <-leo.conn.Done():
+	case <-time.After(5 * time.Second):
+		t.Error("the socket of a removed user stayed open")
+	}
+	select {
+	case <-alice.conn.Done():
+		t.Fatal("reload dropped a socket")
+	default:
+	}
+
+	// A broken file is refused; the node keeps running with the old one.
+	_ = os.WriteFile(filepath.Join(dir, "profiles.json"), []byte("{broken"), 0o600)
+	n.signal(syscall.SIGHUP)
+	c.eventually("refusal logged", 5*time.Second, func() bool { return strings.Contains(n.log(), "reload refused") })
+	time.Sleep(200 * time.Millisecond)
+	if alice.count("serverReloaded") != 1 || !n.alive() || !n.ready() {
+		t.Errorf("after a bad reload: reloaded=%d alive=%v ready=%v", alice.count("serverReloaded"), n.alive(), n.ready())
+	}
+}
