@@ -92,6 +92,12 @@ func newEnv(t *testing.T, tenantIDs ...string) *env {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = srv.Run(ctx); close(done) }()
+	// Like /readyz: serve only once the bus subscriptions are live.
+	for deadline := time.Now().Add(5 * time.Second); !srv.Subscribed(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("bus subscriptions never became live")
+		}
+	}
 	hs := httptest.NewUnstartedServer(srv.Handler())
 	hs.Listener = ws.WrapListener(hs.Listener)
 	hs.Config.ConnContext = ws.ConnContext
