@@ -87,7 +87,7 @@ func New(opts Options) *Server {
 		opts.MaxMessageBytes = 65536
 	}
 	if opts.SendBuffer <= 0 {
-		opts.SendBuffer = 128
+		opts.SendBuffer = 64
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
