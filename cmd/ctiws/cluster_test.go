@@ -117,8 +117,12 @@ type testCluster struct {
 	nodes   []*nodeProc
 }
 
-func newTestCluster(t *testing.T, nodes int, tenants []string, callsPerSecond float64) *testCluster {
+func newTestCluster(t *testing.T, nodes int, tenants []string, callsPerSecond float64, leaseTTL ...time.Duration) *testCluster {
 	t.Helper()
+	lease := testLeaseTTL
+	if len(leaseTTL) > 0 {
+		lease = leaseTTL[0]
+	}
 	if testing.Short() {
 		t.Skip("multi-process cluster test")
 	}
@@ -149,7 +153,7 @@ func newTestCluster(t *testing.T, nodes int, tenants []string, callsPerSecond fl
 	for i := 0; i < nodes; i++ {
 		n := &nodeProc{t: t, name: fmt.Sprintf("node%d", i), listen: freeAddr(t), metrics: freeAddr(t), done: make(chan struct{})}
 		cfg := fmt.Sprintf("listen: %q\nmetrics_listen: %q\nredis_url: %q\nnode_id: %s\nlease_ttl: %s\ndrain_timeout: 2s\nlog_level: debug\ntenants:\n%s",
-			n.listen, n.metrics, c.redis.URL(), n.name, testLeaseTTL, tc.String())
+			n.listen, n.metrics, c.redis.URL(), n.name, lease, tc.String())
 		path := filepath.Join(c.dir, n.name+".yaml")
 		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)
@@ -632,5 +636,19 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	if alice.count("serverReloaded") != 1 || !n.alive() || !n.ready() {
 		t.Errorf("after a bad reload: reloaded=%d alive=%v ready=%v", alice.count("serverReloaded"), n.alive(), n.ready())
+	}
+}
+
+// TestClusterDeadOwnerTakenOverBeforeTTL: with the default 5 s lease, a
+// killed owner is replaced as soon as its Redis connections are gone.
+func TestClusterDeadOwnerTakenOverBeforeTTL(t *testing.T) {
+	c := newTestCluster(t, 2, []string{"demo"}, 4, 5*time.Second)
+	var owner *nodeProc
+	c.eventually("an owner", 15*time.Second, func() bool { owner = c.owner("demo"); return owner != nil })
+	owner.signal(syscall.SIGKILL)
+	took := c.eventually("a new owner", 10*time.Second, func() bool { return c.owner("demo") != nil })
+	t.Logf("new owner after %v with lease_ttl 5s", took)
+	if took > 3*time.Second {
+		t.Errorf("takeover took %v, want ≤ 3 s (the dead owner's Redis connections are gone at once)", took)
 	}
 }

@@ -21,7 +21,8 @@ type ownerSet struct {
 	tenant map[string]*atomic.Pointer[config.Tenant]
 }
 
-func startOwners(ctx context.Context, cfg *config.Config, backend cluster.Backend, nodes func(context.Context) (int, error), pbxs *pbxFactory, log *slog.Logger, reg prometheus.Registerer) *ownerSet {
+func startOwners(ctx context.Context, cfg *config.Config, backend cluster.Backend, info clusterInfo, pbxs *pbxFactory, log *slog.Logger, reg prometheus.Registerer) *ownerSet {
+	nodes := info.nodes
 	set := &ownerSet{owners: map[string]*node.Owner{}, tenant: map[string]*atomic.Pointer[config.Tenant]{}}
 	m := node.NewMetrics(reg)
 	spread := &leaseSpread{set: set, tenants: len(cfg.Tenants)}
@@ -55,6 +56,7 @@ func startOwners(ctx context.Context, cfg *config.Config, backend cluster.Backen
 			Directory:  func() *directory.Directory { return cur.Load().Directory },
 			MayAcquire: spread.mayAcquire,
 			Streams:    streamsOf(&t),
+			NodeAlive:  info.alive,
 			Log:        log,
 			Metrics:    m,
 		}

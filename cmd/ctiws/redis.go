@@ -18,10 +18,10 @@ import (
 
 // newRedisBackend connects to redis_url. An unreachable Redis does not stop
 // the node: /readyz reports it and the node retries (go-redis reconnects).
-func newRedisBackend(_ context.Context, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (cluster.Backend, func(context.Context) (int, error), error) {
+func newRedisBackend(_ context.Context, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (cluster.Backend, clusterInfo, error) {
 	opts, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
-		return cluster.Backend{}, nil, errUsage{fmt.Errorf("redis_url: %w", err)}
+		return cluster.Backend{}, clusterInfo{}, errUsage{fmt.Errorf("redis_url: %w", err)}
 	}
 	opts.ClientName = "ctiws-" + cfg.NodeID
 	rdb := redis.NewClient(opts)
@@ -35,7 +35,31 @@ func newRedisBackend(_ context.Context, cfg *config.Config, log *slog.Logger, re
 	cb.Close = func() error {
 		return errors.Join(closeBackend(), rdb.Close())
 	}
-	return cb, func(ctx context.Context) (int, error) { return countNodes(ctx, rdb) }, nil
+	info := clusterInfo{
+		nodes: func(ctx context.Context) (int, error) { return countNodes(ctx, rdb) },
+		alive: nodeAlive(rdb),
+	}
+	return cb, info, nil
+}
+
+// nodeAlive reports whether a node still has a connection to Redis: every
+// node's connections carry the client name "ctiws-<node_id>", and a killed
+// process's connections are closed by its kernel at once. It errs (and the
+// caller falls back to the lease TTL) where CLIENT LIST is not allowed.
+func nodeAlive(rdb *redis.Client) func(ctx context.Context, node string) (bool, error) {
+	return func(ctx context.Context, node string) (bool, error) {
+		list, err := rdb.ClientList(ctx).Result()
+		if err != nil {
+			return false, fmt.Errorf("client list: %w", err)
+		}
+		want := " name=ctiws-" + node + " "
+		for _, line := range strings.Split(list, "\n") {
+			if strings.Contains(" "+line+" ", want) {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
 }
 
 // countNodes counts the nodes whose session heartbeat key is alive.

@@ -86,7 +86,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "ctiws", Name: "build_info", Help: "Build information.",
 		ConstLabels: prometheus.Labels{"version": version}}, func() float64 { return 1 }))
 
-	backend, nodes, err := newBackend(ctx, cfg, log, reg)
+	backend, info, err := newBackend(ctx, cfg, log, reg)
 	if err != nil {
 		return err
 	}
@@ -138,7 +138,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer pbxs.Close()
-	owners := startOwners(ownerCtx, cfg, backend, nodes, pbxs, log, reg)
+	owners := startOwners(ownerCtx, cfg, backend, info, pbxs, log, reg)
 
 	srv.Heartbeat(runCtx)
 	var wg sync.WaitGroup
@@ -224,11 +224,20 @@ func metricsMux(reg *prometheus.Registry, backend cluster.Backend, srv *ws.Serve
 	return mux
 }
 
+// clusterInfo tells a node about the other nodes; zero for a single node.
+type clusterInfo struct {
+	// nodes counts the live nodes (lease spreading).
+	nodes func(ctx context.Context) (int, error)
+	// alive tells whether a node still runs (fast takeover of a dead
+	// owner's leases).
+	alive func(ctx context.Context, node string) (bool, error)
+}
+
 // newBackend returns the in-memory backend, or the Redis one when redis_url
-// is set, and a counter of live nodes (nil for a single node).
-func newBackend(ctx context.Context, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (cluster.Backend, func(context.Context) (int, error), error) {
+// is set.
+func newBackend(ctx context.Context, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (cluster.Backend, clusterInfo, error) {
 	if cfg.RedisURL == "" {
-		return memory.New(memory.WithLogger(log)).Cluster(), nil, nil
+		return memory.New(memory.WithLogger(log)).Cluster(), clusterInfo{}, nil
 	}
 	return newRedisBackend(ctx, cfg, log, reg)
 }

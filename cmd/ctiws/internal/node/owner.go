@@ -68,6 +68,11 @@ type Owner struct {
 	// spreading); the lease is taken anyway after a few refusals so a
 	// tenant never stays without an owner.
 	MayAcquire func() bool
+	// NodeAlive, if set, tells whether another node still runs (e.g. it
+	// still has connections to Redis). A lease whose holder is gone is
+	// taken over at once instead of after its TTL; the fence keeps this
+	// safe even if the answer is wrong.
+	NodeAlive func(ctx context.Context, node string) (bool, error)
 	// Streams are polled while this node owns the tenant.
 	Streams []Stream
 	Log     *slog.Logger
@@ -120,6 +125,9 @@ func (o *Owner) Run(ctx context.Context) {
 			refused++
 		} else {
 			lease, ok, err := o.Backend.Ownership.Acquire(ctx, o.Tenant, o.Node, o.LeaseTTL)
+			if err == nil && !ok && o.holderGone(ctx, lease) {
+				lease, ok, err = o.Backend.Ownership.Acquire(ctx, o.Tenant, o.Node, o.LeaseTTL)
+			}
 			switch {
 			case err != nil && ctx.Err() == nil:
 				o.Log.Warn("lease acquire failed", "tenant", o.Tenant, "err", err)
@@ -135,6 +143,24 @@ func (o *Owner) Run(ctx context.Context) {
 		case <-time.After(wait):
 		}
 	}
+}
+
+// holderGone releases a lease whose holder node is no longer alive and
+// reports whether it did.
+func (o *Owner) holderGone(ctx context.Context, holder cluster.Lease) bool {
+	if o.NodeAlive == nil || holder.Node == "" || holder.Node == o.Node {
+		return false
+	}
+	alive, err := o.NodeAlive(ctx, holder.Node)
+	if err != nil || alive {
+		return false
+	}
+	if err := o.Backend.Ownership.Release(ctx, holder); err != nil {
+		return false
+	}
+	o.Metrics.OwnershipChanges.WithLabelValues(o.Tenant, "taken_from_dead_node").Inc()
+	o.Log.Warn("PBX owner node is gone: taking its lease over without waiting for the TTL", "tenant", o.Tenant, "dead_node", holder.Node, "epoch", holder.Epoch)
+	return true
 }
 
 // term runs one ownership term: PBX connection, renewals and commands.
