@@ -181,8 +181,9 @@ func (s *Server) handleLogin(c *conn, raw json.RawMessage) {
 	if err != nil {
 		s.log.Warn("session store failed; socket logged in locally only", "tenant", t.ID, "socket", c.socketID, "err", err)
 	}
-	c.send(autheOK)
+	// Join the hub first: a client that has authe_ok gets every later event.
 	t.hub.add(c, l)
+	c.send(autheOK)
 	if old == nil || old.username != l.username {
 		s.metrics.SocketsLoggedIn.WithLabelValues(t.ID).Inc()
 	}
