@@ -169,6 +169,9 @@ func newTestCluster(t *testing.T, nodes int, tenants []string, callsPerSecond fl
 			n.signal(syscall.SIGCONT)
 			n.signal(syscall.SIGKILL)
 			<-n.done
+			if strings.Contains(n.log(), "WARNING: DATA RACE") {
+				t.Errorf("%s: the race detector found a data race in the node", n.name)
+			}
 			if t.Failed() {
 				t.Logf("--- %s log (tail) ---\n%s", n.name, tail(n.log(), 4000))
 			}
@@ -468,6 +471,11 @@ func TestClusterTenantsSpreadAndIsolated(t *testing.T) {
 		return true
 	})
 	counts := map[string]int{}
+	defer func() {
+		if t.Failed() {
+			t.Logf("leases per node at the end: %v", counts)
+		}
+	}()
 	took := c.eventually("leases spread: at most ceil(6/3)+1 per node", 30*time.Second, func() bool {
 		counts = map[string]int{}
 		for _, id := range tenants {

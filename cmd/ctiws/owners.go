@@ -36,11 +36,6 @@ func startOwners(ctx context.Context, cfg *config.Config, backend cluster.Backen
 			}
 			return n
 		}
-		set.wg.Add(1)
-		go func() {
-			defer set.wg.Done()
-			spread.rebalance(ctx, cfg.LeaseTTL, log)
-		}()
 	}
 	for i := range cfg.Tenants {
 		t := cfg.Tenants[i]
@@ -62,6 +57,16 @@ func startOwners(ctx context.Context, cfg *config.Config, backend cluster.Backen
 		}
 		set.owners[t.ID] = o
 		m.LeaseOwned.WithLabelValues(t.ID).Set(0)
+	}
+	if spread.nodes != nil {
+		set.wg.Add(1)
+		go func() {
+			defer set.wg.Done()
+			spread.rebalance(ctx, cfg.LeaseTTL, log)
+		}()
+	}
+	// Start only once the set is complete: the spreading reads it.
+	for _, o := range set.owners {
 		set.wg.Add(1)
 		go func() {
 			defer set.wg.Done()
