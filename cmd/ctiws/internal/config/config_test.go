@@ -55,6 +55,11 @@ func TestParseErrors(t *testing.T) {
 		{"env bad int", tenant(""), []string{"CTIWS_MAX_MESSAGE_BYTES=big"}, "CTIWS_MAX_MESSAGE_BYTES"},
 		{"message limit too small", "max_message_bytes: 10\n" + tenant(""), nil, "max_message_bytes"},
 		{"redis scheme", "redis_url: http://x\n" + tenant(""), nil, "redis_url"},
+		{"streaming without id", tenant("    streaming: [{url: \"http://x/y.jpg\"}]\n"), nil, "streaming[0].id"},
+		{"streaming bad url", tenant("    streaming: [{id: gate, url: \"ftp://x\"}]\n"), nil, "streaming[0].url"},
+		{"streaming framerate", tenant("    streaming: [{id: gate, url: \"http://x\", framerate: 100}]\n"), nil, "framerate"},
+		{"duplicate streaming id", tenant("    streaming: [{id: a, url: \"http://x\"}, {id: A, url: \"http://y\"}]\n"), nil, "streaming[1].id"},
+		{"env bad bool", tenant(""), []string{"CTIWS_PPROF=maybe"}, "CTIWS_PPROF"},
 		{"sim rate on real pbx", strings.Replace(tenant(""), "address: sim", "address: \"10.0.0.1:5038\", sim_calls_per_second: 3", 1), nil, "sim_calls_per_second"},
 	}
 	for _, tt := range tests {
