@@ -262,19 +262,6 @@ func (s *Server) state(ctx context.Context, t *Tenant, prefix string) ([]cluster
 	return objs, err
 }
 
-// extensionFor returns the JSON of e as user u may see it (§4.6).
-func extensionFor(cfg *TenantConfig, u *directory.User, e *pbx.Extension, clear []byte) ([]byte, error) {
-	priv := cfg.Privacy
-	switch {
-	case priv == "" || !u.Perms.Privacy || u.Owns(e.Exten):
-		return clear, nil
-	case u.Perms.AdminQueues:
-		return pbx.Marshal(e.Masked(priv, ""))
-	default:
-		return pbx.Marshal(e.Masked(priv, priv))
-	}
-}
-
 // objectMap writes a JSON object id -> transformed object.
 func (s *Server) objectMap(q *request, prefix string, transform func(id string, data []byte) ([]byte, bool, error)) {
 	objs, err := s.state(q.r.Context(), q.tenant, prefix)
@@ -302,7 +289,7 @@ func (s *Server) restExtensions(q *request) {
 		if err := json.Unmarshal(data, &e); err != nil {
 			return nil, false, err
 		}
-		b, err := extensionFor(q.cfg, q.user, &e, data)
+		b, err := extensionJSON(&e, data, extensionVariant(q.user, e.Exten, q.cfg.Privacy), q.cfg.Privacy)
 		return b, true, err
 	})
 }
@@ -322,7 +309,7 @@ func (s *Server) restExtension(q *request) {
 		if err := json.Unmarshal(o.Data, &e); err != nil {
 			break
 		}
-		b, err := extensionFor(q.cfg, q.user, &e, o.Data)
+		b, err := extensionJSON(&e, o.Data, extensionVariant(q.user, e.Exten, q.cfg.Privacy), q.cfg.Privacy)
 		if err != nil {
 			break
 		}
@@ -334,59 +321,31 @@ func (s *Server) restExtension(q *request) {
 }
 
 func (s *Server) restQueues(q *request) {
-	p := q.user.Perms
-	if !p.Queues && !p.AdminQueues {
-		writeError(q.w, http.StatusForbidden, "queue permission required")
-		return
-	}
-	masked := q.cfg.Privacy != "" && p.Privacy && !p.AdminQueues
-	s.objectMap(q, objectPrefixQueue, func(_ string, data []byte) ([]byte, bool, error) {
-		if !masked {
-			return data, true, nil
-		}
-		var v pbx.Queue
-		if err := json.Unmarshal(data, &v); err != nil {
-			return nil, false, err
-		}
-		b, err := pbx.Marshal(v.Masked(q.cfg.Privacy))
-		return b, true, err
-	})
+	s.roomSnapshot(q, objectPrefixQueue, roomQueuesClear, roomQueuesPrivacy, "queue permission required")
 }
 
 func (s *Server) restTrunks(q *request) {
-	if !q.user.Perms.Trunks {
-		writeError(q.w, http.StatusForbidden, "trunks permission required")
-		return
-	}
-	masked := q.cfg.Privacy != "" && q.user.Perms.Privacy
-	s.objectMap(q, objectPrefixTrunk, func(_ string, data []byte) ([]byte, bool, error) {
-		if !masked {
-			return data, true, nil
-		}
-		var v pbx.Trunk
-		if err := json.Unmarshal(data, &v); err != nil {
-			return nil, false, err
-		}
-		b, err := pbx.Marshal(v.Masked(q.cfg.Privacy))
-		return b, true, err
-	})
+	s.roomSnapshot(q, objectPrefixTrunk, roomTrunksClear, roomTrunksPrivacy, "trunks permission required")
 }
 
 func (s *Server) restParkings(q *request) {
-	if !q.user.Perms.Parkings {
-		writeError(q.w, http.StatusForbidden, "parkings permission required")
+	s.roomSnapshot(q, objectPrefixParking, roomParkingsClear, roomParkingsPrivacy, "parkings permission required")
+}
+
+// roomSnapshot lists room objects like the room events: users outside both
+// rooms get 403, users in the privacy room the masked variant.
+func (s *Server) roomSnapshot(q *request, prefix string, clearRoom, privRoom rooms, forbidden string) {
+	in := roomsFor(q.user)
+	if in&(clearRoom|privRoom) == 0 {
+		writeError(q.w, http.StatusForbidden, forbidden)
 		return
 	}
-	masked := q.cfg.Privacy != "" && q.user.Perms.Privacy
-	s.objectMap(q, objectPrefixParking, func(_ string, data []byte) ([]byte, bool, error) {
+	masked := q.cfg.Privacy != "" && in&privRoom != 0
+	s.objectMap(q, prefix, func(_ string, data []byte) ([]byte, bool, error) {
 		if !masked {
 			return data, true, nil
 		}
-		var v pbx.Parking
-		if err := json.Unmarshal(data, &v); err != nil {
-			return nil, false, err
-		}
-		b, err := pbx.Marshal(v.Masked(q.cfg.Privacy))
+		b, err := maskedObject(prefix, data, q.cfg.Privacy)
 		return b, true, err
 	})
 }

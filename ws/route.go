@@ -309,12 +309,8 @@ func (r *router) pbxEvent(ev cluster.Event) {
 		r.routeExtension(cfg, &e, ev.Data)
 	case cluster.EvQueueChanged:
 		r.remember(ev)
-		r.routeRooms(evQueueUpdate, roomQueuesClear, roomQueuesPrivacy, ev.Data, priv, func(variant string) ([]byte, error) {
-			var q pbx.Queue
-			if err := json.Unmarshal(ev.Data, &q); err != nil {
-				return nil, err
-			}
-			return pbx.Marshal(q.Masked(priv))
+		r.routeRooms(evQueueUpdate, roomQueuesClear, roomQueuesPrivacy, ev.Data, priv, func(string) ([]byte, error) {
+			return maskedObject(objectPrefixQueue, ev.Data, priv)
 		})
 	case cluster.EvQueueMemberChanged:
 		r.remember(ev)
@@ -322,20 +318,12 @@ func (r *router) pbxEvent(ev cluster.Event) {
 	case cluster.EvTrunkChanged:
 		r.remember(ev)
 		r.routeRooms(evTrunkUpdate, roomTrunksClear, roomTrunksPrivacy, ev.Data, priv, func(string) ([]byte, error) {
-			var t pbx.Trunk
-			if err := json.Unmarshal(ev.Data, &t); err != nil {
-				return nil, err
-			}
-			return pbx.Marshal(t.Masked(priv))
+			return maskedObject(objectPrefixTrunk, ev.Data, priv)
 		})
 	case cluster.EvParkingChanged:
 		r.remember(ev)
 		r.routeRooms(evParkingUpdate, roomParkingsClear, roomParkingsPrivacy, ev.Data, priv, func(string) ([]byte, error) {
-			var p pbx.Parking
-			if err := json.Unmarshal(ev.Data, &p); err != nil {
-				return nil, err
-			}
-			return pbx.Marshal(p.Masked(priv))
+			return maskedObject(objectPrefixParking, ev.Data, priv)
 		})
 	case cluster.EvExtenDialing:
 		r.routeDialing(cfg, ev)
@@ -391,31 +379,13 @@ func (r *router) bad(ev cluster.Event, err error) {
 func (r *router) routeExtension(cfg *TenantConfig, e *pbx.Extension, clear json.RawMessage) {
 	priv := cfg.Privacy
 	vc := r.variants(evExtenUpdate, func(variant string) ([]byte, error) {
-		switch variant {
-		case variantMasked:
-			return pbx.Marshal(e.Masked(priv, priv))
-		case variantMaskedOutQ:
-			return pbx.Marshal(e.Masked(priv, ""))
-		}
-		return clear, nil
+		return extensionJSON(e, clear, variant, priv)
 	})
 	h := r.h
 	h.mu.RLock()
 	n := 0
 	for c, l := range h.all {
-		v := variantClear
-		if priv != "" {
-			switch {
-			case l.user == nil:
-				v = variantMasked
-			case !l.user.Perms.Privacy || l.user.Owns(e.Exten):
-			case l.user.Perms.AdminQueues:
-				v = variantMaskedOutQ
-			default:
-				v = variantMasked
-			}
-		}
-		if f := vc.get(v); f != nil {
+		if f := vc.get(extensionVariant(l.user, e.Exten, priv)); f != nil {
 			c.send(f)
 			n++
 		}
