@@ -234,19 +234,36 @@ func (r *router) remember(ev cluster.Event) {
 		r.forget(ev.Key)
 		return
 	}
-	r.objects[ev.Key] = ev.Data
 	switch {
 	case strings.HasPrefix(ev.Key, objectPrefixExten):
-		var e pbx.Extension
-		if json.Unmarshal(ev.Data, &e) == nil {
-			r.extens[e.Exten] = &e
-		}
+		_, _ = r.rememberExten(ev)
 	case strings.HasPrefix(ev.Key, objectPrefixConf):
-		var c pbx.Conference
-		if json.Unmarshal(ev.Data, &c) == nil {
-			r.confs[c.ID] = &c
-		}
+		_, _ = r.rememberConf(ev)
+	default:
+		r.objects[ev.Key] = ev.Data
 	}
+}
+
+// rememberExten decodes an extension once and caches it.
+func (r *router) rememberExten(ev cluster.Event) (*pbx.Extension, error) {
+	var e pbx.Extension
+	if err := json.Unmarshal(ev.Data, &e); err != nil {
+		return nil, err
+	}
+	r.objects[ev.Key] = ev.Data
+	r.extens[e.Exten] = &e
+	return &e, nil
+}
+
+// rememberConf decodes a conference once and caches it.
+func (r *router) rememberConf(ev cluster.Event) (*pbx.Conference, error) {
+	var c pbx.Conference
+	if err := json.Unmarshal(ev.Data, &c); err != nil {
+		return nil, err
+	}
+	r.objects[ev.Key] = ev.Data
+	r.confs[c.ID] = &c
+	return &c, nil
 }
 
 func (r *router) forget(key string) {
@@ -300,13 +317,12 @@ func (r *router) pbxEvent(ev cluster.Event) {
 	priv := cfg.Privacy
 	switch ev.Name {
 	case cluster.EvExtenChanged:
-		var e pbx.Extension
-		if err := json.Unmarshal(ev.Data, &e); err != nil {
+		e, err := r.rememberExten(ev)
+		if err != nil {
 			r.bad(ev, err)
 			return
 		}
-		r.remember(ev)
-		r.routeExtension(cfg, &e, ev.Data)
+		r.routeExtension(cfg, e, ev.Data)
 	case cluster.EvQueueChanged:
 		r.remember(ev)
 		r.routeRooms(evQueueUpdate, roomQueuesClear, roomQueuesPrivacy, ev.Data, priv, func(string) ([]byte, error) {
@@ -339,14 +355,13 @@ func (r *router) pbxEvent(ev cluster.Event) {
 		}
 		r.toUsers(r.ownersOf(cfg, h.ChannelExten), eio.Event(evExtenHangup, ev.Data), evExtenHangup)
 	case cluster.EvConfBridgeConfChanged:
-		var c pbx.Conference
-		if err := json.Unmarshal(ev.Data, &c); err != nil {
+		prev := r.confs[strings.TrimPrefix(ev.Key, objectPrefixConf)]
+		c, err := r.rememberConf(ev)
+		if err != nil {
 			r.bad(ev, err)
 			return
 		}
-		prev := r.confs[c.ID]
-		r.remember(ev)
-		users := r.confUsers(cfg, &c, prev)
+		users := r.confUsers(cfg, c, prev)
 		r.toUsers(users, eio.Event(evConfBridgeUpdate, ev.Data), evConfBridgeUpdate)
 		r.toUsers(users, eio.Event(evMeetmeConfUpdate, ev.Data), evMeetmeConfUpdate)
 	case cluster.EvConfBridgeConfEnd:
