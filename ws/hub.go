@@ -63,11 +63,10 @@ type hub struct {
 	srv    *Server
 	tenant *Tenant
 
-	mu      sync.RWMutex
-	all     map[*conn]*login
-	byUser  map[string]map[*conn]struct{}
-	bySock  map[string]*conn
-	version uint64 // bumped on every change; lets the router cache lists
+	mu     sync.RWMutex
+	all    map[*conn]*login
+	byUser map[string]map[*conn]struct{}
+	bySock map[string]*conn
 
 	router *router
 	// subscribed is set once the bus subscription of the tenant is live.
@@ -97,7 +96,6 @@ func (h *hub) add(c *conn, l *login) {
 	}
 	set[c] = struct{}{}
 	h.bySock[c.socketID] = c
-	h.version++
 }
 
 func (h *hub) remove(c *conn) {
@@ -115,7 +113,6 @@ func (h *hub) remove(c *conn) {
 		}
 	}
 	delete(h.bySock, c.socketID)
-	h.version++
 }
 
 // replace swaps a socket's login for a reloaded one, unless the socket
@@ -125,7 +122,6 @@ func (h *hub) replace(c *conn, nl *login) {
 	defer h.mu.Unlock()
 	if _, ok := h.all[c]; ok {
 		h.all[c] = nl
-		h.version++
 	}
 }
 

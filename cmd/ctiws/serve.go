@@ -166,7 +166,7 @@ loop:
 		case <-ctx.Done():
 			break loop
 		case <-hup:
-			reload(cfg.Path, cfg, srv, owners, log)
+			reload(cfg.Path, srv, owners, log)
 		}
 	}
 
@@ -245,7 +245,7 @@ func newBackend(ctx context.Context, cfg *config.Config, log *slog.Logger, reg p
 // reload re-reads the configuration and applies users, profiles and
 // privacy to running tenants without dropping sockets. Listen addresses,
 // Redis and the tenant list need a restart.
-func reload(path string, cur *config.Config, srv *ws.Server, owners *ownerSet, log *slog.Logger) {
+func reload(path string, srv *ws.Server, owners *ownerSet, log *slog.Logger) {
 	next, err := config.Load(path, os.Environ())
 	if err != nil {
 		log.Error("reload refused: configuration invalid; keeping the running one", "err", err)
@@ -269,5 +269,4 @@ func reload(path string, cur *config.Config, srv *ws.Server, owners *ownerSet, l
 		ids = append(ids, t.ID)
 	}
 	log.Info("configuration reloaded", "tenants", strings.Join(ids, ","))
-	_ = cur
 }
