@@ -107,6 +107,32 @@ func (n *nodeProc) ready() bool {
 	return r.StatusCode == 200
 }
 
+// startNode runs this test binary as `ctiws serve -config path` and kills
+// it when the test ends; a data race the node reports fails the test, and
+// a failed test shows the tail of the node's log.
+func startNode(t *testing.T, n *nodeProc, path string) {
+	t.Helper()
+	n.done = make(chan struct{})
+	n.cmd = exec.Command(os.Args[0], "serve", "-config", path)
+	n.cmd.Env = append(os.Environ(), "CTIWS_TEST_EXEC=1")
+	n.cmd.Stdout, n.cmd.Stderr = n, n
+	if err := n.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = n.cmd.Wait(); close(n.done) }()
+	t.Cleanup(func() {
+		n.signal(syscall.SIGCONT)
+		n.signal(syscall.SIGKILL)
+		<-n.done
+		if strings.Contains(n.log(), "WARNING: DATA RACE") {
+			t.Errorf("%s: the race detector found a data race in the node", n.name)
+		}
+		if t.Failed() {
+			t.Logf("--- %s log (tail) ---\n%s", n.name, tail(n.log(), 4000))
+		}
+	})
+}
+
 // testCluster is a redis-server, one simulated PBX per tenant and N nodes.
 type testCluster struct {
 	t       *testing.T
@@ -151,31 +177,14 @@ func newTestCluster(t *testing.T, nodes int, tenants []string, callsPerSecond fl
 `, id, id, addr.String(), sc.Username, sc.Secret, demo, testJWT, demo, demo, demo)
 	}
 	for i := 0; i < nodes; i++ {
-		n := &nodeProc{t: t, name: fmt.Sprintf("node%d", i), listen: freeAddr(t), metrics: freeAddr(t), done: make(chan struct{})}
+		n := &nodeProc{t: t, name: fmt.Sprintf("node%d", i), listen: freeAddr(t), metrics: freeAddr(t)}
 		cfg := fmt.Sprintf("listen: %q\nmetrics_listen: %q\nredis_url: %q\nnode_id: %s\nlease_ttl: %s\ndrain_timeout: 2s\nlog_level: debug\ntenants:\n%s",
 			n.listen, n.metrics, c.redis.URL(), n.name, lease, tc.String())
 		path := filepath.Join(c.dir, n.name+".yaml")
 		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		n.cmd = exec.Command(os.Args[0], "serve", "-config", path)
-		n.cmd.Env = append(os.Environ(), "CTIWS_TEST_EXEC=1")
-		n.cmd.Stdout, n.cmd.Stderr = n, n
-		if err := n.cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		go func() { _ = n.cmd.Wait(); close(n.done) }()
-		t.Cleanup(func() {
-			n.signal(syscall.SIGCONT)
-			n.signal(syscall.SIGKILL)
-			<-n.done
-			if strings.Contains(n.log(), "WARNING: DATA RACE") {
-				t.Errorf("%s: the race detector found a data race in the node", n.name)
-			}
-			if t.Failed() {
-				t.Logf("--- %s log (tail) ---\n%s", n.name, tail(n.log(), 4000))
-			}
-		})
+		startNode(t, n, path)
 		c.nodes = append(c.nodes, n)
 	}
 	for _, n := range c.nodes {
@@ -436,15 +445,8 @@ func TestClusterRedisDownAtStart(t *testing.T) {
 		listen, metrics, r.URL(), demo, demo)
 	path := filepath.Join(t.TempDir(), "c.yaml")
 	_ = os.WriteFile(path, []byte(cfg), 0o600)
-	n := &nodeProc{t: t, name: "lonely", listen: listen, metrics: metrics, done: make(chan struct{})}
-	n.cmd = exec.Command(os.Args[0], "serve", "-config", path)
-	n.cmd.Env = append(os.Environ(), "CTIWS_TEST_EXEC=1")
-	n.cmd.Stdout, n.cmd.Stderr = n, n
-	if err := n.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = n.cmd.Wait(); close(n.done) }()
-	t.Cleanup(func() { n.signal(syscall.SIGKILL); <-n.done })
+	n := &nodeProc{t: t, name: "lonely", listen: listen, metrics: metrics}
+	startNode(t, n, path)
 	c := &testCluster{t: t}
 	c.eventually("metrics listener up", 10*time.Second, func() bool { return n.metric("go_goroutines") > 0 })
 	time.Sleep(time.Second)
@@ -602,15 +604,8 @@ func TestReloadOnSIGHUP(t *testing.T) {
 		}
 	}
 	write("xxx")
-	n := &nodeProc{t: t, name: "reload", listen: listen, metrics: metrics, done: make(chan struct{})}
-	n.cmd = exec.Command(os.Args[0], "serve", "-config", filepath.Join(dir, "config.yaml"))
-	n.cmd.Env = append(os.Environ(), "CTIWS_TEST_EXEC=1")
-	n.cmd.Stdout, n.cmd.Stderr = n, n
-	if err := n.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = n.cmd.Wait(); close(n.done) }()
-	t.Cleanup(func() { n.signal(syscall.SIGKILL); <-n.done })
+	n := &nodeProc{t: t, name: "reload", listen: listen, metrics: metrics}
+	startNode(t, n, filepath.Join(dir, "config.yaml"))
 	c := &testCluster{t: t, nodes: []*nodeProc{n}}
 	c.eventually("ready", 10*time.Second, n.ready)
 	alice := c.connect(n, "demo", "alice")
