@@ -3,20 +3,20 @@ package ws
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/ctiws/ctiws/cluster/directory"
-	"github.com/olahol/melody"
+	"github.com/gorilla/websocket"
 )
 
 // conn is one websocket transport and the Socket.IO socket on it.
 type conn struct {
 	srv       *Server
-	sess      *melody.Session
+	sock      *socket
 	tenant    *Tenant
-	batch     *batchConn // nil when the listener does not batch
 	engineID  string
 	socketID  string
 	userAgent string
@@ -54,19 +54,14 @@ func newID() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// send queues a frame. A full buffer disconnects the socket (see
-// Server.onError); nothing is dropped silently.
+// send queues a frame. A full queue disconnects the socket as a slow
+// consumer; nothing is dropped silently.
 func (c *conn) send(frame []byte) {
 	if c.closed.Load() {
 		return
 	}
-	if c.batch == nil {
-		_ = c.sess.Write(frame)
-		return
-	}
-	c.batch.pending.Add(1)
-	if err := c.sess.Write(frame); err != nil {
-		c.batch.pending.Add(-1)
+	if err := c.sock.writeText(frame); errors.Is(err, errQueueFull) {
+		c.srv.slowConsumer(c)
 	}
 }
 
@@ -85,16 +80,18 @@ func (c *conn) closeTransport(reason string) {
 	}
 	c.srv.metrics.Disconnects.WithLabelValues(c.tenant.ID, reason).Inc()
 	if reason == reasonSlowConsumer {
-		// The buffer is full, so a close frame could not be queued: cut the
+		// The queue is full, so a close frame would wait behind it: cut the
 		// TCP connection; the client sees a transport close and reconnects.
-		_ = c.sess.WebsocketConnection().Close()
+		c.sock.kill()
 		return
 	}
-	if err := c.sess.CloseWithMsg(melody.FormatCloseMessage(1001, reason)); err != nil {
-		_ = c.sess.WebsocketConnection().Close()
+	if err := c.sock.writeClose(websocket.CloseGoingAway, reason); err != nil {
+		c.sock.kill()
+		return
 	}
-	// Make sure a peer that ignores the close frame goes away.
-	time.AfterFunc(2*time.Second, func() { _ = c.sess.WebsocketConnection().Close() })
+	// Wait a little for the peer's close frame; a peer that ignores ours
+	// is cut when the read deadline passes.
+	_ = c.sock.nc.SetReadDeadline(time.Now().Add(2 * time.Second))
 }
 
 // disconnect sends the Socket.IO disconnect (41) and closes the transport:

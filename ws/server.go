@@ -18,7 +18,7 @@ import (
 
 	"github.com/ctiws/ctiws/cluster"
 	"github.com/ctiws/ctiws/ws/eio"
-	"github.com/olahol/melody"
+	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -47,13 +47,14 @@ type Options struct {
 
 // Server serves Socket.IO and REST for every tenant of the node.
 type Server struct {
-	opts    Options
-	log     *slog.Logger
-	m       *melody.Melody
-	tenants *tenantRouter
-	backend cluster.Backend
-	metrics *Metrics
-	mux     *http.ServeMux
+	opts     Options
+	log      *slog.Logger
+	upgrader websocket.Upgrader
+	outPool  *sync.Pool // output buffers shared by the sockets
+	tenants  *tenantRouter
+	backend  cluster.Backend
+	metrics  *Metrics
+	mux      *http.ServeMux
 
 	connsMu sync.RWMutex
 	conns   map[*conn]struct{}
@@ -108,40 +109,16 @@ func New(opts Options) *Server {
 	for _, t := range opts.Tenants {
 		t.hub = newHub(s, t)
 	}
-	m := melody.New()
-	m.Config.MaxMessageSize = opts.MaxMessageBytes
-	m.Config.MessageBufferSize = opts.SendBuffer
-	m.Config.WriteWait = 10 * time.Second
-	// Websocket-level pings find dead TCP peers even if a client never
-	// answers Engine.IO pings; Engine.IO pings are sent by the sweeper.
-	m.Config.PingPeriod = opts.PingInterval
-	m.Config.PongWait = opts.PingInterval + opts.PingTimeout
-	// Reuse the HTTP server's read buffer and pool the write buffers:
-	// memory per idle socket matters at 10k sockets per node.
-	m.Upgrader.ReadBufferSize = 0
-	m.Upgrader.WriteBufferSize = 0
-	m.Upgrader.WriteBufferPool = &sync.Pool{}
-	m.Upgrader.CheckOrigin = s.checkOrigin
-	m.HandleConnect(s.onConnect)
-	m.HandleDisconnect(s.onDisconnect)
-	m.HandleMessage(s.onMessage)
-	m.HandleMessageBinary(func(ms *melody.Session, _ []byte) {
-		if c := connOf(ms); c != nil {
-			s.badFrame(c, "binary_frame", errors.New("binary websocket frames are not used by Socket.IO text clients"))
-		}
-	})
-	m.HandlePong(func(ms *melody.Session) {
-		if c := connOf(ms); c != nil {
-			c.lastPong.Store(time.Now().UnixNano())
-		}
-	})
-	m.HandleSentMessage(func(ms *melody.Session, _ []byte) {
-		if c := connOf(ms); c != nil && c.batch != nil {
-			c.batch.pending.Add(-1)
-		}
-	})
-	m.HandleError(s.onError)
-	s.m = m
+	s.upgrader = websocket.Upgrader{
+		// A small read buffer of its own instead of net/http's 4 KiB one:
+		// clients send little (pings, a login, rare relays), and memory
+		// per idle socket matters at 10k sockets per node. Writes do not
+		// go through gorilla (see socket), so it gets no write buffer.
+		ReadBufferSize:  1024,
+		WriteBufferPool: &sync.Pool{},
+		CheckOrigin:     s.checkOrigin,
+	}
+	s.outPool = newOutputPool()
 	s.mux = http.NewServeMux()
 	s.routes()
 	return s
@@ -180,15 +157,6 @@ func (s *Server) checkOrigin(r *http.Request) bool {
 		}
 	}
 	return false
-}
-
-func connOf(ms *melody.Session) *conn {
-	v, ok := ms.Get("c")
-	if !ok {
-		return nil
-	}
-	c, _ := v.(*conn)
-	return c
 }
 
 // engineError answers a handshake that cannot become a websocket, in the
@@ -232,7 +200,6 @@ func (s *Server) serveSocketIO(w http.ResponseWriter, r *http.Request) {
 		socketID:  newID(),
 		userAgent: r.Header.Get("User-Agent"),
 		created:   now,
-		batch:     batchConnOf(r.Context()),
 	}
 	if s.opts.MaxConnLifetime > 0 {
 		jitter := time.Duration(rand.Int64N(int64(s.opts.MaxConnLifetime)/5 + 1))
@@ -240,14 +207,36 @@ func (s *Server) serveSocketIO(w http.ResponseWriter, r *http.Request) {
 	}
 	c.lastPong.Store(now.UnixNano())
 	c.nextPing.Store(now.Add(s.opts.PingInterval).UnixNano())
-	if err := s.m.HandleRequestWithKeys(w, r, map[string]any{"c": c}); err != nil {
+	wc, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
 		s.log.Debug("websocket upgrade failed", "tenant", t.ID, "remote", r.RemoteAddr, "err", err)
+		return
 	}
+	wc.SetReadLimit(s.opts.MaxMessageBytes)
+	c.sock = &socket{nc: wc.UnderlyingConn(), ws: wc, maxFrames: s.opts.SendBuffer, writeWait: writeWait, pool: s.outPool}
+	wc.SetPingHandler(func(data string) error {
+		c.lastPong.Store(time.Now().UnixNano())
+		_ = c.sock.enqueue(opPong, []byte(data)) // a full queue is found by the next event
+		return nil
+	})
+	wc.SetPongHandler(func(string) error {
+		c.lastPong.Store(time.Now().UnixNano())
+		return nil
+	})
+	wc.SetCloseHandler(func(code int, _ string) error {
+		_ = c.sock.writeClose(code, "") // echo (RFC 6455 §5.5.1); the reader then ends
+		return nil
+	})
+	s.onConnect(c)
+	// The handler returns: net/http's goroutine, stack and buffers go away,
+	// and the socket lives on in one reading goroutine.
+	go s.readLoop(c)
 }
 
-func (s *Server) onConnect(ms *melody.Session) {
-	c := connOf(ms)
-	c.sess = ms
+// writeWait bounds one write to a socket; a peer that takes longer is gone.
+const writeWait = 10 * time.Second
+
+func (s *Server) onConnect(c *conn) {
 	s.connsMu.Lock()
 	s.conns[c] = struct{}{}
 	s.connsMu.Unlock()
@@ -255,11 +244,26 @@ func (s *Server) onConnect(ms *melody.Session) {
 	c.send(eio.OpenPacket(c.engineID, s.opts.PingInterval.Milliseconds(), s.opts.PingTimeout.Milliseconds(), s.opts.MaxMessageBytes))
 }
 
-func (s *Server) onDisconnect(ms *melody.Session) {
-	c := connOf(ms)
-	if c == nil {
-		return
+// readLoop reads the socket's frames until it ends, then closes the
+// connection (after what is queued has left) and logs the socket out.
+func (s *Server) readLoop(c *conn) {
+	defer s.onDisconnect(c)
+	defer c.sock.finish()
+	for {
+		typ, msg, err := c.sock.ws.ReadMessage()
+		if err != nil {
+			s.onReadError(c, err)
+			return
+		}
+		if typ != websocket.TextMessage {
+			s.badFrame(c, "binary_frame", errors.New("binary websocket frames are not used by Socket.IO text clients"))
+			continue // read on until the peer answers the close frame
+		}
+		s.onMessage(c, msg)
 	}
+}
+
+func (s *Server) onDisconnect(c *conn) {
 	if c.closed.CompareAndSwap(false, true) {
 		s.metrics.Disconnects.WithLabelValues(c.tenant.ID, reasonClientClose).Inc()
 	}
@@ -276,29 +280,33 @@ func (s *Server) onDisconnect(ms *melody.Session) {
 	}
 }
 
-func (s *Server) onError(ms *melody.Session, err error) {
-	c := connOf(ms)
-	if c == nil {
-		return
-	}
+// onReadError counts why reading a socket ended, unless the server had
+// already closed it.
+func (s *Server) onReadError(c *conn, err error) {
 	switch {
-	case errors.Is(err, melody.ErrMessageBufferFull):
-		if !c.closed.Load() {
-			s.metrics.SlowConsumers.WithLabelValues(c.tenant.ID).Inc()
-			s.log.Warn("slow consumer disconnected: send buffer full", "tenant", c.tenant.ID, "socket", c.socketID, "buffer", s.opts.SendBuffer)
+	case errors.Is(err, websocket.ErrReadLimit):
+		if c.closed.CompareAndSwap(false, true) {
+			s.metrics.BadFrames.WithLabelValues(c.tenant.ID, "oversize").Inc()
+			s.badLog.log(s.log, "oversize", "frame larger than max_message_bytes: socket closed", "tenant", c.tenant.ID, "limit", s.opts.MaxMessageBytes)
+			s.metrics.Disconnects.WithLabelValues(c.tenant.ID, reasonBadFrame).Inc()
 		}
-		c.closeTransport(reasonSlowConsumer)
-	case errors.Is(err, melody.ErrWriteClosed), errors.Is(err, melody.ErrSessionClosed):
-	case strings.Contains(err.Error(), "read limit exceeded"):
-		s.metrics.BadFrames.WithLabelValues(c.tenant.ID, "oversize").Inc()
-		s.badLog.log(s.log, "oversize", "frame larger than max_message_bytes: socket closed", "tenant", c.tenant.ID, "limit", s.opts.MaxMessageBytes)
-		c.closed.Store(true)
-		s.metrics.Disconnects.WithLabelValues(c.tenant.ID, reasonBadFrame).Inc()
+	case websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived):
+		// A clean close by the client: counted by onDisconnect.
 	default:
 		if c.closed.CompareAndSwap(false, true) {
 			s.metrics.Disconnects.WithLabelValues(c.tenant.ID, reasonReadError).Inc()
 		}
 	}
+}
+
+// slowConsumer disconnects a socket whose send queue is full: the peer
+// does not read as fast as its events arrive.
+func (s *Server) slowConsumer(c *conn) {
+	if !c.closed.Load() {
+		s.metrics.SlowConsumers.WithLabelValues(c.tenant.ID).Inc()
+		s.log.Warn("slow consumer disconnected: send buffer full", "tenant", c.tenant.ID, "socket", c.socketID, "buffer", s.opts.SendBuffer)
+	}
+	c.closeTransport(reasonSlowConsumer)
 }
 
 // badFrame counts and logs a refused frame and closes the transport, as
@@ -309,9 +317,8 @@ func (s *Server) badFrame(c *conn, reason string, err error) {
 	c.closeTransport(reasonBadFrame)
 }
 
-func (s *Server) onMessage(ms *melody.Session, msg []byte) {
-	c := connOf(ms)
-	if c == nil || c.closed.Load() {
+func (s *Server) onMessage(c *conn, msg []byte) {
+	if c.closed.Load() {
 		return
 	}
 	f, err := eio.Decode(msg)

@@ -99,8 +99,6 @@ func newEnv(t *testing.T, tenantIDs ...string) *env {
 		}
 	}
 	hs := httptest.NewUnstartedServer(srv.Handler())
-	hs.Listener = ws.WrapListener(hs.Listener)
-	hs.Config.ConnContext = ws.ConnContext
 	hs.Start()
 	t.Cleanup(func() {
 		sctx, c := context.WithTimeout(context.Background(), time.Second)

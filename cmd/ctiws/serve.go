@@ -119,7 +119,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
-	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ConnContext: ws.ConnContext}
+	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	var mln net.Listener
 	if cfg.MetricsListen != "" {
 		if mln, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
@@ -145,7 +145,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	wg.Add(1)
 	go func() { defer wg.Done(); _ = srv.Run(runCtx) }()
 	go func() {
-		if err := httpSrv.Serve(ws.WrapListener(ln)); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("HTTP server failed", "err", err)
 		}
 	}()
