@@ -114,7 +114,7 @@ func New(opts Options) *Server {
 		// clients send little (pings, a login, rare relays), and memory
 		// per idle socket matters at 10k sockets per node. Writes do not
 		// go through gorilla (see socket), so it gets no write buffer.
-		ReadBufferSize:  1024,
+		ReadBufferSize:  512,
 		WriteBufferPool: &sync.Pool{},
 		CheckOrigin:     s.checkOrigin,
 	}

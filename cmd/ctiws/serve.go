@@ -12,6 +12,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -197,6 +198,13 @@ func metricsMux(reg *prometheus.Registry, backend cluster.Backend, srv *ws.Serve
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		// POST /debug/free-os-memory collects garbage and returns freed
+		// pages to the OS at once, so RSS can be compared between two
+		// moments (ctiws bench -scenario idle does).
+		mux.HandleFunc("POST /debug/free-os-memory", func(w http.ResponseWriter, _ *http.Request) {
+			debug.FreeOSMemory()
+			_, _ = io.WriteString(w, "ok\n")
+		})
 	}
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {

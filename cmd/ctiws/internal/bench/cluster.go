@@ -441,6 +441,26 @@ func (c *Cluster) HeapProfile(ctx context.Context, i int, file string) error {
 	return nil
 }
 
+// CollectGarbage runs a garbage collection in node i and makes it return
+// freed pages to the OS (POST /debug/free-os-memory; needs Pprof).
+func (c *Cluster) CollectGarbage(ctx context.Context, i int) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.Nodes[i].MetricsURL+"/debug/free-os-memory", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.hc.Do(req)
+	if err == nil {
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("status %s", resp.Status)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("garbage collection in %s: %w", c.Nodes[i].ID, err)
+	}
+	return nil
+}
+
 // Kill sends SIGKILL to node i and waits for it to exit.
 func (c *Cluster) Kill(i int) error {
 	n := c.Nodes[i]

@@ -42,16 +42,23 @@ type Result struct {
 
 // IdleResult is the memory and CPU cost of logged-in idle sockets.
 type IdleResult struct {
-	Nodes          int     `json:"nodes"`
-	Sockets        int     `json:"sockets"`
-	Failed         int     `json:"failed"`
-	RSSBeforeKiB   int64   `json:"rss_before_kib"`
-	RSSAfterKiB    int64   `json:"rss_after_kib"`
-	RSSPerConnKiB  float64 `json:"rss_per_conn_kib"`
-	IdleSeconds    float64 `json:"idle_seconds"`
-	CPUPerConnUsPS float64 `json:"cpu_per_conn_us_per_s"`
-	Threads        int     `json:"threads"`
-	Goroutines     float64 `json:"goroutines"`
+	Nodes        int   `json:"nodes"`
+	Sockets      int   `json:"sockets"`
+	Failed       int   `json:"failed"`
+	RSSBeforeKiB int64 `json:"rss_before_kib"`
+	RSSAfterKiB  int64 `json:"rss_after_kib"`
+	// RSSIdleKiB is the RSS at the end of the idle wait, before the
+	// garbage collection that precedes RSSAfterKiB.
+	RSSIdleKiB    int64   `json:"rss_idle_kib"`
+	RSSPerConnKiB float64 `json:"rss_per_conn_kib"`
+	// HeapPerConnKiB and StackPerConnKiB split the cost per connection as
+	// the Go runtime sees it (heap spans and goroutine stacks in use).
+	HeapPerConnKiB  float64 `json:"heap_per_conn_kib"`
+	StackPerConnKiB float64 `json:"stack_per_conn_kib"`
+	IdleSeconds     float64 `json:"idle_seconds"`
+	CPUPerConnUsPS  float64 `json:"cpu_per_conn_us_per_s"`
+	Threads         int     `json:"threads"`
+	Goroutines      float64 `json:"goroutines"`
 }
 
 // FanoutResult is one rate step of a fan-out scenario (medians over runs).
@@ -162,9 +169,10 @@ func (r *Report) WriteText(w io.Writer) {
 		}
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 		if i := res.Idle; i != nil {
-			fmt.Fprintln(tw, "nodes\tsockets\tfailed\tRSS before MiB\tRSS after MiB\tRSS/conn KiB\tCPU/conn µs/s\tthreads\tgoroutines\t")
-			fmt.Fprintf(tw, "%d\t%d\t%d\t%.1f\t%.1f\t%.2f\t%.2f\t%d\t%.0f\t\n", i.Nodes, i.Sockets, i.Failed,
-				float64(i.RSSBeforeKiB)/1024, float64(i.RSSAfterKiB)/1024, i.RSSPerConnKiB, i.CPUPerConnUsPS, i.Threads, i.Goroutines)
+			fmt.Fprintln(tw, "nodes\tsockets\tfailed\tRSS before MiB\tRSS idle MiB\tRSS after MiB\tRSS/conn KiB\theap/conn KiB\tstack/conn KiB\tCPU/conn µs/s\tthreads\tgoroutines\t")
+			fmt.Fprintf(tw, "%d\t%d\t%d\t%.1f\t%.1f\t%.1f\t%.2f\t%.2f\t%.2f\t%.2f\t%d\t%.0f\t\n", i.Nodes, i.Sockets, i.Failed,
+				float64(i.RSSBeforeKiB)/1024, float64(i.RSSIdleKiB)/1024, float64(i.RSSAfterKiB)/1024, i.RSSPerConnKiB, i.HeapPerConnKiB, i.StackPerConnKiB,
+				i.CPUPerConnUsPS, i.Threads, i.Goroutines)
 		}
 		if len(res.Fanout) > 0 {
 			fmt.Fprintln(tw, "nodes\tclients\tchanges/s\truns\tp50 ms\tp90 ms\tp99 ms\tmax ms\tdelivered/s\tmissing\tCPU µs/delivery\tCPU µs/frame\tserver cores\tRSS MiB\t")

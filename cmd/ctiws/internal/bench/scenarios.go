@@ -57,14 +57,15 @@ func (b *runner) setup(ctx context.Context, spec ClusterSpec) (*Cluster, *Fleet,
 // idle measures RSS and CPU per logged-in idle socket on one node.
 func (b *runner) idle(ctx context.Context, name string, n int) Result {
 	res := Result{Name: name}
-	c, err := StartCluster(ctx, b.spec(1, n, 0), b.log)
+	spec := b.spec(1, n, 0)
+	spec.Pprof = true // for the garbage collections before the samples
+	c, err := StartCluster(ctx, spec, b.log)
 	if err != nil {
 		res.Error = err.Error()
 		return res
 	}
 	defer c.Stop()
-	_ = sleepCtx(ctx, 2*time.Second)
-	before := c.Sample()[0]
+	before := b.settledSample(ctx, c)
 	fl, err := NewFleet(n, c.JWTSecret(), b.log)
 	if err != nil {
 		res.Error = err.Error()
@@ -81,13 +82,17 @@ func (b *runner) idle(ctx context.Context, name string, n int) Result {
 	mid := c.Sample()[0]
 	t0 := time.Now()
 	_ = sleepCtx(ctx, wait)
-	after := c.Sample()[0]
+	unsettled := c.Sample()[0]
 	idleFor := time.Since(t0)
-	ir := &IdleResult{Nodes: 1, Sockets: dr.OK, Failed: dr.Failed, RSSBeforeKiB: before.RSS / 1024, RSSAfterKiB: after.RSS / 1024,
-		IdleSeconds: idleFor.Seconds(), Threads: after.Threads, Goroutines: c.Metric(ctx, "go_goroutines")}
+	after := b.settledSample(ctx, c)
+	ir := &IdleResult{Nodes: 1, Sockets: dr.OK, Failed: dr.Failed, RSSBeforeKiB: before.proc.RSS / 1024, RSSAfterKiB: after.proc.RSS / 1024,
+		RSSIdleKiB: unsettled.RSS / 1024, IdleSeconds: idleFor.Seconds(), Threads: after.proc.Threads, Goroutines: c.Metric(ctx, "go_goroutines")}
 	if dr.OK > 0 {
-		ir.RSSPerConnKiB = float64(after.RSS-before.RSS) / 1024 / float64(dr.OK)
-		ir.CPUPerConnUsPS = float64(after.CPU-mid.CPU) / 1e3 / idleFor.Seconds() / float64(dr.OK)
+		per := func(a, b float64) float64 { return (a - b) / 1024 / float64(dr.OK) }
+		ir.RSSPerConnKiB = per(float64(after.proc.RSS), float64(before.proc.RSS))
+		ir.HeapPerConnKiB = per(after.heap, before.heap)
+		ir.StackPerConnKiB = per(after.stack, before.stack)
+		ir.CPUPerConnUsPS = float64(unsettled.CPU-mid.CPU) / 1e3 / idleFor.Seconds() / float64(dr.OK)
 	}
 	res.Idle = ir
 	if dr.Failed > 0 {
@@ -102,6 +107,26 @@ func (b *runner) idle(ctx context.Context, name string, n int) Result {
 		}
 	}
 	return res
+}
+
+// memSample is a node's RSS and the Go runtime's view of its memory.
+type memSample struct {
+	proc        ProcSample
+	heap, stack float64 // bytes in use: heap spans, goroutine stacks
+}
+
+// settledSample collects garbage in node 0 and has it return freed pages
+// to the OS, then samples. Both ends of
+// the idle measurement are taken this way, so start-up garbage (the AMI
+// snapshot, the user directory) does not count against the sockets, and
+// neither does garbage that happens to be uncollected at the moment of a
+// sample.
+func (b *runner) settledSample(ctx context.Context, c *Cluster) memSample {
+	if err := c.CollectGarbage(ctx, 0); err != nil {
+		b.log.Warn("garbage collection before sampling failed", "err", err)
+	}
+	_ = sleepCtx(ctx, time.Second)
+	return memSample{proc: c.Sample()[0], heap: c.Metric(ctx, "go_memstats_heap_inuse_bytes"), stack: c.Metric(ctx, "go_memstats_stack_inuse_bytes")}
 }
 
 // fanout measures delivery of bench changes to every client, per rate.
