@@ -42,6 +42,10 @@ type socket struct {
 	closing   bool    // a close frame is queued: nothing more is accepted
 	finishing bool    // close the connection once the queue is written
 	closed    bool    // the connection is closed
+
+	// deadline is the write deadline set on nc; only the running flusher
+	// touches it (flushers follow each other under mu).
+	deadline time.Time
 }
 
 // Websocket opcodes (RFC 6455 §5.2).
@@ -145,7 +149,13 @@ func (s *socket) flush() {
 			return
 		}
 		s.mu.Unlock()
-		_ = s.nc.SetWriteDeadline(time.Now().Add(s.writeWait))
+		// Move the deadline only when less than half of writeWait is left:
+		// every write still gets at least writeWait/2, and a busy socket
+		// does not reset a runtime timer per write.
+		if now := time.Now(); s.deadline.Sub(now) < s.writeWait/2 {
+			s.deadline = now.Add(s.writeWait)
+			_ = s.nc.SetWriteDeadline(s.deadline)
+		}
 		_, err := s.nc.Write(*buf)
 		s.release(buf)
 		if err != nil {

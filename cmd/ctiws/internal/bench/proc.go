@@ -100,3 +100,38 @@ func ParseStatus(status []byte) (rss int64, threads int, err error) {
 	}
 	return rss, threads, nil
 }
+
+// MachineCPU returns the busy and total CPU time of the whole machine,
+// summed over its CPUs, from /proc/stat (busy = total − idle − iowait).
+func MachineCPU() (busy, total time.Duration, err error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, fmt.Errorf("read /proc/stat: %w", err)
+	}
+	return ParseMachineCPU(b)
+}
+
+// ParseMachineCPU parses the aggregate "cpu" line of /proc/stat.
+func ParseMachineCPU(stat []byte) (busy, total time.Duration, err error) {
+	line, _, _ := bytes.Cut(stat, []byte("\n"))
+	f := bytes.Fields(line)
+	if len(f) < 5 || string(f[0]) != "cpu" {
+		return 0, 0, fmt.Errorf("/proc/stat: first line is not the aggregate cpu line")
+	}
+	var sum, idle uint64
+	for i, v := range f[1:] {
+		n, err := strconv.ParseUint(string(v), 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("/proc/stat: cpu field %d: %w", i+1, err)
+		}
+		if i >= 8 { // guest and guest_nice are already in user and nice
+			break
+		}
+		sum += n
+		if i == 3 || i == 4 { // idle, iowait
+			idle += n
+		}
+	}
+	tick := time.Second / clockTicks
+	return time.Duration(sum-idle) * tick, time.Duration(sum) * tick, nil
+}

@@ -49,3 +49,30 @@ func TestReadProcSelf(t *testing.T) {
 		t.Fatal("a missing process was read")
 	}
 }
+
+func TestParseMachineCPU(t *testing.T) {
+	tests := []struct {
+		name        string
+		stat        string
+		busy, total time.Duration
+		wantErr     bool
+	}{
+		// user nice system idle iowait irq softirq steal guest guest_nice
+		{"ten fields", "cpu  100 0 50 800 50 0 0 0 30 0\ncpu0 1 2 3\n", 1500 * time.Millisecond, 10 * time.Second, false},
+		{"old kernel, four fields", "cpu 10 0 10 80\n", 200 * time.Millisecond, time.Second, false},
+		{"not the aggregate line", "cpu0 1 2 3 4\n", 0, 0, true},
+		{"garbage field", "cpu 1 x 3 4 5\n", 0, 0, true},
+		{"empty", "", 0, 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			busy, total, err := ParseMachineCPU([]byte(tt.stat))
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, want error %v", err, tt.wantErr)
+			}
+			if busy != tt.busy || total != tt.total {
+				t.Fatalf("busy, total = %v, %v; want %v, %v", busy, total, tt.busy, tt.total)
+			}
+		})
+	}
+}

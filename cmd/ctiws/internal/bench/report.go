@@ -77,6 +77,8 @@ type FanoutResult struct {
 	CPUUsPerMsg    float64 `json:"cpu_us_per_delivery"`
 	CPUUsPerFrame  float64 `json:"cpu_us_per_frame"`
 	ServerCPUCores float64 `json:"server_cpu_cores"`
+	LoadCores      float64 `json:"load_client_cores"`
+	MachineBusyPct float64 `json:"machine_busy_pct"`
 	RSSKiB         int64   `json:"rss_kib"`
 }
 
@@ -100,11 +102,15 @@ type Window struct {
 	CPUUsPerMsg   float64 `json:"cpu_us_per_delivery"`
 	CPUUsPerFrame float64 `json:"cpu_us_per_frame"`
 	RSSKiB        int64   `json:"rss_kib"`
-	DrainMs       float64 `json:"drain_ms"`
-	SlowConsumers float64 `json:"slow_consumer_disconnects"`
-	Resyncs       float64 `json:"resyncs"`
-	Connected     int     `json:"clients_connected"`
-	MissedPings   int64   `json:"missed_app_pings"`
+	// LoadCores is the CPU of the bench process (the load client), and
+	// MachineBusyPct how busy all CPUs were, over the window and drain.
+	LoadCores      float64 `json:"load_client_cores"`
+	MachineBusyPct float64 `json:"machine_busy_pct"`
+	DrainMs        float64 `json:"drain_ms"`
+	SlowConsumers  float64 `json:"slow_consumer_disconnects"`
+	Resyncs        float64 `json:"resyncs"`
+	Connected      int     `json:"clients_connected"`
+	MissedPings    int64   `json:"missed_app_pings"`
 }
 
 // LoginResult is a login storm.
@@ -175,10 +181,11 @@ func (r *Report) WriteText(w io.Writer) {
 				i.CPUPerConnUsPS, i.Threads, i.Goroutines)
 		}
 		if len(res.Fanout) > 0 {
-			fmt.Fprintln(tw, "nodes\tclients\tchanges/s\truns\tp50 ms\tp90 ms\tp99 ms\tmax ms\tdelivered/s\tmissing\tCPU µs/delivery\tCPU µs/frame\tserver cores\tRSS MiB\t")
+			fmt.Fprintln(tw, "nodes\tclients\tchanges/s\truns\tp50 ms\tp90 ms\tp99 ms\tmax ms\tdelivered/s\tmissing\tCPU µs/delivery\tCPU µs/frame\tserver cores\tload cores\tbusy %\tRSS MiB\t")
 			for _, f := range res.Fanout {
-				fmt.Fprintf(tw, "%d\t%d\t%g\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.0f\t%d\t%.2f\t%.2f\t%.2f\t%.1f\t\n", f.Nodes, f.Clients, f.Rate, len(f.Runs),
-					f.P50Ms, f.P90Ms, f.P99Ms, f.MaxMs, f.DeliveredPerS, f.Missing, f.CPUUsPerMsg, f.CPUUsPerFrame, f.ServerCPUCores, float64(f.RSSKiB)/1024)
+				fmt.Fprintf(tw, "%d\t%d\t%g\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.0f\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%.0f\t%.1f\t\n", f.Nodes, f.Clients, f.Rate, len(f.Runs),
+					f.P50Ms, f.P90Ms, f.P99Ms, f.MaxMs, f.DeliveredPerS, f.Missing, f.CPUUsPerMsg, f.CPUUsPerFrame, f.ServerCPUCores,
+					f.LoadCores, f.MachineBusyPct, float64(f.RSSKiB)/1024)
 			}
 		}
 		if l := res.LoginStorm; l != nil {

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -219,6 +220,8 @@ func (f *FanoutResult) summarise() {
 	f.DeliveredPerS = pick(func(r Window) float64 { return r.DeliveredPerS })
 	f.CPUUsPerMsg = pick(func(r Window) float64 { return r.CPUUsPerMsg })
 	f.CPUUsPerFrame = pick(func(r Window) float64 { return r.CPUUsPerFrame })
+	f.LoadCores = pick(func(r Window) float64 { return r.LoadCores })
+	f.MachineBusyPct = pick(func(r Window) float64 { return r.MachineBusyPct })
 	f.ServerCPUCores = pick(func(r Window) float64 { return r.ServerCPUSec / (r.Seconds + r.DrainMs/1000) })
 	f.RSSKiB = int64(pick(func(r Window) float64 { return float64(r.RSSKiB) }))
 	for _, r := range f.Runs {
@@ -237,6 +240,7 @@ func (b *runner) window(ctx context.Context, c *Cluster, fl *Fleet, dur time.Dur
 	slow0 := c.Metric(ctx, "ctiws_slow_consumer_disconnects_total")
 	resync0 := c.Metric(ctx, "ctiws_resyncs_total")
 	p0 := c.Sample()
+	load0 := sampleLoad()
 	profDone := make(chan error, 1)
 	if profile != "" {
 		owner := max(c.Owner(ctx), 0)
@@ -255,6 +259,7 @@ func (b *runner) window(ctx context.Context, c *Cluster, fl *Fleet, dur time.Dur
 	written := c.Sim().Stats().BenchChanges - base
 	drain := fl.WaitDelivered(ctx, idx, written, b.drain())
 	p1 := c.Sample()
+	load1 := sampleLoad()
 	if err := <-profDone; err != nil {
 		b.log.Warn("CPU profile failed", "err", err)
 	}
@@ -279,6 +284,8 @@ func (b *runner) window(ctx context.Context, c *Cluster, fl *Fleet, dur time.Dur
 		}
 	}
 	run.ServerCPUSec = cpu.Seconds()
+	wall := time.Duration((run.Seconds + run.DrainMs/1000) * float64(time.Second))
+	run.LoadCores, run.MachineBusyPct = load1.since(load0, wall)
 	run.RSSKiB = rss / 1024
 	if run.Delivered > 0 {
 		run.CPUUsPerMsg = float64(cpu.Microseconds()) / float64(run.Delivered)
@@ -287,6 +294,34 @@ func (b *runner) window(ctx context.Context, c *Cluster, fl *Fleet, dur time.Dur
 		run.CPUUsPerFrame = float64(cpu.Microseconds()) / float64(run.Frames)
 	}
 	return run, nil
+}
+
+// loadSample is the CPU time of the bench process itself (the load
+// client) and of the whole machine at one moment.
+type loadSample struct {
+	self               time.Duration
+	busy, machineTotal time.Duration
+}
+
+func sampleLoad() loadSample {
+	var l loadSample
+	if p, err := ReadProc(os.Getpid()); err == nil {
+		l.self = p.CPU
+	}
+	l.busy, l.machineTotal, _ = MachineCPU()
+	return l
+}
+
+// since returns the load client's cores and the machine's busy percentage
+// between two samples wall apart.
+func (l loadSample) since(before loadSample, wall time.Duration) (cores, busyPct float64) {
+	if wall > 0 {
+		cores = (l.self - before.self).Seconds() / wall.Seconds()
+	}
+	if d := l.machineTotal - before.machineTotal; d > 0 {
+		busyPct = 100 * float64(l.busy-before.busy) / float64(d)
+	}
+	return cores, busyPct
 }
 
 // loginStorm connects every client at once and times the logins.
