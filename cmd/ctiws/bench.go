@@ -37,8 +37,19 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.BoolVar(&o.Keep, "keep", false, "keep the generated configs and node logs")
 	jsonPath := fs.String("json", "", "also write the report as JSON to this file")
 	verbose := fs.Bool("v", false, "log progress at debug level")
+	floorWriter := fs.Bool("floor-writer", false, "internal: be the writer process of -scenario floor (uses -clients and -rate; ends when stdin closes)")
 	if err := fs.Parse(args); err != nil {
 		return errUsage{err}
+	}
+	if *floorWriter {
+		rate, err := strconv.ParseFloat(*rateList, 64)
+		if err != nil {
+			return usageErr("bench: -floor-writer needs one -rate")
+		}
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go func() { _, _ = io.Copy(io.Discard, os.Stdin); cancel() }()
+		return bench.FloorWriter(ctx, o.Clients, rate, stdout)
 	}
 	if fs.NArg() > 0 {
 		return usageErr("bench: unexpected argument %q", fs.Arg(0))

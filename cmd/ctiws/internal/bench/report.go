@@ -37,6 +37,7 @@ type Result struct {
 	Fanout     []FanoutResult  `json:"fanout,omitempty"`
 	LoginStorm *LoginResult    `json:"login_storm,omitempty"`
 	Failover   *FailoverResult `json:"failover,omitempty"`
+	Floor      *FloorResult    `json:"floor,omitempty"`
 	Profiles   []string        `json:"profiles,omitempty"`
 }
 
@@ -179,6 +180,11 @@ func (r *Report) WriteText(w io.Writer) {
 			fmt.Fprintf(tw, "%d\t%d\t%d\t%.1f\t%.1f\t%.1f\t%.2f\t%.2f\t%.2f\t%.2f\t%d\t%.0f\t\n", i.Nodes, i.Sockets, i.Failed,
 				float64(i.RSSBeforeKiB)/1024, float64(i.RSSIdleKiB)/1024, float64(i.RSSAfterKiB)/1024, i.RSSPerConnKiB, i.HeapPerConnKiB, i.StackPerConnKiB,
 				i.CPUPerConnUsPS, i.Threads, i.Goroutines)
+		}
+		if f := res.Floor; f != nil {
+			fmt.Fprintln(tw, "sockets\trounds/s\tframe B\tdelivered/s\twriter CPU µs/write\twriter cores\tload cores\tbusy %\tp50 ms\tp99 ms\tmax ms\t")
+			fmt.Fprintf(tw, "%d\t%g\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%.0f\t%.2f\t%.2f\t%.2f\t\n", f.Clients, f.Rate, f.FrameBytes,
+				float64(f.Delivered)/f.Seconds, f.CPUUsPerWrite, f.WriterCores, f.LoadCores, f.MachineBusyPct, f.P50Ms, f.P99Ms, f.MaxMs)
 		}
 		if len(res.Fanout) > 0 {
 			fmt.Fprintln(tw, "nodes\tclients\tchanges/s\truns\tp50 ms\tp90 ms\tp99 ms\tmax ms\tdelivered/s\tmissing\tCPU µs/delivery\tCPU µs/frame\tserver cores\tload cores\tbusy %\tRSS MiB\t")

@@ -27,11 +27,12 @@ const (
 	ScenarioLoginStorm = "login-storm"
 	ScenarioFailover   = "failover"
 	ScenarioQuick      = "quick"
+	ScenarioFloor      = "floor"
 )
 
 // ScenarioNames lists the valid -scenario values.
 func ScenarioNames() []string {
-	return []string{ScenarioIdle, ScenarioFanout, ScenarioLoginStorm, ScenarioFailover, ScenarioQuick}
+	return []string{ScenarioIdle, ScenarioFanout, ScenarioLoginStorm, ScenarioFailover, ScenarioQuick, ScenarioFloor}
 }
 
 // Options configure Run. Zero values take the scenario's defaults.
@@ -103,6 +104,10 @@ func Run(ctx context.Context, o Options, log *slog.Logger) (*Report, error) {
 		b.add(b.loginStorm(ctx, "login-storm", def(o.Nodes, 1), def(o.Clients, 10000)))
 	case ScenarioFailover:
 		b.add(b.failover(ctx, "failover", def(o.Nodes, 3), def(o.Clients, 1000), rates(o.Rates, 20)[0], defD(o.Duration, 20*time.Second)))
+	case ScenarioFloor:
+		for _, r := range rates(o.Rates, 100) {
+			b.add(b.floor(ctx, fmt.Sprintf("floor: %d sockets × %g/s", def(o.Clients, 1000), r), def(o.Clients, 1000), r, defD(o.Duration, 20*time.Second)))
+		}
 	case ScenarioQuick:
 		b.add(b.idle(ctx, "idle: 2,000 sockets, 1 node", 2000))
 		b.add(b.fanout(ctx, "fanout: 1 node, 500 clients × 20/s, 10 s", 1, 500, []float64{20}, 10*time.Second, 1))
