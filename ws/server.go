@@ -213,7 +213,7 @@ func (s *Server) serveSocketIO(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	wc.SetReadLimit(s.opts.MaxMessageBytes)
-	c.sock = &socket{nc: wc.UnderlyingConn(), ws: wc, maxFrames: s.opts.SendBuffer, writeWait: writeWait, pool: s.outPool}
+	c.sock = newSocket(wc, s.opts.SendBuffer, writeWait, s.outPool)
 	wc.SetPingHandler(func(data string) error {
 		c.lastPong.Store(time.Now().UnixNano())
 		_ = c.sock.enqueue(opPong, []byte(data)) // a full queue is found by the next event

@@ -48,6 +48,13 @@ type socket struct {
 	deadline time.Time
 }
 
+// newSocket takes over an upgraded connection: ws reads, the socket
+// writes. maxFrames bounds the queue, writeWait one write; the output
+// buffers come from pool (newOutputPool).
+func newSocket(ws *websocket.Conn, maxFrames int, writeWait time.Duration, pool *sync.Pool) *socket {
+	return &socket{nc: ws.UnderlyingConn(), ws: ws, maxFrames: maxFrames, writeWait: writeWait, pool: pool}
+}
+
 // Websocket opcodes (RFC 6455 §5.2).
 const (
 	opText  = 0x1

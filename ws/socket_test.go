@@ -1,0 +1,261 @@
+package ws
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// socketPeers serves websocket upgrades and hands each server side over as
+// a socket, so tests read what a socket writes with gorilla's client.
+type socketPeers struct {
+	t         *testing.T
+	srv       *httptest.Server
+	pool      *sync.Pool
+	maxFrames int
+	accepted  chan *websocket.Conn
+}
+
+func newSocketPeers(t *testing.T, maxFrames int) *socketPeers {
+	t.Helper()
+	p := &socketPeers{t: t, pool: newOutputPool(), maxFrames: maxFrames, accepted: make(chan *websocket.Conn, 1)}
+	up := websocket.Upgrader{}
+	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		wc, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			t.Errorf("upgrade: %v", err)
+			return
+		}
+		p.accepted <- wc
+	}))
+	t.Cleanup(p.srv.Close)
+	return p
+}
+
+// pair returns a connected socket and the client reading from it.
+func (p *socketPeers) pair() (*socket, *websocket.Conn) {
+	p.t.Helper()
+	cli, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(p.srv.URL, "http"), nil)
+	if err != nil {
+		p.t.Fatalf("dial: %v", err)
+	}
+	wc := <-p.accepted
+	s := newSocket(wc, p.maxFrames, 5*time.Second, p.pool)
+	p.t.Cleanup(func() {
+		s.kill()
+		_ = cli.Close()
+	})
+	return s, cli
+}
+
+// readText reads one message and fails unless it is the text want.
+func readText(t *testing.T, cli *websocket.Conn, want []byte) {
+	t.Helper()
+	_ = cli.SetReadDeadline(time.Now().Add(10 * time.Second))
+	typ, got, err := cli.ReadMessage()
+	if err != nil {
+		t.Fatalf("read (want %d bytes): %v", len(want), err)
+	}
+	if typ != websocket.TextMessage || !bytes.Equal(got, want) {
+		t.Fatalf("read type %d, %d bytes %.40q; want text, %d bytes %.40q", typ, len(got), got, len(want), want)
+	}
+}
+
+// readEnd reads until the connection ends and returns the error it ended
+// with, failing on any further message.
+func readEnd(t *testing.T, cli *websocket.Conn) error {
+	t.Helper()
+	_ = cli.SetReadDeadline(time.Now().Add(10 * time.Second))
+	typ, got, err := cli.ReadMessage()
+	if err == nil {
+		t.Fatalf("read type %d, %.40q after the end; want the connection to end", typ, got)
+	}
+	var ne interface{ Timeout() bool }
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("connection did not end: %v", err)
+	}
+	return err
+}
+
+func payload(n int, seed byte) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = 'a' + (seed+byte(i))%26
+	}
+	return b
+}
+
+// The frame header has three length forms (RFC 6455 §5.2): every
+// boundary must decode in a real client.
+func TestSocketFrameLengths(t *testing.T) {
+	peers := newSocketPeers(t, 16)
+	s, cli := peers.pair()
+	for _, tt := range []struct{ n, header int }{
+		{0, 2}, {1, 2}, {125, 2}, {126, 4}, {127, 4}, {65535, 4}, {65536, 10}, {70000, 10}, {1 << 20, 10},
+	} {
+		n := tt.n
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			want := payload(n, byte(n))
+			// The shortest length form (RFC 6455 §5.2 "the minimal number of bytes").
+			if got := len(appendFrame(nil, opText, want)) - n; got != tt.header {
+				t.Fatalf("header %d bytes, want %d", got, tt.header)
+			}
+			if err := s.writeText(want); err != nil {
+				t.Fatalf("writeText: %v", err)
+			}
+			readText(t, cli, want)
+		})
+	}
+}
+
+// Frames written back to back (batched into shared writes) arrive whole
+// and in order.
+func TestSocketKeepsOrder(t *testing.T) {
+	const frames = 2000
+	peers := newSocketPeers(t, frames)
+	s, cli := peers.pair()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range frames {
+			if err := s.writeText(fmt.Appendf(nil, "%d:%s", i, payload(i%300, byte(i)))); err != nil {
+				t.Errorf("writeText %d: %v", i, err)
+				return
+			}
+		}
+	}()
+	for i := range frames {
+		readText(t, cli, fmt.Appendf(nil, "%d:%s", i, payload(i%300, byte(i))))
+	}
+	<-done
+}
+
+// hold makes s behave as if a flusher were busy: frames queue up until the
+// test calls s.flush.
+func hold(s *socket) {
+	s.mu.Lock()
+	s.flushing = true
+	s.mu.Unlock()
+}
+
+func TestSocketQueue(t *testing.T) {
+	const limit = 3
+	peers := newSocketPeers(t, limit)
+	tests := []struct {
+		name string
+		// run queues frames (held: nothing writes them yet) and returns the
+		// texts the client must then read and the close code that follows
+		// (0: the connection just ends, -1: it stays open).
+		run     func(t *testing.T, s *socket) (texts [][]byte, closeCode int)
+		wantErr error // the error of a further writeText
+	}{
+		{
+			name: "full queue refuses text, takes close",
+			run: func(t *testing.T, s *socket) ([][]byte, int) {
+				var texts [][]byte
+				for i := range limit {
+					texts = append(texts, payload(10, byte(i)))
+					if err := s.writeText(texts[i]); err != nil {
+						t.Fatalf("writeText %d: %v", i, err)
+					}
+				}
+				if err := s.writeText([]byte("x")); !errors.Is(err, errQueueFull) {
+					t.Fatalf("writeText beyond the limit: %v, want errQueueFull", err)
+				}
+				if err := s.writeClose(websocket.CloseGoingAway, "bye"); err != nil {
+					t.Fatalf("writeClose on a full queue: %v", err)
+				}
+				return texts, websocket.CloseGoingAway
+			},
+			wantErr: errSocketClosed,
+		},
+		{
+			name: "finish writes the queue, then closes",
+			run: func(t *testing.T, s *socket) ([][]byte, int) {
+				texts := [][]byte{[]byte("one"), []byte("two")}
+				for _, b := range texts {
+					if err := s.writeText(b); err != nil {
+						t.Fatalf("writeText: %v", err)
+					}
+				}
+				s.finish()
+				return texts, 0
+			},
+			wantErr: errSocketClosed,
+		},
+		{
+			name: "kill drops the queue",
+			run: func(t *testing.T, s *socket) ([][]byte, int) {
+				if err := s.writeText([]byte("lost")); err != nil {
+					t.Fatalf("writeText: %v", err)
+				}
+				s.kill()
+				return nil, 0
+			},
+			wantErr: errSocketClosed,
+		},
+		{
+			// A deadline left behind by an earlier write is moved, not hit.
+			name: "expired write deadline",
+			run: func(t *testing.T, s *socket) ([][]byte, int) {
+				_ = s.nc.SetWriteDeadline(time.Now().Add(-time.Second))
+				s.deadline = time.Now().Add(-time.Second)
+				if err := s.writeText([]byte("late")); err != nil {
+					t.Fatalf("writeText: %v", err)
+				}
+				return [][]byte{[]byte("late")}, -1
+			},
+			wantErr: nil,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, cli := peers.pair()
+			hold(s)
+			texts, closeCode := tt.run(t, s)
+			s.flush()
+			for _, b := range texts {
+				readText(t, cli, b)
+			}
+			if closeCode >= 0 {
+				err := readEnd(t, cli)
+				if closeCode > 0 && !websocket.IsCloseError(err, closeCode) {
+					t.Fatalf("end: %v, want close %d", err, closeCode)
+				}
+			}
+			if err := s.writeText([]byte("after")); !errors.Is(err, tt.wantErr) {
+				t.Fatalf("writeText afterwards: %v, want %v", err, tt.wantErr)
+			}
+			if tt.wantErr == nil {
+				readText(t, cli, []byte("after"))
+			}
+		})
+	}
+}
+
+// Frames queued behind one larger than the kernel's socket buffers leave
+// whole and in order once the client reads, and the socket stays usable.
+func TestSocketLargeBurst(t *testing.T) {
+	peers := newSocketPeers(t, 16)
+	s, cli := peers.pair()
+	big := payload(8<<20, 7)
+	for _, b := range [][]byte{big, []byte("small")} {
+		if err := s.writeText(b); err != nil {
+			t.Fatalf("writeText: %v", err)
+		}
+	}
+	readText(t, cli, big)
+	readText(t, cli, []byte("small"))
+	if err := s.writeText([]byte("again")); err != nil {
+		t.Fatalf("writeText after the burst: %v", err)
+	}
+	readText(t, cli, []byte("again"))
+}
