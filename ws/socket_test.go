@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -17,14 +18,14 @@ import (
 // socketPeers serves websocket upgrades and hands each server side over as
 // a socket, so tests read what a socket writes with gorilla's client.
 type socketPeers struct {
-	t         *testing.T
+	t         testing.TB
 	srv       *httptest.Server
 	pool      *sync.Pool
 	maxFrames int
 	accepted  chan *websocket.Conn
 }
 
-func newSocketPeers(t *testing.T, maxFrames int) *socketPeers {
+func newSocketPeers(t testing.TB, maxFrames int) *socketPeers {
 	t.Helper()
 	p := &socketPeers{t: t, pool: newOutputPool(), maxFrames: maxFrames, accepted: make(chan *websocket.Conn, 1)}
 	up := websocket.Upgrader{}
@@ -258,4 +259,33 @@ func TestSocketLargeBurst(t *testing.T) {
 		t.Fatalf("writeText after the burst: %v", err)
 	}
 	readText(t, cli, []byte("again"))
+}
+
+// BenchmarkAppendFrame measures framing an 800-byte event into a reused
+// buffer (the bench's extenUpdate size): it must not allocate.
+func BenchmarkAppendFrame(b *testing.B) {
+	p := payload(800, 1)
+	buf := make([]byte, 0, 4096)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(p)))
+	for b.Loop() {
+		buf = appendFrame(buf[:0], opText, p)
+	}
+}
+
+// BenchmarkSocketBurst measures queueing 800-byte frames back to back to a
+// loopback TCP peer that discards what it reads: the socket layer's cost per
+// frame when frames queue up and leave together in shared write(2)s.
+func BenchmarkSocketBurst(b *testing.B) {
+	peers := newSocketPeers(b, 1<<20)
+	s, cli := peers.pair()
+	go func() { _, _ = io.Copy(io.Discard, cli.UnderlyingConn()) }()
+	p := payload(800, 1)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(p)))
+	for b.Loop() {
+		if err := s.writeText(p); err != nil {
+			b.Fatalf("writeText: %v", err)
+		}
+	}
 }
