@@ -444,18 +444,7 @@ func (c *Cluster) HeapProfile(ctx context.Context, i int, file string) error {
 // CollectGarbage runs a garbage collection in node i and makes it return
 // freed pages to the OS (POST /debug/free-os-memory; needs Pprof).
 func (c *Cluster) CollectGarbage(ctx context.Context, i int) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.Nodes[i].MetricsURL+"/debug/free-os-memory", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := c.hc.Do(req)
-	if err == nil {
-		_ = resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			err = fmt.Errorf("status %s", resp.Status)
-		}
-	}
-	if err != nil {
+	if _, err := request(ctx, c.hc, http.MethodPost, c.Nodes[i].MetricsURL+"/debug/free-os-memory"); err != nil {
 		return fmt.Errorf("garbage collection in %s: %w", c.Nodes[i].ID, err)
 	}
 	return nil

@@ -145,7 +145,7 @@ func (b *runner) runFloor(ctx context.Context, n int, rate float64, dur time.Dur
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	conns := make([]net.Conn, 0, n)
-	defer func() {
+	defer func() { // runs before wg.Wait: the readers end on the closed sockets
 		for _, c := range conns {
 			_ = c.Close()
 		}
@@ -202,9 +202,5 @@ func (b *runner) runFloor(ctx context.Context, n int, rate float64, dur time.Dur
 		return fr, errors.New("floor: no frame arrived in the window")
 	}
 	fr.CPUUsPerWrite = fr.WriterCPUSec * 1e6 / float64(fr.Delivered)
-	// Close the readers' sockets before waiting for them.
-	for _, c := range conns {
-		_ = c.Close()
-	}
 	return fr, nil
 }

@@ -84,21 +84,26 @@ func SumMetric(body []byte, name string, must ...string) float64 {
 
 // fetch GETs url and returns the body of a 200 answer.
 func fetch(ctx context.Context, hc *http.Client, url string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	return request(ctx, hc, http.MethodGet, url)
+}
+
+// request sends a bodiless request and returns the body of a 200 answer.
+func request(ctx context.Context, hc *http.Client, method, url string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, url, nil)
 	if err != nil {
 		return nil, fmt.Errorf("build request: %w", err)
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", url, err)
+		return nil, fmt.Errorf("%s %s: %w", method, url, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, fmt.Errorf("GET %s: read body: %w", url, err)
+		return nil, fmt.Errorf("%s %s: read body: %w", method, url, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return b, fmt.Errorf("GET %s: HTTP %d: %s", url, resp.StatusCode, strings.TrimSpace(string(b)))
+		return b, fmt.Errorf("%s %s: HTTP %d: %s", method, url, resp.StatusCode, strings.TrimSpace(string(b)))
 	}
 	return b, nil
 }
