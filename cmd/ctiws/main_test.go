@@ -7,12 +7,15 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ctiws/ctiws/cluster"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 )
 
@@ -70,6 +73,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"serve", "-bogus"}, "bogus"},
 		{[]string{"watch"}, "-user"},
 		{[]string{"token", "-config", unknown}, "nope"},
+		{[]string{"bench", "-floor-writer", "-rate", "10,20"}, "one -rate"},
+		{[]string{"bench", "-floor-writer", "-rate", "fast"}, "one -rate"},
 	}
 	for _, tt := range tests {
 		var out, errb bytes.Buffer
@@ -159,6 +164,30 @@ func TestServeMetricsHealthAndDrain(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), `"msg":"stopped"`) {
 		t.Errorf("no clean stop in logs:\n%s", logs.String())
+	}
+}
+
+// The debug endpoints exist only with pprof on, and freeing memory takes a
+// POST only.
+func TestMetricsMuxFreeOSMemory(t *testing.T) {
+	tests := []struct {
+		pprof  bool
+		method string
+		want   int
+	}{
+		{true, http.MethodPost, http.StatusOK},
+		{true, http.MethodGet, http.StatusMethodNotAllowed},
+		{false, http.MethodPost, http.StatusNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("pprof=%v %s", tt.pprof, tt.method), func(t *testing.T) {
+			mux := metricsMux(prometheus.NewRegistry(), cluster.Backend{}, nil, tt.pprof)
+			rec := httptest.NewRecorder()
+			mux.ServeHTTP(rec, httptest.NewRequest(tt.method, "/debug/free-os-memory", nil))
+			if rec.Code != tt.want {
+				t.Fatalf("status %d, want %d", rec.Code, tt.want)
+			}
+		})
 	}
 }
 
