@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/ctiws/ctiws/cluster"
-	"github.com/staskobzar/goami2"
+	"github.com/ctiws/ctiws/cluster/pbx"
 )
 
 // Command names understood by Runner.Do.
@@ -68,8 +68,8 @@ func (r *Runner) Do(ctx context.Context, c cluster.Command) error {
 type dbWrite struct{ family, key, val string }
 
 func (r *Runner) presence(ctx context.Context, conn *Conn, a presenceArgs) error {
-	if a.Exten == "" {
-		return fmt.Errorf("ami: presence: missing exten")
+	if !validID(a.Exten) {
+		return fmt.Errorf("ami: presence: bad extension %q", safeName(a.Exten))
 	}
 	m := r.model
 	m.mu.Lock()
@@ -86,30 +86,35 @@ func (r *Runner) presence(ctx context.Context, conn *Conn, a presenceArgs) error
 	case "online":
 		writes = []dbWrite{{"DND", a.Exten, ""}, {"CF", a.Exten, ""}}
 	case "callforward":
-		if a.To == "" {
-			return fmt.Errorf("ami: presence callforward: missing to")
+		// The node validated the number; the owner checks again, since a
+		// command may come from any node (or anything that can write to
+		// the command stream).
+		if !pbx.ValidNumber(a.To) {
+			return fmt.Errorf("ami: presence callforward: \"to\" is not a valid number")
 		}
 		writes = []dbWrite{{"DND", a.Exten, ""}, {"CF", a.Exten, a.To}}
 	case "voicemail":
 		writes = []dbWrite{{"DND", a.Exten, ""}, {"CF", a.Exten, "vmu" + a.Exten}}
 	case "cellphone":
-		to := a.To
-		if u != nil && u.Cellphone != "" {
-			to = u.Cellphone
+		// Always the cellphone of the extension's user in users.json,
+		// never a number from the request.
+		to := ""
+		if u != nil {
+			to = pbx.NormaliseNumber(u.Cellphone)
 		}
-		if to == "" {
-			return fmt.Errorf("ami: presence cellphone: no cellphone for %s", a.Exten)
+		if !pbx.ValidNumber(to) {
+			return fmt.Errorf("ami: presence cellphone: no valid cellphone number for %s", a.Exten)
 		}
 		writes = []dbWrite{{"DND", a.Exten, ""}, {"CF", a.Exten, to}}
 	default:
-		return fmt.Errorf("ami: presence: unknown status %q", a.Status)
+		return fmt.Errorf("ami: presence: unknown status %q", safeName(a.Status))
 	}
 	for _, w := range writes {
-		var act = action("DBDel", "Family", w.family, "Key", w.key)
+		name, kv := "DBDel", []string{"Family", w.family, "Key", w.key}
 		if w.val != "" {
-			act = action("DBPut", "Family", w.family, "Key", w.key, "Val", w.val)
+			name, kv = "DBPut", append(kv, "Val", w.val)
 		}
-		resp, err := conn.Action(ctx, act)
+		resp, err := do(ctx, conn, name, kv...)
 		if err != nil {
 			return fmt.Errorf("ami: presence %s: %w", a.Status, err)
 		}
@@ -122,7 +127,7 @@ func (r *Runner) presence(ctx context.Context, conn *Conn, a presenceArgs) error
 	if a.Status == "dnd" {
 		state = "BUSY"
 	}
-	if resp, err := conn.Action(ctx, action("Command", "Command", "devstate change Custom:DND"+a.Exten+" "+state)); err != nil {
+	if resp, err := do(ctx, conn, "Command", "Command", "devstate change Custom:DND"+a.Exten+" "+state); err != nil {
 		return fmt.Errorf("ami: presence %s: %w", a.Status, err)
 	} else if err := resp.Error(); err != nil {
 		r.log.Debug("ami: devstate change refused", "err", err)
@@ -136,9 +141,25 @@ func (r *Runner) presence(ctx context.Context, conn *Conn, a presenceArgs) error
 	})
 }
 
+// validID reports whether s can name an extension or queue inside an AMI
+// header or a CLI command: 1–64 of [A-Za-z0-9_-] (no spaces, which would
+// split a CLI command's arguments).
+func validID(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
 func (r *Runner) queueLog(ctx context.Context, conn *Conn, a queueArgs, login bool) error {
-	if a.Exten == "" {
-		return fmt.Errorf("ami: queue login/logout: missing exten")
+	if !validID(a.Exten) || (a.Queue != "" && !validID(a.Queue)) {
+		return fmt.Errorf("ami: queue login/logout: bad extension or queue id")
 	}
 	m := r.model
 	m.mu.Lock()
@@ -159,17 +180,16 @@ func (r *Runner) queueLog(ctx context.Context, conn *Conn, a queueArgs, login bo
 	iface := "Local/" + a.Exten + "@from-queue/n"
 	for _, q := range queues {
 		if login {
-			add := action("QueueAdd", "Queue", q, "Interface", iface, "MemberName", name,
-				"StateInterface", "PJSIP/"+a.Exten, "Paused", "false")
-			if err := queueAction(ctx, conn, add, "already there"); err != nil {
+			if err := queueAction(ctx, conn, "already there", "QueueAdd", "Queue", q, "Interface", iface, "MemberName", name,
+				"StateInterface", "PJSIP/"+a.Exten, "Paused", "false"); err != nil {
 				return err
 			}
 			// Unpause in case the member was already there, paused.
-			if err := queueAction(ctx, conn, action("QueuePause", "Queue", q, "Interface", iface, "Paused", "false"), ""); err != nil {
+			if err := queueAction(ctx, conn, "", "QueuePause", "Queue", q, "Interface", iface, "Paused", "false"); err != nil {
 				r.log.Debug("ami: queue unpause refused", "queue", q, "err", err)
 			}
 		} else {
-			if err := queueAction(ctx, conn, action("QueueRemove", "Queue", q, "Interface", iface), "not there"); err != nil {
+			if err := queueAction(ctx, conn, "not there", "QueueRemove", "Queue", q, "Interface", iface); err != nil {
 				return err
 			}
 		}
@@ -198,17 +218,16 @@ func (r *Runner) queueLog(ctx context.Context, conn *Conn, a queueArgs, login bo
 
 // queueAction runs a queue action; an error answer containing tolerate
 // (e.g. "already there") counts as success.
-func queueAction(ctx context.Context, conn *Conn, a *goami2.Message, tolerate string) error {
-	name := field(a, "Action")
-	resp, err := conn.Action(ctx, a)
+func queueAction(ctx context.Context, conn *Conn, tolerate, name string, kv ...string) error {
+	resp, err := do(ctx, conn, name, kv...)
 	if err != nil {
-		return fmt.Errorf("ami: %s %s: %w", name, field(a, "Queue"), err)
+		return fmt.Errorf("ami: %s: %w", name, err)
 	}
 	if err := resp.Error(); err != nil {
 		if tolerate != "" && strings.Contains(strings.ToLower(err.Error()), tolerate) {
 			return nil
 		}
-		return fmt.Errorf("ami: %s %s: %w", name, field(a, "Queue"), err)
+		return fmt.Errorf("ami: %s: %w", name, err)
 	}
 	return nil
 }

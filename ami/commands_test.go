@@ -115,6 +115,15 @@ ActionID: x
 		{Name: "queueLogin", Args: json.RawMessage(`{"exten":"203"}`)},
 		{Name: "reboot"},
 		{Name: "presence", Args: json.RawMessage(`not json`)},
+		// Injection attempts (issue 12): none may reach the PBX; the
+		// transcript fails the next good command if anything was sent.
+		{Name: "presence", Args: json.RawMessage(`{"exten":"201","status":"callforward","to":"333\r\n\r\nAction: DBPut\r\nFamily: DND\r\nKey: 205\r\nVal: YES"}`)},
+		{Name: "presence", Args: json.RawMessage(`{"exten":"201","status":"callforward","to":"+"}`)},
+		{Name: "presence", Args: json.RawMessage(`{"exten":"201","status":"callforward","to":"333 123"}`)},
+		{Name: "presence", Args: json.RawMessage(`{"exten":"201\r\nKey: 205","status":"dnd"}`)},
+		{Name: "presence", Args: json.RawMessage(`{"exten":"201 x","status":"dnd"}`)},
+		{Name: "presence", Args: json.RawMessage(`{"exten":"202","status":"cellphone","to":"333"}`)},
+		{Name: "queueLogin", Args: json.RawMessage(`{"exten":"201","queue":"401\r\nAction: Originate"}`)},
 	}
 	for _, c := range bad {
 		if err := r.Do(ctx, c); err == nil {

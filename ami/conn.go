@@ -141,11 +141,10 @@ func (c *Conn) login(cfg DialConfig) error {
 	if !strings.HasPrefix(banner, bannerPrefix) {
 		return fmt.Errorf("ami: unexpected banner %q", truncate(banner, 64))
 	}
-	a := goami2.NewAction("Login")
-	a.AddField("ActionID", "login")
-	a.AddField("Username", cfg.Username)
-	a.AddField("Secret", cfg.Secret)
-	a.AddField("Events", "on")
+	a, err := action("Login", "ActionID", "login", "Username", cfg.Username, "Secret", cfg.Secret, "Events", "on")
+	if err != nil {
+		return fmt.Errorf("ami: login: %w", err)
+	}
 	if _, err := c.nc.Write(a.Byte()); err != nil {
 		return fmt.Errorf("ami: send login: %w", err)
 	}
@@ -338,6 +337,9 @@ func (c *Conn) closeWith(err error) {
 // ActionID. A Response: Error is returned as a Response, not an error: use
 // Response.Error.
 func (c *Conn) Action(ctx context.Context, a *goami2.Message) (*Response, error) {
+	if err := checkAction(a); err != nil {
+		return nil, err
+	}
 	name := field(a, "Action")
 	id := name + "-" + strconv.FormatUint(c.seq.Add(1), 10)
 	a.SetField("ActionID", id)

@@ -383,11 +383,11 @@ func TestConnJunkOverTCPKeepsWorking(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	r, err := c.Action(context.Background(), action("CoreShowChannels"))
+	r, err := do(context.Background(), c, "CoreShowChannels")
 	if err != nil || r.Error() != nil || len(r.Items) != 1 || field(r.Items[0], "Channel") != "PJSIP/201-1" {
 		t.Fatalf("list: %v %+v", err, r)
 	}
-	r, err = c.Action(context.Background(), action("ConfbridgeListRooms"))
+	r, err = do(context.Background(), c, "ConfbridgeListRooms")
 	if err != nil || !errors.Is(r.Error(), ErrActionFailed) {
 		t.Fatalf("empty list: %v %v", err, r.Error())
 	}

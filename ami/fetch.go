@@ -18,19 +18,11 @@ type actionLister interface {
 	Action(ctx context.Context, a *goami2.Message) (*Response, error)
 }
 
-func action(name string, kv ...string) *goami2.Message {
-	a := goami2.NewAction(name)
-	for i := 0; i+1 < len(kv); i += 2 {
-		a.AddField(kv[i], kv[i+1])
-	}
-	return a
-}
-
 // list runs a list action. A Response: Error (e.g. "No active
 // conferences.") is an empty list with ok false; only transport errors are
 // returned.
-func list(ctx context.Context, c actionLister, a *goami2.Message) (items []*goami2.Message, ok bool, err error) {
-	r, err := c.Action(ctx, a)
+func list(ctx context.Context, c actionLister, name string, kv ...string) (items []*goami2.Message, ok bool, err error) {
+	r, err := do(ctx, c, name, kv...)
 	if err != nil {
 		return nil, false, err
 	}
@@ -65,9 +57,9 @@ func (m *Model) fetchSnapshot(ctx context.Context, c actionLister) (*snapshotDat
 			}
 		}()
 	}
-	into := func(dst *[]*goami2.Message, a *goami2.Message) func() error {
+	into := func(dst *[]*goami2.Message, name string) func() error {
 		return func() error {
-			items, _, err := list(ctx, c, a)
+			items, _, err := list(ctx, c, name)
 			mu.Lock()
 			*dst = items
 			mu.Unlock()
@@ -77,24 +69,24 @@ func (m *Model) fetchSnapshot(ctx context.Context, c actionLister) (*snapshotDat
 	var rooms []*goami2.Message
 	dbFailed := false
 	run(func() error {
-		items, ok, err := list(ctx, c, action("PJSIPShowEndpoints"))
+		items, ok, err := list(ctx, c, "PJSIPShowEndpoints")
 		mu.Lock()
 		d.endpoints, d.endpointsOK = items, ok
 		mu.Unlock()
 		return err
 	})
-	run(into(&d.channels, action("CoreShowChannels")))
-	run(into(&d.queues, action("QueueStatus")))
-	run(into(&d.lots, action("Parkinglots")))
-	run(into(&d.parked, action("ParkedCalls")))
-	run(into(&rooms, action("ConfbridgeListRooms")))
-	run(into(&d.voicemail, action("VoicemailUsersList")))
-	run(into(&d.regs, action("PJSIPShowRegistrationsOutbound")))
-	run(into(&d.hints, action("ExtensionStateList")))
-	run(into(&d.contacts, action("PJSIPShowContacts")))
+	run(into(&d.channels, "CoreShowChannels"))
+	run(into(&d.queues, "QueueStatus"))
+	run(into(&d.lots, "Parkinglots"))
+	run(into(&d.parked, "ParkedCalls"))
+	run(into(&rooms, "ConfbridgeListRooms"))
+	run(into(&d.voicemail, "VoicemailUsersList"))
+	run(into(&d.regs, "PJSIPShowRegistrationsOutbound"))
+	run(into(&d.hints, "ExtensionStateList"))
+	run(into(&d.contacts, "PJSIPShowContacts"))
 	for _, fam := range []string{"DND", "CF", "CFB", "CFU"} {
 		run(func() error {
-			r, err := c.Action(ctx, action("DBGetTree", "Family", fam))
+			r, err := do(ctx, c, "DBGetTree", "Family", fam)
 			if err != nil {
 				return err
 			}
@@ -143,7 +135,7 @@ func (m *Model) fetchSnapshot(ctx context.Context, c actionLister) (*snapshotDat
 	m.mu.Unlock()
 	for _, id := range endpoints {
 		run(func() error {
-			items, _, err := list(ctx, c, action("PJSIPShowEndpoint", "Endpoint", id))
+			items, _, err := list(ctx, c, "PJSIPShowEndpoint", "Endpoint", id)
 			mu.Lock()
 			d.details[id] = items
 			mu.Unlock()
@@ -153,7 +145,7 @@ func (m *Model) fetchSnapshot(ctx context.Context, c actionLister) (*snapshotDat
 	for _, r := range rooms {
 		room := field(r, "Conference")
 		run(func() error {
-			items, _, err := list(ctx, c, action("ConfbridgeList", "Conference", room))
+			items, _, err := list(ctx, c, "ConfbridgeList", "Conference", room)
 			mu.Lock()
 			d.confs = append(d.confs, items...)
 			mu.Unlock()
@@ -163,7 +155,7 @@ func (m *Model) fetchSnapshot(ctx context.Context, c actionLister) (*snapshotDat
 	for _, ext := range dbExts {
 		for _, fam := range []string{"DND", "CF", "CFB", "CFU"} {
 			run(func() error {
-				r, err := c.Action(ctx, action("DBGet", "Family", fam, "Key", ext))
+				r, err := do(ctx, c, "DBGet", "Family", fam, "Key", ext)
 				if err != nil {
 					return err
 				}
@@ -201,14 +193,14 @@ func dbItem(fam string, it *goami2.Message) dbEntry {
 
 // fetchReconcile reads CoreShowChannels and QueueStatus.
 func fetchReconcile(ctx context.Context, c actionLister) (channels, queues []*goami2.Message, err error) {
-	chans, ok, err := list(ctx, c, action("CoreShowChannels"))
+	chans, ok, err := list(ctx, c, "CoreShowChannels")
 	if err != nil {
 		return nil, nil, err
 	}
 	if !ok {
 		return nil, nil, errors.New("ami: CoreShowChannels refused")
 	}
-	qs, ok, err := list(ctx, c, action("QueueStatus"))
+	qs, ok, err := list(ctx, c, "QueueStatus")
 	if err != nil {
 		return nil, nil, fmt.Errorf("ami: reconcile: %w", err)
 	}

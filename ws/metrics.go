@@ -25,6 +25,9 @@ type Metrics struct {
 	RESTRequests       *prometheus.CounterVec
 	RESTDuration       *prometheus.HistogramVec
 	UnknownHostRejects prometheus.Counter
+	// RESTRefused counts REST requests refused for a reason worth
+	// watching (permission, bad number, bad status, alarm credential).
+	RESTRefused *prometheus.CounterVec
 }
 
 // NewMetrics registers the collectors on reg.
@@ -63,5 +66,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "REST request duration.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}, []string{"route"}),
 		UnknownHostRejects: f.NewCounter(prometheus.CounterOpts{Namespace: "ctiws", Name: "unknown_host_rejects_total",
 			Help: "Requests refused because their Host selects no tenant."}),
+		RESTRefused: f.NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "rest_refused_total",
+			Help: "REST requests refused by validation or authorisation, by reason."}, []string{"tenant", "reason"}),
 	}
 }

@@ -2,10 +2,11 @@ package ws
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"sort"
 	"strconv"
@@ -430,6 +431,9 @@ func (s *Server) restPresenceGet(q *request) {
 
 // restPresenceSet queues the presence change for the PBX owner, which
 // carries it out through AMI (AstDB); the events follow from the PBX.
+// Permissions as in NethCTI: dnd needs the DND permission; callforward,
+// voicemail and cellphone the call-forward one; cellphone forwards to the
+// user's own cellphone from users.json (never a number from the request).
 func (s *Server) restPresenceSet(q *request) {
 	var body struct {
 		Status string `json:"status"`
@@ -439,32 +443,54 @@ func (s *Server) restPresenceSet(q *request) {
 		writeError(q.w, http.StatusBadRequest, err.Error())
 		return
 	}
+	u := q.user
+	to := ""
 	switch body.Status {
-	case presenceOnline, presenceDND, presenceVoicemail:
-	case presenceCellphone:
-		if body.To == "" && q.user.Cellphone == "" {
-			writeError(q.w, http.StatusBadRequest, "no cellphone configured and no \"to\" given")
+	case presenceOnline:
+	case presenceDND:
+		if !u.Perms.DND {
+			s.refuse(q, "presence_forbidden", http.StatusForbidden, "dnd permission required")
 			return
 		}
-	case presenceCallforward:
-		if !validNumber(body.To) {
-			writeError(q.w, http.StatusBadRequest, "\"to\" must be a phone number for callforward")
+	case presenceVoicemail, presenceCallforward, presenceCellphone:
+		if !u.Perms.CallForward {
+			s.refuse(q, "presence_forbidden", http.StatusForbidden, "call_forward permission required")
 			return
+		}
+		switch body.Status {
+		case presenceCallforward:
+			if !pbx.ValidNumber(body.To) {
+				s.refuse(q, "bad_number", http.StatusBadRequest, fmt.Sprintf("\"to\" must be a phone number: digits, a leading + and * or #, at most %d characters", pbx.MaxNumberLen))
+				return
+			}
+			to = body.To
+		case presenceCellphone:
+			if !pbx.ValidNumber(pbx.NormaliseNumber(u.Cellphone)) {
+				s.refuse(q, "presence_forbidden", http.StatusForbidden, "the user has no cellphone number")
+				return
+			}
+		case presenceVoicemail:
+			if len(u.Voicemails) == 0 {
+				s.refuse(q, "presence_forbidden", http.StatusForbidden, "the user has no voicemail box")
+				return
+			}
 		}
 	default:
-		writeError(q.w, http.StatusBadRequest, "status must be one of online, dnd, callforward, voicemail, cellphone")
+		s.refuse(q, "bad_status", http.StatusBadRequest, "status must be one of online, dnd, callforward, voicemail, cellphone")
 		return
 	}
-	if q.user.MainExtension == "" {
+	if u.MainExtension == "" {
 		writeError(q.w, http.StatusBadRequest, "user has no main extension")
 		return
 	}
-	to := body.To
-	if body.Status == presenceCellphone && to == "" {
-		to = q.user.Cellphone
-	}
-	args, _ := json.Marshal(map[string]string{"exten": q.user.MainExtension, "status": body.Status, "to": to})
+	args, _ := json.Marshal(map[string]string{"exten": u.MainExtension, "status": body.Status, "to": to})
 	s.command(q, "presence", args)
+}
+
+// refuse answers a refused request and counts it by reason.
+func (s *Server) refuse(q *request, reason string, status int, msg string) {
+	s.metrics.RESTRefused.WithLabelValues(q.tenant.ID, reason).Inc()
+	writeError(q.w, status, msg)
 }
 
 // command queues a command for the tenant's PBX owner and answers 202.
@@ -475,35 +501,6 @@ func (s *Server) command(q *request, name string, args []byte) {
 		return
 	}
 	writeJSON(q.w, http.StatusAccepted, map[string]string{"message": "accepted"})
-}
-
-// validNumber accepts what a phone can dial: digits, *, #, and a leading +.
-func validNumber(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for i, r := range s {
-		if (r < '0' || r > '9') && r != '*' && r != '#' && !(r == '+' && i == 0) {
-			return false
-		}
-	}
-	return true
-}
-
-// normaliseNumber applies NethCTI's rule: a leading + becomes 00 and
-// anything but digits, * and # is removed.
-func normaliseNumber(s string) string {
-	s = strings.TrimSpace(s)
-	if strings.HasPrefix(s, "+") {
-		s = "00" + s[1:]
-	}
-	var b strings.Builder
-	for _, r := range s {
-		if (r >= '0' && r <= '9') || r == '*' || r == '#' {
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
 }
 
 // publish sends a node event (Data = the client event's arguments).
@@ -602,8 +599,8 @@ func (s *Server) restStreaming(subscribe bool) func(*request) {
 			writeError(q.w, http.StatusNotFound, "no such streaming source")
 			return
 		}
-		if subscribe && !q.user.Perms.Streaming {
-			writeError(q.w, http.StatusForbidden, "streaming permission required")
+		if subscribe && !q.user.MayStream(body.ID) {
+			s.refuse(q, "streaming_forbidden", http.StatusForbidden, "the streaming source is not allowed to the user")
 			return
 		}
 		raw, _ := json.Marshal(map[string]any{"id": body.ID, "subscribe": subscribe})
@@ -637,9 +634,9 @@ func (s *Server) restCall(q *request) {
 		writeError(q.w, http.StatusForbidden, "endpoint does not belong to the user")
 		return
 	}
-	number := normaliseNumber(body.Number)
-	if number == "" {
-		writeError(q.w, http.StatusBadRequest, "number has no dialable digits")
+	number := pbx.NormaliseNumber(body.Number)
+	if !pbx.ValidNumber(number) {
+		s.refuse(q, "bad_number", http.StatusBadRequest, "number is not dialable: digits, a leading + and * or #, at most "+strconv.Itoa(pbx.MaxNumberLen)+" characters")
 		return
 	}
 	if e.Type == "webrtc" {
@@ -670,17 +667,14 @@ func (s *Server) restAnswerWebrtc(q *request) {
 }
 
 // restAlarm accepts a collectd notification and sends qmAlarm to the
-// qmanager room (§6.9). Only loopback peers or users with the qmanager
-// permission may post.
+// qmanager room. The poster proves itself with the tenant's alarm secret
+// (`Authorization: Alarm <secret>`) or a user token with the qmanager
+// permission; a loopback address proves nothing behind a proxy or sidecar.
 func (s *Server) restAlarm(w http.ResponseWriter, r *http.Request, t *Tenant) {
-	host, _, _ := net.SplitHostPort(r.RemoteAddr)
-	ip := net.ParseIP(host)
-	if ip == nil || !ip.IsLoopback() {
-		u, err := s.restAuth(r, t)
-		if err != nil || !u.Perms.QManager {
-			writeError(w, http.StatusForbidden, "loopback or qmanager permission required")
-			return
-		}
+	if !s.alarmAllowed(r, t) {
+		s.metrics.RESTRefused.WithLabelValues(t.ID, "alarm_forbidden").Inc()
+		writeError(w, http.StatusForbidden, "alarm secret or qmanager permission required")
+		return
 	}
 	var body struct {
 		Type         string `json:"type"`
@@ -708,4 +702,14 @@ func (s *Server) restAlarm(w http.ResponseWriter, r *http.Request, t *Tenant) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"message": "ok"})
+}
+
+// alarmAllowed checks the credential of an alarm poster.
+func (s *Server) alarmAllowed(r *http.Request, t *Tenant) bool {
+	if secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Alarm "); ok {
+		want := t.Config().AlarmSecret
+		return len(want) > 0 && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(secret)), want) == 1
+	}
+	u, err := s.restAuth(r, t)
+	return err == nil && u != nil && u.Perms.QManager
 }

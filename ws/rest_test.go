@@ -18,7 +18,7 @@ import (
 func TestRESTBadInput(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	for _, u := range []string{"alice", "dave"} {
+	for _, u := range []string{"alice", "bob", "dave"} {
 		if err := e.backend.Tokens.Put(ctx, "t1", u, auth.HashToken("tok-"+u), time.Hour); err != nil {
 			t.Fatal(err)
 		}
@@ -59,7 +59,27 @@ func TestRESTBadInput(t *testing.T) {
 		{"call: not the user's endpoint", "POST", "/webrest/astproxy/call", "alice:tok-alice", `{"endpointId":"202","number":"123"}`, 403},
 		{"call: no digits", "POST", "/webrest/astproxy/call", "alice:tok-alice", `{"endpointId":"201","number":"abc"}`, 400},
 		{"answer: not the user's", "POST", "/webrest/astproxy/answer_webrtc", "alice:tok-alice", `{"endpointId":"202"}`, 403},
-		{"alarm: incomplete", "POST", "/webrest/alarm", "", `{"type":"collectd_notify","notification":{"status":"FAILURE"}}`, 400},
+		{"alarm: incomplete", "POST", "/webrest/alarm", "Alarm " + testAlarmSecret, `{"type":"collectd_notify","notification":{"status":"FAILURE"}}`, 400},
+		// Issue 12: presence follows the profile, numbers follow a strict
+		// grammar, nothing reaches AMI unchecked.
+		{"presence: dnd without permission", "POST", "/webrest/user/presence", "dave:tok-dave", `{"status":"dnd"}`, 403},
+		{"presence: callforward without permission", "POST", "/webrest/user/presence", "dave:tok-dave", `{"status":"callforward","to":"333"}`, 403},
+		{"presence: voicemail without permission", "POST", "/webrest/user/presence", "dave:tok-dave", `{"status":"voicemail"}`, 403},
+		{"presence: cellphone without permission", "POST", "/webrest/user/presence", "dave:tok-dave", `{"status":"cellphone","to":"333"}`, 403},
+		{"presence: cellphone without a cellphone", "POST", "/webrest/user/presence", "bob:tok-bob", `{"status":"cellphone","to":"333"}`, 403},
+		{"presence: cellphone injection", "POST", "/webrest/user/presence", "bob:tok-bob", `{"status":"cellphone","to":"333\r\n\r\nAction: DBPut\r\nFamily: DND\r\nKey: 205\r\nVal: YES"}`, 403},
+		{"presence: callforward injection", "POST", "/webrest/user/presence", "alice:tok-alice", `{"status":"callforward","to":"333\r\n\r\nAction: DBPut\r\nFamily: DND\r\nKey: 205\r\nVal: YES"}`, 400},
+		{"presence: callforward to a lone +", "POST", "/webrest/user/presence", "alice:tok-alice", `{"status":"callforward","to":"+"}`, 400},
+		{"presence: callforward to spaces", "POST", "/webrest/user/presence", "alice:tok-alice", `{"status":"callforward","to":"333 1234"}`, 400},
+		{"presence: callforward too long", "POST", "/webrest/user/presence", "alice:tok-alice", `{"status":"callforward","to":"` + strings.Repeat("1", 33) + `"}`, 400},
+		{"presence: status with CRLF", "POST", "/webrest/user/presence", "alice:tok-alice", `{"status":"dnd\r\nAction: Hangup"}`, 400},
+		{"call: number injection", "POST", "/webrest/astproxy/call", "alice:tok-alice", `{"endpointId":"201","number":"+"}`, 400},
+		{"call: number too long", "POST", "/webrest/astproxy/call", "alice:tok-alice", `{"endpointId":"201","number":"` + strings.Repeat("1", 33) + `"}`, 400},
+		{"streaming: source not allowed", "POST", "/webrest/streaming/subscribe", "alice:tok-alice", `{"id":"yard"}`, 403},
+		{"streaming: no streaming permission", "POST", "/webrest/streaming/subscribe", "dave:tok-dave", `{"id":"gate"}`, 403},
+		{"alarm: no credential", "POST", "/webrest/alarm", "", `{"type":"collectd_notify","notification":{"status":"FAILURE","type":"q","type_instance":"Queue401"}}`, 403},
+		{"alarm: wrong secret", "POST", "/webrest/alarm", "Alarm not-the-secret-at-all", `{"type":"collectd_notify","notification":{"status":"FAILURE","type":"q","type_instance":"Queue401"}}`, 403},
+		{"alarm: user without qmanager", "POST", "/webrest/alarm", "dave:tok-dave", `{"type":"collectd_notify","notification":{"status":"FAILURE","type":"q","type_instance":"Queue401"}}`, 403},
 		{"unknown endpoint", "GET", "/webrest/nothing/here", "alice:tok-alice", "", 404},
 		{"body too large", "POST", "/webrest/user/presence", "alice:tok-alice", `{"status":"` + strings.Repeat("x", 2<<20) + `"}`, 400},
 	}
@@ -135,6 +155,8 @@ func TestRESTAccepted(t *testing.T) {
 		{"/webrest/postit/create", `{"recipient":"Bob","text":"call me"}`, 200},
 		{"/webrest/user/profile/avatar", `{"avatar":"data:image/png;base64,AAAA"}`, 200},
 		{"/webrest/user/presence", `{"status":"callforward","to":"+390721405516"}`, 202},
+		{"/webrest/user/presence", `{"status":"cellphone","to":"999"}`, 202},
+		{"/webrest/streaming/subscribe", `{"id":"GATE"}`, 200},
 		{"/webrest/astproxy/call", `{"endpointId":"201","number":"202"}`, 202},
 	}
 	for _, s := range steps {
@@ -172,7 +194,8 @@ func TestRESTAccepted(t *testing.T) {
 		}
 		return nil
 	})
-	want := []string{`presence {"exten":"201","status":"callforward","to":"+390721405516"}`, `originate {"exten":"201","number":"202"}`}
+	want := []string{`presence {"exten":"201","status":"callforward","to":"+390721405516"}`,
+		`presence {"exten":"201","status":"cellphone","to":""}`, `originate {"exten":"201","number":"202"}`}
 	if strings.Join(cmds, "|") != strings.Join(want, "|") {
 		t.Errorf("commands %q, want %q", cmds, want)
 	}

@@ -17,6 +17,9 @@ type TenantConfig struct {
 	AuthEnabled bool
 	Htpasswd    *auth.Htpasswd // nil: no password logins
 	JWTSecret   []byte         // empty: JWTs refused
+	// AlarmSecret, when set, lets a monitoring agent post alarms with
+	// `Authorization: Alarm <secret>`; users need the qmanager permission.
+	AlarmSecret []byte
 	// Streams are the streaming source ids users may subscribe to.
 	Streams []string
 }

@@ -41,12 +41,13 @@ const profilesJSON = `{
  "1":{"id":"1","name":"Admin","macro_permissions":{
    "presence_panel":{"value":true,"permissions":{"trunks":{"name":"trunks","value":true}}},
    "queue_agent":{"value":true,"permissions":{"ad_queue_agent":{"name":"ad_queue_agent","value":true}}},
-   "settings":{"value":true,"permissions":{"parkings":{"name":"parkings","value":true},"screen_sharing":{"name":"screen_sharing","value":true}}},
+   "settings":{"value":true,"permissions":{"parkings":{"name":"parkings","value":true},"screen_sharing":{"name":"screen_sharing","value":true},"dnd":{"name":"dnd","value":true},"call_forward":{"name":"call_forward","value":true}}},
+   "streaming":{"value":true,"permissions":{"gate":{"name":"gate","value":true}}},
    "qmanager":{"value":true}}},
  "2":{"id":"2","name":"Operator","macro_permissions":{
    "presence_panel":{"value":true},
    "queue_agent":{"value":true},
-   "settings":{"value":true,"permissions":[{"id":1,"name":"privacy","value":true},{"id":2,"name":"parkings","value":true}]}}},
+   "settings":{"value":true,"permissions":[{"id":1,"name":"privacy","value":true},{"id":2,"name":"parkings","value":true},{"id":3,"name":"call_forward","value":true}]}}},
  "3":{"id":"3","name":"Supervisor","macro_permissions":{
    "presence_panel":{"value":true,"permissions":{"trunks":{"name":"trunks","value":true}}},
    "queue_agent":{"value":true,"permissions":{"ad_queue_agent":{"name":"ad_queue_agent","value":true}}},
@@ -55,6 +56,9 @@ const profilesJSON = `{
    "presence_panel":{"value":true},
    "settings":{"value":true,"permissions":{"privacy":{"name":"privacy","value":true}}}}}
 }`
+
+// testAlarmSecret is the test tenants' alarm secret.
+const testAlarmSecret = "alarm-secret-0123456789"
 
 // env is a running server with a memory backend.
 type env struct {
@@ -84,7 +88,8 @@ func newEnv(t *testing.T, tenantIDs ...string) *env {
 		if len(tenantIDs) > 1 {
 			hosts = []string{id + ".example"}
 		}
-		tenants = append(tenants, ws.NewTenant(id, hosts, &ws.TenantConfig{Directory: dir, Privacy: "xxx", AuthEnabled: true}))
+		tenants = append(tenants, ws.NewTenant(id, hosts, &ws.TenantConfig{Directory: dir, Privacy: "xxx", AuthEnabled: true,
+			Streams: []string{"gate", "yard"}, AlarmSecret: []byte(testAlarmSecret)}))
 	}
 	reg := prometheus.NewRegistry()
 	srv := ws.New(ws.Options{NodeID: "n1", Backend: b, Tenants: tenants, Registry: reg, SendBuffer: 64,

@@ -45,6 +45,9 @@ type Permissions struct {
 	DND           bool `json:"dnd"`
 	Phonebook     bool `json:"phonebook"`
 	Streaming     bool `json:"streaming"`
+	// CallForward allows setting call forward, voicemail and cellphone
+	// presence (settings.call_forward).
+	CallForward bool `json:"call_forward"`
 }
 
 // User is one entry of users.json with its resolved permissions.
@@ -58,9 +61,25 @@ type User struct {
 	ProfileID     string
 	Settings      Settings
 	Perms         Permissions
-	// Streaming lists the streaming source ids the user may subscribe to;
-	// nil means all (when the streaming permission is set).
+	// Streaming lists the streaming source ids (lower-cased) the user may
+	// subscribe to: those enabled in the profile's streaming permissions
+	// plus the user's own "streaming" list in users.json. See MayStream.
 	Streaming []string
+}
+
+// MayStream reports whether the user may subscribe to streaming source id:
+// the streaming permission and the source in the user's allowed list
+// (case-insensitive). No list means no source.
+func (u *User) MayStream(id string) bool {
+	if !u.Perms.Streaming {
+		return false
+	}
+	for _, s := range u.Streaming {
+		if strings.EqualFold(s, id) {
+			return true
+		}
+	}
+	return false
 }
 
 // Owns reports whether ext is one of the user's extensions.
@@ -188,8 +207,9 @@ func Parse(usersJSON, profilesJSON []byte) (*Directory, error) {
 		return nil, fmt.Errorf("profiles.json: %w", err)
 	}
 	profiles := map[string]Permissions{}
+	profileStreams := map[string][]string{}
 	for key, p := range rawProfiles {
-		perm, err := resolve(p)
+		perm, streams, err := resolve(p)
 		if err != nil {
 			return nil, fmt.Errorf("profiles.json: profile %q: %w", key, err)
 		}
@@ -197,8 +217,8 @@ func Parse(usersJSON, profilesJSON []byte) (*Directory, error) {
 		if id == "" {
 			id = key
 		}
-		profiles[id] = perm
-		profiles[key] = perm
+		profiles[id], profiles[key] = perm, perm
+		profileStreams[id], profileStreams[key] = streams, streams
 	}
 	d := &Directory{
 		users:    map[string]*User{},
@@ -220,7 +240,6 @@ func Parse(usersJSON, profilesJSON []byte) (*Directory, error) {
 			ProfileID:  idString(ru.ProfileID),
 			Settings:   ru.Settings,
 			Extensions: map[string]Extension{},
-			Streaming:  ru.Streaming,
 		}
 		for ext := range ru.Endpoints.MainExtension {
 			u.MainExtension = ext
@@ -239,6 +258,7 @@ func Parse(usersJSON, profilesJSON []byte) (*Directory, error) {
 		}
 		if p, ok := profiles[u.ProfileID]; ok {
 			u.Perms = p
+			u.Streaming = mergeLower(profileStreams[u.ProfileID], ru.Streaming)
 		} else {
 			// No (or an unknown) profile: no permissions, and privacy on.
 			// The original turned privacy off for an unknown profile id;
@@ -264,7 +284,25 @@ func Parse(usersJSON, profilesJSON []byte) (*Directory, error) {
 	return d, nil
 }
 
-func resolve(p rawProfile) (Permissions, error) {
+// mergeLower returns the sorted, de-duplicated, lower-cased union of lists.
+func mergeLower(lists ...[]string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, l := range lists {
+		for _, s := range l {
+			if s = strings.ToLower(s); s != "" && !seen[s] {
+				seen[s] = true
+				out = append(out, s)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// resolve computes a profile's permissions and the streaming sources its
+// streaming permissions enable (NethCTI keys them by source id).
+func resolve(p rawProfile) (Permissions, []string, error) {
 	macro := func(name string) (bool, map[string]bool, error) {
 		m, ok := p.MacroPermissions[name]
 		if !ok {
@@ -279,31 +317,31 @@ func resolve(p rawProfile) (Permissions, error) {
 	var out Permissions
 	pp, ppSub, err := macro("presence_panel")
 	if err != nil {
-		return out, err
+		return out, nil, err
 	}
 	qa, qaSub, err := macro("queue_agent")
 	if err != nil {
-		return out, err
+		return out, nil, err
 	}
 	st, stSub, err := macro("settings")
 	if err != nil {
-		return out, err
+		return out, nil, err
 	}
 	nc, ncSub, err := macro("nethvoice_cti")
 	if err != nil {
-		return out, err
+		return out, nil, err
 	}
 	qm, _, err := macro("qmanager")
 	if err != nil {
-		return out, err
+		return out, nil, err
 	}
 	pb, _, err := macro("phonebook")
 	if err != nil {
-		return out, err
+		return out, nil, err
 	}
-	sm, _, err := macro("streaming")
+	sm, smSub, err := macro("streaming")
 	if err != nil {
-		return out, err
+		return out, nil, err
 	}
 	out.PresencePanel = pp
 	out.Trunks = pp && ppSub["trunks"]
@@ -317,7 +355,16 @@ func resolve(p rawProfile) (Permissions, error) {
 	out.DND = st && stSub["dnd"]
 	out.Phonebook = pb
 	out.Streaming = sm
-	return out, nil
+	out.CallForward = st && stSub["call_forward"]
+	var streams []string
+	if sm {
+		for id, on := range smSub {
+			if on {
+				streams = append(streams, id)
+			}
+		}
+	}
+	return out, streams, nil
 }
 
 // User finds a user by username (case-insensitive) or by main extension.

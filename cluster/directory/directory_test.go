@@ -72,3 +72,43 @@ func TestParseErrors(t *testing.T) {
 		t.Error("Load of missing files accepted")
 	}
 }
+
+// TestCallForwardAndStreaming: the call-forward permission and the
+// streaming sources a user may subscribe to (profile sources plus the
+// user's own list; none without the streaming permission).
+func TestCallForwardAndStreaming(t *testing.T) {
+	users := `{
+ "ann": {"profile_id":"1","endpoints":{"mainextension":{"201":{}}},"streaming":["Door"]},
+ "ben": {"profile_id":"2","endpoints":{"mainextension":{"202":{}}},"streaming":["door"]},
+ "cat": {"profile_id":"3","endpoints":{"mainextension":{"203":{}}}}
+}`
+	profiles := `{
+ "1":{"macro_permissions":{"settings":{"value":true,"permissions":{"call_forward":{"value":true}}},
+      "streaming":{"value":true,"permissions":{"gate":{"value":true},"yard":{"value":false}}}}},
+ "2":{"macro_permissions":{"settings":{"value":false,"permissions":{"call_forward":{"value":true}}},
+      "streaming":{"value":false,"permissions":{"gate":{"value":true}}}}},
+ "3":{"macro_permissions":{"streaming":{"value":true,"permissions":{}}}}
+}`
+	d, err := Parse([]byte(users), []byte(profiles))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		user, source string
+		may          bool
+	}{
+		{"ann", "gate", true}, {"ann", "GATE", true}, {"ann", "door", true}, {"ann", "yard", false}, {"ann", "other", false},
+		{"ben", "gate", false}, {"ben", "door", false}, // no streaming permission
+		{"cat", "gate", false}, // permission but no source
+	} {
+		u, _ := d.User(tc.user)
+		if got := u.MayStream(tc.source); got != tc.may {
+			t.Errorf("%s.MayStream(%q) = %v, want %v", tc.user, tc.source, got, tc.may)
+		}
+	}
+	for user, want := range map[string]bool{"ann": true, "ben": false, "cat": false} {
+		if u, _ := d.User(user); u.Perms.CallForward != want {
+			t.Errorf("%s: CallForward = %v, want %v", user, u.Perms.CallForward, want)
+		}
+	}
+}

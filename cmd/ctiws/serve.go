@@ -53,6 +53,7 @@ func tenantConfig(t *config.Tenant) (*ws.TenantConfig, error) {
 		Privacy:     t.Privacy(),
 		AuthEnabled: t.Auth.IsEnabled(),
 		JWTSecret:   []byte(t.Auth.JWTSecret),
+		AlarmSecret: []byte(t.Auth.AlarmSecret),
 	}
 	if len(t.Htpasswd) > 0 {
 		h, err := auth.ParseHtpasswd(t.Htpasswd)

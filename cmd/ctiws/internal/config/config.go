@@ -90,6 +90,11 @@ type Auth struct {
 	HtpasswdFile  string `yaml:"htpasswd_file"`
 	JWTSecret     string `yaml:"jwt_secret"`
 	JWTSecretFile string `yaml:"jwt_secret_file"`
+	// AlarmSecret (or AlarmSecretFile) is the shared secret a monitoring
+	// agent presents to POST /webrest/alarm; empty: only users with the
+	// qmanager permission may post alarms.
+	AlarmSecret     string `yaml:"alarm_secret"`
+	AlarmSecretFile string `yaml:"alarm_secret_file"`
 }
 
 // IsEnabled reports whether authentication is on (the default).
@@ -319,6 +324,12 @@ func (c *Config) validate() error {
 		if t.Auth.JWTSecret != "" && t.Auth.JWTSecretFile != "" {
 			return fmt.Errorf("%s.auth: set jwt_secret or jwt_secret_file, not both", where)
 		}
+		if t.Auth.AlarmSecret != "" && t.Auth.AlarmSecretFile != "" {
+			return fmt.Errorf("%s.auth: set alarm_secret or alarm_secret_file, not both", where)
+		}
+		if t.Auth.AlarmSecret != "" && len(t.Auth.AlarmSecret) < 16 {
+			return fmt.Errorf("%s.auth.alarm_secret: at least 16 characters", where)
+		}
 		if t.UsersFile == "" {
 			return fmt.Errorf("%s.users_file: required", where)
 		}
@@ -361,6 +372,7 @@ func (c *Config) loadFiles(dir string) error {
 		t.Auth.HtpasswdFile = abs(t.Auth.HtpasswdFile)
 		t.Auth.JWTSecretFile = abs(t.Auth.JWTSecretFile)
 		t.AMI.SecretFile = abs(t.AMI.SecretFile)
+		t.Auth.AlarmSecretFile = abs(t.Auth.AlarmSecretFile)
 		d, err := directory.Load(t.UsersFile, t.ProfilesFile)
 		if err != nil {
 			return &Error{File: c.Path, Err: fmt.Errorf("tenant %s: %w", t.ID, err)}
@@ -386,6 +398,16 @@ func (c *Config) loadFiles(dir string) error {
 				return &Error{File: c.Path, Err: fmt.Errorf("tenant %s: ami.secret_file: %w", t.ID, err)}
 			}
 			t.AMI.Secret = strings.TrimSpace(string(b))
+		}
+		if t.Auth.AlarmSecretFile != "" {
+			b, err := os.ReadFile(t.Auth.AlarmSecretFile)
+			if err != nil {
+				return &Error{File: c.Path, Err: fmt.Errorf("tenant %s: auth.alarm_secret_file: %w", t.ID, err)}
+			}
+			t.Auth.AlarmSecret = strings.TrimSpace(string(b))
+			if len(t.Auth.AlarmSecret) < 16 {
+				return &Error{File: c.Path, Err: fmt.Errorf("tenant %s: auth.alarm_secret_file: the secret needs at least 16 characters", t.ID)}
+			}
 		}
 		if t.ObjectsFile != "" {
 			if _, err := os.Stat(t.ObjectsFile); err != nil {
