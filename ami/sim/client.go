@@ -95,6 +95,7 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn) {
 func (c *client) handle(ctx context.Context, a *Message, log *slog.Logger) bool {
 	s := c.s
 	s.st.actions.Add(1)
+	s.received.add(a)
 	id := a.Get("ActionID")
 	action, ok := a.Lookup("Action")
 	if !ok || action == "" {

@@ -45,6 +45,7 @@ type Server struct {
 	wg       sync.WaitGroup
 	nextID   atomic.Uint64
 	st       counters
+	received receivedLog
 }
 
 // counters are the Stats counters.
