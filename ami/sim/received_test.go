@@ -7,7 +7,7 @@ import "testing"
 func TestReceivedActions(t *testing.T) {
 	s, addr := startServer(t, testConfig())
 	c := dial(t, addr)
-	c.login("admin", "s3cret")
+	c.login("proxycti", "proxycti")
 	msgs, next, lost := s.ReceivedActions(0)
 	if len(msgs) != 1 || msgs[0].Get("Action") != "Login" || msgs[0].Get("Secret") != "********" || lost != 0 {
 		t.Fatalf("after login: %v (lost %d)", msgs, lost)
