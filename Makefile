@@ -33,6 +33,9 @@ fuzz:
 		$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./ami; fi
 	@if $(GO) test -list '^FuzzParseTranscript$$' ./ami/sim 2>/dev/null | grep -q FuzzParseTranscript; then \
 		$(GO) test -run='^$$' -fuzz='^FuzzParseTranscript$$' -fuzztime=$(FUZZTIME) ./ami/sim; fi
+	$(GO) test -run='^$$' -fuzz='^FuzzAction$$' -fuzztime=$(FUZZTIME) ./ami
+	$(GO) test -run='^$$' -fuzz='^FuzzValidNumber$$' -fuzztime=$(FUZZTIME) ./cluster/pbx
+	$(GO) test -run='^$$' -fuzz='^FuzzRESTToAMI$$' -fuzztime=$(FUZZTIME) ./cmd/ctiws
 
 e2e: build deps-npm
 	cd $(E2E_DIR) && CTIWS_BIN=$(CURDIR)/$(BIN) node --test --test-concurrency=1 ./*.test.mjs

@@ -19,7 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 )
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -30,7 +30,7 @@ func freeAddr(t *testing.T) string {
 }
 
 // demoConfig writes a config using the demo tenant files on free ports.
-func demoConfig(t *testing.T, extra string) (path, listen, metrics string) {
+func demoConfig(t testing.TB, extra string) (path, listen, metrics string) {
 	t.Helper()
 	dir := t.TempDir()
 	demo, _ := filepath.Abs("demo")
