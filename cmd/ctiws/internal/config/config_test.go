@@ -60,6 +60,8 @@ func TestParseErrors(t *testing.T) {
 		{"streaming framerate", tenant("    streaming: [{id: gate, url: \"http://x\", framerate: 100}]\n"), nil, "framerate"},
 		{"duplicate streaming id", tenant("    streaming: [{id: a, url: \"http://x\"}, {id: A, url: \"http://y\"}]\n"), nil, "streaming[1].id"},
 		{"env bad bool", tenant(""), []string{"CTIWS_PPROF=maybe"}, "CTIWS_PPROF"},
+		{"alarm secret too short", strings.Replace(tenant(""), "enabled: false", "enabled: false, alarm_secret: short", 1), nil, "alarm_secret"},
+		{"alarm secret twice", strings.Replace(tenant(""), "enabled: false", "enabled: false, alarm_secret: 0123456789abcdef, alarm_secret_file: f", 1), nil, "alarm_secret_file"},
 		{"sim rate on real pbx", strings.Replace(tenant(""), "address: sim", "address: \"10.0.0.1:5038\", sim_calls_per_second: 3", 1), nil, "sim_calls_per_second"},
 	}
 	for _, tt := range tests {
@@ -96,6 +98,11 @@ func TestLoadFiles(t *testing.T) {
 	}
 	if _, ok := tn.Directory.User("alice"); !ok {
 		t.Fatal("users not loaded")
+	}
+	// A short alarm secret in a file is refused, naming the field.
+	write("c3.yaml", "tenants:\n  - id: demo\n    ami: {address: sim}\n    auth: {enabled: false, alarm_secret_file: secret}\n    users_file: u.json\n    profiles_file: p.json\n")
+	if _, err := Load(filepath.Join(dir, "c3.yaml"), nil); err == nil || !strings.Contains(err.Error(), "alarm_secret_file") {
+		t.Fatalf("short alarm secret file: %v", err)
 	}
 	// A missing referenced file names the tenant and the file.
 	write("c2.yaml", "tenants:\n  - id: demo\n    ami: {address: sim}\n    auth: {enabled: false}\n    users_file: missing.json\n    profiles_file: p.json\n")
