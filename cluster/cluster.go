@@ -148,15 +148,26 @@ type Bus interface {
 	Publish(ctx context.Context, ev Event) error
 	// Subscribe registers a subscription to the tenant's events and returns;
 	// from then on fn receives them in publish order, from a goroutine of
-	// the bus, until ctx ends. Events published after Subscribe returned are
+	// the bus, until ctx ends. Each call hands over every event that was
+	// pending at that moment (at least one), so the subscriber can treat a
+	// burst as one unit; Each adapts a per-event function. Events published after Subscribe returned are
 	// never missed silently: a lost connection or an overflow is reported
 	// to fn as an Event named EvResync (the subscriber re-reads State). It
 	// returns an error only when the subscription cannot be made. fn must
 	// not block for long.
-	Subscribe(ctx context.Context, tenant string, fn func(Event)) error
+	Subscribe(ctx context.Context, tenant string, fn func([]Event)) error
 	// State returns the stored objects of the tenant whose key starts with
 	// prefix, and the sequence number they are consistent with.
 	State(ctx context.Context, tenant, prefix string) ([]Object, uint64, error)
+}
+
+// Each adapts a per-event function to Bus.Subscribe's batches.
+func Each(fn func(Event)) func([]Event) {
+	return func(evs []Event) {
+		for _, ev := range evs {
+			fn(ev)
+		}
+	}
 }
 
 // Command is a request for the owner of a tenant's PBX (e.g. a presence

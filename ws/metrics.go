@@ -28,6 +28,9 @@ type Metrics struct {
 	// RESTRefused counts REST requests refused for a reason worth
 	// watching (permission, bad number, bad status, alarm credential).
 	RESTRefused *prometheus.CounterVec
+	// Conflated counts state frames that replaced an unsent frame of the
+	// same object in a socket's queue.
+	Conflated *prometheus.CounterVec
 }
 
 // NewMetrics registers the collectors on reg.
@@ -68,5 +71,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Requests refused because their Host selects no tenant."}),
 		RESTRefused: f.NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "rest_refused_total",
 			Help: "REST requests refused by validation or authorisation, by reason."}, []string{"tenant", "reason"}),
+		Conflated: f.NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "frames_conflated_total",
+			Help: "State frames that replaced an unsent frame of the same object in a socket's queue (a slow reader gets only the latest state)."}, []string{"tenant"}),
 	}
 }

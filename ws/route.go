@@ -3,6 +3,7 @@ package ws
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"sync"
 	"time"
@@ -74,6 +75,12 @@ type router struct {
 	presence map[string]string // username -> last custom presence frame data
 	// mainPresenceSent is the last userMainPresenceUpdate payload per user.
 	mainPresenceSent map[string]string
+	// wake lists the sockets that got frames in the current batch and
+	// whose flusher must be started once the batch is routed.
+	wake []*conn
+	// conflated counts the frames of this batch that replaced a queued
+	// frame of the same object.
+	conflated int
 }
 
 func newRouter(h *hub) *router {
@@ -88,8 +95,63 @@ func newRouter(h *hub) *router {
 	}
 }
 
-// handle is the bus callback; events of one tenant arrive in order.
-func (r *router) handle(ev cluster.Event) {
+// handle is the bus callback: the events of one tenant arrive in order, in
+// batches of whatever was pending. Every frame of the batch is queued
+// first; only then are the sockets' writers woken, so the frames one
+// socket got from the batch (an extenUpdate and its userMainPresenceUpdate,
+// or several changes under load) leave in one write.
+func (r *router) handle(evs []cluster.Event) {
+	r.batch(func() {
+		for _, ev := range evs {
+			r.handleOne(ev)
+		}
+	})
+}
+
+// batch runs route with r.mu held, then wakes the writers of every socket
+// that got frames.
+func (r *router) batch(route func()) {
+	r.mu.Lock()
+	route()
+	wake, conflated := r.wake, r.conflated
+	r.wake, r.conflated = nil, 0
+	r.mu.Unlock()
+	for _, c := range wake {
+		c.sock.wake()
+	}
+	if conflated > 0 {
+		r.h.srv.metrics.Conflated.WithLabelValues(r.h.tenant.ID).Add(float64(conflated))
+	}
+}
+
+// broadcast sends a frame to every logged-in local socket now (outside a
+// bus batch, e.g. after a reload).
+func (r *router) broadcast(frame []byte, name string) {
+	r.batch(func() { r.toAll(frame, name, "") })
+}
+
+// queue adds a frame to a socket's queue within a batch; key ("" for
+// none) lets a newer state of the same object replace it while unsent.
+func (r *router) queue(c *conn, frame []byte, key string) {
+	if c.closed.Load() {
+		return
+	}
+	if r.h.srv.opts.DeliverEveryState {
+		key = ""
+	}
+	wake, replaced, err := c.sock.queue(opText, frame, key)
+	switch {
+	case errors.Is(err, errQueueFull):
+		c.srv.slowConsumer(c)
+	case wake:
+		r.wake = append(r.wake, c)
+	case replaced:
+		r.conflated++
+	}
+}
+
+// handleOne routes one event; r.mu is held.
+func (r *router) handleOne(ev cluster.Event) {
 	start := time.Now()
 	m := r.h.srv.metrics
 	t := r.h.tenant.ID
@@ -97,8 +159,6 @@ func (r *router) handle(ev cluster.Event) {
 	if ev.Time > 0 {
 		m.BusLag.Observe(time.Since(time.Unix(0, ev.Time)).Seconds())
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	if !r.loaded {
 		r.loadLocked(false)
 	}
@@ -323,20 +383,20 @@ func (r *router) pbxEvent(ev cluster.Event) {
 		r.routeExtension(cfg, e, ev.Data)
 	case cluster.EvQueueChanged:
 		r.remember(ev)
-		r.routeRooms(evQueueUpdate, roomQueuesClear, roomQueuesPrivacy, ev.Data, priv, func(string) ([]byte, error) {
+		r.routeRooms(evQueueUpdate, ev.Key, roomQueuesClear, roomQueuesPrivacy, ev.Data, priv, func(string) ([]byte, error) {
 			return maskedObject(objectPrefixQueue, ev.Data, priv)
 		})
 	case cluster.EvQueueMemberChanged:
 		r.remember(ev)
-		r.routeRooms(evQueueMemberUpdate, roomQueuesClear, roomQueuesPrivacy, ev.Data, "", nil)
+		r.routeRooms(evQueueMemberUpdate, ev.Key, roomQueuesClear, roomQueuesPrivacy, ev.Data, "", nil)
 	case cluster.EvTrunkChanged:
 		r.remember(ev)
-		r.routeRooms(evTrunkUpdate, roomTrunksClear, roomTrunksPrivacy, ev.Data, priv, func(string) ([]byte, error) {
+		r.routeRooms(evTrunkUpdate, ev.Key, roomTrunksClear, roomTrunksPrivacy, ev.Data, priv, func(string) ([]byte, error) {
 			return maskedObject(objectPrefixTrunk, ev.Data, priv)
 		})
 	case cluster.EvParkingChanged:
 		r.remember(ev)
-		r.routeRooms(evParkingUpdate, roomParkingsClear, roomParkingsPrivacy, ev.Data, priv, func(string) ([]byte, error) {
+		r.routeRooms(evParkingUpdate, ev.Key, roomParkingsClear, roomParkingsPrivacy, ev.Data, priv, func(string) ([]byte, error) {
 			return maskedObject(objectPrefixParking, ev.Data, priv)
 		})
 	case cluster.EvExtenDialing:
@@ -351,7 +411,7 @@ func (r *router) pbxEvent(ev cluster.Event) {
 			r.bad(ev, err)
 			return
 		}
-		r.toUsers(r.ownersOf(cfg, h.ChannelExten), eio.Event(evExtenHangup, ev.Data), evExtenHangup)
+		r.toUsers(r.ownersOf(cfg, h.ChannelExten), eio.Event(evExtenHangup, ev.Data), evExtenHangup, "")
 	case cluster.EvConfBridgeConfChanged:
 		prev := r.confs[strings.TrimPrefix(ev.Key, objectPrefixConf)]
 		c, err := r.rememberConf(ev)
@@ -360,16 +420,16 @@ func (r *router) pbxEvent(ev cluster.Event) {
 			return
 		}
 		users := r.confUsers(cfg, c, prev)
-		r.toUsers(users, eio.Event(evConfBridgeUpdate, ev.Data), evConfBridgeUpdate)
-		r.toUsers(users, eio.Event(evMeetmeConfUpdate, ev.Data), evMeetmeConfUpdate)
+		r.toUsers(users, eio.Event(evConfBridgeUpdate, ev.Data), evConfBridgeUpdate, evConfBridgeUpdate+"|"+ev.Key)
+		r.toUsers(users, eio.Event(evMeetmeConfUpdate, ev.Data), evMeetmeConfUpdate, evMeetmeConfUpdate+"|"+ev.Key)
 	case cluster.EvConfBridgeConfEnd:
 		id := strings.TrimPrefix(ev.Key, objectPrefixConf)
 		prev := r.confs[id]
 		r.forget(ev.Key)
 		users := r.confUsers(cfg, &pbx.Conference{ID: id}, prev)
 		data, _ := json.Marshal(map[string]string{"id": id})
-		r.toUsers(users, eio.Event(evConfBridgeEnd, data), evConfBridgeEnd)
-		r.toUsers(users, eio.Event(evMeetmeConfEnd, data), evMeetmeConfEnd)
+		r.toUsers(users, eio.Event(evConfBridgeEnd, data), evConfBridgeEnd, "")
+		r.toUsers(users, eio.Event(evMeetmeConfEnd, data), evMeetmeConfEnd, "")
 	case cluster.EvVoicemailChanged:
 		r.remember(ev)
 		r.routeVoicemail(cfg, ev)
@@ -397,9 +457,10 @@ func (r *router) routeExtension(cfg *TenantConfig, e *pbx.Extension, clear json.
 	h := r.h
 	h.mu.RLock()
 	n := 0
+	xkey := evExtenUpdate + "|" + e.Exten
 	for c, l := range h.all {
 		if f := vc.get(extensionVariant(l.user, e.Exten, priv)); f != nil {
-			c.send(f)
+			r.queue(c, f, xkey)
 			n++
 		}
 	}
@@ -417,7 +478,7 @@ func (r *router) routeExtension(cfg *TenantConfig, e *pbx.Extension, clear json.
 		// Only a change is news (the original repeated it after every
 		// extenUpdate; see docs/compatibility.md).
 		r.mainPresenceSent[key] = string(main)
-		r.toAll(eio.Event(evUserMainPresence, main), evUserMainPresence)
+		r.toAll(eio.Event(evUserMainPresence, main), evUserMainPresence, evUserMainPresence+"|"+key)
 	}
 	if owner.MainExtension == e.Exten {
 		p, pto := customPresence(owner, e)
@@ -426,7 +487,7 @@ func (r *router) routeExtension(cfg *TenantConfig, e *pbx.Extension, clear json.
 			first := r.presence[key] == ""
 			r.presence[key] = string(data)
 			if !first {
-				r.toAll(eio.Event(evUserPresence, data), evUserPresence)
+				r.toAll(eio.Event(evUserPresence, data), evUserPresence, evUserPresence+"|"+key)
 			}
 		}
 	}
@@ -489,7 +550,7 @@ func (r *router) mainPresence(u *directory.User) (status, to string) {
 
 // routeRooms sends a room event: clear to the clear room, the masked
 // variant to the privacy room (identical when build is nil or priv empty).
-func (r *router) routeRooms(name string, clearRoom, privRoom rooms, clear json.RawMessage, priv string, build func(string) ([]byte, error)) {
+func (r *router) routeRooms(name, objKey string, clearRoom, privRoom rooms, clear json.RawMessage, priv string, build func(string) ([]byte, error)) {
 	vc := r.variants(name, func(variant string) ([]byte, error) {
 		if variant == variantMasked && build != nil && priv != "" {
 			return build(variant)
@@ -510,7 +571,7 @@ func (r *router) routeRooms(name string, clearRoom, privRoom rooms, clear json.R
 			continue
 		}
 		if f != nil {
-			c.send(f)
+			r.queue(c, f, name+"|"+objKey)
 			n++
 		}
 	}
@@ -526,24 +587,25 @@ func (r *router) ownersOf(cfg *TenantConfig, ext string) []string {
 	return nil
 }
 
-// toUsers sends frame to every local socket of the given users.
-func (r *router) toUsers(users []string, frame []byte, name string) {
+// toUsers sends frame to every local socket of the given users; key as
+// for queue.
+func (r *router) toUsers(users []string, frame []byte, name, key string) {
 	n := 0
 	for _, u := range users {
 		for _, c := range r.h.userConns(u) {
-			c.send(frame)
+			r.queue(c, frame, key)
 			n++
 		}
 	}
 	r.h.srv.metrics.EventsDelivered.WithLabelValues(r.h.tenant.ID, name).Add(float64(n))
 }
 
-// toAll sends frame to every logged-in local socket.
-func (r *router) toAll(frame []byte, name string) {
+// toAll sends frame to every logged-in local socket; key as for queue.
+func (r *router) toAll(frame []byte, name, key string) {
 	h := r.h
 	h.mu.RLock()
 	for c := range h.all {
-		c.send(frame)
+		r.queue(c, frame, key)
 	}
 	n := len(h.all)
 	h.mu.RUnlock()
@@ -557,7 +619,7 @@ func (r *router) toRoom(room rooms, frame []byte, name string) {
 	n := 0
 	for c, l := range h.all {
 		if l.rooms&room != 0 {
-			c.send(frame)
+			r.queue(c, frame, "")
 			n++
 		}
 	}
@@ -586,7 +648,7 @@ func (r *router) routeDialing(cfg *TenantConfig, ev cluster.Event) {
 		CallerName    string `json:"callerName"`
 		CallerHasConf bool   `json:"callerHasConf"`
 	}{d.CallerIdentity.NumCalled, d.CallerIdentity.CallerNum, d.CallerIdentity.CallerName, d.CallerHasConf})
-	r.toUsers(r.ownersOf(cfg, d.DialingExten), eio.Event(evExtenRinging, payload), evExtenRinging)
+	r.toUsers(r.ownersOf(cfg, d.DialingExten), eio.Event(evExtenRinging, payload), evExtenRinging, "")
 }
 
 // routeConnected sends extenConnected and extenConvConnected to the owner of
@@ -602,8 +664,8 @@ func (r *router) routeConnected(cfg *TenantConfig, ev cluster.Event) {
 	}
 	users := r.ownersOf(cfg, d.Num1)
 	first, _ := json.Marshal(map[string]string{"extenConnected": d.Num1})
-	r.toUsers(users, eio.Event(evExtenConnected, first), evExtenConnected)
-	r.toUsers(users, eio.Event(evExtenConvConnected, ev.Data), evExtenConvConnected)
+	r.toUsers(users, eio.Event(evExtenConnected, first), evExtenConnected, "")
+	r.toUsers(users, eio.Event(evExtenConvConnected, ev.Data), evExtenConvConnected, "")
 }
 
 // confUsers returns each user owning the conference id or a participant's
@@ -649,8 +711,8 @@ func (r *router) routeVoicemail(cfg *TenantConfig, ev cluster.Event) {
 	}
 	upd, _ := json.Marshal(map[string]map[string]string{v.Voicemail: {"inbox": v.New, "old": v.Old}})
 	cnt, _ := json.Marshal(map[string]string{"voicemail": v.Voicemail, "counter": v.New})
-	r.toUsers(users, eio.Event(evUpdateNewVoiceMsgs, upd), evUpdateNewVoiceMsgs)
-	r.toUsers(users, eio.Event(evNewVoiceMsgCounter, cnt), evNewVoiceMsgCounter)
+	r.toUsers(users, eio.Event(evUpdateNewVoiceMsgs, upd), evUpdateNewVoiceMsgs, evUpdateNewVoiceMsgs+"|"+ev.Key)
+	r.toUsers(users, eio.Event(evNewVoiceMsgCounter, cnt), evNewVoiceMsgCounter, evNewVoiceMsgCounter+"|"+ev.Key)
 }
 
 // nodeEvent routes an unfenced event published by a node: Data is the JSON
@@ -661,7 +723,7 @@ func (r *router) nodeEvent(ev cluster.Event) {
 		r.h.deliverToSocket(strings.TrimPrefix(ev.Target, targetSocketPrefix), takeOver)
 		return
 	case evMessage:
-		r.toUsers([]string{ev.Target}, eio.Event(evMessage, ev.Data), evMessage)
+		r.toUsers([]string{ev.Target}, eio.Event(evMessage, ev.Data), evMessage, "")
 		return
 	case evStreamSubscription:
 		r.streamSubscription(ev)
@@ -680,9 +742,9 @@ func (r *router) nodeEvent(ev cluster.Event) {
 	case strings.HasPrefix(ev.Target, targetStreamPrefix):
 		r.toStream(strings.TrimPrefix(ev.Target, targetStreamPrefix), frame, ev.Name)
 	case ev.Target == targetAllLoggedIn:
-		r.toAll(frame, ev.Name)
+		r.toAll(frame, ev.Name, "")
 	default:
-		r.toUsers([]string{ev.Target}, frame, ev.Name)
+		r.toUsers([]string{ev.Target}, frame, ev.Name, "")
 	}
 }
 
@@ -743,7 +805,7 @@ func (r *router) toStream(id string, frame []byte, name string) {
 	}
 	h.mu.RUnlock()
 	for _, c := range targets {
-		c.send(frame)
+		r.queue(c, frame, name+"|"+id)
 	}
 	h.srv.metrics.EventsDelivered.WithLabelValues(h.tenant.ID, name).Add(float64(len(targets)))
 }

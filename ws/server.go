@@ -41,8 +41,10 @@ type Options struct {
 	// SendBuffer is the number of frames queued per socket before it is
 	// disconnected as a slow consumer.
 	SendBuffer int
-	Logger     *slog.Logger
-	Registry   prometheus.Registerer
+	// DeliverEveryState turns state conflation off (see socket).
+	DeliverEveryState bool
+	Logger            *slog.Logger
+	Registry          prometheus.Registerer
 }
 
 // Server serves Socket.IO and REST for every tenant of the node.
@@ -216,7 +218,7 @@ func (s *Server) serveSocketIO(w http.ResponseWriter, r *http.Request) {
 	c.sock = newSocket(wc, s.opts.SendBuffer, writeWait, s.outPool)
 	wc.SetPingHandler(func(data string) error {
 		c.lastPong.Store(time.Now().UnixNano())
-		_ = c.sock.enqueue(opPong, []byte(data)) // a full queue is found by the next event
+		_ = c.sock.write(opPong, []byte(data)) // a full queue is found by the next event
 		return nil
 	})
 	wc.SetPongHandler(func(string) error {
@@ -643,7 +645,7 @@ func (s *Server) Reload(tenantID string, cfg *TenantConfig) bool {
 			t.hub.replace(c, &nl)
 		}
 	}
-	t.hub.router.toAll(reloadedFrame, evServerReloaded)
+	t.hub.router.broadcast(reloadedFrame, evServerReloaded)
 	return true
 }
 

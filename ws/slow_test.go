@@ -2,12 +2,13 @@ package ws_test
 
 import (
 	"context"
+	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ctiws/ctiws/cluster"
-	"github.com/ctiws/ctiws/cluster/pbx"
 	"github.com/ctiws/ctiws/ws/auth"
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -47,6 +48,10 @@ func rawLogin(t *testing.T, e *env, user string) *websocket.Conn {
 	return c
 }
 
+// TestSlowConsumerIsDisconnectedAndCounted: keyless (transitional) frames
+// are never dropped or merged, so a socket that stops reading while they
+// pile up is disconnected once its queue is full, and counted; a reading
+// client of the same tenant is not affected.
 func TestSlowConsumerIsDisconnectedAndCounted(t *testing.T) {
 	e := newEnv(t)
 	_ = rawLogin(t, e, "dave") // never reads again
@@ -54,15 +59,17 @@ func TestSlowConsumerIsDisconnectedAndCounted(t *testing.T) {
 	e.settle("t1", good)
 	reset(good)
 
-	big := testExtension("202", "bob")
-	big.SIPUserAgent = strings.Repeat("x", 16<<10)
+	payload := mustJSON(t, []any{map[string]string{"message": "x", "blob": strings.Repeat("x", 16<<10)}})
 	sent := 0
 	slow := e.srv.Metrics().SlowConsumers.WithLabelValues("t1")
 	for i := 0; i < 4000 && testutil.ToFloat64(slow) == 0; i++ {
-		big.Port = string(rune('a' + i%26))
-		e.publish("t1", cluster.Event{Name: cluster.EvExtenChanged, Key: "exten/202", Data: mustJSON(t, big)})
+		for _, to := range []string{"dave", "alice"} {
+			if err := e.backend.Bus.Publish(context.Background(), cluster.Event{Tenant: "t1", Name: "message", Target: to, Data: payload}); err != nil {
+				t.Fatal(err)
+			}
+		}
 		sent++
-		if i%20 == 19 { // 40 frames (extenUpdate + userMainPresenceUpdate) < SendBuffer 64
+		if i%20 == 19 {
 			// Let the good client drain, as a real one would.
 			e.settle("t1", good)
 		}
@@ -73,14 +80,48 @@ func TestSlowConsumerIsDisconnectedAndCounted(t *testing.T) {
 	default:
 	}
 	if testutil.ToFloat64(slow) != 1 {
-		t.Fatalf("slow consumer not disconnected after %d events", sent)
+		t.Fatalf("slow consumer not disconnected after %d messages", sent)
 	}
 	e.settle("t1", good)
-	if got := len(good.events("extenUpdate")); got != sent {
-		t.Fatalf("good client got %d of %d events", got, sent)
+	if got := len(good.events("message")); got != sent {
+		t.Fatalf("good client got %d of %d messages: transitional frames must never be merged", got, sent)
 	}
 	if got := testutil.ToFloat64(e.srv.Metrics().Disconnects.WithLabelValues("t1", "slow_consumer")); got != 1 {
 		t.Fatalf("disconnects{slow_consumer} = %v", got)
 	}
-	var _ = pbx.Extension{}
+}
+
+// TestStateConflation: state frames of one object replace each other while
+// unsent, so a socket that does not read is not disconnected by state
+// traffic, every reading client ends with the latest state, and the
+// replaced frames are counted.
+func TestStateConflation(t *testing.T) {
+	e := newEnv(t)
+	_ = rawLogin(t, e, "dave") // never reads again
+	good := e.login("t1", "alice", "desktop")
+	e.settle("t1", good)
+	reset(good)
+
+	big := testExtension("202", "bob")
+	big.SIPUserAgent = strings.Repeat("x", 16<<10)
+	const n = 3000
+	for i := 0; i < n; i++ {
+		big.Port = strconv.Itoa(i)
+		e.publish("t1", cluster.Event{Name: cluster.EvExtenChanged, Key: "exten/202", Data: mustJSON(t, big)})
+	}
+	e.settle("t1", good)
+	if got := testutil.ToFloat64(e.srv.Metrics().SlowConsumers.WithLabelValues("t1")); got != 0 {
+		t.Fatalf("%v slow-consumer disconnects for state traffic", got)
+	}
+	if got := testutil.ToFloat64(e.srv.Metrics().Conflated.WithLabelValues("t1")); got == 0 {
+		t.Fatal("no frame was conflated although one socket never reads")
+	}
+	ups := good.events("extenUpdate")
+	if len(ups) == 0 || len(ups) > n {
+		t.Fatalf("good client got %d extenUpdate", len(ups))
+	}
+	var last struct{ Port string }
+	if err := json.Unmarshal(ups[len(ups)-1].args[0], &last); err != nil || last.Port != strconv.Itoa(n-1) {
+		t.Fatalf("good client's last state has port %q, want %d (%v)", last.Port, n-1, err)
+	}
 }

@@ -17,12 +17,20 @@ import (
 //   - After the upgrade the HTTP handler returns; one goroutine per socket
 //     reads frames (gorilla/websocket, small read buffer). Nothing else runs
 //     per idle socket: no writer goroutine, no timer.
-//   - Writing never blocks the caller: the frame is appended, already
-//     framed, to the socket's output buffer, and a flusher goroutine, alive
-//     only while there is output, writes everything queued in one write(2).
-//     A burst of frames for one socket therefore costs one syscall.
-//   - The queue is bounded in frames; a full queue is reported to the
-//     caller (slow consumer), nothing is dropped silently.
+//   - Writing never blocks the caller: the frame's payload (shared by every
+//     socket that gets the same variant) is queued by reference, and a
+//     flusher goroutine, alive only while there is output, frames
+//     everything queued and writes it in one write(2). A router queues a
+//     whole burst first and wakes the flushers once (queue, then wake), so
+//     the frames of one change leave together.
+//   - State frames carry a key (object and event): a newer state for the
+//     same key replaces the queued one in place, so a slow reader needs at
+//     most one frame per object and converges on the latest state. A frame
+//     without a key (a transitional event) is a barrier: nothing queued
+//     before it is replaced by what comes after it.
+//   - The queue is bounded: maxFrames frames without a key, maxKeyedFrames
+//     distinct keys; past either the caller is told (slow consumer),
+//     nothing is dropped silently.
 //
 // Only the flusher writes to the connection, except gorilla's own close
 // frame on a protocol error just before the connection is closed; Go's
@@ -36,17 +44,38 @@ type socket struct {
 	pool      *sync.Pool // of *[]byte output buffers, shared by a Server
 
 	mu        sync.Mutex
-	out       *[]byte // queued frames; nil when nothing is queued
-	frames    int     // frames in out
-	flushing  bool    // a flusher goroutine is running
-	closing   bool    // a close frame is queued: nothing more is accepted
-	finishing bool    // close the connection once the queue is written
-	closed    bool    // the connection is closed
+	q         []qframe       // queued frames, oldest first
+	spare     []qframe       // the flusher's last queue, for reuse
+	frames    int            // frames without a key in q
+	keyed     int            // frames with a key in q
+	barrier   int            // q[:barrier] is never replaced (a keyless frame follows)
+	index     map[string]int // key -> position in q, once q is long
+	flushing  bool           // a flusher goroutine is running
+	waking    bool           // a queue() caller owes a wake()
+	closing   bool           // a close frame is queued: nothing more is accepted
+	finishing bool           // close the connection once the queue is written
+	closed    bool           // the connection is closed
 
 	// deadline is the write deadline set on nc; only the running flusher
 	// touches it (flushers follow each other under mu).
 	deadline time.Time
 }
+
+// qframe is one queued frame: its opcode, its payload (never modified, often
+// shared with other sockets) and its conflation key ("" for none).
+type qframe struct {
+	op      byte
+	payload []byte
+	key     string
+}
+
+// maxKeyedFrames bounds the distinct objects a slow socket may have queued
+// (a reference each, about 50 bytes).
+const maxKeyedFrames = 8192
+
+// indexFrom is the queue length from which keys are looked up in a map
+// instead of a scan of the replaceable tail.
+const indexFrom = 16
 
 // newSocket takes over an upgraded connection: ws reads, the socket
 // writes. maxFrames bounds the queue, writeWait one write; the output
@@ -97,65 +126,128 @@ func appendFrame(b []byte, op byte, payload []byte) []byte {
 	return append(b, payload...)
 }
 
-// writeText queues a text frame; errQueueFull means the peer does not read
-// fast enough, errSocketClosed that the socket is closing.
-func (s *socket) writeText(payload []byte) error { return s.enqueue(opText, payload) }
+// writeText queues a text frame and wakes the flusher; errQueueFull means
+// the peer does not read fast enough, errSocketClosed that the socket is
+// closing.
+func (s *socket) writeText(payload []byte) error { return s.write(opText, payload) }
 
 // writeClose queues a close frame with a status code and reason; nothing is
 // accepted after it. It is queued even when the queue is full.
 func (s *socket) writeClose(code int, reason string) error {
-	return s.enqueue(opClose, websocket.FormatCloseMessage(code, reason))
+	return s.write(opClose, websocket.FormatCloseMessage(code, reason))
 }
 
-func (s *socket) enqueue(op byte, payload []byte) error {
+// write queues one keyless frame and wakes the flusher.
+func (s *socket) write(op byte, payload []byte) error {
+	wake, _, err := s.queue(op, payload, "")
+	if wake {
+		s.wake()
+	}
+	return err
+}
+
+// queue adds a frame without starting the flusher. With a key, a frame of
+// the same key queued after the last keyless frame is replaced in place
+// (replaced is true). wake is true when the caller must call wake once it
+// has queued the rest of its burst.
+func (s *socket) queue(op byte, payload []byte, key string) (wake, replaced bool, err error) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.closed || s.closing {
-		s.mu.Unlock()
-		return errSocketClosed
+		return false, false, errSocketClosed
 	}
-	if op != opClose && s.frames >= s.maxFrames {
-		s.mu.Unlock()
-		return errQueueFull
+	if key != "" {
+		if i := s.find(key); i >= 0 {
+			s.q[i].payload = payload
+			return false, true, nil
+		}
+		if s.keyed >= maxKeyedFrames {
+			return false, false, errQueueFull
+		}
+		s.keyed++
+	} else {
+		if op != opClose && s.frames >= s.maxFrames {
+			return false, false, errQueueFull
+		}
+		s.frames++
 	}
-	if s.out == nil {
-		s.out = s.pool.Get().(*[]byte)
+	s.q = append(s.q, qframe{op: op, payload: payload, key: key})
+	switch {
+	case key == "":
+		s.barrier, s.index = len(s.q), nil
+	case s.index != nil:
+		s.index[key] = len(s.q) - 1
+	case len(s.q)-s.barrier >= indexFrom:
+		s.index = make(map[string]int, 2*indexFrom)
+		for i := s.barrier; i < len(s.q); i++ {
+			s.index[s.q[i].key] = i
+		}
 	}
-	*s.out = appendFrame(*s.out, op, payload)
-	s.frames++
 	if op == opClose {
 		s.closing = true
 	}
-	start := !s.flushing
-	s.flushing = true
+	if s.flushing || s.waking {
+		return false, false, nil
+	}
+	s.waking = true
+	return true, false, nil
+}
+
+// find returns the position of a replaceable frame with key, or -1.
+func (s *socket) find(key string) int {
+	if s.index != nil {
+		if i, ok := s.index[key]; ok {
+			return i
+		}
+		return -1
+	}
+	for i := len(s.q) - 1; i >= s.barrier; i-- {
+		if s.q[i].key == key {
+			return i
+		}
+	}
+	return -1
+}
+
+// wake starts the flusher for what queue() added, unless one runs.
+func (s *socket) wake() {
+	s.mu.Lock()
+	s.waking = false
+	start := !s.flushing && len(s.q) > 0
+	if start {
+		s.flushing = true
+	}
 	s.mu.Unlock()
 	if start {
 		go s.flush()
 	}
-	return nil
 }
 
 // flush writes the queue until it is empty, then ends.
 func (s *socket) flush() {
 	for {
 		s.mu.Lock()
-		buf := s.out
-		s.out, s.frames = nil, 0
-		if buf == nil || s.closed {
+		q := s.q
+		s.q, s.spare = s.spare, nil
+		s.frames, s.keyed, s.barrier, s.index = 0, 0, 0, nil
+		if len(q) == 0 || s.closed {
 			s.flushing = false
 			finish := s.finishing && !s.closed
 			if finish {
 				s.closed = true
 			}
 			s.mu.Unlock()
-			if buf != nil {
-				s.release(buf)
-			}
 			if finish {
 				_ = s.nc.Close()
 			}
 			return
 		}
 		s.mu.Unlock()
+		buf := s.pool.Get().(*[]byte)
+		for _, f := range q {
+			*buf = appendFrame(*buf, f.op, f.payload)
+		}
+		s.recycle(q)
 		// Move the deadline only when less than half of writeWait is left:
 		// every write still gets at least writeWait/2, and a busy socket
 		// does not reset a runtime timer per write.
@@ -170,6 +262,23 @@ func (s *socket) flush() {
 			s.kill()
 		}
 	}
+}
+
+// maxSpareFrames is the largest queue kept for reuse by its socket.
+const maxSpareFrames = 4
+
+// recycle keeps a written queue's array for the next burst, unless it grew
+// large (an idle socket keeps at most a small one).
+func (s *socket) recycle(q []qframe) {
+	if cap(q) > maxSpareFrames {
+		return
+	}
+	clear(q) // drop the payload references
+	s.mu.Lock()
+	if s.spare == nil && s.q == nil {
+		s.spare = q[:0]
+	}
+	s.mu.Unlock()
 }
 
 func (s *socket) release(buf *[]byte) {

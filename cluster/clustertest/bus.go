@@ -26,7 +26,7 @@ func busCases() []Case {
 func subscribe(t *testing.T, bus cluster.Bus, tenant string) *Collector {
 	t.Helper()
 	c := &Collector{}
-	if err := bus.Subscribe(Ctx(t), tenant, c.Fn); err != nil {
+	if err := bus.Subscribe(Ctx(t), tenant, cluster.Each(c.Fn)); err != nil {
 		t.Fatalf("Subscribe(%s): %v", tenant, err)
 	}
 	return c
@@ -273,7 +273,7 @@ func testBusUnsubscribe(t *testing.T, b cluster.Backend) {
 	ten := Unique("t")
 	ctx, cancel := context.WithCancel(Ctx(t))
 	gone := &Collector{}
-	if err := b.Bus.Subscribe(ctx, ten, gone.Fn); err != nil {
+	if err := b.Bus.Subscribe(ctx, ten, cluster.Each(gone.Fn)); err != nil {
 		t.Fatal(err)
 	}
 	stay := subscribe(t, b.Bus, ten)

@@ -96,7 +96,7 @@ func (u *bus) Publish(_ context.Context, ev cluster.Event) error {
 
 // Subscribe registers fn before returning; events are delivered from a
 // goroutine until ctx (or the backend) ends.
-func (u *bus) Subscribe(ctx context.Context, tenant string, fn func(cluster.Event)) error {
+func (u *bus) Subscribe(ctx context.Context, tenant string, fn func([]cluster.Event)) error {
 	if tenant == "" {
 		return errors.New("memory: subscribe: empty tenant")
 	}

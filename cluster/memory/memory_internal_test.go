@@ -102,7 +102,7 @@ func TestOverflowResync(t *testing.T) {
 	var mu sync.Mutex
 	var got []cluster.Event
 	first := true
-	err := cb.Bus.Subscribe(ctx, "t", func(ev cluster.Event) {
+	err := cb.Bus.Subscribe(ctx, "t", cluster.Each(func(ev cluster.Event) {
 		if first {
 			first = false
 			<-release
@@ -110,7 +110,7 @@ func TestOverflowResync(t *testing.T) {
 		mu.Lock()
 		got = append(got, ev)
 		mu.Unlock()
-	})
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}

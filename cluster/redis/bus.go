@@ -100,7 +100,7 @@ func (u bus) Publish(ctx context.Context, ev cluster.Event) error {
 // Subscribe delivers the tenant's events to fn from a goroutine until ctx
 // ends. It returns once Redis confirmed the subscription (events published
 // afterwards will be delivered) or with an error.
-func (u bus) Subscribe(ctx context.Context, tenant string, fn func(cluster.Event)) error {
+func (u bus) Subscribe(ctx context.Context, tenant string, fn func([]cluster.Event)) error {
 	return u.b.hub.subscribe(ctx, tenant, fn)
 }
 

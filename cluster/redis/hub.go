@@ -69,7 +69,7 @@ func (h *hub) wait() {
 	}
 }
 
-func (h *hub) subscribe(ctx context.Context, tenant string, fn func(cluster.Event)) error {
+func (h *hub) subscribe(ctx context.Context, tenant string, fn func([]cluster.Event)) error {
 	if tenant == "" {
 		return errors.New("redis backend: subscribe: empty tenant")
 	}

@@ -58,7 +58,7 @@ func TestUnreachable(t *testing.T) {
 	if _, err := cb.Tokens.Check(ctx, "t", "u", "h", time.Second); err == nil {
 		t.Fatal("Check succeeded without Redis")
 	}
-	if err := cb.Bus.Subscribe(ctx, "t", func(cluster.Event) {}); err == nil {
+	if err := cb.Bus.Subscribe(ctx, "t", func([]cluster.Event) {}); err == nil {
 		t.Fatal("Subscribe succeeded without Redis")
 	}
 }
@@ -79,7 +79,7 @@ func TestTwoNodes(t *testing.T) {
 		t.Fatal("second node acquired")
 	}
 	c := &clustertest.Collector{}
-	if err := b.Bus.Subscribe(ctx, ten, c.Fn); err != nil {
+	if err := b.Bus.Subscribe(ctx, ten, cluster.Each(c.Fn)); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.Bus.PublishFenced(ctx, l, []cluster.Event{{Name: "hello", Key: "k/1", Data: []byte(`{"a":1}`)}}); err != nil {
@@ -101,7 +101,7 @@ func TestRestartDuringSubscription(t *testing.T) {
 	ctx := clustertest.Ctx(t)
 	ten := clustertest.Unique("t")
 	c := &clustertest.Collector{}
-	if err := cb.Bus.Subscribe(ctx, ten, c.Fn); err != nil {
+	if err := cb.Bus.Subscribe(ctx, ten, cluster.Each(c.Fn)); err != nil {
 		t.Fatal(err)
 	}
 	l, _, err := cb.Ownership.Acquire(ctx, ten, "n", time.Minute)
@@ -142,7 +142,7 @@ func TestKilledPubSubConnection(t *testing.T) {
 	ctx := clustertest.Ctx(t)
 	ten := clustertest.Unique("t")
 	c := &clustertest.Collector{}
-	if err := cb.Bus.Subscribe(ctx, ten, c.Fn); err != nil {
+	if err := cb.Bus.Subscribe(ctx, ten, cluster.Each(c.Fn)); err != nil {
 		t.Fatal(err)
 	}
 	if r, err := srv.Do("CLIENT KILL TYPE pubsub"); err != nil || r == ":0" {
@@ -163,7 +163,7 @@ func TestPausedOwner(t *testing.T) {
 	ctx := clustertest.Ctx(t)
 	ten := clustertest.Unique("t")
 	c := &clustertest.Collector{}
-	if err := b.Bus.Subscribe(ctx, ten, c.Fn); err != nil {
+	if err := b.Bus.Subscribe(ctx, ten, cluster.Each(c.Fn)); err != nil {
 		t.Fatal(err)
 	}
 	la, ok, _ := a.Ownership.Acquire(ctx, ten, "na", 300*time.Millisecond)
@@ -205,7 +205,7 @@ func TestDeafnessProbe(t *testing.T) {
 	ctx := clustertest.Ctx(t)
 	ten := clustertest.Unique("t")
 	c := &clustertest.Collector{}
-	if err := cb.Bus.Subscribe(ctx, ten, c.Fn); err != nil {
+	if err := cb.Bus.Subscribe(ctx, ten, cluster.Each(c.Fn)); err != nil {
 		t.Fatal(err)
 	}
 	// Idle: probes flow and nothing is recreated.

@@ -103,18 +103,19 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		tenants = append(tenants, ws.NewTenant(cfg.Tenants[i].ID, cfg.Tenants[i].Hosts, tc))
 	}
 	srv := ws.New(ws.Options{
-		NodeID:          cfg.NodeID,
-		Backend:         backend,
-		Tenants:         tenants,
-		TokenTTL:        cfg.TokenTTL,
-		LoginTimeout:    cfg.LoginTimeout,
-		PingInterval:    cfg.PingInterval,
-		PingTimeout:     cfg.PingTimeout,
-		MaxMessageBytes: cfg.MaxMessageBytes,
-		MaxConnLifetime: cfg.MaxConnectionLifetime,
-		AllowedOrigins:  cfg.AllowedOrigins,
-		Logger:          log,
-		Registry:        reg,
+		NodeID:            cfg.NodeID,
+		Backend:           backend,
+		Tenants:           tenants,
+		TokenTTL:          cfg.TokenTTL,
+		LoginTimeout:      cfg.LoginTimeout,
+		PingInterval:      cfg.PingInterval,
+		PingTimeout:       cfg.PingTimeout,
+		MaxMessageBytes:   cfg.MaxMessageBytes,
+		MaxConnLifetime:   cfg.MaxConnectionLifetime,
+		AllowedOrigins:    cfg.AllowedOrigins,
+		DeliverEveryState: cfg.DeliverEveryState,
+		Logger:            log,
+		Registry:          reg,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Listen)

@@ -125,6 +125,7 @@ func runStack(t *testing.T, transcript string) map[string][]recorded {
 	cfg := fmt.Sprintf(`listen: %q
 metrics_listen: %q
 drain_timeout: 1s
+deliver_every_state: true
 tenants:
   - id: t1
     ami: {address: %q, username: admin, secret: s3cret}

@@ -75,8 +75,10 @@ func (m *Mailbox) addMarkerLocked() {
 	m.q = append(m.q, cluster.Event{Tenant: m.tenant, Name: cluster.EvResync})
 }
 
-// Run hands queued events to fn, one at a time, until ctx ends.
-func (m *Mailbox) Run(ctx context.Context, fn func(cluster.Event)) {
+// Run hands queued events to fn until ctx ends: each call gets everything
+// that was queued at that moment, in order (at least one event), so a
+// subscriber can route a burst together and wake its writers once.
+func (m *Mailbox) Run(ctx context.Context, fn func([]cluster.Event)) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -91,12 +93,10 @@ func (m *Mailbox) Run(ctx context.Context, fn func(cluster.Event)) {
 			if len(batch) == 0 {
 				break
 			}
-			for _, ev := range batch {
-				if ctx.Err() != nil {
-					return
-				}
-				fn(ev)
+			if ctx.Err() != nil {
+				return
 			}
+			fn(batch)
 		}
 	}
 }

@@ -37,9 +37,14 @@ type Config struct {
 	PingTimeout           time.Duration `yaml:"ping_timeout"`
 	LogLevel              string        `yaml:"log_level"`
 	// Pprof serves net/http/pprof on metrics_listen (for profiling).
-	Pprof          bool     `yaml:"pprof"`
-	AllowedOrigins []string `yaml:"allowed_origins"`
-	Tenants        []Tenant `yaml:"tenants"`
+	Pprof bool `yaml:"pprof"`
+	// DeliverEveryState turns state conflation off: every state frame is
+	// sent, even when a newer state of the same object is already queued
+	// for a socket (for recordings and debugging; a slow reader is then
+	// disconnected sooner).
+	DeliverEveryState bool     `yaml:"deliver_every_state"`
+	AllowedOrigins    []string `yaml:"allowed_origins"`
+	Tenants           []Tenant `yaml:"tenants"`
 
 	// Path is the file the configuration was read from.
 	Path string `yaml:"-"`

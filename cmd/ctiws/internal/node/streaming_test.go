@@ -36,11 +36,11 @@ func TestPollStreamsPublishesChangedFrames(t *testing.T) {
 	var got []cluster.Event
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if err := b.Bus.Subscribe(ctx, "t", func(ev cluster.Event) {
+	if err := b.Bus.Subscribe(ctx, "t", cluster.Each(func(ev cluster.Event) {
 		mu.Lock()
 		got = append(got, ev)
 		mu.Unlock()
-	}); err != nil {
+	})); err != nil {
 		t.Fatal(err)
 	}
 	pctx, stop := context.WithCancel(ctx)
