@@ -57,7 +57,8 @@ func TestActionRefusesUnsafeHeaders(t *testing.T) {
 // TestConnActionRefusesUnsafeMessage: a message built without the builder
 // is refused by Conn.Action before anything is written.
 func TestConnActionRefusesUnsafeMessage(t *testing.T) {
-	srv := newReplayServer(t, writeTranscript(t, "Action: Logoff\n\nResponse: Goodbye\nActionID: x\n"))
+	srv := newReplayServer(t, writeTranscript(t, "Action: Command\nCommand: core show uptime\n\nResponse: Success\nActionID: x\nMessage: Command output follows\n\n"+
+		"# keep the connection open until the test ends\nAction: Logoff\n\nResponse: Goodbye\nActionID: x\n"))
 	c, err := Dial(context.Background(), DialConfig{Address: srv.addr(), PingInterval: -1}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +73,7 @@ func TestConnActionRefusesUnsafeMessage(t *testing.T) {
 		t.Fatalf("Conn.Action(unsafe) = %v, want ErrUnsafeAction", err)
 	}
 	// The connection is still in step: the next expected action works.
-	r, err := do(ctx, c, "Logoff")
+	r, err := do(ctx, c, "Command", "Command", "core show uptime")
 	if err != nil || r.Error() != nil {
 		t.Fatalf("next action after a refused one: %v", err)
 	}
