@@ -28,6 +28,8 @@ type Metrics struct {
 	// RESTRefused counts REST requests refused for a reason worth
 	// watching (permission, bad number, bad status, alarm credential).
 	RESTRefused *prometheus.CounterVec
+	// LimitRejects counts payloads refused by a Limits field, by limit.
+	LimitRejects *prometheus.CounterVec
 }
 
 // NewMetrics registers the collectors on reg.
@@ -68,5 +70,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Requests refused because their Host selects no tenant."}),
 		RESTRefused: f.NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "rest_refused_total",
 			Help: "REST requests refused by validation or authorisation, by reason."}, []string{"tenant", "reason"}),
+		LimitRejects: f.NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "limit_rejects_total",
+			Help: "User-to-user payloads refused by a limit (avatar, post-it, message relay), by limit."}, []string{"tenant", "limit"}),
 	}
 }

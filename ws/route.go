@@ -10,6 +10,7 @@ import (
 	"github.com/ctiws/ctiws/cluster"
 	"github.com/ctiws/ctiws/cluster/directory"
 	"github.com/ctiws/ctiws/cluster/pbx"
+	"github.com/ctiws/ctiws/internal/guard"
 	"github.com/ctiws/ctiws/ws/eio"
 )
 
@@ -97,8 +98,19 @@ func (r *router) handle(ev cluster.Event) {
 	if ev.Time > 0 {
 		m.BusLag.Observe(time.Since(time.Unix(0, ev.Time)).Seconds())
 	}
+	// A panic while routing drops this event only: it is logged and
+	// counted, and the next event reloads the state (the caches may be
+	// half updated). Other tenants have routers of their own.
+	defer r.h.srv.panics.Recover(guard.Router, t, func(error) {
+		r.mu.Lock()
+		r.loaded = false
+		r.mu.Unlock()
+	})
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if hook := r.h.srv.opts.hooks.route; hook != nil {
+		hook(t, ev)
+	}
 	if !r.loaded {
 		r.loadLocked(false)
 	}
@@ -395,15 +407,13 @@ func (r *router) routeExtension(cfg *TenantConfig, e *pbx.Extension, clear json.
 		return extensionJSON(e, clear, variant, priv)
 	})
 	h := r.h
-	h.mu.RLock()
 	n := 0
-	for c, l := range h.all {
+	h.each(func(c *conn, l *login) {
 		if f := vc.get(extensionVariant(l.user, e.Exten, priv)); f != nil {
 			c.send(f)
 			n++
 		}
-	}
-	h.mu.RUnlock()
+	})
 	h.srv.metrics.EventsDelivered.WithLabelValues(h.tenant.ID, evExtenUpdate).Add(float64(n))
 
 	owner, ok := cfg.Directory.OwnerOf(e.Exten)
@@ -497,9 +507,8 @@ func (r *router) routeRooms(name string, clearRoom, privRoom rooms, clear json.R
 		return clear, nil
 	})
 	h := r.h
-	h.mu.RLock()
 	n := 0
-	for c, l := range h.all {
+	h.each(func(c *conn, l *login) {
 		var f []byte
 		switch {
 		case l.rooms&clearRoom != 0:
@@ -507,14 +516,13 @@ func (r *router) routeRooms(name string, clearRoom, privRoom rooms, clear json.R
 		case l.rooms&privRoom != 0:
 			f = vc.get(variantMasked)
 		default:
-			continue
+			return
 		}
 		if f != nil {
 			c.send(f)
 			n++
 		}
-	}
-	h.mu.RUnlock()
+	})
 	h.srv.metrics.EventsDelivered.WithLabelValues(h.tenant.ID, name).Add(float64(n))
 }
 
@@ -538,30 +546,43 @@ func (r *router) toUsers(users []string, frame []byte, name string) {
 	r.h.srv.metrics.EventsDelivered.WithLabelValues(r.h.tenant.ID, name).Add(float64(n))
 }
 
+// toUsersDroppable sends a relayed frame to every local socket of a user,
+// but never fills a receiver's queue past half: a flood of relays is
+// dropped and counted at the receiver, it never disconnects it as a slow
+// consumer.
+func (r *router) toUsersDroppable(user string, frame []byte, name string) {
+	n := 0
+	for _, c := range r.h.userConns(user) {
+		if c.sendDroppable(frame) {
+			n++
+		} else {
+			r.h.srv.metrics.LimitRejects.WithLabelValues(r.h.tenant.ID, limitRelayReceiver).Inc()
+		}
+	}
+	r.h.srv.metrics.EventsDelivered.WithLabelValues(r.h.tenant.ID, name).Add(float64(n))
+}
+
 // toAll sends frame to every logged-in local socket.
 func (r *router) toAll(frame []byte, name string) {
 	h := r.h
-	h.mu.RLock()
-	for c := range h.all {
+	n := 0
+	h.each(func(c *conn, _ *login) {
 		c.send(frame)
-	}
-	n := len(h.all)
-	h.mu.RUnlock()
+		n++
+	})
 	h.srv.metrics.EventsDelivered.WithLabelValues(h.tenant.ID, name).Add(float64(n))
 }
 
 // toRoom sends frame to the local sockets in room.
 func (r *router) toRoom(room rooms, frame []byte, name string) {
 	h := r.h
-	h.mu.RLock()
 	n := 0
-	for c, l := range h.all {
+	h.each(func(c *conn, l *login) {
 		if l.rooms&room != 0 {
 			c.send(frame)
 			n++
 		}
-	}
-	h.mu.RUnlock()
+	})
 	h.srv.metrics.EventsDelivered.WithLabelValues(h.tenant.ID, name).Add(float64(n))
 }
 
@@ -661,7 +682,7 @@ func (r *router) nodeEvent(ev cluster.Event) {
 		r.h.deliverToSocket(strings.TrimPrefix(ev.Target, targetSocketPrefix), takeOver)
 		return
 	case evMessage:
-		r.toUsers([]string{ev.Target}, eio.Event(evMessage, ev.Data), evMessage)
+		r.toUsersDroppable(ev.Target, eio.Event(evMessage, ev.Data), evMessage)
 		return
 	case evStreamSubscription:
 		r.streamSubscription(ev)
@@ -732,16 +753,14 @@ func (r *router) streamSubscription(ev cluster.Event) {
 func (r *router) toStream(id string, frame []byte, name string) {
 	id = strings.ToLower(id)
 	h := r.h
-	h.mu.RLock()
 	var targets []*conn
-	for c := range h.all {
+	h.each(func(c *conn, _ *login) {
 		c.mu.Lock()
+		defer c.mu.Unlock()
 		if c.streams[id] {
 			targets = append(targets, c)
 		}
-		c.mu.Unlock()
-	}
-	h.mu.RUnlock()
+	})
 	for _, c := range targets {
 		c.send(frame)
 	}

@@ -65,6 +65,7 @@ const (
 var (
 	errSocketClosed = errors.New("socket closed")
 	errQueueFull    = errors.New("send queue full")
+	errQueueBusy    = errors.New("send queue busy")
 )
 
 // maxPooledBuffer is the largest output buffer kept for reuse; a burst's
@@ -107,13 +108,27 @@ func (s *socket) writeClose(code int, reason string) error {
 	return s.enqueue(opClose, websocket.FormatCloseMessage(code, reason))
 }
 
+// writeTextBelow queues a text frame only while fewer than limit frames
+// are queued; errQueueBusy otherwise (the socket is not disconnected).
+func (s *socket) writeTextBelow(payload []byte, limit int) error {
+	return s.enqueueBelow(opText, payload, limit)
+}
+
 func (s *socket) enqueue(op byte, payload []byte) error {
+	return s.enqueueBelow(op, payload, s.maxFrames)
+}
+
+func (s *socket) enqueueBelow(op byte, payload []byte, limit int) error {
 	s.mu.Lock()
 	if s.closed || s.closing {
 		s.mu.Unlock()
 		return errSocketClosed
 	}
-	if op != opClose && s.frames >= s.maxFrames {
+	if op != opClose && s.frames >= limit {
+		if limit < s.maxFrames {
+			s.mu.Unlock()
+			return errQueueBusy
+		}
 		s.mu.Unlock()
 		return errQueueFull
 	}
