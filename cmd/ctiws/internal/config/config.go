@@ -51,14 +51,14 @@ type Config struct {
 	HTTPMaxHeaderBytes int           `yaml:"http_max_header_bytes"`
 
 	// User-to-user payload limits (see ws.Limits).
-	MaxAvatarBytes       int `yaml:"max_avatar_bytes"`
-	MaxAvatarDimension   int `yaml:"max_avatar_dimension"`
-	MaxPostitBytes       int `yaml:"max_postit_bytes"`
-	RelayMaxBytes        int `yaml:"relay_max_bytes"`
-	RelayRate            int `yaml:"relay_rate"`
-	RelayBurst           int `yaml:"relay_burst"`
-	RelayDisconnectAfter int `yaml:"relay_disconnect_after"`
-	Tenants        []Tenant `yaml:"tenants"`
+	MaxAvatarBytes       int      `yaml:"max_avatar_bytes"`
+	MaxAvatarDimension   int      `yaml:"max_avatar_dimension"`
+	MaxPostitBytes       int      `yaml:"max_postit_bytes"`
+	RelayMaxBytes        int      `yaml:"relay_max_bytes"`
+	RelayRate            int      `yaml:"relay_rate"`
+	RelayBurst           int      `yaml:"relay_burst"`
+	RelayDisconnectAfter int      `yaml:"relay_disconnect_after"`
+	Tenants              []Tenant `yaml:"tenants"`
 
 	// Path is the file the configuration was read from.
 	Path string `yaml:"-"`

@@ -47,7 +47,7 @@ func (c *Config) validateLimits() error {
 // and logs. A URL that does not parse is redacted too: everything between
 // the scheme and the last '@' after the user name.
 func RedactURL(u string) string {
-	if p, err := url.Parse(u); err == nil {
+	if p, err := url.Parse(u); err == nil && p.Opaque == "" {
 		return p.Redacted()
 	}
 	scheme, rest, ok := strings.Cut(u, "://")
