@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -239,6 +240,11 @@ func TestPanicsAreContained(t *testing.T) {
 				panic("injected router panic")
 			}
 		},
+		rest: func(tenant, route string) {
+			if tenant == "t1" && route == "auth_logout" {
+				panic("injected REST panic")
+			}
+		},
 		clientEvent: func(tenant, name string) {
 			if tenant == "t1" && name == "boom" && boom.CompareAndSwap(false, true) {
 				panic("injected socket panic")
@@ -290,6 +296,29 @@ func TestPanicsAreContained(t *testing.T) {
 	alive(t, a2, "t2 alice")
 	publish("t1", "later")
 	waitFor(t, "t1 events after the socket panic", func() bool { return a1.count("later") == 1 })
+	// REST: the panicking request gets 500; other requests are served.
+	for _, tc := range []struct {
+		tenant, path string
+		want         int
+	}{
+		{"t1", "/webrest/authentication/logout", 500},
+		{"t1", "/webrest/authentication/login", 400},
+		{"t2", "/webrest/authentication/logout", 401},
+	} {
+		req, _ := http.NewRequest("POST", e.hs.URL+tc.path, strings.NewReader("nope"))
+		req.Host = tc.tenant + ".example"
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", tc.tenant, tc.path, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s %s: HTTP %d, want %d", tc.tenant, tc.path, resp.StatusCode, tc.want)
+		}
+	}
+	if got := testutil.ToFloat64(e.panics.Counter(guard.REST, "t1")); got != 1 {
+		t.Errorf("panics{rest,t1} = %v, want 1", got)
+	}
 	// The panicked socket was logged out (no leftover login).
 	waitFor(t, "logout of the panicked socket", func() bool { return len(e.srv.tenants.byID["t1"].hub.userConns("bob")) == 0 })
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/ctiws/ctiws/cluster"
 	"github.com/ctiws/ctiws/cluster/directory"
 	"github.com/ctiws/ctiws/cluster/pbx"
+	"github.com/ctiws/ctiws/internal/guard"
 	"github.com/ctiws/ctiws/ws/auth"
 )
 
@@ -107,6 +108,12 @@ func (s *Server) handle(pattern, route string, fn func(http.ResponseWriter, *htt
 			return
 		}
 		r.Body = http.MaxBytesReader(rec, r.Body, maxBody)
+		defer s.panics.Recover(guard.REST, t.ID, func(error) {
+			writeError(rec, http.StatusInternalServerError, "internal error")
+		})
+		if h := s.opts.hooks.rest; h != nil {
+			h(t.ID, route)
+		}
 		fn(rec, r, t)
 	})
 }

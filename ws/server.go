@@ -62,6 +62,8 @@ type hooks struct {
 	route func(tenant string, ev cluster.Event)
 	// clientEvent runs in a socket's reader before each client event.
 	clientEvent func(tenant, name string)
+	// rest runs before each REST handler.
+	rest func(tenant, route string)
 }
 
 // Server serves Socket.IO and REST for every tenant of the node.

@@ -1,5 +1,5 @@
 // Package guard contains panics: a goroutine that serves one tenant (its
-// event router, its PBX owner, one of its sockets) recovers from a panic,
+// event router, its PBX owner, one of its sockets, a REST request) recovers from a panic,
 // logs it with the tenant and the stack, and counts it in
 // ctiws_panics_total{component,tenant}, so the process and the other
 // tenants keep working.
@@ -19,6 +19,7 @@ const (
 	Router = "router"
 	Owner  = "owner"
 	Socket = "socket"
+	REST   = "rest"
 )
 
 // Panics counts and logs recovered panics. One value is shared by every
