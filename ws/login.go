@@ -256,9 +256,10 @@ type relayMessage struct {
 // second, Limits.RelayBurst at once) and a size cap (Limits.RelayBytes).
 // A relay over either limit is dropped and counted
 // (ctiws_limit_rejects_total); a socket with Limits.RelayDisconnectAfter
-// refused relays within relayAbuseWindow is disconnected (reason
-// relay_abuse). The receiver is never disconnected for it: relays are not
-// queued to a receiver whose send queue is half full (router.toUsersDroppable).
+// refused relays within relayAbuseWindow is disconnected with `41` (reason
+// relay_abuse), so it does not reconnect by itself. The receiver is never
+// disconnected for it: relays are not queued to a receiver whose send
+// queue is half full (router.toUsersDroppable).
 func (s *Server) handleRelay(c *conn, raw json.RawMessage) {
 	l := c.currentLogin()
 	if l == nil {
@@ -321,7 +322,9 @@ func (s *Server) relayRefused(c *conn, l *login, now time.Time, limit string) {
 	if c.relay.refuse(now, s.opts.Limits.RelayDisconnectAfter) {
 		s.log.Warn("socket disconnected: too many message relays over the limits", "tenant", c.tenant.ID, "socket", c.socketID,
 			"user", l.username, "refused", s.opts.Limits.RelayDisconnectAfter, "within", relayAbuseWindow)
-		c.closeTransport(reasonRelayAbuse)
+		// With the Socket.IO disconnect (41): clients do not reconnect
+		// by themselves, so a flooding client stays away.
+		c.disconnect(reasonRelayAbuse)
 	}
 }
 
