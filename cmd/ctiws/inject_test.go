@@ -246,4 +246,3 @@ func FuzzRESTToAMI(f *testing.F) {
 		}
 	})
 }
-
