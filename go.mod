@@ -10,6 +10,8 @@ require (
 	github.com/staskobzar/goami2 v1.7.6
 	go.yaml.in/yaml/v3 v3.0.6
 	golang.org/x/crypto v0.45.0
+	golang.org/x/image v0.34.0
+	golang.org/x/term v0.38.0
 )
 
 require (

@@ -32,6 +32,9 @@ type conn struct {
 	nsConnected bool
 	login       *login // nil until logged in
 	streams     map[string]bool
+
+	// relay limits the socket's `message` relays (reader goroutine only).
+	relay relayBucket
 }
 
 // login is what a successful login binds to a socket.
@@ -63,6 +66,16 @@ func (c *conn) send(frame []byte) {
 	if err := c.sock.writeText(frame); errors.Is(err, errQueueFull) {
 		c.srv.slowConsumer(c)
 	}
+}
+
+// sendDroppable queues a frame unless the socket's queue is half full, and
+// reports whether it did: for frames one user sends another (relays),
+// which must never make the receiver a slow consumer.
+func (c *conn) sendDroppable(frame []byte) bool {
+	if c.closed.Load() {
+		return false
+	}
+	return c.sock.writeTextBelow(frame, max(1, c.srv.opts.SendBuffer/2)) == nil
 }
 
 // currentLogin returns the login bound to the socket, or nil.
@@ -113,4 +126,6 @@ const (
 	reasonLifetime     = "max_lifetime"
 	reasonReadError    = "read_error"
 	reasonReload       = "user_removed"
+	reasonPanic        = "panic"
+	reasonRelayAbuse   = "relay_abuse"
 )

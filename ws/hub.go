@@ -125,6 +125,16 @@ func (h *hub) replace(c *conn, nl *login) {
 	}
 }
 
+// each calls fn for every logged-in local socket under the read lock,
+// which is released even if fn panics.
+func (h *hub) each(fn func(c *conn, l *login)) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for c, l := range h.all {
+		fn(c, l)
+	}
+}
+
 // deliverToSocket sends frame to one local socket, if it is here.
 func (h *hub) deliverToSocket(id string, frame []byte) bool {
 	h.mu.RLock()

@@ -251,10 +251,29 @@ type relayMessage struct {
 // Only logged-in sockets may send, callUser is stamped with the sender, and
 // screenSharingStart needs the screen-sharing permission (fixes, see
 // docs/compatibility.md).
+//
+// Abuse limits: each socket has a token bucket (Limits.RelayRate per
+// second, Limits.RelayBurst at once) and a size cap (Limits.RelayBytes).
+// A relay over either limit is dropped and counted
+// (ctiws_limit_rejects_total); a socket with Limits.RelayDisconnectAfter
+// refused relays within relayAbuseWindow is disconnected with `41` (reason
+// relay_abuse), so it does not reconnect by itself. The receiver is never
+// disconnected for it: relays are not queued to a receiver whose send
+// queue is half full (router.toUsersDroppable).
 func (s *Server) handleRelay(c *conn, raw json.RawMessage) {
 	l := c.currentLogin()
 	if l == nil {
 		s.metrics.BadFrames.WithLabelValues(c.tenant.ID, "relay_not_logged_in").Inc()
+		return
+	}
+	lim := s.opts.Limits
+	now := time.Now()
+	switch {
+	case len(raw) > lim.RelayBytes:
+		s.relayRefused(c, l, now, limitRelayBytes)
+		return
+	case !c.relay.allow(now, lim.RelayRate, lim.RelayBurst):
+		s.relayRefused(c, l, now, limitRelayRate)
 		return
 	}
 	var obj map[string]json.RawMessage
@@ -292,6 +311,20 @@ func (s *Server) handleRelay(c *conn, raw json.RawMessage) {
 	ev := cluster.Event{Tenant: c.tenant.ID, Name: evMessage, Target: destName, Data: data, Origin: s.opts.NodeID, Time: time.Now().UnixNano()}
 	if err := s.backend.Bus.Publish(ctx, ev); err != nil {
 		s.log.Warn("message relay publish failed", "tenant", c.tenant.ID, "err", err)
+	}
+}
+
+// relayRefused counts a refused relay and disconnects a sender that keeps
+// going over the limits.
+func (s *Server) relayRefused(c *conn, l *login, now time.Time, limit string) {
+	s.metrics.LimitRejects.WithLabelValues(c.tenant.ID, limit).Inc()
+	s.badLog.log(s.log, limit, "message relay refused by a limit", "tenant", c.tenant.ID, "socket", c.socketID, "user", l.username)
+	if c.relay.refuse(now, s.opts.Limits.RelayDisconnectAfter) {
+		s.log.Warn("socket disconnected: too many message relays over the limits", "tenant", c.tenant.ID, "socket", c.socketID,
+			"user", l.username, "refused", s.opts.Limits.RelayDisconnectAfter, "within", relayAbuseWindow)
+		// With the Socket.IO disconnect (41): clients do not reconnect
+		// by themselves, so a flooding client stays away.
+		c.disconnect(reasonRelayAbuse)
 	}
 }
 

@@ -31,6 +31,8 @@ type Metrics struct {
 	// Conflated counts state frames that replaced an unsent frame of the
 	// same object in a socket's queue.
 	Conflated *prometheus.CounterVec
+	// LimitRejects counts payloads refused by a Limits field, by limit.
+	LimitRejects *prometheus.CounterVec
 }
 
 // NewMetrics registers the collectors on reg.
@@ -73,5 +75,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "REST requests refused by validation or authorisation, by reason."}, []string{"tenant", "reason"}),
 		Conflated: f.NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "frames_conflated_total",
 			Help: "State frames that replaced an unsent frame of the same object in a socket's queue (a slow reader gets only the latest state)."}, []string{"tenant"}),
+		LimitRejects: f.NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "limit_rejects_total",
+			Help: "User-to-user payloads refused by a limit (avatar, post-it, message relay), by limit."}, []string{"tenant", "limit"}),
 	}
 }

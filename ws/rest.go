@@ -16,6 +16,7 @@ import (
 	"github.com/ctiws/ctiws/cluster"
 	"github.com/ctiws/ctiws/cluster/directory"
 	"github.com/ctiws/ctiws/cluster/pbx"
+	"github.com/ctiws/ctiws/internal/guard"
 	"github.com/ctiws/ctiws/ws/auth"
 )
 
@@ -107,6 +108,12 @@ func (s *Server) handle(pattern, route string, fn func(http.ResponseWriter, *htt
 			return
 		}
 		r.Body = http.MaxBytesReader(rec, r.Body, maxBody)
+		defer s.panics.Recover(guard.REST, t.ID, func(error) {
+			writeError(rec, http.StatusInternalServerError, "internal error")
+		})
+		if h := s.opts.hooks.rest; h != nil {
+			h(t.ID, route)
+		}
 		fn(rec, r, t)
 	})
 }
@@ -159,10 +166,16 @@ func (s *Server) restAuth(r *http.Request, t *Tenant) (*directory.User, error) {
 	return user, nil
 }
 
+// errBodyTooLarge is decodeBody's error for a body over its cap.
+var errBodyTooLarge = errors.New("body too large")
+
 // decodeBody decodes a JSON object body into v.
 func decodeBody(r *http.Request, v any) error {
 	b, err := io.ReadAll(r.Body)
 	if err != nil {
+		if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
+			return errBodyTooLarge
+		}
 		return errors.New("body too large or unreadable")
 	}
 	if len(b) == 0 || b[0] != '{' {
@@ -518,18 +531,28 @@ func (s *Server) publish(q *request, name, target string, args ...any) bool {
 	return true
 }
 
+// restAvatar publishes `userProfileAvatarUpdate` with the avatar as the
+// original does (a data URL), but only a PNG, JPEG or WebP image within
+// the avatar limits: it goes to every logged-in socket of the tenant.
 func (s *Server) restAvatar(q *request) {
+	lim := s.opts.Limits
+	// A base64 data URL is 4/3 of the image, plus the JSON around it.
+	q.r.Body = http.MaxBytesReader(q.w, q.r.Body, int64(lim.AvatarBytes)*4/3+4096)
 	var body struct {
 		Avatar *string `json:"avatar"`
 	}
 	if err := decodeBody(q.r, &body); err != nil {
+		if errors.Is(err, errBodyTooLarge) {
+			s.limitReject(q, limitAvatarBytes, http.StatusRequestEntityTooLarge, "avatar larger than "+strconv.Itoa(lim.AvatarBytes)+" bytes")
+			return
+		}
 		writeError(q.w, http.StatusBadRequest, err.Error())
 		return
 	}
 	payload := map[string]string{"username": q.user.Username}
 	if body.Avatar != nil && *body.Avatar != "" {
-		if !strings.HasPrefix(*body.Avatar, "data:image/") {
-			writeError(q.w, http.StatusBadRequest, "avatar must be a data:image/… URL")
+		if aerr := checkAvatar(*body.Avatar, lim.AvatarBytes, lim.AvatarDimension); aerr != nil {
+			s.limitReject(q, aerr.limit, aerr.status, aerr.msg)
 			return
 		}
 		payload["avatar"] = *body.Avatar
@@ -537,6 +560,13 @@ func (s *Server) restAvatar(q *request) {
 	if s.publish(q, "userProfileAvatarUpdate", targetAllLoggedIn, payload) {
 		writeJSON(q.w, http.StatusOK, map[string]string{"message": "ok"})
 	}
+}
+
+// limitReject answers a request refused by a limit, counts and logs it.
+func (s *Server) limitReject(q *request, limit string, status int, msg string) {
+	s.metrics.LimitRejects.WithLabelValues(q.tenant.ID, limit).Inc()
+	s.badLog.log(s.log, limit, "REST payload refused by a limit", "tenant", q.tenant.ID, "user", q.user.Username, "why", msg)
+	writeError(q.w, status, msg)
 }
 
 func (s *Server) restDefaultDevice(q *request) {
@@ -556,12 +586,19 @@ func (s *Server) restDefaultDevice(q *request) {
 	}
 }
 
+// restPostit sends a post-it to its recipient; the text is capped at
+// Limits.PostitBytes (413 above).
 func (s *Server) restPostit(q *request) {
 	var body struct {
 		Recipient string `json:"recipient"`
 		Text      string `json:"text"`
 	}
-	if err := decodeBody(q.r, &body); err != nil || body.Recipient == "" || body.Text == "" {
+	err := decodeBody(q.r, &body)
+	if errors.Is(err, errBodyTooLarge) || len(body.Text) > s.opts.Limits.PostitBytes {
+		s.limitReject(q, limitPostitBytes, http.StatusRequestEntityTooLarge, "post-it text larger than "+strconv.Itoa(s.opts.Limits.PostitBytes)+" bytes")
+		return
+	}
+	if err != nil || body.Recipient == "" || body.Text == "" || len(body.Recipient) > 256 {
 		writeError(q.w, http.StatusBadRequest, "body must be {\"recipient\":\"<user>\",\"text\":\"…\"}")
 		return
 	}

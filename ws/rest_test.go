@@ -153,7 +153,7 @@ func TestRESTAccepted(t *testing.T) {
 		{"/webrest/astproxy/answer_webrtc", `{"endpointId":"91201"}`, 200},
 		{"/webrest/user/default_device", `{"id":"91201"}`, 200},
 		{"/webrest/postit/create", `{"recipient":"Bob","text":"call me"}`, 200},
-		{"/webrest/user/profile/avatar", `{"avatar":"data:image/png;base64,AAAA"}`, 200},
+		{"/webrest/user/profile/avatar", `{"avatar":"` + onePixelPNG + `"}`, 200},
 		{"/webrest/user/presence", `{"status":"callforward","to":"+390721405516"}`, 202},
 		{"/webrest/user/presence", `{"status":"cellphone","to":"999"}`, 202},
 		{"/webrest/streaming/subscribe", `{"id":"GATE"}`, 200},
@@ -181,7 +181,7 @@ func TestRESTAccepted(t *testing.T) {
 	one(alice, "updateDefaultDevice", `"91201"`)
 	one(bob, "updateNewPostit", "")
 	one(bob, "newPostitCounter", `{"counter":1,"user":"bob"}`)
-	one(bob, "userProfileAvatarUpdate", `{"avatar":"data:image/png;base64,AAAA","username":"alice"}`)
+	one(bob, "userProfileAvatarUpdate", `{"avatar":"`+onePixelPNG+`","username":"alice"}`)
 	if n := len(bob.events("callWebrtc")); n != 0 {
 		t.Errorf("bob got %d callWebrtc", n)
 	}
@@ -200,3 +200,6 @@ func TestRESTAccepted(t *testing.T) {
 		t.Errorf("commands %q, want %q", cmds, want)
 	}
 }
+
+// onePixelPNG is a valid 1×1 PNG avatar.
+const onePixelPNG = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="

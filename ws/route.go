@@ -11,6 +11,7 @@ import (
 	"github.com/ctiws/ctiws/cluster"
 	"github.com/ctiws/ctiws/cluster/directory"
 	"github.com/ctiws/ctiws/cluster/pbx"
+	"github.com/ctiws/ctiws/internal/guard"
 	"github.com/ctiws/ctiws/ws/eio"
 )
 
@@ -158,6 +159,16 @@ func (r *router) handleOne(ev cluster.Event) {
 	m.EventsReceived.WithLabelValues(t, ev.Name).Inc()
 	if ev.Time > 0 {
 		m.BusLag.Observe(time.Since(time.Unix(0, ev.Time)).Seconds())
+	}
+	// A panic while routing drops this event only: it is logged and
+	// counted, and the next event reloads the state (the caches may be
+	// half updated). Other tenants have routers of their own. r.mu is
+	// held by batch, which goes on with the next event.
+	defer r.h.srv.panics.Recover(guard.Router, t, func(error) {
+		r.loaded = false
+	})
+	if hook := r.h.srv.opts.hooks.route; hook != nil {
+		hook(t, ev)
 	}
 	if !r.loaded {
 		r.loadLocked(false)
@@ -455,16 +466,14 @@ func (r *router) routeExtension(cfg *TenantConfig, e *pbx.Extension, clear json.
 		return extensionJSON(e, clear, variant, priv)
 	})
 	h := r.h
-	h.mu.RLock()
 	n := 0
 	xkey := evExtenUpdate + "|" + e.Exten
-	for c, l := range h.all {
+	h.each(func(c *conn, l *login) {
 		if f := vc.get(extensionVariant(l.user, e.Exten, priv)); f != nil {
 			r.queue(c, f, xkey)
 			n++
 		}
-	}
-	h.mu.RUnlock()
+	})
 	h.srv.metrics.EventsDelivered.WithLabelValues(h.tenant.ID, evExtenUpdate).Add(float64(n))
 
 	owner, ok := cfg.Directory.OwnerOf(e.Exten)
@@ -558,9 +567,8 @@ func (r *router) routeRooms(name, objKey string, clearRoom, privRoom rooms, clea
 		return clear, nil
 	})
 	h := r.h
-	h.mu.RLock()
 	n := 0
-	for c, l := range h.all {
+	h.each(func(c *conn, l *login) {
 		var f []byte
 		switch {
 		case l.rooms&clearRoom != 0:
@@ -568,14 +576,13 @@ func (r *router) routeRooms(name, objKey string, clearRoom, privRoom rooms, clea
 		case l.rooms&privRoom != 0:
 			f = vc.get(variantMasked)
 		default:
-			continue
+			return
 		}
 		if f != nil {
 			r.queue(c, f, name+"|"+objKey)
 			n++
 		}
-	}
-	h.mu.RUnlock()
+	})
 	h.srv.metrics.EventsDelivered.WithLabelValues(h.tenant.ID, name).Add(float64(n))
 }
 
@@ -600,30 +607,43 @@ func (r *router) toUsers(users []string, frame []byte, name, key string) {
 	r.h.srv.metrics.EventsDelivered.WithLabelValues(r.h.tenant.ID, name).Add(float64(n))
 }
 
+// toUsersDroppable sends a relayed frame to every local socket of a user,
+// but never fills a receiver's queue past half: a flood of relays is
+// dropped and counted at the receiver, it never disconnects it as a slow
+// consumer.
+func (r *router) toUsersDroppable(user string, frame []byte, name string) {
+	n := 0
+	for _, c := range r.h.userConns(user) {
+		if c.sendDroppable(frame) {
+			n++
+		} else {
+			r.h.srv.metrics.LimitRejects.WithLabelValues(r.h.tenant.ID, limitRelayReceiver).Inc()
+		}
+	}
+	r.h.srv.metrics.EventsDelivered.WithLabelValues(r.h.tenant.ID, name).Add(float64(n))
+}
+
 // toAll sends frame to every logged-in local socket; key as for queue.
 func (r *router) toAll(frame []byte, name, key string) {
 	h := r.h
-	h.mu.RLock()
-	for c := range h.all {
+	n := 0
+	h.each(func(c *conn, _ *login) {
 		r.queue(c, frame, key)
-	}
-	n := len(h.all)
-	h.mu.RUnlock()
+		n++
+	})
 	h.srv.metrics.EventsDelivered.WithLabelValues(h.tenant.ID, name).Add(float64(n))
 }
 
 // toRoom sends frame to the local sockets in room.
 func (r *router) toRoom(room rooms, frame []byte, name string) {
 	h := r.h
-	h.mu.RLock()
 	n := 0
-	for c, l := range h.all {
+	h.each(func(c *conn, l *login) {
 		if l.rooms&room != 0 {
 			r.queue(c, frame, "")
 			n++
 		}
-	}
-	h.mu.RUnlock()
+	})
 	h.srv.metrics.EventsDelivered.WithLabelValues(h.tenant.ID, name).Add(float64(n))
 }
 
@@ -723,7 +743,7 @@ func (r *router) nodeEvent(ev cluster.Event) {
 		r.h.deliverToSocket(strings.TrimPrefix(ev.Target, targetSocketPrefix), takeOver)
 		return
 	case evMessage:
-		r.toUsers([]string{ev.Target}, eio.Event(evMessage, ev.Data), evMessage, "")
+		r.toUsersDroppable(ev.Target, eio.Event(evMessage, ev.Data), evMessage)
 		return
 	case evStreamSubscription:
 		r.streamSubscription(ev)
@@ -794,16 +814,14 @@ func (r *router) streamSubscription(ev cluster.Event) {
 func (r *router) toStream(id string, frame []byte, name string) {
 	id = strings.ToLower(id)
 	h := r.h
-	h.mu.RLock()
 	var targets []*conn
-	for c := range h.all {
+	h.each(func(c *conn, _ *login) {
 		c.mu.Lock()
+		defer c.mu.Unlock()
 		if c.streams[id] {
 			targets = append(targets, c)
 		}
-		c.mu.Unlock()
-	}
-	h.mu.RUnlock()
+	})
 	for _, c := range targets {
 		r.queue(c, frame, name+"|"+id)
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ctiws/ctiws/cluster"
+	"github.com/ctiws/ctiws/internal/guard"
 	"github.com/ctiws/ctiws/ws/eio"
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,8 +44,28 @@ type Options struct {
 	SendBuffer int
 	// DeliverEveryState turns state conflation off (see socket).
 	DeliverEveryState bool
-	Logger            *slog.Logger
-	Registry          prometheus.Registerer
+	// Limits bound user-to-user payloads (avatars, post-its, the message
+	// relay); zero fields take their defaults.
+	Limits Limits
+	// Panics counts recovered panics; nil: the server registers its own
+	// ctiws_panics_total on Registry. Share one with the PBX owners.
+	Panics   *guard.Panics
+	Logger   *slog.Logger
+	Registry prometheus.Registerer
+
+	// hooks are test hooks, set by in-package tests only.
+	hooks *hooks
+}
+
+// hooks let in-package tests inject faults (e.g. panics) without
+// package-level state.
+type hooks struct {
+	// route runs in the router before each bus event of a tenant.
+	route func(tenant string, ev cluster.Event)
+	// clientEvent runs in a socket's reader before each client event.
+	clientEvent func(tenant, name string)
+	// rest runs before each REST handler.
+	rest func(tenant, route string)
 }
 
 // Server serves Socket.IO and REST for every tenant of the node.
@@ -65,6 +86,7 @@ type Server struct {
 	lastBeat atomic.Int64  // unix nanos of the last successful heartbeat
 	bcrypt   chan struct{} // bounds concurrent password checks
 	badLog   *logLimiter
+	panics   *guard.Panics
 }
 
 var (
@@ -98,6 +120,13 @@ func New(opts Options) *Server {
 	if opts.Registry == nil {
 		opts.Registry = prometheus.NewRegistry()
 	}
+	if opts.Panics == nil {
+		opts.Panics = guard.New(opts.Registry, opts.Logger)
+	}
+	if opts.hooks == nil {
+		opts.hooks = &hooks{}
+	}
+	opts.Limits = opts.Limits.withDefaults()
 	s := &Server{
 		opts:    opts,
 		log:     opts.Logger,
@@ -107,6 +136,7 @@ func New(opts Options) *Server {
 		conns:   map[*conn]struct{}{},
 		bcrypt:  make(chan struct{}, 2),
 		badLog:  newLogLimiter(time.Minute),
+		panics:  opts.Panics,
 	}
 	for _, t := range opts.Tenants {
 		t.hub = newHub(s, t)
@@ -214,6 +244,10 @@ func (s *Server) serveSocketIO(w http.ResponseWriter, r *http.Request) {
 		s.log.Debug("websocket upgrade failed", "tenant", t.ID, "remote", r.RemoteAddr, "err", err)
 		return
 	}
+	// The HTTP server's read and write timeouts are for REST requests: a
+	// hijacked websocket lives on with the sweep's ping timeout and the
+	// socket's own write deadline instead.
+	_ = wc.UnderlyingConn().SetDeadline(time.Time{})
 	wc.SetReadLimit(s.opts.MaxMessageBytes)
 	c.sock = newSocket(wc, s.opts.SendBuffer, writeWait, s.outPool)
 	wc.SetPingHandler(func(data string) error {
@@ -251,6 +285,9 @@ func (s *Server) onConnect(c *conn) {
 func (s *Server) readLoop(c *conn) {
 	defer s.onDisconnect(c)
 	defer c.sock.finish()
+	// A panic while handling this socket's frames closes this socket
+	// only (runs first, before the socket is finished and logged out).
+	defer s.panics.Recover(guard.Socket, c.tenant.ID, func(error) { c.closeTransport(reasonPanic) })
 	for {
 		typ, msg, err := c.sock.ws.ReadMessage()
 		if err != nil {
@@ -379,6 +416,9 @@ func (s *Server) onMessage(c *conn, msg []byte) {
 
 // onEvent handles a client event.
 func (s *Server) onEvent(c *conn, name string, args []json.RawMessage, ack int64) {
+	if h := s.opts.hooks.clientEvent; h != nil {
+		h(c.tenant.ID, name)
+	}
 	switch name {
 	case "ping":
 		if ack != eio.NoAck {

@@ -94,6 +94,7 @@ const (
 var (
 	errSocketClosed = errors.New("socket closed")
 	errQueueFull    = errors.New("send queue full")
+	errQueueBusy    = errors.New("send queue busy")
 )
 
 // maxPooledBuffer is the largest output buffer kept for reuse; a burst's
@@ -137,6 +138,17 @@ func (s *socket) writeClose(code int, reason string) error {
 	return s.write(opClose, websocket.FormatCloseMessage(code, reason))
 }
 
+// writeTextBelow queues a keyless text frame only while fewer than limit
+// keyless frames are queued; errQueueBusy otherwise (the socket is not
+// disconnected: for frames that may be dropped, such as relays).
+func (s *socket) writeTextBelow(payload []byte, limit int) error {
+	wake, _, err := s.queueBelow(opText, payload, "", limit)
+	if wake {
+		s.wake()
+	}
+	return err
+}
+
 // write queues one keyless frame and wakes the flusher.
 func (s *socket) write(op byte, payload []byte) error {
 	wake, _, err := s.queue(op, payload, "")
@@ -151,6 +163,12 @@ func (s *socket) write(op byte, payload []byte) error {
 // (replaced is true). wake is true when the caller must call wake once it
 // has queued the rest of its burst.
 func (s *socket) queue(op byte, payload []byte, key string) (wake, replaced bool, err error) {
+	return s.queueBelow(op, payload, key, s.maxFrames)
+}
+
+// queueBelow is queue with a lower bound for keyless frames: past it
+// (below maxFrames) errQueueBusy instead of errQueueFull.
+func (s *socket) queueBelow(op byte, payload []byte, key string, limit int) (wake, replaced bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed || s.closing {
@@ -166,7 +184,10 @@ func (s *socket) queue(op byte, payload []byte, key string) (wake, replaced bool
 		}
 		s.keyed++
 	} else {
-		if op != opClose && s.frames >= s.maxFrames {
+		if op != opClose && s.frames >= limit {
+			if limit < s.maxFrames {
+				return false, false, errQueueBusy
+			}
 			return false, false, errQueueFull
 		}
 		s.frames++

@@ -11,6 +11,7 @@ import (
 	"github.com/ctiws/ctiws/cluster/directory"
 	"github.com/ctiws/ctiws/cmd/ctiws/internal/config"
 	"github.com/ctiws/ctiws/cmd/ctiws/internal/node"
+	"github.com/ctiws/ctiws/internal/guard"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -21,7 +22,7 @@ type ownerSet struct {
 	tenant map[string]*atomic.Pointer[config.Tenant]
 }
 
-func startOwners(ctx context.Context, cfg *config.Config, backend cluster.Backend, info clusterInfo, pbxs *pbxFactory, log *slog.Logger, reg prometheus.Registerer) *ownerSet {
+func startOwners(ctx context.Context, cfg *config.Config, backend cluster.Backend, info clusterInfo, pbxs *pbxFactory, log *slog.Logger, reg prometheus.Registerer, panics *guard.Panics) *ownerSet {
 	nodes := info.nodes
 	set := &ownerSet{owners: map[string]*node.Owner{}, tenant: map[string]*atomic.Pointer[config.Tenant]{}}
 	m := node.NewMetrics(reg)
@@ -54,6 +55,7 @@ func startOwners(ctx context.Context, cfg *config.Config, backend cluster.Backen
 			NodeAlive:  info.alive,
 			Log:        log,
 			Metrics:    m,
+			Panics:     panics,
 		}
 		set.owners[t.ID] = o
 		m.LeaseOwned.WithLabelValues(t.ID).Set(0)

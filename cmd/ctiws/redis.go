@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"strings"
 
 	"github.com/ctiws/ctiws/cluster"
@@ -21,7 +22,7 @@ import (
 func newRedisBackend(_ context.Context, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (cluster.Backend, clusterInfo, error) {
 	opts, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
-		return cluster.Backend{}, clusterInfo{}, errUsage{fmt.Errorf("redis_url: %w", err)}
+		return cluster.Backend{}, clusterInfo{}, errUsage{redisURLError(cfg.RedisURL, err)}
 	}
 	opts.ClientName = "ctiws-" + cfg.NodeID
 	rdb := redis.NewClient(opts)
@@ -40,6 +41,19 @@ func newRedisBackend(_ context.Context, cfg *config.Config, log *slog.Logger, re
 		alive: nodeAlive(rdb),
 	}
 	return cb, info, nil
+}
+
+// redisURLError describes a redis_url that go-redis refused without the
+// password: url.Parse errors quote the whole URL, so only their inner
+// error is kept, and the URL is shown redacted.
+func redisURLError(raw string, err error) error {
+	msg := err.Error()
+	if ue, ok := errors.AsType[*url.Error](err); ok {
+		msg = ue.Err.Error()
+	}
+	red := config.RedactURL(raw)
+	msg = strings.ReplaceAll(msg, raw, red)
+	return fmt.Errorf("redis_url %s: %s", red, msg)
 }
 
 // nodeAlive reports whether a node still has a connection to Redis: every

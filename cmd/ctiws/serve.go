@@ -21,6 +21,7 @@ import (
 	"github.com/ctiws/ctiws/cluster"
 	"github.com/ctiws/ctiws/cluster/memory"
 	"github.com/ctiws/ctiws/cmd/ctiws/internal/config"
+	"github.com/ctiws/ctiws/internal/guard"
 	"github.com/ctiws/ctiws/ws"
 	"github.com/ctiws/ctiws/ws/auth"
 	"github.com/prometheus/client_golang/prometheus"
@@ -102,6 +103,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		tenants = append(tenants, ws.NewTenant(cfg.Tenants[i].ID, cfg.Tenants[i].Hosts, tc))
 	}
+	panics := guard.New(reg, log)
 	srv := ws.New(ws.Options{
 		NodeID:            cfg.NodeID,
 		Backend:           backend,
@@ -113,7 +115,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		MaxMessageBytes:   cfg.MaxMessageBytes,
 		MaxConnLifetime:   cfg.MaxConnectionLifetime,
 		AllowedOrigins:    cfg.AllowedOrigins,
+		Limits:            limitsOf(cfg),
 		DeliverEveryState: cfg.DeliverEveryState,
+		Panics:            panics,
 		Logger:            log,
 		Registry:          reg,
 	})
@@ -122,7 +126,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
-	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	httpSrv := newHTTPServer(srv.Handler(), httpLimitsOf(cfg), true)
 	var mln net.Listener
 	if cfg.MetricsListen != "" {
 		if mln, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
@@ -141,7 +145,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer pbxs.Close()
-	owners := startOwners(ownerCtx, cfg, backend, info, pbxs, log, reg)
+	owners := startOwners(ownerCtx, cfg, backend, info, pbxs, log, reg, panics)
 
 	srv.Heartbeat(runCtx)
 	var wg sync.WaitGroup
@@ -154,7 +158,8 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}()
 	var metricsSrv *http.Server
 	if mln != nil {
-		metricsSrv = &http.Server{Handler: metricsMux(reg, backend, srv, cfg.Pprof), ReadHeaderTimeout: 10 * time.Second}
+		// No write timeout: /debug/pprof/profile streams for its duration.
+		metricsSrv = newHTTPServer(metricsMux(reg, backend, srv, cfg.Pprof), httpLimitsOf(cfg), false)
 		go func() { _ = metricsSrv.Serve(mln) }()
 	}
 	log.Info("ctiws node started", "version", version, "node", cfg.NodeID, "listen", ln.Addr().String(),

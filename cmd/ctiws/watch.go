@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -21,7 +22,8 @@ func cmdWatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.SetOutput(stderr)
 	url := fs.String("url", "http://127.0.0.1:8181", "server base URL")
 	user := fs.String("user", "", "username")
-	password := fs.String("password", "", "password (REST login)")
+	password := fs.String("password", "", "password (REST login); visible to other local users in ps: prefer -password-file, "+watchPasswordEnv+" or the prompt")
+	passwordFile := fs.String("password-file", "", "read the password from this file (its first line)")
 	token := fs.String("token", "", "token or JWT instead of -password")
 	uaType := fs.String("ua", "desktop", "uaType: desktop, mobile or empty")
 	host := fs.String("host", "", "Host header (selects the tenant)")
@@ -29,8 +31,16 @@ func cmdWatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := fs.Parse(args); err != nil {
 		return errUsage{err}
 	}
-	if *user == "" || (*password == "" && *token == "") {
-		return usageErr("watch needs -user and -password (or -token)")
+	if *user == "" {
+		return usageErr("watch needs -user")
+	}
+	pw := ""
+	if *token == "" {
+		var err error
+		pw, err = watchPassword(passwordSources{flag: *password, file: *passwordFile, getenv: os.Getenv, prompt: terminalPrompt(stderr)})
+		if err != nil {
+			return err
+		}
 	}
 	if *duration > 0 {
 		var cancel context.CancelFunc
@@ -46,7 +56,7 @@ func cmdWatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	tok := *token
 	if tok == "" {
 		var err error
-		if tok, err = client.RESTLogin(ctx, hc, *url, *user, *password); err != nil {
+		if tok, err = client.RESTLogin(ctx, hc, *url, *user, pw); err != nil {
 			return err
 		}
 	}

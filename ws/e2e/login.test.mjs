@@ -107,6 +107,23 @@ test('message relay: delivered to the destination user, callUser stamped', async
   for (const s of [a, b, anon]) s.disconnect();
 });
 
+test('a message flood disconnects the sender with 41, never the receiver', async () => {
+  const ta = await restLogin(srv.url, 'alice', 'alice-demo');
+  const tb = await restLogin(srv.url, 'bob', 'bob-demo');
+  const a = await login(srv.url, 'alice', ta, 'desktop');
+  const b = await login(srv.url, 'bob', tb, 'desktop');
+  const gone = once(a, 'disconnect');
+  for (let i = 0; i < 300; i++) a.emit('message', { message: 'videoCallStart', destUser: 'bob', n: i });
+  const [reason] = await gone;
+  assert.equal(reason, 'io server disconnect'); // 41: the client does not reconnect
+  const acked = await new Promise((ok) => b.emit('ping', () => ok(true)));
+  assert.equal(acked, true);
+  assert.equal(b.connected, true);
+  const got = b.events.filter((e) => e.name === 'message').length;
+  assert.ok(got >= 1 && got < 100, `bob got ${got} of 300 relays`);
+  b.disconnect();
+});
+
 test('an oversize frame closes only that socket', async () => {
   const t = await restLogin(srv.url, 'erin', 'erin-demo');
   const victim = await login(srv.url, 'erin', t, 'mobile');

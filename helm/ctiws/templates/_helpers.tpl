@@ -223,6 +223,14 @@ rounding up. Input: the duration string.
   "max_connection_lifetime" (toString $c.maxConnectionLifetime)
   "allowed_origins" ($c.allowedOrigins | default list)
   "tenants" $tenants -}}
+{{- $limitKeys := dict "httpReadTimeout" "http_read_timeout" "httpWriteTimeout" "http_write_timeout" "httpIdleTimeout" "http_idle_timeout" "httpMaxHeaderBytes" "http_max_header_bytes" "maxAvatarBytes" "max_avatar_bytes" "maxAvatarDimension" "max_avatar_dimension" "maxPostitBytes" "max_postit_bytes" "relayMaxBytes" "relay_max_bytes" "relayRate" "relay_rate" "relayBurst" "relay_burst" "relayDisconnectAfter" "relay_disconnect_after" -}}
+{{- range $k, $v := ($c.limits | default dict) -}}
+{{- if kindIs "string" $v -}}
+{{- $_ := set $cfg (get $limitKeys $k) $v -}}
+{{- else -}}
+{{- $_ := set $cfg (get $limitKeys $k) (int64 $v) -}}
+{{- end -}}
+{{- end -}}
 {{- with $c.extra -}}{{- $cfg = mergeOverwrite $cfg (deepCopy .) -}}{{- end -}}
 {{ toYaml $cfg }}
 {{- end -}}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -44,7 +45,25 @@ type Config struct {
 	// disconnected sooner).
 	DeliverEveryState bool     `yaml:"deliver_every_state"`
 	AllowedOrigins    []string `yaml:"allowed_origins"`
-	Tenants           []Tenant `yaml:"tenants"`
+
+	// HTTP server limits: a request's headers and body must arrive within
+	// HTTPReadTimeout, a REST response leave within HTTPWriteTimeout, and
+	// an idle keep-alive connection is closed after HTTPIdleTimeout.
+	// Websockets are not bound by them once upgraded.
+	HTTPReadTimeout    time.Duration `yaml:"http_read_timeout"`
+	HTTPWriteTimeout   time.Duration `yaml:"http_write_timeout"`
+	HTTPIdleTimeout    time.Duration `yaml:"http_idle_timeout"`
+	HTTPMaxHeaderBytes int           `yaml:"http_max_header_bytes"`
+
+	// User-to-user payload limits (see ws.Limits).
+	MaxAvatarBytes       int      `yaml:"max_avatar_bytes"`
+	MaxAvatarDimension   int      `yaml:"max_avatar_dimension"`
+	MaxPostitBytes       int      `yaml:"max_postit_bytes"`
+	RelayMaxBytes        int      `yaml:"relay_max_bytes"`
+	RelayRate            int      `yaml:"relay_rate"`
+	RelayBurst           int      `yaml:"relay_burst"`
+	RelayDisconnectAfter int      `yaml:"relay_disconnect_after"`
+	Tenants              []Tenant `yaml:"tenants"`
 
 	// Path is the file the configuration was read from.
 	Path string `yaml:"-"`
@@ -125,6 +144,19 @@ func Defaults() Config {
 		PingInterval:    25 * time.Second,
 		PingTimeout:     20 * time.Second,
 		LogLevel:        "info",
+
+		HTTPReadTimeout:    15 * time.Second,
+		HTTPWriteTimeout:   15 * time.Second,
+		HTTPIdleTimeout:    20 * time.Second,
+		HTTPMaxHeaderBytes: 16 << 10,
+
+		MaxAvatarBytes:       256 << 10,
+		MaxAvatarDimension:   1024,
+		MaxPostitBytes:       4 << 10,
+		RelayMaxBytes:        4 << 10,
+		RelayRate:            5,
+		RelayBurst:           20,
+		RelayDisconnectAfter: 100,
 	}
 }
 
@@ -257,8 +289,13 @@ func (c *Config) validate() error {
 			return fmt.Errorf("metrics_listen: %q is not host:port", c.MetricsListen)
 		}
 	}
-	if c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") && !strings.HasPrefix(c.RedisURL, "unix://") {
-		return fmt.Errorf("redis_url: must start with redis://, rediss:// or unix://")
+	if c.RedisURL != "" {
+		if !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") && !strings.HasPrefix(c.RedisURL, "unix://") {
+			return fmt.Errorf("redis_url: %s must start with redis://, rediss:// or unix://", RedactURL(c.RedisURL))
+		}
+		if _, err := url.Parse(c.RedisURL); err != nil {
+			return fmt.Errorf("redis_url: %s is not a valid URL", RedactURL(c.RedisURL))
+		}
 	}
 	positive := []struct {
 		name string
@@ -271,6 +308,9 @@ func (c *Config) validate() error {
 		if p.d <= 0 {
 			return fmt.Errorf("%s: must be a positive duration, got %v", p.name, p.d)
 		}
+	}
+	if err := c.validateLimits(); err != nil {
+		return err
 	}
 	if c.MaxConnectionLifetime < 0 {
 		return fmt.Errorf("max_connection_lifetime: must not be negative")

@@ -16,6 +16,7 @@ import (
 
 	"github.com/ctiws/ctiws/cluster"
 	"github.com/ctiws/ctiws/cluster/directory"
+	"github.com/ctiws/ctiws/internal/guard"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
@@ -77,6 +78,10 @@ type Owner struct {
 	Streams []Stream
 	Log     *slog.Logger
 	Metrics *Metrics
+	// Panics counts and logs panics of the owner's goroutines; a panic ends
+	// the ownership term (the lease is released and competed for again),
+	// a panicking command fails alone. Nil: recovered and logged only.
+	Panics *guard.Panics
 
 	mu    sync.Mutex
 	lease *cluster.Lease
@@ -189,21 +194,27 @@ func (o *Owner) term(parent context.Context, lease cluster.Lease) {
 		o.Log.Info("PBX ownership ended", "tenant", o.Tenant, "epoch", lease.Epoch, "why", context.Cause(ctx))
 	}()
 
+	// A panic in any of the term's goroutines ends the term: the others
+	// stop, the lease is released, and Run competes for it again.
+	contain := func() { cancel(errors.New("panic in the owner (see the panic log line)")) }
 	var wg sync.WaitGroup
 	if len(o.Streams) > 0 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer o.Panics.Recover(guard.Owner, o.Tenant, func(error) { contain() })
 			pollStreams(ctx, o.Tenant, o.Node, o.Streams, o.Backend.Bus, nil, o.Log)
 		}()
 	}
 	wg.Add(3)
 	go func() {
 		defer wg.Done()
+		defer o.Panics.Recover(guard.Owner, o.Tenant, func(error) { contain() })
 		o.renew(ctx, cancel, lease, handBack)
 	}()
 	go func() {
 		defer wg.Done()
+		defer o.Panics.Recover(guard.Owner, o.Tenant, func(error) { contain() })
 		emit := func(ectx context.Context, evs []cluster.Event) error {
 			now := time.Now().UnixNano()
 			for i := range evs {
@@ -230,6 +241,7 @@ func (o *Owner) term(parent context.Context, lease cluster.Lease) {
 	}()
 	go func() {
 		defer wg.Done()
+		defer o.Panics.Recover(guard.Owner, o.Tenant, func(error) { contain() })
 		for ctx.Err() == nil {
 			err := o.Backend.Commands.Consume(ctx, o.Tenant, o.Node, func(cctx context.Context, c cluster.Command) error {
 				return o.command(cctx, p, c)
@@ -284,15 +296,10 @@ func (o *Owner) renew(ctx context.Context, cancel context.CancelCauseFunc, lease
 	}
 }
 
-// command carries out one queued command.
+// command carries out one queued command. A command that panics fails
+// alone (logged, counted, acknowledged like any failed command).
 func (o *Owner) command(ctx context.Context, p PBX, c cluster.Command) error {
-	var err error
-	switch c.Name {
-	case "userLoggedIn", "userLoggedOut":
-		err = o.hook(ctx, p, c)
-	default:
-		err = p.Do(ctx, c)
-	}
+	err := o.carryOut(ctx, p, c)
 	result := "ok"
 	if err != nil {
 		result = "error"
@@ -305,6 +312,17 @@ func (o *Owner) command(ctx context.Context, p PBX, c cluster.Command) error {
 		return ctx.Err()
 	}
 	return nil
+}
+
+// carryOut runs one command on the PBX, turning a panic into an error.
+func (o *Owner) carryOut(ctx context.Context, p PBX, c cluster.Command) (err error) {
+	defer o.Panics.Recover(guard.Owner, o.Tenant, func(perr error) { err = perr })
+	switch c.Name {
+	case "userLoggedIn", "userLoggedOut":
+		return o.hook(ctx, p, c)
+	default:
+		return p.Do(ctx, c)
+	}
 }
 
 // hook applies the user's settings on first login and last logout

@@ -1,0 +1,68 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// validateLimits checks the HTTP server limits and the user-to-user
+// payload limits; each error names its field.
+func (c *Config) validateLimits() error {
+	timeouts := []struct {
+		name string
+		d    time.Duration
+	}{
+		{"http_read_timeout", c.HTTPReadTimeout}, {"http_write_timeout", c.HTTPWriteTimeout}, {"http_idle_timeout", c.HTTPIdleTimeout},
+	}
+	for _, t := range timeouts {
+		if t.d < 100*time.Millisecond || t.d > 10*time.Minute {
+			return fmt.Errorf("%s: must be between 100ms and 10m, got %v", t.name, t.d)
+		}
+	}
+	ints := []struct {
+		name     string
+		v        int
+		min, max int
+	}{
+		{"http_max_header_bytes", c.HTTPMaxHeaderBytes, 1024, 1 << 20},
+		{"max_avatar_bytes", c.MaxAvatarBytes, 1024, 700 << 10},
+		{"max_avatar_dimension", c.MaxAvatarDimension, 16, 4096},
+		{"max_postit_bytes", c.MaxPostitBytes, 64, 64 << 10},
+		{"relay_max_bytes", c.RelayMaxBytes, 256, 64 << 10},
+		{"relay_rate", c.RelayRate, 1, 1000},
+		{"relay_burst", c.RelayBurst, 1, 10000},
+		{"relay_disconnect_after", c.RelayDisconnectAfter, 1, 1000000},
+	}
+	for _, f := range ints {
+		if f.v < f.min || f.v > f.max {
+			return fmt.Errorf("%s: must be between %d and %d, got %d", f.name, f.min, f.max, f.v)
+		}
+	}
+	return nil
+}
+
+// RedactURL returns u with its password replaced by "xxxxx", for errors
+// and logs. A URL that does not parse is redacted too: everything between
+// the scheme and the last '@' after the user name.
+func RedactURL(u string) string {
+	if p, err := url.Parse(u); err == nil && p.Opaque == "" {
+		return p.Redacted()
+	}
+	scheme, rest, ok := strings.Cut(u, "://")
+	if !ok {
+		scheme, rest = "", u
+	} else {
+		scheme += "://"
+	}
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
+		return u
+	}
+	user, _, hasPassword := strings.Cut(rest[:at], ":")
+	if !hasPassword {
+		return u
+	}
+	return scheme + user + ":xxxxx@" + rest[at+1:]
+}
