@@ -63,6 +63,10 @@ func (s *Server) benchChange() {
 	}
 	s.benchSeq++
 	e := p.extList[(s.benchSeq-1)%uint64(len(p.extList))]
+	if s.cfg.BenchPresence {
+		e.benchBusy = !e.benchBusy
+		p.refresh(e)
+	}
 	e.ua = BenchUserAgentPrefix + strconv.FormatUint(s.benchSeq, 10) + "/" + strconv.FormatInt(time.Now().UnixNano(), 10)
 	s.benchPerExt[e.id]++
 	s.st.benchChanges.Add(1)

@@ -56,3 +56,39 @@ func BenchmarkBenchChanges(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "changes/s")
 }
+
+// TestBenchPresence: with BenchPresence every bench change first moves the
+// extension's device state (in use, then idle again) and then carries the
+// marker, so the client sees the presence change before the marker.
+func TestBenchPresence(t *testing.T) {
+	cfg := testConfig()
+	cfg.BenchPresence = true
+	cfg.Extensions = ExtensionRange(201, 201)
+	cfg.Queues = nil
+	s, addr := startServer(t, cfg)
+	c := dial(t, addr)
+	c.login("proxycti", "proxycti")
+	for _, want := range []string{"INUSE", "NOT_INUSE", "INUSE"} {
+		s.mu.Lock()
+		s.benchChange()
+		s.mu.Unlock()
+		var got []string
+		for {
+			m := c.read()
+			ev := m.Get("Event")
+			got = append(got, ev)
+			if ev == "DeviceStateChange" && (m.Get("Device") != "PJSIP/201" || m.Get("State") != want) {
+				t.Fatalf("DeviceStateChange %s %s, want PJSIP/201 %s", m.Get("Device"), m.Get("State"), want)
+			}
+			if ev == "ContactStatus" {
+				if _, _, ok := ParseBenchUserAgent(m.Get("UserAgent")); !ok {
+					t.Fatalf("ContactStatus without a bench marker: %v", m)
+				}
+				break
+			}
+		}
+		if len(got) < 2 || got[0] != "DeviceStateChange" {
+			t.Fatalf("events of one change: %v, want the device state first", got)
+		}
+	}
+}

@@ -107,6 +107,12 @@ type Config struct {
 	// events whose UserAgent is "bench/<seq>/<unix-nanos-at-write>",
 	// round-robin over the extensions.
 	ChangesPerSecond float64 `yaml:"changes_per_second"`
+	// BenchPresence makes every bench change also move the extension's
+	// presence, like real PBX traffic: the phone goes in use (or back to
+	// idle) first (DeviceStateChange, ExtensionStatus), then the marker
+	// ContactStatus follows. A client then gets an extenUpdate and a
+	// userMainPresenceUpdate per change.
+	BenchPresence bool `yaml:"bench_presence"`
 
 	// Transcripts switches the server to replay mode: file paths or
 	// transcript contents (a string containing a newline is contents).

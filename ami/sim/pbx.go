@@ -64,6 +64,7 @@ type endpoint struct {
 	callID    string
 	rtt       int   // qualify round trip, usec
 	regExpire int64 // unix seconds
+	benchBusy bool  // in use by the bench (BenchPresence), without a channel
 }
 
 // channel is one live channel.

@@ -296,6 +296,9 @@ func causeText(cause int) string {
 // contact, like chan_pjsip's devicestate callback.
 func (p *pbx) devState(e *endpoint) string {
 	if len(e.chans) == 0 {
+		if e.benchBusy && e.reachable {
+			return "INUSE"
+		}
 		if e.reachable {
 			return "NOT_INUSE"
 		}

@@ -35,6 +35,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&o.LeaseTTL, "lease-ttl", 0, "lease_ttl of the nodes (default: the server's default)")
 	fs.StringVar(&o.ProfileDir, "pprof", "", "directory for node CPU profiles (one per fan-out rate) and the idle heap profile; turns pprof on in the nodes")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the generated configs and node logs")
+	fs.BoolVar(&o.Presence, "presence", false, "fan-out: every change also moves the extension's presence (real traffic: extenUpdate + userMainPresenceUpdate)")
 	jsonPath := fs.String("json", "", "also write the report as JSON to this file")
 	verbose := fs.Bool("v", false, "log progress at debug level")
 	floorWriter := fs.Bool("floor-writer", false, "internal: be the writer process of -scenario floor (uses -clients and -rate; ends when stdin closes)")

@@ -34,6 +34,8 @@ type ClusterSpec struct {
 	RedisServer string
 	// ChangesPerSecond is the simulator's bench change rate (0: none).
 	ChangesPerSecond float64
+	// Presence: every change moves the extension's presence too.
+	Presence bool
 	// LeaseTTL is the nodes' lease_ttl (0: the server default).
 	LeaseTTL time.Duration
 	// Pprof serves net/http/pprof on each node's metrics port.
@@ -122,6 +124,7 @@ func (c *Cluster) start(ctx context.Context) error {
 		return fmt.Errorf("write profiles.json: %w", err)
 	}
 	c.simCfg = SimConfig(c.spec.Users, c.spec.ChangesPerSecond)
+	c.simCfg.BenchPresence = c.spec.Presence
 	c.sim = sim.New(c.simCfg, c.log)
 	addr, err := c.sim.Listen(ctx, "127.0.0.1:0")
 	if err != nil {

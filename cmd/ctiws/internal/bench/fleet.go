@@ -235,12 +235,13 @@ func (f *Fleet) Totals(idx []int, expected uint64) Totals {
 	return t
 }
 
-// WaitDelivered polls until every client in idx has expected distinct seqs
-// or timeout passes; it returns the time it waited.
-func (f *Fleet) WaitDelivered(ctx context.Context, idx []int, expected uint64, timeout time.Duration) time.Duration {
+// WaitFinal polls until every client in idx holds the final bench version
+// of every extension (see MissingFinal) or timeout passes; it returns the
+// time it waited.
+func (f *Fleet) WaitFinal(ctx context.Context, idx []int, written uint64, exts int, timeout time.Duration) time.Duration {
 	start := time.Now()
 	for time.Since(start) < timeout {
-		if f.Totals(idx, expected).Short == 0 {
+		if missing, _, _ := f.MissingFinal(idx, written, exts); missing == 0 {
 			break
 		}
 		if sleepCtx(ctx, 50*time.Millisecond) != nil {

@@ -77,6 +77,9 @@ type FanoutResult struct {
 	Missing        uint64  `json:"missing"`
 	CPUUsPerMsg    float64 `json:"cpu_us_per_delivery"`
 	CPUUsPerFrame  float64 `json:"cpu_us_per_frame"`
+	FramesPerS     float64 `json:"frames_per_s"`
+	CPUUsPerChange float64 `json:"cpu_us_per_change"`
+	Presence       bool    `json:"presence,omitempty"`
 	ServerCPUCores float64 `json:"server_cpu_cores"`
 	LoadCores      float64 `json:"load_client_cores"`
 	MachineBusyPct float64 `json:"machine_busy_pct"`
@@ -99,10 +102,13 @@ type Window struct {
 	MaxMs         float64 `json:"max_ms"`
 	DeliveredPerS float64 `json:"delivered_per_s"`
 	FramesPerS    float64 `json:"frames_per_s"`
+	ChangesPerS   float64 `json:"changes_per_s"`
 	ServerCPUSec  float64 `json:"server_cpu_seconds"`
-	CPUUsPerMsg   float64 `json:"cpu_us_per_delivery"`
-	CPUUsPerFrame float64 `json:"cpu_us_per_frame"`
-	RSSKiB        int64   `json:"rss_kib"`
+	// CPUUsPerChange is the nodes' CPU per PBX change (all its frames).
+	CPUUsPerChange float64 `json:"cpu_us_per_change"`
+	CPUUsPerMsg    float64 `json:"cpu_us_per_delivery"`
+	CPUUsPerFrame  float64 `json:"cpu_us_per_frame"`
+	RSSKiB         int64   `json:"rss_kib"`
 	// LoadCores is the CPU of the bench process (the load client), and
 	// MachineBusyPct how busy all CPUs were, over the window and drain.
 	LoadCores      float64 `json:"load_client_cores"`
@@ -187,10 +193,14 @@ func (r *Report) WriteText(w io.Writer) {
 				float64(f.Delivered)/f.Seconds, f.CPUUsPerWrite, f.WriterCores, f.LoadCores, f.MachineBusyPct, f.P50Ms, f.P99Ms, f.MaxMs)
 		}
 		if len(res.Fanout) > 0 {
-			fmt.Fprintln(tw, "nodes\tclients\tchanges/s\truns\tp50 ms\tp90 ms\tp99 ms\tmax ms\tdelivered/s\tmissing\tCPU µs/delivery\tCPU µs/frame\tserver cores\tload cores\tbusy %\tRSS MiB\t")
+			fmt.Fprintln(tw, "traffic\tnodes\tclients\tchanges/s\truns\tp50 ms\tp90 ms\tp99 ms\tmax ms\tframes/s\tmissing final\tCPU µs/frame\tCPU µs/change\tserver cores\tload cores\tbusy %\tRSS MiB\t")
 			for _, f := range res.Fanout {
-				fmt.Fprintf(tw, "%d\t%d\t%g\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.0f\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%.0f\t%.1f\t\n", f.Nodes, f.Clients, f.Rate, len(f.Runs),
-					f.P50Ms, f.P90Ms, f.P99Ms, f.MaxMs, f.DeliveredPerS, f.Missing, f.CPUUsPerMsg, f.CPUUsPerFrame, f.ServerCPUCores,
+				traffic := "user agent (1 frame)"
+				if f.Presence {
+					traffic = "presence (2 frames)"
+				}
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%g\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.0f\t%d\t%.2f\t%.1f\t%.2f\t%.2f\t%.0f\t%.1f\t\n", traffic, f.Nodes, f.Clients, f.Rate, len(f.Runs),
+					f.P50Ms, f.P90Ms, f.P99Ms, f.MaxMs, f.FramesPerS, f.Missing, f.CPUUsPerFrame, f.CPUUsPerChange, f.ServerCPUCores,
 					f.LoadCores, f.MachineBusyPct, float64(f.RSSKiB)/1024)
 			}
 		}

@@ -71,6 +71,10 @@ type Options struct {
 	ProfileDir string
 	// Keep leaves the generated configs and node logs in place.
 	Keep bool
+	// Presence makes every change move the extension's presence too, like
+	// real PBX traffic (an extenUpdate and a userMainPresenceUpdate per
+	// change), instead of a user-agent change alone (one frame).
+	Presence bool
 }
 
 // Run executes the scenario and returns its report; stdout gets progress
