@@ -31,6 +31,8 @@ type channel struct {
 	local     bool
 	fromQueue bool
 	inConf    bool
+	recording bool // MixMonitor runs on the channel (MixMonitorStart)
+	recMuted  bool // … muted (MixMonitorMute State 1)
 	born      uint64
 	touched   uint64
 }
@@ -484,4 +486,21 @@ func (m *Model) onHangup(msg *goami2.Message) {
 			Cause: causeName(field(msg, "Cause")), CallerNum: c.cidNum, ChannelExten: c.ext, CalledNum: c.connNum,
 		})
 	}
+}
+
+// onMixMonitor applies MixMonitorStart (on), MixMonitorStop (off) and
+// MixMonitorMute (on, muted = State 1): the recording state of the channel,
+// whoever started it (the CTI, a feature code, an automatic policy).
+// Asterisk announces these since 16.17 / 18.3.
+func (m *Model) onMixMonitor(msg *goami2.Message, on, muted bool) {
+	c := m.channelFor(readSnap(msg, ""), false)
+	if c == nil {
+		return
+	}
+	if c.recording == on && c.recMuted == (on && muted) {
+		return
+	}
+	c.recording, c.recMuted = on, on && muted
+	c.touched = m.seq
+	m.markPair(c)
 }

@@ -12,64 +12,51 @@ import (
 	"github.com/ctiws/ctiws/cluster/pbx"
 )
 
-// Command names understood by Runner.Do.
-const (
-	CmdPresence    = "presence"
-	CmdQueueLogin  = "queueLogin"
-	CmdQueueLogout = "queueLogout"
-)
-
-type presenceArgs struct {
-	Exten  string `json:"exten"`
-	Status string `json:"status"`
-	To     string `json:"to"`
-}
-
-type queueArgs struct {
-	Exten string `json:"exten"`
-	Queue string `json:"queue"`
-}
-
-// Do carries out a command on the PBX:
+// Do carries out a command on the PBX and returns its result data (nil
+// for most commands; {"uniqueid": …} for a call):
 //
-//   - "presence" {"exten","status","to"}: status dnd | online | callforward
-//     | voicemail | cellphone, written with DBPut/DBDel on DND/<ext> and
-//     CF/<ext> (voicemail → "vmu<ext>", cellphone → the user's cellphone or
-//     "to"); the Custom:DND<ext> device state is set too (best effort);
-//   - "queueLogin" / "queueLogout" {"exten","queue"?}: QueueAdd (and
-//     QueuePause false) / QueueRemove on the queues where the extension is
-//     a dynamic member (or only "queue").
+//   - Presence: status dnd | online | callforward | voicemail | cellphone,
+//     written with DBPut/DBDel on DND/<ext> and CF/<ext> (voicemail →
+//     "vmu<ext>", cellphone → the user's cellphone or "to"); the
+//     Custom:DND<ext> device state is set too (best effort);
+//   - QueueLogin / QueueLogout: QueueAdd (and QueuePause false) /
+//     QueueRemove on the queues where the extension is a dynamic member
+//     (or only "queue");
+//   - the call control commands of control.go (call, hangup, transfers,
+//     park, pickups, recording, intrude/listen).
 //
-// The model is updated (our own DB actions raise no AMI event) and the
-// resulting change events are emitted through Run before Do returns.
-func (r *Runner) Do(ctx context.Context, c cluster.Command) error {
+// For presence and queues the model is updated (our own DB actions raise
+// no AMI event) and the resulting change events are emitted through Run
+// before Do returns. Refusals wrap cluster.ErrCommandInvalid, …Forbidden
+// or …NotFound; the user hooks (UserLoggedIn/Out) belong to the owner.
+func (r *Runner) Do(ctx context.Context, c cluster.Command) (json.RawMessage, error) {
+	args, err := c.Decode()
+	if err != nil {
+		return nil, fmt.Errorf("ami: %w", err)
+	}
 	conn := r.getConn()
 	if conn == nil {
-		return ErrNotConnected
+		return nil, ErrNotConnected
 	}
-	switch c.Name {
-	case CmdPresence:
-		var a presenceArgs
-		if err := json.Unmarshal(c.Args, &a); err != nil {
-			return fmt.Errorf("ami: presence: bad arguments: %w", err)
-		}
-		return r.presence(ctx, conn, a)
-	case CmdQueueLogin, CmdQueueLogout:
-		var a queueArgs
-		if err := json.Unmarshal(c.Args, &a); err != nil {
-			return fmt.Errorf("ami: %s: bad arguments: %w", c.Name, err)
-		}
-		return r.queueLog(ctx, conn, a, c.Name == CmdQueueLogin)
+	switch a := args.(type) {
+	case cluster.Presence:
+		return nil, r.presence(ctx, conn, a)
+	case cluster.QueueLogin:
+		return nil, r.queueLog(ctx, conn, a.Exten, a.Queue, true)
+	case cluster.QueueLogout:
+		return nil, r.queueLog(ctx, conn, a.Exten, a.Queue, false)
+	case cluster.UserLoggedIn, cluster.UserLoggedOut:
+		return nil, fmt.Errorf("ami: %s is carried out by the owner, not the PBX: %w", c.Name, cluster.ErrCommandInvalid)
 	}
-	return fmt.Errorf("ami: unknown command %q", c.Name)
+	return r.control(ctx, conn, c.User, args)
 }
 
 // dbWrite is one AstDB change: val "" deletes.
 type dbWrite struct{ family, key, val string }
 
-func (r *Runner) presence(ctx context.Context, conn *Conn, a presenceArgs) error {
+func (r *Runner) presence(ctx context.Context, conn *Conn, a cluster.Presence) error {
 	if !validID(a.Exten) {
-		return fmt.Errorf("ami: presence: bad extension %q", safeName(a.Exten))
+		return fmt.Errorf("ami: presence: bad extension %q: %w", safeName(a.Exten), cluster.ErrCommandInvalid)
 	}
 	m := r.model
 	m.mu.Lock()
@@ -77,7 +64,7 @@ func (r *Runner) presence(ctx context.Context, conn *Conn, a presenceArgs) error
 	u, _ := m.dir.OwnerOf(a.Exten)
 	m.mu.Unlock()
 	if !known {
-		return fmt.Errorf("ami: presence: unknown extension %q", a.Exten)
+		return fmt.Errorf("ami: presence: unknown extension %q: %w", a.Exten, cluster.ErrCommandNotFound)
 	}
 	var writes []dbWrite
 	switch a.Status {
@@ -90,7 +77,7 @@ func (r *Runner) presence(ctx context.Context, conn *Conn, a presenceArgs) error
 		// command may come from any node (or anything that can write to
 		// the command stream).
 		if !pbx.ValidNumber(a.To) {
-			return fmt.Errorf("ami: presence callforward: \"to\" is not a valid number")
+			return fmt.Errorf("ami: presence callforward: \"to\" is not a valid number: %w", cluster.ErrCommandInvalid)
 		}
 		writes = []dbWrite{{"DND", a.Exten, ""}, {"CF", a.Exten, a.To}}
 	case "voicemail":
@@ -107,7 +94,7 @@ func (r *Runner) presence(ctx context.Context, conn *Conn, a presenceArgs) error
 		}
 		writes = []dbWrite{{"DND", a.Exten, ""}, {"CF", a.Exten, to}}
 	default:
-		return fmt.Errorf("ami: presence: unknown status %q", safeName(a.Status))
+		return fmt.Errorf("ami: presence: unknown status %q: %w", safeName(a.Status), cluster.ErrCommandInvalid)
 	}
 	for _, w := range writes {
 		name, kv := "DBDel", []string{"Family", w.family, "Key", w.key}
@@ -157,9 +144,10 @@ func validID(s string) bool {
 	return true
 }
 
-func (r *Runner) queueLog(ctx context.Context, conn *Conn, a queueArgs, login bool) error {
+func (r *Runner) queueLog(ctx context.Context, conn *Conn, exten, queue string, login bool) error {
+	a := cluster.QueueLogin{Exten: exten, Queue: queue}
 	if !validID(a.Exten) || (a.Queue != "" && !validID(a.Queue)) {
-		return fmt.Errorf("ami: queue login/logout: bad extension or queue id")
+		return fmt.Errorf("ami: queue login/logout: bad extension or queue id: %w", cluster.ErrCommandInvalid)
 	}
 	m := r.model
 	m.mu.Lock()
@@ -174,7 +162,7 @@ func (r *Runner) queueLog(ctx context.Context, conn *Conn, a queueArgs, login bo
 	name := m.extName(a.Exten)
 	m.mu.Unlock()
 	if len(queues) == 0 {
-		return fmt.Errorf("ami: extension %s is not a dynamic member of %s", a.Exten, orAll(a.Queue))
+		return fmt.Errorf("ami: extension %s is not a dynamic member of %s: %w", a.Exten, orAll(a.Queue), cluster.ErrCommandForbidden)
 	}
 	sort.Strings(queues)
 	iface := "Local/" + a.Exten + "@from-queue/n"

@@ -126,17 +126,17 @@ ActionID: x
 		{Name: "queueLogin", Args: json.RawMessage(`{"exten":"201","queue":"401\r\nAction: Originate"}`)},
 	}
 	for _, c := range bad {
-		if err := r.Do(ctx, c); err == nil {
+		if _, err := r.Do(ctx, c); err == nil {
 			t.Errorf("%s %s: no error", c.Name, c.Args)
 		}
 	}
 	mu.Lock()
 	before := len(got)
 	mu.Unlock()
-	if err := r.Do(ctx, cluster.Command{Name: "presence", Args: json.RawMessage(`{"exten":"201","status":"dnd"}`)}); err != nil {
+	if _, err := r.Do(ctx, cluster.NewCommand("t1", "alice", cluster.Presence{Exten: "201", Status: "dnd"})); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Do(ctx, cluster.Command{Name: "queueLogin", Args: json.RawMessage(`{"exten":"201"}`)}); err != nil {
+	if _, err := r.Do(ctx, cluster.NewCommand("t1", "alice", cluster.QueueLogin{Exten: "201"})); err != nil {
 		t.Fatal(err)
 	}
 	mu.Lock()
@@ -168,7 +168,7 @@ ActionID: x
 
 func TestDoNotConnected(t *testing.T) {
 	r := NewRunner(Config{Tenant: "t"}, nil, nil, nil, Hooks{})
-	if err := r.Do(context.Background(), cluster.Command{Name: "presence"}); err != ErrNotConnected {
+	if _, err := r.Do(context.Background(), cluster.Command{Name: "presence"}); err != ErrNotConnected {
 		t.Fatalf("err %v", err)
 	}
 }

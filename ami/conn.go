@@ -67,7 +67,10 @@ type pending struct {
 	items   []*goami2.Message
 	list    bool // the response announced an event list
 	oneItem bool // DBGet on old Asterisk: one item, no Complete
-	done    chan struct{}
+	// until, when set, names the event that completes the action after a
+	// successful response (OriginateResponse of an Async Originate).
+	until string
+	done  chan struct{}
 }
 
 // Conn is one logged-in AMI connection. Actions may be sent from any
@@ -259,6 +262,17 @@ func (c *Conn) dispatch(m *goami2.Message) {
 
 // collect adds m to p and reports whether p is complete.
 func (c *Conn) collect(p *pending, m *goami2.Message, isEvent bool) bool {
+	if p.until != "" {
+		if !isEvent {
+			p.resp = m
+			return strings.EqualFold(field(m, "Response"), "error")
+		}
+		if strings.EqualFold(field(m, "Event"), p.until) {
+			p.items = append(p.items, m)
+			return true
+		}
+		return false
+	}
 	if !isEvent {
 		p.resp = m
 		if strings.EqualFold(field(m, "Response"), "error") {
@@ -337,13 +351,25 @@ func (c *Conn) closeWith(err error) {
 // ActionID. A Response: Error is returned as a Response, not an error: use
 // Response.Error.
 func (c *Conn) Action(ctx context.Context, a *goami2.Message) (*Response, error) {
+	return c.action(ctx, a, "")
+}
+
+// ActionUntil sends a and waits for its response and then for the event
+// named until carrying the same ActionID (e.g. OriginateResponse after an
+// Async Originate), which is returned as the only item. An error response
+// ends the wait at once.
+func (c *Conn) ActionUntil(ctx context.Context, a *goami2.Message, until string) (*Response, error) {
+	return c.action(ctx, a, until)
+}
+
+func (c *Conn) action(ctx context.Context, a *goami2.Message, until string) (*Response, error) {
 	if err := checkAction(a); err != nil {
 		return nil, err
 	}
 	name := field(a, "Action")
 	id := name + "-" + strconv.FormatUint(c.seq.Add(1), 10)
 	a.SetField("ActionID", id)
-	p := &pending{done: make(chan struct{}), oneItem: strings.EqualFold(name, "DBGet")}
+	p := &pending{done: make(chan struct{}), oneItem: strings.EqualFold(name, "DBGet"), until: until}
 	c.mu.Lock()
 	c.pend[id] = p
 	c.mu.Unlock()

@@ -156,7 +156,7 @@ func (m *Model) extensionJSON(e *extension) pbx.Extension {
 		src, dst := p.channels()
 		conv := pbx.Conversation{
 			ID: p.id(), Owner: e.obj.Exten, ChSource: src, ChDest: dst,
-			LinkedID: c.lid, UniqueID: c.uid, StartTime: p.startTime(), Recording: "false",
+			LinkedID: c.lid, UniqueID: c.uid, StartTime: p.startTime(), Recording: recordingOf(p),
 			Direction: "in",
 		}
 		if p.src == c {
@@ -198,7 +198,7 @@ func (m *Model) trunkJSON(t *trunk) pbx.Trunk {
 		p := m.pairOf(c)
 		src, dst := p.channels()
 		conv := pbx.TrunkConversation{
-			ID: p.id(), Owner: t.obj.Exten, ChSource: src, ChDest: dst, Recording: "false",
+			ID: p.id(), Owner: t.obj.Exten, ChSource: src, ChDest: dst, Recording: recordingOf(p),
 			StartTime: p.startTime(), Direction: "out",
 			ExternalNum: unknownDots(c.cidNum), ExternalName: unknownDots(c.cidName),
 			InternalNum: unknownDots(c.connNum), InternalName: unknownDots(c.connName),
@@ -214,4 +214,24 @@ func (m *Model) trunkJSON(t *trunk) pbx.Trunk {
 		v.Conversations[conv.ID] = conv
 	}
 	return v
+}
+
+// recordingOf is a conversation's recording state: "true" when MixMonitor
+// runs on either of its channels (it records both directions of the
+// bridge), "mute" when every running one is muted, else "false".
+func recordingOf(p pair) string {
+	rec, muted := false, true
+	for _, c := range []*channel{p.src, p.dst} {
+		if c != nil && c.recording {
+			rec = true
+			muted = muted && c.recMuted
+		}
+	}
+	switch {
+	case !rec:
+		return "false"
+	case muted:
+		return "mute"
+	}
+	return "true"
 }

@@ -67,6 +67,12 @@ func (m *Model) event(msg *goami2.Message) {
 		m.onConfMute(msg, true)
 	case "ConfbridgeUnmute":
 		m.onConfMute(msg, false)
+	case "MixMonitorStart":
+		m.onMixMonitor(msg, true, false)
+	case "MixMonitorStop":
+		m.onMixMonitor(msg, false, false)
+	case "MixMonitorMute":
+		m.onMixMonitor(msg, true, field(msg, "State") == "1")
 	case "MessageWaiting":
 		m.onMessageWaiting(msg)
 	}

@@ -26,19 +26,19 @@ type okey struct {
 func (k okey) String() string {
 	switch k.k {
 	case kExten:
-		return "exten/" + k.id
+		return cluster.KeyExten + k.id
 	case kQueue:
-		return "queue/" + k.id
+		return cluster.KeyQueue + k.id
 	case kMember:
-		return "queuemember/" + k.id + "/" + k.sub
+		return cluster.KeyQueueMember + k.id + "/" + k.sub
 	case kTrunk:
-		return "trunk/" + k.id
+		return cluster.KeyTrunk + k.id
 	case kParking:
-		return "parking/" + k.id
+		return cluster.KeyParking + k.id
 	case kConf:
-		return "conf/" + k.id
+		return cluster.KeyConf + k.id
 	default:
-		return "voicemail/" + k.id
+		return cluster.KeyVoicemail + k.id
 	}
 }
 

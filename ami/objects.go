@@ -29,6 +29,12 @@ type Objects struct {
 	// lot Asterisk reports is kept; when set, only these lots, and the
 	// spaces given here are used if Asterisk does not list the lot.
 	Parkings map[string]ParkingConfig `json:"parkings"`
+	// TransferContext is the dialplan context of blind and attended
+	// transfers (astproxy's transfer_context; default "from-internal").
+	TransferContext string `json:"transfer_context"`
+	// PickupPrefix is the directed pickup feature code dialled before the
+	// ringing extension (astproxy's feature_codes.pickup; default "**").
+	PickupPrefix string `json:"pickup_prefix"`
 }
 
 // TrunkConfig describes a trunk.
@@ -102,6 +108,12 @@ func (o *Objects) validate() error {
 			return fmt.Errorf("trunks.%s.maxchannels: negative", id)
 		}
 	}
+	if o.TransferContext != "" && !validID(o.TransferContext) {
+		return fmt.Errorf("transfer_context: %q is not a dialplan context name ([A-Za-z0-9_-])", o.TransferContext)
+	}
+	if o.PickupPrefix != "" && !pickupPrefixOK(o.PickupPrefix) {
+		return fmt.Errorf("pickup_prefix: %q is not a feature code (digits, * and #, at most 8)", o.PickupPrefix)
+	}
 	for id, q := range o.Queues {
 		if id == "" {
 			return errors.New("queues: empty queue number")
@@ -161,4 +173,32 @@ func (o *Objects) confPrefix() string {
 		return ""
 	}
 	return o.ConfBridgePrefix
+}
+
+func pickupPrefixOK(s string) bool {
+	if len(s) > 8 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= '0' && c <= '9' || c == '*' || c == '#') {
+			return false
+		}
+	}
+	return true
+}
+
+// transferContext is the context of transfers (default from-internal).
+func (o *Objects) transferContext() string {
+	if o == nil || o.TransferContext == "" {
+		return "from-internal"
+	}
+	return o.TransferContext
+}
+
+// pickupPrefix is the directed pickup feature code (default "**").
+func (o *Objects) pickupPrefix() string {
+	if o == nil || o.PickupPrefix == "" {
+		return "**"
+	}
+	return o.PickupPrefix
 }

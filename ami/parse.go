@@ -83,6 +83,9 @@ func validName(n string) bool {
 // field returns the first header named key (ASCII case-insensitive); it is
 // goami2's Message.Field with a cheaper comparison.
 func field(m *goami2.Message, key string) string {
+	if m == nil {
+		return ""
+	}
 	for _, h := range m.Headers() {
 		if len(h.Name) == len(key) && (h.Name == key || strings.EqualFold(h.Name, key)) {
 			return h.Value

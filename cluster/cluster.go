@@ -171,23 +171,38 @@ func Each(fn func(Event)) func([]Event) {
 }
 
 // Command is a request for the owner of a tenant's PBX (e.g. a presence
-// change carried out through AMI).
+// change carried out through AMI). Build it with NewCommand from a typed
+// argument (see command.go); the owner reads it back with Decode.
 type Command struct {
 	ID     string          `json:"id,omitempty"`
 	Tenant string          `json:"tenant"`
-	Name   string          `json:"name"`
+	Name   CommandKind     `json:"name"`
 	User   string          `json:"user,omitempty"`
 	Args   json.RawMessage `json:"args,omitempty"`
+	// Reply asks the owner to publish the command's result under ID
+	// (Commands.Reply); the sender waits for it with Commands.Await.
+	Reply bool `json:"reply,omitempty"`
+	// Expires, when set, is the Unix time in milliseconds after which the
+	// owner drops the command without carrying it out (its sender gave
+	// up waiting).
+	Expires int64 `json:"exp,omitempty"`
 }
 
 // Commands is a per-tenant queue consumed by the owner; a command survives an
-// owner change until it is acknowledged.
+// owner change until it is acknowledged. Awaited commands get their result
+// back through Reply and Await.
 type Commands interface {
 	// Send queues a command.
 	Send(ctx context.Context, c Command) error
 	// Consume hands queued commands to fn until ctx ends; a command is
 	// acknowledged when fn returns nil.
 	Consume(ctx context.Context, tenant, node string, fn func(context.Context, Command) error) error
+	// Reply stores the result of command id for its sender, for ResultTTL.
+	// A result may be stored before its sender awaits it.
+	Reply(ctx context.Context, tenant, id string, r CommandResult) error
+	// Await waits for the result of command id until ctx ends (then it
+	// returns ctx's error). A result is handed out once.
+	Await(ctx context.Context, tenant, id string) (CommandResult, error)
 }
 
 // Backend bundles the implementations a node runs with.

@@ -28,8 +28,8 @@ const (
 // Commands sent to the owner of a tenant when a user's first socket logs in
 // or the last one goes away (nethcti-protocol.md §7).
 const (
-	CmdUserLoggedIn  = "userLoggedIn"
-	CmdUserLoggedOut = "userLoggedOut"
+	CmdUserLoggedIn  = cluster.CmdUserLoggedIn
+	CmdUserLoggedOut = cluster.CmdUserLoggedOut
 )
 
 // loginRequest is the payload of the `login` event (§2.2).
@@ -235,7 +235,7 @@ func (s *Server) logout(c *conn, l *login) {
 	}
 }
 
-func (s *Server) sendCommand(ctx context.Context, tenant, name, user string) {
+func (s *Server) sendCommand(ctx context.Context, tenant string, name cluster.CommandKind, user string) {
 	if err := s.backend.Commands.Send(ctx, cluster.Command{Tenant: tenant, Name: name, User: user}); err != nil {
 		s.log.Warn("command to PBX owner failed", "tenant", tenant, "command", name, "err", err)
 	}

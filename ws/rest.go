@@ -85,6 +85,7 @@ func (s *Server) routes() {
 	s.authed("POST /webrest/streaming/unsubscribe", "streaming_unsubscribe", s.restStreaming(false))
 	s.authed("POST /webrest/astproxy/call", "call", s.restCall)
 	s.authed("POST /webrest/astproxy/answer_webrtc", "answer_webrtc", s.restAnswerWebrtc)
+	s.astproxyRoutes()
 	s.handle("POST /webrest/alarm", "alarm", s.restAlarm)
 	s.mux.HandleFunc("/webrest/", func(w http.ResponseWriter, r *http.Request) {
 		s.metrics.RESTRequests.WithLabelValues("unknown", "404").Inc()
@@ -496,8 +497,7 @@ func (s *Server) restPresenceSet(q *request) {
 		writeError(q.w, http.StatusBadRequest, "user has no main extension")
 		return
 	}
-	args, _ := json.Marshal(map[string]string{"exten": u.MainExtension, "status": body.Status, "to": to})
-	s.command(q, "presence", args)
+	s.command(q, cluster.Presence{Exten: u.MainExtension, Status: body.Status, To: to})
 }
 
 // refuse answers a refused request and counts it by reason.
@@ -507,8 +507,8 @@ func (s *Server) refuse(q *request, reason string, status int, msg string) {
 }
 
 // command queues a command for the tenant's PBX owner and answers 202.
-func (s *Server) command(q *request, name string, args []byte) {
-	err := s.backend.Commands.Send(q.r.Context(), cluster.Command{Tenant: q.tenant.ID, Name: name, User: strings.ToLower(q.user.Username), Args: args})
+func (s *Server) command(q *request, args cluster.CommandArgs) {
+	err := s.backend.Commands.Send(q.r.Context(), cluster.NewCommand(q.tenant.ID, strings.ToLower(q.user.Username), args))
 	if err != nil {
 		writeError(q.w, http.StatusServiceUnavailable, "command queue unavailable")
 		return
@@ -651,7 +651,9 @@ func (s *Server) restStreaming(subscribe bool) func(*request) {
 }
 
 // restCall: for a WebRTC extension of the user the call is started by the
-// client (callWebrtc); other devices are called through the PBX owner.
+// client (callWebrtc); a physical phone is called through the PBX owner
+// (Originate) and the answer waits for the owner's result. Calling from
+// another user's extension needs the ad_phone permission.
 func (s *Server) restCall(q *request) {
 	var body struct {
 		EndpointID   string `json:"endpointId"`
@@ -662,12 +664,16 @@ func (s *Server) restCall(q *request) {
 		writeError(q.w, http.StatusBadRequest, "body must be {\"endpointId\",\"endpointType\",\"number\"}")
 		return
 	}
+	if body.EndpointType != "" && body.EndpointType != "extension" {
+		s.refuse(q, "bad_endpoint_type", http.StatusBadRequest, "endpointType must be \"extension\"")
+		return
+	}
 	ext := body.EndpointID
 	if ext == "" {
 		ext = q.user.MainExtension
 	}
 	e, owns := q.user.Extensions[ext]
-	if !owns {
+	if !owns && (!q.user.Perms.AdminPhone || !validID(ext)) {
 		writeError(q.w, http.StatusForbidden, "endpoint does not belong to the user")
 		return
 	}
@@ -676,14 +682,13 @@ func (s *Server) restCall(q *request) {
 		s.refuse(q, "bad_number", http.StatusBadRequest, "number is not dialable: digits, a leading + and * or #, at most "+strconv.Itoa(pbx.MaxNumberLen)+" characters")
 		return
 	}
-	if e.Type == "webrtc" {
+	if owns && e.Type == "webrtc" {
 		if s.publish(q, "callWebrtc", strings.ToLower(q.user.Username), number) {
 			writeJSON(q.w, http.StatusOK, map[string]string{"message": "ok"})
 		}
 		return
 	}
-	args, _ := json.Marshal(map[string]string{"exten": ext, "number": number})
-	s.command(q, "originate", args)
+	s.awaitCommand(q, cluster.Call{Exten: ext, Number: number}, originateBudget)
 }
 
 func (s *Server) restAnswerWebrtc(q *request) {

@@ -49,9 +49,13 @@ type Options struct {
 	Limits Limits
 	// Panics counts recovered panics; nil: the server registers its own
 	// ctiws_panics_total on Registry. Share one with the PBX owners.
-	Panics   *guard.Panics
-	Logger   *slog.Logger
-	Registry prometheus.Registerer
+	Panics *guard.Panics
+	// CommandWait, when set, bounds how long a call control request waits
+	// for the PBX owner (half to be picked up, half to be carried out);
+	// 0 uses the defaults of rest_astproxy.go.
+	CommandWait time.Duration
+	Logger      *slog.Logger
+	Registry    prometheus.Registerer
 
 	// hooks are test hooks, set by in-package tests only.
 	hooks *hooks

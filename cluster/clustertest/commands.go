@@ -18,6 +18,10 @@ func commandCases() []Case {
 		{"commands/two-consumers", testCommandsTwoConsumers},
 		{"commands/owner-change", testCommandsOwnerChange},
 		{"commands/tenant-isolation", testCommandsIsolation},
+		{"commands/reply-round-trip", testCommandsReply},
+		{"commands/reply-before-await", testCommandsReplyFirst},
+		{"commands/await-timeout", testCommandsAwaitTimeout},
+		{"commands/reply-isolation", testCommandsReplyIsolation},
 	}
 }
 
@@ -67,7 +71,7 @@ func (s *seen) total() (int, int) {
 	return len(s.n), sum
 }
 
-func send(t *testing.T, c cluster.Commands, tenant, name, arg string) {
+func send(t *testing.T, c cluster.Commands, tenant string, name cluster.CommandKind, arg string) {
 	t.Helper()
 	if err := c.Send(Ctx(t), cluster.Command{Tenant: tenant, Name: name, User: "alice", Args: json.RawMessage(arg)}); err != nil {
 		t.Fatalf("Send: %v", err)
@@ -165,7 +169,7 @@ func testCommandsIsolation(t *testing.T, b cluster.Backend) {
 	send(t, b.Commands, ta, "forA", `2`)
 	for _, x := range []struct {
 		ch   chan cluster.Command
-		name string
+		name cluster.CommandKind
 		ten  string
 	}{{ga, "forA", ta}, {gb, "forB", tb}} {
 		select {
@@ -180,5 +184,90 @@ func testCommandsIsolation(t *testing.T, b cluster.Backend) {
 	time.Sleep(200 * time.Millisecond)
 	if len(ga)+len(gb) != 0 {
 		t.Fatal("extra deliveries")
+	}
+}
+
+// testCommandsReply: an awaited command keeps its id, reply flag and
+// deadline through the queue; the consumer's reply reaches the waiter once.
+func testCommandsReply(t *testing.T, b cluster.Backend) {
+	ten := Unique("t")
+	deadline := time.Now().Add(time.Minute)
+	cmd := cluster.NewCommand(ten, "alice", cluster.Call{Exten: "201", Number: "202"}).WithReply(deadline)
+	consume(t, Ctx(t), b.Commands, ten, Unique("n"), func(ctx context.Context, c cluster.Command) error {
+		if c.ID != cmd.ID || !c.Reply || c.Expires != deadline.UnixMilli() || c.Name != cluster.CmdCall {
+			t.Errorf("delivered %+v, want id %s, reply, deadline", c, cmd.ID)
+		}
+		a, err := c.Decode()
+		if err != nil || a.(cluster.Call).Number != "202" {
+			t.Errorf("decode: %v %+v", err, a)
+		}
+		return b.Commands.Reply(ctx, c.Tenant, c.ID, cluster.CommandResult{Status: 200, Data: json.RawMessage(`{"uniqueid":"1.2"}`)})
+	})
+	if err := b.Commands.Send(Ctx(t), cmd); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(Ctx(t), 2*Bound)
+	defer cancel()
+	r, err := b.Commands.Await(ctx, ten, cmd.ID)
+	if err != nil {
+		t.Fatalf("Await: %v", err)
+	}
+	if r.Status != 200 || string(r.Data) != `{"uniqueid":"1.2"}` {
+		t.Fatalf("result %+v", r)
+	}
+	// Handed out once: a second wait times out.
+	ctx2, cancel2 := context.WithTimeout(Ctx(t), 300*time.Millisecond)
+	defer cancel2()
+	if r, err := b.Commands.Await(ctx2, ten, cmd.ID); err == nil {
+		t.Fatalf("second Await got %+v", r)
+	}
+}
+
+// testCommandsReplyFirst: a result stored before anyone waits is kept.
+func testCommandsReplyFirst(t *testing.T, b cluster.Backend) {
+	ten, id := Unique("t"), cluster.NewCommandID()
+	if err := b.Commands.Reply(Ctx(t), ten, id, cluster.CommandResult{Status: 404, Error: "no such conversation"}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(Ctx(t), Bound)
+	defer cancel()
+	r, err := b.Commands.Await(ctx, ten, id)
+	if err != nil || r.Status != 404 || r.Error != "no such conversation" {
+		t.Fatalf("Await = %+v, %v", r, err)
+	}
+}
+
+// testCommandsAwaitTimeout: without a reply Await ends with ctx.
+func testCommandsAwaitTimeout(t *testing.T, b cluster.Backend) {
+	ctx, cancel := context.WithTimeout(Ctx(t), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := b.Commands.Await(ctx, Unique("t"), cluster.NewCommandID())
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Await without reply: %v, want deadline exceeded", err)
+	}
+	if time.Since(start) > 3*time.Second {
+		t.Fatalf("Await outlived its context by far: %v", time.Since(start))
+	}
+}
+
+// testCommandsReplyIsolation: a result is only seen by its tenant and id.
+func testCommandsReplyIsolation(t *testing.T, b cluster.Backend) {
+	ta, tb, id := Unique("ta"), Unique("tb"), cluster.NewCommandID()
+	if err := b.Commands.Reply(Ctx(t), ta, id, cluster.CommandResult{Status: 200}); err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range []struct{ ten, id string }{{tb, id}, {ta, cluster.NewCommandID()}} {
+		ctx, cancel := context.WithTimeout(Ctx(t), 300*time.Millisecond)
+		r, err := b.Commands.Await(ctx, x.ten, x.id)
+		cancel()
+		if err == nil {
+			t.Fatalf("Await(%s,%s) got another's result %+v", x.ten, x.id, r)
+		}
+	}
+	ctx, cancel := context.WithTimeout(Ctx(t), Bound)
+	defer cancel()
+	if r, err := b.Commands.Await(ctx, ta, id); err != nil || r.Status != 200 {
+		t.Fatalf("own result: %+v, %v", r, err)
 	}
 }

@@ -48,6 +48,25 @@ type Permissions struct {
 	// CallForward allows setting call forward, voicemail and cellphone
 	// presence (settings.call_forward).
 	CallForward bool `json:"call_forward"`
+	// Call control on other users' phones (presence_panel sub-permissions,
+	// as NethCTI's authorization checks them): ad_phone (call from /
+	// answer on any extension), hangup, transfer, ad_parking (park and
+	// pick up for anyone), ad_recording (record any conversation),
+	// pickup (directed pickup), intrude, spy.
+	AdminPhone     bool `json:"ad_phone"`
+	AdminHangup    bool `json:"ad_hangup"`
+	AdminTransfer  bool `json:"ad_transfer"`
+	AdminParkings  bool `json:"ad_parking"`
+	AdminRecording bool `json:"ad_recording"`
+	AdminPickup    bool `json:"ad_pickup"`
+	Intrude        bool `json:"intrude"`
+	Spy            bool `json:"spy"`
+	// Recording allows recording the user's own conversations
+	// (settings.recording).
+	Recording bool `json:"recording"`
+	// QManagerQueues are the queues of the qmanager_<queue> permissions:
+	// their agents may be listened to or intruded on.
+	QManagerQueues []string `json:"qmanager_queues,omitempty"`
 }
 
 // User is one entry of users.json with its resolved permissions.
@@ -331,7 +350,7 @@ func resolve(p rawProfile) (Permissions, []string, error) {
 	if err != nil {
 		return out, nil, err
 	}
-	qm, _, err := macro("qmanager")
+	qm, qmSub, err := macro("qmanager")
 	if err != nil {
 		return out, nil, err
 	}
@@ -356,6 +375,23 @@ func resolve(p rawProfile) (Permissions, []string, error) {
 	out.Phonebook = pb
 	out.Streaming = sm
 	out.CallForward = st && stSub["call_forward"]
+	out.AdminPhone = pp && ppSub["ad_phone"]
+	out.AdminHangup = pp && ppSub["hangup"]
+	out.AdminTransfer = pp && ppSub["transfer"]
+	out.AdminParkings = pp && ppSub["ad_parking"]
+	out.AdminRecording = pp && ppSub["ad_recording"]
+	out.AdminPickup = pp && ppSub["pickup"]
+	out.Intrude = pp && ppSub["intrude"]
+	out.Spy = pp && ppSub["spy"]
+	out.Recording = st && stSub["recording"]
+	if qm {
+		for name, on := range qmSub {
+			if q, ok := strings.CutPrefix(name, "qmanager_"); ok && on && q != "" {
+				out.QManagerQueues = append(out.QManagerQueues, q)
+			}
+		}
+		sort.Strings(out.QManagerQueues)
+	}
 	var streams []string
 	if sm {
 		for id, on := range smSub {

@@ -21,9 +21,12 @@ type commands struct {
 	mu      sync.Mutex
 	seq     uint64
 	tenants map[string]*cmdQueue
+	replies map[replyKey]*reply
 }
 
-func newCommands(b *Backend) *commands { return &commands{b: b, tenants: map[string]*cmdQueue{}} }
+func newCommands(b *Backend) *commands {
+	return &commands{b: b, tenants: map[string]*cmdQueue{}, replies: map[replyKey]*reply{}}
+}
 
 func (c *commands) queue(t string) *cmdQueue {
 	q := c.tenants[t]

@@ -21,3 +21,6 @@ func stateKey(tenant string) string         { return tenantPrefix(tenant) + "sta
 func eventsChannel(tenant string) string    { return tenantPrefix(tenant) + "events" }
 func cmdStreamKey(tenant string) string     { return tenantPrefix(tenant) + "cmd" }
 func probeChannel(instance string) string   { return keyPrefix + "probe:" + instance }
+
+// replyKey holds the result of an awaited command.
+func replyKey(tenant, id string) string { return tenantPrefix(tenant) + "cmdres:" + id }

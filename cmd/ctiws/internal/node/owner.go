@@ -24,7 +24,7 @@ import (
 // PBX is the AMI side of a tenant as the owner drives it (ami.Runner).
 type PBX interface {
 	Run(ctx context.Context, emit func(context.Context, []cluster.Event) error) error
-	Do(ctx context.Context, c cluster.Command) error
+	Do(ctx context.Context, c cluster.Command) (json.RawMessage, error)
 	SetDirectory(d *directory.Directory)
 }
 
@@ -296,30 +296,49 @@ func (o *Owner) renew(ctx context.Context, cancel context.CancelCauseFunc, lease
 	}
 }
 
-// command carries out one queued command. A command that panics fails
-// alone (logged, counted, acknowledged like any failed command).
+// command carries out one queued command and, when its sender waits,
+// publishes the result. An expired command is answered, not carried out.
+// A command that panics fails alone (logged, counted, answered and
+// acknowledged like any failed command).
 func (o *Owner) command(ctx context.Context, p PBX, c cluster.Command) error {
-	err := o.carryOut(ctx, p, c)
+	data, err := o.carryOut(ctx, p, c)
 	result := "ok"
 	if err != nil {
 		result = "error"
-		o.Log.Warn("owner command failed", "tenant", o.Tenant, "command", c.Name, "err", err)
+		o.Log.Warn("owner command failed", "tenant", o.Tenant, "command", c.Name, "user", c.User, "err", err)
 	}
-	o.Metrics.Commands.WithLabelValues(o.Tenant, c.Name, result).Inc()
+	label := string(c.Name)
+	if !c.Name.Known() {
+		label = "unknown"
+	}
+	o.Metrics.Commands.WithLabelValues(o.Tenant, label, result).Inc()
 	// A command that fails on the PBX is not retried forever: it is logged,
-	// counted and acknowledged. Only a lost lease (ctx) leaves it queued.
+	// counted, answered and acknowledged. Only a lost lease (ctx) leaves it
+	// queued, for the next owner to carry out and answer.
 	if ctx.Err() != nil {
 		return ctx.Err()
+	}
+	if c.Reply && c.ID != "" {
+		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if rerr := o.Backend.Commands.Reply(rctx, c.Tenant, c.ID, cluster.ResultOf(data, err)); rerr != nil {
+			o.Log.Warn("command result not delivered; its sender times out", "tenant", o.Tenant, "command", c.Name, "err", rerr)
+		}
 	}
 	return nil
 }
 
 // carryOut runs one command on the PBX, turning a panic into an error.
-func (o *Owner) carryOut(ctx context.Context, p PBX, c cluster.Command) (err error) {
+func (o *Owner) carryOut(ctx context.Context, p PBX, c cluster.Command) (data json.RawMessage, err error) {
 	defer o.Panics.Recover(guard.Owner, o.Tenant, func(perr error) { err = perr })
-	switch c.Name {
-	case "userLoggedIn", "userLoggedOut":
-		return o.hook(ctx, p, c)
+	if _, derr := c.Decode(); derr != nil {
+		return nil, derr
+	}
+	switch {
+	case c.Expired(time.Now()):
+		return nil, fmt.Errorf("%s: %w", c.Name, cluster.ErrCommandExpired)
+	case c.Name == cluster.CmdUserLoggedIn || c.Name == cluster.CmdUserLoggedOut:
+		return nil, o.hook(ctx, p, c)
 	default:
 		return p.Do(ctx, c)
 	}
@@ -334,28 +353,25 @@ func (o *Owner) hook(ctx context.Context, p PBX, c cluster.Command) error {
 	}
 	s := u.Settings
 	var cmds []cluster.Command
-	args := func(v map[string]string) json.RawMessage {
-		b, _ := json.Marshal(v)
-		return b
-	}
-	if c.Name == "userLoggedIn" {
+	add := func(a cluster.CommandArgs) { cmds = append(cmds, cluster.NewCommand(c.Tenant, c.User, a)) }
+	if c.Name == cluster.CmdUserLoggedIn {
 		if s.QueueAutoLogin && (u.Perms.Queues || u.Perms.AdminQueues) {
-			cmds = append(cmds, cluster.Command{Tenant: c.Tenant, Name: "queueLogin", User: c.User, Args: args(map[string]string{"exten": u.MainExtension})})
+			add(cluster.QueueLogin{Exten: u.MainExtension})
 		}
 		if s.AutoDNDOffLogin && u.Perms.DND {
-			cmds = append(cmds, cluster.Command{Tenant: c.Tenant, Name: "presence", User: c.User, Args: args(map[string]string{"exten": u.MainExtension, "status": "online"})})
+			add(cluster.Presence{Exten: u.MainExtension, Status: "online"})
 		}
 	} else {
 		if s.QueueAutoLogout {
-			cmds = append(cmds, cluster.Command{Tenant: c.Tenant, Name: "queueLogout", User: c.User, Args: args(map[string]string{"exten": u.MainExtension})})
+			add(cluster.QueueLogout{Exten: u.MainExtension})
 		}
 		if s.AutoDNDOnLogout && u.Perms.DND {
-			cmds = append(cmds, cluster.Command{Tenant: c.Tenant, Name: "presence", User: c.User, Args: args(map[string]string{"exten": u.MainExtension, "status": "dnd"})})
+			add(cluster.Presence{Exten: u.MainExtension, Status: "dnd"})
 		}
 	}
 	var errs []error
 	for _, cmd := range cmds {
-		if err := p.Do(ctx, cmd); err != nil {
+		if _, err := p.Do(ctx, cmd); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", cmd.Name, err))
 		}
 	}

@@ -41,11 +41,11 @@ func (f *fakePBX) Run(ctx context.Context, emit func(context.Context, []cluster.
 	return ctx.Err()
 }
 
-func (f *fakePBX) Do(_ context.Context, c cluster.Command) error {
+func (f *fakePBX) Do(_ context.Context, c cluster.Command) (json.RawMessage, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.cmds = append(f.cmds, c)
-	return nil
+	return nil, nil
 }
 
 func (f *fakePBX) SetDirectory(*directory.Directory) {}
@@ -55,7 +55,7 @@ func (f *fakePBX) commands() []string {
 	defer f.mu.Unlock()
 	var out []string
 	for _, c := range f.cmds {
-		out = append(out, c.Name+":"+c.User+":"+string(c.Args))
+		out = append(out, string(c.Name)+":"+c.User+":"+string(c.Args))
 	}
 	return out
 }

@@ -1,0 +1,336 @@
+package ws
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ctiws/ctiws/cluster"
+	"github.com/ctiws/ctiws/cluster/directory"
+	"github.com/ctiws/ctiws/cluster/pbx"
+)
+
+// Call control for physical phones (issue 14): the astproxy REST routes of
+// nethcti-server with their permission rules. The node checks the request
+// (body, ownership, permissions, number grammar) and queues a typed command
+// for the tenant's PBX owner, then waits for the owner's result: 200 on
+// success, 400/403/404 when the owner refuses, 500 when the PBX fails the
+// action, 504 when no answer comes in time. Nothing is answered 202 "for
+// nothing".
+
+const (
+	// commandStartWithin is how long an owner may take to pick a command
+	// up (an owner change included) before it is dropped unexecuted.
+	commandStartWithin = 10 * time.Second
+	// originateBudget is what an Originate may take once started: the
+	// phone rings up to 15 s before OriginateResponse (ami/control.go).
+	originateBudget = 30 * time.Second
+	// actionBudget is what the other call control actions may take.
+	actionBudget = 15 * time.Second
+)
+
+// astproxyRoutes registers the call control routes.
+func (s *Server) astproxyRoutes() {
+	for _, r := range []struct {
+		path, route string
+		fn          func(*request)
+	}{
+		{"hangup", "hangup", s.restHangup},
+		{"blindtransfer", "blindtransfer", s.restTransfer(false)},
+		{"atxfer", "atxfer", s.restTransfer(true)},
+		{"park", "park", s.restPark},
+		{"pickup_parking", "pickup_parking", s.restPickupParking},
+		{"pickup_conv", "pickup_conv", s.restPickupConv},
+		{"start_record", "start_record", s.restRecord(cluster.CmdStartRecord)},
+		{"stop_record", "stop_record", s.restRecord(cluster.CmdStopRecord)},
+		{"mute_record", "mute_record", s.restRecord(cluster.CmdMuteRecord)},
+		{"unmute_record", "unmute_record", s.restRecord(cluster.CmdUnmuteRecord)},
+		{"intrude", "intrude", s.restSpy(cluster.CmdIntrude)},
+		{"start_spy", "start_spy", s.restSpy(cluster.CmdListen)},
+	} {
+		s.authed("POST /webrest/astproxy/"+r.path, r.route, r.fn)
+	}
+}
+
+// awaitCommand queues args for the PBX owner and answers with its result.
+func (s *Server) awaitCommand(q *request, args cluster.CommandArgs, budget time.Duration) {
+	start := time.Now()
+	startWithin := commandStartWithin
+	if w := s.opts.CommandWait; w > 0 {
+		startWithin, budget = w/2, w/2
+	}
+	cmd := cluster.NewCommand(q.tenant.ID, strings.ToLower(q.user.Username), args).WithReply(start.Add(startWithin))
+	if err := s.backend.Commands.Send(q.r.Context(), cmd); err != nil {
+		s.log.Warn("call control: command queue unavailable", "tenant", q.tenant.ID, "command", cmd.Name, "err", err)
+		writeError(q.w, http.StatusServiceUnavailable, "command queue unavailable")
+		return
+	}
+	ctx, cancel := context.WithTimeout(q.r.Context(), startWithin+budget)
+	defer cancel()
+	res, err := s.backend.Commands.Await(ctx, q.tenant.ID, cmd.ID)
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		s.refuse(q, "command_timeout", http.StatusGatewayTimeout, "the PBX did not answer in time")
+		return
+	case err != nil:
+		if q.r.Context().Err() != nil {
+			return // the client went away
+		}
+		s.log.Warn("call control: waiting for the owner failed", "tenant", q.tenant.ID, "command", cmd.Name, "err", err)
+		writeError(q.w, http.StatusServiceUnavailable, "command queue unavailable")
+		return
+	}
+	if res.Status != http.StatusOK {
+		st := res.Status
+		if st < 400 || st > 599 {
+			st = http.StatusInternalServerError
+		}
+		s.log.Info("call control: refused or failed", "tenant", q.tenant.ID, "user", q.user.Username, "command", cmd.Name,
+			"status", st, "why", res.Error, "took", time.Since(start).Round(time.Millisecond))
+		s.refuse(q, "pbx_"+strconv.Itoa(st), st, res.Error)
+		return
+	}
+	if len(res.Data) > 0 {
+		writeJSON(q.w, http.StatusOK, res.Data)
+		return
+	}
+	writeJSON(q.w, http.StatusOK, map[string]string{"message": "ok"})
+}
+
+// validID reports whether s can be an extension, parking or queue id:
+// 1–64 of [A-Za-z0-9_-] (the owner checks again).
+func validID(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// validConvID reports whether s can be a conversation id (two channel
+// names joined by ">"); the owner only compares it with its own ids.
+func validConvID(s string) bool {
+	if s == "" || len(s) > 512 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// convBody is the body of the conversation routes.
+type convBody struct {
+	ConvID      string `json:"convid"`
+	EndpointID  string `json:"endpointId"`
+	To          string `json:"to"`
+	ApplicantID string `json:"applicantId"`
+	DestID      string `json:"destId"`
+}
+
+// decodeConv decodes a conversation body; the fields in need must be set
+// and well-formed (400 otherwise, as the original's type checks).
+func (s *Server) decodeConv(q *request, need ...string) (convBody, bool) {
+	var b convBody
+	if err := decodeBody(q.r, &b); err != nil {
+		writeError(q.w, http.StatusBadRequest, err.Error())
+		return b, false
+	}
+	for _, f := range need {
+		ok := true
+		switch f {
+		case "convid":
+			ok = validConvID(b.ConvID)
+		case "endpointId":
+			ok = validID(b.EndpointID)
+		case "applicantId":
+			ok = validID(b.ApplicantID)
+		case "destId":
+			ok = validID(b.DestID)
+		case "to":
+			b.To = pbx.NormaliseNumber(b.To)
+			ok = pbx.ValidNumber(b.To)
+		}
+		if !ok {
+			s.refuse(q, "bad_body", http.StatusBadRequest, "missing or invalid \""+f+"\"")
+			return b, false
+		}
+	}
+	return b, true
+}
+
+func (s *Server) restHangup(q *request) {
+	b, ok := s.decodeConv(q, "convid", "endpointId")
+	if !ok {
+		return
+	}
+	if !q.user.Perms.AdminHangup && !q.user.Owns(b.EndpointID) {
+		s.refuse(q, "control_forbidden", http.StatusForbidden, "the extension is not the user's and the hangup permission is missing")
+		return
+	}
+	s.awaitCommand(q, cluster.Hangup{Conv: cluster.Conv{Exten: b.EndpointID, ConvID: b.ConvID}}, actionBudget)
+}
+
+func (s *Server) restTransfer(attended bool) func(*request) {
+	return func(q *request) {
+		b, ok := s.decodeConv(q, "convid", "endpointId", "to")
+		if !ok {
+			return
+		}
+		if !q.user.Perms.AdminTransfer && !q.user.Owns(b.EndpointID) {
+			s.refuse(q, "control_forbidden", http.StatusForbidden, "the extension is not the user's and the transfer permission is missing")
+			return
+		}
+		conv := cluster.Conv{Exten: b.EndpointID, ConvID: b.ConvID}
+		if attended {
+			s.awaitCommand(q, cluster.AttendedTransfer{Conv: conv, To: b.To}, actionBudget)
+			return
+		}
+		s.awaitCommand(q, cluster.BlindTransfer{Conv: conv, To: b.To}, actionBudget)
+	}
+}
+
+func (s *Server) restPark(q *request) {
+	b, ok := s.decodeConv(q, "convid", "endpointId", "applicantId")
+	if !ok {
+		return
+	}
+	if !q.user.Perms.AdminParkings && !q.user.Owns(b.ApplicantID) {
+		s.refuse(q, "control_forbidden", http.StatusForbidden, "the applicant is not the user's and the ad_parking permission is missing")
+		return
+	}
+	s.awaitCommand(q, cluster.Park{Conv: cluster.Conv{Exten: b.EndpointID, ConvID: b.ConvID}, Applicant: b.ApplicantID}, actionBudget)
+}
+
+func (s *Server) restPickupParking(q *request) {
+	var b struct {
+		Parking string `json:"parking"`
+		DestID  string `json:"destId"`
+	}
+	if err := decodeBody(q.r, &b); err != nil || !validID(b.Parking) || !validID(b.DestID) {
+		s.refuse(q, "bad_body", http.StatusBadRequest, "body must be {\"parking\",\"destId\"}")
+		return
+	}
+	u := q.user
+	if !u.Perms.Parkings && !u.Perms.AdminParkings {
+		s.refuse(q, "control_forbidden", http.StatusForbidden, "parkings permission required")
+		return
+	}
+	if !u.Perms.AdminParkings && !u.Owns(b.DestID) {
+		s.refuse(q, "control_forbidden", http.StatusForbidden, "the destination is not the user's and the ad_parking permission is missing")
+		return
+	}
+	s.awaitCommand(q, cluster.PickupParking{Parking: b.Parking, Dest: b.DestID}, actionBudget)
+}
+
+func (s *Server) restPickupConv(q *request) {
+	b, ok := s.decodeConv(q, "endpointId", "destId")
+	if !ok {
+		return
+	}
+	if !q.user.Perms.AdminPickup {
+		s.refuse(q, "control_forbidden", http.StatusForbidden, "pickup permission required")
+		return
+	}
+	if !q.user.Owns(b.DestID) {
+		s.refuse(q, "control_forbidden", http.StatusForbidden, "the destination is not the user's")
+		return
+	}
+	s.awaitCommand(q, cluster.PickupConv{Exten: b.EndpointID, Dest: b.DestID}, originateBudget)
+}
+
+// restRecord: start, stop, mute and unmute the recording of a conversation.
+// The original lets anyone stop any recording (its checks are commented
+// out); here stop needs the same rights as start.
+func (s *Server) restRecord(kind cluster.CommandKind) func(*request) {
+	return func(q *request) {
+		b, ok := s.decodeConv(q, "convid", "endpointId")
+		if !ok {
+			return
+		}
+		u := q.user
+		if !u.Perms.AdminRecording && !(u.Perms.Recording && u.Owns(b.EndpointID)) {
+			s.refuse(q, "control_forbidden", http.StatusForbidden, "recording permission on the user's own extension, or ad_recording, required")
+			return
+		}
+		conv := cluster.Conv{Exten: b.EndpointID, ConvID: b.ConvID}
+		var args cluster.CommandArgs
+		switch kind {
+		case cluster.CmdStartRecord:
+			args = cluster.StartRecord{Conv: conv}
+		case cluster.CmdStopRecord:
+			args = cluster.StopRecord{Conv: conv}
+		case cluster.CmdMuteRecord:
+			args = cluster.MuteRecord{Conv: conv}
+		default:
+			args = cluster.UnmuteRecord{Conv: conv}
+		}
+		s.awaitCommand(q, args, actionBudget)
+	}
+}
+
+// restSpy: intrude (listen and speak to the spied extension) and start_spy
+// (listen only). Allowed with the intrude / spy permission, or to a
+// qmanager of a queue the spied extension is a member of; the spying phone
+// must be the user's.
+func (s *Server) restSpy(kind cluster.CommandKind) func(*request) {
+	return func(q *request) {
+		b, ok := s.decodeConv(q, "convid", "endpointId", "destId")
+		if !ok {
+			return
+		}
+		u := q.user
+		allowed := u.Perms.Spy
+		if kind == cluster.CmdIntrude {
+			allowed = u.Perms.Intrude
+		}
+		if !allowed && !s.qmanagerOf(q, u, b.EndpointID) {
+			s.refuse(q, "control_forbidden", http.StatusForbidden, string(kind)+" permission required")
+			return
+		}
+		if !u.Owns(b.DestID) {
+			s.refuse(q, "control_forbidden", http.StatusForbidden, "the destination is not the user's")
+			return
+		}
+		conv := cluster.Conv{Exten: b.EndpointID, ConvID: b.ConvID}
+		if kind == cluster.CmdIntrude {
+			s.awaitCommand(q, cluster.Intrude{Conv: conv, Dest: b.DestID}, actionBudget)
+			return
+		}
+		s.awaitCommand(q, cluster.Listen{Conv: conv, Dest: b.DestID}, actionBudget)
+	}
+}
+
+// qmanagerOf reports whether exten is a member of a queue the user manages
+// (qmanager_<queue> permissions).
+func (s *Server) qmanagerOf(q *request, u *directory.User, exten string) bool {
+	if len(u.Perms.QManagerQueues) == 0 {
+		return false
+	}
+	objs, err := s.state(q.r.Context(), q.tenant, objectPrefixMember)
+	if err != nil {
+		return false
+	}
+	for _, o := range objs {
+		queue, member, ok := strings.Cut(strings.TrimPrefix(o.Key, objectPrefixMember), "/")
+		if !ok || member != exten {
+			continue
+		}
+		for _, allowed := range u.Perms.QManagerQueues {
+			if allowed == queue {
+				return true
+			}
+		}
+	}
+	return false
+}
