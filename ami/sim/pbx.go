@@ -69,25 +69,26 @@ type endpoint struct {
 
 // channel is one live channel.
 type channel struct {
-	seq      uint64
-	name     string
-	uid      string
-	linked   string
-	state    int
-	cidNum   string
-	cidName  string
-	conNum   string
-	conName  string
-	context  string
-	exten    string
-	priority int
-	app      string
-	appData  string
-	bridge   *bridge
-	created  time.Duration
-	ep       *endpoint // owning extension or trunk; nil for Local channels
-	hold     bool
-	alive    bool
+	seq       uint64
+	name      string
+	uid       string
+	linked    string
+	state     int
+	cidNum    string
+	cidName   string
+	conNum    string
+	conName   string
+	context   string
+	exten     string
+	priority  int
+	app       string
+	appData   string
+	bridge    *bridge
+	created   time.Duration
+	ep        *endpoint // owning extension or trunk; nil for Local channels
+	hold      bool
+	recording bool // MixMonitor runs on it
+	alive     bool
 }
 
 // bridge is one bridge (basic, parking or conference).

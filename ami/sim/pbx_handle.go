@@ -76,7 +76,27 @@ func (p *pbx) handle(a *Message) []*Message {
 		return p.actQueuePause(id, a)
 	case "command":
 		return p.actCommand(id, a.Get("Command"))
-	case "muteaudio", "mixmonitor", "stopmixmonitor", "userevent", "setvar", "filter", "originate", "redirect", "atxfer", "blindtransfer", "hangup":
+	case "originate":
+		return p.actOriginate(id, a)
+	case "hangup":
+		return p.actHangup(id, a)
+	case "redirect":
+		return p.actRedirect(id, a)
+	case "blindtransfer":
+		return p.actBlindTransfer(id, a)
+	case "atxfer":
+		return p.actAtxfer(id, a)
+	case "park":
+		return p.actPark(id, a)
+	case "mixmonitor":
+		return p.actMixMonitor(id, a)
+	case "stopmixmonitor":
+		return p.actStopMixMonitor(id, a)
+	case "mixmonitormute":
+		return p.actMixMonitorMute(id, a)
+	case "setvar":
+		return p.actSetvar(id, a)
+	case "muteaudio", "userevent", "filter":
 		// Accepted without simulating their effect.
 		return []*Message{successResponse(id, "")}
 	}

@@ -203,12 +203,14 @@ func (s *Server) startBackground() {
 	s.started = true
 	if s.cfg.CallsPerSecond > 0 {
 		s.pbx.scheduleArrival()
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			s.runGenerator(s.bgCtx)
-		}()
 	}
+	// The clock runs even without generated traffic: the actions clients
+	// send (Originate, transfers, parking) play out over time.
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.runGenerator(s.bgCtx)
+	}()
 	if s.cfg.ChangesPerSecond > 0 {
 		s.wg.Add(1)
 		go func() {
