@@ -50,8 +50,10 @@ func (m *Model) onParkedCall(msg *goami2.Message) {
 	space := field(msg, "ParkingSpace")
 	p := m.parkings[space]
 	if p == nil {
-		m.skip("unknown_parking_space", "space", space)
-		return
+		p = m.lotFromEvent(msg, space)
+		if p == nil {
+			return
+		}
 	}
 	s := readSnap(msg, "Parkee")
 	if s.channel == "" {
@@ -66,19 +68,46 @@ func (m *Model) onParkedCall(msg *goami2.Message) {
 	timeout, _ := strconv.ParseInt(field(msg, "ParkingTimeout"), 10, 64)
 	pc := pbx.ParkedCaller{
 		Num: num, Name: callerName(name), Parking: space, Channel: s.channel,
-		ParkeeNum: num, ParkeeName: callerName(name),
 		ParkedAt: m.nowMs(), TimeoutAt: timeout,
 	}
-	// The parkee is the parked party; for an internal one, its directory
-	// name (astproxy put the parker here).
-	if n := m.extName(num); n != "" {
-		pc.ParkeeName = n
+	// parkeeNum/parkeeName are the party who parked the call (astproxy's
+	// field names notwithstanding): the extension of ParkerDialString
+	// (PJSIP/202 → 202) and its directory name.
+	if parker := endpointOf(field(msg, "ParkerDialString") + "-"); parker != "" {
+		pc.ParkeeNum = parker
+		pc.ParkeeName = m.extName(parker)
 	}
-	if old := p.ParkedCaller; old.Channel == pc.Channel && old.Num == pc.Num && old.Name == pc.Name {
+	if old := p.ParkedCaller; old.Channel == pc.Channel && old.Num == pc.Num && old.Name == pc.Name && old.ParkeeNum == pc.ParkeeNum {
 		return // same call (e.g. the ParkedCalls list after the event)
 	}
 	p.ParkedCaller = pc
 	m.mark(okey{k: kParking, id: space})
+}
+
+// lotFromEvent creates the parking space of a ParkedCall in a lot the
+// snapshot did not list (a lot created after it, or a PBX that lists no
+// lots), unless the objects file restricts the lots and does not name it.
+func (m *Model) lotFromEvent(msg *goami2.Message, space string) *pbx.Parking {
+	n, err := strconv.Atoi(space)
+	if err != nil || n <= 0 {
+		m.skip("unknown_parking_space", "space", space)
+		return nil
+	}
+	lotName := field(msg, "Parkinglot")
+	if m.objs != nil && len(m.objs.Parkings) > 0 {
+		if _, ok := m.objs.Parkings[lotName]; !ok {
+			m.skip("unknown_parking_lot", "lot", lotName)
+			return nil
+		}
+	}
+	timeout, _ := strconv.Atoi(field(msg, "ParkingTimeout"))
+	dur, _ := strconv.Atoi(field(msg, "ParkingDuration"))
+	if l, ok := m.lots[lotName]; ok && l.timeout > 0 {
+		timeout, dur = l.timeout, 0
+	}
+	p := &pbx.Parking{Name: space, Parking: space, Timeout: timeout + dur}
+	m.parkings[space] = p
+	return p
 }
 
 func (m *Model) onUnparked(msg *goami2.Message) {
