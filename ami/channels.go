@@ -31,6 +31,7 @@ type channel struct {
 	local     bool
 	fromQueue bool
 	inConf    bool
+	confRoom  string // room of the conference the channel is in
 	recording bool // MixMonitor runs on the channel (MixMonitorStart)
 	recMuted  bool // … muted (MixMonitorMute State 1)
 	born      uint64
@@ -40,7 +41,9 @@ type channel struct {
 // bridge is a bridge and its member channels.
 type bridge struct {
 	id      string
-	holding bool // parking / holding bridge: not a conversation
+	holding bool   // parking / holding bridge: not a conversation
+	conf    bool   // ConfBridge (softmix) bridge: each member talks to the room
+	room    string // the conference room (BridgeName) of a conf bridge
 	members []string
 }
 
@@ -270,6 +273,9 @@ func (m *Model) joinBridge(c *channel, id string, holding bool) {
 // two-party bridge, else the other side of its dial.
 func (m *Model) partner(c *channel) *channel {
 	if c.bridge != "" {
+		if b := m.bridges[c.bridge]; b != nil && b.conf {
+			return nil // a conference member's conversation is with the room
+		}
 		if b := m.bridges[c.bridge]; b != nil && !b.holding {
 			if len(b.members) == 2 {
 				other := b.members[0]
@@ -436,13 +442,37 @@ func (m *Model) onBridgeEnter(msg *goami2.Message) {
 	}
 	holding := strings.EqualFold(field(msg, "BridgeType"), "parking") ||
 		strings.Contains(field(msg, "BridgeTechnology"), "holding")
+	// app_confbridge creates its bridges with creator "ConfBridge" and the
+	// conference name; they mix audio (softmix).
+	conf := strings.EqualFold(field(msg, "BridgeCreator"), "ConfBridge") ||
+		strings.EqualFold(field(msg, "BridgeTechnology"), "softmix")
 	m.joinBridge(c, id, holding)
+	if conf {
+		if b := m.bridges[id]; b != nil {
+			b.conf, b.room = true, field(msg, "BridgeName")
+		}
+		if !c.inConf {
+			c.inConf = true
+			if c.confRoom == "" {
+				c.confRoom = field(msg, "BridgeName")
+			}
+			m.markOwner(c)
+		}
+	}
 	if holding || c.ext == "" {
 		return
 	}
 	dir := "in"
 	if s.uid == s.lid {
 		dir = "out"
+	}
+	if conf {
+		// Joining a conference is no call with a person: the other side
+		// is the room.
+		m.notify(cluster.EvExtenConnected, connectedPayload{
+			Num1: c.ext, Num2: c.confRoom, Direction: "out", UniqueID: c.uid, LinkedID: c.lid,
+		})
+		return
 	}
 	_, num2Ext := m.exts[c.connNum]
 	m.notify(cluster.EvExtenConnected, connectedPayload{

@@ -49,8 +49,9 @@ func (m *Model) onConfJoin(msg *goami2.Message) {
 		ExtenID: num, Channel: ch,
 	}
 	m.mark(okey{k: kConf, id: id})
-	if c := m.chans[ch]; c != nil && !c.inConf {
+	if c := m.chans[ch]; c != nil && (!c.inConf || c.confRoom == "") {
 		c.inConf = true
+		c.confRoom = field(msg, "Conference")
 		m.markPair(c)
 	}
 }

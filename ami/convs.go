@@ -17,6 +17,7 @@ func stateName(st int) string {
 }
 
 const (
+	stDown    = 0
 	stRing    = 4
 	stRinging = 5
 	stUp      = 6
@@ -151,8 +152,15 @@ func (m *Model) extensionJSON(e *extension) pbx.Extension {
 		return v
 	}
 	v.Conversations = make(pbx.Conversations, len(e.chans))
+
 	for _, c := range e.chans {
 		p := m.pairOf(c)
+		if c.state == stDown && p.peer == nil {
+			// A channel created for the extension but not dialled yet
+			// (the callee's Newchannel before DialBegin): no call a
+			// person would recognise, so no one-sided "out" flash.
+			continue
+		}
 		src, dst := p.channels()
 		conv := pbx.Conversation{
 			ID: p.id(), Owner: e.obj.Exten, ChSource: src, ChDest: dst,
@@ -174,7 +182,14 @@ func (m *Model) extensionJSON(e *extension) pbx.Extension {
 		if strings.HasPrefix(conv.CounterpartName, "CID:") {
 			conv.CounterpartName = ""
 		}
+		if c.inConf && p.peer == nil && c.confRoom != "" {
+			// A conference member talks to the room, not to a caller.
+			conv.CounterpartNum, conv.CounterpartName = c.confRoom, ""
+		}
 		v.Conversations[conv.ID] = conv
+	}
+	if len(v.Conversations) == 0 {
+		v.Conversations = nil
 	}
 	return v
 }

@@ -107,7 +107,14 @@ func (m *Model) onDeviceState(dev, state string) {
 
 func (m *Model) onExtensionStatus(msg *goami2.Message) {
 	id := field(msg, "Exten")
-	if _, ok := m.exts[id]; !ok {
+	e := m.exts[id]
+	if e == nil {
+		return
+	}
+	// Status 2 (Busy) is what a FreePBX hint reports when its
+	// Custom:DND<ext> part is BUSY, whatever the phone does: it says
+	// nothing about a phone in a call, whose own device state wins.
+	if field(msg, "Status") == "2" && len(e.chans) > 0 {
 		return
 	}
 	if st, ok := hintStatus(field(msg, "Status")); ok {
