@@ -32,8 +32,8 @@ type channel struct {
 	fromQueue bool
 	inConf    bool
 	confRoom  string // room of the conference the channel is in
-	recording bool // MixMonitor runs on the channel (MixMonitorStart)
-	recMuted  bool // … muted (MixMonitorMute State 1)
+	recording bool   // MixMonitor runs on the channel (MixMonitorStart)
+	recMuted  bool   // … muted (MixMonitorMute State 1)
 	born      uint64
 	touched   uint64
 }
