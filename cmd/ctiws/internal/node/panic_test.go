@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"sync"
@@ -30,8 +31,8 @@ func (p *panickyPBX) Run(ctx context.Context, emit func(context.Context, []clust
 	return p.fakePBX.Run(ctx, emit)
 }
 
-func (p *panickyPBX) Do(ctx context.Context, c cluster.Command) error {
-	if c.Name == "boom" {
+func (p *panickyPBX) Do(ctx context.Context, c cluster.Command) (json.RawMessage, error) {
+	if c.Name == cluster.CmdHangup {
 		panic("injected command panic")
 	}
 	return p.fakePBX.Do(ctx, c)
@@ -80,14 +81,14 @@ func TestOwnerPanicsAreContained(t *testing.T) {
 	}
 
 	// A command that panics fails alone; the next one is carried out.
-	for _, name := range []string{"boom", "originate"} {
-		if err := b.Commands.Send(ctx, cluster.Command{Tenant: "t", Name: name, User: "bob"}); err != nil {
+	for _, a := range []cluster.CommandArgs{cluster.Hangup{}, cluster.Call{Exten: "202", Number: "201"}} {
+		if err := b.Commands.Send(ctx, cluster.NewCommand("t", "bob", a)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	waitUntil(t, "the command after the panicking one", 5*time.Second, func() bool { return len(bad.commands()) == 1 })
-	if got := testutil.ToFloat64(ob.Metrics.Commands.WithLabelValues("t", "boom", "error")); got != 1 {
-		t.Errorf("commands{boom,error} = %v, want 1", got)
+	if got := testutil.ToFloat64(ob.Metrics.Commands.WithLabelValues("t", "hangup", "error")); got != 1 {
+		t.Errorf("commands{hangup,error} = %v, want 1", got)
 	}
 	if got := testutil.ToFloat64(panics.Counter(guard.Owner, "t")); got != 2 {
 		t.Errorf("panics{owner,t} = %v, want 2", got)
