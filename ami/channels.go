@@ -32,6 +32,9 @@ type channel struct {
 	fromQueue bool
 	inConf    bool
 	confRoom  string // room of the conference the channel is in
+	// connPending: the channel entered a bridge alone, its extenConnected
+	// waits for the other party (so throughTrunk can be told).
+	connPending bool
 	recording bool   // MixMonitor runs on the channel (MixMonitorStart)
 	recMuted  bool   // … muted (MixMonitorMute State 1)
 	born      uint64
@@ -123,7 +126,7 @@ func endpointOf(name string) string {
 }
 
 // newChannel creates a channel table entry and finds its owner.
-func (m *Model) newChannel(name string) *channel {
+func (m *Model) newChannel(name, context string) *channel {
 	c := &channel{name: name, born: m.seq, touched: m.seq}
 	c.local = strings.HasPrefix(name, "Local/")
 	c.fromQueue = strings.Contains(name, "from-queue")
@@ -132,6 +135,8 @@ func (m *Model) newChannel(name string) *channel {
 		if _, ok := m.exts[ep]; ok {
 			c.ext = ep
 		} else if _, ok := m.trunks[ep]; ok {
+			c.trunk = ep
+		} else if m.trunkByFacts(name, ep, context) {
 			c.trunk = ep
 		}
 	}
@@ -158,7 +163,7 @@ func (m *Model) channelFor(s snap, create bool) *channel {
 		if _, hung := m.gone[s.uid]; hung {
 			return nil
 		}
-		c = m.newChannel(s.channel)
+		c = m.newChannel(s.channel, s.context)
 	}
 	m.applySnap(c, s)
 	return c
@@ -329,7 +334,7 @@ func (m *Model) onRename(msg *goami2.Message) {
 	m.leaveBridge(c)
 	m.removeFromOwner(c)
 	delete(m.chans, old)
-	nc := m.newChannel(nw)
+	nc := m.newChannel(nw, c.context)
 	keep := *nc
 	*nc = *c
 	nc.name, nc.ext, nc.trunk, nc.local, nc.fromQueue, nc.bridge = keep.name, keep.ext, keep.trunk, keep.local, keep.fromQueue, ""
@@ -459,12 +464,18 @@ func (m *Model) onBridgeEnter(msg *goami2.Message) {
 			m.markOwner(c)
 		}
 	}
+	if !holding && !conf {
+		if b := m.bridges[id]; b != nil {
+			for _, n := range b.members {
+				if o := m.chans[n]; o != nil && o != c && o.connPending {
+					o.connPending = false
+					m.notifyConnected(o)
+				}
+			}
+		}
+	}
 	if holding || c.ext == "" {
 		return
-	}
-	dir := "in"
-	if s.uid == s.lid {
-		dir = "out"
 	}
 	if conf {
 		// Joining a conference is no call with a person: the other side
@@ -474,10 +485,23 @@ func (m *Model) onBridgeEnter(msg *goami2.Message) {
 		})
 		return
 	}
-	_, num2Ext := m.exts[c.connNum]
+	if m.partner(c) == nil {
+		c.connPending = true // first in the bridge: told when the other party enters
+		return
+	}
+	m.notifyConnected(c)
+}
+
+// notifyConnected emits extenConnected for extension channel c, whose
+// partner is known.
+func (m *Model) notifyConnected(c *channel) {
+	dir := "in"
+	if c.uid == c.lid {
+		dir = "out"
+	}
 	m.notify(cluster.EvExtenConnected, connectedPayload{
 		Num1: c.ext, Num2: c.connNum, Direction: dir, UniqueID: c.uid, LinkedID: c.lid,
-		ThroughTrunk: !num2Ext,
+		ThroughTrunk: m.throughTrunk(c, m.partner(c)),
 	})
 }
 
@@ -533,4 +557,72 @@ func (m *Model) onMixMonitor(msg *goami2.Message, on, muted bool) {
 	c.recording, c.recMuted = on, on && muted
 	c.touched = m.seq
 	m.markPair(c)
+}
+
+// trunkContexts are the dialplan contexts FreePBX/NethVoice runs calls
+// from outside lines in (inbound routes).
+var trunkContexts = []string{"from-pstn", "from-trunk", "from-did"}
+
+// trunkByFacts creates, from what the PBX tells, the trunk of a channel
+// whose endpoint is neither a user's extension nor a known trunk: a SIP or
+// IAX endpoint whose call starts in an inbound-route context. The objects
+// file still names trunks and sets their limits; this only keeps a call
+// from an undeclared line from showing as an internal one.
+func (m *Model) trunkByFacts(name, ep, context string) bool {
+	tech, _, _ := strings.Cut(name, "/")
+	switch strings.ToUpper(tech) {
+	case "PJSIP", "SIP", "IAX2":
+	default:
+		return false
+	}
+	if ep == "" || !validID(ep) {
+		return false
+	}
+	for _, p := range trunkContexts {
+		if strings.HasPrefix(context, p) {
+			t := m.newTrunk(ep, TrunkConfig{Name: ep, Tech: strings.ToLower(tech)})
+			t.obj.Status = "busy"
+			m.markTrunk(ep)
+			return true
+		}
+	}
+	return false
+}
+
+// farEnd follows Local channel pairs (…;1 ⇄ …;2, e.g. a queue member's
+// leg) from c to the channel at the other end of the call.
+func (m *Model) farEnd(c *channel) *channel {
+	for i := 0; c != nil && c.local && i < 4; i++ {
+		half := c.name
+		switch {
+		case strings.HasSuffix(half, ";1"):
+			half = strings.TrimSuffix(half, ";1") + ";2"
+		case strings.HasSuffix(half, ";2"):
+			half = strings.TrimSuffix(half, ";2") + ";1"
+		default:
+			return c
+		}
+		oc := m.chans[half]
+		if oc == nil {
+			return c
+		}
+		next := m.partner(oc)
+		if next == nil {
+			return c
+		}
+		c = next
+	}
+	return c
+}
+
+// throughTrunk tells whether a conversation of own with peer goes through
+// a trunk: own is a trunk channel, or the far end of peer (across Local
+// pairs) is. extenConnected and the conversation's field use this one
+// rule, so they always agree.
+func (m *Model) throughTrunk(own, peer *channel) bool {
+	if own.trunk != "" {
+		return true
+	}
+	f := m.farEnd(peer)
+	return f != nil && f.trunk != ""
 }

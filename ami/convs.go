@@ -172,7 +172,7 @@ func (m *Model) extensionJSON(e *extension) pbx.Extension {
 		}
 		conv.InConference = c.inConf || (p.peer != nil && p.peer.inConf)
 		conv.Connected = conv.InConference || (p.peer != nil && c.state == stUp && p.peer.state == stUp)
-		conv.ThroughTrunk = c.trunk != "" || (p.peer != nil && p.peer.trunk != "")
+		conv.ThroughTrunk = m.throughTrunk(c, p.peer)
 		conv.ThroughQueue, conv.QueueID = m.queueOf(p)
 		if p.src == c {
 			conv.CounterpartNum, conv.CounterpartName = bridgedNum(p.src), p.src.connName

@@ -68,7 +68,7 @@ func (m *Model) applySnapshot(d *snapshotData) []cluster.Event {
 				if st, ok := endpointStatus(field(it, "DeviceState")); ok {
 					e.obj.Status, _ = deviceStatus(st)
 				}
-			} else if _, ok := m.objs.trunk(id); !ok {
+			} else if _, ok := m.objs.trunk(id); !ok && !trunkEndpoint(it, id, d.regs) {
 				m.skip("unknown_endpoint", "endpoint", id)
 			}
 		}
@@ -76,6 +76,24 @@ func (m *Model) applySnapshot(d *snapshotData) []cluster.Event {
 		for _, u := range m.dir.Users() {
 			for id := range u.Extensions {
 				m.newExtension(id)
+			}
+		}
+	}
+	// Trunks the PBX tells about: endpoints that authenticate outwards or
+	// register to a provider (the objects file adds names and limits).
+	if d.endpointsOK {
+		for _, it := range d.endpoints {
+			id := field(it, "ObjectName")
+			if _, isExt := m.exts[id]; isExt || !validID(id) {
+				continue
+			}
+			if _, declared := m.objs.trunk(id); !declared && trunkEndpoint(it, id, d.regs) {
+				t := m.newTrunk(id, TrunkConfig{Name: id})
+				if st, ok := endpointStatus(field(it, "DeviceState")); ok {
+					if s, ok := trunkStatus(st); ok {
+						t.obj.Status = s
+					}
+				}
 			}
 		}
 	}
@@ -354,4 +372,19 @@ func (m *Model) reconcileQueues(items []*goami2.Message, sentSeq uint64) {
 			}
 		}
 	}
+}
+
+// trunkEndpoint reports whether an EndpointList item that is no user's
+// extension is a trunk by what the PBX tells: it authenticates outwards
+// (OutboundAuths) or has an outbound registration.
+func trunkEndpoint(it *goami2.Message, id string, regs []*goami2.Message) bool {
+	if strings.TrimSpace(field(it, "OutboundAuths")) != "" {
+		return true
+	}
+	for _, r := range regs {
+		if field(r, "Endpoint") == id {
+			return true
+		}
+	}
+	return false
 }
