@@ -26,6 +26,10 @@ type channel struct {
 	exten     string
 	bridge    string // BridgeUniqueid the channel is in
 	dialPeer  string // the other side of the last DialBegin
+	dialer    string // the channel that dialled this one (DialBegin's Channel)
+	ending    bool   // its dial attempt failed (DialEnd not ANSWER): it hangs up next
+	talked    bool   // has been in a two-party bridge
+	viaTrunk  bool   // a conversation of it went through a trunk (kept while it lives)
 	ext       string // owning extension
 	trunk     string // owning trunk
 	local     bool
@@ -229,7 +233,7 @@ func (m *Model) removeChannel(c *channel) {
 			clear(m.gone)
 		}
 		m.gone[c.uid] = m.seq
-		if c.uid == c.lid {
+		if _, ok := m.linkedQueue[c.lid]; ok && !m.lidAlive(c.lid) {
 			delete(m.linkedQueue, c.lid)
 		}
 	}
@@ -270,7 +274,11 @@ func (m *Model) joinBridge(c *channel, id string, holding bool) {
 	b.members = append(b.members, c.name)
 	c.bridge = id
 	for _, n := range b.members {
-		m.markOwner(m.chans[n])
+		o := m.chans[n]
+		if o != nil && len(b.members) == 2 && !b.holding && !b.conf {
+			o.talked = true
+		}
+		m.markOwner(o)
 	}
 }
 
@@ -295,7 +303,15 @@ func (m *Model) partner(c *channel) *channel {
 		}
 	}
 	if c.dialPeer != "" {
-		return m.chans[c.dialPeer]
+		p := m.chans[c.dialPeer]
+		if p != nil && p.bridge != "" && p.bridge != c.bridge {
+			// The other side of our dial now talks to someone else (a
+			// transfer swapped it into another bridge): no longer ours.
+			if b := m.bridges[p.bridge]; b != nil && !b.holding && len(b.members) >= 2 {
+				return nil
+			}
+		}
+		return p
 	}
 	return nil
 }
@@ -380,6 +396,7 @@ func (m *Model) onDialBegin(msg *goami2.Message) {
 	dst := m.channelFor(ds, true)
 	if src != nil && dst != nil {
 		src.dialPeer, dst.dialPeer = dst.name, src.name
+		dst.dialer, dst.ending = src.name, false
 		m.markOwner(src)
 		m.markOwner(dst)
 	}
@@ -415,6 +432,8 @@ func (m *Model) onDialEnd(msg *goami2.Message) {
 		return
 	}
 	// A failed attempt ends the pairing (the destination hangs up next).
+	dst.ending = true
+	m.markOwner(dst)
 	if src.dialPeer == dst.name {
 		src.dialPeer = ""
 		m.markOwner(src)
@@ -620,9 +639,22 @@ func (m *Model) farEnd(c *channel) *channel {
 // pairs) is. extenConnected and the conversation's field use this one
 // rule, so they always agree.
 func (m *Model) throughTrunk(own, peer *channel) bool {
-	if own.trunk != "" {
+	if own.trunk != "" || own.viaTrunk {
 		return true
 	}
-	f := m.farEnd(peer)
-	return f != nil && f.trunk != ""
+	if f := m.farEnd(peer); f != nil && f.trunk != "" {
+		own.viaTrunk = true // the far end may hang up first: the call stays an outside one
+		return true
+	}
+	return false
+}
+
+// lidAlive reports whether a channel of call lid is still up.
+func (m *Model) lidAlive(lid string) bool {
+	for _, c := range m.chans {
+		if c.lid == lid {
+			return true
+		}
+	}
+	return false
 }

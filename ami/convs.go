@@ -30,6 +30,10 @@ func isSource(a, b *channel) bool {
 	switch {
 	case b == nil:
 		return true
+	case a.dialer == b.name: // b dialled a: the roles stay while the states change
+		return false
+	case b.dialer == a.name:
+		return true
 	case a.state == stRing:
 		return true
 	case a.state == stRinging:
@@ -155,10 +159,12 @@ func (m *Model) extensionJSON(e *extension) pbx.Extension {
 
 	for _, c := range e.chans {
 		p := m.pairOf(c)
-		if c.state == stDown && p.peer == nil {
-			// A channel created for the extension but not dialled yet
-			// (the callee's Newchannel before DialBegin): no call a
-			// person would recognise, so no one-sided "out" flash.
+		if p.peer == nil && (c.state == stDown || c.ending || (c.talked && !c.inConf)) {
+			// No call a person would recognise, so no one-sided "out"
+			// flash: a channel created but not dialled yet (the callee's
+			// Newchannel before DialBegin), a dial attempt that failed
+			// (answered elsewhere, busy: it hangs up next), or a channel
+			// whose other party has gone (transfer, hangup in progress).
 			continue
 		}
 		src, dst := p.channels()

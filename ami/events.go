@@ -47,6 +47,10 @@ func (m *Model) event(msg *goami2.Message) {
 		m.onQueueCallerAbandon(msg)
 	case "QueueMemberAdded", "QueueMemberStatus":
 		m.onQueueMember(msg, true)
+	case "AgentConnect":
+		m.onAgentConnect(msg)
+	case "AgentComplete":
+		m.onAgentComplete(msg)
 	case "QueueMemberRemoved":
 		m.onQueueMemberRemoved(msg)
 	case "QueueMemberPause", "QueueMemberPaused":

@@ -64,6 +64,7 @@ type trunk struct {
 type queue struct {
 	obj     pbx.Queue
 	touched uint64
+	inSL    map[string]bool // Linkedids answered within the service level
 }
 
 type lot struct {

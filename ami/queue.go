@@ -264,3 +264,68 @@ func (m *Model) onQueueEntry(msg *goami2.Message) {
 		m.linkedQueue[lid] = id
 	}
 }
+
+// onAgentConnect updates the average hold time as app_queue does when an
+// agent answers (an exponential average with weight 1/4 for the new
+// value; the first call sets it), and remembers whether the caller was
+// answered within the service level.
+func (m *Model) onAgentConnect(msg *goami2.Message) {
+	q := m.queues[field(msg, "Queue")]
+	if q == nil {
+		return
+	}
+	hold, err := strconv.Atoi(field(msg, "HoldTime"))
+	if err != nil {
+		return
+	}
+	o := &q.obj
+	completed, _ := strconv.Atoi(o.CompletedCallsCount)
+	abandoned, _ := strconv.Atoi(o.AbandonedCallsCount)
+	old, _ := strconv.Atoi(o.AvgHoldTime)
+	if completed+abandoned == 0 {
+		o.AvgHoldTime = strconv.Itoa(hold)
+	} else {
+		o.AvgHoldTime = strconv.Itoa((old*3 + hold) >> 2)
+	}
+	if sl, err := strconv.Atoi(o.ServiceLevelTimePeriod); err == nil && hold <= sl {
+		if q.inSL == nil || len(q.inSL) > 10_000 { // bounded if completions go missing
+			q.inSL = map[string]bool{}
+		}
+		q.inSL[field(msg, "Linkedid")] = true
+	}
+	q.touched = m.seq
+	m.markQueue(o.Queue)
+}
+
+// onAgentComplete counts a completed call at once (app_queue counts it
+// when the agent's call ends, which is when it raises AgentComplete) and
+// updates the average talk time and the service level percentage the same
+// way, so clients do not wait for the next QueueStatus.
+func (m *Model) onAgentComplete(msg *goami2.Message) {
+	q := m.queues[field(msg, "Queue")]
+	if q == nil {
+		return
+	}
+	o := &q.obj
+	completed, _ := strconv.Atoi(o.CompletedCallsCount)
+	perf, _ := strconv.ParseFloat(o.ServiceLevelPercentage, 64)
+	inSL := int(perf*float64(completed)/100 + 0.5)
+	lid := field(msg, "Linkedid")
+	if q.inSL[lid] {
+		inSL++
+		delete(q.inSL, lid)
+	}
+	completed++
+	o.CompletedCallsCount = strconv.Itoa(completed)
+	if talk, err := strconv.Atoi(field(msg, "TalkTime")); err == nil {
+		old, _ := strconv.Atoi(o.AvgTalkTime)
+		if completed == 1 {
+			o.AvgTalkTime = strconv.Itoa(talk)
+		} else {
+			o.AvgTalkTime = strconv.Itoa((old*3 + talk) >> 2)
+		}
+	}
+	o.ServiceLevelPercentage = strconv.FormatFloat(float64(inSL)*100/float64(completed), 'f', 1, 64)
+	q.touched = m.seq
+	m.markQueue(o.Queue)
+}
