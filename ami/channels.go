@@ -39,10 +39,10 @@ type channel struct {
 	// connPending: the channel entered a bridge alone, its extenConnected
 	// waits for the other party (so throughTrunk can be told).
 	connPending bool
-	recording bool   // MixMonitor runs on the channel (MixMonitorStart)
-	recMuted  bool   // … muted (MixMonitorMute State 1)
-	born      uint64
-	touched   uint64
+	recording   bool // MixMonitor runs on the channel (MixMonitorStart)
+	recMuted    bool // … muted (MixMonitorMute State 1)
+	born        uint64
+	touched     uint64
 }
 
 // bridge is a bridge and its member channels.
