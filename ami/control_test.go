@@ -22,7 +22,7 @@ func simRunner(t *testing.T) (*sim.Server, *Runner) {
 	cfg := sim.DefaultConfig()
 	cfg.CallsPerSecond = 0
 	cfg.AvgRingTime = 400 * time.Millisecond
-	cfg.AvgCallDuration = time.Minute
+	cfg.AvgCallDuration = 10 * time.Minute // calls outlive the test (at least a tenth of it)
 	s := sim.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

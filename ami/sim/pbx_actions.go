@@ -177,7 +177,7 @@ func (p *pbx) dialplan(c *channel, context, exten string) {
 	}
 	if b := p.exts[exten]; b != nil {
 		c.cidNum, c.cidName = c.ep.id, c.ep.name
-		p.dialExtension(c, b, 0.9, p.talk)
+		p.dialExtension(c, b, 1, p.talk)
 		return
 	}
 	p.dialOut(c, exten)

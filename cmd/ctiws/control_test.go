@@ -31,7 +31,7 @@ func TestCallControlEndToEnd(t *testing.T) {
 	scfg.Username, scfg.Secret = "admin", "s3cret"
 	scfg.CallsPerSecond = 0
 	scfg.AvgRingTime = 800 * time.Millisecond
-	scfg.AvgCallDuration = time.Minute
+	scfg.AvgCallDuration = 10 * time.Minute
 	s := sim.New(scfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
