@@ -28,6 +28,9 @@ type Queue struct {
 	// Dynamic members are logged in at start (Membership: dynamic) and can be
 	// removed or re-added with QueueRemove/QueueAdd.
 	Dynamic []string `yaml:"dynamic"`
+	// Strategy is "ringall" (every free member rings at once, each through
+	// its own Local channel pair) or "" (one free member at a time).
+	Strategy string `yaml:"strategy"`
 }
 
 // Trunk is the single PJSIP trunk with an outbound registration.
@@ -67,10 +70,13 @@ type Mix struct {
 	Conference int `yaml:"conference"` // extensions join and leave the room
 	Features   int `yaml:"features"`   // DND / call forward toggles, voicemail checks
 	Flap       int `yaml:"flap"`       // a phone or the trunk registration goes away and comes back
+	Transfer   int `yaml:"transfer"`   // an answered call is transferred, blind or attended
+	Pickup     int `yaml:"pickup"`     // a ringing call is picked up from another phone (directed pickup)
+	Record     int `yaml:"record"`     // an answered call is recorded (MixMonitor), sometimes muted
 }
 
 func (m Mix) total() int {
-	return m.Internal + m.Queue + m.Inbound + m.Park + m.Conference + m.Features + m.Flap
+	return m.Internal + m.Queue + m.Inbound + m.Park + m.Conference + m.Features + m.Flap + m.Transfer + m.Pickup + m.Record
 }
 
 // Config configures a Server. Start from DefaultConfig.
@@ -159,7 +165,7 @@ func DefaultConfig() Config {
 		Secret:     "proxycti",
 		Extensions: ExtensionRange(201, 212),
 		Queues: []Queue{
-			{Number: "401", Name: "Support", Static: []string{"201", "202"}, Dynamic: []string{"203", "204"}},
+			{Number: "401", Name: "Support", Static: []string{"201", "202"}, Dynamic: []string{"203", "204"}, Strategy: "ringall"},
 			{Number: "402", Name: "Sales", Static: []string{"205"}, Dynamic: []string{"206", "207"}},
 		},
 		Trunk:           Trunk{Name: "trunk1", Host: "sip.provider.example", Username: "0721405516"},
@@ -168,7 +174,7 @@ func DefaultConfig() Config {
 		CallsPerSecond:  0.5,
 		AvgCallDuration: 30 * time.Second,
 		AvgRingTime:     4 * time.Second,
-		Mix:             Mix{Internal: 35, Queue: 20, Inbound: 20, Park: 5, Conference: 5, Features: 10, Flap: 5},
+		Mix:             Mix{Internal: 25, Queue: 20, Inbound: 15, Park: 5, Conference: 5, Features: 10, Flap: 5, Transfer: 5, Pickup: 5, Record: 5},
 		Seed:            1,
 		AMIVersion:      "7.0.3",
 		AsteriskVersion: "20.5.2",
@@ -230,6 +236,9 @@ func (c *Config) validatePBX() []error {
 			bad("queue %d: duplicate number %q", i+1, q.Number)
 		}
 		queues[q.Number] = true
+		if q.Strategy != "" && q.Strategy != "ringall" {
+			bad("queue %s: strategy %q is not \"ringall\" or empty", q.Number, q.Strategy)
+		}
 		seen := map[string]bool{}
 		for _, m := range append(append([]string(nil), q.Static...), q.Dynamic...) {
 			if !ids[m] {

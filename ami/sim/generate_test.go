@@ -13,14 +13,14 @@ func fastConfig(seed int64) Config {
 	cfg := DefaultConfig()
 	cfg.Extensions = ExtensionRange(201, 230)
 	cfg.Queues = []Queue{
-		{Number: "401", Static: []string{"201", "202", "203"}, Dynamic: []string{"204", "205"}},
+		{Number: "401", Static: []string{"201", "202", "203"}, Dynamic: []string{"204", "205"}, Strategy: "ringall"},
 		{Number: "402", Static: []string{"206"}, Dynamic: []string{"207", "208"}},
 	}
 	cfg.CallsPerSecond = 150
 	cfg.AvgCallDuration = 200 * time.Millisecond
 	cfg.AvgRingTime = 40 * time.Millisecond
 	cfg.Parking.Timeout = time.Second
-	cfg.Mix = Mix{Internal: 20, Queue: 25, Inbound: 15, Park: 15, Conference: 10, Features: 10, Flap: 5}
+	cfg.Mix = Mix{Internal: 20, Queue: 25, Inbound: 15, Park: 15, Conference: 10, Features: 10, Flap: 5, Transfer: 10, Pickup: 10, Record: 10}
 	cfg.Seed = seed
 	cfg.Epoch = 1700000000
 	return cfg
@@ -220,7 +220,8 @@ func TestGenerateSnapshotConsistency(t *testing.T) {
 	s.SetPaused(true)
 	md.check(t, c, round+1)
 	for _, kind := range []string{"Newchannel", "Hangup", "BridgeEnter", "DialBegin", "DialEnd", "QueueCallerJoin",
-		"AgentConnect", "AgentComplete", "ParkedCall", "ConfbridgeJoin", "DeviceStateChange", "ExtensionStatus"} {
+		"AgentConnect", "AgentComplete", "ParkedCall", "ConfbridgeJoin", "DeviceStateChange", "ExtensionStatus",
+		"BlindTransfer", "AttendedTransfer", "MixMonitorStart", "AgentCalled"} {
 		if md.kinds[kind] == 0 {
 			t.Errorf("no %s event in %d events (%v)", kind, md.events, md.kinds)
 		}

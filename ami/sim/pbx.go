@@ -103,6 +103,7 @@ type bridge struct {
 
 type queue struct {
 	num, name string
+	ringall   bool
 	members   []*member
 	callers   []*queueCaller
 	completed int
@@ -135,7 +136,7 @@ type queueCaller struct {
 	joined  time.Duration
 	origPos int
 	waiting bool
-	ring    *queueRing // the member being rung, if any
+	rings   []*queueRing // the members being rung, if any
 }
 
 // queueRing is one attempt to reach a member: the Local pair and the
@@ -261,7 +262,7 @@ func (p *pbx) resetCalls() {
 	p.queues = map[string]*queue{}
 	p.queueList = nil
 	for _, qc := range p.cfg.Queues {
-		q := &queue{num: qc.Number, name: qc.Name}
+		q := &queue{num: qc.Number, name: qc.Name, ringall: qc.Strategy == "ringall"}
 		if prev := old[q.num]; prev != nil {
 			// Keep who is logged in (persistent members), reset counters.
 			for _, m := range prev.members {

@@ -349,6 +349,13 @@ func (p *pbx) actBlindTransfer(id string, a *Message) []*Message {
 	if ctx == "" {
 		ctx = c.context
 	}
+	p.blindTransfer(c, peer, ctx, exten)
+	return []*Message{successResponse(id, "Transfer succeeded")}
+}
+
+// blindTransfer: transferer c sends its bridge peer to exten@ctx and hangs
+// up (BlindTransfer event, then the peer runs the dialplan).
+func (p *pbx) blindTransfer(c, peer *channel, ctx, exten string) {
 	bt := NewEvent("BlindTransfer", privCall)
 	bt.Add("Result", "Success")
 	addChan(bt, "Transferer", c)
@@ -366,7 +373,6 @@ func (p *pbx) actBlindTransfer(id string, a *Message) []*Message {
 			p.dialplan(peer, ctx, exten)
 		}
 	})
-	return []*Message{successResponse(id, "Transfer succeeded")}
 }
 
 // actAtxfer: Channel (the transferer) calls Exten in a bridge of its own

@@ -25,6 +25,9 @@ func (p *pbx) startScenario() {
 		{m.Conference, p.scConference},
 		{m.Features, p.scFeatures},
 		{m.Flap, p.scFlap},
+		{m.Transfer, p.scTransfer},
+		{m.Pickup, p.scPickup},
+		{m.Record, p.scRecord},
 	} {
 		if r < sc.w {
 			sc.fn()
@@ -240,131 +243,152 @@ func agentEvent(name string, q *queue, caller, dest *channel, m *member) *Messag
 	return ev
 }
 
-// queueTry rings the next available member for qc.
+// queueTry rings the next free member for qc, or every free member of a
+// ringall queue, each through its own Local channel pair.
 func (p *pbx) queueTry(q *queue, qc *queueCaller) {
-	if !qc.waiting || qc.ring != nil || !qc.ch.alive {
+	if !qc.waiting || len(qc.rings) > 0 || !qc.ch.alive {
 		return
 	}
-	var m *member
+	var ms []*member
 	for _, i := range p.rng.Perm(len(q.members)) {
 		c := q.members[i]
 		if e := p.exts[c.ext]; e != nil && !c.paused && !c.busy && p.idle(e) {
-			m = c
-			break
+			ms = append(ms, c)
+			if !q.ringall {
+				break
+			}
 		}
 	}
-	if m == nil {
+	if len(ms) == 0 {
 		p.after(p.cfg.AvgRingTime/2, func() { p.queueTry(q, qc) })
 		return
 	}
-	e := p.exts[m.ext]
 	caller := qc.ch
-	l1, l2 := p.newLocalPair(m.ext, "from-queue",
-		chanOpts{cidNum: caller.cidNum, cidName: caller.cidName, context: "from-queue", exten: q.num, state: stDown, linked: caller.linked},
-		chanOpts{cidNum: caller.cidNum, cidName: caller.cidName, context: "from-queue", exten: m.ext, state: stRing, linked: caller.linked})
-	p.dialBegin(caller, l1, m.iface)
-	p.emit(agentEvent("AgentCalled", q, caller, l1, m))
-	m.busy = true
-	p.setApp(l2, "from-queue", m.ext, "Dial", "PJSIP/"+e.id+",,HhtrI")
-	phone := p.newChannel(e, chanOpts{cidNum: e.id, cidName: e.name, conNum: caller.cidNum, conName: caller.cidName,
-		context: "from-internal", exten: e.id, state: stDown, linked: caller.linked})
-	p.setApp(phone, "from-internal", e.id, "AppDial", "(Outgoing Line)")
-	p.dialBegin(l2, phone, e.id)
-	p.setState(phone, stRinging)
-	p.setState(l2, stRinging)
-	p.setState(l1, stRinging)
-	r := &queueRing{l1: l1, l2: l2, phone: phone, m: m, at: p.now}
-	qc.ring = r
+	for _, m := range ms {
+		e := p.exts[m.ext]
+		l1, l2 := p.newLocalPair(m.ext, "from-queue",
+			chanOpts{cidNum: caller.cidNum, cidName: caller.cidName, context: "from-queue", exten: q.num, state: stDown, linked: caller.linked},
+			chanOpts{cidNum: caller.cidNum, cidName: caller.cidName, context: "from-queue", exten: m.ext, state: stRing, linked: caller.linked})
+		p.dialBegin(caller, l1, m.iface)
+		p.emit(agentEvent("AgentCalled", q, caller, l1, m))
+		m.busy = true
+		p.setApp(l2, "from-queue", m.ext, "Dial", "PJSIP/"+e.id+",,HhtrI")
+		phone := p.newChannel(e, chanOpts{cidNum: e.id, cidName: e.name, conNum: caller.cidNum, conName: caller.cidName,
+			context: "from-internal", exten: e.id, state: stDown, linked: caller.linked})
+		p.setApp(phone, "from-internal", e.id, "AppDial", "(Outgoing Line)")
+		p.dialBegin(l2, phone, e.id)
+		p.setState(phone, stRinging)
+		p.setState(l2, stRinging)
+		p.setState(l1, stRinging)
+		qc.rings = append(qc.rings, &queueRing{l1: l1, l2: l2, phone: phone, m: m, at: p.now})
+	}
+	rings := qc.rings
 	ring := p.ringTime()
 	if p.rng.Float64() >= 0.85 {
 		p.after(ring+ring/2, func() {
-			if qc.ring != r {
+			if len(qc.rings) == 0 || qc.rings[0] != rings[0] {
 				return
 			}
-			p.queueCancelRing(q, qc, "NOANSWER", 19)
-			ev := agentEvent("AgentRingNoAnswer", q, caller, l1, m)
-			ev.Add("RingTime", strconv.FormatInt(int64((p.now-r.at)/time.Second), 10))
-			p.emit(ev)
+			for _, r := range rings {
+				ev := agentEvent("AgentRingNoAnswer", q, caller, r.l1, r.m)
+				ev.Add("RingTime", strconv.FormatInt(int64((p.now-r.at)/time.Second), 10))
+				p.queueCancelRing(q, qc, r, "NOANSWER", 19)
+				p.emit(ev)
+			}
 			p.after(p.cfg.AvgRingTime/4, func() { p.queueTry(q, qc) })
 		})
 		return
 	}
 	p.after(ring, func() {
-		if qc.ring != r || !qc.waiting {
+		if len(qc.rings) == 0 || qc.rings[0] != rings[0] || !qc.waiting {
 			return
 		}
-		qc.ring = nil
-		p.setState(phone, stUp)
-		p.dialEnd(l2, phone, "ANSWER")
-		p.setState(l2, stUp)
-		agentBridge := p.newBridge("basic", "simple_bridge", "", "")
-		p.enterBridge(agentBridge, l2)
-		p.enterBridge(agentBridge, phone)
-		p.setState(l1, stUp)
-		p.dialEnd(caller, l1, "ANSWER")
-		hold := p.now - qc.joined
-		p.queueLeave(q, qc)
-		ev := agentEvent("AgentConnect", q, caller, l1, m)
-		ev.Add("HoldTime", strconv.FormatInt(int64(hold/time.Second), 10))
-		ev.Add("RingTime", strconv.FormatInt(int64((p.now-r.at)/time.Second), 10))
-		p.emit(ev)
-		callerBridge := p.newBridge("basic", "simple_bridge", "", "")
-		p.enterBridge(callerBridge, caller)
-		p.enterBridge(callerBridge, l1)
-		p.setConnected(caller, e.id, e.name)
-		p.setConnected(phone, caller.cidNum, caller.cidName)
-		m.inCall = true
-		p.emit(p.memberEvent("QueueMemberStatus", q, m))
-		talkStart := p.now
-		p.after(p.expDur(p.cfg.AvgCallDuration), func() {
-			reason := "caller"
-			if p.rng.IntN(2) == 0 {
-				reason = "agent"
+		r := rings[p.rng.IntN(len(rings))] // the member who answers
+		for _, o := range rings {
+			if o != r {
+				p.queueCancelRing(q, qc, o, "CANCEL", 26) // answered elsewhere
 			}
-			ev := agentEvent("AgentComplete", q, caller, l1, m)
-			ev.Add("HoldTime", strconv.FormatInt(int64(hold/time.Second), 10))
-			ev.Add("TalkTime", strconv.FormatInt(int64((p.now-talkStart)/time.Second), 10))
-			ev.Add("Reason", reason)
-			p.emit(ev)
-			if reason == "caller" {
-				p.hangup(caller, 16)
-				p.hangup(l1, 16)
-				p.hangup(l2, 16)
-				p.hangup(phone, 16)
-			} else {
-				p.hangup(phone, 16)
-				p.hangup(l2, 16)
-				p.hangup(l1, 16)
-				p.hangup(caller, 16)
-			}
-			q.completed++
-			q.holdSum += int64(hold / time.Second)
-			q.talkSum += int64((p.now - talkStart) / time.Second)
-			if hold <= 60*time.Second {
-				q.slOK++
-			}
-			m.callsTaken++
-			m.lastCall = p.unix()
-			m.inCall = false
-			m.busy = false
-			m.status = p.memberStatus(m)
-			p.emit(p.memberEvent("QueueMemberStatus", q, m))
-		})
+		}
+		qc.rings = nil
+		p.queueAnswer(q, qc, r)
 	})
 }
 
-// queueCancelRing stops ringing the member of qc.
-func (p *pbx) queueCancelRing(q *queue, qc *queueCaller, status string, cause int) {
-	r := qc.ring
-	if r == nil {
-		return
+// queueAnswer: member r answers the call of qc.
+func (p *pbx) queueAnswer(q *queue, qc *queueCaller, r *queueRing) {
+	caller, l1, l2, phone, m := qc.ch, r.l1, r.l2, r.phone, r.m
+	e := p.exts[m.ext]
+	p.setState(phone, stUp)
+	p.dialEnd(l2, phone, "ANSWER")
+	p.setState(l2, stUp)
+	agentBridge := p.newBridge("basic", "simple_bridge", "", "")
+	p.enterBridge(agentBridge, l2)
+	p.enterBridge(agentBridge, phone)
+	p.setState(l1, stUp)
+	p.dialEnd(caller, l1, "ANSWER")
+	hold := p.now - qc.joined
+	p.queueLeave(q, qc)
+	ev := agentEvent("AgentConnect", q, caller, l1, m)
+	ev.Add("HoldTime", strconv.FormatInt(int64(hold/time.Second), 10))
+	ev.Add("RingTime", strconv.FormatInt(int64((p.now-r.at)/time.Second), 10))
+	p.emit(ev)
+	callerBridge := p.newBridge("basic", "simple_bridge", "", "")
+	p.enterBridge(callerBridge, caller)
+	p.enterBridge(callerBridge, l1)
+	p.setConnected(caller, e.id, e.name)
+	p.setConnected(phone, caller.cidNum, caller.cidName)
+	m.inCall = true
+	p.emit(p.memberEvent("QueueMemberStatus", q, m))
+	talkStart := p.now
+	p.after(p.expDur(p.cfg.AvgCallDuration), func() {
+		reason := "caller"
+		if p.rng.IntN(2) == 0 {
+			reason = "agent"
+		}
+		ev := agentEvent("AgentComplete", q, caller, l1, m)
+		ev.Add("HoldTime", strconv.FormatInt(int64(hold/time.Second), 10))
+		ev.Add("TalkTime", strconv.FormatInt(int64((p.now-talkStart)/time.Second), 10))
+		ev.Add("Reason", reason)
+		p.emit(ev)
+		if reason == "caller" {
+			p.hangup(caller, 16)
+			p.hangup(l1, 16)
+			p.hangup(l2, 16)
+			p.hangup(phone, 16)
+		} else {
+			p.hangup(phone, 16)
+			p.hangup(l2, 16)
+			p.hangup(l1, 16)
+			p.hangup(caller, 16)
+		}
+		q.completed++
+		q.holdSum += int64(hold / time.Second)
+		q.talkSum += int64((p.now - talkStart) / time.Second)
+		if hold <= 60*time.Second {
+			q.slOK++
+		}
+		m.callsTaken++
+		m.lastCall = p.unix()
+		m.inCall = false
+		m.busy = false
+		m.status = p.memberStatus(m)
+		p.emit(p.memberEvent("QueueMemberStatus", q, m))
+	})
+}
+
+// queueCancelRing stops ringing member r for qc.
+func (p *pbx) queueCancelRing(q *queue, qc *queueCaller, r *queueRing, status string, cause int) {
+	for i, x := range qc.rings {
+		if x == r {
+			qc.rings = append(qc.rings[:i:i], qc.rings[i+1:]...)
+			break
+		}
 	}
-	qc.ring = nil
+	p.dialEnd(qc.ch, r.l1, status)
 	p.dialEnd(r.l2, r.phone, status)
 	p.hangup(r.phone, cause)
-	p.dialEnd(qc.ch, r.l1, status)
-	p.hangup(r.l2, 16)
-	p.hangup(r.l1, 16)
+	p.hangup(r.l2, cause)
+	p.hangup(r.l1, cause)
 	r.m.busy = false
 }
 
@@ -373,7 +397,9 @@ func (p *pbx) queueAbandon(q *queue, qc *queueCaller) {
 	if !qc.waiting {
 		return
 	}
-	p.queueCancelRing(q, qc, "CANCEL", 16)
+	for len(qc.rings) > 0 {
+		p.queueCancelRing(q, qc, qc.rings[0], "CANCEL", 16)
+	}
 	pos := p.queuePos(q, qc)
 	ev := addChan(NewEvent("QueueCallerAbandon", privAgent), "", qc.ch)
 	ev.Add("Queue", q.num).Add("Position", strconv.Itoa(pos)).Add("OriginalPosition", strconv.Itoa(qc.origPos))
@@ -686,4 +712,115 @@ func (p *pbx) scFlap() {
 	}
 	p.setReachable(e, false)
 	p.after(p.uniDur(p.cfg.AvgCallDuration, 0.3, 1), func() { p.setReachable(e, true) })
+}
+
+// answeredCall sets up a call between two idle extensions (or from the
+// trunk) and runs then once both are bridged; nil when nobody is free.
+func (p *pbx) answeredCall(then func(caller, callee *channel, b *endpoint)) bool {
+	b := p.pickExt(p.idle)
+	if b == nil {
+		return false
+	}
+	var caller *channel
+	if p.rng.IntN(2) == 0 {
+		caller = p.trunkCaller()
+	} else {
+		a := p.pickExt(func(e *endpoint) bool { return e != b && p.idle(e) })
+		if a == nil {
+			return false
+		}
+		caller = p.extCaller(a, b.id)
+	}
+	p.dialExtension(caller, b, 1, func(caller, callee *channel) { then(caller, callee, b) })
+	return true
+}
+
+// scTransfer: the callee of an answered call transfers it to a free
+// extension, blind (BlindTransfer) or attended (a consultation call, then
+// AttendedTransfer).
+func (p *pbx) scTransfer() {
+	p.answeredCall(func(caller, callee *channel, b *endpoint) {
+		p.after(p.expDur(p.cfg.AvgCallDuration)/3, func() {
+			if !caller.alive || !callee.alive || bridgePeer(callee) != caller {
+				return
+			}
+			t := p.pickExt(func(e *endpoint) bool { return e != b && p.idle(e) })
+			if t == nil {
+				p.talk(caller, callee)
+				return
+			}
+			if p.rng.IntN(2) == 0 {
+				p.blindTransfer(callee, caller, "from-internal", t.id)
+				return
+			}
+			p.atxfer(callee, caller, t)
+		})
+	})
+}
+
+// scPickup: a call rings an extension and another free extension picks it
+// up with the directed pickup code (**<ext>).
+func (p *pbx) scPickup() {
+	b := p.pickExt(p.idle)
+	if b == nil {
+		return
+	}
+	a := p.pickExt(func(e *endpoint) bool { return e != b && p.idle(e) })
+	c := p.pickExt(func(e *endpoint) bool { return e != b && e != a && p.idle(e) })
+	if a == nil || c == nil {
+		return
+	}
+	ca := p.extCaller(a, b.id)
+	p.dialExtension(ca, b, 0, p.talk) // b never answers: c picks the call up
+	p.after(p.cfg.AvgRingTime/2, func() {
+		if !ca.alive || ca.bridge != nil {
+			return
+		}
+		cc := p.extCaller(c, "**"+b.id)
+		p.setApp(cc, "app-pickup", "**"+b.id, "Pickup", b.id+"@PICKUPMARK")
+		p.setState(cc, stUp)
+		p.pickup(cc, b)
+	})
+}
+
+// scRecord: an answered call is recorded (MixMonitor on the caller's
+// channel), sometimes muted for a while, and the recording stops before
+// the end or with the hangup.
+func (p *pbx) scRecord() {
+	p.answeredCall(func(caller, callee *channel, _ *endpoint) {
+		d := p.expDur(p.cfg.AvgCallDuration)
+		rec := callee // the agent's phone records (a feature code or a CTI click)
+		p.after(d/5, func() {
+			if !rec.alive || rec.recording {
+				return
+			}
+			rec.recording = true
+			p.emit(addChan(NewEvent("MixMonitorStart", privCall), "", rec))
+		})
+		if p.rng.IntN(3) == 0 {
+			mute := func(on bool) func() {
+				return func() {
+					if rec.alive && rec.recording {
+						ev := addChan(NewEvent("MixMonitorMute", privCall), "", rec)
+						ev.Add("Direction", "both").Add("State", boolNum(on))
+						p.emit(ev)
+					}
+				}
+			}
+			p.after(2*d/5, mute(true))
+			p.after(3*d/5, mute(false))
+		}
+		if p.rng.IntN(2) == 0 {
+			p.after(4*d/5, func() {
+				if rec.alive && rec.recording {
+					rec.recording = false
+					p.emit(addChan(NewEvent("MixMonitorStop", privCall), "", rec))
+				}
+			})
+		}
+		p.after(d, func() {
+			p.hangup(caller, 16)
+			p.hangup(callee, 16)
+		})
+	})
 }
