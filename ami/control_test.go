@@ -186,6 +186,8 @@ func TestControlInjection(t *testing.T) {
 		cluster.PickupParking{Parking: "71", Dest: "201" + evil},
 		cluster.StartRecord{Conv: cluster.Conv{Exten: "201", ConvID: evil}},
 		cluster.MuteRecord{Conv: cluster.Conv{Exten: "201" + evil, ConvID: "x"}},
+		cluster.UnmuteRecord{Conv: cluster.Conv{Exten: "201", ConvID: "x" + evil}},
+		cluster.StopRecord{Conv: cluster.Conv{Exten: "201" + evil, ConvID: "x"}},
 		cluster.Intrude{Conv: cluster.Conv{Exten: "201", ConvID: "x"}, Dest: "203" + evil},
 		cluster.Listen{Conv: cluster.Conv{Exten: "201" + evil, ConvID: "x"}, Dest: "203"},
 	}
