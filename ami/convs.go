@@ -159,12 +159,13 @@ func (m *Model) extensionJSON(e *extension) pbx.Extension {
 
 	for _, c := range e.chans {
 		p := m.pairOf(c)
-		if p.peer == nil && (c.state == stDown || c.ending || (c.talked && !c.inConf)) {
+		if p.peer == nil && (c.state == stDown || c.ending || (c.talked && !c.inConf && !m.inHolding(c))) {
 			// No call a person would recognise, so no one-sided "out"
 			// flash: a channel created but not dialled yet (the callee's
 			// Newchannel before DialBegin), a dial attempt that failed
 			// (answered elsewhere, busy: it hangs up next), or a channel
-			// whose other party has gone (transfer, hangup in progress).
+			// whose other party has gone (transfer, hangup in progress;
+			// a parked channel waiting in its holding bridge still shows).
 			continue
 		}
 		src, dst := p.channels()
@@ -255,4 +256,13 @@ func recordingOf(p pair) string {
 		return "mute"
 	}
 	return "true"
+}
+
+// inHolding reports whether c waits in a parking or holding bridge.
+func (m *Model) inHolding(c *channel) bool {
+	if c.bridge == "" {
+		return false
+	}
+	b := m.bridges[c.bridge]
+	return b != nil && b.holding
 }
