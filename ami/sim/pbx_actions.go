@@ -556,3 +556,34 @@ func (p *pbx) actSetvar(id string, a *Message) []*Message {
 	}
 	return []*Message{successResponse(id, "Variable Set")}
 }
+
+// actBridge bridges Channel1 and Channel2 in a new basic bridge (each
+// leaves its current bridge; a peer left alone there hangs up).
+func (p *pbx) actBridge(id string, a *Message) []*Message {
+	n1, n2 := a.Get("Channel1"), a.Get("Channel2")
+	if n1 == "" || n2 == "" {
+		return []*Message{errorResponse(id, "Missing channel parameter in request")}
+	}
+	c1, c2 := p.chans[n1], p.chans[n2]
+	if c1 == nil || !c1.alive {
+		return []*Message{errorResponse(id, "Channel1 does not exist: "+n1)}
+	}
+	if c2 == nil || !c2.alive || c2 == c1 {
+		return []*Message{errorResponse(id, "Channel2 does not exist: "+n2)}
+	}
+	for _, c := range []*channel{c1, c2} {
+		if peer := bridgePeer(c); peer != nil && peer != c1 && peer != c2 {
+			p.leaveBridge(c)
+			p.hangup(peer, 16)
+		}
+	}
+	for _, c := range []*channel{c1, c2} {
+		p.setState(c, stUp)
+	}
+	br := p.newBridge("basic", "simple_bridge", "", "")
+	p.enterBridge(br, c1)
+	p.enterBridge(br, c2)
+	p.setConnected(c1, c2.cidNum, c2.cidName)
+	p.setConnected(c2, c1.cidNum, c1.cidName)
+	return []*Message{successResponse(id, "Channels have been bridged")}
+}

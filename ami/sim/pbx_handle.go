@@ -86,6 +86,8 @@ func (p *pbx) handle(a *Message) []*Message {
 		return p.actBlindTransfer(id, a)
 	case "atxfer":
 		return p.actAtxfer(id, a)
+	case "bridge":
+		return p.actBridge(id, a)
 	case "park":
 		return p.actPark(id, a)
 	case "mixmonitor":
