@@ -102,12 +102,21 @@ func newRouter(h *hub) *router {
 // socket got from the batch (an extenUpdate and its userMainPresenceUpdate,
 // or several changes under load) leave in one write.
 func (r *router) handle(evs []cluster.Event) {
-	r.batch(func() {
-		for _, ev := range evs {
-			r.handleOne(ev)
-		}
-	})
+	for len(evs) > 0 {
+		chunk := evs[:min(len(evs), maxBatchEvents)]
+		evs = evs[len(chunk):]
+		r.batch(func() {
+			for _, ev := range chunk {
+				r.handleOne(ev)
+			}
+		})
+	}
 }
+
+// maxBatchEvents bounds the events routed before the writers are woken: a
+// backlog of thousands of events must not hold every frame back until the
+// last one is routed.
+const maxBatchEvents = 64
 
 // batch runs route with r.mu held, then wakes the writers of every socket
 // that got frames.

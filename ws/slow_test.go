@@ -102,9 +102,11 @@ func TestStateConflation(t *testing.T) {
 	e.settle("t1", good)
 	reset(good)
 
+	// 400 frames of 48 KiB are more than the loopback socket buffers hold,
+	// so the socket that does not read has a queue to conflate into.
 	big := testExtension("202", "bob")
-	big.SIPUserAgent = strings.Repeat("x", 16<<10)
-	const n = 3000
+	big.SIPUserAgent = strings.Repeat("x", 48<<10)
+	const n = 400
 	for i := 0; i < n; i++ {
 		big.Port = strconv.Itoa(i)
 		e.publish("t1", cluster.Event{Name: cluster.EvExtenChanged, Key: "exten/202", Data: mustJSON(t, big)})
