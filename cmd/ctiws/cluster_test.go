@@ -642,16 +642,22 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	}
 }
 
-// TestClusterDeadOwnerTakenOverBeforeTTL: with the default 5 s lease, a
-// killed owner is replaced as soon as its Redis connections are gone.
+// TestClusterDeadOwnerTakenOverBeforeTTL: a killed owner is replaced as
+// soon as its Redis connections are gone, not when its lease expires.
+// Non-owners retry every lease_ttl/3 and the owner renewed at most
+// lease_ttl/3 before it died, so its lease cannot expire before 2/3 of
+// lease_ttl: a new owner before that can only come from the fast path. The
+// margin (5 s with a 15 s lease) is far above any scheduling delay; the
+// takeover's speed is measured in docs/benchmarks.md, not asserted here.
 func TestClusterDeadOwnerTakenOverBeforeTTL(t *testing.T) {
-	c := newTestCluster(t, 2, []string{"demo"}, 4, 5*time.Second)
+	const ttl = 15 * time.Second
+	c := newTestCluster(t, 2, []string{"demo"}, 4, ttl)
 	var owner *nodeProc
 	c.eventually("an owner", 15*time.Second, func() bool { owner = c.owner("demo"); return owner != nil })
 	owner.signal(syscall.SIGKILL)
-	took := c.eventually("a new owner", 10*time.Second, func() bool { return c.owner("demo") != nil })
-	t.Logf("new owner after %v with lease_ttl 5s", took)
-	if took > 3*time.Second {
-		t.Errorf("takeover took %v, want ≤ 3 s (the dead owner's Redis connections are gone at once)", took)
+	took := c.eventually("a new owner", 2*ttl, func() bool { return c.owner("demo") != nil })
+	t.Logf("new owner after %v with lease_ttl %v", took, ttl)
+	if took >= 2*ttl/3 {
+		t.Errorf("takeover took %v: no sooner than the lease could have expired (lease_ttl %v)", took, ttl)
 	}
 }
