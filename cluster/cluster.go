@@ -77,15 +77,52 @@ type Object struct {
 	Data json.RawMessage `json:"d"`
 }
 
-// Tokens stores authentication tokens, hashed by the caller.
+// Tokens stores authentication tokens, hashed by the caller, and what is
+// needed to revoke them cluster-wide: a per-user "not before" time (a
+// password change revokes every token issued before it), a deny-list of JWT
+// hashes (logout) and the index of persistent tokens.
 type Tokens interface {
-	// Put stores a token hash for user. ttl 0 means persistent.
+	// Put stores a token hash for user. ttl 0 means persistent (listed by
+	// Persistent, not capped; see PutPersistent).
 	Put(ctx context.Context, tenant, user, tokenHash string, ttl time.Duration) error
+	// PutPersistent stores a persistent token and evicts the user's oldest
+	// persistent tokens beyond max (0: no cap). It returns how many were
+	// evicted.
+	PutPersistent(ctx context.Context, tenant, user, tokenHash string, max int) (evicted int, err error)
 	// Check reports whether the token hash is valid for user and, for a
-	// non-persistent token, slides its expiry to now+ttl.
+	// non-persistent token, slides its expiry to now+ttl. A token stored
+	// before the user's not-before time is invalid (and removed).
 	Check(ctx context.Context, tenant, user, tokenHash string, ttl time.Duration) (bool, error)
 	// Delete removes a token hash.
 	Delete(ctx context.Context, tenant, user, tokenHash string) error
+	// Persistent lists the user's persistent tokens, oldest first.
+	Persistent(ctx context.Context, tenant, user string) ([]PersistentToken, error)
+	// RevokeUser deletes every persistent token of user and moves the
+	// user's not-before time to at (never backwards), which invalidates
+	// every other token and JWT issued before it. It returns how many
+	// persistent tokens were deleted.
+	RevokeUser(ctx context.Context, tenant, user string, at time.Time) (int, error)
+	// DenyJWT puts the hash of a JWT on the tenant's deny-list until exp
+	// (after which the JWT is invalid anyway).
+	DenyJWT(ctx context.Context, tenant, tokenHash string, exp time.Time) error
+	// CheckJWT reports whether a signature-verified JWT of user, issued at
+	// issued, is neither denied nor issued before the user's not-before.
+	CheckJWT(ctx context.Context, tenant, user, tokenHash string, issued time.Time) (bool, error)
+	// SyncPasswords compares the password fingerprints of the tenant's
+	// users (lower-cased user -> fingerprint of the htpasswd hash) with the
+	// ones stored by the last call, stores the new ones, and revokes (as
+	// RevokeUser at at) every user whose fingerprint changed or who is no
+	// longer listed. A user seen for the first time is not revoked. It
+	// returns the revoked users, sorted. Every node calls it at start and
+	// on reload; it is atomic, so a change is acted upon once.
+	SyncPasswords(ctx context.Context, tenant string, fingerprints map[string]string, at time.Time) (revoked []string, err error)
+}
+
+// PersistentToken is one persistent (auth-exp: no-exp) token, as an
+// operator lists it: never the token, only its hash.
+type PersistentToken struct {
+	Hash    string    `json:"hash"`
+	Created time.Time `json:"created"`
 }
 
 // Session is one logged-in socket.

@@ -2,8 +2,12 @@ package memory
 
 import (
 	"context"
+	"slices"
+	"sort"
 	"sync"
 	"time"
+
+	"github.com/ctiws/ctiws/cluster"
 )
 
 // sweepEvery bounds how often Put scans for expired tokens.
@@ -11,15 +15,28 @@ const sweepEvery = time.Minute
 
 type tokenKey struct{ tenant, user, hash string }
 
+type userKey struct{ tenant, user string }
+
+type denyKey struct{ tenant, hash string }
+
+type tokenEntry struct {
+	deadline time.Time // zero = persistent
+	created  time.Time
+}
+
 type tokens struct {
 	now       func() time.Time
 	mu        sync.Mutex
-	m         map[tokenKey]time.Time // deadline; zero = persistent
+	m         map[tokenKey]tokenEntry
+	notBefore map[userKey]time.Time
+	deny      map[denyKey]time.Time // until
+	passwords map[string]map[string]string
 	lastSweep time.Time
 }
 
 func newTokens(now func() time.Time) *tokens {
-	return &tokens{now: now, m: map[tokenKey]time.Time{}, lastSweep: now()}
+	return &tokens{now: now, m: map[tokenKey]tokenEntry{}, notBefore: map[userKey]time.Time{},
+		deny: map[denyKey]time.Time{}, passwords: map[string]map[string]string{}, lastSweep: now()}
 }
 
 // Put stores a token hash for user; ttl 0 means persistent.
@@ -27,16 +44,66 @@ func (t *tokens) Put(_ context.Context, tenant, user, tokenHash string, ttl time
 	now := t.now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.m[tokenKey{tenant, user, tokenHash}] = deadline(now, ttl)
-	if now.Sub(t.lastSweep) >= sweepEvery {
-		t.lastSweep = now
-		for k, d := range t.m {
-			if expired(d, now) {
-				delete(t.m, k)
-			}
+	t.m[tokenKey{tenant, user, tokenHash}] = tokenEntry{deadline: deadline(now, ttl), created: now}
+	t.sweepLocked(now)
+	return nil
+}
+
+// sweepLocked drops expired tokens and deny-list entries, at most once per
+// sweepEvery.
+func (t *tokens) sweepLocked(now time.Time) {
+	if now.Sub(t.lastSweep) < sweepEvery {
+		return
+	}
+	t.lastSweep = now
+	for k, e := range t.m {
+		if expired(e.deadline, now) {
+			delete(t.m, k)
 		}
 	}
-	return nil
+	for k, until := range t.deny {
+		if !now.Before(until) {
+			delete(t.deny, k)
+		}
+	}
+}
+
+// PutPersistent stores a persistent token and evicts the oldest beyond max.
+func (t *tokens) PutPersistent(_ context.Context, tenant, user, tokenHash string, max int) (int, error) {
+	now := t.now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.m[tokenKey{tenant, user, tokenHash}] = tokenEntry{created: now}
+	t.sweepLocked(now)
+	if max <= 0 {
+		return 0, nil
+	}
+	list := t.persistentLocked(tenant, user)
+	evicted := 0
+	for len(list) > max {
+		delete(t.m, tokenKey{tenant, user, list[0].Hash})
+		list = list[1:]
+		evicted++
+	}
+	return evicted, nil
+}
+
+// persistentLocked lists the user's persistent tokens, oldest first (ties
+// by hash, like a Redis sorted set).
+func (t *tokens) persistentLocked(tenant, user string) []cluster.PersistentToken {
+	var out []cluster.PersistentToken
+	for k, e := range t.m {
+		if k.tenant == tenant && k.user == user && e.deadline.IsZero() {
+			out = append(out, cluster.PersistentToken{Hash: k.hash, Created: e.created})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Created.Equal(out[j].Created) {
+			return out[i].Created.Before(out[j].Created)
+		}
+		return out[i].Hash < out[j].Hash
+	})
+	return out
 }
 
 // Check reports whether the token is valid and slides a non-persistent one.
@@ -45,16 +112,17 @@ func (t *tokens) Check(_ context.Context, tenant, user, tokenHash string, ttl ti
 	k := tokenKey{tenant, user, tokenHash}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	d, ok := t.m[k]
+	e, ok := t.m[k]
 	if !ok {
 		return false, nil
 	}
-	if expired(d, now) {
+	if expired(e.deadline, now) || e.created.Before(t.notBefore[userKey{tenant, user}]) {
 		delete(t.m, k)
 		return false, nil
 	}
-	if !d.IsZero() && ttl > 0 {
-		t.m[k] = now.Add(ttl)
+	if !e.deadline.IsZero() && ttl > 0 {
+		e.deadline = now.Add(ttl)
+		t.m[k] = e
 	}
 	return true, nil
 }
@@ -65,4 +133,76 @@ func (t *tokens) Delete(_ context.Context, tenant, user, tokenHash string) error
 	defer t.mu.Unlock()
 	delete(t.m, tokenKey{tenant, user, tokenHash})
 	return nil
+}
+
+// Persistent lists the user's persistent tokens, oldest first.
+func (t *tokens) Persistent(_ context.Context, tenant, user string) ([]cluster.PersistentToken, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.persistentLocked(tenant, user), nil
+}
+
+// RevokeUser deletes the user's persistent tokens and moves its not-before.
+func (t *tokens) RevokeUser(_ context.Context, tenant, user string, at time.Time) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.revokeLocked(tenant, user, at), nil
+}
+
+func (t *tokens) revokeLocked(tenant, user string, at time.Time) int {
+	n := 0
+	for _, p := range t.persistentLocked(tenant, user) {
+		delete(t.m, tokenKey{tenant, user, p.Hash})
+		n++
+	}
+	uk := userKey{tenant, user}
+	if at.After(t.notBefore[uk]) {
+		t.notBefore[uk] = at
+	}
+	return n
+}
+
+// DenyJWT puts a JWT hash on the deny-list until exp.
+func (t *tokens) DenyJWT(_ context.Context, tenant, tokenHash string, exp time.Time) error {
+	now := t.now()
+	if !now.Before(exp) {
+		return nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.deny[denyKey{tenant, tokenHash}] = exp
+	return nil
+}
+
+// CheckJWT reports whether a JWT is neither denied nor issued before the
+// user's not-before.
+func (t *tokens) CheckJWT(_ context.Context, tenant, user, tokenHash string, issued time.Time) (bool, error) {
+	now := t.now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if until, ok := t.deny[denyKey{tenant, tokenHash}]; ok && now.Before(until) {
+		return false, nil
+	}
+	return !issued.Before(t.notBefore[userKey{tenant, user}]), nil
+}
+
+// SyncPasswords revokes the users whose password fingerprint changed.
+func (t *tokens) SyncPasswords(_ context.Context, tenant string, fingerprints map[string]string, at time.Time) ([]string, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	stored := t.passwords[tenant]
+	var revoked []string
+	for user, old := range stored {
+		if fp, ok := fingerprints[user]; !ok || fp != old {
+			revoked = append(revoked, user)
+			t.revokeLocked(tenant, user, at)
+		}
+	}
+	next := make(map[string]string, len(fingerprints))
+	for user, fp := range fingerprints {
+		next[user] = fp
+	}
+	t.passwords[tenant] = next
+	slices.Sort(revoked)
+	return revoked, nil
 }

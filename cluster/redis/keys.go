@@ -7,8 +7,25 @@ const keyPrefix = "ctiws:"
 func tenantPrefix(tenant string) string { return keyPrefix + "{" + tenant + "}:" }
 
 func tokenKey(tenant, user, hash string) string {
-	return tenantPrefix(tenant) + "tok:" + user + ":" + hash
+	return tokenUserPrefix(tenant, user) + hash
 }
+
+// tokenUserPrefix is the prefix of the token keys of one user.
+func tokenUserPrefix(tenant, user string) string { return tenantPrefix(tenant) + "tok:" + user + ":" }
+
+// persistentKey is the sorted set (score: creation ms) of a user's
+// persistent token hashes.
+func persistentKey(tenant, user string) string { return tenantPrefix(tenant) + "ptok:" + user }
+
+// notBeforeKey is the hash user -> not-before ms of the tenant.
+func notBeforeKey(tenant string) string { return tenantPrefix(tenant) + "nbf" }
+
+// jwtDenyKey marks a revoked JWT (by hash) until its exp.
+func jwtDenyKey(tenant, hash string) string { return tenantPrefix(tenant) + "jwtdeny:" + hash }
+
+// passwordsKey is the hash user -> password fingerprint of the tenant.
+func passwordsKey(tenant string) string { return tenantPrefix(tenant) + "pwd" }
+
 func sessKey(tenant, id string) string      { return tenantPrefix(tenant) + "sess:" + id }
 func userSetKey(tenant, user string) string { return tenantPrefix(tenant) + "user:" + user }
 func nodeSetKey(tenant, node string) string { return tenantPrefix(tenant) + "node:" + node }

@@ -6,12 +6,97 @@ import "github.com/redis/go-redis/v9"
 // keys derived inside a script use the tenant prefix passed in ARGV, which
 // carries the same hash tag. Scripts are immutable, so package-level vars.
 
-// tokenCheck: KEYS[1]=token; ARGV[1]=ttl ms (0: no slide). Slides only
-// tokens that have a TTL.
+// tokenPut: KEYS[1]=token, KEYS[2]=user's persistent index; ARGV: created
+// ms, ttl ms (0: persistent), max persistent (0: no cap), token key prefix
+// of the user, hash. A token's value is its creation time (ms), compared
+// with the user's not-before. Returns the number of evicted tokens.
+var tokenPut = redis.NewScript(`
+local ttl = tonumber(ARGV[2])
+if ttl > 0 then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
+  redis.call('ZREM', KEYS[2], ARGV[5])
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[1], ARGV[5])
+local max = tonumber(ARGV[3])
+local evicted = 0
+if max > 0 then
+  local n = redis.call('ZCARD', KEYS[2])
+  if n > max then
+    for _, h in ipairs(redis.call('ZRANGE', KEYS[2], 0, n - max - 1)) do
+      redis.call('DEL', ARGV[4] .. h)
+      redis.call('ZREM', KEYS[2], h)
+      evicted = evicted + 1
+    end
+  end
+end
+return evicted
+`)
+
+// tokenCheck: KEYS[1]=token, KEYS[2]=not-before hash, KEYS[3]=user's
+// persistent index; ARGV: ttl ms (0: no slide), user, hash. A token created
+// before the user's not-before is deleted. Slides only tokens that have a
+// TTL.
 var tokenCheck = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+local nbf = redis.call('HGET', KEYS[2], ARGV[2])
+if nbf and (tonumber(v) or 0) < tonumber(nbf) then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[3], ARGV[3])
+  return 0
+end
 local ttl = tonumber(ARGV[1])
 if ttl > 0 and redis.call('PTTL', KEYS[1]) > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
+return 1
+`)
+
+// revokeLua deletes a user's persistent tokens and moves the user's
+// not-before forward; shared by tokenRevokeUser and tokenSyncPasswords.
+const revokeLua = `
+local function revoke(prefix, nbfkey, user, at)
+  local idx = prefix .. 'ptok:' .. user
+  local hs = redis.call('ZRANGE', idx, 0, -1)
+  for _, h in ipairs(hs) do redis.call('DEL', prefix .. 'tok:' .. user .. ':' .. h) end
+  redis.call('DEL', idx)
+  local cur = tonumber(redis.call('HGET', nbfkey, user) or '0')
+  if tonumber(at) > cur then redis.call('HSET', nbfkey, user, at) end
+  return #hs
+end
+`
+
+// tokenRevokeUser: KEYS[1]=not-before hash; ARGV: tenant prefix, user, at
+// ms. Returns the number of persistent tokens deleted.
+var tokenRevokeUser = redis.NewScript(revokeLua + `
+return revoke(ARGV[1], KEYS[1], ARGV[2], ARGV[3])
+`)
+
+// tokenSyncPasswords: KEYS[1]=password fingerprint hash, KEYS[2]=not-before
+// hash; ARGV: tenant prefix, at ms, then user, fingerprint pairs. Revokes
+// users whose fingerprint changed or who are gone; returns them.
+var tokenSyncPasswords = redis.NewScript(revokeLua + `
+local given = {}
+for i = 3, #ARGV, 2 do given[ARGV[i]] = ARGV[i + 1] end
+local revoked = {}
+local stored = redis.call('HGETALL', KEYS[1])
+for i = 1, #stored, 2 do
+  if given[stored[i]] ~= stored[i + 1] then
+    table.insert(revoked, stored[i])
+    revoke(ARGV[1], KEYS[2], stored[i], ARGV[2])
+  end
+end
+redis.call('DEL', KEYS[1])
+for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+return revoked
+`)
+
+// tokenCheckJWT: KEYS[1]=deny-list entry, KEYS[2]=not-before hash; ARGV:
+// user, issued ms. Returns 1 when the JWT is still valid.
+var tokenCheckJWT = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local nbf = redis.call('HGET', KEYS[2], ARGV[1])
+if nbf and tonumber(ARGV[2]) < tonumber(nbf) then return 0 end
 return 1
 `)
 

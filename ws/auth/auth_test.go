@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -66,45 +67,121 @@ func TestHtpasswd(t *testing.T) {
 }
 
 func TestJWT(t *testing.T) {
-	secret := []byte("k")
+	secret, previous := []byte("k"), []byte("old")
 	now := time.Unix(1_700_000_000, 0)
-	good, err := SignJWT("alice", secret, time.Hour, now)
+	sign := func(claims map[string]any, key []byte) string {
+		t.Helper()
+		tok, err := SignJWTClaims(claims, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	base := func(extra map[string]any) map[string]any {
+		c := map[string]any{"id": "alice", "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
+		for k, v := range extra {
+			c[k] = v
+		}
+		return c
+	}
+	good, err := SignJWT("alice", "t1", secret, time.Hour, now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !LooksLikeJWT(good) || LooksLikeJWT("f2bc9e0336736016193ec6ef017cc0d3e3f08beb") {
 		t.Fatal("LooksLikeJWT")
 	}
-	expired, _ := SignJWT("alice", secret, -time.Minute, now)
-	otherKey, _ := SignJWT("alice", []byte("other"), time.Hour, now)
-	noID, _ := SignJWT("", secret, time.Hour, now)
+	expired, _ := SignJWT("alice", "t1", secret, -time.Minute, now)
+	otherKey, _ := SignJWT("alice", "t1", []byte("other"), time.Hour, now)
+	rotated, _ := SignJWT("alice", "t1", previous, time.Hour, now)
+	noID, _ := SignJWT("", "t1", secret, time.Hour, now)
+	otherTenant, _ := SignJWT("alice", "t2", secret, time.Hour, now)
+	tooLong, _ := SignJWT("alice", "t1", secret, 25*time.Hour, now)
 	// alg none
 	none := "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJpZCI6ImFsaWNlIiwiZXhwIjo5OTk5OTk5OTk5fQ."
 	tests := []struct {
 		name  string
 		token string
-		user  string
+		want  error // nil: accepted for alice
 	}{
-		{"valid", good, "alice"},
-		{"expired", expired, ""},
-		{"wrong key", otherKey, ""},
-		{"no id", noID, ""},
-		{"alg none", none, ""},
-		{"garbage", "a.b.c", ""},
+		{"valid, minted by ctiws", good, nil},
+		{"valid, signed with the previous secret", rotated, nil},
+		{"middleware token without aud", sign(base(nil), secret), nil},
+		{"middleware integration aud", sign(base(map[string]any{"aud": "phone-island"}), secret), nil},
+		{"aud list with this tenant", sign(base(map[string]any{"aud": []string{"x", "ctiws:t1"}}), secret), nil},
+		{"2fa verified", sign(base(map[string]any{"2fa": true, "otp_verified": true}), secret), nil},
+		{"2fa off", sign(base(map[string]any{"2fa": false}), secret), nil},
+		{"expired", expired, ErrJWT},
+		{"wrong key", otherKey, ErrJWT},
+		{"no id", noID, ErrJWT},
+		{"alg none", none, ErrJWT},
+		{"garbage", "a.b.c", ErrJWT},
+		{"other tenant", otherTenant, ErrJWTAudience},
+		{"aud list with another tenant only", sign(base(map[string]any{"aud": []string{"phone-island", "ctiws:t2"}}), secret), ErrJWTAudience},
+		{"lifetime over the maximum", tooLong, ErrJWTLifetime},
+		{"no iat", sign(map[string]any{"id": "alice", "exp": now.Add(time.Hour).Unix()}, secret), ErrJWTLifetime},
+		{"2fa without otp_verified", sign(base(map[string]any{"2fa": true}), secret), ErrJWT2FA},
+		{"2fa with otp_verified false", sign(base(map[string]any{"2fa": true, "otp_verified": false}), secret), ErrJWT2FA},
 	}
+	p := JWTPolicy{Secrets: [][]byte{secret, previous}, Tenant: "t1", MaxLifetime: 24 * time.Hour, Now: now}
 	for _, tt := range tests {
-		user, err := VerifyJWT(tt.token, secret, now)
-		if tt.user == "" {
-			if !errors.Is(err, ErrJWT) {
-				t.Errorf("%s: err = %v, want ErrJWT", tt.name, err)
+		c, err := VerifyJWT(tt.token, p)
+		if tt.want != nil {
+			if !errors.Is(err, ErrJWT) || !errors.Is(err, tt.want) {
+				t.Errorf("%s: err = %v, want %v", tt.name, err, tt.want)
 			}
 			continue
 		}
-		if err != nil || user != tt.user {
-			t.Errorf("%s: %q, %v", tt.name, user, err)
+		if err != nil || c.User != "alice" || !c.IssuedAt.Equal(now) {
+			t.Errorf("%s: %+v, %v", tt.name, c, err)
 		}
 	}
-	if _, err := VerifyJWT(good, nil, now); err == nil {
+	if _, err := VerifyJWT(good, JWTPolicy{Tenant: "t1", Now: now}); err == nil {
 		t.Error("empty secret accepted")
+	}
+}
+
+func TestHtpasswdDummyCost(t *testing.T) {
+	// An unknown user must cost a bcrypt check of the file's own cost
+	// (htpasswd -B uses cost 5 by default; a fixed cost-10 dummy would make
+	// unknown users 30 times slower than wrong passwords).
+	for _, cost := range []int{bcrypt.MinCost, 5} {
+		hash, err := bcrypt.GenerateFromPassword([]byte("pw"), cost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := ParseHtpasswd([]byte("alice:" + string(hash) + "\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := h.DummyCost(); got != cost {
+			t.Errorf("dummy cost = %d, want the file's %d", got, cost)
+		}
+	}
+}
+
+func TestHtpasswdChanges(t *testing.T) {
+	mk := func(pw string) string {
+		b, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	a, b, c := mk("a"), mk("b"), mk("c")
+	old, err := ParseHtpasswd([]byte("alice:" + a + "\nbob:" + b + "\ncarol:" + c + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, err := ParseHtpasswd([]byte("Alice:" + a + "\nbob:" + mk("b2") + "\ndave:" + mk("d") + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ChangedUsers(old, next); !slices.Equal(got, []string{"bob", "carol"}) {
+		t.Errorf("ChangedUsers = %v, want [bob carol]", got)
+	}
+	fo, fn := old.Fingerprints(), next.Fingerprints()
+	if fo["alice"] != fn["alice"] || fo["bob"] == fn["bob"] || len(fn) != 3 || fn["dave"] == "" {
+		t.Errorf("fingerprints: old %v next %v", fo, fn)
 	}
 }
