@@ -91,16 +91,15 @@ func (s *Server) authenticate(ctx context.Context, t *Tenant, accessKey, token s
 		return user, username, nil
 	}
 	if !known {
-		return nil, "", errLogin("unknown user")
+		return nil, "", errUnknownUser
 	}
 	if auth.LooksLikeJWT(token) && len(cfg.JWTSecret) > 0 {
-		id, err := auth.VerifyJWT(token, cfg.JWTSecret, time.Now())
+		owner, _, err := s.verifyJWT(ctx, t, token)
 		if err != nil {
 			return nil, "", err
 		}
-		owner, ok := cfg.Directory.User(id)
-		if !ok || owner != user {
-			return nil, "", errLogin("JWT issued to another user")
+		if owner != user {
+			return nil, "", errJWTOtherUser
 		}
 		return user, username, nil
 	}
@@ -109,7 +108,7 @@ func (s *Server) authenticate(ctx context.Context, t *Tenant, accessKey, token s
 		return nil, "", err
 	}
 	if !ok {
-		return nil, "", errLogin("unknown or expired token")
+		return nil, "", errBadToken
 	}
 	return user, username, nil
 }
@@ -133,7 +132,7 @@ func (s *Server) handleLogin(c *conn, raw json.RawMessage) {
 			result = "error"
 		}
 		s.metrics.Logins.WithLabelValues(t.ID, result).Inc()
-		s.log.Info("socket login refused", "tenant", t.ID, "socket", c.socketID, "user", truncate(accessKey, 64), "why", err.Error())
+		s.loginFailed(t, "socket login", accessKey, err, "socket", c.socketID)
 		// A repeated login that fails logs the socket out first.
 		c.mu.Lock()
 		old := c.login

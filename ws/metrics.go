@@ -33,6 +33,14 @@ type Metrics struct {
 	Conflated *prometheus.CounterVec
 	// LimitRejects counts payloads refused by a Limits field, by limit.
 	LimitRejects *prometheus.CounterVec
+	// Security of logins and tokens (see ws/tokens.go).
+	LoginFailures       *prometheus.CounterVec
+	LoginLogsSuppressed *prometheus.CounterVec
+	LoginThrottled      *prometheus.CounterVec
+	PasswordChecks      *prometheus.CounterVec
+	PasswordCheckBusy   *prometheus.CounterVec
+	TokensRevoked       *prometheus.CounterVec
+	TokensEvicted       *prometheus.CounterVec
 }
 
 // NewMetrics registers the collectors on reg.
@@ -77,5 +85,19 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "State frames that replaced an unsent frame of the same object in a socket's queue (a slow reader gets only the latest state)."}, []string{"tenant"}),
 		LimitRejects: f.NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "limit_rejects_total",
 			Help: "User-to-user payloads refused by a limit (avatar, post-it, message relay), by limit."}, []string{"tenant", "limit"}),
+		LoginFailures: f.NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "login_failures_total",
+			Help: "Refused logins and authentications (socket, REST password and token), by reason."}, []string{"tenant", "reason"}),
+		LoginLogsSuppressed: f.NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "login_failure_logs_suppressed_total",
+			Help: "Failed-login log lines held back by the per-tenant log budget."}, []string{"tenant"}),
+		LoginThrottled: f.NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "login_throttled_total",
+			Help: "Password logins answered 429 by the back-off, by what was locked (user or address)."}, []string{"tenant", "scope"}),
+		PasswordChecks: f.NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "password_checks_total",
+			Help: "bcrypt password checks run (unknown users included)."}, []string{"tenant"}),
+		PasswordCheckBusy: f.NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "password_check_queue_full_total",
+			Help: "Password logins answered 503 because the tenant's bcrypt queue was full."}, []string{"tenant"}),
+		TokensRevoked: f.NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "tokens_revoked_total",
+			Help: "Tokens revoked, by reason (logout, password_change)."}, []string{"tenant", "reason"}),
+		TokensEvicted: f.NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "persistent_tokens_evicted_total",
+			Help: "Persistent tokens evicted because a user had more than max_persistent_tokens."}, []string{"tenant"}),
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -42,6 +43,22 @@ type Options struct {
 	// SendBuffer is the number of frames queued per socket before it is
 	// disconnected as a slow consumer.
 	SendBuffer int
+	// JWTMaxLifetime is the longest exp - iat a JWT may have
+	// (default DefaultJWTMaxLifetime).
+	JWTMaxLifetime time.Duration
+	// MaxPersistentTokens caps the persistent (auth-exp: no-exp) tokens of
+	// a user; the oldest is evicted (default 10).
+	MaxPersistentTokens int
+	// LoginLimits configure the back-off of password logins.
+	LoginLimits LoginLimits
+	// TrustedProxies are the peers whose X-Forwarded-For is believed for
+	// the client address of login rate limits; empty: none.
+	TrustedProxies []netip.Prefix
+	// BcryptConcurrency bounds the password checks running at once
+	// (default 2); BcryptQueue bounds each tenant's waiting checks
+	// (default 16).
+	BcryptConcurrency int
+	BcryptQueue       int
 	// DeliverEveryState turns state conflation off (see socket).
 	DeliverEveryState bool
 	// Limits bound user-to-user payloads (avatars, post-its, the message
@@ -87,10 +104,12 @@ type Server struct {
 	conns   map[*conn]struct{}
 
 	draining atomic.Bool
-	lastBeat atomic.Int64  // unix nanos of the last successful heartbeat
-	bcrypt   chan struct{} // bounds concurrent password checks
+	lastBeat atomic.Int64 // unix nanos of the last successful heartbeat
+	bcrypt   *fairPool    // bounds concurrent password checks, fair between tenants
 	badLog   *logLimiter
 	panics   *guard.Panics
+	loginLog *logBudget // failed-login log lines per tenant
+	failures *backoff   // password-login back-off, per user and address
 }
 
 var (
@@ -118,6 +137,19 @@ func New(opts Options) *Server {
 	if opts.SendBuffer <= 0 {
 		opts.SendBuffer = 64
 	}
+	if opts.JWTMaxLifetime <= 0 {
+		opts.JWTMaxLifetime = DefaultJWTMaxLifetime
+	}
+	if opts.MaxPersistentTokens <= 0 {
+		opts.MaxPersistentTokens = 10
+	}
+	opts.LoginLimits = opts.LoginLimits.withDefaults()
+	if opts.BcryptConcurrency <= 0 {
+		opts.BcryptConcurrency = 2
+	}
+	if opts.BcryptQueue <= 0 {
+		opts.BcryptQueue = 16
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -132,15 +164,17 @@ func New(opts Options) *Server {
 	}
 	opts.Limits = opts.Limits.withDefaults()
 	s := &Server{
-		opts:    opts,
-		log:     opts.Logger,
-		tenants: newTenantRouter(opts.Tenants),
-		backend: opts.Backend,
-		metrics: NewMetrics(opts.Registry),
-		conns:   map[*conn]struct{}{},
-		bcrypt:  make(chan struct{}, 2),
-		badLog:  newLogLimiter(time.Minute),
-		panics:  opts.Panics,
+		opts:     opts,
+		log:      opts.Logger,
+		tenants:  newTenantRouter(opts.Tenants),
+		backend:  opts.Backend,
+		metrics:  NewMetrics(opts.Registry),
+		conns:    map[*conn]struct{}{},
+		bcrypt:   newFairPool(opts.BcryptConcurrency, opts.BcryptQueue),
+		badLog:   newLogLimiter(time.Minute),
+		loginLog: newLogBudget(10, 10*time.Second),
+		failures: newBackoff(opts.LoginLimits.Base, opts.LoginLimits.Max),
+		panics:   opts.Panics,
 	}
 	for _, t := range opts.Tenants {
 		t.hub = newHub(s, t)
@@ -456,6 +490,9 @@ func (s *Server) onEvent(c *conn, name string, args []json.RawMessage, ack int64
 // Run starts the node's background work (bus subscriptions, ping and login
 // timers, token refresh) and blocks until ctx ends.
 func (s *Server) Run(ctx context.Context) error {
+	for _, t := range s.tenants.all {
+		s.syncPasswords(ctx, t, t.Config())
+	}
 	var wg sync.WaitGroup
 	for _, t := range s.tenants.all {
 		wg.Add(1)
@@ -657,7 +694,11 @@ func (s *Server) Reload(tenantID string, cfg *TenantConfig) bool {
 	if t == nil {
 		return false
 	}
-	t.cfg.Store(cfg)
+	old := t.cfg.Swap(cfg)
+	// A changed password revokes the user's tokens cluster-wide and closes
+	// the user's sockets here.
+	s.syncPasswords(context.Background(), t, cfg)
+	s.closeChangedUsers(t, old, cfg)
 	for _, c := range s.snapshotConns() {
 		if c.tenant != t {
 			continue

@@ -20,6 +20,9 @@ type TenantConfig struct {
 	// AlarmSecret, when set, lets a monitoring agent post alarms with
 	// `Authorization: Alarm <secret>`; users need the qmanager permission.
 	AlarmSecret []byte
+	// JWTPreviousSecret is also accepted while JWTs signed with a
+	// replaced secret run out (secret rotation); empty: none.
+	JWTPreviousSecret []byte
 	// Streams are the streaming source ids users may subscribe to.
 	Streams []string
 }

@@ -174,7 +174,7 @@ func newTestCluster(t *testing.T, nodes int, tenants []string, callsPerSecond fl
     users_file: %s/users.json
     profiles_file: %s/profiles.json
     objects_file: %s/objects.json
-`, id, id, addr.String(), sc.Username, sc.Secret, demo, testJWT, demo, demo, demo)
+`, id, id, addr.String(), sc.Username, sc.Secret, demo, tenantJWT(id), demo, demo, demo)
 	}
 	for i := 0; i < nodes; i++ {
 		n := &nodeProc{t: t, name: fmt.Sprintf("node%d", i), listen: freeAddr(t), metrics: freeAddr(t)}
@@ -234,7 +234,7 @@ type viewer struct {
 
 func (c *testCluster) connect(n *nodeProc, tenant, user string) *viewer {
 	c.t.Helper()
-	token, err := auth.SignJWT(user, []byte(testJWT), time.Hour, time.Now())
+	token, err := auth.SignJWT(user, tenant, []byte(tenantJWT(tenant)), time.Hour, time.Now())
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -270,7 +270,7 @@ func (v *viewer) count(name string) int {
 // extension equals the REST snapshot of its node (same user, same masking).
 func (c *testCluster) assertViewMatchesREST(v *viewer, user string) {
 	c.t.Helper()
-	token, _ := auth.SignJWT(user, []byte(testJWT), time.Hour, time.Now())
+	token, _ := auth.SignJWT(user, v.tenant, []byte(tenantJWT(v.tenant)), time.Hour, time.Now())
 	req, _ := http.NewRequest("GET", "http://"+v.node.listen+"/webrest/astproxy/extensions", nil)
 	req.Host = v.tenant + ".test"
 	req.Header.Set("Authorization", "Bearer "+token)
@@ -598,7 +598,7 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	listen, metrics := freeAddr(t), freeAddr(t)
 	write := func(privacy string) {
 		cfg := fmt.Sprintf("listen: %q\nmetrics_listen: %q\ntenants:\n  - id: demo\n    ami: {address: sim, sim_calls_per_second: 0}\n    privacy_numbers: %q\n    auth: {htpasswd_file: users.htpasswd, jwt_secret: %q}\n    users_file: users.json\n    profiles_file: profiles.json\n    objects_file: objects.json\n",
-			listen, metrics, privacy, testJWT)
+			listen, metrics, privacy, tenantJWT("demo"))
 		if err := os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -661,3 +661,7 @@ func TestClusterDeadOwnerTakenOverBeforeTTL(t *testing.T) {
 		t.Errorf("takeover took %v: no sooner than the lease could have expired (lease_ttl %v)", took, ttl)
 	}
 }
+
+// tenantJWT is the jwt_secret of a test tenant: every tenant has its own
+// (the configuration refuses a secret shared by two tenants).
+func tenantJWT(tenant string) string { return testJWT + "-" + tenant }

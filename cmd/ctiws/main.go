@@ -6,6 +6,7 @@
 //	ctiws amisim  -listen ADDR        run the simulated Asterisk (AMI)
 //	ctiws bench   …                   load generator
 //	ctiws token   -config FILE -tenant T -user U   print a JWT for a user
+//	ctiws tokens  list|revoke -config FILE -tenant T -user U [-hash H|-all]   operator token commands
 //	ctiws version
 package main
 
@@ -40,7 +41,7 @@ func usageErr(format string, a ...any) error { return errUsage{fmt.Errorf(format
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: ctiws serve|watch|amisim|bench|token|version [flags]")
+		fmt.Fprintln(stderr, "usage: ctiws serve|watch|amisim|bench|token|tokens|version [flags]")
 		return exitUsage
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -57,6 +58,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdBench(ctx, args[1:], stdout, stderr)
 	case "token":
 		err = cmdToken(args[1:], stdout, stderr)
+	case "tokens":
+		err = cmdTokens(ctx, args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "ctiws", version)
 		return 0

@@ -56,6 +56,9 @@ func tenantConfig(t *config.Tenant) (*ws.TenantConfig, error) {
 		JWTSecret:   []byte(t.Auth.JWTSecret),
 		AlarmSecret: []byte(t.Auth.AlarmSecret),
 	}
+	if t.Auth.JWTSecretPrevious != "" {
+		tc.JWTPreviousSecret = []byte(t.Auth.JWTSecretPrevious)
+	}
 	if len(t.Htpasswd) > 0 {
 		h, err := auth.ParseHtpasswd(t.Htpasswd)
 		if err != nil {
@@ -104,8 +107,19 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		tenants = append(tenants, ws.NewTenant(cfg.Tenants[i].ID, cfg.Tenants[i].Hosts, tc))
 	}
 	panics := guard.New(reg, log)
+	proxies, err := cfg.TrustedProxyPrefixes()
+	if err != nil {
+		return errUsage{err}
+	}
 	srv := ws.New(ws.Options{
-		NodeID:            cfg.NodeID,
+		NodeID:              cfg.NodeID,
+		JWTMaxLifetime:      cfg.JWTMaxLifetime,
+		MaxPersistentTokens: cfg.MaxPersistentTokens,
+		LoginLimits: ws.LoginLimits{FreeUser: cfg.LoginFreeFailures, FreeAddress: cfg.LoginAddressFreeFailures,
+			Base: cfg.LoginBackoffBase, Max: cfg.LoginBackoffMax},
+		TrustedProxies:    proxies,
+		BcryptConcurrency: cfg.BcryptConcurrency,
+		BcryptQueue:       cfg.BcryptQueue,
 		Backend:           backend,
 		Tenants:           tenants,
 		TokenTTL:          cfg.TokenTTL,

@@ -156,7 +156,7 @@ tenants:
 	last := time.Now()
 	deadline := time.Now().Add(10 * time.Second)
 	for _, u := range stackUsers {
-		token, _ := auth.SignJWT(u, []byte("stack"), time.Hour, time.Now())
+		token, _ := auth.SignJWT(u, "t1", []byte("stack"), time.Hour, time.Now())
 		var c *client.Conn
 		for {
 			c, err = client.Dial(ctx, client.Options{URL: "http://" + listen, User: u, Token: token, PingEvery: -1,

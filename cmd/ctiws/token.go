@@ -10,7 +10,9 @@ import (
 )
 
 // cmdToken prints an HS256 JWT for a user of a tenant, signed with the
-// tenant's jwt_secret (for scripts, tests and `ctiws bench`).
+// tenant's jwt_secret and bound to the tenant (audience "ctiws:<tenant>"),
+// for scripts, tests and `ctiws bench`. Its lifetime cannot exceed
+// jwt_max_lifetime (the nodes would refuse it).
 func cmdToken(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("token", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -28,6 +30,9 @@ func cmdToken(args []string, stdout, stderr io.Writer) error {
 	if *user == "" {
 		return usageErr("token needs -user")
 	}
+	if *ttl <= 0 || *ttl > cfg.JWTMaxLifetime {
+		return usageErr("-ttl %v: must be positive and at most jwt_max_lifetime (%v)", *ttl, cfg.JWTMaxLifetime)
+	}
 	for _, t := range cfg.Tenants {
 		if *tenant != "" && t.ID != *tenant || *tenant == "" && len(cfg.Tenants) > 1 {
 			continue
@@ -39,7 +44,7 @@ func cmdToken(args []string, stdout, stderr io.Writer) error {
 		if !ok {
 			return usageErr("tenant %s has no user %q", t.ID, *user)
 		}
-		tok, err := auth.SignJWT(u.Username, []byte(t.Auth.JWTSecret), *ttl, time.Now())
+		tok, err := auth.SignJWT(u.Username, t.ID, []byte(t.Auth.JWTSecret), *ttl, time.Now())
 		if err != nil {
 			return err
 		}

@@ -38,4 +38,3 @@ func HashToken(token string) string {
 	s := sha256.Sum256([]byte(token))
 	return hex.EncodeToString(s[:])
 }
-

@@ -349,7 +349,7 @@ func (c *Cluster) waitReady(ctx context.Context) error {
 // extensions counts the extensions node n lists over REST (as user 0),
 // which it has once the owner loaded the PBX and the node read the state.
 func (c *Cluster) extensions(ctx context.Context, n *Node) (int, error) {
-	tok, err := auth.SignJWT(UserName(0), c.jwtSecret, time.Hour, time.Now())
+	tok, err := auth.SignJWT(UserName(0), TenantID, c.jwtSecret, time.Hour, time.Now())
 	if err != nil {
 		return 0, err
 	}

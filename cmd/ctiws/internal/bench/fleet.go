@@ -42,7 +42,7 @@ func NewFleet(n int, secret []byte, log *slog.Logger) (*Fleet, error) {
 	f.hist.Store(&Histogram{})
 	now := time.Now()
 	for i := range n {
-		tok, err := auth.SignJWT(UserName(i), secret, 24*time.Hour, now)
+		tok, err := auth.SignJWT(UserName(i), TenantID, secret, 24*time.Hour, now)
 		if err != nil {
 			return nil, fmt.Errorf("sign JWT for %s: %w", UserName(i), err)
 		}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -56,14 +57,34 @@ type Config struct {
 	HTTPMaxHeaderBytes int           `yaml:"http_max_header_bytes"`
 
 	// User-to-user payload limits (see ws.Limits).
-	MaxAvatarBytes       int      `yaml:"max_avatar_bytes"`
-	MaxAvatarDimension   int      `yaml:"max_avatar_dimension"`
-	MaxPostitBytes       int      `yaml:"max_postit_bytes"`
-	RelayMaxBytes        int      `yaml:"relay_max_bytes"`
-	RelayRate            int      `yaml:"relay_rate"`
-	RelayBurst           int      `yaml:"relay_burst"`
-	RelayDisconnectAfter int      `yaml:"relay_disconnect_after"`
-	Tenants              []Tenant `yaml:"tenants"`
+	MaxAvatarBytes       int `yaml:"max_avatar_bytes"`
+	MaxAvatarDimension   int `yaml:"max_avatar_dimension"`
+	MaxPostitBytes       int `yaml:"max_postit_bytes"`
+	RelayMaxBytes        int `yaml:"relay_max_bytes"`
+	RelayRate            int `yaml:"relay_rate"`
+	RelayBurst           int `yaml:"relay_burst"`
+	RelayDisconnectAfter int `yaml:"relay_disconnect_after"`
+
+	// JWTMaxLifetime is the longest exp - iat of an accepted JWT.
+	JWTMaxLifetime time.Duration `yaml:"jwt_max_lifetime"`
+	// MaxPersistentTokens caps the persistent (auth-exp: no-exp) tokens
+	// of a user; the oldest is evicted.
+	MaxPersistentTokens int `yaml:"max_persistent_tokens"`
+	// Login back-off: failures before the lock starts, per user and per
+	// client address; first lock and longest lock.
+	LoginFreeFailures        int           `yaml:"login_free_failures"`
+	LoginAddressFreeFailures int           `yaml:"login_address_free_failures"`
+	LoginBackoffBase         time.Duration `yaml:"login_backoff_base"`
+	LoginBackoffMax          time.Duration `yaml:"login_backoff_max"`
+	// TrustedProxies are addresses or CIDRs whose X-Forwarded-For is
+	// believed for the client address of login rate limits.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// BcryptConcurrency bounds concurrent password checks on a node;
+	// BcryptQueue bounds each tenant's waiting checks.
+	BcryptConcurrency int `yaml:"bcrypt_concurrency"`
+	BcryptQueue       int `yaml:"bcrypt_queue"`
+
+	Tenants []Tenant `yaml:"tenants"`
 
 	// Path is the file the configuration was read from.
 	Path string `yaml:"-"`
@@ -119,6 +140,11 @@ type Auth struct {
 	// qmanager permission may post alarms.
 	AlarmSecret     string `yaml:"alarm_secret"`
 	AlarmSecretFile string `yaml:"alarm_secret_file"`
+	// JWTSecretPrevious is still accepted (never used to sign) while
+	// the JWTs of a replaced secret run out: secret rotation without
+	// downtime.
+	JWTSecretPrevious     string `yaml:"jwt_secret_previous"`
+	JWTSecretPreviousFile string `yaml:"jwt_secret_previous_file"`
 }
 
 // IsEnabled reports whether authentication is on (the default).
@@ -157,6 +183,15 @@ func Defaults() Config {
 		RelayRate:            5,
 		RelayBurst:           20,
 		RelayDisconnectAfter: 100,
+
+		JWTMaxLifetime:           24 * time.Hour,
+		MaxPersistentTokens:      10,
+		LoginFreeFailures:        5,
+		LoginAddressFreeFailures: 20,
+		LoginBackoffBase:         time.Second,
+		LoginBackoffMax:          15 * time.Minute,
+		BcryptConcurrency:        2,
+		BcryptQueue:              16,
 	}
 }
 
@@ -303,6 +338,7 @@ func (c *Config) validate() error {
 	}{
 		{"token_ttl", c.TokenTTL}, {"drain_timeout", c.DrainTimeout}, {"lease_ttl", c.LeaseTTL},
 		{"login_timeout", c.LoginTimeout}, {"ping_interval", c.PingInterval}, {"ping_timeout", c.PingTimeout},
+		{"jwt_max_lifetime", c.JWTMaxLifetime}, {"login_backoff_base", c.LoginBackoffBase}, {"login_backoff_max", c.LoginBackoffMax},
 	}
 	for _, p := range positive {
 		if p.d <= 0 {
@@ -310,6 +346,9 @@ func (c *Config) validate() error {
 		}
 	}
 	if err := c.validateLimits(); err != nil {
+		return err
+	}
+	if err := c.validateSecurity(); err != nil {
 		return err
 	}
 	if c.MaxConnectionLifetime < 0 {
@@ -375,6 +414,12 @@ func (c *Config) validate() error {
 		if t.Auth.AlarmSecret != "" && len(t.Auth.AlarmSecret) < 16 {
 			return fmt.Errorf("%s.auth.alarm_secret: at least 16 characters", where)
 		}
+		if t.Auth.JWTSecretPrevious != "" && t.Auth.JWTSecretPreviousFile != "" {
+			return fmt.Errorf("%s.auth: set jwt_secret_previous or jwt_secret_previous_file, not both", where)
+		}
+		if (t.Auth.JWTSecretPrevious != "" || t.Auth.JWTSecretPreviousFile != "") && t.Auth.JWTSecret == "" && t.Auth.JWTSecretFile == "" {
+			return fmt.Errorf("%s.auth.jwt_secret_previous: only with jwt_secret (the new secret)", where)
+		}
 		if t.UsersFile == "" {
 			return fmt.Errorf("%s.users_file: required", where)
 		}
@@ -416,6 +461,7 @@ func (c *Config) loadFiles(dir string) error {
 		t.ObjectsFile = abs(t.ObjectsFile)
 		t.Auth.HtpasswdFile = abs(t.Auth.HtpasswdFile)
 		t.Auth.JWTSecretFile = abs(t.Auth.JWTSecretFile)
+		t.Auth.JWTSecretPreviousFile = abs(t.Auth.JWTSecretPreviousFile)
 		t.AMI.SecretFile = abs(t.AMI.SecretFile)
 		t.Auth.AlarmSecretFile = abs(t.Auth.AlarmSecretFile)
 		d, err := directory.Load(t.UsersFile, t.ProfilesFile)
@@ -436,6 +482,13 @@ func (c *Config) loadFiles(dir string) error {
 				return &Error{File: c.Path, Err: fmt.Errorf("tenant %s: auth.jwt_secret_file: %w", t.ID, err)}
 			}
 			t.Auth.JWTSecret = strings.TrimSpace(string(b))
+		}
+		if t.Auth.JWTSecretPreviousFile != "" {
+			b, err := os.ReadFile(t.Auth.JWTSecretPreviousFile)
+			if err != nil {
+				return &Error{File: c.Path, Err: fmt.Errorf("tenant %s: auth.jwt_secret_previous_file: %w", t.ID, err)}
+			}
+			t.Auth.JWTSecretPrevious = strings.TrimSpace(string(b))
 		}
 		if t.AMI.SecretFile != "" {
 			b, err := os.ReadFile(t.AMI.SecretFile)
@@ -458,6 +511,73 @@ func (c *Config) loadFiles(dir string) error {
 			if _, err := os.Stat(t.ObjectsFile); err != nil {
 				return &Error{File: c.Path, Err: fmt.Errorf("tenant %s: objects_file: %w", t.ID, err)}
 			}
+		}
+	}
+	if err := c.checkSharedSecrets(); err != nil {
+		return &Error{File: c.Path, Err: err}
+	}
+	return nil
+}
+
+// validateSecurity checks the login, token and bcrypt limits.
+func (c *Config) validateSecurity() error {
+	ints := []struct {
+		name      string
+		v, lo, hi int
+	}{
+		{"max_persistent_tokens", c.MaxPersistentTokens, 1, 1000},
+		{"login_free_failures", c.LoginFreeFailures, 1, 1000},
+		{"login_address_free_failures", c.LoginAddressFreeFailures, 1, 100000},
+		{"bcrypt_concurrency", c.BcryptConcurrency, 1, 256},
+		{"bcrypt_queue", c.BcryptQueue, 1, 100000},
+	}
+	for _, i := range ints {
+		if i.v < i.lo || i.v > i.hi {
+			return fmt.Errorf("%s: must be between %d and %d, got %d", i.name, i.lo, i.hi, i.v)
+		}
+	}
+	if c.LoginBackoffMax < c.LoginBackoffBase {
+		return fmt.Errorf("login_backoff_max: must be at least login_backoff_base (%v), got %v", c.LoginBackoffBase, c.LoginBackoffMax)
+	}
+	if _, err := c.TrustedProxyPrefixes(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// TrustedProxyPrefixes parses trusted_proxies (addresses or CIDRs).
+func (c *Config) TrustedProxyPrefixes() ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(c.TrustedProxies))
+	for i, s := range c.TrustedProxies {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("trusted_proxies[%d]: %q is not an IP address or CIDR", i, s)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
+}
+
+// checkSharedSecrets refuses a JWT secret (current or previous) used by two
+// tenants: a JWT without an audience (as nethcti-middleware issues them)
+// would then log its user in to both tenants.
+func (c *Config) checkSharedSecrets() error {
+	owner := map[string]string{}
+	for i := range c.Tenants {
+		t := &c.Tenants[i]
+		for _, sec := range []struct{ field, v string }{{"jwt_secret", t.Auth.JWTSecret}, {"jwt_secret_previous", t.Auth.JWTSecretPrevious}} {
+			if sec.v == "" {
+				continue
+			}
+			if other, ok := owner[sec.v]; ok && other != t.ID {
+				return fmt.Errorf("tenants[%d] (%s).auth.%s: the same secret is configured for tenant %q; "+
+					"a JWT without an audience would be valid for both tenants: give every tenant its own jwt_secret", i, t.ID, sec.field, other)
+			}
+			owner[sec.v] = t.ID
 		}
 	}
 	return nil

@@ -1,0 +1,130 @@
+package ws
+
+import (
+	"sync"
+	"time"
+)
+
+// LoginLimits configure the back-off of password logins. Failures are
+// counted per user and per client address (each per tenant, on this node):
+// after Free failures each further failure locks the key for
+// Base·2^(n-Free-1), at most Max; a key forgets its failures after Max
+// without one. A successful login clears the user's count (not the
+// address's, so a valid account does not reset an address that guesses
+// other users' passwords).
+type LoginLimits struct {
+	FreeUser    int           // failures per user before back-off (default 5)
+	FreeAddress int           // failures per client address before back-off (default 20)
+	Base        time.Duration // first lock (default 1s)
+	Max         time.Duration // longest lock and forget time (default 15m)
+}
+
+func (l LoginLimits) withDefaults() LoginLimits {
+	if l.FreeUser <= 0 {
+		l.FreeUser = 5
+	}
+	if l.FreeAddress <= 0 {
+		l.FreeAddress = 20
+	}
+	if l.Base <= 0 {
+		l.Base = time.Second
+	}
+	if l.Max <= 0 {
+		l.Max = 15 * time.Minute
+	}
+	if l.Max < l.Base {
+		l.Max = l.Base
+	}
+	return l
+}
+
+// maxBackoffKeys bounds the memory of the back-off table; beyond it idle
+// keys are dropped first, then arbitrary ones.
+const maxBackoffKeys = 100_000
+
+// failState is the failure history of one key.
+type failState struct {
+	n     int
+	last  time.Time
+	until time.Time
+}
+
+// backoff is the per-node table of failure counts.
+type backoff struct {
+	base, max time.Duration
+	mu        sync.Mutex
+	m         map[string]*failState
+}
+
+func newBackoff(base, max time.Duration) *backoff {
+	return &backoff{base: base, max: max, m: map[string]*failState{}}
+}
+
+// wait returns how long key is still locked (0: not locked).
+func (b *backoff) wait(key string, now time.Time) time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	st, ok := b.m[key]
+	if !ok {
+		return 0
+	}
+	if b.idle(st, now) {
+		delete(b.m, key)
+		return 0
+	}
+	if d := st.until.Sub(now); d > 0 {
+		return d
+	}
+	return 0
+}
+
+func (b *backoff) idle(st *failState, now time.Time) bool {
+	return now.Sub(st.last) > b.max && !now.Before(st.until)
+}
+
+// fail records a failure of key; free failures are allowed before the
+// lock starts.
+func (b *backoff) fail(key string, free int, now time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	st, ok := b.m[key]
+	if !ok || b.idle(st, now) {
+		if !ok && len(b.m) >= maxBackoffKeys {
+			b.evictLocked(now)
+		}
+		st = &failState{}
+		b.m[key] = st
+	}
+	st.n++
+	st.last = now
+	if over := st.n - free; over > 0 {
+		d := b.max
+		if over <= 30 {
+			d = min(b.base<<(over-1), b.max)
+		}
+		if until := now.Add(d); until.After(st.until) {
+			st.until = until
+		}
+	}
+}
+
+// reset forgets key.
+func (b *backoff) reset(key string) {
+	b.mu.Lock()
+	delete(b.m, key)
+	b.mu.Unlock()
+}
+
+func (b *backoff) evictLocked(now time.Time) {
+	for k, st := range b.m {
+		if b.idle(st, now) {
+			delete(b.m, k)
+		}
+	}
+	for k := range b.m {
+		if len(b.m) < maxBackoffKeys {
+			return
+		}
+		delete(b.m, k)
+	}
+}
