@@ -72,13 +72,27 @@ type env struct {
 
 func newEnv(t *testing.T, tenantIDs ...string) *env {
 	t.Helper()
-	if len(tenantIDs) == 0 {
-		tenantIDs = []string{"t1"}
-	}
+	return newEnvWith(t, tenantIDs, nil, nil)
+}
+
+// testDirectory parses the test tenant's users and profiles.
+func testDirectory(t *testing.T) *directory.Directory {
+	t.Helper()
 	dir, err := directory.Parse([]byte(usersJSON), []byte(profilesJSON))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return dir
+}
+
+// newEnvWith is newEnv with a tenant configuration (nil: the default one)
+// and options to adjust.
+func newEnvWith(t *testing.T, tenantIDs []string, tenantCfg func(id string) *ws.TenantConfig, opts func(*ws.Options)) *env {
+	t.Helper()
+	if len(tenantIDs) == 0 {
+		tenantIDs = []string{"t1"}
+	}
+	dir := testDirectory(t)
 	mb := memory.New()
 	t.Cleanup(func() { _ = mb.Close() })
 	b := mb.Cluster()
@@ -88,12 +102,20 @@ func newEnv(t *testing.T, tenantIDs ...string) *env {
 		if len(tenantIDs) > 1 {
 			hosts = []string{id + ".example"}
 		}
-		tenants = append(tenants, ws.NewTenant(id, hosts, &ws.TenantConfig{Directory: dir, Privacy: "xxx", AuthEnabled: true,
-			Streams: []string{"gate", "yard"}, AlarmSecret: []byte(testAlarmSecret)}))
+		tc := &ws.TenantConfig{Directory: dir, Privacy: "xxx", AuthEnabled: true,
+			Streams: []string{"gate", "yard"}, AlarmSecret: []byte(testAlarmSecret)}
+		if tenantCfg != nil {
+			tc = tenantCfg(id)
+		}
+		tenants = append(tenants, ws.NewTenant(id, hosts, tc))
 	}
 	reg := prometheus.NewRegistry()
-	srv := ws.New(ws.Options{NodeID: "n1", Backend: b, Tenants: tenants, Registry: reg, SendBuffer: 64,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	o := ws.Options{NodeID: "n1", Backend: b, Tenants: tenants, Registry: reg, SendBuffer: 64,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if opts != nil {
+		opts(&o)
+	}
+	srv := ws.New(o)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = srv.Run(ctx); close(done) }()

@@ -62,6 +62,15 @@ func TestParseErrors(t *testing.T) {
 		{"env bad bool", tenant(""), []string{"CTIWS_PPROF=maybe"}, "CTIWS_PPROF"},
 		{"alarm secret too short", strings.Replace(tenant(""), "enabled: false", "enabled: false, alarm_secret: short", 1), nil, "alarm_secret"},
 		{"alarm secret twice", strings.Replace(tenant(""), "enabled: false", "enabled: false, alarm_secret: 0123456789abcdef, alarm_secret_file: f", 1), nil, "alarm_secret_file"},
+		{"jwt_max_lifetime zero", "jwt_max_lifetime: 0s\n" + tenant(""), nil, "jwt_max_lifetime"},
+		{"max_persistent_tokens zero", "max_persistent_tokens: 0\n" + tenant(""), nil, "max_persistent_tokens"},
+		{"login_free_failures negative", "login_free_failures: -1\n" + tenant(""), nil, "login_free_failures"},
+		{"login_address_free_failures zero", "login_address_free_failures: 0\n" + tenant(""), nil, "login_address_free_failures"},
+		{"backoff max below base", "login_backoff_base: 1m\nlogin_backoff_max: 1s\n" + tenant(""), nil, "login_backoff_max"},
+		{"bad trusted proxy", "trusted_proxies: [\"10.0.0.0/33\"]\n" + tenant(""), nil, "trusted_proxies[0]"},
+		{"bcrypt_concurrency zero", "bcrypt_concurrency: 0\n" + tenant(""), nil, "bcrypt_concurrency"},
+		{"bcrypt_queue env", tenant(""), []string{"CTIWS_BCRYPT_QUEUE=0"}, "bcrypt_queue"},
+		{"previous secret without a current one", strings.Replace(tenant(""), "auth: {enabled: false}", "auth: {jwt_secret_previous: old}", 1), nil, "jwt_secret_previous"},
 		{"sim rate on real pbx", strings.Replace(tenant(""), "address: sim", "address: \"10.0.0.1:5038\", sim_calls_per_second: 3", 1), nil, "sim_calls_per_second"},
 	}
 	for _, tt := range tests {
@@ -113,5 +122,69 @@ func TestLoadFiles(t *testing.T) {
 	}
 	if _, err := Load(filepath.Join(dir, "nope.yaml"), nil); err == nil || !strings.Contains(err.Error(), "nope.yaml") {
 		t.Fatalf("missing config: %v", err)
+	}
+}
+
+func TestSecurityDefaults(t *testing.T) {
+	c, err := Parse([]byte("trusted_proxies: [10.0.0.0/8, \"::1\", 192.0.2.1]\n"+minimal), []string{"CTIWS_JWT_MAX_LIFETIME=336h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.JWTMaxLifetime != 336*time.Hour || c.MaxPersistentTokens != 10 || c.LoginFreeFailures != 5 || c.LoginAddressFreeFailures != 20 ||
+		c.LoginBackoffBase != time.Second || c.LoginBackoffMax != 15*time.Minute || c.BcryptConcurrency != 2 || c.BcryptQueue != 16 {
+		t.Fatalf("%+v", c)
+	}
+	p, err := c.TrustedProxyPrefixes()
+	if err != nil || len(p) != 3 || p[1].String() != "::1/128" || p[2].String() != "192.0.2.1/32" {
+		t.Fatalf("trusted proxies %v %v", p, err)
+	}
+	if d := Defaults(); d.JWTMaxLifetime != 24*time.Hour {
+		t.Fatalf("default jwt_max_lifetime %v, want 24h", d.JWTMaxLifetime)
+	}
+}
+
+// TestSharedJWTSecretRefused: two tenants with the same JWT secret (also
+// through a file, or as one's previous secret) are refused, naming the
+// field and the other tenant.
+func TestSharedJWTSecretRefused(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, s string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("u.json", `{}`)
+	write("p.json", `{}`)
+	write("secret", "Zq9shared\n")
+	tenant := func(id, auth string) string {
+		return "  - id: " + id + "\n    hosts: [" + id + ".example]\n    ami: {address: sim}\n    auth: " + auth + "\n    users_file: u.json\n    profiles_file: p.json\n"
+	}
+	tests := []struct {
+		name, a, b string
+		wantErr    string
+	}{
+		{"distinct secrets", "{jwt_secret: one}", "{jwt_secret: two}", ""},
+		{"same inline secret", "{jwt_secret: Zq9shared}", "{jwt_secret: Zq9shared}", "tenants[1] (b).auth.jwt_secret"},
+		{"same secret through a file", "{jwt_secret: Zq9shared}", "{jwt_secret_file: secret}", "tenants[1] (b).auth.jwt_secret"},
+		{"previous secret of another tenant", "{jwt_secret: one, jwt_secret_previous: Zq9shared}", "{jwt_secret: Zq9shared}", "tenants[1] (b).auth.jwt_secret"},
+		{"rotation within one tenant", "{jwt_secret: one, jwt_secret_previous: old}", "{jwt_secret: two}", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			write("c.yaml", "tenants:\n"+tenant("a", tt.a)+tenant("b", tt.b))
+			_, err := Load(filepath.Join(dir, "c.yaml"), nil)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), `tenant "a"`) {
+				t.Fatalf("err = %v, want one naming %s and tenant a", err, tt.wantErr)
+			}
+			if strings.Contains(err.Error(), "Zq9shared") {
+				t.Fatalf("error leaks the secret: %v", err)
+			}
+		})
 	}
 }

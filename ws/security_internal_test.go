@@ -1,0 +1,215 @@
+package ws
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ctiws/ctiws/cluster/directory"
+	"github.com/ctiws/ctiws/cluster/memory"
+	"github.com/ctiws/ctiws/ws/auth"
+)
+
+func TestBackoff(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 0)
+	b := newBackoff(time.Second, 8*time.Second)
+	type step struct {
+		at       time.Duration // since t0
+		fail     bool
+		wantWait time.Duration // checked before the failure
+	}
+	steps := []step{
+		{0, true, 0}, {0, true, 0}, // 2 free
+		{0, true, 0}, // 3rd: lock 1s
+		{500 * time.Millisecond, false, 500 * time.Millisecond},
+		{time.Second, true, 0}, // 4th: lock 2s
+		{2 * time.Second, false, time.Second},
+		{3 * time.Second, true, 0},               // 5th: 4s
+		{7 * time.Second, true, 0},               // 6th: 8s (the max)
+		{8 * time.Second, true, 7 * time.Second}, // a failure while locked (e.g. another node) still counts: 7th, capped at 8s
+		{16 * time.Second, false, 0},
+		{40 * time.Second, false, 0}, // idle longer than max: forgotten
+	}
+	for i, st := range steps {
+		now := t0.Add(st.at)
+		if got := b.wait("k", now); got != st.wantWait {
+			t.Fatalf("step %d: wait %v, want %v", i, got, st.wantWait)
+		}
+		if st.fail {
+			b.fail("k", 2, now)
+		}
+	}
+	// Forgotten: two more free failures.
+	b.fail("k", 2, t0.Add(41*time.Second))
+	if got := b.wait("k", t0.Add(41*time.Second)); got != 0 {
+		t.Fatalf("after forgetting: wait %v", got)
+	}
+	b.fail("x", 0, t0)
+	b.reset("x")
+	if got := b.wait("x", t0); got != 0 {
+		t.Fatalf("after reset: wait %v", got)
+	}
+}
+
+func TestBackoffBounded(t *testing.T) {
+	b := newBackoff(time.Second, time.Minute)
+	now := time.Now()
+	for i := range maxBackoffKeys + 10 {
+		b.fail("k"+strings.Repeat("x", i%7)+string(rune(i)), 5, now)
+	}
+	if n := len(b.m); n > maxBackoffKeys {
+		t.Fatalf("%d keys, bound %d", n, maxBackoffKeys)
+	}
+}
+
+func TestFairPool(t *testing.T) {
+	ctx := context.Background()
+	p := newFairPool(1, 2)
+	if err := p.acquire(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 8)
+	wait := func(tenant, name string) {
+		go func() {
+			if err := p.acquire(ctx, tenant); err != nil {
+				got <- "err:" + name
+				return
+			}
+			got <- name
+		}()
+	}
+	waitQueued := func(tenant string, n int) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); p.queued(tenant) != n; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("tenant %s: %d queued, want %d", tenant, p.queued(tenant), n)
+			}
+		}
+	}
+	wait("a", "a1")
+	waitQueued("a", 1)
+	wait("a", "a2")
+	waitQueued("a", 2)
+	// a's queue is full: refused at once; b has its own queue.
+	if err := p.acquire(ctx, "a"); !errors.Is(err, errBcryptBusy) {
+		t.Fatalf("full queue: %v", err)
+	}
+	wait("b", "b1")
+	waitQueued("b", 1)
+	// A cancelled waiter leaves its queue.
+	cctx, cancel := context.WithCancel(ctx)
+	done := make(chan error)
+	go func() { done <- p.acquire(cctx, "c") }()
+	waitQueued("c", 1)
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled acquire: %v", err)
+	}
+	waitQueued("c", 0)
+	// Slots go round-robin: a1, then b1 (before a's second waiter), a2.
+	var order []string
+	for range 3 {
+		p.release()
+		order = append(order, <-got)
+	}
+	if strings.Join(order, ",") != "a1,b1,a2" {
+		t.Fatalf("grant order %v, want a1,b1,a2", order)
+	}
+	p.release()
+	if err := p.acquire(ctx, "a"); err != nil {
+		t.Fatalf("free slot not reused: %v", err)
+	}
+}
+
+func TestClientAddr(t *testing.T) {
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	tests := []struct {
+		name, remote, xff string
+		trusted           []netip.Prefix
+		want              string
+	}{
+		{"no proxy", "192.0.2.7:5000", "", trusted, "192.0.2.7"},
+		{"forged XFF from an untrusted peer", "192.0.2.7:5000", "198.51.100.1", trusted, "192.0.2.7"},
+		{"XFF ignored without trusted proxies", "10.1.1.1:5000", "198.51.100.1", nil, "10.1.1.1"},
+		{"trusted proxy", "10.1.1.1:5000", "198.51.100.1", trusted, "198.51.100.1"},
+		{"chain: rightmost untrusted", "10.1.1.1:5000", "203.0.113.9, 198.51.100.1, 10.2.2.2", trusted, "198.51.100.1"},
+		{"garbage in XFF", "10.1.1.1:5000", "nonsense, 10.2.2.2", trusted, "10.2.2.2"},
+		{"only proxies", "10.1.1.1:5000", "10.2.2.2", trusted, "10.2.2.2"},
+		{"IPv6 counted per /64", "[2001:db8:1:2:3:4:5:6]:5000", "", trusted, "2001:db8:1:2::/64"},
+		{"IPv4-mapped", "[::ffff:192.0.2.7]:5000", "", trusted, "192.0.2.7"},
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest("POST", "/", nil)
+		r.RemoteAddr = tt.remote
+		if tt.xff != "" {
+			r.Header.Set("X-Forwarded-For", tt.xff)
+		}
+		if got := addrKey(clientAddr(r, tt.trusted)); got != tt.want {
+			t.Errorf("%s: %s, want %s", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestBcryptQueueFull: when a tenant's password-check queue is full, a login
+// gets 503 with Retry-After at once; another tenant still gets in line.
+func TestBcryptQueueFull(t *testing.T) {
+	dir, err := directory.Parse([]byte(`{"alice":{"name":"A","endpoints":{}}}`), []byte(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := auth.ParseHtpasswd(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := func(id string) *Tenant {
+		return NewTenant(id, []string{id + ".example"}, &TenantConfig{Directory: dir, AuthEnabled: true, Htpasswd: h})
+	}
+	mb := memory.New()
+	defer mb.Close()
+	s := New(Options{NodeID: "n", Backend: mb.Cluster(), Tenants: []*Tenant{mk("ta"), mk("tb")}, BcryptConcurrency: 1, BcryptQueue: 1,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	ctx := context.Background()
+	if err := s.bcrypt.acquire(ctx, "ta"); err != nil { // the only slot, busy
+		t.Fatal(err)
+	}
+	queued := make(chan error, 1)
+	go func() { queued <- s.bcrypt.acquire(ctx, "ta") }()
+	for deadline := time.Now().Add(5 * time.Second); s.bcrypt.queued("ta") != 1; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("waiter never queued")
+		}
+	}
+	login := func(host string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("POST", "/webrest/authentication/login", strings.NewReader(`{"username":"alice","password":"x"}`))
+		r.Host = host
+		w := httptest.NewRecorder()
+		rctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		defer cancel()
+		s.Handler().ServeHTTP(w, r.WithContext(rctx))
+		return w
+	}
+	w := login("ta.example")
+	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") != "1" {
+		t.Fatalf("full queue: HTTP %d Retry-After %q, want 503 and 1", w.Code, w.Header().Get("Retry-After"))
+	}
+	if got := s.bcrypt.queued("tb"); got != 0 {
+		t.Fatalf("tb queued %d", got)
+	}
+	// tb is not refused: it waits in its own queue (here until the request
+	// context ends, as the slot stays busy).
+	if w := login("tb.example"); w.Code == http.StatusServiceUnavailable {
+		t.Fatalf("tb refused because ta's queue is full")
+	}
+	s.bcrypt.release()
+	if err := <-queued; err != nil {
+		t.Fatal(err)
+	}
+	s.bcrypt.release()
+}
