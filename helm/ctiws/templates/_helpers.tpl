@@ -128,8 +128,16 @@ rounding up. Input: the duration string.
 {{- end -}}
 {{- $seen := dict -}}
 {{- $hosts := dict -}}
+{{- $jwt := dict -}}
 {{- range .Values.tenants -}}
 {{- if hasKey $seen .id -}}{{- fail (printf "tenant id %q is used twice" .id) -}}{{- end -}}
+{{- $jid := .id -}}
+{{- range list (.auth | default dict).jwtSecret (.auth | default dict).jwtSecretPrevious -}}
+{{- if and . (not $.Values.secrets.existingSecret) -}}
+{{- if and (hasKey $jwt (toString .)) (ne (get $jwt (toString .)) $jid) -}}{{- fail (printf "tenants %q and %q have the same JWT secret: a JWT without an audience would be valid for both; give every tenant its own auth.jwtSecret" (get $jwt (toString .)) $jid) -}}{{- end -}}
+{{- $_ := set $jwt (toString .) $jid -}}
+{{- end -}}
+{{- end -}}
 {{- $_ := set $seen .id true -}}
 {{- if and (gt (len $.Values.tenants) 1) (not .hosts) -}}
 {{- fail (printf "tenant %q: with several tenants every tenant needs hosts" .id) -}}
@@ -162,7 +170,8 @@ rounding up. Input: the duration string.
 {{- if ne ((.ami | default dict).address | default "") "sim" -}}true{{- end -}}
 {{- end -}}
 
-{{/* Keys of the tenant Secret, one per line: <id>-ami-secret, <id>-htpasswd, <id>-jwt-secret. */}}
+{{/* Keys of the tenant Secret, one per line: <id>-ami-secret, <id>-htpasswd, <id>-jwt-secret
+and, during a JWT secret rotation, <id>-jwt-secret-previous. */}}
 {{- define "ctiws.secretKeys" -}}
 {{- range .Values.tenants }}
 {{- if include "ctiws.tenantAmiSecret" . }}
@@ -171,6 +180,9 @@ rounding up. Input: the duration string.
 {{- if include "ctiws.tenantAuth" . }}
 {{ .id }}-htpasswd
 {{ .id }}-jwt-secret
+{{- if (.auth | default dict).jwtSecretPrevious }}
+{{ .id }}-jwt-secret-previous
+{{- end }}
 {{- end }}
 {{- end }}
 {{- end -}}
@@ -198,6 +210,9 @@ rounding up. Input: the duration string.
 {{- $auth := dict "enabled" false -}}
 {{- if include "ctiws.tenantAuth" . -}}
 {{- $auth = dict "enabled" true "htpasswd_file" (printf "/etc/ctiws/secrets/%s-htpasswd" $id) "jwt_secret_file" (printf "/etc/ctiws/secrets/%s-jwt-secret" $id) -}}
+{{- if (.auth | default dict).jwtSecretPrevious -}}
+{{- $_ := set $auth "jwt_secret_previous_file" (printf "/etc/ctiws/secrets/%s-jwt-secret-previous" $id) -}}
+{{- end -}}
 {{- end -}}
 {{- $t := dict "id" $id "hosts" (.hosts | default list) "ami" $ami "auth" $auth -}}
 {{- if hasKey . "privacyNumbers" -}}{{- $_ := set $t "privacy_numbers" .privacyNumbers -}}{{- end -}}
@@ -222,6 +237,8 @@ rounding up. Input: the duration string.
   "drain_timeout" (toString $c.drainTimeout)
   "max_connection_lifetime" (toString $c.maxConnectionLifetime)
   "allowed_origins" ($c.allowedOrigins | default list)
+  "jwt_max_lifetime" (toString ($c.jwtMaxLifetime | default "24h"))
+  "trusted_proxies" ($c.trustedProxies | default list)
   "tenants" $tenants -}}
 {{- $limitKeys := dict "httpReadTimeout" "http_read_timeout" "httpWriteTimeout" "http_write_timeout" "httpIdleTimeout" "http_idle_timeout" "httpMaxHeaderBytes" "http_max_header_bytes" "maxAvatarBytes" "max_avatar_bytes" "maxAvatarDimension" "max_avatar_dimension" "maxPostitBytes" "max_postit_bytes" "relayMaxBytes" "relay_max_bytes" "relayRate" "relay_rate" "relayBurst" "relay_burst" "relayDisconnectAfter" "relay_disconnect_after" -}}
 {{- range $k, $v := ($c.limits | default dict) -}}
