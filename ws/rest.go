@@ -169,8 +169,10 @@ func restUser(r *http.Request) string {
 	if strings.HasPrefix(h, "Bearer ") {
 		return "(JWT)"
 	}
-	name, _, _ := strings.Cut(h, ":")
-	return name
+	if name, _, ok := strings.Cut(h, ":"); ok {
+		return name
+	}
+	return "" // never log a header that may be a bare token
 }
 
 // decodeBody decodes a JSON object body into v.
