@@ -91,6 +91,9 @@ func (s *Server) authenticate(ctx context.Context, t *Tenant, accessKey, token s
 		return user, username, nil
 	}
 	if !known {
+		// The same token-store round trip as for a known user, so that
+		// the answer's timing does not tell which users exist.
+		_, _ = s.backend.Tokens.Check(ctx, t.ID, username, auth.HashToken(token), 0)
 		return nil, "", errUnknownUser
 	}
 	if auth.LooksLikeJWT(token) && len(cfg.JWTSecret) > 0 {
