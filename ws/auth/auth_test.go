@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -145,7 +146,7 @@ func TestHtpasswdDummyCost(t *testing.T) {
 	// An unknown user must cost a bcrypt check of the file's own cost
 	// (htpasswd -B uses cost 5 by default; a fixed cost-10 dummy would make
 	// unknown users 30 times slower than wrong passwords).
-	for _, cost := range []int{bcrypt.MinCost, 5} {
+	for _, cost := range []int{bcrypt.MinCost, 5, 10} {
 		hash, err := bcrypt.GenerateFromPassword([]byte("pw"), cost)
 		if err != nil {
 			t.Fatal(err)
@@ -156,6 +157,9 @@ func TestHtpasswdDummyCost(t *testing.T) {
 		}
 		if got := h.DummyCost(); got != cost {
 			t.Errorf("dummy cost = %d, want the file's %d", got, cost)
+		}
+		if h.Check("mallory", "ctiws-dummy-"+strconv.Itoa(cost)+"-never-a-password") {
+			t.Errorf("cost %d: an unknown user got in with the dummy's password", cost)
 		}
 	}
 }

@@ -27,6 +27,34 @@ type Htpasswd struct {
 // users.
 const defaultDummyCost = bcrypt.DefaultCost
 
+// dummyHashes are precomputed dummy hashes for the usual costs, so that
+// parsing a file (at start and on every reload) costs no bcrypt run. Their
+// password does not matter: an unknown user is refused whatever it types.
+var dummyHashes = map[int]string{
+	4:  "$2a$04$H1pWi6PxqwXV8kv9sOU2Pekr.hCYPcyKHCld21DDSGk6OPRLEULL6",
+	5:  "$2a$05$G0O4tWMR0OxplwX9GiN7pOW0UIwHTfaUOcRSsgFHhxM6n3B2kpRs6",
+	6:  "$2a$06$TY3qiVHTndZO.Y.1jTguSuZWzI7Uhylt./lOw0FLvQHFcgsu8STDq",
+	7:  "$2a$07$YTe8t5uw5Oy0D9Q9OGA5qeOM1l3ZflADJ/Wt.SH0C1rnbbb.zDfyW",
+	8:  "$2a$08$NiTTenTKImzkMgAKMmGSJeVp9/0IA62OYjxhRoc6sQ59ZS1YMJr1S",
+	9:  "$2a$09$KznnA04dEL5tHOl3OcLwP.63UGCnos6GIYwqTnucp.u8DlihQNCHS",
+	10: "$2a$10$RYoc8IyAWvGVBE8No3sZ6.nr2ZQNX4sGG2tyhbcBgPC1Bn490V0Pu",
+	11: "$2a$11$Ym.3sXAubGfcWcwLn7l7uONStVYRpeIDeMiZr/D2HwmBfBzCDVSP2",
+	12: "$2a$12$M5UcJQqB4G/FPXpQnRRzluGrZY2Tfjf67fSJ7UVTahtkDlTcklEcK",
+	13: "$2a$13$VfYUMzYYnI.zGhWt008/QOjRbsiqILoTVgBA7fXDR4iY9tHMZNcze",
+	14: "$2a$14$6XMnvI1SDTqWMwnEJbbwwebNtAHw29HttTQ/Cj5JiYHvw1PzqT2ai",
+}
+
+// dummyHash returns a bcrypt hash of the given cost (precomputed when
+// possible).
+func dummyHash(cost int) ([]byte, error) {
+	if h, ok := dummyHashes[cost]; ok {
+		return []byte(h), nil
+	}
+	var pw [16]byte
+	_, _ = rand.Read(pw[:])
+	return bcrypt.GenerateFromPassword(pw[:], cost)
+}
+
 // ParseHtpasswd parses "user:$2y$..." lines. Comments (#) and blank lines are
 // skipped; any other hash type is an error naming the line.
 func ParseHtpasswd(b []byte) (*Htpasswd, error) {
@@ -63,9 +91,7 @@ func ParseHtpasswd(b []byte) (*Htpasswd, error) {
 			dummyCost, most = c, k
 		}
 	}
-	var pw [16]byte
-	_, _ = rand.Read(pw[:])
-	dummy, err := bcrypt.GenerateFromPassword(pw[:], dummyCost)
+	dummy, err := dummyHash(dummyCost)
 	if err != nil {
 		return nil, fmt.Errorf("htpasswd: dummy hash: %w", err)
 	}
