@@ -71,7 +71,7 @@ tenants:
 
 	tokens := map[string]string{}
 	for _, u := range []string{"alice", "bob"} {
-		tokens[u], _ = auth.SignJWT(u, []byte("stack"), time.Hour, time.Now())
+		tokens[u], _ = auth.SignJWT(u, "t1", []byte("stack"), time.Hour, time.Now())
 	}
 	rest := func(user, method, path, body string) (int, []byte) {
 		t.Helper()
