@@ -147,11 +147,18 @@ type Sessions interface {
 	Remove(ctx context.Context, tenant, id string) (last bool, err error)
 	// UserSessions lists the sockets of a user.
 	UserSessions(ctx context.Context, tenant, user string) ([]Session, error)
-	// Heartbeat keeps the sessions of node alive for ttl.
+	// Heartbeat keeps the sessions of node alive for ttl, and node in the
+	// set Nodes returns.
 	Heartbeat(ctx context.Context, node string, ttl time.Duration) error
-	// Expired removes sessions whose node stopped heartbeating and returns the
-	// users whose last socket went away with them (each once, cluster-wide).
-	Expired(ctx context.Context, tenant string) (lastGone []string, err error)
+	// Nodes lists the nodes whose heartbeat is live, sorted. It reads one
+	// place (no scan over the keyspace), whatever the number of tenants.
+	Nodes(ctx context.Context) ([]string, error)
+	// Expired removes, in each of the tenants, the sessions whose node
+	// stopped heartbeating and returns per tenant the users whose last
+	// socket went away with them (each once, cluster-wide). Tenants without
+	// any are left out of the map. It costs a few round trips for all the
+	// tenants together, not a few per tenant.
+	Expired(ctx context.Context, tenants []string) (lastGone map[string][]string, err error)
 }
 
 // Lease is a held ownership of a tenant's PBX connection.
@@ -168,6 +175,11 @@ type Ownership interface {
 	Acquire(ctx context.Context, tenant, node string, ttl time.Duration) (Lease, bool, error)
 	// Renew extends a held lease; false means it was lost.
 	Renew(ctx context.Context, l Lease, ttl time.Duration) (bool, error)
+	// RenewAll extends many held leases (of any tenants) in a few round
+	// trips for all of them: the cost of keeping a node's leases does not
+	// grow in round trips with the number of tenants. held[i] tells
+	// whether leases[i] is still held; an error says nothing about any.
+	RenewAll(ctx context.Context, leases []Lease, ttl time.Duration) (held []bool, err error)
 	// Release gives a held lease up at once.
 	Release(ctx context.Context, l Lease) error
 	// Owner returns the current holder, if any.

@@ -551,15 +551,20 @@ func (s *Server) Heartbeat(ctx context.Context) {
 			// nodes may have expired our sessions, or Redis lost them.
 			s.reregister(hctx)
 		}
+		ids := make([]string, 0, len(s.tenants.all))
 		for _, t := range s.tenants.all {
-			gone, err := s.backend.Sessions.Expired(hctx, t.ID)
-			if err != nil {
-				s.log.Warn("expired-session sweep failed", "tenant", t.ID, "err", err)
-				continue
-			}
-			for _, u := range gone {
-				s.log.Info("user's last socket went with a dead node", "tenant", t.ID, "user", u)
-				s.sendCommand(hctx, t.ID, CmdUserLoggedOut, u)
+			ids = append(ids, t.ID)
+		}
+		// One sweep for every tenant: a few round trips per node, not per
+		// tenant.
+		gone, err := s.backend.Sessions.Expired(hctx, ids)
+		if err != nil {
+			s.log.Warn("expired-session sweep failed", "tenants", len(ids), "err", err)
+		}
+		for _, id := range ids {
+			for _, u := range gone[id] {
+				s.log.Info("user's last socket went with a dead node", "tenant", id, "user", u)
+				s.sendCommand(hctx, id, CmdUserLoggedOut, u)
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package clustertest
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ func ownershipCases() []Case {
 	return []Case{
 		{"ownership/lifecycle", testOwnership},
 		{"ownership/tenant-isolation", testOwnershipIsolation},
+		{"ownership/renew-all", testOwnershipRenewAll},
 	}
 }
 
@@ -99,5 +101,59 @@ func testOwnershipIsolation(t *testing.T, b cluster.Backend) {
 	}
 	if cur, ok, _ := b.Ownership.Owner(Ctx(t), tb); !ok || cur != lb {
 		t.Fatalf("tenant B owner = %+v, %v; want %+v", cur, ok, lb)
+	}
+}
+
+// testOwnershipRenewAll: one call renews the live leases of many tenants
+// and reports the lost ones, without touching them.
+func testOwnershipRenewAll(t *testing.T, b cluster.Backend) {
+	ctx := Ctx(t)
+	na, nb := Unique("na"), Unique("nb")
+	var leases []cluster.Lease
+	for range 5 {
+		l, ok := acquire(t, b.Ownership, Unique("t"), na, 400*time.Millisecond)
+		if !ok {
+			t.Fatal("acquire")
+		}
+		leases = append(leases, l)
+	}
+	// Tenant 1 is released and taken by B; tenant 3's lease is stale
+	// (wrong epoch).
+	if err := b.Ownership.Release(ctx, leases[1]); err != nil {
+		t.Fatal(err)
+	}
+	lb, ok := acquire(t, b.Ownership, leases[1].Tenant, nb, time.Minute)
+	if !ok {
+		t.Fatal("B acquire after release")
+	}
+	leases[3].Epoch++
+	if held, err := b.Ownership.RenewAll(ctx, nil, time.Minute); err != nil || len(held) != 0 {
+		t.Fatalf("RenewAll(nothing) = %v, %v", held, err)
+	}
+	// Renew for a minute, then wait past the first TTL: the renewed leases
+	// must still be there.
+	held, err := b.Ownership.RenewAll(ctx, leases, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []bool{true, false, true, false, true}; !slices.Equal(held, want) {
+		t.Fatalf("RenewAll = %v, want %v", held, want)
+	}
+	time.Sleep(600 * time.Millisecond)
+	for i, l := range leases {
+		cur, ok, err := b.Ownership.Owner(ctx, l.Tenant)
+		switch {
+		case err != nil:
+			t.Fatal(err)
+		case i == 1 && cur != lb:
+			t.Fatalf("tenant taken by B: owner %+v, want %+v", cur, lb)
+		case i == 3 && ok:
+			t.Fatalf("a stale RenewAll kept tenant 3's lease alive: %+v", cur)
+		case i != 1 && i != 3 && (!ok || cur != l):
+			t.Fatalf("renewed lease %d: owner %+v, %v; want %+v", i, cur, ok, l)
+		}
+	}
+	if _, err := b.Ownership.RenewAll(ctx, leases, 0); err == nil {
+		t.Fatal("RenewAll with ttl 0 succeeded")
 	}
 }

@@ -17,6 +17,7 @@ func sessionCases() []Case {
 		{"sessions/concurrent-remove", testSessionsConcurrentRemove},
 		{"sessions/tenant-isolation", testSessionsIsolation},
 		{"sessions/expired", testSessionsExpired},
+		{"sessions/nodes", testSessionsNodes},
 	}
 }
 
@@ -165,10 +166,12 @@ func testSessionsIsolation(t *testing.T, b cluster.Backend) {
 }
 
 // testSessionsExpired: node A stops heartbeating; two callers run Expired
-// concurrently and repeatedly; each user whose sockets were all on A is
-// reported exactly once in total, others never.
+// over two tenants concurrently and repeatedly; each user whose sockets
+// were all on A is reported exactly once in total, under its own tenant,
+// others never.
 func testSessionsExpired(t *testing.T, b cluster.Backend) {
-	ten, na, nb := Unique("t"), Unique("na"), Unique("nb")
+	ten, ten2, na, nb := Unique("t"), Unique("t2"), Unique("na"), Unique("nb")
+	both := []string{ten, Unique("empty"), ten2}
 	ctx := Ctx(t)
 	if err := b.Sessions.Heartbeat(ctx, na, 300*time.Millisecond); err != nil {
 		t.Fatal(err)
@@ -184,7 +187,10 @@ func testSessionsExpired(t *testing.T, b cluster.Backend) {
 		s.Tenant = ten
 		add(t, b.Sessions, s)
 	}
-	if gone, err := b.Sessions.Expired(ctx, ten); err != nil || len(gone) != 0 {
+	add(t, b.Sessions, cluster.Session{ID: "a1", User: "u1", Node: na, Tenant: ten2})
+	add(t, b.Sessions, cluster.Session{ID: "a9", User: "u9", Node: na, Tenant: ten2})
+	add(t, b.Sessions, cluster.Session{ID: "b9", User: "u9", Node: nb, Tenant: ten2})
+	if gone, err := b.Sessions.Expired(ctx, both); err != nil || len(gone) != 0 {
 		t.Fatalf("Expired while every node is alive = %v, %v", gone, err)
 	}
 	var mu sync.Mutex
@@ -193,13 +199,15 @@ func testSessionsExpired(t *testing.T, b cluster.Backend) {
 		var wg sync.WaitGroup
 		for range 2 {
 			wg.Go(func() {
-				gone, err := b.Sessions.Expired(ctx, ten)
+				gone, err := b.Sessions.Expired(ctx, both)
 				if err != nil {
 					t.Error(err)
 				}
 				mu.Lock()
-				for _, u := range gone {
-					count[u]++
+				for tenant, users := range gone {
+					for _, u := range users {
+						count[tenant+"/"+u]++
+					}
 				}
 				mu.Unlock()
 			})
@@ -210,13 +218,16 @@ func testSessionsExpired(t *testing.T, b cluster.Backend) {
 		expire()
 		mu.Lock()
 		defer mu.Unlock()
-		return count["u1"] > 0
+		return count[ten+"/u1"] > 0 && count[ten2+"/u1"] > 0
 	})
 	expire()
 	mu.Lock()
 	defer mu.Unlock()
-	if count["u1"] != 1 || len(count) != 1 {
-		t.Fatalf("users reported gone: %v, want u1 exactly once", count)
+	if count[ten+"/u1"] != 1 || count[ten2+"/u1"] != 1 || len(count) != 2 {
+		t.Fatalf("users reported gone: %v, want u1 of each tenant exactly once", count)
+	}
+	if got := ids(t, b.Sessions, ten2, "u9"); !slices.Equal(got, []string{"b9"}) {
+		t.Fatalf("u9 sessions in the second tenant = %v, want [b9]", got)
 	}
 	if got := ids(t, b.Sessions, ten, "u2"); !slices.Equal(got, []string{"b1"}) {
 		t.Fatalf("u2 sessions = %v, want [b1]", got)
@@ -226,5 +237,33 @@ func testSessionsExpired(t *testing.T, b cluster.Backend) {
 	}
 	if !remove(t, b.Sessions, ten, "b1") {
 		t.Fatal("u2's remaining socket not reported last")
+	}
+}
+
+// testSessionsNodes: Nodes lists the nodes with a live heartbeat (other
+// cases may add their own nodes meanwhile), and drops one that stops.
+func testSessionsNodes(t *testing.T, b cluster.Backend) {
+	ctx := Ctx(t)
+	na, nb := Unique("na"), Unique("nb")
+	has := func(nodes []string, n string) bool { return slices.Contains(nodes, n) }
+	if nodes, err := b.Sessions.Nodes(ctx); err != nil || has(nodes, na) || has(nodes, nb) {
+		t.Fatalf("Nodes before any heartbeat = %v, %v", nodes, err)
+	}
+	if err := b.Sessions.Heartbeat(ctx, na, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Sessions.Heartbeat(ctx, nb, 300*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	nodes, err := b.Sessions.Nodes(ctx)
+	if err != nil || !has(nodes, na) || !has(nodes, nb) || !slices.IsSorted(nodes) {
+		t.Fatalf("Nodes after two heartbeats = %v, %v; want both, sorted", nodes, err)
+	}
+	Eventually(t, Bound, "the node that stopped heartbeating leaves the set", func() bool {
+		nodes, err = b.Sessions.Nodes(ctx)
+		return err == nil && !has(nodes, nb)
+	})
+	if !has(nodes, na) {
+		t.Fatalf("Nodes = %v: the live node went too", nodes)
 	}
 }

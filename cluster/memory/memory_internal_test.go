@@ -82,11 +82,11 @@ func TestFakeClockLeaseAndHeartbeat(t *testing.T) {
 	}
 	_ = cb.Sessions.Heartbeat(ctx, "n", time.Second)
 	_, _ = cb.Sessions.Add(ctx, cluster.Session{ID: "s", Tenant: "t", User: "u", Node: "n"})
-	if gone, _ := cb.Sessions.Expired(ctx, "t"); len(gone) != 0 {
+	if gone, _ := cb.Sessions.Expired(ctx, []string{"t"}); len(gone) != 0 {
 		t.Fatalf("gone too early: %v", gone)
 	}
 	clk.add(time.Second)
-	if gone, _ := cb.Sessions.Expired(ctx, "t"); len(gone) != 1 || gone[0] != "u" {
+	if gone, _ := cb.Sessions.Expired(ctx, []string{"t"}); len(gone["t"]) != 1 || gone["t"][0] != "u" {
 		t.Fatalf("gone = %v, want [u]", gone)
 	}
 }

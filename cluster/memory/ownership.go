@@ -77,6 +77,19 @@ func (o *ownership) Renew(_ context.Context, l cluster.Lease, ttl time.Duration)
 	return true, nil
 }
 
+// RenewAll extends each of leases that is still live.
+func (o *ownership) RenewAll(ctx context.Context, leases []cluster.Lease, ttl time.Duration) ([]bool, error) {
+	held := make([]bool, len(leases))
+	for i, l := range leases {
+		ok, err := o.Renew(ctx, l, ttl)
+		if err != nil {
+			return nil, err
+		}
+		held[i] = ok
+	}
+	return held, nil
+}
+
 // Release frees l at once if it is still the live lease.
 func (o *ownership) Release(_ context.Context, l cluster.Lease) error {
 	o.mu.Lock()

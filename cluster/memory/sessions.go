@@ -122,15 +122,47 @@ func (s *sessions) Heartbeat(_ context.Context, node string, ttl time.Duration) 
 	return nil
 }
 
-// Expired removes the sessions of nodes without a live heartbeat and returns
-// the users whose last socket went with them.
-func (s *sessions) Expired(_ context.Context, tenant string) ([]string, error) {
+// Nodes lists the nodes with a live heartbeat, sorted.
+func (s *sessions) Nodes(_ context.Context) ([]string, error) {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var out []string
+	for n, d := range s.nodes {
+		if !expired(d, now) {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// Expired removes the sessions of nodes without a live heartbeat and returns
+// per tenant the users whose last socket went with them.
+func (s *sessions) Expired(_ context.Context, tenants []string) (map[string][]string, error) {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string][]string{}
+	for _, tenant := range tenants {
+		if gone := s.expireTenant(tenant, now); len(gone) > 0 {
+			out[tenant] = gone
+		}
+	}
+	for n, d := range s.nodes {
+		if expired(d, now) {
+			delete(s.nodes, n)
+		}
+	}
+	return out, nil
+}
+
+// expireTenant removes one tenant's sessions of dead nodes; the caller
+// holds mu.
+func (s *sessions) expireTenant(tenant string, now time.Time) []string {
 	ts := s.tenants[tenant]
 	if ts == nil {
-		return nil, nil
+		return nil
 	}
 	var gone []string
 	for id, sess := range ts.byID {
@@ -143,11 +175,6 @@ func (s *sessions) Expired(_ context.Context, tenant string) ([]string, error) {
 			gone = append(gone, sess.User)
 		}
 	}
-	for n, d := range s.nodes {
-		if expired(d, now) {
-			delete(s.nodes, n)
-		}
-	}
 	sort.Strings(gone)
-	return gone, nil
+	return gone
 }

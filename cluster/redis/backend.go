@@ -42,6 +42,9 @@ const (
 	// blockingPoolSize bounds the connections used by blocking XREADGROUP
 	// calls, one per consumed tenant; the pool grows lazily.
 	blockingPoolSize = 1024
+	// leasePoolSize is the size of the pool New opens for lease traffic:
+	// one pipelined renewal and a few acquisitions at a time.
+	leasePoolSize = 4
 )
 
 // Option tunes a Backend.
@@ -59,6 +62,7 @@ type config struct {
 	redeliveryDelay  time.Duration
 	maxAttempts      int
 	streamMaxLen     int64
+	leaseClient      redis.UniversalClient
 }
 
 // WithLogger sets the backend's logger (default slog.Default()). go-redis's
@@ -93,6 +97,12 @@ func WithRedeliveryDelay(d time.Duration) Option { return func(c *config) { c.re
 // dropped with a log line (0 or less: unlimited).
 func WithMaxAttempts(n int) Option { return func(c *config) { c.maxAttempts = n } }
 
+// WithLeaseClient sets the client for the lease and node-liveness traffic
+// (Ownership, Heartbeat, Nodes), so that it does not queue behind other work
+// on the main pool. Close does not close it. Default: New opens a small
+// pool of its own; NewFromClient uses the main client.
+func WithLeaseClient(c redis.UniversalClient) Option { return func(cf *config) { cf.leaseClient = c } }
+
 // Stats are counters a node exports as metrics.
 type Stats struct {
 	Dropped         uint64 // events not queued: a subscriber's queue was full
@@ -117,14 +127,19 @@ type Backend struct {
 	cfg      config
 	rdb      redis.UniversalClient
 	blocking redis.UniversalClient // for XREADGROUP BLOCK; may be rdb
-	ownsRdb  bool
-	instance string
-	ctx      context.Context
-	cancel   context.CancelFunc
-	stats    counters
-	hub      *hub
-	closeOne sync.Once
-	closeErr error
+	// lease carries the lease and node-liveness traffic, on connections
+	// that other work (subscriptions, sweeps, commands) cannot starve; may
+	// be rdb.
+	lease     redis.UniversalClient
+	ownsLease bool
+	ownsRdb   bool
+	instance  string
+	ctx       context.Context
+	cancel    context.CancelFunc
+	stats     counters
+	hub       *hub
+	closeOne  sync.Once
+	closeErr  error
 }
 
 // New connects to the Redis at url (redis:// or rediss://, see
@@ -141,9 +156,16 @@ func New(url string, opts ...Option) (*Backend, error) {
 	bo := *o
 	bo.PoolSize = blockingPoolSize
 	bo.MinIdleConns = 0
+	lo := *o
+	lo.PoolSize = leasePoolSize
+	lo.MinIdleConns = 1
 	b := newBackend(redis.NewClient(o), opts)
 	b.blocking = redis.NewClient(&bo)
 	b.ownsRdb = true
+	if b.lease == nil {
+		b.lease = redis.NewClient(&lo)
+		b.ownsLease = true
+	}
 	return b, nil
 }
 
@@ -152,6 +174,9 @@ func New(url string, opts ...Option) (*Backend, error) {
 func NewFromClient(rdb redis.UniversalClient, opts ...Option) *Backend {
 	b := newBackend(rdb, opts)
 	b.blocking = rdb
+	if b.lease == nil {
+		b.lease = rdb
+	}
 	return b
 }
 
@@ -179,7 +204,7 @@ func newBackend(rdb redis.UniversalClient, opts []Option) *Backend {
 	var id [8]byte
 	_, _ = rand.Read(id[:])
 	ctx, cancel := context.WithCancel(context.Background())
-	b := &Backend{cfg: cfg, rdb: rdb, instance: hex.EncodeToString(id[:]), ctx: ctx, cancel: cancel}
+	b := &Backend{cfg: cfg, rdb: rdb, lease: cfg.leaseClient, instance: hex.EncodeToString(id[:]), ctx: ctx, cancel: cancel}
 	b.hub = newHub(b)
 	return b
 }
@@ -213,6 +238,11 @@ func (b *Backend) Close() error {
 		if b.ownsRdb {
 			b.closeErr = b.rdb.Close()
 			if err := b.blocking.Close(); b.closeErr == nil {
+				b.closeErr = err
+			}
+		}
+		if b.ownsLease {
+			if err := b.lease.Close(); b.closeErr == nil {
 				b.closeErr = err
 			}
 		}

@@ -31,6 +31,7 @@ func userSetKey(tenant, user string) string { return tenantPrefix(tenant) + "use
 func nodeSetKey(tenant, node string) string { return tenantPrefix(tenant) + "node:" + node }
 func nodesKey(tenant string) string         { return tenantPrefix(tenant) + "nodes" }
 func heartbeatKey(node string) string       { return keyPrefix + "node:" + node }
+func liveNodesKey() string                  { return keyPrefix + "nodes" }
 func leaseKey(tenant string) string         { return tenantPrefix(tenant) + "lease" }
 func fenceKey(tenant string) string         { return tenantPrefix(tenant) + "fence" }
 func seqKey(tenant string) string           { return tenantPrefix(tenant) + "seq" }

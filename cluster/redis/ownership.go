@@ -18,7 +18,7 @@ func (o ownership) Acquire(ctx context.Context, tenant, node string, ttl time.Du
 	if ttl <= 0 {
 		return cluster.Lease{}, false, errors.New("redis backend: acquire lease: ttl must be positive")
 	}
-	res, err := leaseAcquire.Run(ctx, o.b.rdb, []string{leaseKey(tenant), fenceKey(tenant)}, node, ms(ttl)).Slice()
+	res, err := leaseAcquire.Run(ctx, o.b.lease, []string{leaseKey(tenant), fenceKey(tenant)}, node, ms(ttl)).Slice()
 	if err != nil {
 		return cluster.Lease{}, false, fmt.Errorf("redis backend: acquire lease of %s for %s: %w", tenant, node, err)
 	}
@@ -36,16 +36,43 @@ func (o ownership) Renew(ctx context.Context, l cluster.Lease, ttl time.Duration
 	if ttl <= 0 {
 		return false, errors.New("redis backend: renew lease: ttl must be positive")
 	}
-	n, err := leaseRenew.Run(ctx, o.b.rdb, []string{leaseKey(l.Tenant)}, l.Node, l.Epoch, ms(ttl)).Int64()
+	n, err := leaseRenew.Run(ctx, o.b.lease, []string{leaseKey(l.Tenant)}, l.Node, l.Epoch, ms(ttl)).Int64()
 	if err != nil {
 		return false, fmt.Errorf("redis backend: renew lease of %s epoch %d: %w", l.Tenant, l.Epoch, err)
 	}
 	return n == 1, nil
 }
 
+// RenewAll extends every lease of leases that is still live, in one
+// pipeline: one round trip per Redis server, whatever the number of
+// tenants. Each lease is renewed by its own script because the tenants'
+// keys live in different hash slots.
+func (o ownership) RenewAll(ctx context.Context, leases []cluster.Lease, ttl time.Duration) ([]bool, error) {
+	if ttl <= 0 {
+		return nil, errors.New("redis backend: renew leases: ttl must be positive")
+	}
+	calls := make([]scriptCall, len(leases))
+	for i, l := range leases {
+		calls[i] = scriptCall{keys: []string{leaseKey(l.Tenant)}, args: []any{l.Node, l.Epoch, ms(ttl)}}
+	}
+	cmds, err := runPipelined(ctx, o.b.lease, leaseRenew, calls)
+	if err != nil {
+		return nil, fmt.Errorf("redis backend: renew %d leases: %w", len(leases), err)
+	}
+	held := make([]bool, len(leases))
+	for i, c := range cmds {
+		n, err := c.Int64()
+		if err != nil {
+			return nil, fmt.Errorf("redis backend: renew lease of %s epoch %d: %w", leases[i].Tenant, leases[i].Epoch, err)
+		}
+		held[i] = n == 1
+	}
+	return held, nil
+}
+
 // Release frees l at once if it is still the live lease.
 func (o ownership) Release(ctx context.Context, l cluster.Lease) error {
-	if err := leaseRelease.Run(ctx, o.b.rdb, []string{leaseKey(l.Tenant)}, l.Node, l.Epoch).Err(); err != nil {
+	if err := leaseRelease.Run(ctx, o.b.lease, []string{leaseKey(l.Tenant)}, l.Node, l.Epoch).Err(); err != nil {
 		return fmt.Errorf("redis backend: release lease of %s epoch %d: %w", l.Tenant, l.Epoch, err)
 	}
 	return nil
@@ -53,7 +80,7 @@ func (o ownership) Release(ctx context.Context, l cluster.Lease) error {
 
 // Owner returns the live lease of tenant, if any.
 func (o ownership) Owner(ctx context.Context, tenant string) (cluster.Lease, bool, error) {
-	f, err := o.b.rdb.HMGet(ctx, leaseKey(tenant), "owner", "epoch").Result()
+	f, err := o.b.lease.HMGet(ctx, leaseKey(tenant), "owner", "epoch").Result()
 	if err != nil || len(f) != 2 {
 		return cluster.Lease{}, false, fmt.Errorf("redis backend: read lease of %s: %w", tenant, err)
 	}

@@ -204,3 +204,27 @@ for i = 4, #ARGV, 4 do
 end
 return seq
 `)
+
+// nodeBeat: KEYS[1]=live node set (sorted set node → deadline in ms of
+// Redis's own clock); ARGV: node, ttl ms (0: no expiry). Also drops nodes
+// dead for a minute, so the set stays as small as the cluster.
+var nodeBeat = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[2])
+if ttl > 0 then
+  redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
+else
+  redis.call('ZADD', KEYS[1], '+inf', ARGV[1])
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 60000)
+return 1
+`)
+
+// nodeList: KEYS[1]=live node set. Returns the nodes whose deadline is
+// still ahead by Redis's clock (no node's clock matters).
+var nodeList = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')
+`)

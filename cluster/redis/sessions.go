@@ -75,54 +75,108 @@ func (s sessions) UserSessions(ctx context.Context, tenant, user string) ([]clus
 	return out, nil
 }
 
-// Heartbeat keeps node's sessions alive for ttl (0: until deleted).
+// Heartbeat keeps node's sessions alive for ttl (0: until deleted), and
+// node in the live node set. Both go in one pipeline on the lease client
+// (the two keys may live in different cluster slots).
 func (s sessions) Heartbeat(ctx context.Context, node string, ttl time.Duration) error {
 	var exp time.Duration
+	var ttlMs int64
 	if ttl > 0 {
 		exp = time.Duration(ms(ttl)) * time.Millisecond
+		ttlMs = ms(ttl)
 	}
-	if err := s.b.rdb.Set(ctx, heartbeatKey(node), "1", exp).Err(); err != nil {
+	var beat *redis.Cmd
+	_, err := s.b.lease.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, heartbeatKey(node), "1", exp)
+		beat = nodeBeat.Eval(ctx, p, []string{liveNodesKey()}, node, ttlMs)
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("redis backend: heartbeat of node %s: %w", node, err)
+	}
+	if err := beat.Err(); err != nil {
+		return fmt.Errorf("redis backend: heartbeat of node %s in the node set: %w", node, err)
 	}
 	return nil
 }
 
-// Expired removes the tenant's sessions of nodes without a live heartbeat
-// and returns the users whose last socket went with them. Each node is
-// expired by one atomic script, so concurrent callers never report a user
-// twice.
-func (s sessions) Expired(ctx context.Context, tenant string) ([]string, error) {
-	nodes, err := s.b.rdb.SMembers(ctx, nodesKey(tenant)).Result()
+// Nodes lists the nodes whose heartbeat is live: one read of one key.
+func (s sessions) Nodes(ctx context.Context) ([]string, error) {
+	nodes, err := nodeList.Run(ctx, s.b.lease, []string{liveNodesKey()}).StringSlice()
 	if err != nil {
-		return nil, fmt.Errorf("redis backend: list nodes of %s: %w", tenant, err)
+		return nil, fmt.Errorf("redis backend: list live nodes: %w", err)
 	}
-	if len(nodes) == 0 {
+	sort.Strings(nodes)
+	return nodes, nil
+}
+
+// Expired removes the tenants' sessions of nodes without a live heartbeat
+// and returns per tenant the users whose last socket went with them. It
+// costs three pipelines whatever the number of tenants: the nodes of every
+// tenant, the liveness of those nodes, then one script per (tenant, dead
+// node) pair. Each script is atomic, so concurrent callers never report a
+// user twice.
+func (s sessions) Expired(ctx context.Context, tenants []string) (map[string][]string, error) {
+	if len(tenants) == 0 {
 		return nil, nil
 	}
-	alive := make([]*redis.IntCmd, len(nodes))
-	_, err = s.b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, n := range nodes {
-			alive[i] = p.Exists(ctx, heartbeatKey(n))
+	members := make([]*redis.StringSliceCmd, len(tenants))
+	if _, err := s.b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, t := range tenants {
+			members[i] = p.SMembers(ctx, nodesKey(t))
 		}
 		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("redis backend: check node heartbeats of %s: %w", tenant, err)
+	}); err != nil {
+		return nil, fmt.Errorf("redis backend: list nodes of %d tenants: %w", len(tenants), err)
 	}
-	var gone []string
-	for i, n := range nodes {
-		if alive[i].Val() == 1 {
+	alive := map[string]*redis.IntCmd{}
+	for _, m := range members {
+		for _, n := range m.Val() {
+			alive[n] = nil
+		}
+	}
+	if len(alive) == 0 {
+		return nil, nil
+	}
+	if _, err := s.b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for n := range alive {
+			alive[n] = p.Exists(ctx, heartbeatKey(n))
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("redis backend: check node heartbeats: %w", err)
+	}
+	type pair struct{ tenant, node string }
+	var dead []pair
+	var calls []scriptCall
+	for i, t := range tenants {
+		for _, n := range members[i].Val() {
+			if alive[n].Val() == 1 {
+				continue
+			}
+			dead = append(dead, pair{t, n})
+			calls = append(calls, scriptCall{keys: []string{nodeSetKey(t, n), nodesKey(t)}, args: []any{n, tenantPrefix(t)}})
+		}
+	}
+	cmds, err := runPipelined(ctx, s.b.rdb, sessExpireNode, calls)
+	if err != nil {
+		return nil, fmt.Errorf("redis backend: expire sessions of dead nodes: %w", err)
+	}
+	out := map[string][]string{}
+	var errs []error
+	for i, c := range cmds {
+		users, err := c.StringSlice()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("redis backend: expire sessions of node %s in %s: %w", dead[i].node, dead[i].tenant, err))
 			continue
 		}
-		users, err := sessExpireNode.Run(ctx, s.b.rdb, []string{nodeSetKey(tenant, n), nodesKey(tenant)}, n, tenantPrefix(tenant)).StringSlice()
-		if err != nil {
-			return gone, fmt.Errorf("redis backend: expire sessions of node %s in %s: %w", n, tenant, err)
-		}
 		if len(users) > 0 {
-			s.b.cfg.log.Info("expired sessions of a dead node", "tenant", tenant, "node", n, "lastGone", len(users))
+			s.b.cfg.log.Info("expired sessions of a dead node", "tenant", dead[i].tenant, "node", dead[i].node, "lastGone", len(users))
+			out[dead[i].tenant] = append(out[dead[i].tenant], users...)
 		}
-		gone = append(gone, users...)
 	}
-	sort.Strings(gone)
-	return gone, nil
+	for t := range out {
+		sort.Strings(out[t])
+	}
+	return out, errors.Join(errs...)
 }

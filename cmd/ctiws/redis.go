@@ -26,20 +26,24 @@ func newRedisBackend(_ context.Context, cfg *config.Config, log *slog.Logger, re
 	}
 	opts.ClientName = "ctiws-" + cfg.NodeID
 	rdb := redis.NewClient(opts)
+	// Lease and node-liveness traffic gets its own small pool, so that
+	// subscriptions, sweeps and commands on the main pool never delay a
+	// renewal.
+	lopts := *opts
+	lopts.PoolSize, lopts.MinIdleConns = 4, 1
+	lease := redis.NewClient(&lopts)
 	errs := promauto.With(reg).NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "redis_errors_total",
 		Help: "Redis command errors, by command."}, []string{"op"})
 	rdb.AddHook(errorHook{errs})
-	b := redisbackend.NewFromClient(rdb, redisbackend.WithLogger(log.With("component", "redis")))
+	lease.AddHook(errorHook{errs})
+	b := redisbackend.NewFromClient(rdb, redisbackend.WithLogger(log.With("component", "redis")), redisbackend.WithLeaseClient(lease))
 	registerRedisStats(reg, b)
 	cb := b.Cluster()
 	closeBackend := cb.Close
 	cb.Close = func() error {
-		return errors.Join(closeBackend(), rdb.Close())
+		return errors.Join(closeBackend(), rdb.Close(), lease.Close())
 	}
-	info := clusterInfo{
-		nodes: func(ctx context.Context) (int, error) { return countNodes(ctx, rdb) },
-		alive: nodeAlive(rdb),
-	}
+	info := clusterInfo{multi: true, connected: connectedNodes(lease)}
 	return cb, info, nil
 }
 
@@ -56,37 +60,27 @@ func redisURLError(raw string, err error) error {
 	return fmt.Errorf("redis_url %s: %s", red, msg)
 }
 
-// nodeAlive reports whether a node still has a connection to Redis: every
-// node's connections carry the client name "ctiws-<node_id>", and a killed
-// process's connections are closed by its kernel at once. It errs (and the
-// caller falls back to the lease TTL) where CLIENT LIST is not allowed.
-func nodeAlive(rdb *redis.Client) func(ctx context.Context, node string) (bool, error) {
-	return func(ctx context.Context, node string) (bool, error) {
+// connectedNodes returns the nodes that still have a connection to Redis:
+// every node's connections carry the client name "ctiws-<node_id>", and a
+// killed process's connections are closed by its kernel at once. It errs
+// (and the caller relies on the heartbeats alone) where CLIENT LIST is not
+// allowed. One call per refresh interval per node, not per tenant.
+func connectedNodes(rdb *redis.Client) func(ctx context.Context) (map[string]bool, error) {
+	return func(ctx context.Context) (map[string]bool, error) {
 		list, err := rdb.ClientList(ctx).Result()
 		if err != nil {
-			return false, fmt.Errorf("client list: %w", err)
+			return nil, fmt.Errorf("client list: %w", err)
 		}
-		want := " name=ctiws-" + node + " "
+		out := map[string]bool{}
 		for _, line := range strings.Split(list, "\n") {
-			if strings.Contains(" "+line+" ", want) {
-				return true, nil
+			for _, f := range strings.Fields(line) {
+				if name, ok := strings.CutPrefix(f, "name=ctiws-"); ok {
+					out[name] = true
+				}
 			}
 		}
-		return false, nil
+		return out, nil
 	}
-}
-
-// countNodes counts the nodes whose session heartbeat key is alive.
-func countNodes(ctx context.Context, rdb *redis.Client) (int, error) {
-	n := 0
-	iter := rdb.Scan(ctx, 0, "ctiws:node:*", 100).Iterator()
-	for iter.Next(ctx) {
-		n++
-	}
-	if err := iter.Err(); err != nil {
-		return 0, fmt.Errorf("count nodes: %w", err)
-	}
-	return n, nil
 }
 
 // errorHook counts failed Redis commands by name (a bounded label).

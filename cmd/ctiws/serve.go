@@ -159,9 +159,10 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer pbxs.Close()
+	// Heartbeat first: the owners' view of the live nodes includes this one.
+	srv.Heartbeat(runCtx)
 	owners := startOwners(ownerCtx, cfg, backend, info, pbxs, log, reg, panics)
 
-	srv.Heartbeat(runCtx)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); _ = srv.Run(runCtx) }()
@@ -255,11 +256,11 @@ func metricsMux(reg *prometheus.Registry, backend cluster.Backend, srv *ws.Serve
 
 // clusterInfo tells a node about the other nodes; zero for a single node.
 type clusterInfo struct {
-	// nodes counts the live nodes (lease spreading).
-	nodes func(ctx context.Context) (int, error)
-	// alive tells whether a node still runs (fast takeover of a dead
-	// owner's leases).
-	alive func(ctx context.Context, node string) (bool, error)
+	// multi: other nodes may share the tenants (lease spreading, takeover).
+	multi bool
+	// connected, if set, lists the nodes that still hold a connection to
+	// the backend (fast takeover of a killed owner's leases).
+	connected func(ctx context.Context) (map[string]bool, error)
 }
 
 // newBackend returns the in-memory backend, or the Redis one when redis_url

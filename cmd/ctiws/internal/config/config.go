@@ -34,10 +34,14 @@ type Config struct {
 	DrainTimeout          time.Duration `yaml:"drain_timeout"`
 	MaxConnectionLifetime time.Duration `yaml:"max_connection_lifetime"`
 	LeaseTTL              time.Duration `yaml:"lease_ttl"`
-	LoginTimeout          time.Duration `yaml:"login_timeout"`
-	PingInterval          time.Duration `yaml:"ping_interval"`
-	PingTimeout           time.Duration `yaml:"ping_timeout"`
-	LogLevel              string        `yaml:"log_level"`
+	// OwnerStartRate bounds how many PBX ownerships (lease, AMI
+	// connection, snapshot) a node starts per second: after a cold start
+	// or the death of a node, neither Redis nor the PBXs see a herd.
+	OwnerStartRate float64       `yaml:"owner_start_rate"`
+	LoginTimeout   time.Duration `yaml:"login_timeout"`
+	PingInterval   time.Duration `yaml:"ping_interval"`
+	PingTimeout    time.Duration `yaml:"ping_timeout"`
+	LogLevel       string        `yaml:"log_level"`
 	// Pprof serves net/http/pprof on metrics_listen (for profiling).
 	Pprof bool `yaml:"pprof"`
 	// DeliverEveryState turns state conflation off: every state frame is
@@ -166,6 +170,7 @@ func Defaults() Config {
 		MaxMessageBytes: 65536,
 		DrainTimeout:    10 * time.Second,
 		LeaseTTL:        5 * time.Second,
+		OwnerStartRate:  50,
 		LoginTimeout:    10 * time.Second,
 		PingInterval:    25 * time.Second,
 		PingTimeout:     20 * time.Second,
@@ -308,6 +313,12 @@ func applyEnv(cfg *Config, env []string) error {
 				return fmt.Errorf("environment %s: %q is not an integer", name, v)
 			}
 			f.SetInt(n)
+		case f.Kind() == reflect.Float64:
+			n, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return fmt.Errorf("environment %s: %q is not a number", name, v)
+			}
+			f.SetFloat(n)
 		}
 	}
 	return nil
@@ -356,6 +367,9 @@ func (c *Config) validate() error {
 	}
 	if c.LeaseTTL < time.Second {
 		return fmt.Errorf("lease_ttl: must be at least 1s, got %v", c.LeaseTTL)
+	}
+	if c.OwnerStartRate < 1 || c.OwnerStartRate > 10000 {
+		return fmt.Errorf("owner_start_rate: must be between 1 and 10000 per second, got %v", c.OwnerStartRate)
 	}
 	if c.MaxMessageBytes < 1024 || c.MaxMessageBytes > 16<<20 {
 		return fmt.Errorf("max_message_bytes: must be between 1024 and 16777216, got %d", c.MaxMessageBytes)

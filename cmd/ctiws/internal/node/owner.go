@@ -74,6 +74,13 @@ type Owner struct {
 	// taken over at once instead of after its TTL; the fence keeps this
 	// safe even if the answer is wrong.
 	NodeAlive func(ctx context.Context, node string) (bool, error)
+	// Renewer, if set, renews this owner's lease together with the other
+	// leases of the node (one batch per interval); without it the owner
+	// renews alone.
+	Renewer *Renewer
+	// Starts, if set, bounds the rate at which the node's owners take
+	// leases and open their PBX connections.
+	Starts *StartGate
 	// Streams are polled while this node owns the tenant.
 	Streams []Stream
 	Log     *slog.Logger
@@ -122,16 +129,30 @@ func (o *Owner) HandBack() {
 
 // Run competes for the lease until ctx ends; on return a held lease has been
 // released (planned handover).
+//
+// While the lease is held by a node that NodeAlive reports alive, only every
+// fourth attempt asks the backend (a lease handed back is still found
+// quickly), which keeps an idle farm's acquisition traffic low.
 func (o *Owner) Run(ctx context.Context) {
 	retry := o.LeaseTTL / 3
-	refused := 0
+	refused, quiet := 0, 0
+	holder := "" // the last holder seen, while it is alive
 	for ctx.Err() == nil {
-		if o.MayAcquire != nil && !o.MayAcquire() && refused < 5 {
+		switch {
+		case holder != "" && quiet < 3 && o.holderAlive(ctx, holder):
+			quiet++
+		case o.MayAcquire != nil && !o.MayAcquire() && refused < 5:
 			refused++
-		} else {
+		case o.Starts != nil && !o.Starts.TryTake():
+			// This node starts no more terms for now.
+		default:
+			quiet, holder = 0, ""
 			lease, ok, err := o.Backend.Ownership.Acquire(ctx, o.Tenant, o.Node, o.LeaseTTL)
 			if err == nil && !ok && o.holderGone(ctx, lease) {
 				lease, ok, err = o.Backend.Ownership.Acquire(ctx, o.Tenant, o.Node, o.LeaseTTL)
+			}
+			if !ok && o.Starts != nil {
+				o.Starts.Put()
 			}
 			switch {
 			case err != nil && ctx.Err() == nil:
@@ -139,6 +160,8 @@ func (o *Owner) Run(ctx context.Context) {
 			case ok:
 				refused = 0
 				o.term(ctx, lease)
+			case err == nil:
+				holder = lease.Node
 			}
 		}
 		// Jitter spreads the nodes' attempts.
@@ -148,6 +171,16 @@ func (o *Owner) Run(ctx context.Context) {
 		case <-time.After(wait):
 		}
 	}
+}
+
+// holderAlive reports whether node is known to be alive; without NodeAlive
+// nothing is known.
+func (o *Owner) holderAlive(ctx context.Context, node string) bool {
+	if o.NodeAlive == nil || node == o.Node {
+		return false
+	}
+	alive, err := o.NodeAlive(ctx, node)
+	return err == nil && alive
 }
 
 // holderGone releases a lease whose holder node is no longer alive and
@@ -258,41 +291,23 @@ func (o *Owner) term(parent context.Context, lease cluster.Lease) {
 	wg.Wait()
 }
 
-// renew keeps the lease; losing it, or not renewing it in time, ends the
-// term before the lease can expire (the owner stops itself).
+// renew keeps the lease through the node's Renewer (or a private one);
+// losing it, or not renewing it in time, ends the term before the lease can
+// expire (the owner stops itself).
 func (o *Owner) renew(ctx context.Context, cancel context.CancelCauseFunc, lease cluster.Lease, handBack <-chan struct{}) {
-	every := o.LeaseTTL / 3
-	lastOK := time.Now()
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-handBack:
-			cancel(errors.New("handed back to spread leases"))
-			return
-		case <-t.C:
-		}
-		rctx, rcancel := context.WithTimeout(ctx, every)
-		ok, err := o.Backend.Ownership.Renew(rctx, lease, o.LeaseTTL)
-		rcancel()
-		switch {
-		case err == nil && ok:
-			lastOK = time.Now()
-		case err == nil && !ok:
-			o.Metrics.OwnershipChanges.WithLabelValues(o.Tenant, "lost").Inc()
-			cancel(errors.New("lease lost"))
-			return
-		default:
-			o.Log.Warn("lease renew failed", "tenant", o.Tenant, "err", err)
-			// Stop before the lease can expire under us (monotonic clock).
-			if time.Since(lastOK) > o.LeaseTTL*2/3 {
-				o.Metrics.OwnershipChanges.WithLabelValues(o.Tenant, "lost").Inc()
-				cancel(fmt.Errorf("lease not renewed in time: %w", err))
-				return
-			}
-		}
+	r := o.Renewer
+	if r == nil {
+		r = &Renewer{Ownership: o.Backend.Ownership, TTL: o.LeaseTTL, Log: o.Log}
+		go r.Run(ctx)
+	}
+	r.Keep(ctx, lease, func(why error) {
+		o.Metrics.OwnershipChanges.WithLabelValues(o.Tenant, "lost").Inc()
+		cancel(why)
+	})
+	select {
+	case <-ctx.Done():
+	case <-handBack:
+		cancel(errors.New("handed back to spread leases"))
 	}
 }
 

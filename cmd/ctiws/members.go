@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// members is a node's cached view of the live nodes, read from the backend
+// once per interval (one read of one key, whatever the number of tenants)
+// and used by every tenant's owner: for its share of the leases and to
+// take over the leases of a dead node at once.
+//
+// A failed read never shrinks the view: the node keeps the last count it
+// knew (it never concludes "I am alone" from an error).
+type members struct {
+	self string
+	// list returns the nodes with a live heartbeat.
+	list func(ctx context.Context) ([]string, error)
+	// connected, if set, returns the nodes that still hold a connection to
+	// the backend (a killed process's connections close at once, long
+	// before its heartbeat expires); an error means "unknown".
+	connected func(ctx context.Context) (map[string]bool, error)
+	every     time.Duration
+	log       *slog.Logger
+	// onCount, if set, is told the count after each successful refresh.
+	onCount func(n int)
+
+	mu     sync.Mutex
+	known  bool
+	live   map[string]bool
+	seen   map[string]bool // every node ever seen alive
+	failed bool            // the last refresh failed (log once)
+}
+
+// refresh reads the live nodes; on error the last view stays.
+func (m *members) refresh(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, m.every)
+	defer cancel()
+	nodes, err := m.list(ctx)
+	if err != nil {
+		m.noteFailure(err)
+		return err
+	}
+	var conn map[string]bool
+	if m.connected != nil {
+		if c, err := m.connected(ctx); err == nil {
+			conn = c
+		}
+	}
+	live := map[string]bool{m.self: true}
+	for _, n := range nodes {
+		if conn == nil || conn[n] {
+			live[n] = true
+		}
+	}
+	m.mu.Lock()
+	if m.seen == nil {
+		m.seen = map[string]bool{}
+	}
+	for n := range live {
+		m.seen[n] = true
+	}
+	m.live, m.known = live, true
+	if m.failed {
+		m.log.Info("live node list readable again", "nodes", len(live))
+	}
+	m.failed = false
+	m.mu.Unlock()
+	if m.onCount != nil {
+		m.onCount(len(live))
+	}
+	return nil
+}
+
+func (m *members) noteFailure(err error) {
+	m.mu.Lock()
+	first := !m.failed
+	m.failed = true
+	n := len(m.live)
+	m.mu.Unlock()
+	if first {
+		m.log.Warn("reading the live node list failed; keeping the last known one", "nodes", n, "err", err)
+	}
+}
+
+// run refreshes the view every interval until ctx ends.
+func (m *members) run(ctx context.Context) {
+	t := time.NewTicker(m.every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			_ = m.refresh(ctx)
+		}
+	}
+}
+
+// count is the number of live nodes, this one included; 0 while unknown
+// (no read has succeeded yet).
+func (m *members) count() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.known {
+		return 0
+	}
+	return len(m.live)
+}
+
+// errUnknown: no read of the node list has succeeded yet.
+var errUnknown = errors.New("live nodes not known yet")
+
+// alive reports whether node runs. A node never seen is taken as alive (it
+// may have started after the last read; its lease expires by itself if
+// not), so a new node's leases are never taken from it by mistake.
+func (m *members) alive(_ context.Context, node string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.known {
+		return false, errUnknown
+	}
+	return m.live[node] || !m.seen[node], nil
+}
