@@ -665,3 +665,86 @@ func TestClusterDeadOwnerTakenOverBeforeTTL(t *testing.T) {
 // tenantJWT is the jwt_secret of a test tenant: every tenant has its own
 // (the configuration refuses a secret shared by two tenants).
 func tenantJWT(tenant string) string { return testJWT + "-" + tenant }
+
+// leasesOf returns the tenants whose lease_owned is 1 on n (one scrape).
+func (n *nodeProc) leasesOf() (map[string]bool, error) {
+	c := http.Client{Timeout: 2 * time.Second}
+	r, err := c.Get("http://" + n.metrics + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer r.Body.Close()
+	out := map[string]bool{}
+	sc := bufio.NewScanner(r.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), `ctiws_lease_owned{tenant="`); ok && strings.HasSuffix(rest, `"} 1`) {
+			out[strings.TrimSuffix(rest, `"} 1`)] = true
+		}
+	}
+	return out, sc.Err()
+}
+
+// TestClusterFarmOwnership (issue 15): 90 tenants on 3 nodes settle with
+// every tenant owned by exactly one node and the leases spread (at most
+// ceil(90/3)+1 per node, so at least 28), and stay so; a killed node's
+// tenants are all owned again by the two others.
+func TestClusterFarmOwnership(t *testing.T) {
+	var tenants []string
+	for i := range 90 {
+		tenants = append(tenants, fmt.Sprintf("f%02d", i))
+	}
+	c := newTestCluster(t, 3, tenants, 0)
+	counts := map[string]int{}
+	var problem string
+	settled := func(nodes []*nodeProc, most int) bool {
+		owners := map[string][]string{}
+		clear(counts)
+		for _, n := range nodes {
+			held, err := n.leasesOf()
+			if err != nil {
+				problem = err.Error()
+				return false
+			}
+			for id := range held {
+				owners[id] = append(owners[id], n.name)
+			}
+			counts[n.name] = len(held)
+		}
+		for _, id := range tenants {
+			if len(owners[id]) != 1 {
+				problem = fmt.Sprintf("tenant %s owned by %v", id, owners[id])
+				return false
+			}
+		}
+		for name, k := range counts {
+			if k > most {
+				problem = fmt.Sprintf("%s holds %d leases, more than %d", name, k, most)
+				return false
+			}
+		}
+		return true
+	}
+	defer func() {
+		if t.Failed() {
+			t.Logf("leases per node: %v; last problem: %s", counts, problem)
+		}
+	}()
+	took := c.eventually("90 tenants owned once each, spread over 3 nodes", 40*time.Second, func() bool { return settled(c.nodes, 31) })
+	t.Logf("settled after %v: %v", took, counts)
+	// Settled means stable: a few lease intervals later it still holds
+	// (no churn from renewals that time out).
+	time.Sleep(2 * testLeaseTTL)
+	if !settled(c.nodes, 31) {
+		t.Fatalf("ownership did not stay settled: %s", problem)
+	}
+	for _, n := range c.nodes {
+		if got := n.metric("ctiws_cluster_nodes"); got != 3 {
+			t.Errorf("%s sees %v live nodes, want 3", n.name, got)
+		}
+	}
+	c.nodes[0].signal(syscall.SIGKILL)
+	<-c.nodes[0].done
+	took = c.eventually("the killed node's tenants owned by the two others", 30*time.Second, func() bool { return settled(c.nodes[1:], 46) })
+	t.Logf("re-settled after the kill in %v: %v", took, counts)
+}
