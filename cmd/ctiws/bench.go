@@ -36,6 +36,9 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&o.ProfileDir, "pprof", "", "directory for node CPU profiles (one per fan-out rate) and the idle heap profile; turns pprof on in the nodes")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the generated configs and node logs")
 	fs.BoolVar(&o.Presence, "presence", false, "fan-out: every change also moves the extension's presence (real traffic: extenUpdate + userMainPresenceUpdate)")
+	fs.IntVar(&o.Tenants, "tenants", 0, "farm: tenants, each a simulated PBX (default 300); -clients is then per tenant (default 1)")
+	fs.IntVar(&o.Extensions, "extensions", 0, "farm: extensions (and users) per tenant (default 20)")
+	fs.Float64Var(&o.CallsPerSecond, "calls-per-second", 0, "farm: simulated calls per second per PBX (default 0.05)")
 	jsonPath := fs.String("json", "", "also write the report as JSON to this file")
 	verbose := fs.Bool("v", false, "log progress at debug level")
 	floorWriter := fs.Bool("floor-writer", false, "internal: be the writer process of -scenario floor (uses -clients and -rate; ends when stdin closes)")
@@ -71,8 +74,11 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			o.Rates = append(o.Rates, r)
 		}
 	}
-	if o.Clients < 0 || o.Nodes < 0 || o.Runs < 0 || o.Duration < 0 || o.DialConcurrency < 0 {
-		return usageErr("bench: -clients, -nodes, -runs, -duration and -dial-concurrency must not be negative")
+	if o.Clients < 0 || o.Nodes < 0 || o.Runs < 0 || o.Duration < 0 || o.DialConcurrency < 0 || o.Tenants < 0 || o.Extensions < 0 || o.CallsPerSecond < 0 {
+		return usageErr("bench: -clients, -nodes, -runs, -duration, -dial-concurrency, -tenants, -extensions and -calls-per-second must not be negative")
+	}
+	if o.Scenario == bench.ScenarioFarm && o.Nodes == 1 {
+		return usageErr("bench: farm needs -nodes 2 or more")
 	}
 	if o.Scenario == bench.ScenarioFailover && o.Nodes == 1 {
 		return usageErr("bench: failover needs -nodes 2 or more")

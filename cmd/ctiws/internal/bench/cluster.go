@@ -285,8 +285,13 @@ func (c *Cluster) startNode(i int) error {
 		RedisURL: c.redisURL, AMIAddress: c.simAddr, AMIUsername: c.simCfg.Username, AMISecret: c.simCfg.Secret,
 		JWTSecret: string(c.jwtSecret), LeaseTTL: c.spec.LeaseTTL, Pprof: c.spec.Pprof,
 	}
+	return c.launch(id, ConfigYAML(nc), nc.Listen, nc.MetricsListen)
+}
+
+// launch writes a node's configuration and starts it as `ctiws serve`.
+func (c *Cluster) launch(id string, cfgYAML []byte, listen, metricsListen string) error {
 	cfgPath := filepath.Join(c.dir, id+".yaml")
-	if err := os.WriteFile(cfgPath, ConfigYAML(nc), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, cfgYAML, 0o600); err != nil {
 		return fmt.Errorf("write %s: %w", cfgPath, err)
 	}
 	logPath := filepath.Join(c.dir, id+".log")
@@ -301,7 +306,7 @@ func (c *Cluster) startNode(i int) error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s serve: %w", c.spec.Binary, err)
 	}
-	n := &Node{ID: id, URL: "http://" + nc.Listen, MetricsURL: "http://" + nc.MetricsListen, cmd: cmd, done: make(chan struct{}), logPath: logPath}
+	n := &Node{ID: id, URL: "http://" + listen, MetricsURL: "http://" + metricsListen, cmd: cmd, done: make(chan struct{}), logPath: logPath}
 	go func() { n.waitErr = cmd.Wait(); close(n.done) }()
 	c.Nodes = append(c.Nodes, n)
 	c.log.Info("node started", "node", id, "pid", cmd.Process.Pid, "url", n.URL)

@@ -38,6 +38,7 @@ type Result struct {
 	LoginStorm *LoginResult    `json:"login_storm,omitempty"`
 	Failover   *FailoverResult `json:"failover,omitempty"`
 	Floor      *FloorResult    `json:"floor,omitempty"`
+	Farm       *FarmResult     `json:"farm,omitempty"`
 	Profiles   []string        `json:"profiles,omitempty"`
 }
 
@@ -214,6 +215,9 @@ func (r *Report) WriteText(w io.Writer) {
 				f.FlowAgainSec, f.Survivors, f.Reconnected, f.MissingVersions, f.P99Ms, f.MaxMs)
 		}
 		_ = tw.Flush()
+		if f := res.Farm; f != nil {
+			f.WriteText(w)
+		}
 		for _, f := range res.Fanout {
 			if len(f.Runs) > 1 || (len(f.Runs) == 1 && (f.Runs[0].Missing > 0 || f.Runs[0].SlowConsumers > 0)) {
 				for k, run := range f.Runs {

@@ -28,11 +28,12 @@ const (
 	ScenarioFailover   = "failover"
 	ScenarioQuick      = "quick"
 	ScenarioFloor      = "floor"
+	ScenarioFarm       = "farm"
 )
 
 // ScenarioNames lists the valid -scenario values.
 func ScenarioNames() []string {
-	return []string{ScenarioIdle, ScenarioFanout, ScenarioLoginStorm, ScenarioFailover, ScenarioQuick, ScenarioFloor}
+	return []string{ScenarioIdle, ScenarioFanout, ScenarioLoginStorm, ScenarioFailover, ScenarioQuick, ScenarioFloor, ScenarioFarm}
 }
 
 // Options configure Run. Zero values take the scenario's defaults.
@@ -75,6 +76,10 @@ type Options struct {
 	// real PBX traffic (an extenUpdate and a userMainPresenceUpdate per
 	// change), instead of a user-agent change alone (one frame).
 	Presence bool
+	// Tenants and Extensions size the farm scenario (Clients is then per
+	// tenant, CallsPerSecond each PBX's call rate).
+	Tenants, Extensions int
+	CallsPerSecond      float64
 }
 
 // Run executes the scenario and returns its report; stdout gets progress
@@ -112,6 +117,15 @@ func Run(ctx context.Context, o Options, log *slog.Logger) (*Report, error) {
 		for _, r := range rates(o.Rates, 100) {
 			b.add(b.floor(ctx, fmt.Sprintf("floor: %d sockets × %g/s", def(o.Clients, 1000), r), def(o.Clients, 1000), r, defD(o.Duration, 20*time.Second)))
 		}
+	case ScenarioFarm:
+		fs := FarmSpec{Tenants: def(o.Tenants, 300), Extensions: def(o.Extensions, 20), Nodes: def(o.Nodes, 3),
+			ClientsPerTenant: def(o.Clients, 1), CallsPerSecond: o.CallsPerSecond, Samples: 10, SampleCallsPerSecond: 1,
+			Idle: defD(o.Duration, 20*time.Second)}
+		if fs.CallsPerSecond == 0 {
+			fs.CallsPerSecond = 0.05
+		}
+		fs.Samples = min(fs.Samples, fs.Tenants)
+		b.add(b.farm(ctx, fmt.Sprintf("farm: %d tenants × %d extensions, %d nodes", fs.Tenants, fs.Extensions, fs.Nodes), fs))
 	case ScenarioQuick:
 		b.add(b.idle(ctx, "idle: 2,000 sockets, 1 node", 2000))
 		b.add(b.fanout(ctx, "fanout: 1 node, 500 clients × 20/s, 10 s", 1, 500, []float64{20}, 10*time.Second, 1))
