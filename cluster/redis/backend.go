@@ -63,6 +63,7 @@ type config struct {
 	maxAttempts      int
 	streamMaxLen     int64
 	leaseClient      redis.UniversalClient
+	blockingClient   redis.UniversalClient
 }
 
 // WithLogger sets the backend's logger (default slog.Default()). go-redis's
@@ -103,6 +104,15 @@ func WithMaxAttempts(n int) Option { return func(c *config) { c.maxAttempts = n 
 // pool of its own; NewFromClient uses the main client.
 func WithLeaseClient(c redis.UniversalClient) Option { return func(cf *config) { cf.leaseClient = c } }
 
+// WithBlockingClient sets the client for the blocking command reads (one
+// XREADGROUP BLOCK per consumed tenant), so that they never hold the
+// connections of the main pool. Close does not close it. Default: New
+// opens one of its own (up to 1024 connections, opened lazily);
+// NewFromClient uses the main client.
+func WithBlockingClient(c redis.UniversalClient) Option {
+	return func(cf *config) { cf.blockingClient = c }
+}
+
 // Stats are counters a node exports as metrics.
 type Stats struct {
 	Dropped         uint64 // events not queued: a subscriber's queue was full
@@ -130,16 +140,17 @@ type Backend struct {
 	// lease carries the lease and node-liveness traffic, on connections
 	// that other work (subscriptions, sweeps, commands) cannot starve; may
 	// be rdb.
-	lease     redis.UniversalClient
-	ownsLease bool
-	ownsRdb   bool
-	instance  string
-	ctx       context.Context
-	cancel    context.CancelFunc
-	stats     counters
-	hub       *hub
-	closeOne  sync.Once
-	closeErr  error
+	lease        redis.UniversalClient
+	ownsLease    bool
+	ownsBlocking bool
+	ownsRdb      bool
+	instance     string
+	ctx          context.Context
+	cancel       context.CancelFunc
+	stats        counters
+	hub          *hub
+	closeOne     sync.Once
+	closeErr     error
 }
 
 // New connects to the Redis at url (redis:// or rediss://, see
@@ -160,8 +171,11 @@ func New(url string, opts ...Option) (*Backend, error) {
 	lo.PoolSize = leasePoolSize
 	lo.MinIdleConns = 1
 	b := newBackend(redis.NewClient(o), opts)
-	b.blocking = redis.NewClient(&bo)
 	b.ownsRdb = true
+	if b.blocking == nil {
+		b.blocking = redis.NewClient(&bo)
+		b.ownsBlocking = true
+	}
 	if b.lease == nil {
 		b.lease = redis.NewClient(&lo)
 		b.ownsLease = true
@@ -173,7 +187,9 @@ func New(url string, opts ...Option) (*Backend, error) {
 // failover client). Close does not close rdb.
 func NewFromClient(rdb redis.UniversalClient, opts ...Option) *Backend {
 	b := newBackend(rdb, opts)
-	b.blocking = rdb
+	if b.blocking == nil {
+		b.blocking = rdb
+	}
 	if b.lease == nil {
 		b.lease = rdb
 	}
@@ -204,7 +220,7 @@ func newBackend(rdb redis.UniversalClient, opts []Option) *Backend {
 	var id [8]byte
 	_, _ = rand.Read(id[:])
 	ctx, cancel := context.WithCancel(context.Background())
-	b := &Backend{cfg: cfg, rdb: rdb, lease: cfg.leaseClient, instance: hex.EncodeToString(id[:]), ctx: ctx, cancel: cancel}
+	b := &Backend{cfg: cfg, rdb: rdb, lease: cfg.leaseClient, blocking: cfg.blockingClient, instance: hex.EncodeToString(id[:]), ctx: ctx, cancel: cancel}
 	b.hub = newHub(b)
 	return b
 }
@@ -237,6 +253,8 @@ func (b *Backend) Close() error {
 		b.hub.wait()
 		if b.ownsRdb {
 			b.closeErr = b.rdb.Close()
+		}
+		if b.ownsBlocking {
 			if err := b.blocking.Close(); b.closeErr == nil {
 				b.closeErr = err
 			}

@@ -32,16 +32,24 @@ func newRedisBackend(_ context.Context, cfg *config.Config, log *slog.Logger, re
 	lopts := *opts
 	lopts.PoolSize, lopts.MinIdleConns = 4, 1
 	lease := redis.NewClient(&lopts)
+	// Blocking command reads (one XREADGROUP BLOCK per owned tenant) get
+	// a pool of their own too: on the main pool, a few hundred owned
+	// tenants would hold every connection and make publishes wait.
+	bopts := *opts
+	bopts.PoolSize, bopts.MinIdleConns = 4096, 0
+	blocking := redis.NewClient(&bopts)
 	errs := promauto.With(reg).NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "redis_errors_total",
 		Help: "Redis command errors, by command."}, []string{"op"})
 	rdb.AddHook(errorHook{errs})
 	lease.AddHook(errorHook{errs})
-	b := redisbackend.NewFromClient(rdb, redisbackend.WithLogger(log.With("component", "redis")), redisbackend.WithLeaseClient(lease))
+	blocking.AddHook(errorHook{errs})
+	b := redisbackend.NewFromClient(rdb, redisbackend.WithLogger(log.With("component", "redis")),
+		redisbackend.WithLeaseClient(lease), redisbackend.WithBlockingClient(blocking))
 	registerRedisStats(reg, b)
 	cb := b.Cluster()
 	closeBackend := cb.Close
 	cb.Close = func() error {
-		return errors.Join(closeBackend(), rdb.Close(), lease.Close())
+		return errors.Join(closeBackend(), rdb.Close(), lease.Close(), blocking.Close())
 	}
 	info := clusterInfo{multi: true, connected: connectedNodes(lease)}
 	return cb, info, nil
