@@ -128,4 +128,6 @@ const (
 	reasonReload       = "user_removed"
 	reasonPanic        = "panic"
 	reasonRelayAbuse   = "relay_abuse"
+	// reasonTenantRemoved: the tenant left the configuration.
+	reasonTenantRemoved = "tenant_removed"
 )

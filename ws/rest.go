@@ -102,7 +102,7 @@ func (s *Server) handle(pattern, route string, fn func(http.ResponseWriter, *htt
 			s.metrics.RESTRequests.WithLabelValues(route, strconv.Itoa(rec.code)).Inc()
 			s.metrics.RESTDuration.WithLabelValues(route).Observe(time.Since(start).Seconds())
 		}()
-		t := s.tenants.lookup(r.Host)
+		t := s.tenants.Load().lookup(r.Host)
 		if t == nil {
 			s.metrics.UnknownHostRejects.Inc()
 			writeError(rec, http.StatusNotFound, "unknown host")

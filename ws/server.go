@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -95,10 +96,15 @@ type Server struct {
 	log      *slog.Logger
 	upgrader websocket.Upgrader
 	outPool  *sync.Pool // output buffers shared by the sockets
-	tenants  *tenantRouter
-	backend  cluster.Backend
-	metrics  *Metrics
-	mux      *http.ServeMux
+	// tenants is replaced as a whole when a tenant is added or removed
+	// (tenantsMu serialises the changes and the start of their hubs).
+	tenants   atomic.Pointer[tenantRouter]
+	tenantsMu sync.Mutex
+	// hubs is set by Run: it starts a tenant's hub (nil before Run).
+	hubs    func(t *Tenant)
+	backend cluster.Backend
+	metrics *Metrics
+	mux     *http.ServeMux
 
 	connsMu sync.RWMutex
 	conns   map[*conn]struct{}
@@ -166,7 +172,6 @@ func New(opts Options) *Server {
 	s := &Server{
 		opts:     opts,
 		log:      opts.Logger,
-		tenants:  newTenantRouter(opts.Tenants),
 		backend:  opts.Backend,
 		metrics:  NewMetrics(opts.Registry),
 		conns:    map[*conn]struct{}{},
@@ -179,6 +184,7 @@ func New(opts Options) *Server {
 	for _, t := range opts.Tenants {
 		t.hub = newHub(s, t)
 	}
+	s.tenants.Store(newTenantRouter(opts.Tenants))
 	s.upgrader = websocket.Upgrader{
 		// A small read buffer of its own instead of net/http's 4 KiB one:
 		// clients send little (pings, a login, rare relays), and memory
@@ -202,7 +208,7 @@ func (s *Server) Metrics() *Metrics { return s.metrics }
 
 // Subscribed reports whether every tenant's bus subscription is live.
 func (s *Server) Subscribed() bool {
-	for _, t := range s.tenants.all {
+	for _, t := range s.tenants.Load().all {
 		if !t.hub.subscribed.Load() {
 			return false
 		}
@@ -252,7 +258,7 @@ func (s *Server) serveSocketIO(w http.ResponseWriter, r *http.Request) {
 		engineError(w, http.StatusBadRequest, 1, "Session ID unknown")
 		return
 	}
-	t := s.tenants.lookup(r.Host)
+	t := s.tenants.Load().lookup(r.Host)
 	if t == nil {
 		s.metrics.UnknownHostRejects.Inc()
 		engineError(w, http.StatusNotFound, 0, "Unknown host")
@@ -490,21 +496,33 @@ func (s *Server) onEvent(c *conn, name string, args []json.RawMessage, ack int64
 // Run starts the node's background work (bus subscriptions, ping and login
 // timers, token refresh) and blocks until ctx ends.
 func (s *Server) Run(ctx context.Context) error {
-	for _, t := range s.tenants.all {
+	for _, t := range s.tenants.Load().all {
 		s.syncPasswords(ctx, t, t.Config())
 	}
 	var wg sync.WaitGroup
-	for _, t := range s.tenants.all {
+	start := func(t *Tenant) {
+		hctx, cancel := context.WithCancel(ctx)
+		t.stop = cancel
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			t.hub.run(ctx)
+			t.hub.run(hctx)
 		}()
 	}
+	s.tenantsMu.Lock()
+	for _, t := range s.tenants.Load().all {
+		start(t)
+	}
+	s.hubs = start
+	s.tenantsMu.Unlock()
 	wg.Add(3)
 	go func() { defer wg.Done(); s.heartbeat(ctx) }()
 	go func() { defer wg.Done(); s.sweep(ctx) }()
 	go func() { defer wg.Done(); s.refreshTokens(ctx) }()
+	<-ctx.Done()
+	s.tenantsMu.Lock()
+	s.hubs = nil // tenants added from now on are not started
+	s.tenantsMu.Unlock()
 	wg.Wait()
 	return nil
 }
@@ -551,8 +569,9 @@ func (s *Server) Heartbeat(ctx context.Context) {
 			// nodes may have expired our sessions, or Redis lost them.
 			s.reregister(hctx)
 		}
-		ids := make([]string, 0, len(s.tenants.all))
-		for _, t := range s.tenants.all {
+		all := s.tenants.Load().all
+		ids := make([]string, 0, len(all))
+		for _, t := range all {
 			ids = append(ids, t.ID)
 		}
 		// One sweep for every tenant: a few round trips per node, not per
@@ -694,8 +713,66 @@ func truncate(s string, n int) string {
 // Reload applies a new configuration to a tenant without dropping sockets:
 // logged-in sockets get their user and rooms recomputed, sockets of users
 // that no longer exist are closed, and every socket gets `serverReloaded`.
+// AddTenant starts serving a new tenant (its hosts, REST, sockets) without
+// touching the others. It fails for a tenant id or host already served.
+func (s *Server) AddTenant(t *Tenant) error {
+	s.tenantsMu.Lock()
+	defer s.tenantsMu.Unlock()
+	cur := s.tenants.Load()
+	if cur.byID[t.ID] != nil {
+		return fmt.Errorf("tenant %s is already served", t.ID)
+	}
+	for _, h := range t.Hosts {
+		if o := cur.byHost[strings.ToLower(h)]; o != nil {
+			return fmt.Errorf("tenant %s: host %s is already tenant %s's", t.ID, h, o.ID)
+		}
+	}
+	t.hub = newHub(s, t)
+	s.tenants.Store(newTenantRouter(append(append([]*Tenant(nil), cur.all...), t)))
+	if s.hubs != nil {
+		s.hubs(t)
+	}
+	s.log.Info("tenant added", "tenant", t.ID, "hosts", t.Hosts)
+	// Like at start: tokens of users whose password changed meanwhile go.
+	s.syncPasswords(context.Background(), t, t.Config())
+	return nil
+}
+
+// RemoveTenant stops serving a tenant: its hosts answer 404 from now on,
+// its sockets are closed and its bus subscription ends. Other tenants'
+// sockets are not touched. It reports whether the tenant was served.
+func (s *Server) RemoveTenant(id string) bool {
+	s.tenantsMu.Lock()
+	cur := s.tenants.Load()
+	t := cur.byID[id]
+	if t == nil {
+		s.tenantsMu.Unlock()
+		return false
+	}
+	rest := make([]*Tenant, 0, len(cur.all)-1)
+	for _, o := range cur.all {
+		if o != t {
+			rest = append(rest, o)
+		}
+	}
+	s.tenants.Store(newTenantRouter(rest))
+	if t.stop != nil {
+		t.stop()
+	}
+	s.tenantsMu.Unlock()
+	n := 0
+	for _, c := range s.snapshotConns() {
+		if c.tenant == t {
+			c.closeTransport(reasonTenantRemoved)
+			n++
+		}
+	}
+	s.log.Info("tenant removed", "tenant", id, "sockets_closed", n)
+	return true
+}
+
 func (s *Server) Reload(tenantID string, cfg *TenantConfig) bool {
-	t := s.tenants.byID[tenantID]
+	t := s.tenants.Load().byID[tenantID]
 	if t == nil {
 		return false
 	}

@@ -34,6 +34,9 @@ type Tenant struct {
 
 	cfg atomic.Pointer[TenantConfig]
 	hub *hub
+	// stop ends the tenant's hub (set when it starts; under the server's
+	// tenantsMu).
+	stop func()
 }
 
 // NewTenant returns a tenant with its initial configuration.

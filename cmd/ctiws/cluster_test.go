@@ -49,6 +49,7 @@ type nodeProc struct {
 	name    string
 	listen  string
 	metrics string
+	config  string // the configuration file (cluster tests)
 	cmd     *exec.Cmd
 	mu      sync.Mutex
 	logs    bytes.Buffer
@@ -141,6 +142,9 @@ type testCluster struct {
 	sims    map[string]*sim.Server
 	tenants []string
 	nodes   []*nodeProc
+	// tenantYAML is each tenant's entry in the node configs.
+	tenantYAML map[string]string
+	lease      time.Duration
 }
 
 func newTestCluster(t *testing.T, nodes int, tenants []string, callsPerSecond float64, leaseTTL ...time.Duration) *testCluster {
@@ -152,22 +156,40 @@ func newTestCluster(t *testing.T, nodes int, tenants []string, callsPerSecond fl
 	if testing.Short() {
 		t.Skip("multi-process cluster test")
 	}
-	c := &testCluster{t: t, dir: t.TempDir(), redis: redisserver.Start(t), sims: map[string]*sim.Server{}, tenants: tenants}
-	demo, _ := filepath.Abs("demo")
-	var tc strings.Builder
+	c := &testCluster{t: t, dir: t.TempDir(), redis: redisserver.Start(t), sims: map[string]*sim.Server{}, tenants: tenants,
+		tenantYAML: map[string]string{}, lease: lease}
 	for i, id := range tenants {
-		sc := sim.DefaultConfig()
-		sc.Extensions = sim.ExtensionRange(201, 212)
-		sc.CallsPerSecond = callsPerSecond
-		sc.Seed = int64(i + 1)
-		s := sim.New(sc, slog.New(slog.NewTextHandler(io.Discard, nil)))
-		addr, err := s.Listen(context.Background(), "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		c.sims[id] = s
-		fmt.Fprintf(&tc, `  - id: %s
+		c.addSim(id, int64(i+1), callsPerSecond)
+	}
+	for i := 0; i < nodes; i++ {
+		n := &nodeProc{t: t, name: fmt.Sprintf("node%d", i), listen: freeAddr(t), metrics: freeAddr(t)}
+		n.config = filepath.Join(c.dir, n.name+".yaml")
+		c.writeConfig(n, tenants)
+		startNode(t, n, n.config)
+		c.nodes = append(c.nodes, n)
+	}
+	for _, n := range c.nodes {
+		c.eventually(fmt.Sprintf("%s ready", n.name), 15*time.Second, n.ready)
+	}
+	return c
+}
+
+// addSim starts a simulated PBX for tenant id and keeps its config entry.
+func (c *testCluster) addSim(id string, seed int64, callsPerSecond float64) {
+	c.t.Helper()
+	demo, _ := filepath.Abs("demo")
+	sc := sim.DefaultConfig()
+	sc.Extensions = sim.ExtensionRange(201, 212)
+	sc.CallsPerSecond = callsPerSecond
+	sc.Seed = seed
+	s := sim.New(sc, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	addr, err := s.Listen(context.Background(), "127.0.0.1:0")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() { _ = s.Close() })
+	c.sims[id] = s
+	c.tenantYAML[id] = fmt.Sprintf(`  - id: %s
     hosts: [%s.test]
     ami: {address: %q, username: %s, secret: %s}
     auth: {htpasswd_file: %s/users.htpasswd, jwt_secret: %q}
@@ -175,22 +197,20 @@ func newTestCluster(t *testing.T, nodes int, tenants []string, callsPerSecond fl
     profiles_file: %s/profiles.json
     objects_file: %s/objects.json
 `, id, id, addr.String(), sc.Username, sc.Secret, demo, tenantJWT(id), demo, demo, demo)
+}
+
+// writeConfig writes node n's configuration with the given tenants.
+func (c *testCluster) writeConfig(n *nodeProc, tenants []string) {
+	c.t.Helper()
+	var tc strings.Builder
+	for _, id := range tenants {
+		tc.WriteString(c.tenantYAML[id])
 	}
-	for i := 0; i < nodes; i++ {
-		n := &nodeProc{t: t, name: fmt.Sprintf("node%d", i), listen: freeAddr(t), metrics: freeAddr(t)}
-		cfg := fmt.Sprintf("listen: %q\nmetrics_listen: %q\nredis_url: %q\nnode_id: %s\nlease_ttl: %s\ndrain_timeout: 2s\nlog_level: debug\ntenants:\n%s",
-			n.listen, n.metrics, c.redis.URL(), n.name, lease, tc.String())
-		path := filepath.Join(c.dir, n.name+".yaml")
-		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		startNode(t, n, path)
-		c.nodes = append(c.nodes, n)
+	cfg := fmt.Sprintf("listen: %q\nmetrics_listen: %q\nredis_url: %q\nnode_id: %s\nlease_ttl: %s\ndrain_timeout: 2s\nlog_level: debug\ntenants:\n%s",
+		n.listen, n.metrics, c.redis.URL(), n.name, c.lease, tc.String())
+	if err := os.WriteFile(n.config, []byte(cfg), 0o600); err != nil {
+		c.t.Fatal(err)
 	}
-	for _, n := range c.nodes {
-		c.eventually(fmt.Sprintf("%s ready", n.name), 15*time.Second, n.ready)
-	}
-	return c
 }
 
 func tail(s string, n int) string {
@@ -747,4 +767,67 @@ func TestClusterFarmOwnership(t *testing.T) {
 	<-c.nodes[0].done
 	took = c.eventually("the killed node's tenants owned by the two others", 30*time.Second, func() bool { return settled(c.nodes[1:], 46) })
 	t.Logf("re-settled after the kill in %v: %v", took, counts)
+}
+
+// restStatus returns the HTTP status of GET path on n for tenant's host.
+func (c *testCluster) restStatus(n *nodeProc, tenant, path string) int {
+	token, _ := auth.SignJWT("alice", []byte(testJWT), time.Hour, time.Now())
+	req, _ := http.NewRequest("GET", "http://"+n.listen+path, nil)
+	req.Host = tenant + ".test"
+	req.Header.Set("Authorization", "Bearer "+token)
+	r, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0
+	}
+	r.Body.Close()
+	return r.StatusCode
+}
+
+// TestClusterTenantsAddedAndRemovedOnSIGHUP (issue 15): a tenant added to
+// the inline list is served and owned after SIGHUP on every node, without
+// restarting any; a tenant removed has its sockets closed, its lease
+// released and its host answers 404; the other tenants' sockets stay.
+func TestClusterTenantsAddedAndRemovedOnSIGHUP(t *testing.T) {
+	c := newTestCluster(t, 2, []string{"ta", "tb"}, 2)
+	c.eventually("ta and tb owned", 15*time.Second, func() bool { return c.owner("ta") != nil && c.owner("tb") != nil })
+	stay := c.connect(c.nodes[0], "ta", "alice")
+	gone := c.connect(c.nodes[1], "tb", "alice")
+	for _, n := range c.nodes {
+		if got := c.restStatus(n, "tc", "/webrest/astproxy/extensions"); got != http.StatusNotFound {
+			t.Fatalf("%s: tenant tc before it is configured: HTTP %d, want 404", n.name, got)
+		}
+	}
+
+	c.addSim("tc", 3, 2)
+	for _, n := range c.nodes {
+		c.writeConfig(n, []string{"ta", "tc"})
+		n.signal(syscall.SIGHUP)
+	}
+	c.eventually("tc owned", 15*time.Second, func() bool { return c.owner("tc") != nil })
+	for _, n := range c.nodes {
+		c.eventually(n.name+" serves tc", 10*time.Second, func() bool {
+			return c.restStatus(n, "tc", "/webrest/astproxy/extensions") == http.StatusOK
+		})
+	}
+	v := c.connect(c.nodes[1], "tc", "alice")
+	c.eventually("events of the new tenant", 15*time.Second, func() bool { return v.count("extenUpdate") > 0 })
+
+	select {
+	case <-gone.conn.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the socket of a removed tenant stayed open")
+	}
+	c.eventually("tb's lease released", 10*time.Second, func() bool { return c.owner("tb") == nil })
+	for _, n := range c.nodes {
+		if got := c.restStatus(n, "tb", "/webrest/astproxy/extensions"); got != http.StatusNotFound {
+			t.Errorf("%s: removed tenant tb: HTTP %d, want 404", n.name, got)
+		}
+	}
+	select {
+	case <-stay.conn.Done():
+		t.Fatal("the reload dropped a socket of a tenant that stayed")
+	default:
+	}
+	before := stay.count("extenUpdate")
+	c.eventually("events still reach the tenant that stayed", 15*time.Second, func() bool { return stay.count("extenUpdate") > before })
 }

@@ -37,7 +37,7 @@ func TestMembersNeverAlone(t *testing.T) {
 			if got := m.count(); got != tc.want {
 				t.Fatalf("count = %d, want %d", got, tc.want)
 			}
-			spread := &leaseSpread{owned: func() int { return 40 }, tenants: 100, nodes: m.count}
+			spread := &leaseSpread{owned: func() int { return 40 }, tenants: func() int { return 100 }, nodes: m.count}
 			// ceil(100/3)+1 = 35: a node with 40 leases takes no more; with
 			// an unknown count it takes none at all; alone it takes all.
 			if got := spread.mayAcquire(); got != (tc.want == 1) {

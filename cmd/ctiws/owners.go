@@ -17,21 +17,40 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
-// ownerSet runs one node.Owner per tenant.
+// ownerSet runs one node.Owner per tenant; tenants may be added and
+// removed while it runs.
 type ownerSet struct {
-	wg      sync.WaitGroup
-	owners  map[string]*node.Owner
-	tenant  map[string]*atomic.Pointer[config.Tenant]
+	ctx     context.Context
+	cfg     *config.Config
+	backend cluster.Backend
+	pbxs    *pbxFactory
+	log     *slog.Logger
+	metrics *node.Metrics
+	panics  *guard.Panics
+	gate    *node.StartGate
+	spread  *leaseSpread
+	alive   func(context.Context, string) (bool, error)
 	renewer *node.Renewer
+	wg      sync.WaitGroup
+
+	mu     sync.Mutex
+	owners map[string]*runningOwner
+}
+
+// runningOwner is one tenant's owner and how to stop it.
+type runningOwner struct {
+	o      *node.Owner
+	tenant *atomic.Pointer[config.Tenant]
+	stop   context.CancelFunc
+	done   chan struct{}
 }
 
 func startOwners(ctx context.Context, cfg *config.Config, backend cluster.Backend, info clusterInfo, pbxs *pbxFactory, log *slog.Logger, reg prometheus.Registerer, panics *guard.Panics) *ownerSet {
-	m := node.NewMetrics(reg)
-	set := &ownerSet{owners: map[string]*node.Owner{}, tenant: map[string]*atomic.Pointer[config.Tenant]{},
-		renewer: &node.Renewer{Ownership: backend.Ownership, TTL: cfg.LeaseTTL, Log: log}}
-	gate := node.NewStartGate(cfg.OwnerStartRate, int(math.Ceil(cfg.OwnerStartRate)))
-	spread := &leaseSpread{owned: set.renewer.Held, tenants: len(cfg.Tenants), rate: cfg.OwnerStartRate}
-	var alive func(context.Context, string) (bool, error)
+	set := &ownerSet{ctx: ctx, cfg: cfg, backend: backend, pbxs: pbxs, log: log, panics: panics, metrics: node.NewMetrics(reg),
+		gate:    node.NewStartGate(cfg.OwnerStartRate, int(math.Ceil(cfg.OwnerStartRate))),
+		renewer: &node.Renewer{Ownership: backend.Ownership, TTL: cfg.LeaseTTL, Log: log},
+		owners:  map[string]*runningOwner{}}
+	set.spread = &leaseSpread{owned: set.renewer.Held, tenants: set.count, rate: cfg.OwnerStartRate}
 	if info.multi {
 		nodes := promauto.With(reg).NewGauge(prometheus.GaugeOpts{Namespace: "ctiws", Name: "cluster_nodes",
 			Help: "Live nodes as this node last saw them (lease spreading)."})
@@ -40,43 +59,121 @@ func startOwners(ctx context.Context, cfg *config.Config, backend cluster.Backen
 		if err := mem.refresh(ctx); err != nil {
 			log.Warn("live nodes not known at start; no lease is taken until they are", "err", err)
 		}
-		spread.nodes, alive = mem.count, mem.alive
+		set.spread.nodes, set.alive = mem.count, mem.alive
 		set.goRun(func() { mem.run(ctx) })
 	}
-	for i := range cfg.Tenants {
-		t := cfg.Tenants[i]
-		cur := &atomic.Pointer[config.Tenant]{}
-		cur.Store(&t)
-		set.tenant[t.ID] = cur
-		o := &node.Owner{
-			Tenant:     t.ID,
-			Node:       cfg.NodeID,
-			Backend:    backend,
-			LeaseTTL:   cfg.LeaseTTL,
-			NewPBX:     func() node.PBX { return pbxs.newPBX(&t, cur.Load) },
-			Directory:  func() *directory.Directory { return cur.Load().Directory },
-			MayAcquire: spread.mayAcquire,
-			Renewer:    set.renewer,
-			Starts:     gate,
-			Streams:    streamsOf(&t),
-			NodeAlive:  alive,
-			Log:        log,
-			Metrics:    m,
-			Panics:     panics,
-		}
-		set.owners[t.ID] = o
-		m.LeaseOwned.WithLabelValues(t.ID).Set(0)
-	}
-	set.goRun(func() { gate.Run(ctx) })
+	set.goRun(func() { set.gate.Run(ctx) })
 	set.goRun(func() { set.renewer.Run(ctx) })
-	if spread.nodes != nil {
-		set.goRun(func() { spread.rebalance(ctx, set, cfg.LeaseTTL, log) })
+	if set.spread.nodes != nil {
+		set.goRun(func() { set.spread.rebalance(ctx, set, cfg.LeaseTTL, log) })
 	}
-	// Start only once the set is complete: the spreading reads it.
-	for _, o := range set.owners {
-		set.goRun(func() { o.Run(ctx) })
+	// Register every tenant before starting any: the spreading counts them.
+	set.mu.Lock()
+	for i := range cfg.Tenants {
+		set.owners[cfg.Tenants[i].ID] = set.newOwner(cfg.Tenants[i])
 	}
+	for _, r := range set.owners {
+		set.start(r)
+	}
+	set.mu.Unlock()
 	return set
+}
+
+// newOwner builds (without starting) the owner of tenant t.
+func (s *ownerSet) newOwner(t config.Tenant) *runningOwner {
+	cur := &atomic.Pointer[config.Tenant]{}
+	cur.Store(&t)
+	o := &node.Owner{
+		Tenant:     t.ID,
+		Node:       s.cfg.NodeID,
+		Backend:    s.backend,
+		LeaseTTL:   s.cfg.LeaseTTL,
+		NewPBX:     func() node.PBX { return s.pbxs.newPBX(&t, cur.Load) },
+		Directory:  func() *directory.Directory { return cur.Load().Directory },
+		MayAcquire: s.spread.mayAcquire,
+		Renewer:    s.renewer,
+		Starts:     s.gate,
+		Streams:    streamsOf(&t),
+		NodeAlive:  s.alive,
+		Log:        s.log,
+		Metrics:    s.metrics,
+		Panics:     s.panics,
+	}
+	s.metrics.LeaseOwned.WithLabelValues(t.ID).Set(0)
+	return &runningOwner{o: o, tenant: cur, done: make(chan struct{})}
+}
+
+// start runs r's owner until the set's context ends or r is removed.
+func (s *ownerSet) start(r *runningOwner) {
+	ctx, cancel := context.WithCancel(s.ctx)
+	r.stop = cancel
+	s.goRun(func() {
+		defer close(r.done)
+		r.o.Run(ctx)
+	})
+}
+
+// add starts competing for a new tenant's lease.
+func (s *ownerSet) add(t config.Tenant) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.owners[t.ID]; ok {
+		return
+	}
+	r := s.newOwner(t)
+	s.owners[t.ID] = r
+	s.start(r)
+}
+
+// remove stops a tenant's owner and waits until it has released its lease.
+func (s *ownerSet) remove(id string) {
+	s.mu.Lock()
+	r, ok := s.owners[id]
+	delete(s.owners, id)
+	s.mu.Unlock()
+	if !ok {
+		return
+	}
+	r.stop()
+	<-r.done
+	s.metrics.Forget(id)
+}
+
+// has reports whether the set runs an owner for tenant id.
+func (s *ownerSet) has(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.owners[id]
+	return ok
+}
+
+// ids lists the tenants of the set.
+func (s *ownerSet) ids() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.owners))
+	for id := range s.owners {
+		out = append(out, id)
+	}
+	return out
+}
+
+// count is the number of tenants.
+func (s *ownerSet) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.owners)
+}
+
+// snapshot returns the running owners.
+func (s *ownerSet) snapshot() []*node.Owner {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*node.Owner, 0, len(s.owners))
+	for _, r := range s.owners {
+		out = append(out, r.o)
+	}
+	return out
 }
 
 // membersEvery is how often a node re-reads the live node list: a fifth
@@ -100,9 +197,12 @@ func (s *ownerSet) wait() { s.wg.Wait() }
 
 // setDirectory passes a reloaded tenant to its owner.
 func (s *ownerSet) setDirectory(id string, t *config.Tenant) {
-	if cur, ok := s.tenant[id]; ok {
-		cur.Store(t)
-		s.owners[id].SetDirectory(t.Directory)
+	s.mu.Lock()
+	r, ok := s.owners[id]
+	s.mu.Unlock()
+	if ok {
+		r.tenant.Store(t)
+		r.o.SetDirectory(t.Directory)
 	}
 }
 
@@ -115,7 +215,7 @@ func (s *ownerSet) owned() int { return s.renewer.Held() }
 // taken.
 type leaseSpread struct {
 	owned   func() int
-	tenants int
+	tenants func() int
 	// rate is the node's owner_start_rate: hand-backs are paced like starts.
 	rate float64
 	// nodes reports the live node count, 0 while unknown (nil: single node).
@@ -125,7 +225,7 @@ type leaseSpread struct {
 // share is the most leases one of n nodes should hold: ceil(tenants/n)+1.
 func (l *leaseSpread) share(n int) int {
 	n = max(n, 1)
-	return (l.tenants+n-1)/n + 1
+	return (l.tenants()+n-1)/n + 1
 }
 
 func (l *leaseSpread) mayAcquire() bool {
@@ -161,7 +261,7 @@ func (l *leaseSpread) rebalance(ctx context.Context, set *ownerSet, every time.D
 			continue
 		}
 		log.Info("handing PBX leases back to spread them over the nodes", "count", extra, "share", share, "nodes", n)
-		for _, o := range set.owners {
+		for _, o := range set.snapshot() {
 			if extra <= 0 {
 				break
 			}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/ctiws/ctiws/ami"
@@ -46,6 +47,17 @@ func newAMIMetrics(reg prometheus.Registerer) *amiMetrics {
 	}
 }
 
+// forget drops a removed tenant's series.
+func (m *amiMetrics) forget(tenant string) {
+	l := prometheus.Labels{"tenant": tenant}
+	m.connected.DeletePartialMatch(l)
+	m.reconnects.DeletePartialMatch(l)
+	m.messages.DeletePartialMatch(l)
+	m.parseErrors.DeletePartialMatch(l)
+	m.skipped.DeletePartialMatch(l)
+	m.snapshot.DeletePartialMatch(l)
+}
+
 func (m *amiMetrics) hooks(tenant string) ami.Hooks {
 	return ami.Hooks{
 		ConnState: func(up bool) {
@@ -67,45 +79,75 @@ func (m *amiMetrics) hooks(tenant string) ami.Hooks {
 // an in-process simulated PBX on a loopback port, so the path is the real
 // one (TCP, AMI bytes, model).
 type pbxFactory struct {
+	ctx     context.Context
 	log     *slog.Logger
 	metrics *amiMetrics
-	sims    []*sim.Server
+
+	mu      sync.Mutex
+	sims    map[string]*sim.Server
 	amiCfg  map[string]ami.Config
 	objects map[string]*ami.Objects
 }
 
 func newPBXFactory(ctx context.Context, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (*pbxFactory, error) {
-	f := &pbxFactory{log: log, metrics: newAMIMetrics(reg), amiCfg: map[string]ami.Config{}, objects: map[string]*ami.Objects{}}
+	f := &pbxFactory{ctx: ctx, log: log, metrics: newAMIMetrics(reg), sims: map[string]*sim.Server{},
+		amiCfg: map[string]ami.Config{}, objects: map[string]*ami.Objects{}}
 	for i := range cfg.Tenants {
-		t := &cfg.Tenants[i]
-		var objs *ami.Objects
-		if t.ObjectsFile != "" {
-			o, err := ami.LoadObjects(t.ObjectsFile)
-			if err != nil {
-				f.Close()
-				return nil, errUsage{fmt.Errorf("tenant %s: objects_file: %w", t.ID, err)}
-			}
-			objs = o
+		if err := f.add(&cfg.Tenants[i]); err != nil {
+			f.Close()
+			return nil, err
 		}
-		f.objects[t.ID] = objs
-		ac := ami.Config{Address: t.AMI.Address, Username: t.AMI.Username, Secret: t.AMI.Secret, Tenant: t.ID}
-		if t.AMI.Address == "sim" {
-			sc := simConfigFor(t)
-			s := sim.New(sc, log.With("tenant", t.ID, "component", "amisim"))
-			addr, err := s.Listen(ctx, "127.0.0.1:0")
-			if err != nil {
-				f.Close()
-				return nil, fmt.Errorf("tenant %s: start simulated PBX: %w", t.ID, err)
-			}
-			f.sims = append(f.sims, s)
-			ac.Address, ac.Username, ac.Secret = addr.String(), sc.Username, sc.Secret
-			log.Info("simulated PBX started", "tenant", t.ID, "address", ac.Address, "extensions", len(sc.Extensions))
-		}
-		f.amiCfg[t.ID] = ac
-		// Every tenant is visible from the start (0 until this node owns it).
-		f.metrics.connected.WithLabelValues(t.ID).Set(0)
 	}
 	return f, nil
+}
+
+// add prepares a tenant's AMI side (objects file, simulated PBX).
+func (f *pbxFactory) add(t *config.Tenant) error {
+	var objs *ami.Objects
+	if t.ObjectsFile != "" {
+		o, err := ami.LoadObjects(t.ObjectsFile)
+		if err != nil {
+			return errUsage{fmt.Errorf("tenant %s: objects_file: %w", t.ID, err)}
+		}
+		objs = o
+	}
+	ac := ami.Config{Address: t.AMI.Address, Username: t.AMI.Username, Secret: t.AMI.Secret, Tenant: t.ID}
+	var s *sim.Server
+	if t.AMI.Address == "sim" {
+		sc := simConfigFor(t)
+		s = sim.New(sc, f.log.With("tenant", t.ID, "component", "amisim"))
+		addr, err := s.Listen(f.ctx, "127.0.0.1:0")
+		if err != nil {
+			return fmt.Errorf("tenant %s: start simulated PBX: %w", t.ID, err)
+		}
+		ac.Address, ac.Username, ac.Secret = addr.String(), sc.Username, sc.Secret
+		f.log.Info("simulated PBX started", "tenant", t.ID, "address", ac.Address, "extensions", len(sc.Extensions))
+	}
+	f.mu.Lock()
+	if s != nil {
+		f.sims[t.ID] = s
+	}
+	f.objects[t.ID] = objs
+	f.amiCfg[t.ID] = ac
+	f.mu.Unlock()
+	// Every tenant is visible from the start (0 until this node owns it).
+	f.metrics.connected.WithLabelValues(t.ID).Set(0)
+	return nil
+}
+
+// remove forgets a tenant (after its owner stopped) and stops its
+// simulated PBX.
+func (f *pbxFactory) remove(id string) {
+	f.mu.Lock()
+	s := f.sims[id]
+	delete(f.sims, id)
+	delete(f.amiCfg, id)
+	delete(f.objects, id)
+	f.mu.Unlock()
+	if s != nil {
+		_ = s.Close()
+	}
+	f.metrics.forget(id)
 }
 
 // simConfigFor returns the simulator's default PBX with the tenant's
@@ -139,11 +181,16 @@ func simConfigFor(t *config.Tenant) sim.Config {
 // newPBX returns a runner for one ownership term of a tenant.
 func (f *pbxFactory) newPBX(t *config.Tenant, dir func() *config.Tenant) node.PBX {
 	cur := dir()
-	return ami.NewRunner(f.amiCfg[t.ID], cur.Directory, f.objects[t.ID], f.log.With("tenant", t.ID, "component", "ami"), f.metrics.hooks(t.ID))
+	f.mu.Lock()
+	ac, objs := f.amiCfg[t.ID], f.objects[t.ID]
+	f.mu.Unlock()
+	return ami.NewRunner(ac, cur.Directory, objs, f.log.With("tenant", t.ID, "component", "ami"), f.metrics.hooks(t.ID))
 }
 
 // Close stops the simulated PBXs.
 func (f *pbxFactory) Close() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	for _, s := range f.sims {
 		_ = s.Close()
 	}

@@ -189,7 +189,7 @@ loop:
 		case <-ctx.Done():
 			break loop
 		case <-hup:
-			reload(cfg.Path, srv, owners, log)
+			reload(cfg.Path, srv, owners, pbxs, log)
 		}
 	}
 
@@ -272,31 +272,66 @@ func newBackend(ctx context.Context, cfg *config.Config, log *slog.Logger, reg p
 	return newRedisBackend(ctx, cfg, log, reg)
 }
 
-// reload re-reads the configuration and applies users, profiles and
-// privacy to running tenants without dropping sockets. Listen addresses,
-// Redis and the tenant list need a restart.
-func reload(path string, srv *ws.Server, owners *ownerSet, log *slog.Logger) {
+// reload re-reads the configuration and applies it without dropping the
+// sockets of unchanged tenants: users, profiles and privacy of running
+// tenants; tenants added to the list start being served (and their lease
+// competed for); tenants removed from it have their sockets closed, their
+// lease released and their hosts answer 404. Listen addresses, Redis and
+// the node-wide settings need a restart. A broken configuration is refused
+// as a whole; a tenant whose files are broken is refused alone.
+func reload(path string, srv *ws.Server, owners *ownerSet, pbxs *pbxFactory, log *slog.Logger) {
 	next, err := config.Load(path, os.Environ())
 	if err != nil {
 		log.Error("reload refused: configuration invalid; keeping the running one", "err", err)
 		return
 	}
+	keep := map[string]bool{}
+	var added []string
 	for i := range next.Tenants {
 		t := &next.Tenants[i]
+		keep[t.ID] = true
 		tc, err := tenantConfig(t)
 		if err != nil {
 			log.Error("reload refused for tenant", "tenant", t.ID, "err", err)
 			continue
 		}
-		if !srv.Reload(t.ID, tc) {
-			log.Warn("reload: new tenant needs a restart", "tenant", t.ID)
+		if srv.Reload(t.ID, tc) {
+			owners.setDirectory(t.ID, t)
 			continue
 		}
-		owners.setDirectory(t.ID, t)
+		if err := addTenant(t, tc, srv, owners, pbxs); err != nil {
+			log.Error("reload: new tenant refused", "tenant", t.ID, "err", err)
+			continue
+		}
+		added = append(added, t.ID)
 	}
-	var ids []string
+	var removed []string
+	for _, id := range owners.ids() {
+		if keep[id] {
+			continue
+		}
+		// The lease first (another node takes the PBX), then the sockets.
+		owners.remove(id)
+		srv.RemoveTenant(id)
+		pbxs.remove(id)
+		removed = append(removed, id)
+	}
+	ids := make([]string, 0, len(next.Tenants))
 	for _, t := range next.Tenants {
 		ids = append(ids, t.ID)
 	}
-	log.Info("configuration reloaded", "tenants", strings.Join(ids, ","))
+	log.Info("configuration reloaded", "tenants", strings.Join(ids, ","), "added", strings.Join(added, ","), "removed", strings.Join(removed, ","))
+}
+
+// addTenant starts serving a tenant that was not in the configuration.
+func addTenant(t *config.Tenant, tc *ws.TenantConfig, srv *ws.Server, owners *ownerSet, pbxs *pbxFactory) error {
+	if err := pbxs.add(t); err != nil {
+		return err
+	}
+	if err := srv.AddTenant(ws.NewTenant(t.ID, t.Hosts, tc)); err != nil {
+		pbxs.remove(t.ID)
+		return err
+	}
+	owners.add(*t)
+	return nil
 }

@@ -312,7 +312,7 @@ func (b *runner) runFarm(ctx context.Context, fs FarmSpec, fr *FarmResult) error
 		if time.Since(killAt) > 2*time.Minute {
 			return fmt.Errorf("2 minutes after the kill: %d of %d tenants owned again, %d publishing", owned, len(victims), pub)
 		}
-		if err := sleepCtx(ctx, 250*time.Millisecond); err != nil {
+		if err := sleepCtx(ctx, 500*time.Millisecond); err != nil {
 			return err
 		}
 	}

@@ -46,12 +46,21 @@ func (g *StartGate) Run(ctx context.Context) {
 	}
 }
 
-// TryTake takes a token if one is there.
-func (g *StartGate) TryTake() bool {
+// Take takes a token, waiting for one at most wait (or until ctx ends).
+func (g *StartGate) Take(ctx context.Context, wait time.Duration) bool {
 	select {
 	case <-g.tokens:
 		return true
 	default:
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-g.tokens:
+		return true
+	case <-t.C:
+		return false
+	case <-ctx.Done():
 		return false
 	}
 }

@@ -54,6 +54,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 }
 
+// Forget drops the series of a tenant that left the configuration.
+func (m *Metrics) Forget(tenant string) {
+	l := prometheus.Labels{"tenant": tenant}
+	m.LeaseOwned.DeletePartialMatch(l)
+	m.OwnershipChanges.DeletePartialMatch(l)
+	m.Published.DeletePartialMatch(l)
+	m.FenceRejects.DeletePartialMatch(l)
+	m.Commands.DeletePartialMatch(l)
+}
+
 // Owner competes for one tenant's lease and runs its PBX while holding it.
 type Owner struct {
 	Tenant   string
@@ -143,7 +153,7 @@ func (o *Owner) Run(ctx context.Context) {
 			quiet++
 		case o.MayAcquire != nil && !o.MayAcquire() && refused < 5:
 			refused++
-		case o.Starts != nil && !o.Starts.TryTake():
+		case o.Starts != nil && !o.Starts.Take(ctx, retry/2):
 			// This node starts no more terms for now.
 		default:
 			quiet, holder = 0, ""
