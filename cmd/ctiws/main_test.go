@@ -181,7 +181,7 @@ func TestMetricsMuxFreeOSMemory(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("pprof=%v %s", tt.pprof, tt.method), func(t *testing.T) {
-			mux := metricsMux(prometheus.NewRegistry(), cluster.Backend{}, nil, tt.pprof)
+			mux := metricsMux(prometheus.NewRegistry(), cluster.Backend{}, nil, tt.pprof, true)
 			rec := httptest.NewRecorder()
 			mux.ServeHTTP(rec, httptest.NewRequest(tt.method, "/debug/free-os-memory", nil))
 			if rec.Code != tt.want {

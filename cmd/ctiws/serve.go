@@ -174,7 +174,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	var metricsSrv *http.Server
 	if mln != nil {
 		// No write timeout: /debug/pprof/profile streams for its duration.
-		metricsSrv = newHTTPServer(metricsMux(reg, backend, srv, cfg.Pprof), httpLimitsOf(cfg), false)
+		metricsSrv = newHTTPServer(metricsMux(reg, backend, srv, cfg.Pprof, cfg.MetricsPerTenant), httpLimitsOf(cfg), false)
 		go func() { _ = metricsSrv.Serve(mln) }()
 	}
 	log.Info("ctiws node started", "version", version, "node", cfg.NodeID, "listen", ln.Addr().String(),
@@ -212,8 +212,9 @@ loop:
 	return nil
 }
 
-// metricsMux serves /metrics, /healthz and /readyz.
-func metricsMux(reg *prometheus.Registry, backend cluster.Backend, srv *ws.Server, withPprof bool) *http.ServeMux {
+// metricsMux serves /metrics, /healthz and /readyz. Without perTenant the
+// series are summed over their tenant label.
+func metricsMux(reg *prometheus.Registry, backend cluster.Backend, srv *ws.Server, withPprof, perTenant bool) *http.ServeMux {
 	mux := http.NewServeMux()
 	if withPprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -228,7 +229,11 @@ func metricsMux(reg *prometheus.Registry, backend cluster.Backend, srv *ws.Serve
 			_, _ = io.WriteString(w, "ok\n")
 		})
 	}
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	var gather prometheus.Gatherer = reg
+	if !perTenant {
+		gather = tenantlessGatherer{reg}
+	}
+	mux.Handle("/metrics", promhttp.HandlerFor(gather, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")
 	})

@@ -42,6 +42,10 @@ type Config struct {
 	PingInterval   time.Duration `yaml:"ping_interval"`
 	PingTimeout    time.Duration `yaml:"ping_timeout"`
 	LogLevel       string        `yaml:"log_level"`
+	// MetricsPerTenant keeps the tenant label on /metrics (default); false
+	// sums every series over its tenants, for big farms (node-wide totals,
+	// a /metrics size that does not grow with the tenants).
+	MetricsPerTenant bool `yaml:"metrics_per_tenant"`
 	// Pprof serves net/http/pprof on metrics_listen (for profiling).
 	Pprof bool `yaml:"pprof"`
 	// DeliverEveryState turns state conflation off: every state frame is
@@ -164,17 +168,18 @@ type Stream struct {
 // Defaults returns a configuration with every default set.
 func Defaults() Config {
 	return Config{
-		Listen:          "127.0.0.1:8181",
-		MetricsListen:   "127.0.0.1:9464",
-		TokenTTL:        time.Hour,
-		MaxMessageBytes: 65536,
-		DrainTimeout:    10 * time.Second,
-		LeaseTTL:        5 * time.Second,
-		OwnerStartRate:  50,
-		LoginTimeout:    10 * time.Second,
-		PingInterval:    25 * time.Second,
-		PingTimeout:     20 * time.Second,
-		LogLevel:        "info",
+		Listen:           "127.0.0.1:8181",
+		MetricsListen:    "127.0.0.1:9464",
+		TokenTTL:         time.Hour,
+		MaxMessageBytes:  65536,
+		DrainTimeout:     10 * time.Second,
+		LeaseTTL:         5 * time.Second,
+		OwnerStartRate:   50,
+		MetricsPerTenant: true,
+		LoginTimeout:     10 * time.Second,
+		PingInterval:     25 * time.Second,
+		PingTimeout:      20 * time.Second,
+		LogLevel:         "info",
 
 		HTTPReadTimeout:    15 * time.Second,
 		HTTPWriteTimeout:   15 * time.Second,
