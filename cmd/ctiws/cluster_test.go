@@ -830,4 +830,9 @@ func TestClusterTenantsAddedAndRemovedOnSIGHUP(t *testing.T) {
 	}
 	before := stay.count("extenUpdate")
 	c.eventually("events still reach the tenant that stayed", 15*time.Second, func() bool { return stay.count("extenUpdate") > before })
+	// ta's entry and files did not change: its sockets were not told to
+	// reload (in a farm one tenant's change must not touch the others).
+	if got := stay.count("serverReloaded"); got != 0 {
+		t.Errorf("the unchanged tenant's socket got %d serverReloaded", got)
+	}
 }

@@ -147,6 +147,14 @@ func (s *ownerSet) has(id string) bool {
 	return ok
 }
 
+// unchanged reports whether tenant id runs with exactly this fingerprint.
+func (s *ownerSet) unchanged(id, fingerprint string) bool {
+	s.mu.Lock()
+	r, ok := s.owners[id]
+	s.mu.Unlock()
+	return ok && fingerprint != "" && r.tenant.Load().Fingerprint == fingerprint
+}
+
 // ids lists the tenants of the set.
 func (s *ownerSet) ids() []string {
 	s.mu.Lock()

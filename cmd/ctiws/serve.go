@@ -292,9 +292,16 @@ func reload(path string, srv *ws.Server, owners *ownerSet, pbxs *pbxFactory, log
 	}
 	keep := map[string]bool{}
 	var added []string
+	unchanged := 0
 	for i := range next.Tenants {
 		t := &next.Tenants[i]
 		keep[t.ID] = true
+		if owners.unchanged(t.ID, t.Fingerprint) {
+			// Nothing to do, and its sockets get no serverReloaded: in a
+			// farm one tenant's change must not touch the others.
+			unchanged++
+			continue
+		}
 		tc, err := tenantConfig(t)
 		if err != nil {
 			log.Error("reload refused for tenant", "tenant", t.ID, "err", err)
@@ -321,11 +328,7 @@ func reload(path string, srv *ws.Server, owners *ownerSet, pbxs *pbxFactory, log
 		pbxs.remove(id)
 		removed = append(removed, id)
 	}
-	ids := make([]string, 0, len(next.Tenants))
-	for _, t := range next.Tenants {
-		ids = append(ids, t.ID)
-	}
-	log.Info("configuration reloaded", "tenants", strings.Join(ids, ","), "added", strings.Join(added, ","), "removed", strings.Join(removed, ","))
+	log.Info("configuration reloaded", "tenants", len(next.Tenants), "unchanged", unchanged, "added", strings.Join(added, ","), "removed", strings.Join(removed, ","))
 }
 
 // addTenant starts serving a tenant that was not in the configuration.

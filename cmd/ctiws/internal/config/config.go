@@ -5,6 +5,9 @@ package config
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -114,6 +117,9 @@ type Tenant struct {
 	Directory *directory.Directory `yaml:"-"`
 	// Htpasswd holds the contents of the htpasswd file (set by Load).
 	Htpasswd []byte `yaml:"-"`
+	// Fingerprint changes when the tenant's entry or any of its files
+	// changes (set by Load): a reload leaves unchanged tenants alone.
+	Fingerprint string `yaml:"-"`
 }
 
 // Privacy returns the privacy replacement string ("xxx" when not set; an
@@ -531,6 +537,7 @@ func (c *Config) loadFiles(dir string) error {
 				return &Error{File: c.Path, Err: fmt.Errorf("tenant %s: objects_file: %w", t.ID, err)}
 			}
 		}
+		t.Fingerprint = fingerprint(t)
 	}
 	if err := c.checkSharedSecrets(); err != nil {
 		return &Error{File: c.Path, Err: err}
@@ -600,4 +607,23 @@ func (c *Config) checkSharedSecrets() error {
 		}
 	}
 	return nil
+}
+
+// fingerprint hashes a tenant's entry (secrets included, as read) and the
+// contents of its files.
+func fingerprint(t *Tenant) string {
+	h := sha256.New()
+	entry := *t
+	entry.Directory, entry.Fingerprint = nil, ""
+	b, _ := json.Marshal(entry)
+	h.Write(b)
+	for _, f := range []string{t.UsersFile, t.ProfilesFile, t.ObjectsFile} {
+		if f == "" {
+			continue
+		}
+		raw, _ := os.ReadFile(f)
+		fmt.Fprintf(h, "\x00%s\x00%d\x00", f, len(raw))
+		h.Write(raw)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }

@@ -191,3 +191,60 @@ func TestSharedJWTSecretRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestFingerprint: a tenant's fingerprint is stable while nothing changes
+// and changes with its entry, its files and its secrets, and only its own.
+func TestFingerprint(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, s string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	entry := func(id, privacy, users string) string {
+		return "  - id: " + id + "\n    hosts: [" + id + ".test]\n    ami: {address: \"127.0.0.1:5038\", username: u, secret_file: secret}\n    privacy_numbers: \"" + privacy + "\"\n    auth: {jwt_secret_file: jwt-" + id + "}\n    users_file: " + users + "\n    profiles_file: p.json\n"
+	}
+	load := func(cfg string) (a, b string) {
+		write("c.yaml", "tenants:\n"+cfg)
+		c, err := Load(filepath.Join(dir, "c.yaml"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Tenants[0].Fingerprint, c.Tenants[1].Fingerprint
+	}
+	write("u.json", `{"alice":{"endpoints":{"mainextension":{"201":{}}}}}`)
+	write("u2.json", `{"bob":{"endpoints":{"mainextension":{"202":{}}}}}`)
+	write("p.json", `{}`)
+	write("secret", "s3cr3t\n")
+	write("jwt-a", "jwt-secret-of-a\n")
+	write("jwt-b", "jwt-secret-of-b\n")
+	a0, b0 := load(entry("a", "xxx", "u.json") + entry("b", "xxx", "u2.json"))
+	if a0 == "" || a0 == b0 {
+		t.Fatalf("fingerprints %q %q: want set and different", a0, b0)
+	}
+	for _, tc := range []struct {
+		name   string
+		change func() string
+		aSame  bool
+	}{
+		{"nothing", func() string { return entry("a", "xxx", "u.json") + entry("b", "xxx", "u2.json") }, true},
+		{"privacy", func() string { return entry("a", "***", "u.json") + entry("b", "xxx", "u2.json") }, false},
+		{"users file", func() string {
+			write("u.json", `{"alice":{"endpoints":{"mainextension":{"203":{}}}}}`)
+			return entry("a", "xxx", "u.json") + entry("b", "xxx", "u2.json")
+		}, false},
+		{"secret file", func() string {
+			write("jwt-a", "another-secret-of-a\n")
+			return entry("a", "xxx", "u.json") + entry("b", "xxx", "u2.json")
+		}, false},
+	} {
+		a, b := load(tc.change())
+		if (a == a0) != tc.aSame {
+			t.Errorf("%s: tenant a's fingerprint unchanged = %v, want %v", tc.name, a == a0, tc.aSame)
+		}
+		if b != b0 {
+			t.Errorf("%s: tenant b's fingerprint changed", tc.name)
+		}
+		a0, b0 = a, b
+	}
+}
