@@ -771,7 +771,7 @@ func TestClusterFarmOwnership(t *testing.T) {
 
 // restStatus returns the HTTP status of GET path on n for tenant's host.
 func (c *testCluster) restStatus(n *nodeProc, tenant, path string) int {
-	token, _ := auth.SignJWT("alice", []byte(testJWT), time.Hour, time.Now())
+	token, _ := auth.SignJWT("alice", tenant, []byte(tenantJWT(tenant)), time.Hour, time.Now())
 	req, _ := http.NewRequest("GET", "http://"+n.listen+path, nil)
 	req.Host = tenant + ".test"
 	req.Header.Set("Authorization", "Bearer "+token)
@@ -832,6 +832,92 @@ func TestClusterTenantsAddedAndRemovedOnSIGHUP(t *testing.T) {
 	c.eventually("events still reach the tenant that stayed", 15*time.Second, func() bool { return stay.count("extenUpdate") > before })
 	// ta's entry and files did not change: its sockets were not told to
 	// reload (in a farm one tenant's change must not touch the others).
+	if got := stay.count("serverReloaded"); got != 0 {
+		t.Errorf("the unchanged tenant's socket got %d serverReloaded", got)
+	}
+}
+
+// TestTenantsDir (issue 15): tenants in a tenants_dir are served; a folder
+// added or removed takes effect without a signal (the node watches the
+// folder); a broken tenant file is refused, named in the log, and leaves
+// that tenant as it was; the other tenants' sockets stay.
+func TestTenantsDir(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
+	dir := t.TempDir()
+	demo, _ := filepath.Abs("demo")
+	addTenant := func(id string) {
+		folder := filepath.Join(dir, "tenants", id)
+		if err := os.MkdirAll(folder, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []string{"users.json", "profiles.json"} {
+			b, err := os.ReadFile(filepath.Join(demo, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(folder, f), b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		y := fmt.Sprintf("hosts: [%s.test]\nami: {address: sim, sim_calls_per_second: 0}\nauth: {jwt_secret: %q}\nusers_file: users.json\nprofiles_file: profiles.json\n", id, tenantJWT(id))
+		// Written last: the folder is complete when the node sees it.
+		if err := os.WriteFile(filepath.Join(folder, "tenant.yaml"), []byte(y), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	addTenant("ta")
+	listen, metrics := freeAddr(t), freeAddr(t)
+	cfg := fmt.Sprintf("listen: %q\nmetrics_listen: %q\ntenants_dir: tenants\n", listen, metrics)
+	if err := os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n := &nodeProc{t: t, name: "tenantsdir", listen: listen, metrics: metrics}
+	startNode(t, n, filepath.Join(dir, "config.yaml"))
+	c := &testCluster{t: t, nodes: []*nodeProc{n}}
+	c.eventually("ready", 10*time.Second, n.ready)
+	const ext = "/webrest/astproxy/extensions"
+	c.eventually("ta served", 10*time.Second, func() bool { return c.restStatus(n, "ta", ext) == http.StatusOK })
+	stay := c.connect(n, "ta", "alice")
+
+	addTenant("tb")
+	took := c.eventually("tb served without a signal", 15*time.Second, func() bool { return c.restStatus(n, "tb", ext) == http.StatusOK })
+	t.Logf("a tenant folder added was served after %v", took)
+	gone := c.connect(n, "tb", "alice")
+
+	// A broken file: refused, named, tb keeps running as it was.
+	bad := filepath.Join(dir, "tenants", "tb", "tenant.yaml")
+	if err := os.WriteFile(bad, []byte("hosts: [tb.test]\nami: {adress: sim}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.eventually("the broken file named in the log", 15*time.Second, func() bool {
+		return strings.Contains(n.log(), "reload refused for tenant") && strings.Contains(n.log(), bad)
+	})
+	if got := c.restStatus(n, "tb", ext); got != http.StatusOK {
+		t.Fatalf("a tenant whose file broke: HTTP %d, want it kept (200)", got)
+	}
+	select {
+	case <-gone.conn.Done():
+		t.Fatal("a broken tenant file closed the tenant's sockets")
+	default:
+	}
+
+	// Removing the folder removes the tenant.
+	if err := os.RemoveAll(filepath.Join(dir, "tenants", "tb")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-gone.conn.Done():
+	case <-time.After(15 * time.Second):
+		t.Fatal("the socket of a removed tenant folder stayed open")
+	}
+	c.eventually("tb answers 404", 5*time.Second, func() bool { return c.restStatus(n, "tb", ext) == http.StatusNotFound })
+	select {
+	case <-stay.conn.Done():
+		t.Fatal("the other tenant's socket was dropped")
+	default:
+	}
 	if got := stay.count("serverReloaded"); got != 0 {
 		t.Errorf("the unchanged tenant's socket got %d serverReloaded", got)
 	}

@@ -180,15 +180,25 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	log.Info("ctiws node started", "version", version, "node", cfg.NodeID, "listen", ln.Addr().String(),
 		"metrics", cfg.MetricsListen, "tenants", len(cfg.Tenants), "redis", cfg.RedisURL != "")
 
+	for name, err := range cfg.TenantErrors {
+		log.Error("tenant refused", "folder", name, "err", err)
+	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	dirChanged := make(chan struct{}, 1)
+	if cfg.TenantsDir != "" {
+		go watchTenantsDir(runCtx, cfg.TenantsDir, dirChanged, log)
+	}
 loop:
 	for {
 		select {
 		case <-ctx.Done():
 			break loop
 		case <-hup:
+			reload(cfg.Path, srv, owners, pbxs, log)
+		case <-dirChanged:
+			log.Info("tenants_dir changed: reloading")
 			reload(cfg.Path, srv, owners, pbxs, log)
 		}
 	}
@@ -316,6 +326,11 @@ func reload(path string, srv *ws.Server, owners *ownerSet, pbxs *pbxFactory, log
 			continue
 		}
 		added = append(added, t.ID)
+	}
+	for name, err := range next.TenantErrors {
+		// A broken tenant folder leaves that tenant as it was.
+		keep[name] = true
+		log.Error("reload refused for tenant", "folder", name, "err", err)
 	}
 	var removed []string
 	for _, id := range owners.ids() {

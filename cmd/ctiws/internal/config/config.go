@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -96,9 +97,17 @@ type Config struct {
 	BcryptQueue       int `yaml:"bcrypt_queue"`
 
 	Tenants []Tenant `yaml:"tenants"`
+	// TenantsDir is a folder with one sub-folder per tenant (its
+	// tenant.yaml, a tenant entry, plus the files it names, relative to
+	// that folder); relative to the config file. Its tenants come after
+	// the inline ones; the node watches it.
+	TenantsDir string `yaml:"tenants_dir"`
 
 	// Path is the file the configuration was read from.
 	Path string `yaml:"-"`
+	// TenantErrors are the tenant folders of TenantsDir that were refused
+	// (broken or conflicting files), by folder name (= tenant id).
+	TenantErrors map[string]error `yaml:"-"`
 }
 
 // Tenant is one PBX and its users.
@@ -241,7 +250,124 @@ func Load(path string, env []string) (*Config, error) {
 	if err := cfg.loadFiles(filepath.Dir(path)); err != nil {
 		return nil, err
 	}
+	if cfg.TenantsDir != "" {
+		dir := cfg.TenantsDir
+		if !filepath.IsAbs(dir) {
+			dir = filepath.Join(filepath.Dir(path), dir)
+		}
+		cfg.TenantsDir = dir
+		if err := cfg.loadTenantsDir(dir); err != nil {
+			return nil, &Error{File: path, Err: err}
+		}
+	}
 	return cfg, nil
+}
+
+// TenantFile is the file of a tenant folder in tenants_dir.
+const TenantFile = "tenant.yaml"
+
+// loadTenantsDir adds the tenants of dir's sub-folders. A folder whose
+// files are broken, or that shares a host with another tenant (then every
+// folder sharing it: a running tenant keeps running as it was, a new one
+// is not added), is left out and recorded in TenantErrors; only an
+// unreadable dir fails.
+func (c *Config) loadTenantsDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("tenants_dir: %w", err)
+	}
+	c.TenantErrors = map[string]error{}
+	fail := func(name string, err error) {
+		c.TenantErrors[name] = fmt.Errorf("%s: %w", filepath.Join(dir, name, TenantFile), err)
+	}
+	owners := map[string][]string{} // host, "id:" + id or "jwt:" + secret → tenants using it
+	claim := func(t Tenant) {
+		owners["id:"+t.ID] = append(owners["id:"+t.ID], t.ID)
+		for _, h := range t.Hosts {
+			owners[strings.ToLower(h)] = append(owners[strings.ToLower(h)], t.ID)
+		}
+		for _, sec := range []string{t.Auth.JWTSecret, t.Auth.JWTSecretPrevious} {
+			if sec != "" && !slices.Contains(owners["jwt:"+sec], t.ID) {
+				owners["jwt:"+sec] = append(owners["jwt:"+sec], t.ID)
+			}
+		}
+	}
+	for _, t := range c.Tenants {
+		claim(t)
+	}
+	var loaded []Tenant
+	for _, e := range entries {
+		name := e.Name()
+		if !e.IsDir() || strings.HasPrefix(name, ".") {
+			continue
+		}
+		t, err := loadTenantFolder(filepath.Join(dir, name), name)
+		if err != nil {
+			fail(name, err)
+			continue
+		}
+		claim(t)
+		loaded = append(loaded, t)
+	}
+	for _, t := range loaded {
+		var err error
+		if len(owners["id:"+t.ID]) > 1 {
+			err = fmt.Errorf("tenant %s is also defined in the tenants list", t.ID)
+		}
+		for _, h := range t.Hosts {
+			if o := owners[strings.ToLower(h)]; err == nil && len(o) > 1 {
+				err = fmt.Errorf("host %q is also used by tenant(s) %s", h, strings.Join(slices.DeleteFunc(slices.Clone(o), func(id string) bool { return id == t.ID }), ", "))
+			}
+		}
+		for _, sec := range []string{t.Auth.JWTSecret, t.Auth.JWTSecretPrevious} {
+			if o := owners["jwt:"+sec]; err == nil && sec != "" && len(o) > 1 {
+				// The secret itself is never logged.
+				err = fmt.Errorf("auth: its JWT secret is also configured for tenant(s) %s; a JWT without an audience would be valid for both: give every tenant its own jwt_secret",
+					strings.Join(slices.DeleteFunc(slices.Clone(o), func(id string) bool { return id == t.ID }), ", "))
+			}
+		}
+		if err != nil {
+			fail(t.ID, err)
+			continue
+		}
+		c.Tenants = append(c.Tenants, t)
+	}
+	return nil
+}
+
+// loadTenantFolder reads one tenant folder: its tenant.yaml (the id
+// defaults to the folder name and must equal it) and its files.
+func loadTenantFolder(folder, name string) (Tenant, error) {
+	path := filepath.Join(folder, TenantFile)
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return Tenant{}, fmt.Errorf("read: %w", err)
+	}
+	var t Tenant
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(&t); err != nil && !errors.Is(err, io.EOF) {
+		return Tenant{}, fmt.Errorf("parse: %s", nameFields(err.Error(), raw))
+	}
+	if t.ID == "" {
+		t.ID = name
+	}
+	if t.ID != name {
+		return Tenant{}, fmt.Errorf("id %q differs from its folder %q", t.ID, name)
+	}
+	if len(t.Hosts) == 0 {
+		return Tenant{}, errors.New("hosts: a tenant of tenants_dir needs hosts")
+	}
+	one := Defaults()
+	one.Tenants = []Tenant{t}
+	if err := one.validate(); err != nil {
+		return Tenant{}, err
+	}
+	one.Path = path
+	if err := one.loadFiles(folder); err != nil {
+		return Tenant{}, err
+	}
+	return one.Tenants[0], nil
 }
 
 // Parse decodes and validates a configuration without reading tenant files.
@@ -390,8 +516,8 @@ func (c *Config) validate() error {
 	default:
 		return fmt.Errorf("log_level: must be debug, info, warn or error, got %q", c.LogLevel)
 	}
-	if len(c.Tenants) == 0 {
-		return errors.New("tenants: at least one tenant is required")
+	if len(c.Tenants) == 0 && c.TenantsDir == "" {
+		return errors.New("tenants: at least one tenant is required (or a tenants_dir)")
 	}
 	ids := map[string]bool{}
 	hosts := map[string]string{}
@@ -406,7 +532,7 @@ func (c *Config) validate() error {
 			return fmt.Errorf("%s.id: duplicate tenant id %q", where, t.ID)
 		}
 		ids[t.ID] = true
-		if len(c.Tenants) > 1 && len(t.Hosts) == 0 {
+		if (len(c.Tenants) > 1 || c.TenantsDir != "") && len(t.Hosts) == 0 {
 			return fmt.Errorf("%s.hosts: with several tenants every tenant needs hosts", where)
 		}
 		for _, h := range t.Hosts {

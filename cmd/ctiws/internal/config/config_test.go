@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -246,5 +247,73 @@ func TestFingerprint(t *testing.T) {
 			t.Errorf("%s: tenant b's fingerprint changed", tc.name)
 		}
 		a0, b0 = a, b
+	}
+}
+
+// TestTenantsDir: each folder of tenants_dir is a tenant with its files;
+// broken or conflicting folders are refused one by one, with the file named.
+func TestTenantsDir(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, s string) {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tenant := func(hosts string) string {
+		return "hosts: [" + hosts + "]\nami: {address: \"127.0.0.1:5038\", username: u, secret: s}\nauth: {jwt_secret: jwt-of-" + hosts + "}\nusers_file: u.json\nprofiles_file: p.json\n"
+	}
+	files := func(folder string) {
+		write(folder+"/u.json", `{"alice":{"endpoints":{"mainextension":{"201":{}}}}}`)
+		write(folder+"/p.json", `{}`)
+	}
+	write("c.yaml", "tenants_dir: farm\ntenants:\n  - id: inline\n    hosts: [inline.test]\n    ami: {address: sim}\n    auth: {jwt_secret: jwt-of-inline}\n    users_file: farm/good/u.json\n    profiles_file: farm/good/p.json\n")
+	for _, f := range []string{"good", "broken", "dup-host", "badid", "nofiles", "same-jwt"} {
+		files("farm/" + f)
+	}
+	write("farm/good/tenant.yaml", tenant("good.test"))
+	files("farm/other")
+	write("farm/other/tenant.yaml", tenant("other.test"))
+	write("farm/broken/tenant.yaml", "hosts: [broken.test]\nami: {adress: sim}\n")
+	write("farm/dup-host/tenant.yaml", tenant("GOOD.test"))
+	write("farm/badid/tenant.yaml", "id: other\n"+tenant("badid.test"))
+	write("farm/nofiles/tenant.yaml", strings.Replace(tenant("nofiles.test"), "u.json", "missing.json", 1))
+	write("farm/same-jwt/tenant.yaml", strings.Replace(tenant("same-jwt.test"), "jwt-of-same-jwt.test", "jwt-of-inline", 1))
+	write("farm/.hidden/tenant.yaml", "garbage")
+	write("farm/notafolder", "x")
+	c, err := Load(filepath.Join(dir, "c.yaml"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, tn := range c.Tenants {
+		ids = append(ids, tn.ID)
+	}
+	if strings.Join(ids, ",") != "inline,other" {
+		t.Fatalf("tenants %v, want inline and other", ids)
+	}
+	good := c.Tenants[1]
+	if good.Directory == nil || good.UsersFile != filepath.Join(dir, "farm", "other", "u.json") || good.Fingerprint == "" {
+		t.Fatalf("good tenant not loaded from its folder: %+v", good)
+	}
+	for folder, want := range map[string]string{"broken": "adress", "dup-host": "also used by tenant(s) good", "good": "also used by tenant(s) dup-host", "badid": "differs from its folder", "nofiles": "missing.json", "same-jwt": "JWT secret is also configured for tenant(s) inline"} {
+		err := c.TenantErrors[folder]
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), filepath.Join(dir, "farm", folder, "tenant.yaml")) {
+			t.Errorf("folder %s: error %v, want one naming the file and saying %q", folder, err, want)
+		}
+	}
+	if len(c.TenantErrors) != 6 {
+		t.Errorf("TenantErrors = %v, want the 6 refused folders only", c.TenantErrors)
+	}
+	if strings.Contains(fmt.Sprint(c.TenantErrors), "jwt-of-inline") {
+		t.Errorf("an error leaks a JWT secret: %v", c.TenantErrors)
+	}
+	// Only an unreadable tenants_dir fails the whole configuration.
+	write("c2.yaml", "tenants_dir: nowhere\n")
+	if _, err := Load(filepath.Join(dir, "c2.yaml"), nil); err == nil || !strings.Contains(err.Error(), "tenants_dir") {
+		t.Fatalf("missing tenants_dir: %v", err)
 	}
 }
