@@ -100,6 +100,7 @@ expect_fail "template refuses 3 replicas without Redis" "needs Redis" helm "${T[
 expect_fail "template refuses a short terminationGracePeriodSeconds" "terminationGracePeriodSeconds" helm "${T[@]}" --set terminationGracePeriodSeconds=5
 expect_fail "schema rejects a tenant id with a dot" "id" helm "${T[@]}" --set-json 'tenants=[{"id":"a.b","ami":{"address":"sim"}}]'
 expect_fail "template refuses a host used by two tenants" "used by tenants" helm "${T[@]}" --set-json 'tenants=[{"id":"a","hosts":["h"],"ami":{"address":"sim"},"auth":{"enabled":false}},{"id":"b","hosts":["H"],"ami":{"address":"sim"},"auth":{"enabled":false}}]'
+expect_fail "template refuses no tenants without tenantsDir" "at least one tenant" helm "${T[@]}" --set-json 'tenants=[]'
 expect_fail "template refuses a tenant without AMI secret" "ami.secret is required" helm "${T[@]}" --set-json 'tenants=[{"id":"a","ami":{"address":"10.0.0.1:5038","username":"u"}}]'
 
 # The rendered manifests: strict decode + schema + chart assertions.

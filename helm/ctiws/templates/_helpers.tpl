@@ -123,8 +123,8 @@ rounding up. Input: the duration string.
 {{- if and (not (include "ctiws.hasRedis" .)) (or (gt (int .Values.replicaCount) 1) .Values.autoscaling.enabled) -}}
 {{- fail "more than one ctiws replica needs Redis: set redis.url, redis.existingSecret or redis.enabled=true (or replicaCount=1 and autoscaling.enabled=false)" -}}
 {{- end -}}
-{{- if not .Values.tenants -}}
-{{- fail "tenants: at least one tenant is required" -}}
+{{- if and (not .Values.tenants) (not (.Values.tenantsDir | default dict).volume) -}}
+{{- fail "tenants: at least one tenant is required (or tenantsDir.volume)" -}}
 {{- end -}}
 {{- $seen := dict -}}
 {{- $hosts := dict -}}
@@ -248,6 +248,7 @@ and, during a JWT secret rotation, <id>-jwt-secret-previous. */}}
 {{- $_ := set $cfg (get $limitKeys $k) (int64 $v) -}}
 {{- end -}}
 {{- end -}}
+{{- if (.Values.tenantsDir | default dict).volume -}}{{- $_ := set $cfg "tenants_dir" "/etc/ctiws/tenants-dir" -}}{{- end -}}
 {{- with $c.extra -}}{{- $cfg = mergeOverwrite $cfg (deepCopy .) -}}{{- end -}}
 {{ toYaml $cfg }}
 {{- end -}}
