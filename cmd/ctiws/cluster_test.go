@@ -903,16 +903,27 @@ func TestTenantsDir(t *testing.T) {
 	default:
 	}
 
+	// Fixed with another host: the tenant starts over on its new host
+	// (a hosts or AMI change cannot be taken over in place).
+	y := fmt.Sprintf("hosts: [tb2.test]\nami: {address: sim, sim_calls_per_second: 0}\nauth: {jwt_secret: %q}\nusers_file: users.json\nprofiles_file: profiles.json\n", testJWT)
+	if err := os.WriteFile(bad, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.eventually("tb served on its new host", 15*time.Second, func() bool { return c.restStatus(n, "tb2", ext) == http.StatusOK })
+	if got := c.restStatus(n, "tb", ext); got != http.StatusNotFound {
+		t.Errorf("tb's old host: HTTP %d, want 404", got)
+	}
+	select {
+	case <-gone.conn.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("a socket of a tenant whose hosts changed stayed open")
+	}
+
 	// Removing the folder removes the tenant.
 	if err := os.RemoveAll(filepath.Join(dir, "tenants", "tb")); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-gone.conn.Done():
-	case <-time.After(15 * time.Second):
-		t.Fatal("the socket of a removed tenant folder stayed open")
-	}
-	c.eventually("tb answers 404", 5*time.Second, func() bool { return c.restStatus(n, "tb", ext) == http.StatusNotFound })
+	c.eventually("tb answers 404", 15*time.Second, func() bool { return c.restStatus(n, "tb2", ext) == http.StatusNotFound })
 	select {
 	case <-stay.conn.Done():
 		t.Fatal("the other tenant's socket was dropped")

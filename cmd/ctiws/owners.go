@@ -155,6 +155,17 @@ func (s *ownerSet) unchanged(id, fingerprint string) bool {
 	return ok && fingerprint != "" && r.tenant.Load().Fingerprint == fingerprint
 }
 
+// config returns the configuration tenant id runs with.
+func (s *ownerSet) config(id string) (*config.Tenant, bool) {
+	s.mu.Lock()
+	r, ok := s.owners[id]
+	s.mu.Unlock()
+	if !ok {
+		return nil, false
+	}
+	return r.tenant.Load(), true
+}
+
 // ids lists the tenants of the set.
 func (s *ownerSet) ids() []string {
 	s.mu.Lock()

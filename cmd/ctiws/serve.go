@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -301,11 +302,26 @@ func reload(path string, srv *ws.Server, owners *ownerSet, pbxs *pbxFactory, log
 		return
 	}
 	keep := map[string]bool{}
-	var added []string
+	for _, t := range next.Tenants {
+		keep[t.ID] = true
+	}
+	for name, err := range next.TenantErrors {
+		// A broken tenant folder leaves that tenant as it was.
+		keep[name] = true
+		log.Error("reload refused for tenant", "folder", name, "err", err)
+	}
+	// Removals first: a tenant added in the same reload may take over a
+	// removed one's hosts.
+	var removed, added, restarted []string
+	for _, id := range owners.ids() {
+		if !keep[id] {
+			stopTenant(id, srv, owners, pbxs)
+			removed = append(removed, id)
+		}
+	}
 	unchanged := 0
 	for i := range next.Tenants {
 		t := &next.Tenants[i]
-		keep[t.ID] = true
 		if owners.unchanged(t.ID, t.Fingerprint) {
 			// Nothing to do, and its sockets get no serverReloaded: in a
 			// farm one tenant's change must not touch the others.
@@ -315,6 +331,17 @@ func reload(path string, srv *ws.Server, owners *ownerSet, pbxs *pbxFactory, log
 		tc, err := tenantConfig(t)
 		if err != nil {
 			log.Error("reload refused for tenant", "tenant", t.ID, "err", err)
+			continue
+		}
+		if old, ok := owners.config(t.ID); ok && restartKey(old) != restartKey(t) {
+			// Hosts, AMI, streaming or objects changed: the tenant starts
+			// over on this node (its sockets reconnect).
+			stopTenant(t.ID, srv, owners, pbxs)
+			if err := addTenant(t, tc, srv, owners, pbxs); err != nil {
+				log.Error("reload: changed tenant refused", "tenant", t.ID, "err", err)
+				continue
+			}
+			restarted = append(restarted, t.ID)
 			continue
 		}
 		if srv.Reload(t.ID, tc) {
@@ -327,23 +354,32 @@ func reload(path string, srv *ws.Server, owners *ownerSet, pbxs *pbxFactory, log
 		}
 		added = append(added, t.ID)
 	}
-	for name, err := range next.TenantErrors {
-		// A broken tenant folder leaves that tenant as it was.
-		keep[name] = true
-		log.Error("reload refused for tenant", "folder", name, "err", err)
+	log.Info("configuration reloaded", "tenants", len(next.Tenants), "unchanged", unchanged, "added", strings.Join(added, ","),
+		"removed", strings.Join(removed, ","), "restarted", strings.Join(restarted, ","))
+}
+
+// stopTenant stops serving a tenant on this node: the lease first (another
+// node takes the PBX), then the sockets.
+func stopTenant(id string, srv *ws.Server, owners *ownerSet, pbxs *pbxFactory) {
+	owners.remove(id)
+	srv.RemoveTenant(id)
+	pbxs.remove(id)
+}
+
+// restartKey is the part of a tenant that a running tenant cannot take
+// over in place: hosts, AMI connection, streaming sources, objects file.
+func restartKey(t *config.Tenant) string {
+	var objects []byte
+	if t.ObjectsFile != "" {
+		objects, _ = os.ReadFile(t.ObjectsFile)
 	}
-	var removed []string
-	for _, id := range owners.ids() {
-		if keep[id] {
-			continue
-		}
-		// The lease first (another node takes the PBX), then the sockets.
-		owners.remove(id)
-		srv.RemoveTenant(id)
-		pbxs.remove(id)
-		removed = append(removed, id)
-	}
-	log.Info("configuration reloaded", "tenants", len(next.Tenants), "unchanged", unchanged, "added", strings.Join(added, ","), "removed", strings.Join(removed, ","))
+	b, _ := json.Marshal(struct {
+		Hosts     []string
+		AMI       config.AMI
+		Streaming []config.Stream
+		Objects   string
+	}{t.Hosts, t.AMI, t.Streaming, t.ObjectsFile + "\x00" + string(objects)})
+	return string(b)
 }
 
 // addTenant starts serving a tenant that was not in the configuration.
