@@ -771,9 +771,14 @@ func TestClusterFarmOwnership(t *testing.T) {
 
 // restStatus returns the HTTP status of GET path on n for tenant's host.
 func (c *testCluster) restStatus(n *nodeProc, tenant, path string) int {
+	return c.restStatusOn(n, tenant+".test", tenant, path)
+}
+
+// restStatusOn is restStatus with another host than "<tenant>.test".
+func (c *testCluster) restStatusOn(n *nodeProc, host, tenant, path string) int {
 	token, _ := auth.SignJWT("alice", tenant, []byte(tenantJWT(tenant)), time.Hour, time.Now())
 	req, _ := http.NewRequest("GET", "http://"+n.listen+path, nil)
-	req.Host = tenant + ".test"
+	req.Host = host
 	req.Header.Set("Authorization", "Bearer "+token)
 	r, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -905,11 +910,11 @@ func TestTenantsDir(t *testing.T) {
 
 	// Fixed with another host: the tenant starts over on its new host
 	// (a hosts or AMI change cannot be taken over in place).
-	y := fmt.Sprintf("hosts: [tb2.test]\nami: {address: sim, sim_calls_per_second: 0}\nauth: {jwt_secret: %q}\nusers_file: users.json\nprofiles_file: profiles.json\n", testJWT)
+	y := fmt.Sprintf("hosts: [tb2.test]\nami: {address: sim, sim_calls_per_second: 0}\nauth: {jwt_secret: %q}\nusers_file: users.json\nprofiles_file: profiles.json\n", tenantJWT("tb"))
 	if err := os.WriteFile(bad, []byte(y), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c.eventually("tb served on its new host", 15*time.Second, func() bool { return c.restStatus(n, "tb2", ext) == http.StatusOK })
+	c.eventually("tb served on its new host", 15*time.Second, func() bool { return c.restStatusOn(n, "tb2.test", "tb", ext) == http.StatusOK })
 	if got := c.restStatus(n, "tb", ext); got != http.StatusNotFound {
 		t.Errorf("tb's old host: HTTP %d, want 404", got)
 	}
@@ -923,7 +928,7 @@ func TestTenantsDir(t *testing.T) {
 	if err := os.RemoveAll(filepath.Join(dir, "tenants", "tb")); err != nil {
 		t.Fatal(err)
 	}
-	c.eventually("tb answers 404", 15*time.Second, func() bool { return c.restStatus(n, "tb2", ext) == http.StatusNotFound })
+	c.eventually("tb answers 404", 15*time.Second, func() bool { return c.restStatusOn(n, "tb2.test", "tb", ext) == http.StatusNotFound })
 	select {
 	case <-stay.conn.Done():
 		t.Fatal("the other tenant's socket was dropped")

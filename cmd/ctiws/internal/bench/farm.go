@@ -434,7 +434,7 @@ func (c *Cluster) farmYAML(id, listen, metrics, redisURL string, tenants []*farm
 	y.WriteString("tenants:\n")
 	for _, t := range tenants {
 		fmt.Fprintf(&y, "  - id: %s\n    hosts: [%s.farm]\n    ami: {address: %s, username: %s, secret: %s}\n", t.id, t.id, q(t.addr), q(t.user), q(t.secret))
-		fmt.Fprintf(&y, "    auth: {enabled: true, jwt_secret: %s}\n    users_file: users.json\n    profiles_file: profiles.json\n", q(string(c.jwtSecret)))
+		fmt.Fprintf(&y, "    auth: {enabled: true, jwt_secret: %s}\n    users_file: users.json\n    profiles_file: profiles.json\n", q(string(c.farmSecret(t.id))))
 	}
 	return []byte(y.String())
 }
@@ -457,7 +457,7 @@ func (c *Cluster) farmAddTenant(ctx context.Context, tenants []*farmTenant, t *f
 			return 0, 0, fmt.Errorf("SIGHUP %s: %w", n.ID, err)
 		}
 	}
-	tok, err := auth.SignJWT(UserName(0), c.jwtSecret, time.Hour, time.Now())
+	tok, err := auth.SignJWT(UserName(0), t.id, c.farmSecret(t.id), time.Hour, time.Now())
 	if err != nil {
 		return 0, 0, err
 	}
@@ -512,6 +512,12 @@ func (c *Cluster) farmExtensions(ctx context.Context, n *Node, tenant, token str
 		return resp.StatusCode, 0
 	}
 	return resp.StatusCode, len(m)
+}
+
+// farmSecret is a tenant's jwt_secret: every tenant has its own (ctiws
+// refuses one secret for two tenants).
+func (c *Cluster) farmSecret(tenant string) []byte {
+	return []byte(string(c.jwtSecret) + "-" + tenant)
 }
 
 // farmState is one look at every live node's leases.
@@ -642,7 +648,8 @@ func (b *runner) farmClients(ctx context.Context, c *Cluster, tenants []*farmTen
 			defer wg.Done()
 			defer func() { <-sem }()
 			user := UserName(i % fs.Extensions)
-			tok, err := auth.SignJWT(user, c.jwtSecret, 24*time.Hour, time.Now())
+			id := tenants[fc.tenant].id
+			tok, err := auth.SignJWT(user, id, c.farmSecret(id), 24*time.Hour, time.Now())
 			if err != nil {
 				return
 			}
