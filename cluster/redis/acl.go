@@ -1,0 +1,20 @@
+package redisbackend
+
+import "strings"
+
+// ACLRules are the Redis ACL rules a ctiws user needs, after `ACL SETUSER
+// <user> on ><password>`: its keys and channels only, and exactly the
+// commands the backend and `ctiws serve` send (including those inside the
+// Lua scripts). docs/security.md shows the same list; a test runs the
+// contract suite as a user with only these rules.
+var ACLRules = strings.Join([]string{
+	"~ctiws:*", "&ctiws:*", "-@all", "+@connection",
+	"+get", "+set", "+del", "+exists", "+incr", "+pexpire", "+pttl", "+time",
+	"+hget", "+hset", "+hdel", "+hmget", "+hgetall",
+	"+sadd", "+srem", "+smembers", "+scard",
+	"+zadd", "+zrem", "+zrange", "+zrangebyscore", "+zremrangebyscore", "+zcard",
+	"+rpush", "+blpop",
+	"+publish", "+subscribe", "+unsubscribe",
+	"+xadd", "+xreadgroup", "+xack", "+xautoclaim", "+xgroup", "+xdel",
+	"+eval", "+evalsha", "+script|load", "+multi", "+exec", "+info", "+client|list", "+client|setname",
+}, " ")
