@@ -87,11 +87,20 @@ func (c *conn) currentLogin() *login {
 
 // closeTransport closes the websocket without a Socket.IO disconnect packet,
 // so clients reconnect (to another node, after a shutdown).
-func (c *conn) closeTransport(reason string) {
+func (c *conn) closeTransport(reason string) { c.close(reason, nil) }
+
+// close ends the socket once, counting reason: first (when not nil) is
+// queued before the close frame. Claiming the socket before anything is
+// sent keeps the reason: a peer that closes at once on first cannot make
+// its own close count instead.
+func (c *conn) close(reason string, first []byte) {
 	if !c.closed.CompareAndSwap(false, true) {
 		return
 	}
 	c.srv.metrics.Disconnects.WithLabelValues(c.tenant.ID, reason).Inc()
+	if first != nil {
+		_ = c.sock.writeText(first)
+	}
 	if reason == reasonSlowConsumer {
 		// The queue is full, so a close frame would wait behind it: cut the
 		// TCP connection; the client sees a transport close and reconnects.
@@ -109,10 +118,7 @@ func (c *conn) closeTransport(reason string) {
 
 // disconnect sends the Socket.IO disconnect (41) and closes the transport:
 // only used after a refused login, where the client must not reconnect.
-func (c *conn) disconnect(reason string) {
-	c.send(disconnectFrame)
-	c.closeTransport(reason)
-}
+func (c *conn) disconnect(reason string) { c.close(reason, disconnectFrame) }
 
 // Disconnect reasons (metric label values).
 const (
