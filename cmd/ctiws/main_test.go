@@ -201,3 +201,55 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	defer func() { <-s.mu }()
 	return s.w.Write(p)
 }
+
+// -h, --help and help list every subcommand on stdout and exit 0; help
+// COMMAND shows the command's flags.
+func TestHelp(t *testing.T) {
+	tests := []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"-h"}, []string{"serve", "watch", "amisim", "bench", "token", "tokens", "version"}},
+		{[]string{"--help"}, []string{"serve", "watch", "amisim", "bench", "token", "tokens", "version"}},
+		{[]string{"help"}, []string{"serve", "watch", "amisim", "bench", "token", "tokens", "version"}},
+		{[]string{"help", "serve"}, []string{"-config"}},
+		{[]string{"help", "watch"}, []string{"-url", "-password-file"}},
+		{[]string{"help", "tokens"}, []string{"list|revoke", "-hash", "-all"}},
+		{[]string{"help", "bench"}, []string{"-rate"}},
+		{[]string{"help", "amisim"}, []string{"-listen"}},
+		{[]string{"help", "token"}, []string{"-ttl"}},
+	}
+	for _, tt := range tests {
+		var out, errb bytes.Buffer
+		if code := run(tt.args, &out, &errb); code != 0 {
+			t.Errorf("%v: exit %d (%s)", tt.args, code, errb.String())
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("%v: stdout lacks %q:\n%s", tt.args, w, out.String())
+			}
+		}
+	}
+	var errb bytes.Buffer
+	if code := run([]string{"help", "nope"}, io.Discard, &errb); code != exitUsage || !strings.Contains(errb.String(), "nope") {
+		t.Errorf("help nope: exit %d, %q", code, errb.String())
+	}
+}
+
+// A misspelled CTIWS_ variable gets one warning naming the field it
+// probably meant; CTIWS_WATCH_PASSWORD (watch's) gets none.
+func TestTokenWarnsUnknownEnv(t *testing.T) {
+	path, _, _ := demoConfig(t, "")
+	t.Setenv("CTIWS_DRAIN_TIMOUT", "5s")
+	t.Setenv(watchPasswordEnv, "x")
+	var out, errb bytes.Buffer
+	if code := run([]string{"token", "-config", path, "-user", "alice"}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if n := strings.Count(errb.String(), `"variable":"CTIWS_DRAIN_TIMOUT","did_you_mean":"CTIWS_DRAIN_TIMEOUT"`); n != 1 {
+		t.Errorf("want one warning about CTIWS_DRAIN_TIMOUT, got %d:\n%s", n, errb.String())
+	}
+	if strings.Contains(errb.String(), watchPasswordEnv) {
+		t.Errorf("warned about %s:\n%s", watchPasswordEnv, errb.String())
+	}
+}

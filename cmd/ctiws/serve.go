@@ -85,6 +85,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(stderr, cfg.LogLevel)
+	warnUnknownEnv(log, os.Environ())
 	if cfg.NodeID == "" {
 		cfg.NodeID, _ = os.Hostname()
 	}
