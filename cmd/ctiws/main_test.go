@@ -94,7 +94,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 // TestServeMetricsHealthAndDrain runs a node in-process: /healthz, /readyz,
 // metrics that pass promlint, and a clean stop.
 func TestServeMetricsHealthAndDrain(t *testing.T) {
-	path, listen, metrics := demoConfig(t, "")
+	path, listen, metrics := demoConfig(t, "log_level: debug")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	var logs bytes.Buffer
@@ -165,6 +165,12 @@ func TestServeMetricsHealthAndDrain(t *testing.T) {
 	if !strings.Contains(logs.String(), `"msg":"stopped"`) {
 		t.Errorf("no clean stop in logs:\n%s", logs.String())
 	}
+	// Every line is one JSON document a log store accepts: no key twice,
+	// durations as strings (the AMI snapshot line carries both).
+	if !strings.Contains(logs.String(), `"msg":"ami: snapshot applied"`) {
+		t.Errorf("no AMI snapshot line in logs:\n%s", logs.String())
+	}
+	checkJSONLogs(t, logs.String(), "took", "in", "drain_timeout")
 }
 
 // The debug endpoints exist only with pprof on, and freeing memory takes a
