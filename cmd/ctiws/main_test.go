@@ -259,3 +259,39 @@ func TestTokenWarnsUnknownEnv(t *testing.T) {
 		t.Errorf("warned about %s:\n%s", watchPasswordEnv, errb.String())
 	}
 }
+
+// bench keeps every log line in files and prints only tables and the
+// verdict: here the "node" (/bin/false) dies at once, so the step fails,
+// the sim and the bench have logged, and the node's log file exists.
+func TestBenchLogsInFiles(t *testing.T) {
+	if _, err := os.Stat("/bin/false"); err != nil {
+		t.Skip("no /bin/false")
+	}
+	dir := filepath.Join(t.TempDir(), "logs")
+	var out, errb bytes.Buffer
+	code := run([]string{"bench", "-scenario", "idle", "-clients", "3", "-ctiws", "/bin/false", "-log-dir", dir}, &out, &errb)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	for name, s := range map[string]string{"stdout": out.String(), "stderr": errb.String()} {
+		for _, line := range strings.Split(s, "\n") {
+			if strings.HasPrefix(strings.TrimSpace(line), "{") {
+				t.Errorf("%s has a JSON log line: %s", name, line)
+			}
+		}
+	}
+	if !strings.Contains(errb.String(), dir) {
+		t.Errorf("stderr does not name the log dir %s: %s", dir, errb.String())
+	}
+	if !strings.Contains(out.String(), "ERROR:") || !strings.Contains(out.String(), "verdict: 0 of 1 targets met") {
+		t.Errorf("stdout lacks the failed step or the verdict:\n%s", out.String())
+	}
+	benchLog, err := os.ReadFile(filepath.Join(dir, "bench.log"))
+	if err != nil || !strings.Contains(string(benchLog), `"component":"amisim"`) {
+		t.Errorf("bench.log lacks the simulator's lines (%v):\n%s", err, benchLog)
+	}
+	nodeLogs, _ := filepath.Glob(filepath.Join(dir, "ctiws-bench-*-bench-node-1.log"))
+	if len(nodeLogs) != 1 {
+		t.Errorf("node log files: %v", nodeLogs)
+	}
+}
