@@ -53,9 +53,9 @@ type Response struct {
 	Items []*goami2.Message
 }
 
-// Error returns the Response: Error message as an error wrapping
+// Err returns the AMI "Response: Error" message as an error wrapping
 // ErrActionFailed, or nil for a success.
-func (r *Response) Error() error {
+func (r *Response) Err() error {
 	if strings.EqualFold(field(r.Message, "Response"), "error") {
 		return fmt.Errorf("%w: %s", ErrActionFailed, field(r.Message, "Message"))
 	}

@@ -79,12 +79,6 @@ func NewRunner(cfg Config, dir *directory.Directory, objs *Objects, log *slog.Lo
 	}
 }
 
-// Model returns the runner's model.
-func (r *Runner) Model() *Model { return r.model }
-
-// Snapshot returns the full current state as keyed events.
-func (r *Runner) Snapshot() []cluster.Event { return r.model.Snapshot() }
-
 // Run connects (and reconnects) until ctx ends, and hands every batch of
 // change events to emit in order. If emit returns an error wrapping
 // cluster.ErrNotOwner, Run returns that error at once. Otherwise Run returns
