@@ -349,7 +349,7 @@ func (c *Conn) closeWith(err error) {
 
 // Action sends a and waits for its complete answer. It sets a fresh
 // ActionID. A Response: Error is returned as a Response, not an error: use
-// Response.Error.
+// Response.Err.
 func (c *Conn) Action(ctx context.Context, a *goami2.Message) (*Response, error) {
 	return c.action(ctx, a, "")
 }
