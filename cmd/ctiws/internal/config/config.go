@@ -439,10 +439,17 @@ type UnknownEnv struct {
 	Suggestion string
 }
 
+// serviceLinkEnv matches the variables Kubernetes puts in every pod for
+// each Service of the namespace (enableServiceLinks, on by default): a
+// Service named ctiws or ctiws-redis yields CTIWS_SERVICE_HOST,
+// CTIWS_PORT_8181_TCP_ADDR, CTIWS_REDIS_PORT and the like.
+var serviceLinkEnv = regexp.MustCompile(`_SERVICE_HOST$|_SERVICE_PORT(_[A-Z0-9_]+)?$|_PORT$|_PORT_[0-9]+_(TCP|UDP|SCTP)(_PROTO|_PORT|_ADDR)?$`)
+
 // UnknownEnvVars returns the CTIWS_ variables of env (as os.Environ) that
-// match no config field and are not in others (variables other commands
-// read, e.g. CTIWS_WATCH_PASSWORD), sorted by name. Callers log them:
-// applyEnv would otherwise ignore a misspelled override silently.
+// match no config field, are not in others (variables other commands
+// read, e.g. CTIWS_WATCH_PASSWORD) and are not Kubernetes service links,
+// sorted by name. Callers log them: applyEnv would otherwise ignore a
+// misspelled override silently.
 func UnknownEnvVars(env []string, others ...string) []UnknownEnv {
 	fields := envFields()
 	var out []UnknownEnv
@@ -451,7 +458,7 @@ func UnknownEnvVars(env []string, others ...string) []UnknownEnv {
 		if !ok || !strings.HasPrefix(k, envPrefix) || slices.Contains(others, k) {
 			continue
 		}
-		if _, known := fields[k]; known {
+		if _, known := fields[k]; known || serviceLinkEnv.MatchString(k) {
 			continue
 		}
 		out = append(out, UnknownEnv{Name: k, Suggestion: closest(k, fields)})
