@@ -330,6 +330,11 @@ func TestUnknownEnvVars(t *testing.T) {
 		"CTIWS_DRAIN_TIMOUT=5s",              // typo of DRAIN_TIMEOUT
 		"CTIWS_TENANTS=a",                    // a field, but not a scalar
 		"CTIWS_COMPLETELY_UNRELATED_THING=1", // nothing close
+		// Kubernetes service links of Services ctiws and ctiws-redis.
+		"CTIWS_SERVICE_HOST=10.0.0.1", "CTIWS_SERVICE_PORT=8181", "CTIWS_SERVICE_PORT_HTTP=8181",
+		"CTIWS_PORT=tcp://10.0.0.1:8181", "CTIWS_PORT_8181_TCP=tcp://10.0.0.1:8181",
+		"CTIWS_PORT_8181_TCP_PROTO=tcp", "CTIWS_PORT_8181_TCP_PORT=8181", "CTIWS_PORT_8181_TCP_ADDR=10.0.0.1",
+		"CTIWS_REDIS_SERVICE_HOST=10.0.0.2", "CTIWS_REDIS_PORT_6379_TCP_ADDR=10.0.0.2",
 	}
 	got := UnknownEnvVars(env, "CTIWS_WATCH_PASSWORD")
 	want := []UnknownEnv{
