@@ -37,8 +37,13 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzValidNumber$$' -fuzztime=$(FUZZTIME) ./cluster/pbx
 	$(GO) test -run='^$$' -fuzz='^FuzzRESTToAMI$$' -fuzztime=$(FUZZTIME) ./cmd/ctiws
 
+# The suite runs with its own TMPDIR, which must hold no ctiws-e2e-* folder
+# (config, demo htpasswd, JWT secret) afterwards, pass or fail.
 e2e: build deps-npm
-	cd $(E2E_DIR) && CTIWS_BIN=$(CURDIR)/$(BIN) node --test --test-concurrency=1 ./*.test.mjs
+	@tmp=$$(mktemp -d); \
+	(cd $(E2E_DIR) && TMPDIR=$$tmp CTIWS_BIN=$(CURDIR)/$(BIN) node --test --test-concurrency=1 ./*.test.mjs); rc=$$?; \
+	left=$$(ls $$tmp | grep '^ctiws-e2e-'); rm -rf $$tmp; \
+	if [ -n "$$left" ]; then echo "e2e left temporary folders behind: $$left"; exit 1; fi; exit $$rc
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

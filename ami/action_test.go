@@ -74,7 +74,7 @@ func TestConnActionRefusesUnsafeMessage(t *testing.T) {
 	}
 	// The connection is still in step: the next expected action works.
 	r, err := do(ctx, c, "Command", "Command", "core show uptime")
-	if err != nil || r.Error() != nil {
+	if err != nil || r.Err() != nil {
 		t.Fatalf("next action after a refused one: %v", err)
 	}
 }

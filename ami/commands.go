@@ -105,7 +105,7 @@ func (r *Runner) presence(ctx context.Context, conn *Conn, a cluster.Presence) e
 		if err != nil {
 			return fmt.Errorf("ami: presence %s: %w", a.Status, err)
 		}
-		if err := resp.Error(); err != nil && w.val != "" {
+		if err := resp.Err(); err != nil && w.val != "" {
 			return fmt.Errorf("ami: presence %s: DBPut %s/%s: %w", a.Status, w.family, w.key, err)
 		}
 		// A DBDel of a missing key fails harmlessly.
@@ -116,7 +116,7 @@ func (r *Runner) presence(ctx context.Context, conn *Conn, a cluster.Presence) e
 	}
 	if resp, err := do(ctx, conn, "Command", "Command", "devstate change Custom:DND"+a.Exten+" "+state); err != nil {
 		return fmt.Errorf("ami: presence %s: %w", a.Status, err)
-	} else if err := resp.Error(); err != nil {
+	} else if err := resp.Err(); err != nil {
 		r.log.Debug("ami: devstate change refused", "err", err)
 	}
 	return r.apply(ctx, conn, func() []cluster.Event {
@@ -211,7 +211,7 @@ func queueAction(ctx context.Context, conn *Conn, tolerate, name string, kv ...s
 	if err != nil {
 		return fmt.Errorf("ami: %s: %w", name, err)
 	}
-	if err := resp.Error(); err != nil {
+	if err := resp.Err(); err != nil {
 		if tolerate != "" && strings.Contains(strings.ToLower(err.Error()), tolerate) {
 			return nil
 		}

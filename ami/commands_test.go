@@ -159,7 +159,7 @@ ActionID: x
 	// The model now holds the state: the same command changes nothing
 	// more (no AMI traffic is expected for it by the server, so only
 	// check the model here).
-	for _, e := range r.Snapshot() {
+	for _, e := range snapshot(r.model) {
 		if e.Key == "exten/201" && !strings.Contains(string(e.Data), `"dnd":true`) {
 			t.Errorf("snapshot: %s", e.Data)
 		}

@@ -53,9 +53,9 @@ type Response struct {
 	Items []*goami2.Message
 }
 
-// Error returns the Response: Error message as an error wrapping
+// Err returns the AMI "Response: Error" message as an error wrapping
 // ErrActionFailed, or nil for a success.
-func (r *Response) Error() error {
+func (r *Response) Err() error {
 	if strings.EqualFold(field(r.Message, "Response"), "error") {
 		return fmt.Errorf("%w: %s", ErrActionFailed, field(r.Message, "Message"))
 	}
@@ -349,7 +349,7 @@ func (c *Conn) closeWith(err error) {
 
 // Action sends a and waits for its complete answer. It sets a fresh
 // ActionID. A Response: Error is returned as a Response, not an error: use
-// Response.Error.
+// Response.Err.
 func (c *Conn) Action(ctx context.Context, a *goami2.Message) (*Response, error) {
 	return c.action(ctx, a, "")
 }

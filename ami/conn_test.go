@@ -384,12 +384,12 @@ func TestConnJunkOverTCPKeepsWorking(t *testing.T) {
 	}
 	defer c.Close()
 	r, err := do(context.Background(), c, "CoreShowChannels")
-	if err != nil || r.Error() != nil || len(r.Items) != 1 || field(r.Items[0], "Channel") != "PJSIP/201-1" {
+	if err != nil || r.Err() != nil || len(r.Items) != 1 || field(r.Items[0], "Channel") != "PJSIP/201-1" {
 		t.Fatalf("list: %v %+v", err, r)
 	}
 	r, err = do(context.Background(), c, "ConfbridgeListRooms")
-	if err != nil || !errors.Is(r.Error(), ErrActionFailed) {
-		t.Fatalf("empty list: %v %v", err, r.Error())
+	if err != nil || !errors.Is(r.Err(), ErrActionFailed) {
+		t.Fatalf("empty list: %v %v", err, r.Err())
 	}
 	got := collectEvents(t, c, 2)
 	if strings.Join(got, ",") != "Hangup,UserEvent" {

@@ -315,7 +315,7 @@ func simple(ctx context.Context, conn *Conn, name string, kv ...string) error {
 	if err != nil {
 		return fmt.Errorf("ami: %s: %w", name, err)
 	}
-	if err := resp.Error(); err != nil {
+	if err := resp.Err(); err != nil {
 		return fmt.Errorf("ami: %s refused by the PBX: %w", name, err)
 	}
 	return nil
@@ -355,7 +355,7 @@ func (r *Runner) originate(ctx context.Context, conn *Conn, what, channel string
 		return nil, fmt.Errorf("ami: %s: %w", what, err)
 	}
 	if resp.Message != nil {
-		if err := resp.Error(); err != nil {
+		if err := resp.Err(); err != nil {
 			return nil, fmt.Errorf("ami: %s: Originate refused by the PBX: %w", what, err)
 		}
 	}

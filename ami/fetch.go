@@ -26,7 +26,7 @@ func list(ctx context.Context, c actionLister, name string, kv ...string) (items
 	if err != nil {
 		return nil, false, err
 	}
-	if r.Error() != nil {
+	if r.Err() != nil {
 		return nil, false, nil
 	}
 	return r.Items, true, nil
@@ -92,7 +92,7 @@ func (m *Model) fetchSnapshot(ctx context.Context, c actionLister) (*snapshotDat
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			if r.Error() != nil {
+			if r.Err() != nil {
 				// "Database entry not found" is an empty family; an
 				// unknown action (Asterisk before 16.28/18.14) needs DBGet.
 				if !strings.Contains(strings.ToLower(field(r.Message, "Message")), "not found") {
@@ -159,7 +159,7 @@ func (m *Model) fetchSnapshot(ctx context.Context, c actionLister) (*snapshotDat
 				if err != nil {
 					return err
 				}
-				if r.Error() == nil {
+				if r.Err() == nil {
 					for _, it := range r.Items {
 						if field(it, "Event") == "DBGetResponse" {
 							mu.Lock()

@@ -45,6 +45,6 @@ func FuzzParse(f *testing.F) {
 			}
 			m.Apply(nil, msg)
 		}
-		m.Snapshot()
+		snapshot(m)
 	})
 }

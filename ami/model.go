@@ -336,23 +336,6 @@ func sortKeys(ks []okey) {
 	})
 }
 
-// Snapshot returns the full current state as keyed change events (with
-// the clock-derived fields filled in), for a new owner to republish.
-func (m *Model) Snapshot() []cluster.Event {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	saved := m.last
-	m.last = map[okey][]byte{}
-	m.out = nil
-	for _, k := range m.keys() {
-		m.publish(k)
-	}
-	out := m.out
-	m.out = nil
-	m.last = saved
-	return out
-}
-
 // resyncAll marks every object, and every published object that no longer
 // exists, for comparison.
 func (m *Model) resyncAll() {

@@ -54,11 +54,13 @@ type task struct {
 }
 
 // NewRunner returns a runner; objs may be nil (no trunks, every queue).
+// The runner adds "component":"ami" and "tenant" to log's lines itself:
+// pass a logger without them (JSON logs must not repeat a key).
 func NewRunner(cfg Config, dir *directory.Directory, objs *Objects, log *slog.Logger, hooks Hooks) *Runner {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	log = log.With("tenant", cfg.Tenant)
+	log = log.With("component", "ami", "tenant", cfg.Tenant)
 	if cfg.PingInterval == 0 {
 		cfg.PingInterval = 10 * time.Second
 	}
@@ -76,12 +78,6 @@ func NewRunner(cfg Config, dir *directory.Directory, objs *Objects, log *slog.Lo
 		tasks: make(chan task),
 	}
 }
-
-// Model returns the runner's model.
-func (r *Runner) Model() *Model { return r.model }
-
-// Snapshot returns the full current state as keyed events.
-func (r *Runner) Snapshot() []cluster.Event { return r.model.Snapshot() }
 
 // Run connects (and reconnects) until ctx ends, and hands every batch of
 // change events to emit in order. If emit returns an error wrapping

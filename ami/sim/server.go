@@ -56,7 +56,8 @@ type counters struct {
 // New returns a server for cfg. Zero operational fields (AMIVersion,
 // AsteriskVersion, WriteTimeout, MaxPendingBytes) get their DefaultConfig
 // values; the rest of cfg is checked by Listen/Serve (see Config.Validate).
-// A nil log discards logging.
+// A nil log discards logging; the server adds "component":"amisim" to its
+// lines itself (pass a logger without it: JSON logs must not repeat a key).
 func New(cfg Config, log *slog.Logger) *Server {
 	def := DefaultConfig()
 	if cfg.AMIVersion == "" {

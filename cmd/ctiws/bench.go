@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -14,7 +15,8 @@ import (
 )
 
 // cmdBench runs a load scenario against ctiws nodes it starts itself (see
-// docs/benchmarks.md) and prints a table; -json also writes the report.
+// docs/benchmarks.md) and prints tables and a verdict against the targets
+// on stdout; logs go to files in -log-dir; -json also writes the report.
 func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -34,7 +36,8 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&o.RedisServer, "redis-server", "redis-server", "redis-server executable for multi-node scenarios")
 	fs.DurationVar(&o.LeaseTTL, "lease-ttl", 0, "lease_ttl of the nodes (default: the server's default)")
 	fs.StringVar(&o.ProfileDir, "pprof", "", "directory for node CPU profiles (one per fan-out rate) and the idle heap profile; turns pprof on in the nodes")
-	fs.BoolVar(&o.Keep, "keep", false, "keep the generated configs and node logs")
+	fs.BoolVar(&o.Keep, "keep", false, "keep the generated configs (and node logs, with -log-dir \"\")")
+	fs.StringVar(&o.LogDir, "log-dir", "", "directory for the bench's own log (bench.log) and every node's and Redis's log (default: a new ctiws-bench-logs-* in the temp dir)")
 	fs.BoolVar(&o.Presence, "presence", false, "fan-out: every change also moves the extension's presence (real traffic: extenUpdate + userMainPresenceUpdate)")
 	fs.IntVar(&o.Tenants, "tenants", 0, "farm: tenants, each a simulated PBX (default 300); -clients is then per tenant (default 1)")
 	fs.IntVar(&o.Extensions, "extensions", 0, "farm: extensions (and users) per tenant (default 20)")
@@ -94,7 +97,15 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *verbose {
 		level = "debug"
 	}
-	log := newLogger(stderr, level)
+	// Logs go to files so that stdout carries only the tables and the
+	// verdict.
+	logFile, err := openBenchLog(&o.LogDir)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	fmt.Fprintf(stderr, "ctiws bench: logs in %s (bench.log, one per node)\n", o.LogDir)
+	log := newLogger(logFile, level)
 	// Every scenario ends by itself; this is a last-resort bound.
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Hour)
 	defer cancel()
@@ -104,8 +115,28 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return oerr
 		}
 	}
+	fmt.Fprintf(stderr, "ctiws bench: logs in %s\n", o.LogDir)
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
 	return nil
+}
+
+// openBenchLog creates *dir (a new temporary directory when empty, then
+// stored back in *dir) and the bench's own log file bench.log in it.
+func openBenchLog(dir *string) (*os.File, error) {
+	if *dir == "" {
+		d, err := os.MkdirTemp("", "ctiws-bench-logs-")
+		if err != nil {
+			return nil, fmt.Errorf("bench: log directory: %w", err)
+		}
+		*dir = d
+	} else if err := os.MkdirAll(*dir, 0o755); err != nil {
+		return nil, fmt.Errorf("bench: -log-dir: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(*dir, "bench.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("bench: log file: %w", err)
+	}
+	return f, nil
 }

@@ -32,7 +32,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	if os.Getenv("CTIWS_TEST_EXEC") == "1" {
+	if os.Getenv("CTIWSTEST_EXEC") == "1" {
 		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
@@ -115,7 +115,7 @@ func startNode(t *testing.T, n *nodeProc, path string) {
 	t.Helper()
 	n.done = make(chan struct{})
 	n.cmd = exec.Command(os.Args[0], "serve", "-config", path)
-	n.cmd.Env = append(os.Environ(), "CTIWS_TEST_EXEC=1")
+	n.cmd.Env = append(os.Environ(), "CTIWSTEST_EXEC=1")
 	n.cmd.Stdout, n.cmd.Stderr = n, n
 	if err := n.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -127,6 +127,14 @@ func startNode(t *testing.T, n *nodeProc, path string) {
 		<-n.done
 		if strings.Contains(n.log(), "WARNING: DATA RACE") {
 			t.Errorf("%s: the race detector found a data race in the node", n.name)
+		}
+		for _, line := range strings.Split(n.log(), "\n") {
+			if !strings.HasPrefix(line, "{") {
+				continue // the race detector's or a panic's text
+			}
+			if dups, err := duplicateKeys(line); err != nil || len(dups) > 0 {
+				t.Errorf("%s: log line with duplicate keys %v (%v): %s", n.name, dups, err, line)
+			}
 		}
 		if t.Failed() {
 			t.Logf("--- %s log (tail) ---\n%s", n.name, tail(n.log(), 4000))

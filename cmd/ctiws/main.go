@@ -8,6 +8,7 @@
 //	ctiws token   -config FILE -tenant T -user U   print a JWT for a user
 //	ctiws tokens  list|revoke -config FILE -tenant T -user U [-hash H|-all]   operator token commands
 //	ctiws version
+//	ctiws help [COMMAND]               list the commands, or one command's flags
 package main
 
 import (
@@ -41,7 +42,7 @@ func usageErr(format string, a ...any) error { return errUsage{fmt.Errorf(format
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: ctiws serve|watch|amisim|bench|token|tokens|version [flags]")
+		printUsage(stderr)
 		return exitUsage
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -60,11 +61,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdToken(args[1:], stdout, stderr)
 	case "tokens":
 		err = cmdTokens(ctx, args[1:], stdout, stderr)
+	case "help", "-h", "-help", "--help":
+		err = cmdHelp(ctx, args[1:], stdout)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "ctiws", version)
 		return 0
 	default:
-		fmt.Fprintf(stderr, "ctiws: unknown command %q\n", args[0])
+		fmt.Fprintf(stderr, "ctiws: unknown command %q (run 'ctiws help' for the list)\n", args[0])
 		return exitUsage
 	}
 	if err == nil {

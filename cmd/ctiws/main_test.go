@@ -94,7 +94,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 // TestServeMetricsHealthAndDrain runs a node in-process: /healthz, /readyz,
 // metrics that pass promlint, and a clean stop.
 func TestServeMetricsHealthAndDrain(t *testing.T) {
-	path, listen, metrics := demoConfig(t, "")
+	path, listen, metrics := demoConfig(t, "log_level: debug")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	var logs bytes.Buffer
@@ -165,6 +165,12 @@ func TestServeMetricsHealthAndDrain(t *testing.T) {
 	if !strings.Contains(logs.String(), `"msg":"stopped"`) {
 		t.Errorf("no clean stop in logs:\n%s", logs.String())
 	}
+	// Every line is one JSON document a log store accepts: no key twice,
+	// durations as strings (the AMI snapshot line carries both).
+	if !strings.Contains(logs.String(), `"msg":"ami: snapshot applied"`) {
+		t.Errorf("no AMI snapshot line in logs:\n%s", logs.String())
+	}
+	checkJSONLogs(t, logs.String(), "took", "in", "drain_timeout")
 }
 
 // The debug endpoints exist only with pprof on, and freeing memory takes a
@@ -200,4 +206,92 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	s.mu <- struct{}{}
 	defer func() { <-s.mu }()
 	return s.w.Write(p)
+}
+
+// -h, --help and help list every subcommand on stdout and exit 0; help
+// COMMAND shows the command's flags.
+func TestHelp(t *testing.T) {
+	tests := []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"-h"}, []string{"serve", "watch", "amisim", "bench", "token", "tokens", "version"}},
+		{[]string{"--help"}, []string{"serve", "watch", "amisim", "bench", "token", "tokens", "version"}},
+		{[]string{"help"}, []string{"serve", "watch", "amisim", "bench", "token", "tokens", "version"}},
+		{[]string{"help", "serve"}, []string{"-config"}},
+		{[]string{"help", "watch"}, []string{"-url", "-password-file"}},
+		{[]string{"help", "tokens"}, []string{"list|revoke", "-hash", "-all"}},
+		{[]string{"help", "bench"}, []string{"-rate"}},
+		{[]string{"help", "amisim"}, []string{"-listen"}},
+		{[]string{"help", "token"}, []string{"-ttl"}},
+	}
+	for _, tt := range tests {
+		var out, errb bytes.Buffer
+		if code := run(tt.args, &out, &errb); code != 0 {
+			t.Errorf("%v: exit %d (%s)", tt.args, code, errb.String())
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("%v: stdout lacks %q:\n%s", tt.args, w, out.String())
+			}
+		}
+	}
+	var errb bytes.Buffer
+	if code := run([]string{"help", "nope"}, io.Discard, &errb); code != exitUsage || !strings.Contains(errb.String(), "nope") {
+		t.Errorf("help nope: exit %d, %q", code, errb.String())
+	}
+}
+
+// A misspelled CTIWS_ variable gets one warning naming the field it
+// probably meant; CTIWS_WATCH_PASSWORD (watch's) gets none.
+func TestTokenWarnsUnknownEnv(t *testing.T) {
+	path, _, _ := demoConfig(t, "")
+	t.Setenv("CTIWS_DRAIN_TIMOUT", "5s")
+	t.Setenv(watchPasswordEnv, "x")
+	var out, errb bytes.Buffer
+	if code := run([]string{"token", "-config", path, "-user", "alice"}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if n := strings.Count(errb.String(), `"variable":"CTIWS_DRAIN_TIMOUT","did_you_mean":"CTIWS_DRAIN_TIMEOUT"`); n != 1 {
+		t.Errorf("want one warning about CTIWS_DRAIN_TIMOUT, got %d:\n%s", n, errb.String())
+	}
+	if strings.Contains(errb.String(), watchPasswordEnv) {
+		t.Errorf("warned about %s:\n%s", watchPasswordEnv, errb.String())
+	}
+}
+
+// bench keeps every log line in files and prints only tables and the
+// verdict: here the "node" (/bin/false) dies at once, so the step fails,
+// the sim and the bench have logged, and the node's log file exists.
+func TestBenchLogsInFiles(t *testing.T) {
+	if _, err := os.Stat("/bin/false"); err != nil {
+		t.Skip("no /bin/false")
+	}
+	dir := filepath.Join(t.TempDir(), "logs")
+	var out, errb bytes.Buffer
+	code := run([]string{"bench", "-scenario", "idle", "-clients", "3", "-ctiws", "/bin/false", "-log-dir", dir}, &out, &errb)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	for name, s := range map[string]string{"stdout": out.String(), "stderr": errb.String()} {
+		for _, line := range strings.Split(s, "\n") {
+			if strings.HasPrefix(strings.TrimSpace(line), "{") {
+				t.Errorf("%s has a JSON log line: %s", name, line)
+			}
+		}
+	}
+	if !strings.Contains(errb.String(), dir) {
+		t.Errorf("stderr does not name the log dir %s: %s", dir, errb.String())
+	}
+	if !strings.Contains(out.String(), "ERROR:") || !strings.Contains(out.String(), "verdict: 0 of 1 targets met") {
+		t.Errorf("stdout lacks the failed step or the verdict:\n%s", out.String())
+	}
+	benchLog, err := os.ReadFile(filepath.Join(dir, "bench.log"))
+	if err != nil || !strings.Contains(string(benchLog), `"component":"amisim"`) {
+		t.Errorf("bench.log lacks the simulator's lines (%v):\n%s", err, benchLog)
+	}
+	nodeLogs, _ := filepath.Glob(filepath.Join(dir, "ctiws-bench-*-bench-node-1.log"))
+	if len(nodeLogs) != 1 {
+		t.Errorf("node log files: %v", nodeLogs)
+	}
 }

@@ -115,7 +115,7 @@ func (f *pbxFactory) add(t *config.Tenant) error {
 	var s *sim.Server
 	if t.AMI.Address == "sim" {
 		sc := simConfigFor(t)
-		s = sim.New(sc, f.log.With("tenant", t.ID, "component", "amisim"))
+		s = sim.New(sc, f.log.With("tenant", t.ID))
 		addr, err := s.Listen(f.ctx, "127.0.0.1:0")
 		if err != nil {
 			return fmt.Errorf("tenant %s: start simulated PBX: %w", t.ID, err)
@@ -184,7 +184,7 @@ func (f *pbxFactory) newPBX(t *config.Tenant, dir func() *config.Tenant) node.PB
 	f.mu.Lock()
 	ac, objs := f.amiCfg[t.ID], f.objects[t.ID]
 	f.mu.Unlock()
-	return ami.NewRunner(ac, cur.Directory, objs, f.log.With("tenant", t.ID, "component", "ami"), f.metrics.hooks(t.ID))
+	return ami.NewRunner(ac, cur.Directory, objs, f.log, f.metrics.hooks(t.ID))
 }
 
 // Close stops the simulated PBXs.

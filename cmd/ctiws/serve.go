@@ -30,10 +30,22 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
+// newLogger returns the JSON logger every subcommand logs with, at level
+// (debug, info, warn, error; unknown means info). Durations are written
+// as Go duration strings ("took":"3ms"), not integer nanoseconds.
 func newLogger(w io.Writer, level string) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l, ReplaceAttr: durationString}))
+}
+
+// durationString is a slog ReplaceAttr that writes a duration as its Go
+// string form (1.5s, 3ms), readable and the same in every line.
+func durationString(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		return slog.String(a.Key, a.Value.Duration().String())
+	}
+	return a
 }
 
 // loadConfig reads the config; every problem is a usage error (exit 2).
@@ -85,6 +97,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(stderr, cfg.LogLevel)
+	warnUnknownEnv(log, os.Environ())
 	if cfg.NodeID == "" {
 		cfg.NodeID, _ = os.Hostname()
 	}

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/ctiws/ctiws/ws/auth"
@@ -27,6 +28,7 @@ func cmdToken(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	warnUnknownEnv(newLogger(stderr, cfg.LogLevel), os.Environ())
 	if *user == "" {
 		return usageErr("token needs -user")
 	}

@@ -45,6 +45,7 @@ func cmdTokens(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	warnUnknownEnv(newLogger(stderr, cfg.LogLevel), os.Environ())
 	if *user == "" {
 		return usageErr("tokens %s needs -user", verb)
 	}

@@ -2,7 +2,7 @@
 // free ports and gives the tests a REST login and a socket.io-client helper.
 import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { mkdtempSync, writeFileSync, copyFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, copyFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
@@ -13,6 +13,23 @@ const here = dirname(fileURLToPath(import.meta.url));
 export const root = resolve(here, '..', '..');
 const demo = join(root, 'cmd', 'ctiws', 'demo');
 const binary = process.env.CTIWS_BIN || join(root, 'bin', 'ctiws');
+
+// Every server this process started and its temporary folder (config,
+// demo htpasswd, JWT secret): removed on stop(), and at the latest when
+// the process exits, also after a failure, an uncaught error or a signal.
+const started = new Set();
+
+function cleanup(entry) {
+  const { proc } = entry;
+  if (proc && proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+  rmSync(entry.dir, { recursive: true, force: true });
+  started.delete(entry);
+}
+
+process.on('exit', () => { for (const e of [...started]) cleanup(e); });
+for (const [sig, n] of [['SIGINT', 2], ['SIGTERM', 15]]) {
+  process.once(sig, () => process.exit(128 + n));
+}
 
 export function freePort() {
   return new Promise((ok, fail) => {
@@ -32,6 +49,8 @@ export function sleep(ms) {
 // startServer runs `ctiws serve` and resolves once it accepts HTTP.
 export async function startServer({ callsPerSecond = 0, extra = '' } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'ctiws-e2e-'));
+  const entry = { proc: null, dir };
+  started.add(entry);
   for (const f of ['users.json', 'profiles.json', 'users.htpasswd', 'objects.json']) {
     copyFileSync(join(demo, f), join(dir, f));
   }
@@ -54,6 +73,7 @@ tenants:
 `;
   writeFileSync(join(dir, 'config.yaml'), cfg);
   const proc = spawn(binary, ['serve', '-config', join(dir, 'config.yaml')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  entry.proc = proc;
   const logs = [];
   proc.stderr.on('data', (d) => logs.push(...d.toString().split('\n').filter(Boolean)));
   const exited = new Promise((ok) => proc.on('exit', (code, signal) => ok({ code, signal })));
@@ -65,16 +85,21 @@ tenants:
       if (r.status === 200) break;
     } catch { /* not up yet */ }
     if (Date.now() > deadline) {
-      proc.kill('SIGKILL');
+      cleanup(entry);
       throw new Error('ctiws did not start:\n' + logs.join('\n'));
     }
     await sleep(50);
   }
   return {
     url, metricsURL: `http://127.0.0.1:${mport}`, proc, logs, exited,
+    dir,
+    // stop ends the server with SIGTERM (a clean drain) and removes its
+    // temporary folder.
     async stop() {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
-      return exited;
+      const result = await exited;
+      cleanup(entry);
+      return result;
     },
   };
 }

@@ -44,6 +44,10 @@ type ClusterSpec struct {
 	TempDir string
 	// Keep leaves the working directory (configs, logs) in place.
 	Keep bool
+	// LogDir, when set, receives the node and Redis logs (named after the
+	// working directory, e.g. ctiws-bench-123-node1.log), which then
+	// outlive the working directory; "" keeps them in it.
+	LogDir string
 	// ReadyTimeout bounds the start of everything (default 60 s).
 	ReadyTimeout time.Duration
 }
@@ -210,7 +214,7 @@ func (c *Cluster) startRedis(ctx context.Context) error {
 	if err := os.Mkdir(rdir, 0o700); err != nil {
 		return fmt.Errorf("redis directory: %w", err)
 	}
-	logf, err := os.Create(filepath.Join(c.dir, "redis.log"))
+	logf, err := os.Create(c.logPath("redis"))
 	if err != nil {
 		return fmt.Errorf("redis log: %w", err)
 	}
@@ -235,7 +239,7 @@ func (c *Cluster) startRedis(ctx context.Context) error {
 			return err
 		}
 	}
-	return fmt.Errorf("redis-server on %s did not answer PING within 10s (log %s)", addr, filepath.Join(c.dir, "redis.log"))
+	return fmt.Errorf("redis-server on %s did not answer PING within 10s (log %s)", addr, c.logPath("redis"))
 }
 
 // ErrNoRedis marks a missing redis-server executable.
@@ -294,7 +298,7 @@ func (c *Cluster) launch(id string, cfgYAML []byte, listen, metricsListen string
 	if err := os.WriteFile(cfgPath, cfgYAML, 0o600); err != nil {
 		return fmt.Errorf("write %s: %w", cfgPath, err)
 	}
-	logPath := filepath.Join(c.dir, id+".log")
+	logPath := c.logPath(id)
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return fmt.Errorf("node log: %w", err)
@@ -496,6 +500,15 @@ func (c *Cluster) Stop() {
 		return
 	}
 	_ = os.RemoveAll(c.dir)
+}
+
+// logPath is where the log of the cluster's process name (a node id,
+// "redis") goes: spec.LogDir when set, else the working directory.
+func (c *Cluster) logPath(name string) string {
+	if c.spec.LogDir != "" {
+		return filepath.Join(c.spec.LogDir, filepath.Base(c.dir)+"-"+name+".log")
+	}
+	return filepath.Join(c.dir, name+".log")
 }
 
 // tail returns the last n lines of a file, joined by " | ".

@@ -127,7 +127,7 @@ func (b *runner) runFarm(ctx context.Context, fs FarmSpec, fr *FarmResult) error
 	if err != nil {
 		return fmt.Errorf("create work directory: %w", err)
 	}
-	c := &Cluster{spec: ClusterSpec{Binary: b.o.Binary, RedisServer: b.o.RedisServer, Keep: b.o.Keep, Nodes: fs.Nodes},
+	c := &Cluster{spec: ClusterSpec{Binary: b.o.Binary, RedisServer: b.o.RedisServer, Keep: b.o.Keep, Nodes: fs.Nodes, LogDir: b.o.LogDir},
 		log: b.log, dir: dir, hc: &http.Client{Timeout: 10 * time.Second}, jwtSecret: []byte(randomHex(16))}
 	defer c.Stop()
 	users, err := UsersJSON(fs.Extensions)

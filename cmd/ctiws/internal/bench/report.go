@@ -169,7 +169,7 @@ func (r *Report) WriteJSON(path string) error {
 	return nil
 }
 
-// WriteText writes the human tables.
+// WriteText writes the human tables and the verdict against the targets.
 func (r *Report) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "ctiws bench -scenario %s — %s — %d CPUs (%s), %d MiB, load %s\n",
 		r.Scenario, r.Started.UTC().Format(time.RFC3339), r.Machine.CPUs, r.Machine.CPUModel, r.Machine.MemoryKiB/1024, r.Machine.Load1)
@@ -236,4 +236,5 @@ func (r *Report) WriteText(w io.Writer) {
 			fmt.Fprintf(w, "  profile: %s\n", p)
 		}
 	}
+	r.writeVerdicts(w)
 }

@@ -72,6 +72,9 @@ type Options struct {
 	ProfileDir string
 	// Keep leaves the generated configs and node logs in place.
 	Keep bool
+	// LogDir, when set, receives the node and Redis logs, kept after the
+	// run (see ClusterSpec.LogDir).
+	LogDir string
 	// Presence makes every change move the extension's presence too, like
 	// real PBX traffic (an extenUpdate and a userMainPresenceUpdate per
 	// change), instead of a user-agent change alone (one frame).

@@ -14,6 +14,7 @@ func (b *runner) spec(nodes, users int, rate float64) ClusterSpec {
 	return ClusterSpec{
 		Binary: b.o.Binary, Users: users, Nodes: nodes, RedisServer: b.o.RedisServer,
 		ChangesPerSecond: rate, Presence: b.o.Presence, LeaseTTL: b.o.LeaseTTL, Pprof: b.o.ProfileDir != "", Keep: b.o.Keep,
+		LogDir: b.o.LogDir,
 	}
 }
 

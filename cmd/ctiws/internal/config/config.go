@@ -407,23 +407,114 @@ func nameFields(msg string, raw []byte) string {
 	})
 }
 
-// applyEnv overrides every top-level scalar field from CTIWS_<FIELD>.
-func applyEnv(cfg *Config, env []string) error {
-	vals := map[string]string{}
-	for _, kv := range env {
-		k, v, ok := strings.Cut(kv, "=")
-		if ok && strings.HasPrefix(k, "CTIWS_") {
-			vals[k] = v
-		}
-	}
-	rv := reflect.ValueOf(cfg).Elem()
-	rt := rv.Type()
+// envPrefix starts every environment variable ctiws reads.
+const envPrefix = "CTIWS_"
+
+// envFields maps each CTIWS_<FIELD> variable the environment can set (the
+// top-level scalar fields of Config) to the field's index.
+func envFields() map[string]int {
+	rt := reflect.TypeOf(Config{})
+	out := map[string]int{}
 	for i := 0; i < rt.NumField(); i++ {
 		tag := strings.Split(rt.Field(i).Tag.Get("yaml"), ",")[0]
 		if tag == "" || tag == "-" {
 			continue
 		}
-		name := "CTIWS_" + strings.ToUpper(tag)
+		switch t := rt.Field(i).Type; {
+		case t == reflect.TypeOf(time.Duration(0)), t.Kind() == reflect.Bool, t.Kind() == reflect.String,
+			t.Kind() == reflect.Int64, t.Kind() == reflect.Int, t.Kind() == reflect.Float64:
+			out[envPrefix+strings.ToUpper(tag)] = i
+		}
+	}
+	return out
+}
+
+// UnknownEnv is a CTIWS_ environment variable that sets no config field,
+// most likely a misspelling.
+type UnknownEnv struct {
+	// Name is the variable, e.g. CTIWS_LISTN.
+	Name string
+	// Suggestion is the closest variable that does set a field (e.g.
+	// CTIWS_LISTEN), or "" when none is close.
+	Suggestion string
+}
+
+// serviceLinkEnv matches the variables Kubernetes puts in every pod for
+// each Service of the namespace (enableServiceLinks, on by default): a
+// Service named ctiws or ctiws-redis yields CTIWS_SERVICE_HOST,
+// CTIWS_PORT_8181_TCP_ADDR, CTIWS_REDIS_PORT and the like.
+var serviceLinkEnv = regexp.MustCompile(`_SERVICE_HOST$|_SERVICE_PORT(_[A-Z0-9_]+)?$|_PORT$|_PORT_[0-9]+_(TCP|UDP|SCTP)(_PROTO|_PORT|_ADDR)?$`)
+
+// UnknownEnvVars returns the CTIWS_ variables of env (as os.Environ) that
+// match no config field, are not in others (variables other commands
+// read, e.g. CTIWS_WATCH_PASSWORD) and are not Kubernetes service links,
+// sorted by name. Callers log them: applyEnv would otherwise ignore a
+// misspelled override silently.
+func UnknownEnvVars(env []string, others ...string) []UnknownEnv {
+	fields := envFields()
+	var out []UnknownEnv
+	for _, kv := range env {
+		k, _, ok := strings.Cut(kv, "=")
+		if !ok || !strings.HasPrefix(k, envPrefix) || slices.Contains(others, k) {
+			continue
+		}
+		if _, known := fields[k]; known || serviceLinkEnv.MatchString(k) {
+			continue
+		}
+		out = append(out, UnknownEnv{Name: k, Suggestion: closest(k, fields)})
+	}
+	slices.SortFunc(out, func(a, b UnknownEnv) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// closest returns the name of fields nearest to name in edit distance, if
+// it is within a third of name's length after the prefix (at least 1).
+func closest(name string, fields map[string]int) string {
+	best, bestD := "", len(name)
+	for f := range fields {
+		if d := editDistance(name, f); d < bestD || d == bestD && f < best {
+			best, bestD = f, d
+		}
+	}
+	if bestD > max(1, (len(name)-len(envPrefix))/3) {
+		return ""
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b (bytes).
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// applyEnv overrides every top-level scalar field from CTIWS_<FIELD>.
+// Variables that match no field are left to UnknownEnvVars.
+func applyEnv(cfg *Config, env []string) error {
+	vals := map[string]string{}
+	for _, kv := range env {
+		k, v, ok := strings.Cut(kv, "=")
+		if ok && strings.HasPrefix(k, envPrefix) {
+			vals[k] = v
+		}
+	}
+	rv := reflect.ValueOf(cfg).Elem()
+	for name, i := range envFields() {
 		v, ok := vals[name]
 		if !ok {
 			continue

@@ -317,3 +317,33 @@ func TestTenantsDir(t *testing.T) {
 		t.Fatalf("missing tenants_dir: %v", err)
 	}
 }
+
+// A CTIWS_ variable that sets no field is reported, with the field it most
+// likely meant; known variables, other commands' variables and others'
+// prefixes are not.
+func TestUnknownEnvVars(t *testing.T) {
+	env := []string{
+		"CTIWS_LISTEN=x", "CTIWS_TOKEN_TTL=1h", // config fields
+		"CTIWS_WATCH_PASSWORD=pw",      // another command's
+		"HOME=/root", "XCTIWS_LISTN=1", // not ours
+		"CTIWS_LISTN=:80",                    // typo of LISTEN
+		"CTIWS_DRAIN_TIMOUT=5s",              // typo of DRAIN_TIMEOUT
+		"CTIWS_TENANTS=a",                    // a field, but not a scalar
+		"CTIWS_COMPLETELY_UNRELATED_THING=1", // nothing close
+		// Kubernetes service links of Services ctiws and ctiws-redis.
+		"CTIWS_SERVICE_HOST=10.0.0.1", "CTIWS_SERVICE_PORT=8181", "CTIWS_SERVICE_PORT_HTTP=8181",
+		"CTIWS_PORT=tcp://10.0.0.1:8181", "CTIWS_PORT_8181_TCP=tcp://10.0.0.1:8181",
+		"CTIWS_PORT_8181_TCP_PROTO=tcp", "CTIWS_PORT_8181_TCP_PORT=8181", "CTIWS_PORT_8181_TCP_ADDR=10.0.0.1",
+		"CTIWS_REDIS_SERVICE_HOST=10.0.0.2", "CTIWS_REDIS_PORT_6379_TCP_ADDR=10.0.0.2",
+	}
+	got := UnknownEnvVars(env, "CTIWS_WATCH_PASSWORD")
+	want := []UnknownEnv{
+		{"CTIWS_COMPLETELY_UNRELATED_THING", ""},
+		{"CTIWS_DRAIN_TIMOUT", "CTIWS_DRAIN_TIMEOUT"},
+		{"CTIWS_LISTN", "CTIWS_LISTEN"},
+		{"CTIWS_TENANTS", ""},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got %v\nwant %v", got, want)
+	}
+}

@@ -1,0 +1,85 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"text/tabwriter"
+)
+
+// The targets of docs/benchmarks.md ("Against the targets"). The quick
+// scenario runs smaller loads than the targets name (2,000 idle sockets,
+// 20 changes/s, a 2,000-client storm): a quick run that misses one is a
+// regression worth a full run.
+const (
+	targetIdleKiBPerConn = 12.0
+	targetFanoutP99Ms    = 30.0
+	targetCPUUsPerMsg    = 7.0
+	targetLoginStormSec  = 10.0
+	targetFailoverSec    = 3.0
+)
+
+// Verdict is one measured value against its target.
+type Verdict struct {
+	Step, Target, Measured string
+	// Met is false when the target was missed or not measured.
+	Met bool
+}
+
+// Verdicts compares every result of r with the targets that apply to it.
+// A step that failed or was skipped is a missed verdict for its kind.
+func (r *Report) Verdicts() []Verdict {
+	var out []Verdict
+	add := func(step, target string, met bool, format string, a ...any) {
+		out = append(out, Verdict{Step: step, Target: target, Measured: fmt.Sprintf(format, a...), Met: met})
+	}
+	for _, res := range r.Results {
+		if res.Error != "" || res.Skipped != "" {
+			why := res.Error
+			if why == "" {
+				why = "skipped: " + res.Skipped
+			}
+			add(res.Name, "step completes", false, "%s", why)
+			continue
+		}
+		if i := res.Idle; i != nil {
+			add(res.Name, fmt.Sprintf("idle RSS ≤ %g KiB per logged-in connection", targetIdleKiBPerConn),
+				i.RSSPerConnKiB <= targetIdleKiBPerConn && i.Failed == 0, "%.2f KiB, %d failed", i.RSSPerConnKiB, i.Failed)
+		}
+		for _, f := range res.Fanout {
+			step := fmt.Sprintf("%s (%g/s)", res.Name, f.Rate)
+			add(step, fmt.Sprintf("p99 ≤ %g ms", targetFanoutP99Ms), f.P99Ms <= targetFanoutP99Ms, "%.1f ms", f.P99Ms)
+			add(step, "zero missing", f.Missing == 0, "%d missing", f.Missing)
+			add(step, fmt.Sprintf("server CPU ≤ %g µs per delivery", targetCPUUsPerMsg), f.CPUUsPerMsg <= targetCPUUsPerMsg, "%.2f µs", f.CPUUsPerMsg)
+		}
+		if l := res.LoginStorm; l != nil {
+			add(res.Name, fmt.Sprintf("every client logged in within %g s", targetLoginStormSec),
+				l.Failed == 0 && l.AllSec <= targetLoginStormSec, "%.2f s, %d failed", l.AllSec, l.Failed)
+		}
+		if f := res.Failover; f != nil {
+			add(res.Name, fmt.Sprintf("events flow again within %g s, 0 lost versions", targetFailoverSec),
+				f.FlowAgainSec <= targetFailoverSec && f.MissingVersions == 0, "%.2f s, %d lost", f.FlowAgainSec, f.MissingVersions)
+		}
+	}
+	return out
+}
+
+// writeVerdicts prints the verdict table and a one-line summary.
+func (r *Report) writeVerdicts(w io.Writer) {
+	vs := r.Verdicts()
+	if len(vs) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\n== against the targets (docs/benchmarks.md)\n")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "step\ttarget\tmeasured\tverdict")
+	met := 0
+	for _, v := range vs {
+		verdict := "MISSED"
+		if v.Met {
+			verdict, met = "met", met+1
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", v.Step, v.Target, v.Measured, verdict)
+	}
+	_ = tw.Flush()
+	fmt.Fprintf(w, "verdict: %d of %d targets met\n", met, len(vs))
+}
