@@ -203,10 +203,22 @@ func TestRelayNeverDisconnectsTheReceiver(t *testing.T) {
 	alice := e.login("t1", "alice")
 	bob := e.login("t1", "bob")
 	bc := e.serverConn("t1", "bob")
-	// Bob stops reading: frames stay in his queue.
-	bc.sock.mu.Lock()
-	bc.sock.flushing = true
-	bc.sock.mu.Unlock()
+	// Bob stops reading: frames stay in his queue. Wait until what his
+	// login queued has left, so the queue starts empty.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		bc.sock.mu.Lock()
+		idle := !bc.sock.flushing && len(bc.sock.q) == 0
+		if idle {
+			bc.sock.flushing = true
+		}
+		bc.sock.mu.Unlock()
+		if idle {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("bob's socket never went idle")
+		}
+	}
 	for i := 0; i < 40; i++ {
 		if err := alice.c.Emit("message", map[string]any{"message": "videoCallStart", "destUser": "bob", "n": i}); err != nil {
 			t.Fatal(err)
