@@ -20,24 +20,19 @@ import (
 // newRedisBackend connects to redis_url. An unreachable Redis does not stop
 // the node: /readyz reports it and the node retries (go-redis reconnects).
 func newRedisBackend(_ context.Context, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (cluster.Backend, clusterInfo, error) {
-	opts, err := redis.ParseURL(cfg.RedisURL)
+	newClient, err := redisClientFactory(cfg)
 	if err != nil {
-		return cluster.Backend{}, clusterInfo{}, errUsage{redisURLError(cfg.RedisURL, err)}
+		return cluster.Backend{}, clusterInfo{}, errUsage{err}
 	}
-	opts.ClientName = "ctiws-" + cfg.NodeID
-	rdb := redis.NewClient(opts)
+	rdb := newClient(0, 0)
 	// Lease and node-liveness traffic gets its own small pool, so that
 	// subscriptions, sweeps and commands on the main pool never delay a
 	// renewal.
-	lopts := *opts
-	lopts.PoolSize, lopts.MinIdleConns = 4, 1
-	lease := redis.NewClient(&lopts)
+	lease := newClient(4, 1)
 	// Blocking command reads (one XREADGROUP BLOCK per owned tenant) get
 	// a pool of their own too: on the main pool, a few hundred owned
 	// tenants would hold every connection and make publishes wait.
-	bopts := *opts
-	bopts.PoolSize, bopts.MinIdleConns = 4096, 0
-	blocking := redis.NewClient(&bopts)
+	blocking := newClient(4096, 0)
 	errs := promauto.With(reg).NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "redis_errors_total",
 		Help: "Redis command errors, by command."}, []string{"op"})
 	rdb.AddHook(errorHook{errs})

@@ -13,7 +13,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -32,6 +31,18 @@ type Config struct {
 	Listen                string        `yaml:"listen"`
 	MetricsListen         string        `yaml:"metrics_listen"`
 	RedisURL              string        `yaml:"redis_url"`
+	// Redis credentials, TLS and Sentinel settings beside redis_url (see
+	// redis.go and the README's configuration section). The *_file
+	// fields are read by Load into the field without the suffix.
+	RedisUsername             string `yaml:"redis_username"`
+	RedisPassword             string `yaml:"redis_password"`
+	RedisPasswordFile         string `yaml:"redis_password_file"`
+	RedisSentinelUsername     string `yaml:"redis_sentinel_username"`
+	RedisSentinelPassword     string `yaml:"redis_sentinel_password"`
+	RedisSentinelPasswordFile string `yaml:"redis_sentinel_password_file"`
+	RedisTLSCAFile            string `yaml:"redis_tls_ca_file"`
+	RedisTLSCertFile          string `yaml:"redis_tls_cert_file"`
+	RedisTLSKeyFile           string `yaml:"redis_tls_key_file"`
 	NodeID                string        `yaml:"node_id"`
 	TokenTTL              time.Duration `yaml:"token_ttl"`
 	MaxMessageBytes       int64         `yaml:"max_message_bytes"`
@@ -563,13 +574,8 @@ func (c *Config) validate() error {
 			return fmt.Errorf("metrics_listen: %q is not host:port", c.MetricsListen)
 		}
 	}
-	if c.RedisURL != "" {
-		if !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") && !strings.HasPrefix(c.RedisURL, "unix://") {
-			return fmt.Errorf("redis_url: %s must start with redis://, rediss:// or unix://", RedactURL(c.RedisURL))
-		}
-		if _, err := url.Parse(c.RedisURL); err != nil {
-			return fmt.Errorf("redis_url: %s is not a valid URL", RedactURL(c.RedisURL))
-		}
+	if err := c.validateRedis(); err != nil {
+		return err
 	}
 	positive := []struct {
 		name string
@@ -695,6 +701,9 @@ func (c *Config) loadFiles(dir string) error {
 			return p
 		}
 		return filepath.Join(dir, p)
+	}
+	if err := c.loadRedisFiles(abs); err != nil {
+		return &Error{File: c.Path, Err: err}
 	}
 	for i := range c.Tenants {
 		t := &c.Tenants[i]

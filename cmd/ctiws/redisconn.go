@@ -1,0 +1,106 @@
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"os"
+
+	"github.com/ctiws/ctiws/cmd/ctiws/internal/config"
+	"github.com/redis/go-redis/v9"
+)
+
+// redisClientFactory turns redis_url and the redis_* fields into a
+// function returning a new client with the given pool size and idle
+// connections (0, 0 = go-redis defaults). A Sentinel URL gives go-redis'
+// failover clients: they ask the sentinels for the master, follow its
+// promotions and reconnect by themselves. Errors never show a password.
+func redisClientFactory(cfg *config.Config) (func(pool, minIdle int) *redis.Client, error) {
+	tlsConf, err := redisTLS(cfg)
+	if err != nil {
+		return nil, err
+	}
+	name := "ctiws-" + cfg.NodeID
+	switch cfg.RedisScheme() {
+	case config.SchemeSentinel, config.SchemeSentinelTLS:
+		su, err := config.ParseSentinelURL(cfg.RedisURL)
+		if err != nil {
+			return nil, fmt.Errorf("redis_url %s: %w", config.RedactURL(cfg.RedisURL), err)
+		}
+		base := redis.FailoverOptions{
+			MasterName:       su.MasterName,
+			SentinelAddrs:    su.Sentinels,
+			SentinelUsername: cfg.RedisSentinelUsername,
+			SentinelPassword: cfg.RedisSentinelPassword,
+			Username:         su.Username,
+			Password:         su.Password,
+			DB:               su.DB,
+			ClientName:       name,
+			TLSConfig:        tlsConf,
+		}
+		if cfg.RedisUsername != "" {
+			base.Username = cfg.RedisUsername
+		}
+		if cfg.RedisPassword != "" {
+			base.Password = cfg.RedisPassword
+		}
+		return func(pool, minIdle int) *redis.Client {
+			o := base
+			o.PoolSize, o.MinIdleConns = pool, minIdle
+			return redis.NewFailoverClient(&o)
+		}, nil
+	default:
+		opts, err := redis.ParseURL(cfg.RedisURL)
+		if err != nil {
+			return nil, redisURLError(cfg.RedisURL, err)
+		}
+		opts.ClientName = name
+		if cfg.RedisUsername != "" {
+			opts.Username = cfg.RedisUsername
+		}
+		if cfg.RedisPassword != "" {
+			opts.Password = cfg.RedisPassword
+		}
+		if tlsConf != nil {
+			if opts.TLSConfig != nil {
+				tlsConf.ServerName = opts.TLSConfig.ServerName
+			}
+			opts.TLSConfig = tlsConf
+		}
+		return func(pool, minIdle int) *redis.Client {
+			o := *opts
+			o.PoolSize, o.MinIdleConns = pool, minIdle
+			return redis.NewClient(&o)
+		}, nil
+	}
+}
+
+// redisTLS builds the TLS configuration of a rediss:// or
+// rediss+sentinel:// URL: the system roots, or redis_tls_ca_file, and a
+// client certificate when redis_tls_cert_file/redis_tls_key_file are set.
+// It returns nil for a plain URL.
+func redisTLS(cfg *config.Config) (*tls.Config, error) {
+	if s := cfg.RedisScheme(); s != config.SchemeRediss && s != config.SchemeSentinelTLS {
+		return nil, nil
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if cfg.RedisTLSCAFile != "" {
+		pem, err := os.ReadFile(cfg.RedisTLSCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("redis_tls_ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("redis_tls_ca_file: %s holds no PEM certificate", cfg.RedisTLSCAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if cfg.RedisTLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.RedisTLSCertFile, cfg.RedisTLSKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("redis_tls_cert_file/redis_tls_key_file: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
