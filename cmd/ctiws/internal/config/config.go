@@ -28,27 +28,27 @@ import (
 
 // Config is the whole configuration file.
 type Config struct {
-	Listen                string        `yaml:"listen"`
-	MetricsListen         string        `yaml:"metrics_listen"`
-	RedisURL              string        `yaml:"redis_url"`
+	Listen        string `yaml:"listen"`
+	MetricsListen string `yaml:"metrics_listen"`
+	RedisURL      string `yaml:"redis_url"`
 	// Redis credentials, TLS and Sentinel settings beside redis_url (see
 	// redis.go and the README's configuration section). The *_file
 	// fields are read by Load into the field without the suffix.
-	RedisUsername             string `yaml:"redis_username"`
-	RedisPassword             string `yaml:"redis_password"`
-	RedisPasswordFile         string `yaml:"redis_password_file"`
-	RedisSentinelUsername     string `yaml:"redis_sentinel_username"`
-	RedisSentinelPassword     string `yaml:"redis_sentinel_password"`
-	RedisSentinelPasswordFile string `yaml:"redis_sentinel_password_file"`
-	RedisTLSCAFile            string `yaml:"redis_tls_ca_file"`
-	RedisTLSCertFile          string `yaml:"redis_tls_cert_file"`
-	RedisTLSKeyFile           string `yaml:"redis_tls_key_file"`
-	NodeID                string        `yaml:"node_id"`
-	TokenTTL              time.Duration `yaml:"token_ttl"`
-	MaxMessageBytes       int64         `yaml:"max_message_bytes"`
-	DrainTimeout          time.Duration `yaml:"drain_timeout"`
-	MaxConnectionLifetime time.Duration `yaml:"max_connection_lifetime"`
-	LeaseTTL              time.Duration `yaml:"lease_ttl"`
+	RedisUsername             string        `yaml:"redis_username"`
+	RedisPassword             string        `yaml:"redis_password"`
+	RedisPasswordFile         string        `yaml:"redis_password_file"`
+	RedisSentinelUsername     string        `yaml:"redis_sentinel_username"`
+	RedisSentinelPassword     string        `yaml:"redis_sentinel_password"`
+	RedisSentinelPasswordFile string        `yaml:"redis_sentinel_password_file"`
+	RedisTLSCAFile            string        `yaml:"redis_tls_ca_file"`
+	RedisTLSCertFile          string        `yaml:"redis_tls_cert_file"`
+	RedisTLSKeyFile           string        `yaml:"redis_tls_key_file"`
+	NodeID                    string        `yaml:"node_id"`
+	TokenTTL                  time.Duration `yaml:"token_ttl"`
+	MaxMessageBytes           int64         `yaml:"max_message_bytes"`
+	DrainTimeout              time.Duration `yaml:"drain_timeout"`
+	MaxConnectionLifetime     time.Duration `yaml:"max_connection_lifetime"`
+	LeaseTTL                  time.Duration `yaml:"lease_ttl"`
 	// OwnerStartRate bounds how many PBX ownerships (lease, AMI
 	// connection, snapshot) a node starts per second: after a cold start
 	// or the death of a node, neither Redis nor the PBXs see a herd.
