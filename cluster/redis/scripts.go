@@ -152,10 +152,22 @@ return gone
 // leaseAcquire: KEYS[1]=lease hash, KEYS[2]=fence counter; ARGV: node, ttl
 // ms. Returns {1, epoch, node} when acquired (or already ours, extended),
 // {0, epoch, holder} otherwise.
+//
+// A new epoch is the larger of the counter plus one and Redis' clock in
+// milliseconds: a replica promoted by Sentinel may have missed the last
+// INCRs of the old master (replication is asynchronous), but its clock has
+// moved on by the failover's seconds, so an epoch never goes backwards
+// across a promotion (docs/cluster.md, "Redis failover").
 var leaseAcquire = redis.NewScript(`
 local owner = redis.call('HGET', KEYS[1], 'owner')
 if not owner then
   local epoch = redis.call('INCR', KEYS[2])
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  if epoch < now then
+    epoch = now
+    redis.call('SET', KEYS[2], string.format('%d', now))
+  end
   redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'epoch', epoch)
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   return {1, epoch, ARGV[1]}

@@ -23,6 +23,10 @@ type Server struct {
 	bin  string
 	dir  string
 	port int
+	// args are extra redis-server arguments (e.g. --replicaof).
+	args []string
+	// conf is a configuration file to start from (a sentinel's).
+	conf string
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{}
@@ -32,16 +36,61 @@ type Server struct {
 // test ends. It fails the test when redis-server is not installed.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Fatalf("redis-server not installed: run `make test` (it installs it) or apt-get install redis-server (%v)", err)
-	}
-	s := &Server{t: t, bin: bin, dir: t.TempDir(), port: freePort(t)}
+	return StartArgs(t)
+}
+
+// StartArgs is Start with extra redis-server arguments.
+func StartArgs(t testing.TB, args ...string) *Server {
+	t.Helper()
+	s := newServer(t)
+	s.args = args
 	if err := s.start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Stop)
 	return s
+}
+
+// StartReplica starts a replica of master (asynchronous replication, as
+// in production).
+func StartReplica(t testing.TB, master *Server) *Server {
+	t.Helper()
+	return StartArgs(t, "--replicaof", "127.0.0.1", strconv.Itoa(master.port))
+}
+
+// StartSentinel starts a Redis Sentinel (redis-server --sentinel) that
+// monitors master under masterName with the given quorum; it declares a
+// master down after downAfter without answers.
+func StartSentinel(t testing.TB, masterName string, master *Server, quorum int, downAfter time.Duration) *Server {
+	t.Helper()
+	s := newServer(t)
+	s.conf = filepath.Join(s.dir, "sentinel.conf")
+	conf := fmt.Sprintf("sentinel monitor %s 127.0.0.1 %d %d\n"+
+		"sentinel down-after-milliseconds %s %d\n"+
+		"sentinel failover-timeout %s %d\n"+
+		"sentinel parallel-syncs %s 1\n",
+		masterName, master.port, quorum,
+		masterName, downAfter.Milliseconds(),
+		masterName, (3 * downAfter).Milliseconds(),
+		masterName)
+	if err := os.WriteFile(s.conf, []byte(conf), 0o600); err != nil {
+		t.Fatalf("write sentinel.conf: %v", err)
+	}
+	s.args = []string{"--sentinel"}
+	if err := s.start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+func newServer(t testing.TB) *Server {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Fatalf("redis-server not installed: run `make test` (it installs it) or apt-get install redis-server (%v)", err)
+	}
+	return &Server{t: t, bin: bin, dir: t.TempDir(), port: freePort(t)}
 }
 
 // URL returns the redis:// URL of the server.
@@ -50,7 +99,7 @@ func (s *Server) URL() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", s.p
 // Addr returns host:port.
 func (s *Server) Addr() string { return fmt.Sprintf("127.0.0.1:%d", s.port) }
 
-// Stop kills the server and waits for it to exit. It is safe to call twice.
+// Stop kills the server (SIGKILL: no shutdown, no last replication) and waits for it to exit. It is safe to call twice.
 func (s *Server) Stop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -93,11 +142,16 @@ func (s *Server) start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	port := strconv.Itoa(s.port)
-	cmd := exec.Command(s.bin,
+	var args []string
+	if s.conf != "" {
+		args = append(args, s.conf)
+	}
+	args = append(args,
 		"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
 		"--daemonize", "no", "--dir", s.dir,
 		"--pidfile", filepath.Join(s.dir, "redis.pid"),
 		"--logfile", filepath.Join(s.dir, "redis.log"))
+	cmd := exec.Command(s.bin, append(args, s.args...)...)
 	cmd.Dir = s.dir
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start redis-server on port %s: %w", port, err)
