@@ -146,7 +146,9 @@ func startNode(t *testing.T, n *nodeProc, path string) {
 type testCluster struct {
 	t       *testing.T
 	dir     string
-	redis   *redisserver.Server
+	redis   *redisserver.Server // nil when the test started its own Redis
+	// redisURL is the nodes' redis_url.
+	redisURL string
 	sims    map[string]*sim.Server
 	tenants []string
 	nodes   []*nodeProc
@@ -164,7 +166,17 @@ func newTestCluster(t *testing.T, nodes int, tenants []string, callsPerSecond fl
 	if testing.Short() {
 		t.Skip("multi-process cluster test")
 	}
-	c := &testCluster{t: t, dir: t.TempDir(), redis: redisserver.Start(t), sims: map[string]*sim.Server{}, tenants: tenants,
+	srv := redisserver.Start(t)
+	c := newTestClusterOn(t, srv.URL(), nodes, tenants, callsPerSecond, lease)
+	c.redis = srv
+	return c
+}
+
+// newTestClusterOn is newTestCluster on a Redis the caller started
+// (redisURL in any form redis_url accepts).
+func newTestClusterOn(t *testing.T, redisURL string, nodes int, tenants []string, callsPerSecond float64, lease time.Duration) *testCluster {
+	t.Helper()
+	c := &testCluster{t: t, dir: t.TempDir(), redisURL: redisURL, sims: map[string]*sim.Server{}, tenants: tenants,
 		tenantYAML: map[string]string{}, lease: lease}
 	for i, id := range tenants {
 		c.addSim(id, int64(i+1), callsPerSecond)
@@ -215,7 +227,7 @@ func (c *testCluster) writeConfig(n *nodeProc, tenants []string) {
 		tc.WriteString(c.tenantYAML[id])
 	}
 	cfg := fmt.Sprintf("listen: %q\nmetrics_listen: %q\nredis_url: %q\nnode_id: %s\nlease_ttl: %s\ndrain_timeout: 2s\nlog_level: debug\ntenants:\n%s",
-		n.listen, n.metrics, c.redis.URL(), n.name, c.lease, tc.String())
+		n.listen, n.metrics, c.redisURL, n.name, c.lease, tc.String())
 	if err := os.WriteFile(n.config, []byte(cfg), 0o600); err != nil {
 		c.t.Fatal(err)
 	}
@@ -266,6 +278,16 @@ func (c *testCluster) connect(n *nodeProc, tenant, user string) *viewer {
 	if err != nil {
 		c.t.Fatal(err)
 	}
+	v, err := c.connectToken(n, tenant, user, token)
+	if err != nil {
+		c.t.Fatalf("connect %s to %s: %v", user, n.name, err)
+	}
+	return v
+}
+
+// connectToken logs a client in with token (a JWT or a REST login's).
+func (c *testCluster) connectToken(n *nodeProc, tenant, user, token string) (*viewer, error) {
+	c.t.Helper()
 	v := &viewer{node: n, tenant: tenant, view: map[string]json.RawMessage{}, events: map[string]int{}}
 	hdr := http.Header{}
 	hdr.Set("Host", tenant+".test")
@@ -281,11 +303,11 @@ func (c *testCluster) connect(n *nodeProc, tenant, user string) *viewer {
 			}
 		}})
 	if err != nil {
-		c.t.Fatalf("connect %s to %s: %v", user, n.name, err)
+		return nil, err
 	}
 	c.t.Cleanup(func() { conn.Close() })
 	v.conn = conn
-	return v
+	return v, nil
 }
 
 func (v *viewer) count(name string) int {
