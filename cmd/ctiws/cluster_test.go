@@ -144,14 +144,14 @@ func startNode(t *testing.T, n *nodeProc, path string) {
 
 // testCluster is a redis-server, one simulated PBX per tenant and N nodes.
 type testCluster struct {
-	t       *testing.T
-	dir     string
-	redis   *redisserver.Server // nil when the test started its own Redis
+	t     *testing.T
+	dir   string
+	redis *redisserver.Server // nil when the test started its own Redis
 	// redisURL is the nodes' redis_url.
 	redisURL string
-	sims    map[string]*sim.Server
-	tenants []string
-	nodes   []*nodeProc
+	sims     map[string]*sim.Server
+	tenants  []string
+	nodes    []*nodeProc
 	// tenantYAML is each tenant's entry in the node configs.
 	tenantYAML map[string]string
 	lease      time.Duration
