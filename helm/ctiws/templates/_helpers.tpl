@@ -69,7 +69,7 @@ app.kubernetes.io/part-of: ctiws
 
 {{/* "true" when some Redis is configured. */}}
 {{- define "ctiws.hasRedis" -}}
-{{- if or .Values.redis.enabled .Values.redis.url .Values.redis.existingSecret -}}true{{- end -}}
+{{- if or .Values.redis.enabled .Values.redis.url .Values.redis.existingSecret (include "ctiws.redisSentinelURL" .) -}}true{{- end -}}
 {{- end -}}
 
 {{/*
@@ -121,7 +121,7 @@ rounding up. Input: the duration string.
 {{/* Checks of value combinations the schema cannot express. Included by the Deployment. */}}
 {{- define "ctiws.validate" -}}
 {{- if and (not (include "ctiws.hasRedis" .)) (or (gt (int .Values.replicaCount) 1) .Values.autoscaling.enabled) -}}
-{{- fail "more than one ctiws replica needs Redis: set redis.url, redis.existingSecret or redis.enabled=true (or replicaCount=1 and autoscaling.enabled=false)" -}}
+{{- fail "more than one ctiws replica needs Redis: set redis.url, redis.existingSecret, redis.sentinel or redis.enabled=true (or replicaCount=1 and autoscaling.enabled=false)" -}}
 {{- end -}}
 {{- if and (not .Values.tenants) (not (.Values.tenantsDir | default dict).volume) -}}
 {{- fail "tenants: at least one tenant is required (or tenantsDir.volume)" -}}
@@ -269,4 +269,12 @@ app.kubernetes.io/part-of: ctiws
 {{- with .Values.commonLabels }}
 {{ toYaml . }}
 {{- end }}
+{{- end -}}
+
+{{/* The redis+sentinel:// URL built from redis.sentinel ("" when not set; no credentials). */}}
+{{- define "ctiws.redisSentinelURL" -}}
+{{- $s := .Values.redis.sentinel | default dict -}}
+{{- if and $s.masterName $s.addresses -}}
+{{- printf "%s://%s/%s" (ternary "rediss+sentinel" "redis+sentinel" (default false $s.tls)) (join "," $s.addresses) $s.masterName -}}
+{{- end -}}
 {{- end -}}
