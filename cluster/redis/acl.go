@@ -18,3 +18,14 @@ var ACLRules = strings.Join([]string{
 	"+xadd", "+xreadgroup", "+xack", "+xautoclaim", "+xgroup", "+xdel",
 	"+eval", "+evalsha", "+script|load", "+multi", "+exec", "+info", "+client|list", "+client|setname",
 }, " ")
+
+// SentinelACLRules are the rules of the sentinels' own ACL user for
+// ctiws (a `user` line of sentinel.conf, or ACL SETUSER on each sentinel):
+// what go-redis' failover client sends them to find the master, learn the
+// other sentinels and hear about promotions. docs/security.md shows the
+// same list.
+var SentinelACLRules = strings.Join([]string{
+	"-@all", "+@connection",
+	"+sentinel|get-master-addr-by-name", "+sentinel|sentinels",
+	"+subscribe", "+psubscribe",
+}, " ")

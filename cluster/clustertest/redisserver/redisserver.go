@@ -60,8 +60,9 @@ func StartReplica(t testing.TB, master *Server) *Server {
 
 // StartSentinel starts a Redis Sentinel (redis-server --sentinel) that
 // monitors master under masterName with the given quorum; it declares a
-// master down after downAfter without answers.
-func StartSentinel(t testing.TB, masterName string, master *Server, quorum int, downAfter time.Duration) *Server {
+// master down after downAfter without answers. extra are more
+// sentinel.conf lines (e.g. "requirepass x", "user …").
+func StartSentinel(t testing.TB, masterName string, master *Server, quorum int, downAfter time.Duration, extra ...string) *Server {
 	t.Helper()
 	s := newServer(t)
 	s.conf = filepath.Join(s.dir, "sentinel.conf")
@@ -73,6 +74,9 @@ func StartSentinel(t testing.TB, masterName string, master *Server, quorum int, 
 		masterName, downAfter.Milliseconds(),
 		masterName, (3 * downAfter).Milliseconds(),
 		masterName)
+	for _, l := range extra {
+		conf += l + "\n"
+	}
 	if err := os.WriteFile(s.conf, []byte(conf), 0o600); err != nil {
 		t.Fatalf("write sentinel.conf: %v", err)
 	}
