@@ -50,7 +50,8 @@ lint:
 		if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-# redis-server from Debian's packages, when missing.
+# redis-server from Debian's packages, when missing. The Sentinel tests run it as
+# `redis-server --sentinel` (no separate redis-sentinel package needed).
 deps-redis:
 	@command -v redis-server >/dev/null 2>&1 || { \
 		echo "installing redis-server (Debian package)"; \
