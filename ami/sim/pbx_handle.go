@@ -76,6 +76,12 @@ func (p *pbx) handle(a *Message) []*Message {
 		return p.actQueuePause(id, a)
 	case "command":
 		return p.actCommand(id, a.Get("Command"))
+	case "simring":
+		return p.simRing(id, a)
+	case "simanswer":
+		return p.simAnswer(id, a)
+	case "simhangup":
+		return p.simHangup(id, a)
 	case "originate":
 		return p.actOriginate(id, a)
 	case "hangup":

@@ -116,11 +116,7 @@ func (p *pbx) dialExtension(caller *channel, b *endpoint, answerProb float64, an
 		p.after(p.cfg.AvgRingTime/8, func() { p.hangup(caller, 20) })
 		return
 	}
-	cb := p.newChannel(b, chanOpts{cidNum: b.id, cidName: b.name, conNum: caller.cidNum, conName: caller.cidName,
-		context: "from-internal", exten: b.id, state: stDown, linked: caller.linked})
-	p.setApp(cb, "from-internal", b.id, "AppDial", "(Outgoing Line)")
-	p.dialBegin(caller, cb, b.id)
-	p.setState(cb, stRinging)
+	cb := p.ring(caller, b)
 	ring := p.ringTime()
 	if p.rng.Float64() >= answerProb {
 		p.after(2*ring, func() {
