@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -76,6 +75,7 @@ func (s *Server) routes() {
 	s.authed("GET /webrest/astproxy/parkings", "parkings", s.restParkings)
 	s.authed("GET /webrest/astproxy/confbridges", "confbridges", s.restConfbridges)
 	s.authed("GET /webrest/user/me", "user_me", s.restMe)
+	s.userRoutes()
 	s.authed("GET /webrest/user/presence", "user_presence_get", s.restPresenceGet)
 	s.authed("POST /webrest/user/presence", "user_presence_set", s.restPresenceSet)
 	s.authed("POST /webrest/user/profile/avatar", "user_avatar", s.restAvatar)
@@ -87,6 +87,7 @@ func (s *Server) routes() {
 	s.authed("POST /webrest/astproxy/answer_webrtc", "answer_webrtc", s.restAnswerWebrtc)
 	s.astproxyRoutes()
 	s.handle("POST /webrest/alarm", "alarm", s.restAlarm)
+	s.apiRoutes()
 	s.mux.HandleFunc("/webrest/", func(w http.ResponseWriter, r *http.Request) {
 		s.metrics.RESTRequests.WithLabelValues("unknown", "404").Inc()
 		writeError(w, http.StatusNotFound, "no such endpoint")
@@ -496,36 +497,6 @@ func (s *Server) mainExtension(ctx context.Context, t *Tenant, u *directory.User
 		}
 	}
 	return nil
-}
-
-func (s *Server) restMe(q *request) {
-	u := q.user
-	status, to := customPresence(u, s.mainExtension(q.r.Context(), q.tenant, u))
-	exts := make([]map[string]string, 0, len(u.Extensions))
-	ids := make([]string, 0, len(u.Extensions))
-	for id := range u.Extensions {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		exts = append(exts, map[string]string{"id": id, "type": u.Extensions[id].Type})
-	}
-	pres := map[string]string{"status": status}
-	if to != "" {
-		pres["to"] = to
-	}
-	writeJSON(q.w, http.StatusOK, map[string]any{
-		"username":       u.Username,
-		"name":           u.Name,
-		"mainextension":  u.MainExtension,
-		"endpoints":      map[string]any{"extension": exts, "voicemail": u.Voicemails, "cellphone": u.Cellphone},
-		"profile":        map[string]any{"id": u.ProfileID, "permissions": u.Perms},
-		"presence":       pres,
-		"settings":       u.Settings,
-		"mainPresence":   status,
-		"tenant":         q.tenant.ID,
-		"default_device": u.MainExtension,
-	})
 }
 
 func (s *Server) restPresenceGet(q *request) {

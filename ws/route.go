@@ -543,13 +543,18 @@ func customPresence(u *directory.User, main *pbx.Extension) (status, to string) 
 // mainPresence aggregates a user's presence (§5.3): a chosen presence wins,
 // otherwise the states of all the user's extensions.
 func (r *router) mainPresence(u *directory.User) (status, to string) {
-	p, to := customPresence(u, r.extens[u.MainExtension])
+	return aggregatePresence(u, r.extens)
+}
+
+// aggregatePresence is mainPresence over any map of extension states.
+func aggregatePresence(u *directory.User, extens map[string]*pbx.Extension) (status, to string) {
+	p, to := customPresence(u, extens[u.MainExtension])
 	if p != presenceOnline {
 		return p, to
 	}
 	has := map[string]bool{}
 	for id := range u.Extensions {
-		if e := r.extens[id]; e != nil {
+		if e := extens[id]; e != nil {
 			has[e.Status] = true
 		}
 	}

@@ -25,6 +25,42 @@ type TenantConfig struct {
 	JWTPreviousSecret []byte
 	// Streams are the streaming source ids users may subscribe to.
 	Streams []string
+	// StreamSources describe the streaming sources for
+	// GET /streaming/sources (same order and ids as Streams).
+	StreamSources []StreamSource
+	// FeatureCodes answer GET /astproxy/feature_codes; nil means
+	// DefaultFeatureCodes.
+	FeatureCodes map[string]string
+	// ParamURLs are the parameterized URLs per profile id
+	// (GET /user/paramurl).
+	ParamURLs map[string]ParamURL
+	// Avatars maps lower-cased usernames to their avatar (a data: URL) for
+	// GET /user/all_avatars.
+	Avatars map[string]string
+}
+
+// StreamSource is a streaming source as GET /streaming/sources shows it.
+// Its credentials are never shown.
+type StreamSource struct {
+	ID          string
+	URL         string
+	Framerate   float64
+	Extension   string
+	Description string
+	CmdOpen     string
+}
+
+// ParamURL is the URL the CTI opens for incoming calls of a profile.
+type ParamURL struct {
+	URL        string
+	OnlyQueues bool
+}
+
+// DefaultFeatureCodes are the feature codes served when the tenant
+// configures none: NethVoice's pickup code and the audio test that
+// phone-island dials.
+func DefaultFeatureCodes() map[string]string {
+	return map[string]string{"pickup": "*8", "audio_test": "*41"}
 }
 
 // Tenant is one PBX served by the node.

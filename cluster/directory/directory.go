@@ -20,6 +20,11 @@ type Extension struct {
 	ID   string `json:"-"`
 	Type string `json:"type"` // "physical", "webrtc", "mobile", "nethlink", ...
 	MAC  string `json:"mac,omitempty"`
+	// SIPUser and SIPPassword are the SIP credentials of a webrtc or mobile
+	// extension (users.json "user" and "password"); /user/me shows them to
+	// their owner, as NethCTI does.
+	SIPUser     string `json:"user,omitempty"`
+	SIPPassword string `json:"password,omitempty"`
 }
 
 // Settings are the per-user behaviours applied on first login and last logout
@@ -77,13 +82,25 @@ type User struct {
 	Extensions    map[string]Extension // every extension, main included
 	Voicemails    []string
 	Cellphone     string
-	ProfileID     string
-	Settings      Settings
-	Perms         Permissions
+	// Emails and Jabbers are the ids of the email and jabber endpoints,
+	// sorted.
+	Emails    []string
+	Jabbers   []string
+	ProfileID string
+	Settings  Settings
+	Perms     Permissions
 	// Streaming lists the streaming source ids (lower-cased) the user may
 	// subscribe to: those enabled in the profile's streaming permissions
 	// plus the user's own "streaming" list in users.json. See MayStream.
 	Streaming []string
+	// ProfileName and MacroPermissions are the user's profile as written
+	// in profiles.json (empty/nil without a known profile); /user/me
+	// returns them unchanged.
+	ProfileName      string
+	MacroPermissions json.RawMessage
+	// RawSettings is the "settings" object of users.json as written (nil
+	// when absent); /user/me returns it.
+	RawSettings json.RawMessage
 }
 
 // MayStream reports whether the user may subscribe to streaming source id:
@@ -152,6 +169,8 @@ type rawUser struct {
 		Extension     map[string]Extension       `json:"extension"`
 		Voicemail     map[string]json.RawMessage `json:"voicemail"`
 		Cellphone     map[string]json.RawMessage `json:"cellphone"`
+		Email         map[string]json.RawMessage `json:"email"`
+		Jabber        map[string]json.RawMessage `json:"jabber"`
 	} `json:"endpoints"`
 	Settings  Settings `json:"settings"`
 	Streaming []string `json:"streaming"`
@@ -172,6 +191,45 @@ type rawProfile struct {
 	ID               any                 `json:"id"`
 	Name             string              `json:"name"`
 	MacroPermissions map[string]rawMacro `json:"macro_permissions"`
+}
+
+// profileInfo is what /user/me shows of a profile.
+type profileInfo struct {
+	name  string
+	perms Permissions
+	macro json.RawMessage
+}
+
+// rawSettings reads the "settings" object of every user as written.
+func rawSettings(usersJSON []byte) map[string]json.RawMessage {
+	var raw map[string]struct {
+		Settings json.RawMessage `json:"settings"`
+	}
+	if json.Unmarshal(usersJSON, &raw) != nil {
+		return nil
+	}
+	out := make(map[string]json.RawMessage, len(raw))
+	for name, u := range raw {
+		if len(u.Settings) > 0 && u.Settings[0] == '{' {
+			out[name] = u.Settings
+		}
+	}
+	return out
+}
+
+// rawMacros reads each profile's macro_permissions as written.
+func rawMacros(profilesJSON []byte) map[string]json.RawMessage {
+	var raw map[string]struct {
+		MacroPermissions json.RawMessage `json:"macro_permissions"`
+	}
+	if json.Unmarshal(profilesJSON, &raw) != nil {
+		return nil
+	}
+	out := make(map[string]json.RawMessage, len(raw))
+	for key, p := range raw {
+		out[key] = p.MacroPermissions
+	}
+	return out
 }
 
 // perms flattens a macro's permissions, which NethCTI writes either as an
@@ -225,7 +283,9 @@ func Parse(usersJSON, profilesJSON []byte) (*Directory, error) {
 	if err := json.Unmarshal(profilesJSON, &rawProfiles); err != nil {
 		return nil, fmt.Errorf("profiles.json: %w", err)
 	}
-	profiles := map[string]Permissions{}
+	macros := rawMacros(profilesJSON)
+	settings := rawSettings(usersJSON)
+	profiles := map[string]profileInfo{}
 	profileStreams := map[string][]string{}
 	for key, p := range rawProfiles {
 		perm, streams, err := resolve(p)
@@ -236,7 +296,8 @@ func Parse(usersJSON, profilesJSON []byte) (*Directory, error) {
 		if id == "" {
 			id = key
 		}
-		profiles[id], profiles[key] = perm, perm
+		info := profileInfo{name: p.Name, perms: perm, macro: macros[key]}
+		profiles[id], profiles[key] = info, info
 		profileStreams[id], profileStreams[key] = streams, streams
 	}
 	d := &Directory{
@@ -254,11 +315,12 @@ func Parse(usersJSON, profilesJSON []byte) (*Directory, error) {
 			return nil, fmt.Errorf("users.json: user %q appears twice (usernames are case-insensitive)", name)
 		}
 		u := &User{
-			Username:   name,
-			Name:       ru.Name,
-			ProfileID:  idString(ru.ProfileID),
-			Settings:   ru.Settings,
-			Extensions: map[string]Extension{},
+			Username:    name,
+			Name:        ru.Name,
+			ProfileID:   idString(ru.ProfileID),
+			Settings:    ru.Settings,
+			Extensions:  map[string]Extension{},
+			RawSettings: settings[name],
 		}
 		for ext := range ru.Endpoints.MainExtension {
 			u.MainExtension = ext
@@ -275,8 +337,18 @@ func Parse(usersJSON, profilesJSON []byte) (*Directory, error) {
 		for c := range ru.Endpoints.Cellphone {
 			u.Cellphone = c
 		}
+		for e := range ru.Endpoints.Email {
+			u.Emails = append(u.Emails, e)
+		}
+		sort.Strings(u.Emails)
+		for j := range ru.Endpoints.Jabber {
+			u.Jabbers = append(u.Jabbers, j)
+		}
+		sort.Strings(u.Jabbers)
 		if p, ok := profiles[u.ProfileID]; ok {
-			u.Perms = p
+			u.Perms = p.perms
+			u.ProfileName = p.name
+			u.MacroPermissions = p.macro
 			u.Streaming = mergeLower(profileStreams[u.ProfileID], ru.Streaming)
 		} else {
 			// No (or an unknown) profile: no permissions, and privacy on.

@@ -81,6 +81,16 @@ func tenantConfig(t *config.Tenant) (*ws.TenantConfig, error) {
 	}
 	for _, s := range t.Streaming {
 		tc.Streams = append(tc.Streams, s.ID)
+		tc.StreamSources = append(tc.StreamSources, ws.StreamSource{ID: s.ID, URL: s.URL, Framerate: s.Framerate,
+			Extension: s.Extension, Description: s.Description, CmdOpen: s.CmdOpen})
+	}
+	tc.FeatureCodes = t.FeatureCodes
+	tc.Avatars = t.Avatars
+	if len(t.ParamURLs) > 0 {
+		tc.ParamURLs = make(map[string]ws.ParamURL, len(t.ParamURLs))
+		for id, p := range t.ParamURLs {
+			tc.ParamURLs[id] = ws.ParamURL{URL: p.URL, OnlyQueues: p.OnlyQueues}
+		}
 	}
 	return tc, nil
 }

@@ -132,7 +132,18 @@ type Tenant struct {
 	ProfilesFile   string   `yaml:"profiles_file"`
 	ObjectsFile    string   `yaml:"objects_file"`
 	Streaming      []Stream `yaml:"streaming"`
+	// FeatureCodes answer GET /astproxy/feature_codes (nil: NethVoice's
+	// defaults, see README).
+	FeatureCodes map[string]string `yaml:"feature_codes"`
+	// ParamURLs are the parameterized URLs per profile id
+	// (GET /user/paramurl).
+	ParamURLs map[string]ParamURL `yaml:"param_urls"`
+	// AvatarsFile is a JSON object username → avatar data: URL
+	// (GET /user/all_avatars).
+	AvatarsFile string `yaml:"avatars_file"`
 
+	// Avatars is the parsed avatars file (set by Load).
+	Avatars map[string]string `yaml:"-"`
 	// Directory is the parsed users and profiles (set by Load).
 	Directory *directory.Directory `yaml:"-"`
 	// Htpasswd holds the contents of the htpasswd file (set by Load).
@@ -189,6 +200,18 @@ type Stream struct {
 	ID        string  `yaml:"id"`
 	URL       string  `yaml:"url"`
 	Framerate float64 `yaml:"framerate"`
+	// Extension, Description and CmdOpen are shown by
+	// GET /streaming/sources (the door phone's extension and the DTMF
+	// that opens the door).
+	Extension   string `yaml:"extension"`
+	Description string `yaml:"description"`
+	CmdOpen     string `yaml:"cmd_open"`
+}
+
+// ParamURL is the URL the CTI opens for the incoming calls of a profile.
+type ParamURL struct {
+	URL        string `yaml:"url"`
+	OnlyQueues bool   `yaml:"only_queues"`
 }
 
 // Defaults returns a configuration with every default set.
@@ -690,6 +713,16 @@ func (c *Config) validate() error {
 				return fmt.Errorf("%s.streaming[%d].framerate: must be between 0 and 30", where, j)
 			}
 		}
+		for profile, p := range t.ParamURLs {
+			if !strings.HasPrefix(p.URL, "http://") && !strings.HasPrefix(p.URL, "https://") {
+				return fmt.Errorf("%s.param_urls[%q].url: must be an http(s) URL", where, profile)
+			}
+		}
+		for name, code := range t.FeatureCodes {
+			if name == "" || code == "" {
+				return fmt.Errorf("%s.feature_codes: empty name or code", where)
+			}
+		}
 	}
 	return nil
 }
@@ -715,6 +748,14 @@ func (c *Config) loadFiles(dir string) error {
 		t.Auth.JWTSecretPreviousFile = abs(t.Auth.JWTSecretPreviousFile)
 		t.AMI.SecretFile = abs(t.AMI.SecretFile)
 		t.Auth.AlarmSecretFile = abs(t.Auth.AlarmSecretFile)
+		t.AvatarsFile = abs(t.AvatarsFile)
+		if t.AvatarsFile != "" {
+			av, err := loadAvatars(t.AvatarsFile)
+			if err != nil {
+				return &Error{File: c.Path, Err: fmt.Errorf("tenant %s: avatars_file: %w", t.ID, err)}
+			}
+			t.Avatars = av
+		}
 		d, err := directory.Load(t.UsersFile, t.ProfilesFile)
 		if err != nil {
 			return &Error{File: c.Path, Err: fmt.Errorf("tenant %s: %w", t.ID, err)}
@@ -852,4 +893,25 @@ func fingerprint(t *Tenant) string {
 		h.Write(raw)
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// loadAvatars reads a JSON object username → data:image/… URL; usernames
+// are lower-cased.
+func loadAvatars(path string) (map[string]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var raw map[string]string
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return nil, fmt.Errorf("%s: want a JSON object of username → data: URL: %w", path, err)
+	}
+	out := make(map[string]string, len(raw))
+	for user, url := range raw {
+		if !strings.HasPrefix(url, "data:image/") {
+			return nil, fmt.Errorf("%s: avatar of %q is not a data:image/… URL", path, user)
+		}
+		out[strings.ToLower(user)] = url
+	}
+	return out, nil
 }
