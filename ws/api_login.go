@@ -129,4 +129,3 @@ func (s *Server) apiLogout(w http.ResponseWriter, r *http.Request, t *Tenant) {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"code": http.StatusOK})
 }
-
