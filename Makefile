@@ -1,15 +1,16 @@
 # ctiws — build, run and test. `make test` is what CI runs (.ci/run); it
-# installs what a fresh Debian machine with Go lacks (redis-server, the npm
-# test client) and starts and stops its own throwaway servers.
+# installs what a fresh Debian machine with Go lacks (redis-server, chromium,
+# the npm test clients) and starts and stops its own throwaway servers.
 
 GO        ?= go
 BIN       := bin/ctiws
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 E2E_DIR   := ws/e2e
+BROWSER_DIR := ws/e2e-browser
 FUZZTIME  ?= 5s
 
-.PHONY: all build run test unit e2e fuzz lint deps-redis deps-npm helm-check image-build bench clean
+.PHONY: all build run test unit e2e e2e-browser fuzz lint deps-redis deps-npm deps-chromium helm-check image-build bench clean
 
 all: build
 
@@ -20,7 +21,7 @@ build:
 run: build
 	./$(BIN) serve -config cmd/ctiws/demo/config.yaml
 
-test: lint deps-redis deps-npm build unit fuzz e2e helm-check image-build
+test: lint deps-redis deps-npm deps-chromium build unit fuzz e2e e2e-browser helm-check image-build
 	@echo "make test: all suites passed"
 
 unit:
@@ -45,6 +46,11 @@ e2e: build deps-npm
 	left=$$(ls $$tmp | grep '^ctiws-e2e-'); rm -rf $$tmp; \
 	if [ -n "$$left" ]; then echo "e2e left temporary folders behind: $$left"; exit 1; fi; exit $$rc
 
+# The real phone-island widget in headless Chromium, both API modes
+# (ws/e2e-browser/README.md). Screenshots: ws/e2e-browser/output/.
+e2e-browser: build deps-npm deps-chromium
+	cd $(BROWSER_DIR) && CTIWS_BIN=$(CURDIR)/$(BIN) CHROMIUM=$$(command -v chromium) node --test --test-concurrency=1 ./*.test.mjs
+
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 		if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -60,6 +66,14 @@ deps-redis:
 
 deps-npm:
 	@cd $(E2E_DIR) && { [ -d node_modules/socket.io-client ] && npm ls --silent >/dev/null 2>&1 || npm ci --no-audit --no-fund --silent; }
+	@cd $(BROWSER_DIR) && { [ -d node_modules/@nethesis/phone-island ] && npm ls --silent >/dev/null 2>&1 || npm ci --no-audit --no-fund --silent; }
+
+# chromium from Debian's packages, when missing (driven by playwright-core).
+deps-chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "installing chromium (Debian package)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@chromium --headless --no-sandbox --version 2>/dev/null || chromium --version
 
 helm-check:
 	@if [ -f tools/helm-check.sh ]; then bash tools/helm-check.sh; else echo "helm-check: no chart yet"; fi
