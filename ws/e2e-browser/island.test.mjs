@@ -206,22 +206,36 @@ for (const mode of ['legacy', 'new']) {
       assert.equal(await page.getByText(CALLER.name).count(), 0, 'island gone after the hangup');
       await shot(page, mode, '4-hung-up');
 
-      // 5. NethLink (uaType mobile) logs in as the same user: no take-over.
+      // 5. A call answered on the user's own phone: after the hangup the
+      // widget asks for the call's summary (HEAD …/summary/<linkedid>),
+      // which ctiws answers with a quiet 404.
+      const own = await ami.action('SimRing', { Exten: EXTEN, CallerNum: CALLER.num, CallerName: CALLER.name });
+      await page.getByText(CALLER.name).first().waitFor({ state: 'visible', timeout: 2000 });
+      await ami.action('SimAnswer', { Linkedid: own.Linkedid });
+      await waitFor(() => page.frames.some((f) => f.dir === 'in' && f.data.startsWith('42["extenConnected"')), 5000, 'extenConnected');
+      await shot(page, mode, '5-answered-here');
+      await ami.action('SimHangup', { Linkedid: own.Linkedid });
+      await page.getByText(CALLER.name).first().waitFor({ state: 'hidden', timeout: 5000 });
+      const summary = `${mode === 'new' ? '/api' : '/webrest'}/summary/${own.Linkedid}`;
+      await waitFor(() => front.log.some((e) => e.method === 'HEAD' && e.path === summary), 5000, `HEAD ${summary}`);
+      assert.equal(front.log.find((e) => e.method === 'HEAD' && e.path === summary).status, 404);
+
+      // 6. NethLink (uaType mobile) logs in as the same user: no take-over.
       const mobile = await openIsland(tok, 'mobile');
       await waitIslandEvent(mobile.page, 'phone-island-socket-authorized', 15000);
       await sleep(1000);
       assert.ok(!(await islandEvents(page)).includes('phone-island-user-already-login'), 'mobile did not take over desktop');
-      await shot(mobile.page, mode, '5-nethlink-mobile');
+      await shot(mobile.page, mode, '6-nethlink-mobile');
 
-      // 6. A second desktop login: the first window sees takeOver.
+      // 7. A second desktop login: the first window sees takeOver.
       const second = await openIsland(tok, 'desktop');
       await waitIslandEvent(second.page, 'phone-island-socket-authorized', 15000);
       await waitIslandEvent(page, 'phone-island-user-already-login', 5000);
       assert.ok(!(await islandEvents(mobile.page)).includes('phone-island-user-already-login'), 'desktop did not take over mobile');
-      await shot(page, mode, '6-taken-over');
+      await shot(page, mode, '7-taken-over');
       await Promise.all([mobile.ctx.close(), second.ctx.close()]);
 
-      // 7. Every REST call the widgets made was answered 2xx by ctiws; the
+      // 8. Every REST call the widgets made was answered 2xx by ctiws; the
       // only exceptions are the legacy-mode probe (401 is what selects
       // legacy mode) and the summary check (no summary service: 404).
       const prefix = mode === 'new' ? '/api' : '/webrest';
