@@ -2,46 +2,53 @@ package ws
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 	"time"
-
-	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/ctiws/ctiws/cluster/directory"
 	"github.com/ctiws/ctiws/ws/auth"
 )
 
 // apiJWTLifetime is how long a JWT from POST /api/login is valid: the
-// middleware's two weeks.
+// middleware's two weeks, cut to jwt_max_lifetime (default 24 h).
 const apiJWTLifetime = 14 * 24 * time.Hour
 
 // mintAPIJWT signs the JWT POST /api/login answers with, carrying the
-// middleware's claims: id, 2fa, otp_verified (ctiws has no second factor:
-// both false), profile_id, iat and exp.
-func mintAPIJWT(cfg *TenantConfig, u *directory.User, now time.Time) (string, time.Time, error) {
-	exp := now.Add(apiJWTLifetime)
-	claims := jwt.MapClaims{
+// middleware's claims (id, 2fa, otp_verified, profile_id, iat, exp; ctiws
+// has no second factor: both false), the tenant's ctiws audience and a
+// random jti.
+func (s *Server) mintAPIJWT(t *Tenant, cfg *TenantConfig, u *directory.User, now time.Time) (string, time.Time, error) {
+	life := apiJWTLifetime
+	if m := s.opts.JWTMaxLifetime; m > 0 && m < life {
+		life = m
+	}
+	exp := time.Unix(now.Add(life).Unix(), 0).UTC()
+	claims := map[string]any{
 		"id":           strings.ToLower(u.Username),
 		"2fa":          false,
 		"otp_verified": false,
 		"iat":          now.Unix(),
 		"exp":          exp.Unix(),
+		"aud":          auth.TenantAudience(t.ID),
+		// Two logins in one second must not yield the same token: a
+		// logout revokes one token, not the other session's.
+		"jti": auth.NewNonce(),
 	}
 	if u.ProfileID != "" {
 		claims["profile_id"] = u.ProfileID
 	}
-	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(cfg.JWTSecret)
+	tok, err := auth.SignJWTClaims(claims, cfg.JWTSecret)
 	if err != nil {
-		return "", time.Time{}, fmt.Errorf("sign API JWT: %w", err)
+		return "", time.Time{}, err
 	}
-	return tok, time.Unix(exp.Unix(), 0).UTC(), nil
+	return tok, exp, nil
 }
 
 // apiLogin implements POST /api/login: {"username","password"} →
-// {"code":200,"expire":"<RFC 3339>","token":"<JWT>"}, or the middleware's
-// 401 body.
+// {"code":200,"expire":"<RFC 3339>","token":"<JWT>"}. The password check is
+// the one of the REST login (throttled, bcrypt pool, same cost for unknown
+// users), which also answers its refusals.
 func (s *Server) apiLogin(w http.ResponseWriter, r *http.Request, t *Tenant) {
 	var body struct {
 		Username any `json:"username"`
@@ -55,7 +62,9 @@ func (s *Server) apiLogin(w http.ResponseWriter, r *http.Request, t *Tenant) {
 	password, ok2 := body.Password.(string)
 	cfg := t.Config()
 	if !ok1 || !ok2 || username == "" || password == "" {
-		s.apiLoginRefused(w, t, username, "missing username or password")
+		s.metrics.Logins.WithLabelValues(t.ID, "api_refused").Inc()
+		s.loginFailed(t, "API login", username, errNoCreds)
+		apiUnauthorized(w, "missing Username or Password")
 		return
 	}
 	if len(cfg.JWTSecret) == 0 {
@@ -65,25 +74,17 @@ func (s *Server) apiLogin(w http.ResponseWriter, r *http.Request, t *Tenant) {
 		return
 	}
 	user, known := cfg.Directory.User(username)
-	if !known {
-		// Spend a bcrypt check anyway: unknown and known users answer alike.
-		if cfg.AuthEnabled {
-			s.checkPassword(r, cfg, username, password)
-		}
-		s.apiLoginRefused(w, t, username, "unknown user")
+	if cfg.AuthEnabled && !s.checkPassword(w, r, t, cfg, user, username, password) {
 		return
 	}
-	if cfg.AuthEnabled {
-		good, err := s.checkPassword(r, cfg, user.Username, password)
-		if err != nil {
-			return // the client went away
-		}
-		if !good {
-			s.apiLoginRefused(w, t, username, "wrong password")
-			return
-		}
+	if !known {
+		// Only reachable with authentication disabled: a JWT needs a user.
+		s.metrics.Logins.WithLabelValues(t.ID, "api_refused").Inc()
+		s.loginFailed(t, "API login", username, errUnknownUser)
+		apiUnauthorized(w, "incorrect Username or Password")
+		return
 	}
-	tok, exp, err := mintAPIJWT(cfg, user, time.Now())
+	tok, exp, err := s.mintAPIJWT(t, cfg, user, time.Now())
 	if err != nil {
 		s.log.Error("API login failed", "tenant", t.ID, "err", err)
 		writeError(w, http.StatusInternalServerError, "cannot issue token")
@@ -93,39 +94,31 @@ func (s *Server) apiLogin(w http.ResponseWriter, r *http.Request, t *Tenant) {
 	writeJSON(w, http.StatusOK, map[string]any{"code": http.StatusOK, "expire": exp.Format(time.RFC3339), "token": tok})
 }
 
-// checkPassword runs one bounded bcrypt check.
-func (s *Server) checkPassword(r *http.Request, cfg *TenantConfig, username, password string) (bool, error) {
-	select {
-	case s.bcrypt <- struct{}{}:
-	case <-r.Context().Done():
-		return false, r.Context().Err()
-	}
-	defer func() { <-s.bcrypt }()
-	return cfg.Htpasswd.Check(username, password), nil
-}
-
-func (s *Server) apiLoginRefused(w http.ResponseWriter, t *Tenant, username, why string) {
-	s.metrics.Logins.WithLabelValues(t.ID, "api_refused").Inc()
-	s.log.Info("API login refused", "tenant", t.ID, "user", truncate(username, 64), "why", why)
-	apiUnauthorized(w, "incorrect Username or Password")
-}
-
-// apiLogout implements POST /api/logout: a valid Bearer JWT answers
-// {"code":200}. JWTs are not stored, so the token stays valid until it
-// expires (docs/compatibility.md).
+// apiLogout implements POST /api/logout: the Bearer JWT is revoked
+// cluster-wide until its exp, like POST /webrest/authentication/logout,
+// and the answer is the middleware's {"code":200}.
 func (s *Server) apiLogout(w http.ResponseWriter, r *http.Request, t *Tenant) {
 	tok, ok := bearer(r)
 	if !ok {
+		s.loginFailed(t, "API logout", "", errNoCreds)
 		apiUnauthorized(w, "auth header is empty")
 		return
 	}
-	if _, err := auth.VerifyJWT(tok, t.Config().JWTSecret, time.Now()); err != nil {
-		if !errors.Is(err, auth.ErrJWT) {
-			writeError(w, http.StatusInternalServerError, "token check failed")
+	_, claims, err := s.verifyJWT(r.Context(), t, tok)
+	if err != nil {
+		var le errLogin
+		if !errors.As(err, &le) && !errors.Is(err, auth.ErrJWT) {
+			writeError(w, http.StatusServiceUnavailable, "token store unavailable")
 			return
 		}
+		s.loginFailed(t, "API logout", "(JWT)", err)
 		apiUnauthorized(w, "invalid token")
 		return
 	}
+	if err := s.backend.Tokens.DenyJWT(r.Context(), t.ID, auth.HashToken(tok), claims.Expires); err != nil {
+		writeError(w, http.StatusServiceUnavailable, "token store unavailable")
+		return
+	}
+	s.metrics.TokensRevoked.WithLabelValues(t.ID, "logout").Inc()
 	writeJSON(w, http.StatusOK, map[string]any{"code": http.StatusOK})
 }

@@ -3,6 +3,7 @@ package ws_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -217,12 +218,17 @@ func TestAPIMode(t *testing.T) {
 	if code != 200 || json.Unmarshal(body, &login) != nil || login.Code != 200 || login.Token == "" {
 		t.Fatalf("login: %d %s", code, body)
 	}
+	// Two weeks like the middleware, cut to the default jwt_max_lifetime.
 	exp, err := time.Parse(time.RFC3339, login.Expire)
-	if err != nil || exp.Before(time.Now().Add(13*24*time.Hour)) {
+	if err != nil || exp.Before(time.Now().Add(ws.DefaultJWTMaxLifetime-time.Minute)) || exp.After(time.Now().Add(ws.DefaultJWTMaxLifetime)) {
 		t.Fatalf("expire %q", login.Expire)
 	}
-	if id, err := auth.VerifyJWT(login.Token, []byte("k"), time.Now()); err != nil || id != "alice" {
-		t.Fatalf("token: %v %q", err, id)
+	claims, err := auth.VerifyJWT(login.Token, auth.JWTPolicy{Secrets: [][]byte{[]byte("k")}, Tenant: "t1", MaxLifetime: ws.DefaultJWTMaxLifetime, Now: time.Now()})
+	if err != nil || claims.User != "alice" {
+		t.Fatalf("token: %v %q", err, claims.User)
+	}
+	if _, err := auth.VerifyJWT(login.Token, auth.JWTPolicy{Secrets: [][]byte{[]byte("k")}, Tenant: "t2", Now: time.Now()}); !errors.Is(err, auth.ErrJWTAudience) {
+		t.Fatalf("token accepted for another tenant: %v", err)
 	}
 	bearerTok := "Bearer " + login.Token
 	tests := []struct {
@@ -247,6 +253,7 @@ func TestAPIMode(t *testing.T) {
 		{"unknown api route", "GET", "/api/nothing/here", bearerTok, "", 404},
 		{"no /webrest under /api", "GET", "/api/webrest/user/me", bearerTok, "", 404},
 		{"logout", "POST", "/api/logout", bearerTok, "", 200},
+		{"revoked by the logout", "GET", "/api/user/me", bearerTok, "", 401},
 		{"logout without token", "POST", "/api/logout", "", "", 401},
 	}
 	for _, tt := range tests {
@@ -261,6 +268,10 @@ func TestAPIMode(t *testing.T) {
 		})
 	}
 
+	code, body, _ = doReq(t, "POST", e.hs.URL+"/api/login", "", `{"username":"alice","password":"pw"}`)
+	if code != 200 || json.Unmarshal(body, &login) != nil {
+		t.Fatalf("second login: %d %s", code, body)
+	}
 	got := make(chan string, 1)
 	c, err := client.Dial(context.Background(), client.Options{URL: e.hs.URL, Path: "/api/ws/", User: "alice", Token: login.Token, UAType: "desktop", PingEvery: -1,
 		OnEvent: func(name string, _ []json.RawMessage, _ time.Time) {
