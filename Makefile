@@ -49,7 +49,10 @@ e2e: build deps-npm
 # The real phone-island widget in headless Chromium, both API modes
 # (ws/e2e-browser/README.md). Screenshots: ws/e2e-browser/output/.
 e2e-browser: build deps-npm deps-chromium
-	cd $(BROWSER_DIR) && CTIWS_BIN=$(CURDIR)/$(BIN) CHROMIUM=$$(command -v chromium) node --test --test-concurrency=1 ./*.test.mjs
+	@tmp=$$(mktemp -d); \
+	(cd $(BROWSER_DIR) && TMPDIR=$$tmp CTIWS_BIN=$(CURDIR)/$(BIN) CHROMIUM=$$(command -v chromium) node --test --test-concurrency=1 ./*.test.mjs); rc=$$?; \
+	left=$$(ls -A $$tmp); rm -rf $$tmp; \
+	if [ -n "$$left" ]; then echo "e2e-browser left temporary files behind: $$left"; exit 1; fi; exit $$rc
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

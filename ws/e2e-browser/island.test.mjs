@@ -100,6 +100,13 @@ tenants:
   });
 });
 
+// Whatever happens (a failure, an uncaught error, a signal), nothing this
+// suite started outlives it.
+process.on('exit', () => {
+  for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
 after(async () => {
   await browser?.close().catch(() => {});
   ami?.close();
