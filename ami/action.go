@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/staskobzar/goami2"
+
+	"github.com/ctiws/ctiws/cluster/pbx"
 )
 
 // ErrUnsafeAction is wrapped by every refusal to build or send an AMI action
@@ -31,7 +33,7 @@ func action(name string, kv ...string) (*goami2.Message, error) {
 	if len(kv)%2 != 0 {
 		return nil, fmt.Errorf("%w: %s: odd number of header arguments", ErrUnsafeAction, safeName(name))
 	}
-	if !validID(name) {
+	if !pbx.ValidID(name) {
 		return nil, fmt.Errorf("%w: action name %q", ErrUnsafeAction, safeName(name))
 	}
 	a := goami2.NewAction(name)
@@ -60,14 +62,8 @@ func checkAction(a *goami2.Message) error {
 // checkHeader validates one header. The error names the header but never
 // quotes the value (it may be a secret or an attacker's payload).
 func checkHeader(name, value string) error {
-	if name == "" {
-		return fmt.Errorf("%w: empty header name", ErrUnsafeAction)
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return fmt.Errorf("%w: header name %q has a character outside [A-Za-z0-9_-]", ErrUnsafeAction, safeName(name))
-		}
+	if !pbx.ValidID(name) {
+		return fmt.Errorf("%w: header name %q is not 1–64 of [A-Za-z0-9_-]", ErrUnsafeAction, safeName(name))
 	}
 	if strings.ContainsAny(value, "\r\n\x00") {
 		return fmt.Errorf("%w: header %s: value contains CR, LF or NUL", ErrUnsafeAction, name)

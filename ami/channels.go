@@ -6,6 +6,8 @@ import (
 
 	"github.com/ctiws/ctiws/cluster"
 	"github.com/staskobzar/goami2"
+
+	"github.com/ctiws/ctiws/cluster/pbx"
 )
 
 // maxGone bounds the set of hung-up Uniqueids kept to ignore late events.
@@ -594,7 +596,7 @@ func (m *Model) trunkByFacts(name, ep, context string) bool {
 	default:
 		return false
 	}
-	if ep == "" || !validID(ep) {
+	if ep == "" || !pbx.ValidID(ep) {
 		return false
 	}
 	for _, p := range trunkContexts {

@@ -55,7 +55,7 @@ func (r *Runner) Do(ctx context.Context, c cluster.Command) (json.RawMessage, er
 type dbWrite struct{ family, key, val string }
 
 func (r *Runner) presence(ctx context.Context, conn *Conn, a cluster.Presence) error {
-	if !validID(a.Exten) {
+	if !pbx.ValidID(a.Exten) {
 		return fmt.Errorf("ami: presence: bad extension %q: %w", safeName(a.Exten), cluster.ErrCommandInvalid)
 	}
 	m := r.model
@@ -128,25 +128,9 @@ func (r *Runner) presence(ctx context.Context, conn *Conn, a cluster.Presence) e
 	})
 }
 
-// validID reports whether s can name an extension or queue inside an AMI
-// header or a CLI command: 1–64 of [A-Za-z0-9_-] (no spaces, which would
-// split a CLI command's arguments).
-func validID(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
-
 func (r *Runner) queueLog(ctx context.Context, conn *Conn, exten, queue string, login bool) error {
 	a := cluster.QueueLogin{Exten: exten, Queue: queue}
-	if !validID(a.Exten) || (a.Queue != "" && !validID(a.Queue)) {
+	if !pbx.ValidID(a.Exten) || (a.Queue != "" && !pbx.ValidID(a.Queue)) {
 		return fmt.Errorf("ami: queue login/logout: bad extension or queue id: %w", cluster.ErrCommandInvalid)
 	}
 	m := r.model

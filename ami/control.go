@@ -41,7 +41,7 @@ type convRef struct {
 
 // findConv returns the conversation convID of extension ext.
 func (m *Model) findConv(ext, convID string) (convRef, error) {
-	if !validID(ext) || convID == "" || len(convID) > 512 {
+	if !pbx.ValidID(ext) || convID == "" || len(convID) > 512 {
 		return convRef{}, fmt.Errorf("bad extension or conversation id: %w", cluster.ErrCommandInvalid)
 	}
 	m.mu.Lock()
@@ -78,7 +78,7 @@ type dialer struct {
 // dialerOf returns the channel technology, dialplan context and caller name
 // of a known extension.
 func (m *Model) dialerOf(ext string) (dialer, error) {
-	if !validID(ext) {
+	if !pbx.ValidID(ext) {
 		return dialer{}, fmt.Errorf("bad extension id %q: %w", safeName(ext), cluster.ErrCommandInvalid)
 	}
 	m.mu.Lock()
@@ -94,7 +94,7 @@ func (m *Model) dialerOf(ext string) (dialer, error) {
 	case "iax":
 		d.tech = "IAX2"
 	}
-	if !validID(d.context) {
+	if !pbx.ValidID(d.context) {
 		d.context = "from-internal"
 	}
 	return d, nil
@@ -208,7 +208,7 @@ func (r *Runner) control(ctx context.Context, conn *Conn, user string, args clus
 		}
 		return nil, simple(ctx, conn, "Park", "Channel", park, "TimeoutChannel", ret)
 	case cluster.PickupParking:
-		if !validID(a.Parking) {
+		if !pbx.ValidID(a.Parking) {
 			return nil, fmt.Errorf("ami: pickup parking: bad parking id: %w", cluster.ErrCommandInvalid)
 		}
 		d, err := m.dialerOf(a.Dest)

@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/ctiws/ctiws/cluster/pbx"
 )
 
 // Objects is the per-tenant static PBX configuration that AMI does not
@@ -108,7 +110,7 @@ func (o *Objects) validate() error {
 			return fmt.Errorf("trunks.%s.maxchannels: negative", id)
 		}
 	}
-	if o.TransferContext != "" && !validID(o.TransferContext) {
+	if o.TransferContext != "" && !pbx.ValidID(o.TransferContext) {
 		return fmt.Errorf("transfer_context: %q is not a dialplan context name ([A-Za-z0-9_-])", o.TransferContext)
 	}
 	if o.PickupPrefix != "" && !pickupPrefixOK(o.PickupPrefix) {

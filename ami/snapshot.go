@@ -84,7 +84,7 @@ func (m *Model) applySnapshot(d *snapshotData) []cluster.Event {
 	if d.endpointsOK {
 		for _, it := range d.endpoints {
 			id := field(it, "ObjectName")
-			if _, isExt := m.exts[id]; isExt || !validID(id) {
+			if _, isExt := m.exts[id]; isExt || !pbx.ValidID(id) {
 				continue
 			}
 			if _, declared := m.objs.trunk(id); !declared && trunkEndpoint(it, id, d.regs) {

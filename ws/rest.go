@@ -738,7 +738,7 @@ func (s *Server) restCall(q *request) {
 		ext = q.user.MainExtension
 	}
 	e, owns := q.user.Extensions[ext]
-	if !owns && (!q.user.Perms.AdminPhone || !validID(ext)) {
+	if !owns && (!q.user.Perms.AdminPhone || !pbx.ValidID(ext)) {
 		writeError(q.w, http.StatusForbidden, "endpoint does not belong to the user")
 		return
 	}

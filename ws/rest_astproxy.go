@@ -100,21 +100,6 @@ func (s *Server) awaitCommand(q *request, args cluster.CommandArgs, budget time.
 	writeJSON(q.w, http.StatusOK, map[string]string{"message": "ok"})
 }
 
-// validID reports whether s can be an extension, parking or queue id:
-// 1–64 of [A-Za-z0-9_-] (the owner checks again).
-func validID(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
-
 // validConvID reports whether s can be a conversation id (two channel
 // names joined by ">"); the owner only compares it with its own ids.
 func validConvID(s string) bool {
@@ -152,11 +137,11 @@ func (s *Server) decodeConv(q *request, need ...string) (convBody, bool) {
 		case "convid":
 			ok = validConvID(b.ConvID)
 		case "endpointId":
-			ok = validID(b.EndpointID)
+			ok = pbx.ValidID(b.EndpointID)
 		case "applicantId":
-			ok = validID(b.ApplicantID)
+			ok = pbx.ValidID(b.ApplicantID)
 		case "destId":
-			ok = validID(b.DestID)
+			ok = pbx.ValidID(b.DestID)
 		case "to":
 			b.To = pbx.NormaliseNumber(b.To)
 			ok = pbx.ValidNumber(b.To)
@@ -217,7 +202,7 @@ func (s *Server) restPickupParking(q *request) {
 		Parking string `json:"parking"`
 		DestID  string `json:"destId"`
 	}
-	if err := decodeBody(q.r, &b); err != nil || !validID(b.Parking) || !validID(b.DestID) {
+	if err := decodeBody(q.r, &b); err != nil || !pbx.ValidID(b.Parking) || !pbx.ValidID(b.DestID) {
 		s.refuse(q, "bad_body", http.StatusBadRequest, "body must be {\"parking\",\"destId\"}")
 		return
 	}
