@@ -353,19 +353,25 @@ func (p *pbx) actBlindTransfer(id string, a *Message) []*Message {
 	return []*Message{successResponse(id, "Transfer succeeded")}
 }
 
-// blindTransfer: transferer c sends its bridge peer to exten@ctx and hangs
-// up (BlindTransfer event, then the peer runs the dialplan).
-func (p *pbx) blindTransfer(c, peer *channel, ctx, exten string) {
+// blindTransferEvent is the BlindTransfer event of transferer t sending
+// its bridge peer (transferee) to exten@ctx; external is "Yes" for a
+// transfer asked over AMI, "No" for one the phone did (e.g. parking).
+func blindTransferEvent(t, transferee *channel, external, ctx, exten string) *Message {
 	bt := NewEvent("BlindTransfer", privCall)
 	bt.Add("Result", "Success")
-	addChan(bt, "Transferer", c)
-	addChan(bt, "Transferee", peer)
-	b := c.bridge
+	addChan(bt, "Transferer", t)
+	addChan(bt, "Transferee", transferee)
+	b := t.bridge
 	bt.Add("BridgeUniqueid", b.id).Add("BridgeType", b.typ).Add("BridgeTechnology", b.tech).
 		Add("BridgeCreator", b.creator).Add("BridgeName", b.name).Add("BridgeNumChannels", strconv.Itoa(len(b.chans))).
 		Add("BridgeVideoSourceMode", "none")
-	bt.Add("IsExternal", "Yes").Add("Context", ctx).Add("Extension", exten)
-	p.emit(bt)
+	return bt.Add("IsExternal", external).Add("Context", ctx).Add("Extension", exten)
+}
+
+// blindTransfer: transferer c sends its bridge peer to exten@ctx and hangs
+// up (BlindTransfer event, then the peer runs the dialplan).
+func (p *pbx) blindTransfer(c, peer *channel, ctx, exten string) {
+	p.emit(blindTransferEvent(c, peer, "Yes", ctx, exten))
 	p.hangup(c, 16)
 	p.leaveBridge(peer)
 	p.after(0, func() {

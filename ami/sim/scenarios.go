@@ -459,16 +459,7 @@ func (p *pbx) park(parkee, parker *channel, parkerExt *endpoint) {
 		p.hangup(parkee, 16)
 		return
 	}
-	bt := NewEvent("BlindTransfer", privCall)
-	bt.Add("Result", "Success")
-	addChan(bt, "Transferer", parker)
-	addChan(bt, "Transferee", parkee)
-	b := parker.bridge
-	bt.Add("BridgeUniqueid", b.id).Add("BridgeType", b.typ).Add("BridgeTechnology", b.tech).
-		Add("BridgeCreator", b.creator).Add("BridgeName", b.name).Add("BridgeNumChannels", strconv.Itoa(len(b.chans))).
-		Add("BridgeVideoSourceMode", "none")
-	bt.Add("IsExternal", "No").Add("Context", "from-internal").Add("Extension", "70")
-	p.emit(bt)
+	p.emit(blindTransferEvent(parker, parkee, "No", "from-internal", "70"))
 	p.hangup(parker, 16)
 	p.leaveBridge(parkee)
 	p.setApp(parkee, "park-dial", "70", "Park", p.cfg.Parking.Name)
