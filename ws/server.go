@@ -473,7 +473,7 @@ func (s *Server) onEvent(c *conn, name string, args []json.RawMessage, ack int64
 		if len(args) > 0 {
 			arg = args[0]
 		}
-		s.handleLogin(c, arg)
+		s.loginAside(c, arg)
 	case "message":
 		var arg json.RawMessage
 		if len(args) > 0 {
@@ -491,6 +491,21 @@ func (s *Server) onEvent(c *conn, name string, args []json.RawMessage, ack int64
 	if ack != eio.NoAck && name != "ping" {
 		c.send(eio.Ack(ack))
 	}
+}
+
+// loginAside runs a login on a goroutine of its own and waits for it. A
+// login runs deep (JWT parsing, token store, take-over): on the reader
+// goroutine, which lives as long as the socket, it would grow that stack
+// for good (measured: 4 → 8 KiB per idle socket). A panic closes this
+// socket only, as on the reader.
+func (s *Server) loginAside(c *conn, arg json.RawMessage) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer s.panics.Recover(guard.Socket, c.tenant.ID, func(error) { c.closeTransport(reasonPanic) })
+		s.handleLogin(c, arg)
+	}()
+	<-done
 }
 
 // Run starts the node's background work (bus subscriptions, ping and login
