@@ -11,6 +11,8 @@ import (
 	"github.com/ctiws/ctiws/cluster/directory"
 	"github.com/ctiws/ctiws/ws/auth"
 	"github.com/ctiws/ctiws/ws/eio"
+
+	"github.com/ctiws/ctiws/internal/periodic"
 )
 
 var (
@@ -334,7 +336,7 @@ func (s *Server) relayRefused(c *conn, l *login, now time.Time, limit string) {
 // token_ttl/2, so a token never expires while a socket logged in with it is
 // open (§2.10).
 func (s *Server) refreshTokens(ctx context.Context) {
-	every(ctx, s.opts.TokenTTL/2, func(ctx context.Context) {
+	periodic.Every(ctx, s.opts.TokenTTL/2, func(ctx context.Context) {
 		seen := map[string]bool{}
 		for _, c := range s.snapshotConns() {
 			l := c.currentLogin()

@@ -23,6 +23,8 @@ import (
 	"github.com/ctiws/ctiws/ws/eio"
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ctiws/ctiws/internal/periodic"
 )
 
 // Options configure a Server.
@@ -552,21 +554,7 @@ const (
 // heartbeat keeps this node's sessions alive in the cluster store and reaps
 // the sessions of nodes that died, firing the last-logout hook for their
 // users (once, cluster-wide).
-func (s *Server) heartbeat(ctx context.Context) { every(ctx, heartbeatEvery, s.Heartbeat) }
-
-// every calls fn every period until ctx ends.
-func every(ctx context.Context, period time.Duration, fn func(context.Context)) {
-	tick := time.NewTicker(period)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			fn(ctx)
-		}
-	}
-}
+func (s *Server) heartbeat(ctx context.Context) { periodic.Every(ctx, heartbeatEvery, s.Heartbeat) }
 
 // Heartbeat refreshes this node's sessions and reaps those of dead nodes.
 // Call it once before serving, so that logins find a live node.

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/ctiws/ctiws/internal/periodic"
 )
 
 // members is a node's cached view of the live nodes, read from the backend
@@ -88,16 +90,7 @@ func (m *members) noteFailure(err error) {
 
 // run refreshes the view every interval until ctx ends.
 func (m *members) run(ctx context.Context) {
-	t := time.NewTicker(m.every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			_ = m.refresh(ctx)
-		}
-	}
+	periodic.Every(ctx, m.every, func(ctx context.Context) { _ = m.refresh(ctx) })
 }
 
 // count is the number of live nodes, this one included; 0 while unknown

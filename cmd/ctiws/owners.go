@@ -15,6 +15,8 @@ import (
 	"github.com/ctiws/ctiws/internal/guard"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/ctiws/ctiws/internal/periodic"
 )
 
 // ownerSet runs one node.Owner per tenant; tenants may be added and
@@ -262,22 +264,15 @@ func (l *leaseSpread) mayAcquire() bool {
 // (e.g. after nodes joined or at a cold start), so the others take them;
 // no more per interval than the others can start at the start rate.
 func (l *leaseSpread) rebalance(ctx context.Context, set *ownerSet, every time.Duration, log *slog.Logger) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	periodic.Every(ctx, every, func(context.Context) {
 		n := l.nodes()
 		if n == 0 {
-			continue
+			return
 		}
 		share := l.share(n)
 		extra := min(l.owned()-share, max(1, int(l.rate*every.Seconds()/2)))
 		if extra <= 0 {
-			continue
+			return
 		}
 		log.Info("handing PBX leases back to spread them over the nodes", "count", extra, "share", share, "nodes", n)
 		for _, o := range set.snapshot() {
@@ -289,7 +284,7 @@ func (l *leaseSpread) rebalance(ctx context.Context, set *ownerSet, every time.D
 				extra--
 			}
 		}
-	}
+	})
 }
 
 // streamsOf returns a tenant's streaming sources.

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"sort"
 	"time"
+
+	"github.com/ctiws/ctiws/internal/periodic"
 )
 
 // tenantsDirPoll is how often a node looks for changes in tenants_dir.
@@ -24,18 +26,11 @@ func watchTenantsDir(ctx context.Context, dir string, changed chan<- struct{}, l
 	if err != nil {
 		log.Warn("tenants_dir unreadable", "dir", dir, "err", err)
 	}
-	t := time.NewTicker(tenantsDirPoll)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	periodic.Every(ctx, tenantsDirPoll, func(context.Context) {
 		cur, err := dirState(dir)
 		if err != nil {
 			log.Warn("tenants_dir unreadable", "dir", dir, "err", err)
-			continue
+			return
 		}
 		if cur != last {
 			last = cur
@@ -44,7 +39,7 @@ func watchTenantsDir(ctx context.Context, dir string, changed chan<- struct{}, l
 			default:
 			}
 		}
-	}
+	})
 }
 
 // dirState hashes the names, sizes and modification times of dir's

@@ -3,6 +3,8 @@ package node
 import (
 	"context"
 	"time"
+
+	"github.com/ctiws/ctiws/internal/periodic"
 )
 
 // StartGate bounds how many ownership terms a node starts per second (lease,
@@ -31,19 +33,12 @@ func NewStartGate(rate float64, burst int) *StartGate {
 
 // Run refills the bucket until ctx ends.
 func (g *StartGate) Run(ctx context.Context) {
-	t := time.NewTicker(g.every)
-	defer t.Stop()
-	for {
+	periodic.Every(ctx, g.every, func(context.Context) {
 		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			select {
-			case g.tokens <- struct{}{}:
-			default:
-			}
+		case g.tokens <- struct{}{}:
+		default:
 		}
-	}
+	})
 }
 
 // Take takes a token, waiting for one at most wait (or until ctx ends).

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/ctiws/ctiws/cluster"
+
+	"github.com/ctiws/ctiws/internal/periodic"
 )
 
 // Renewer keeps every lease a node holds with one batched renewal per
@@ -72,18 +74,7 @@ func (r *Renewer) Held() int {
 func (r *Renewer) Every() time.Duration { return r.TTL / 3 }
 
 // Run renews the held leases every TTL/3 until ctx ends.
-func (r *Renewer) Run(ctx context.Context) {
-	t := time.NewTicker(r.Every())
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		r.RenewOnce(ctx)
-	}
-}
+func (r *Renewer) Run(ctx context.Context) { periodic.Every(ctx, r.Every(), r.RenewOnce) }
 
 // RenewOnce renews every held lease in one batch, retrying a failed batch
 // a few times within the interval, and gives up the leases that are lost
