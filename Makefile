@@ -35,7 +35,7 @@ fuzz:
 	@if $(GO) test -list '^FuzzParseTranscript$$' ./ami/sim 2>/dev/null | grep -q FuzzParseTranscript; then \
 		$(GO) test -run='^$$' -fuzz='^FuzzParseTranscript$$' -fuzztime=$(FUZZTIME) ./ami/sim; fi
 	$(GO) test -run='^$$' -fuzz='^FuzzAction$$' -fuzztime=$(FUZZTIME) ./ami
-	$(GO) test -run='^$$' -fuzz='^FuzzValidNumber$$' -fuzztime=$(FUZZTIME) ./cluster/pbx
+	$(GO) test -run='^$$' -fuzz='^FuzzValidNumber$$' -fuzztime=$(FUZZTIME) ./pbx
 	$(GO) test -run='^$$' -fuzz='^FuzzRESTToAMI$$' -fuzztime=$(FUZZTIME) ./cmd/ctiws
 
 # The suite runs with its own TMPDIR, which must hold no ctiws-e2e-* folder

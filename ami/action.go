@@ -8,7 +8,7 @@ import (
 
 	"github.com/staskobzar/goami2"
 
-	"github.com/ctiws/ctiws/cluster/pbx"
+	"github.com/ctiws/ctiws/pbx"
 )
 
 // ErrUnsafeAction is wrapped by every refusal to build or send an AMI action

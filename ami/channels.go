@@ -7,7 +7,7 @@ import (
 	"github.com/ctiws/ctiws/cluster"
 	"github.com/staskobzar/goami2"
 
-	"github.com/ctiws/ctiws/cluster/pbx"
+	"github.com/ctiws/ctiws/pbx"
 )
 
 // maxGone bounds the set of hung-up Uniqueids kept to ignore late events.

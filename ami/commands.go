@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/ctiws/ctiws/cluster"
-	"github.com/ctiws/ctiws/cluster/pbx"
+	"github.com/ctiws/ctiws/pbx"
 )
 
 // Do carries out a command on the PBX and returns its result data (nil

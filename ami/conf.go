@@ -3,7 +3,7 @@ package ami
 import (
 	"strings"
 
-	"github.com/ctiws/ctiws/cluster/pbx"
+	"github.com/ctiws/ctiws/pbx"
 	"github.com/staskobzar/goami2"
 )
 

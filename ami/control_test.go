@@ -12,7 +12,7 @@ import (
 
 	"github.com/ctiws/ctiws/ami/sim"
 	"github.com/ctiws/ctiws/cluster"
-	"github.com/ctiws/ctiws/cluster/pbx"
+	"github.com/ctiws/ctiws/pbx"
 )
 
 // simRunner connects a Runner to a simulated PBX without generated
@@ -62,7 +62,7 @@ func conv(r *Runner, ext, peer string) (pbx.Conversation, bool) {
 	if e == nil {
 		return pbx.Conversation{}, false
 	}
-	for id, c := range m.extensionJSON(e).Conversations {
+	for id, c := range m.extensionWithConvs(e).Conversations {
 		if c.Connected && strings.Contains(id, "PJSIP/"+peer+"-") {
 			return c, true
 		}

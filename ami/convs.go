@@ -3,7 +3,7 @@ package ami
 import (
 	"strings"
 
-	"github.com/ctiws/ctiws/cluster/pbx"
+	"github.com/ctiws/ctiws/pbx"
 )
 
 // stateNames are astproxy's channel state strings, by AMI ChannelState.
@@ -148,8 +148,8 @@ func (m *Model) queueOf(p pair) (through bool, queueID string) {
 	return through, queueID
 }
 
-// extensionJSON builds the extension with its conversations.
-func (m *Model) extensionJSON(e *extension) pbx.Extension {
+// extensionWithConvs builds the extension with its conversations.
+func (m *Model) extensionWithConvs(e *extension) pbx.Extension {
 	v := e.obj
 	v.Conversations = nil
 	if len(e.chans) == 0 {

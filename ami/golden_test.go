@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/ctiws/ctiws/cluster"
-	"github.com/ctiws/ctiws/cluster/directory"
+	"github.com/ctiws/ctiws/directory"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/ctiws/ctiws/cluster"
-	"github.com/ctiws/ctiws/cluster/directory"
-	"github.com/ctiws/ctiws/cluster/pbx"
+	"github.com/ctiws/ctiws/directory"
+	"github.com/ctiws/ctiws/pbx"
 	"github.com/staskobzar/goami2"
 )
 
@@ -212,7 +212,7 @@ func (m *Model) publish(k okey) {
 	switch k.k {
 	case kExten:
 		if e := m.exts[k.id]; e != nil {
-			v := m.extensionJSON(e)
+			v := m.extensionWithConvs(e)
 			m.compare(k, &v, &v)
 			return
 		}

@@ -9,7 +9,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/ctiws/ctiws/cluster/pbx"
+	"github.com/ctiws/ctiws/pbx"
 )
 
 // Objects is the per-tenant static PBX configuration that AMI does not

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/ctiws/ctiws/cluster"
-	"github.com/ctiws/ctiws/cluster/directory"
+	"github.com/ctiws/ctiws/directory"
 	"github.com/staskobzar/goami2"
 )
 

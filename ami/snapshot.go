@@ -4,7 +4,7 @@ import (
 	"strings"
 
 	"github.com/ctiws/ctiws/cluster"
-	"github.com/ctiws/ctiws/cluster/pbx"
+	"github.com/ctiws/ctiws/pbx"
 	"github.com/staskobzar/goami2"
 )
 

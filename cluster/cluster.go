@@ -3,7 +3,7 @@
 // command queue to the owner of a tenant's PBX.
 //
 // Two implementations exist: cluster/memory (one node, the embedded default)
-// and cluster/redis (many nodes). Both pass the same contract suite in
+// and cluster/redisbackend (many nodes). Both pass the same contract suite in
 // cluster/clustertest. The ws and ami packages never import each other; they
 // meet through the types of this package.
 //

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/ctiws/ctiws/cluster"
-	"github.com/ctiws/ctiws/cluster/directory"
 	"github.com/ctiws/ctiws/cluster/memory"
+	"github.com/ctiws/ctiws/directory"
 	"github.com/ctiws/ctiws/internal/guard"
 	"github.com/ctiws/ctiws/ws/client"
 	"github.com/prometheus/client_golang/prometheus"

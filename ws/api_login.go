@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ctiws/ctiws/cluster/directory"
+	"github.com/ctiws/ctiws/directory"
 	"github.com/ctiws/ctiws/ws/auth"
 )
 

@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ctiws/ctiws/cluster/directory"
+	"github.com/ctiws/ctiws/directory"
 	"github.com/gorilla/websocket"
 )
 

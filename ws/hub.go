@@ -6,7 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ctiws/ctiws/cluster/directory"
+	"github.com/ctiws/ctiws/directory"
 )
 
 // rooms is the set of NethCTI rooms a login joined (§4.1), as bits.

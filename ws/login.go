@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/ctiws/ctiws/cluster"
-	"github.com/ctiws/ctiws/cluster/directory"
+	"github.com/ctiws/ctiws/directory"
 	"github.com/ctiws/ctiws/ws/auth"
 	"github.com/ctiws/ctiws/ws/eio"
 

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/ctiws/ctiws/cluster/directory"
-	"github.com/ctiws/ctiws/cluster/pbx"
+	"github.com/ctiws/ctiws/directory"
+	"github.com/ctiws/ctiws/pbx"
 )
 
 // extensionVariant is the per-recipient privacy decision of §4.6 for

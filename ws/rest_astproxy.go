@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/ctiws/ctiws/cluster"
-	"github.com/ctiws/ctiws/cluster/directory"
-	"github.com/ctiws/ctiws/cluster/pbx"
+	"github.com/ctiws/ctiws/directory"
+	"github.com/ctiws/ctiws/pbx"
 )
 
 // Call control for physical phones (issue 14): the astproxy REST routes of

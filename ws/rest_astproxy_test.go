@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/ctiws/ctiws/cluster"
-	"github.com/ctiws/ctiws/cluster/directory"
 	"github.com/ctiws/ctiws/cluster/memory"
+	"github.com/ctiws/ctiws/directory"
 	"github.com/ctiws/ctiws/ws"
 	"github.com/ctiws/ctiws/ws/auth"
 	"github.com/prometheus/client_golang/prometheus"

@@ -8,8 +8,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/ctiws/ctiws/cluster/directory"
-	"github.com/ctiws/ctiws/cluster/pbx"
+	"github.com/ctiws/ctiws/directory"
+	"github.com/ctiws/ctiws/pbx"
 )
 
 // The user routes phone-island calls at start-up, answered in NethCTI's

@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/ctiws/ctiws/cluster"
-	"github.com/ctiws/ctiws/cluster/directory"
-	"github.com/ctiws/ctiws/cluster/pbx"
+	"github.com/ctiws/ctiws/directory"
 	"github.com/ctiws/ctiws/internal/guard"
+	"github.com/ctiws/ctiws/pbx"
 	"github.com/ctiws/ctiws/ws/eio"
 )
 

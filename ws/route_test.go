@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/ctiws/ctiws/cluster"
-	"github.com/ctiws/ctiws/cluster/pbx"
+	"github.com/ctiws/ctiws/pbx"
 )
 
 // extension 202 (bob's) talking with an external number, once through a

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ctiws/ctiws/cluster/directory"
 	"github.com/ctiws/ctiws/cluster/memory"
+	"github.com/ctiws/ctiws/directory"
 	"github.com/ctiws/ctiws/ws/auth"
 )
 

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"sync/atomic"
 
-	"github.com/ctiws/ctiws/cluster/directory"
+	"github.com/ctiws/ctiws/directory"
 	"github.com/ctiws/ctiws/ws/auth"
 )
 

@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/ctiws/ctiws/cluster"
-	"github.com/ctiws/ctiws/cluster/directory"
 	"github.com/ctiws/ctiws/cmd/ctiws/internal/config"
 	"github.com/ctiws/ctiws/cmd/ctiws/internal/node"
+	"github.com/ctiws/ctiws/directory"
 	"github.com/ctiws/ctiws/internal/guard"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"

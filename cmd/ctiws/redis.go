@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/ctiws/ctiws/cluster"
-	redisbackend "github.com/ctiws/ctiws/cluster/redis"
+	redisbackend "github.com/ctiws/ctiws/cluster/redisbackend"
 	"github.com/ctiws/ctiws/cmd/ctiws/internal/config"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/ctiws/ctiws/cluster/clustertest/redisserver"
-	redisbackend "github.com/ctiws/ctiws/cluster/redis"
+	redisbackend "github.com/ctiws/ctiws/cluster/redisbackend"
 	"github.com/ctiws/ctiws/cmd/ctiws/internal/config"
 	"github.com/redis/go-redis/v9"
 )

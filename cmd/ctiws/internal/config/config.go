@@ -22,7 +22,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ctiws/ctiws/cluster/directory"
+	"github.com/ctiws/ctiws/directory"
 	"go.yaml.in/yaml/v3"
 )
 

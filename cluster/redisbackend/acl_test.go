@@ -9,7 +9,7 @@ import (
 	"github.com/ctiws/ctiws/cluster"
 	"github.com/ctiws/ctiws/cluster/clustertest"
 	"github.com/ctiws/ctiws/cluster/clustertest/redisserver"
-	redisbackend "github.com/ctiws/ctiws/cluster/redis"
+	redisbackend "github.com/ctiws/ctiws/cluster/redisbackend"
 )
 
 // TestContractWithACL runs the whole contract suite as a Redis user that

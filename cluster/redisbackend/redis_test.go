@@ -11,7 +11,7 @@ import (
 	"github.com/ctiws/ctiws/cluster"
 	"github.com/ctiws/ctiws/cluster/clustertest"
 	"github.com/ctiws/ctiws/cluster/clustertest/redisserver"
-	redisbackend "github.com/ctiws/ctiws/cluster/redis"
+	redisbackend "github.com/ctiws/ctiws/cluster/redisbackend"
 )
 
 var testLog = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
