@@ -8,6 +8,7 @@ import (
 
 	"github.com/staskobzar/goami2"
 
+	"github.com/ctiws/ctiws/internal/clip"
 	"github.com/ctiws/ctiws/pbx"
 )
 
@@ -77,7 +78,7 @@ func checkHeader(name, value string) error {
 // safeName returns s for an error message: at most 32 bytes, with control
 // characters replaced.
 func safeName(s string) string {
-	s = truncate(s, 32)
+	s = clip.String(s, 32)
 	return strings.Map(func(r rune) rune {
 		if r < 0x20 || r == 0x7f {
 			return '?'

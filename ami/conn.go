@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ctiws/ctiws/internal/clip"
+	"github.com/ctiws/ctiws/internal/lograte"
 	"github.com/staskobzar/goami2"
 )
 
@@ -80,7 +82,7 @@ type Conn struct {
 	fr     *framer
 	log    *slog.Logger
 	hooks  *Hooks
-	rl     *rateLog
+	rl     *lograte.Limiter
 	seq    atomic.Uint64
 	wmu    sync.Mutex
 	mu     sync.Mutex
@@ -114,7 +116,7 @@ func Dial(ctx context.Context, cfg DialConfig, log *slog.Logger, hooks *Hooks) (
 	}
 	c := &Conn{
 		nc: nc, fr: newFramer(nc, maxMessageSize), log: log, hooks: hooks,
-		rl:   newRateLog(log, time.Minute),
+		rl:   lograte.New(log, time.Minute),
 		pend: map[string]*pending{}, notify: make(chan struct{}, 1), done: make(chan struct{}),
 	}
 	// Closing the socket is the only way to interrupt a blocked read.
@@ -142,7 +144,7 @@ func (c *Conn) login(cfg DialConfig) error {
 		return fmt.Errorf("ami: read banner: %w", err)
 	}
 	if !strings.HasPrefix(banner, bannerPrefix) {
-		return fmt.Errorf("ami: unexpected banner %q", truncate(banner, 64))
+		return fmt.Errorf("ami: unexpected banner %q", clip.String(banner, 64))
 	}
 	a, err := action("Login", "ActionID", "login", "Username", cfg.Username, "Secret", cfg.Secret, "Events", "on")
 	if err != nil {
@@ -198,7 +200,7 @@ func (c *Conn) readMessage() (*goami2.Message, error) {
 	frame, err := c.fr.next()
 	if errors.Is(err, errOversize) {
 		c.hooks.parseError("oversize")
-		c.rl.warn("oversize", "ami: skipped a message over the size cap", "cap", maxMessageSize)
+		c.rl.Warn("oversize", "ami: skipped a message over the size cap", "cap", maxMessageSize)
 		return nil, nil
 	}
 	if err != nil {
@@ -207,7 +209,7 @@ func (c *Conn) readMessage() (*goami2.Message, error) {
 	m, fallback, err := parseFrame(frame)
 	if err != nil {
 		c.hooks.parseError("malformed")
-		c.rl.warn("malformed", "ami: skipped a malformed message", "bytes", len(frame))
+		c.rl.Warn("malformed", "ami: skipped a malformed message", "bytes", len(frame))
 		return nil, nil
 	}
 	if fallback {
@@ -251,9 +253,9 @@ func (c *Conn) dispatch(m *goami2.Message) {
 	if !isEvent {
 		if field(m, "Response") == "" {
 			c.hooks.parseError("no_kind")
-			c.rl.warn("no_kind", "ami: skipped a message without Event or Response")
+			c.rl.Warn("no_kind", "ami: skipped a message without Event or Response")
 		} else {
-			c.rl.warn("orphan_response", "ami: response to no pending action", "actionid", truncate(id, 40))
+			c.rl.Warn("orphan_response", "ami: response to no pending action", "actionid", clip.String(id, 40))
 		}
 		return
 	}
@@ -425,11 +427,4 @@ func (c *Conn) keepalive(interval time.Duration) {
 			return
 		}
 	}
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
 }

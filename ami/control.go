@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ctiws/ctiws/cluster"
+	"github.com/ctiws/ctiws/internal/clip"
 	"github.com/ctiws/ctiws/pbx"
 )
 
@@ -110,7 +111,7 @@ func callerID(name, ext string) string {
 		}
 		return r
 	}, name)
-	name = strings.TrimSpace(truncate(name, 64))
+	name = strings.TrimSpace(clip.String(name, 64))
 	if name == "" {
 		return "<" + ext + ">"
 	}
@@ -381,7 +382,7 @@ func recordName(ext string, cv convRef, now time.Time) (file, path string) {
 			return r
 		}
 		return '_'
-	}, truncate(cv.counterpart, 40))
+	}, clip.String(cv.counterpart, 40))
 	if other == "" {
 		other = "unknown"
 	}

@@ -1,8 +1,6 @@
 package ami
 
 import (
-	"log/slog"
-	"sync"
 	"time"
 )
 
@@ -61,43 +59,4 @@ func (h *Hooks) snapshot(d time.Duration) {
 	if h.Snapshot != nil {
 		h.Snapshot(d)
 	}
-}
-
-// rateLog logs a warning at most once per interval per reason, with the
-// number of occurrences since the last line.
-type rateLog struct {
-	log      *slog.Logger
-	interval time.Duration
-	mu       sync.Mutex
-	seen     map[string]*rateEntry
-}
-
-type rateEntry struct {
-	last  time.Time
-	count int
-}
-
-func newRateLog(log *slog.Logger, interval time.Duration) *rateLog {
-	return &rateLog{log: log, interval: interval, seen: map[string]*rateEntry{}}
-}
-
-// warn logs msg for reason unless it was logged less than interval ago.
-func (r *rateLog) warn(reason, msg string, args ...any) {
-	now := time.Now()
-	r.mu.Lock()
-	e := r.seen[reason]
-	if e == nil {
-		e = &rateEntry{}
-		r.seen[reason] = e
-	}
-	e.count++
-	if !e.last.IsZero() && now.Sub(e.last) < r.interval {
-		r.mu.Unlock()
-		return
-	}
-	n := e.count
-	e.count = 0
-	e.last = now
-	r.mu.Unlock()
-	r.log.Warn(msg, append(args, "reason", reason, "occurrences", n)...)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ctiws/ctiws/cluster"
 	"github.com/ctiws/ctiws/directory"
+	"github.com/ctiws/ctiws/internal/lograte"
 	"github.com/ctiws/ctiws/pbx"
 	"github.com/staskobzar/goami2"
 )
@@ -25,7 +26,7 @@ type Model struct {
 	tenant string
 	log    *slog.Logger
 	hooks  *Hooks
-	rl     *rateLog
+	rl     *lograte.Limiter
 	now    func() time.Time
 	dir    *directory.Directory
 	objs   *Objects
@@ -95,7 +96,7 @@ func NewModel(tenant string, dir *directory.Directory, objs *Objects, log *slog.
 		now = time.Now
 	}
 	m := &Model{
-		tenant: tenant, log: log, hooks: hooks, rl: newRateLog(log, time.Minute), now: now,
+		tenant: tenant, log: log, hooks: hooks, rl: lograte.New(log, time.Minute), now: now,
 		dir: dir, objs: objs, enc: pbx.NewEncoder(), last: map[okey][]byte{},
 	}
 	m.clear()
@@ -377,7 +378,7 @@ func (m *Model) exists(k okey) bool {
 // skip counts and (rate-limited) logs an ignored event or object.
 func (m *Model) skip(reason string, args ...any) {
 	m.hooks.skipped(reason)
-	m.rl.warn(reason, "ami: model skipped input", args...)
+	m.rl.Warn(reason, "ami: model skipped input", args...)
 }
 
 // extName is the directory name of an extension ("" if unknown).

@@ -70,6 +70,10 @@ type Event struct {
 	Time int64 `json:"ts,omitempty"`
 }
 
+// Deletes reports whether a keyed event removes its object from the stored
+// state: marked Del, or carrying no data. Both backends apply it the same.
+func (ev Event) Deletes() bool { return ev.Del || len(ev.Data) == 0 }
+
 // Object is the stored state of one PBX object.
 type Object struct {
 	Key  string          `json:"k"`

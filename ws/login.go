@@ -322,7 +322,7 @@ func (s *Server) handleRelay(c *conn, raw json.RawMessage) {
 // going over the limits.
 func (s *Server) relayRefused(c *conn, l *login, now time.Time, limit string) {
 	s.metrics.LimitRejects.WithLabelValues(c.tenant.ID, limit).Inc()
-	s.badLog.log(s.log, limit, "message relay refused by a limit", "tenant", c.tenant.ID, "socket", c.socketID, "user", l.username)
+	s.badLog.Warn(limit, "message relay refused by a limit", "tenant", c.tenant.ID, "socket", c.socketID, "user", l.username)
 	if c.relay.refuse(now, s.opts.Limits.RelayDisconnectAfter) {
 		s.log.Warn("socket disconnected: too many message relays over the limits", "tenant", c.tenant.ID, "socket", c.socketID,
 			"user", l.username, "refused", s.opts.Limits.RelayDisconnectAfter, "within", relayAbuseWindow)

@@ -630,7 +630,7 @@ func (s *Server) restAvatar(q *request) {
 // limitReject answers a request refused by a limit, counts and logs it.
 func (s *Server) limitReject(q *request, limit string, status int, msg string) {
 	s.metrics.LimitRejects.WithLabelValues(q.tenant.ID, limit).Inc()
-	s.badLog.log(s.log, limit, "REST payload refused by a limit", "tenant", q.tenant.ID, "user", q.user.Username, "why", msg)
+	s.badLog.Warn(limit, "REST payload refused by a limit", "tenant", q.tenant.ID, "user", q.user.Username, "why", msg)
 	writeError(q.w, status, msg)
 }
 

@@ -463,7 +463,7 @@ func (r *router) pbxEvent(ev cluster.Event) {
 
 func (r *router) bad(ev cluster.Event, err error) {
 	r.h.srv.metrics.BadFrames.WithLabelValues(r.h.tenant.ID, "bad_bus_event").Inc()
-	r.h.srv.badLog.log(r.h.srv.log, "bad_bus_event", "undecodable bus event dropped", "tenant", r.h.tenant.ID, "event", ev.Name, "err", err)
+	r.h.srv.badLog.Warn("bad_bus_event", "undecodable bus event dropped", "tenant", r.h.tenant.ID, "event", ev.Name, "err", err)
 }
 
 // routeExtension sends extenUpdate to every logged-in socket with the

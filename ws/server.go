@@ -24,6 +24,8 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ctiws/ctiws/internal/clip"
+	"github.com/ctiws/ctiws/internal/lograte"
 	"github.com/ctiws/ctiws/internal/periodic"
 )
 
@@ -114,7 +116,7 @@ type Server struct {
 	draining atomic.Bool
 	lastBeat atomic.Int64 // unix nanos of the last successful heartbeat
 	bcrypt   *fairPool    // bounds concurrent password checks, fair between tenants
-	badLog   *logLimiter
+	badLog   *lograte.Limiter
 	panics   *guard.Panics
 	loginLog *logBudget // failed-login log lines per tenant
 	failures *backoff   // password-login back-off, per user and address
@@ -178,7 +180,7 @@ func New(opts Options) *Server {
 		metrics:  NewMetrics(opts.Registry),
 		conns:    map[*conn]struct{}{},
 		bcrypt:   newFairPool(opts.BcryptConcurrency, opts.BcryptQueue),
-		badLog:   newLogLimiter(time.Minute),
+		badLog:   lograte.New(opts.Logger, time.Minute),
 		loginLog: newLogBudget(10, 10*time.Second),
 		failures: newBackoff(opts.LoginLimits.Base, opts.LoginLimits.Max),
 		panics:   opts.Panics,
@@ -372,7 +374,7 @@ func (s *Server) onReadError(c *conn, err error) {
 	case errors.Is(err, websocket.ErrReadLimit):
 		if c.closed.CompareAndSwap(false, true) {
 			s.metrics.BadFrames.WithLabelValues(c.tenant.ID, "oversize").Inc()
-			s.badLog.log(s.log, "oversize", "frame larger than max_message_bytes: socket closed", "tenant", c.tenant.ID, "limit", s.opts.MaxMessageBytes)
+			s.badLog.Warn("oversize", "frame larger than max_message_bytes: socket closed", "tenant", c.tenant.ID, "limit", s.opts.MaxMessageBytes)
 			s.metrics.Disconnects.WithLabelValues(c.tenant.ID, reasonBadFrame).Inc()
 		}
 	case websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived):
@@ -398,7 +400,7 @@ func (s *Server) slowConsumer(c *conn) {
 // socket.io does on a parse error.
 func (s *Server) badFrame(c *conn, reason string, err error) {
 	s.metrics.BadFrames.WithLabelValues(c.tenant.ID, reason).Inc()
-	s.badLog.log(s.log, reason, "bad frame from client: transport closed", "tenant", c.tenant.ID, "socket", c.socketID, "err", err)
+	s.badLog.Warn(reason, "bad frame from client: transport closed", "tenant", c.tenant.ID, "socket", c.socketID, "err", err)
 	c.closeTransport(reasonBadFrame)
 }
 
@@ -488,7 +490,7 @@ func (s *Server) onEvent(c *conn, name string, args []json.RawMessage, ack int64
 		// middleware.
 	default:
 		s.metrics.BadFrames.WithLabelValues(c.tenant.ID, "unknown_event").Inc()
-		s.badLog.log(s.log, "unknown_event", "unknown client event ignored", "tenant", c.tenant.ID, "event", truncate(name, 64))
+		s.badLog.Warn("unknown_event", "unknown client event ignored", "tenant", c.tenant.ID, "event", clip.String(name, 64))
 	}
 	if ack != eio.NoAck && name != "ping" {
 		c.send(eio.Ack(ack))
@@ -704,13 +706,6 @@ func (s *Server) Shutdown(ctx context.Context) {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
 }
 
 // Reload applies a new configuration to a tenant without dropping sockets:

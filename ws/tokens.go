@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ctiws/ctiws/directory"
+	"github.com/ctiws/ctiws/internal/clip"
 	"github.com/ctiws/ctiws/ws/auth"
 )
 
@@ -107,7 +108,7 @@ func (s *Server) loginFailed(t *Tenant, kind, user string, err error, args ...an
 		s.metrics.LoginLogsSuppressed.WithLabelValues(t.ID).Inc()
 		return
 	}
-	s.log.Info(kind+" refused", append([]any{"tenant", t.ID, "user", truncate(user, 64), "reason", reason, "why", err.Error()}, args...)...)
+	s.log.Info(kind+" refused", append([]any{"tenant", t.ID, "user", clip.String(user, 64), "reason", reason, "why", err.Error()}, args...)...)
 }
 
 // syncPasswords tells the cluster the tenant's current password

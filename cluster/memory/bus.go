@@ -35,9 +35,6 @@ func (u *bus) tenant(t string) *tenantBus {
 	return tb
 }
 
-// deletes reports whether a keyed event removes its object from the state.
-func deletes(ev cluster.Event) bool { return ev.Del || len(ev.Data) == 0 }
-
 // PublishFenced checks l, numbers evs and stores their state atomically.
 func (u *bus) PublishFenced(_ context.Context, l cluster.Lease, evs []cluster.Event) error {
 	if l.Tenant == "" {
@@ -64,7 +61,7 @@ func (u *bus) PublishFenced(_ context.Context, l cluster.Lease, evs []cluster.Ev
 			ev.Time = now
 		}
 		if ev.Key != "" {
-			if deletes(ev) {
+			if ev.Deletes() {
 				delete(tb.state, ev.Key)
 			} else {
 				tb.state[ev.Key] = cluster.Object{Key: ev.Key, Seq: ev.Seq, Data: append([]byte(nil), ev.Data...)}

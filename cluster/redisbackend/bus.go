@@ -26,9 +26,6 @@ const (
 
 type bus struct{ b *Backend }
 
-// deletes reports whether a keyed event removes its object from the state.
-func deletes(ev cluster.Event) bool { return ev.Del || len(ev.Data) == 0 }
-
 // PublishFenced checks l, numbers evs and stores their state in one script.
 func (u bus) PublishFenced(ctx context.Context, l cluster.Lease, evs []cluster.Event) error {
 	if l.Tenant == "" {
@@ -55,7 +52,7 @@ func (u bus) PublishFenced(ctx context.Context, l cluster.Lease, evs []cluster.E
 		op, data := "", ""
 		if ev.Key != "" {
 			op = "s"
-			if deletes(ev) {
+			if ev.Deletes() {
 				op = "d"
 			} else {
 				var buf bytes.Buffer
