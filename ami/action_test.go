@@ -57,9 +57,9 @@ func TestActionRefusesUnsafeHeaders(t *testing.T) {
 // TestConnActionRefusesUnsafeMessage: a message built without the builder
 // is refused by Conn.Action before anything is written.
 func TestConnActionRefusesUnsafeMessage(t *testing.T) {
-	srv := newReplayServer(t, writeTranscript(t, "Action: Command\nCommand: core show uptime\n\nResponse: Success\nActionID: x\nMessage: Command output follows\n\n"+
+	srv := newReplay(t, writeTranscript(t, "Action: Command\nCommand: core show uptime\n\nResponse: Success\nActionID: x\nMessage: Command output follows\n\n"+
 		"# keep the connection open until the test ends\nAction: Logoff\n\nResponse: Goodbye\nActionID: x\n"))
-	c, err := Dial(context.Background(), DialConfig{Address: srv.addr(), PingInterval: -1}, nil, nil)
+	c, err := Dial(context.Background(), DialConfig{Address: srv.addr(), Username: "u", Secret: "s", PingInterval: -1}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

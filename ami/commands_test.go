@@ -80,11 +80,11 @@ ActionID: x
 	if err := os.WriteFile(path, []byte(script), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	srv := newReplayServer(t, path)
+	srv := newReplay(t, path)
 	var mu sync.Mutex
 	var got []cluster.Event
 	ready := make(chan struct{}, 1)
-	r := NewRunner(Config{Address: srv.addr(), Tenant: "t1", PingInterval: time.Minute, ReconcileInterval: -1},
+	r := NewRunner(Config{Address: srv.addr(), Username: "u", Secret: "s", Tenant: "t1", PingInterval: time.Minute, ReconcileInterval: -1},
 		testDirectory(t), testObjects(t), nil, Hooks{})
 	r.model.now = fixedNow
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -41,12 +41,22 @@ const (
 // DialConfig tells Dial where and how to log in.
 type DialConfig struct {
 	Address, Username, Secret string
-	// DialTimeout bounds TCP connect, banner and login (default 10 s).
+	// DialTimeout bounds TCP connect, banner and login (zero or negative:
+	// DefaultDialTimeout).
 	DialTimeout time.Duration
 	// PingInterval is the keepalive period; a Ping unanswered within it
-	// closes the connection (default 10 s; negative disables).
+	// closes the connection (zero: DefaultPingInterval; negative disables).
 	PingInterval time.Duration
 }
+
+// Defaults of DialConfig.
+const (
+	// DefaultDialTimeout bounds connect, banner and login.
+	DefaultDialTimeout = 10 * time.Second
+	// DefaultPingInterval is the keepalive period: a dead PBX or a silent
+	// network drop is noticed within two of them.
+	DefaultPingInterval = 10 * time.Second
+)
 
 // Response is the answer to an action: the Response message and, for list
 // actions, the list items (without the final …Complete event).
@@ -104,10 +114,10 @@ func Dial(ctx context.Context, cfg DialConfig, log *slog.Logger, hooks *Hooks) (
 		hooks = &Hooks{}
 	}
 	if cfg.DialTimeout <= 0 {
-		cfg.DialTimeout = 10 * time.Second
+		cfg.DialTimeout = DefaultDialTimeout
 	}
 	if cfg.PingInterval == 0 {
-		cfg.PingInterval = 10 * time.Second
+		cfg.PingInterval = DefaultPingInterval
 	}
 	d := net.Dialer{Timeout: cfg.DialTimeout}
 	nc, err := d.DialContext(ctx, "tcp", cfg.Address)

@@ -246,8 +246,8 @@ func TestKeepaliveTimeoutReconnects(t *testing.T) {
 }
 
 func TestRunnerReturnsNotOwnerAtOnce(t *testing.T) {
-	srv := newReplayServer(t, "testdata/transcripts/message-waiting.ami")
-	r := NewRunner(Config{Address: srv.addr(), Tenant: "t", PingInterval: time.Minute, ReconcileInterval: -1},
+	srv := newReplay(t, "testdata/transcripts/message-waiting.ami")
+	r := NewRunner(Config{Address: srv.addr(), Username: "u", Secret: "s", Tenant: "t", PingInterval: time.Minute, ReconcileInterval: -1},
 		testDirectory(t), testObjects(t), nil, Hooks{})
 	err := r.Run(context.Background(), func(context.Context, []cluster.Event) error {
 		return errors.Join(errors.New("fence"), cluster.ErrNotOwner)

@@ -49,7 +49,7 @@ type goldenEvent struct {
 // event it emitted.
 func runTranscript(t *testing.T, path string) []cluster.Event {
 	t.Helper()
-	srv := newReplayServer(t, path)
+	srv := newReplay(t, path)
 	var mu sync.Mutex
 	var got []cluster.Event
 	downs := make(chan struct{}, 16)
@@ -73,25 +73,21 @@ func runTranscript(t *testing.T, path string) []cluster.Event {
 			return nil
 		})
 	}()
-	for i := 0; i < srv.conns; i++ {
+	for i := 0; i < srv.parts; i++ {
 		select {
 		case <-downs:
 		case <-ctx.Done():
-			t.Fatalf("transcript not played to the end (connection %d of %d)", i+1, srv.conns)
+			t.Fatalf("transcript not played to the end (connection %d of %d)", i+1, srv.parts)
 		}
 	}
-	select {
-	case <-srv.done:
-	case <-ctx.Done():
+	if !waitFor(ctx, srv.played) {
 		t.Fatal("transcript not exhausted")
 	}
 	cancel()
 	<-errc
-	srv.mu.Lock()
-	for _, a := range srv.extra {
+	for _, a := range srv.unexpected() {
 		t.Errorf("unexpected action: %s", a)
 	}
-	srv.mu.Unlock()
 	mu.Lock()
 	defer mu.Unlock()
 	return got

@@ -20,14 +20,19 @@ type Config struct {
 	Address, Username, Secret string
 	// Tenant is set on every emitted event.
 	Tenant string
-	// PingInterval is the keepalive period (default 10 s).
+	// PingInterval and DialTimeout are passed to Dial (see DialConfig;
+	// zero means DefaultPingInterval and DefaultDialTimeout).
 	PingInterval time.Duration
-	// DialTimeout bounds connect, banner and login (default 10 s).
-	DialTimeout time.Duration
+	DialTimeout  time.Duration
 	// ReconcileInterval is the period of the healing CoreShowChannels and
-	// QueueStatus (default 60 s; negative disables).
+	// QueueStatus (zero: DefaultReconcileInterval; negative disables).
 	ReconcileInterval time.Duration
 }
+
+// DefaultReconcileInterval is Config.ReconcileInterval's default: often
+// enough to heal a missed event within a minute, rare enough that a large
+// PBX's CoreShowChannels costs nothing noticeable.
+const DefaultReconcileInterval = 60 * time.Second
 
 // ErrNotConnected is returned by Do while there is no AMI connection.
 var ErrNotConnected = errors.New("ami: not connected")
@@ -61,14 +66,8 @@ func NewRunner(cfg Config, dir *directory.Directory, objs *Objects, log *slog.Lo
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("component", "ami", "tenant", cfg.Tenant)
-	if cfg.PingInterval == 0 {
-		cfg.PingInterval = 10 * time.Second
-	}
-	if cfg.DialTimeout <= 0 {
-		cfg.DialTimeout = 10 * time.Second
-	}
 	if cfg.ReconcileInterval == 0 {
-		cfg.ReconcileInterval = 60 * time.Second
+		cfg.ReconcileInterval = DefaultReconcileInterval
 	}
 	h := &hooks
 	return &Runner{

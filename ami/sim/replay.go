@@ -41,6 +41,7 @@ func (r *replayer) run(ctx context.Context) {
 				return
 			}
 		case StepDrop:
+			r.ended()
 			r.c.closeAfterFlush()
 			return
 		case StepExpect:
@@ -49,6 +50,7 @@ func (r *replayer) run(ctx context.Context) {
 			}
 		}
 	}
+	r.ended()
 	for {
 		select {
 		case a := <-r.actions:
@@ -59,6 +61,13 @@ func (r *replayer) run(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// ended counts the transcript as played to its end.
+func (r *replayer) ended() {
+	r.c.s.mu.Lock()
+	r.c.s.replayEnds++
+	r.c.s.mu.Unlock()
 }
 
 // sleep waits d while answering actions that the next run does not expect.
@@ -170,6 +179,11 @@ func (r *replayer) expect(ctx context.Context, exps []Expectation, at int) bool 
 func (r *replayer) answerDefault(a *Message) {
 	id := a.Get("ActionID")
 	name := strings.ToLower(strings.TrimSpace(a.Get("Action")))
+	r.c.s.mu.Lock()
+	if name != "ping" && name != "login" && len(r.c.s.unexpected) < maxUnexpected {
+		r.c.s.unexpected = append(r.c.s.unexpected, describeAction(a))
+	}
+	r.c.s.mu.Unlock()
 	var out []*Message
 	switch name {
 	case "ping":
@@ -197,4 +211,19 @@ func pong(id string) *Message {
 	now := time.Now()
 	r.Add("Timestamp", strconv.FormatInt(now.Unix(), 10)+"."+pad6(now.Nanosecond()/1000))
 	return r
+}
+
+// maxUnexpected bounds the unexpected actions kept (a long replay answers
+// a client's periodic actions by default forever).
+const maxUnexpected = 256
+
+// describeAction writes an action as "Key=Value" pairs, ActionID left out.
+func describeAction(a *Message) string {
+	parts := make([]string, 0, len(a.Headers))
+	for _, h := range a.Headers {
+		if !strings.EqualFold(h.Key, "ActionID") {
+			parts = append(parts, h.Key+"="+h.Value)
+		}
+	}
+	return strings.Join(parts, " ")
 }

@@ -31,6 +31,11 @@ type Server struct {
 	loadErr     error
 	loaded      bool
 	replayConns int // logged-in connections so far (transcript selection)
+	// replayEnds counts connections whose transcript was played to its end;
+	// unexpected lists actions a transcript did not expect (answered with
+	// the default), for tests that hold a transcript to be complete.
+	replayEnds  int
+	unexpected  []string
 	downUntil   time.Time
 	paused      bool
 	closed      bool

@@ -26,6 +26,13 @@ type Stats struct {
 	// them by extension id.
 	BenchChanges      uint64
 	BenchPerExtension map[string]uint64
+	// TranscriptsPlayed counts connections whose transcript (replay mode)
+	// was played to its last step.
+	TranscriptsPlayed int
+	// UnexpectedActions lists, in arrival order, the actions no transcript
+	// step expected (Ping and Login aside), as "Key=Value" pairs without
+	// ActionID; they were answered with the default answer.
+	UnexpectedActions []string
 }
 
 // Stats returns the current counters.
@@ -54,5 +61,7 @@ func (s *Server) Stats() Stats {
 		Channels:          len(s.pbx.chans),
 		BenchChanges:      s.st.benchChanges.Load(),
 		BenchPerExtension: per,
+		TranscriptsPlayed: s.replayEnds,
+		UnexpectedActions: append([]string(nil), s.unexpected...),
 	}
 }

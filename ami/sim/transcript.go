@@ -3,6 +3,7 @@ package sim
 import (
 	"bufio"
 	"fmt"
+	"github.com/ctiws/ctiws/internal/clip"
 	"io"
 	"os"
 	"strings"
@@ -207,7 +208,7 @@ func scanTranscript(r io.Reader) ([]item, error) {
 		default:
 			k, v, ok := splitHeader(line)
 			if !ok {
-				return nil, fmt.Errorf("line %d: expected \"Key: Value\", got %q", n, clip(line, 60))
+				return nil, fmt.Errorf("line %d: expected \"Key: Value\", got %q", n, clip.String(line, 60))
 			}
 			if cur == nil {
 				cur = &Message{}
@@ -221,13 +222,6 @@ func scanTranscript(r io.Reader) ([]item, error) {
 	}
 	flush()
 	return items, nil
-}
-
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
 
 // Format writes t back in transcript syntax; ParseTranscript of the output
@@ -276,4 +270,17 @@ func loadTranscript(src string) (*Transcript, error) {
 		return nil, fmt.Errorf("%s: %w", src, err)
 	}
 	return t, nil
+}
+
+// SplitConnections turns a transcript whose "#drop" lines end one AMI
+// connection into one transcript per connection, for Config.Transcripts
+// (connection n plays part n). Each part but the last keeps its "#drop".
+func SplitConnections(transcript string) []string {
+	var out []string
+	for _, p := range strings.SplitAfter(transcript, "\n#drop\n") {
+		if strings.TrimSpace(p) != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }

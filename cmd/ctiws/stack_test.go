@@ -67,19 +67,6 @@ func normalise(raw json.RawMessage) json.RawMessage {
 	return b
 }
 
-// splitAtDrop turns a transcript with "#drop" into one transcript per
-// connection, as the simulator plays one per login.
-func splitAtDrop(s string) []string {
-	parts := strings.SplitAfter(s, "\n#drop\n")
-	var out []string
-	for _, p := range parts {
-		if strings.TrimSpace(p) != "" {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
 func TestStackGolden(t *testing.T) {
 	files, err := filepath.Glob("../../ami/testdata/transcripts/*.ami")
 	if err != nil || len(files) == 0 {
@@ -181,7 +168,7 @@ tenants:
 	}
 
 	// Only now does the PBX answer: every event reaches logged-in sockets.
-	s := sim.New(sim.Config{Username: "admin", Secret: "s3cret", Transcripts: splitAtDrop(string(raw))}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s := sim.New(sim.Config{Username: "admin", Secret: "s3cret", Transcripts: sim.SplitConnections(string(raw))}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	go func() { _ = s.Serve(ctx, ln) }()
 	defer s.Close()
 
