@@ -124,11 +124,7 @@ func Dial(ctx context.Context, cfg DialConfig, log *slog.Logger, hooks *Hooks) (
 	if err != nil {
 		return nil, fmt.Errorf("ami: dial %s: %w", cfg.Address, err)
 	}
-	c := &Conn{
-		nc: nc, fr: newFramer(nc, maxMessageSize), log: log, hooks: hooks,
-		rl:   lograte.New(log, time.Minute),
-		pend: map[string]*pending{}, notify: make(chan struct{}, 1), done: make(chan struct{}),
-	}
+	c := newConn(nc, log, hooks)
 	// Closing the socket is the only way to interrupt a blocked read.
 	stop := context.AfterFunc(ctx, func() { nc.Close() })
 	err = c.login(cfg)
@@ -145,6 +141,16 @@ func Dial(ctx context.Context, cfg DialConfig, log *slog.Logger, hooks *Hooks) (
 		go c.keepalive(cfg.PingInterval)
 	}
 	return c, nil
+}
+
+// newConn wraps a connected socket; the caller logs in and starts the
+// reader.
+func newConn(nc net.Conn, log *slog.Logger, hooks *Hooks) *Conn {
+	return &Conn{
+		nc: nc, fr: newFramer(nc, maxMessageSize), log: log, hooks: hooks,
+		rl:   lograte.New(log, time.Minute),
+		pend: map[string]*pending{}, notify: make(chan struct{}, 1), done: make(chan struct{}),
+	}
 }
 
 func (c *Conn) login(cfg DialConfig) error {
@@ -395,12 +401,19 @@ func (c *Conn) action(ctx context.Context, a *goami2.Message, until string) (*Re
 	}
 	select {
 	case <-p.done:
-		return &Response{Message: p.resp, Items: p.items}, nil
 	case <-c.done:
-		return nil, fmt.Errorf("ami: %s: %w", name, c.err)
+		// The reader completes an answer before it can see the connection
+		// end, so an answer followed at once by EOF is still an answer:
+		// select picks at random when both are ready.
+		select {
+		case <-p.done:
+		default:
+			return nil, fmt.Errorf("ami: %s: %w", name, c.err)
+		}
 	case <-ctx.Done():
 		return nil, fmt.Errorf("ami: %s: %w", name, ctx.Err())
 	}
+	return &Response{Message: p.resp, Items: p.items}, nil
 }
 
 func (c *Conn) write(b []byte) error {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ctiws/ctiws/cluster"
+	"log/slog"
 )
 
 const (
@@ -407,4 +408,53 @@ func TestParseNeverPanics(t *testing.T) {
 		parseFrame([]byte(in))
 		safeParse(in)
 	}
+}
+
+// TestConnAnswerThenEOF: a PBX that answers an action and closes the
+// connection at once still delivers the answer. The reader completes the
+// answer before it sees the end; here the caller only reaches its wait
+// once both happened, where a plain select would pick either at random.
+func TestConnAnswerThenEOF(t *testing.T) {
+	for i := 0; i < 20; i++ {
+		client, pbx := net.Pipe()
+		var c *Conn
+		c = newConn(&afterWrite{Conn: client, after: func() { <-c.done }}, slog.New(slog.DiscardHandler), &Hooks{})
+		go c.readLoop()
+		go func() {
+			fr := newFramer(pbx, maxMessageSize)
+			f, err := fr.next()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			m, _, _ := parseFrame(f)
+			_, _ = pbx.Write([]byte("Response: Success\r\nActionID: " + field(m, "ActionID") + "\r\nMessage: ok\r\n\r\n"))
+			pbx.Close()
+		}()
+		a, err := action("Ping")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		r, err := c.Action(ctx, a)
+		cancel()
+		if err != nil {
+			t.Fatalf("attempt %d: %v", i+1, err)
+		}
+		if got := field(r.Message, "Message"); got != "ok" {
+			t.Fatalf("attempt %d: message %q", i+1, got)
+		}
+	}
+}
+
+// afterWrite runs after once each Write has returned.
+type afterWrite struct {
+	net.Conn
+	after func()
+}
+
+func (w *afterWrite) Write(b []byte) (int, error) {
+	n, err := w.Conn.Write(b)
+	w.after()
+	return n, err
 }
