@@ -48,16 +48,20 @@ func durationString(_ []string, a slog.Attr) slog.Attr {
 	return a
 }
 
-// loadConfig reads the config; every problem is a usage error (exit 2).
-func loadConfig(path string) (*config.Config, error) {
+// loadConfig reads the config for a subcommand and returns it with the
+// logger it asks for (on stderr), after warning about CTIWS_* variables
+// that name no field. Every problem is a usage error (exit 2).
+func loadConfig(path string, stderr io.Writer) (*config.Config, *slog.Logger, error) {
 	if path == "" {
-		return nil, usageErr("-config FILE is required")
+		return nil, nil, usageErr("-config FILE is required")
 	}
 	cfg, err := config.Load(path, os.Environ())
 	if err != nil {
-		return nil, errUsage{err}
+		return nil, nil, errUsage{err}
 	}
-	return cfg, nil
+	log := newLogger(stderr, cfg.LogLevel)
+	warnUnknownEnv(log, os.Environ())
+	return cfg, log, nil
 }
 
 // tenantConfig builds the websocket layer's view of a configured tenant.
@@ -102,12 +106,10 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return errUsage{err}
 	}
-	cfg, err := loadConfig(*path)
+	cfg, log, err := loadConfig(*path, stderr)
 	if err != nil {
 		return err
 	}
-	log := newLogger(stderr, cfg.LogLevel)
-	warnUnknownEnv(log, os.Environ())
 	if cfg.NodeID == "" {
 		cfg.NodeID, _ = os.Hostname()
 	}

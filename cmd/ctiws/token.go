@@ -4,7 +4,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/ctiws/ctiws/ws/auth"
@@ -24,34 +23,31 @@ func cmdToken(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return errUsage{err}
 	}
-	cfg, err := loadConfig(*path)
+	cfg, _, err := loadConfig(*path, stderr)
 	if err != nil {
 		return err
 	}
-	warnUnknownEnv(newLogger(stderr, cfg.LogLevel), os.Environ())
 	if *user == "" {
 		return usageErr("token needs -user")
 	}
 	if *ttl <= 0 || *ttl > cfg.JWTMaxLifetime {
 		return usageErr("-ttl %v: must be positive and at most jwt_max_lifetime (%v)", *ttl, cfg.JWTMaxLifetime)
 	}
-	for _, t := range cfg.Tenants {
-		if *tenant != "" && t.ID != *tenant || *tenant == "" && len(cfg.Tenants) > 1 {
-			continue
-		}
-		if t.Auth.JWTSecret == "" {
-			return usageErr("tenant %s has no jwt_secret", t.ID)
-		}
-		u, ok := t.Directory.User(*user)
-		if !ok {
-			return usageErr("tenant %s has no user %q", t.ID, *user)
-		}
-		tok, err := auth.SignJWT(u.Username, t.ID, []byte(t.Auth.JWTSecret), *ttl, time.Now())
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(stdout, tok)
-		return nil
+	t, err := pickTenant(cfg, *tenant)
+	if err != nil {
+		return err
 	}
-	return usageErr("no such tenant %q (use -tenant with several tenants)", *tenant)
+	if t.Auth.JWTSecret == "" {
+		return usageErr("tenant %s has no jwt_secret", t.ID)
+	}
+	u, ok := t.Directory.User(*user)
+	if !ok {
+		return usageErr("tenant %s has no user %q", t.ID, *user)
+	}
+	tok, err := auth.SignJWT(u.Username, t.ID, []byte(t.Auth.JWTSecret), *ttl, time.Now())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, tok)
+	return nil
 }

@@ -41,11 +41,10 @@ func cmdTokens(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := fs.Parse(args[1:]); err != nil {
 		return errUsage{err}
 	}
-	cfg, err := loadConfig(*path)
+	cfg, _, err := loadConfig(*path, stderr)
 	if err != nil {
 		return err
 	}
-	warnUnknownEnv(newLogger(stderr, cfg.LogLevel), os.Environ())
 	if *user == "" {
 		return usageErr("tokens %s needs -user", verb)
 	}

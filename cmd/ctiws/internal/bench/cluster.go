@@ -274,18 +274,27 @@ func freePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-func (c *Cluster) startNode(i int) error {
+// nodeAddrs picks a node's two loopback addresses: clients and metrics.
+func nodeAddrs() (listen, metrics string, err error) {
 	port, err := freePort()
 	if err != nil {
-		return err
+		return "", "", err
 	}
 	mport, err := freePort()
+	if err != nil {
+		return "", "", err
+	}
+	return fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf("127.0.0.1:%d", mport), nil
+}
+
+func (c *Cluster) startNode(i int) error {
+	listen, metrics, err := nodeAddrs()
 	if err != nil {
 		return err
 	}
 	id := fmt.Sprintf("bench-node-%d", i+1)
 	nc := NodeConfig{
-		NodeID: id, Listen: fmt.Sprintf("127.0.0.1:%d", port), MetricsListen: fmt.Sprintf("127.0.0.1:%d", mport),
+		NodeID: id, Listen: listen, MetricsListen: metrics,
 		RedisURL: c.redisURL, AMIAddress: c.simAddr, AMIUsername: c.simCfg.Username, AMISecret: c.simCfg.Secret,
 		JWTSecret: string(c.jwtSecret), LeaseTTL: c.spec.LeaseTTL, Pprof: c.spec.Pprof,
 	}

@@ -410,15 +410,10 @@ func (b *runner) farmBaseline(ctx context.Context, c *Cluster, t *farmTenant) (i
 
 // launchFarmNode starts a node serving tenants (redisURL "" = alone).
 func (c *Cluster) launchFarmNode(id, redisURL string, tenants []*farmTenant) error {
-	port, err := freePort()
+	listen, metrics, err := nodeAddrs()
 	if err != nil {
 		return err
 	}
-	mport, err := freePort()
-	if err != nil {
-		return err
-	}
-	listen, metrics := fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf("127.0.0.1:%d", mport)
 	return c.launch(id, c.farmYAML(id, listen, metrics, redisURL, tenants), listen, metrics)
 }
 
