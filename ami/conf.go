@@ -48,7 +48,7 @@ func (m *Model) onConfJoin(msg *goami2.Message) {
 		ID: id + "-" + num, Name: name, Owner: num == id, Muted: yes(field(msg, "Muted")),
 		ExtenID: num, Channel: ch,
 	}
-	m.mark(okey{k: kConf, id: id})
+	m.mark(okey{k: pbx.KindConf, id: id})
 	if c := m.chans[ch]; c != nil && (!c.inConf || c.confRoom == "") {
 		c.inConf = true
 		c.confRoom = field(msg, "Conference")
@@ -63,7 +63,7 @@ func (m *Model) onConfLeave(msg *goami2.Message) {
 		for k, u := range conf.Users {
 			if u.Channel == ch || (ch == "" && k == field(msg, "CallerIDNum")) {
 				delete(conf.Users, k)
-				m.mark(okey{k: kConf, id: id})
+				m.mark(okey{k: pbx.KindConf, id: id})
 			}
 		}
 	}
@@ -77,7 +77,7 @@ func (m *Model) onConfEnd(msg *goami2.Message) {
 	id := m.confID(field(msg, "Conference"))
 	if _, ok := m.confs[id]; ok {
 		delete(m.confs, id)
-		m.mark(okey{k: kConf, id: id})
+		m.mark(okey{k: pbx.KindConf, id: id})
 	}
 }
 
@@ -92,7 +92,7 @@ func (m *Model) onConfMute(msg *goami2.Message, muted bool) {
 		if u.Channel == ch && u.Muted != muted {
 			u.Muted = muted
 			conf.Users[k] = u
-			m.mark(okey{k: kConf, id: id})
+			m.mark(okey{k: pbx.KindConf, id: id})
 		}
 	}
 }
@@ -119,5 +119,5 @@ func (m *Model) setVoicemail(box, newMsgs, old string) {
 		m.vms[box] = v
 	}
 	v.New, v.Old = newMsgs, old
-	m.mark(okey{k: kVoicemail, id: box})
+	m.mark(okey{k: pbx.KindVoicemail, id: box})
 }

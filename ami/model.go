@@ -2,7 +2,6 @@ package ami
 
 import (
 	"bytes"
-	"encoding/json"
 	"log/slog"
 	"sort"
 	"sync"
@@ -167,9 +166,9 @@ func (m *Model) mark(k okey) {
 	m.dirty = append(m.dirty, k)
 }
 
-func (m *Model) markExt(id string)   { m.mark(okey{k: kExten, id: id}) }
-func (m *Model) markTrunk(id string) { m.mark(okey{k: kTrunk, id: id}) }
-func (m *Model) markQueue(id string) { m.mark(okey{k: kQueue, id: id}) }
+func (m *Model) markExt(id string)   { m.mark(okey{k: pbx.KindExten, id: id}) }
+func (m *Model) markTrunk(id string) { m.mark(okey{k: pbx.KindTrunk, id: id}) }
+func (m *Model) markQueue(id string) { m.mark(okey{k: pbx.KindQueue, id: id}) }
 
 // markOwner marks the extension or trunk owning c.
 func (m *Model) markOwner(c *channel) {
@@ -211,43 +210,43 @@ func (m *Model) flush() {
 // change (or deletion) event.
 func (m *Model) publish(k okey) {
 	switch k.k {
-	case kExten:
+	case pbx.KindExten:
 		if e := m.exts[k.id]; e != nil {
 			v := m.extensionWithConvs(e)
 			m.compare(k, &v, &v)
 			return
 		}
-	case kTrunk:
+	case pbx.KindTrunk:
 		if t := m.trunks[k.id]; t != nil {
 			v := m.trunkJSON(t)
 			m.compare(k, &v, &v)
 			return
 		}
-	case kQueue:
+	case pbx.KindQueue:
 		if q := m.queues[k.id]; q != nil {
 			v := q.obj
 			m.compare(k, &v, &v)
 			return
 		}
-	case kMember:
+	case pbx.KindQueueMember:
 		if q := m.queues[k.id]; q != nil {
 			if mem, ok := q.obj.Members[k.sub]; ok {
 				m.compare(k, &mem, nil)
 				return
 			}
 		}
-	case kParking:
+	case pbx.KindParking:
 		if p := m.parkings[k.id]; p != nil {
 			v := *p
 			m.compare(k, &v, &v)
 			return
 		}
-	case kConf:
+	case pbx.KindConf:
 		if c := m.confs[k.id]; c != nil {
 			m.compare(k, c, nil)
 			return
 		}
-	case kVoicemail:
+	case pbx.KindVoicemail:
 		if v := m.vms[k.id]; v != nil {
 			m.compare(k, v, nil)
 			return
@@ -277,7 +276,7 @@ func (m *Model) compare(k okey, v any, t timer) {
 			data = bytes.Clone(b)
 		}
 	}
-	m.out = append(m.out, cluster.Event{Tenant: m.tenant, Name: k.event(), Key: k.String(), Data: data})
+	m.out = append(m.out, cluster.Event{Tenant: m.tenant, Name: k.k.ChangeEvent(), Key: k.String(), Data: data})
 }
 
 // deleted publishes the removal of an object that was published before.
@@ -286,12 +285,10 @@ func (m *Model) deleted(k okey) {
 		return
 	}
 	delete(m.last, k)
-	ev := cluster.Event{Tenant: m.tenant, Name: k.event(), Key: k.String(), Del: true}
-	if k.k == kConf {
+	ev := cluster.Event{Tenant: m.tenant, Name: k.k.ChangeEvent(), Key: k.String(), Del: true}
+	if k.k == pbx.KindConf {
 		ev.Name = cluster.EvConfBridgeConfEnd
-		ev.Data, _ = json.Marshal(struct {
-			ID string `json:"id"`
-		}{k.id})
+		ev.Data = pbx.ConfEndJSON(k.id)
 	}
 	m.out = append(m.out, ev)
 }
@@ -300,25 +297,25 @@ func (m *Model) deleted(k okey) {
 func (m *Model) keys() []okey {
 	var ks []okey
 	for id := range m.exts {
-		ks = append(ks, okey{k: kExten, id: id})
+		ks = append(ks, okey{k: pbx.KindExten, id: id})
 	}
 	for id, q := range m.queues {
-		ks = append(ks, okey{k: kQueue, id: id})
+		ks = append(ks, okey{k: pbx.KindQueue, id: id})
 		for mem := range q.obj.Members {
-			ks = append(ks, okey{k: kMember, id: id, sub: mem})
+			ks = append(ks, okey{k: pbx.KindQueueMember, id: id, sub: mem})
 		}
 	}
 	for id := range m.trunks {
-		ks = append(ks, okey{k: kTrunk, id: id})
+		ks = append(ks, okey{k: pbx.KindTrunk, id: id})
 	}
 	for id := range m.parkings {
-		ks = append(ks, okey{k: kParking, id: id})
+		ks = append(ks, okey{k: pbx.KindParking, id: id})
 	}
 	for id := range m.confs {
-		ks = append(ks, okey{k: kConf, id: id})
+		ks = append(ks, okey{k: pbx.KindConf, id: id})
 	}
 	for id := range m.vms {
-		ks = append(ks, okey{k: kVoicemail, id: id})
+		ks = append(ks, okey{k: pbx.KindVoicemail, id: id})
 	}
 	sortKeys(ks)
 	return ks
@@ -353,22 +350,22 @@ func (m *Model) resyncAll() {
 
 func (m *Model) exists(k okey) bool {
 	switch k.k {
-	case kExten:
+	case pbx.KindExten:
 		return m.exts[k.id] != nil
-	case kTrunk:
+	case pbx.KindTrunk:
 		return m.trunks[k.id] != nil
-	case kQueue:
+	case pbx.KindQueue:
 		return m.queues[k.id] != nil
-	case kMember:
+	case pbx.KindQueueMember:
 		q := m.queues[k.id]
 		if q == nil {
 			return false
 		}
 		_, ok := q.obj.Members[k.sub]
 		return ok
-	case kParking:
+	case pbx.KindParking:
 		return m.parkings[k.id] != nil
-	case kConf:
+	case pbx.KindConf:
 		return m.confs[k.id] != nil
 	default:
 		return m.vms[k.id] != nil

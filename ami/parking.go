@@ -81,7 +81,7 @@ func (m *Model) onParkedCall(msg *goami2.Message) {
 		return // same call (e.g. the ParkedCalls list after the event)
 	}
 	p.ParkedCaller = pc
-	m.mark(okey{k: kParking, id: space})
+	m.mark(okey{k: pbx.KindParking, id: space})
 }
 
 // lotFromEvent creates the parking space of a ParkedCall in a lot the
@@ -120,5 +120,5 @@ func (m *Model) onUnparked(msg *goami2.Message) {
 		return
 	}
 	p.ParkedCaller = pbx.ParkedCaller{}
-	m.mark(okey{k: kParking, id: space})
+	m.mark(okey{k: pbx.KindParking, id: space})
 }

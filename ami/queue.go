@@ -148,7 +148,7 @@ func (m *Model) setMember(q *queue, mem pbx.QueueMember) {
 	}
 	q.obj.Members[mem.Member] = mem
 	q.touched = m.seq
-	m.mark(okey{k: kMember, id: q.obj.Queue, sub: mem.Member})
+	m.mark(okey{k: pbx.KindQueueMember, id: q.obj.Queue, sub: mem.Member})
 	m.markQueue(q.obj.Queue)
 }
 

@@ -1,0 +1,44 @@
+package pbx
+
+import (
+	"testing"
+
+	"github.com/ctiws/ctiws/cluster"
+)
+
+func TestKindRoundTrip(t *testing.T) {
+	for _, tc := range []struct {
+		key, id, event string
+		kind           Kind
+	}{
+		{"exten/201", "201", cluster.EvExtenChanged, KindExten},
+		{"queue/401", "401", cluster.EvQueueChanged, KindQueue},
+		{"queuemember/401/201", "401/201", cluster.EvQueueMemberChanged, KindQueueMember},
+		{"trunk/t1", "t1", cluster.EvTrunkChanged, KindTrunk},
+		{"parking/71", "71", cluster.EvParkingChanged, KindParking},
+		{"conf/9", "9", cluster.EvConfBridgeConfChanged, KindConf},
+		{"voicemail/201", "201", cluster.EvVoicemailChanged, KindVoicemail},
+	} {
+		k, id, ok := KindOf(tc.key)
+		if !ok || k != tc.kind || id != tc.id {
+			t.Errorf("KindOf(%q) = %v %q %v, want %v %q", tc.key, k, id, ok, tc.kind, tc.id)
+		}
+		if got := k.ChangeEvent(); got != tc.event {
+			t.Errorf("%q: event %q, want %q", tc.key, got, tc.event)
+		}
+		if got := k.Key(id); got != tc.key {
+			t.Errorf("Key(%q) = %q, want %q", id, got, tc.key)
+		}
+	}
+	for _, bad := range []string{"", "exten", "nope/1", "Exten/201"} {
+		if _, _, ok := KindOf(bad); ok {
+			t.Errorf("KindOf(%q) accepted", bad)
+		}
+	}
+}
+
+func TestConfEndJSON(t *testing.T) {
+	if got := string(ConfEndJSON(`9"x`)); got != `{"id":"9\"x"}` {
+		t.Fatalf("ConfEndJSON = %s", got)
+	}
+}
