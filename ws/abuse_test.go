@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/ctiws/ctiws/cluster"
-	"github.com/ctiws/ctiws/cluster/memory"
 	"github.com/ctiws/ctiws/directory"
 	"github.com/ctiws/ctiws/internal/guard"
 	"github.com/ctiws/ctiws/ws/client"
@@ -46,10 +45,6 @@ func newAbuseEnv(t *testing.T, opts Options) *abuseEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mb := memory.New()
-	t.Cleanup(func() { _ = mb.Close() })
-	opts.NodeID = "n1"
-	opts.Backend = mb.Cluster()
 	for _, id := range []string{"t1", "t2"} {
 		opts.Tenants = append(opts.Tenants, NewTenant(id, []string{id + ".example"}, &TenantConfig{Directory: dir, Privacy: "xxx"}))
 	}
@@ -57,25 +52,8 @@ func newAbuseEnv(t *testing.T, opts Options) *abuseEnv {
 	opts.Registry = reg
 	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	opts.Panics = guard.New(reg, opts.Logger)
-	srv := New(opts)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = srv.Run(ctx); close(done) }()
-	for deadline := time.Now().Add(5 * time.Second); !srv.Subscribed(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("bus subscriptions never became live")
-		}
-	}
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() {
-		sctx, c := context.WithTimeout(context.Background(), time.Second)
-		srv.Shutdown(sctx)
-		c()
-		cancel()
-		<-done
-		hs.Close()
-	})
-	return &abuseEnv{t: t, srv: srv, hs: hs, backend: opts.Backend, panics: opts.Panics}
+	ts := StartTestServer(t, opts)
+	return &abuseEnv{t: t, srv: ts.Srv, hs: ts.HTTP, backend: ts.Backend, panics: opts.Panics}
 }
 
 // recorder is a logged-in client that records event names.
@@ -83,6 +61,7 @@ type recorder struct {
 	c      *client.Conn
 	mu     sync.Mutex
 	counts map[string]int
+	last   map[string][]json.RawMessage // the arguments of the last event of a name
 }
 
 func (r *recorder) count(name string) int {
@@ -93,12 +72,13 @@ func (r *recorder) count(name string) int {
 
 func (e *abuseEnv) login(tenant, user string) *recorder {
 	e.t.Helper()
-	r := &recorder{counts: map[string]int{}}
+	r := &recorder{counts: map[string]int{}, last: map[string][]json.RawMessage{}}
 	hdr := map[string][]string{"Host": {tenant + ".example"}}
 	c, err := client.Dial(context.Background(), client.Options{URL: e.hs.URL, User: user, Token: "any", UAType: "desktop", PingEvery: -1, Header: hdr,
-		OnEvent: func(name string, _ []json.RawMessage, _ time.Time) {
+		OnEvent: func(name string, args []json.RawMessage, _ time.Time) {
 			r.mu.Lock()
 			r.counts[name]++
+			r.last[name] = args
 			r.mu.Unlock()
 		}})
 	if err != nil {
@@ -107,6 +87,13 @@ func (e *abuseEnv) login(tenant, user string) *recorder {
 	e.t.Cleanup(func() { c.Close() })
 	r.c = c
 	return r
+}
+
+// lastArgs returns the arguments of the last event called name.
+func (r *recorder) lastArgs(name string) []json.RawMessage {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.last[name]
 }
 
 // serverConn returns the server side of a logged-in user's socket.

@@ -81,7 +81,18 @@ func newHub(s *Server, t *Tenant) *hub {
 		byUser: map[string]map[*conn]struct{}{},
 		bySock: map[string]*conn{},
 	}
-	h.router = newRouter(h)
+	h.router = newRouter(routerDeps{
+		tenant:            t,
+		sockets:           h,
+		bus:               s.backend.Bus,
+		log:               s.log,
+		metrics:           s.metrics,
+		panics:            s.panics,
+		badLog:            s.badLog,
+		deliverEveryState: s.opts.DeliverEveryState,
+		slowConsumer:      s.slowConsumer,
+		hook:              s.opts.hooks.route,
+	})
 	return h
 }
 
@@ -135,6 +146,18 @@ func (h *hub) each(fn func(c *conn, l *login)) {
 	}
 }
 
+// eachOf calls fn for every local socket of the given users under the
+// read lock, which is released even if fn panics.
+func (h *hub) eachOf(usernames []string, fn func(c *conn, l *login)) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for _, u := range usernames {
+		for c := range h.byUser[u] {
+			fn(c, h.all[c])
+		}
+	}
+}
+
 // deliverToSocket sends frame to one local socket, if it is here.
 func (h *hub) deliverToSocket(id string, frame []byte) bool {
 	h.mu.RLock()
@@ -182,6 +205,6 @@ func (h *hub) run(ctx context.Context) {
 	h.subscribed.Store(true)
 	// Subscribed first, state second: an event is either in the state or
 	// arrives after it (older ones are skipped by sequence number).
-	h.router.load()
+	h.router.loadFirst()
 	<-ctx.Done()
 }

@@ -4,20 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/ctiws/ctiws/cluster"
-	"github.com/ctiws/ctiws/cluster/memory"
 	"github.com/ctiws/ctiws/directory"
 	"github.com/ctiws/ctiws/ws"
 	"github.com/ctiws/ctiws/ws/auth"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Call control users: adm (201) has every presence-panel admin permission;
@@ -56,16 +52,10 @@ func newCtlEnv(t *testing.T, reply func(cluster.CommandArgs) *cluster.CommandRes
 	if err != nil {
 		t.Fatal(err)
 	}
-	mb := memory.New()
-	t.Cleanup(func() { _ = mb.Close() })
-	b := mb.Cluster()
-	srv := ws.New(ws.Options{NodeID: "n1", Backend: b, Registry: prometheus.NewRegistry(), CommandWait: 600 * time.Millisecond,
-		Tenants: []*ws.Tenant{ws.NewTenant("t1", nil, &ws.TenantConfig{Directory: dir, Privacy: "xxx", AuthEnabled: true})},
-		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil))})
+	ts := ws.StartTestServer(t, ws.Options{CommandWait: 600 * time.Millisecond,
+		Tenants: []*ws.Tenant{ws.NewTenant("t1", nil, &ws.TenantConfig{Directory: dir, Privacy: "xxx", AuthEnabled: true})}})
+	hs, b := ts.HTTP, ts.Backend
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = srv.Run(ctx); close(done) }()
-	hs := httptest.NewServer(srv.Handler())
 	e := &ctlEnv{url: hs.URL, b: b}
 	owner := make(chan struct{})
 	go func() {
@@ -94,9 +84,7 @@ func newCtlEnv(t *testing.T, reply func(cluster.CommandArgs) *cluster.CommandRes
 		}
 	}
 	t.Cleanup(func() {
-		hs.Close()
 		cancel()
-		<-done
 		<-owner
 	})
 	return e

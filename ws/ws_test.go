@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -109,32 +107,13 @@ func newEnvWith(t *testing.T, tenantIDs []string, tenantCfg func(id string) *ws.
 		}
 		tenants = append(tenants, ws.NewTenant(id, hosts, tc))
 	}
-	reg := prometheus.NewRegistry()
-	o := ws.Options{NodeID: "n1", Backend: b, Tenants: tenants, Registry: reg, SendBuffer: 64,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	o := ws.Options{Backend: b, Tenants: tenants, SendBuffer: 64}
 	if opts != nil {
 		opts(&o)
 	}
-	srv := ws.New(o)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = srv.Run(ctx); close(done) }()
-	// Like /readyz: serve only once the bus subscriptions are live.
-	for deadline := time.Now().Add(5 * time.Second); !srv.Subscribed(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("bus subscriptions never became live")
-		}
-	}
-	hs := httptest.NewUnstartedServer(srv.Handler())
-	hs.Start()
-	t.Cleanup(func() {
-		sctx, c := context.WithTimeout(context.Background(), time.Second)
-		srv.Shutdown(sctx)
-		c()
-		cancel()
-		<-done
-		hs.Close()
-	})
+	ts := ws.StartTestServer(t, o)
+	srv, hs, reg := ts.Srv, ts.HTTP, ts.Registry
+	ctx := context.Background()
 	e := &env{t: t, backend: b, srv: srv, hs: hs, reg: reg, lease: map[string]cluster.Lease{}}
 	for _, id := range tenantIDs {
 		l, ok, err := b.Ownership.Acquire(ctx, id, "owner", time.Minute)
@@ -244,44 +223,24 @@ func reset(socks ...*sock) {
 }
 
 func TestAuthDisabledAcceptsAnyToken(t *testing.T) {
-	dir, _ := directory.Parse([]byte(usersJSON), []byte(profilesJSON))
-	mb := memory.New()
-	t.Cleanup(func() { _ = mb.Close() })
-	srv := ws.New(ws.Options{NodeID: "n1", Backend: mb.Cluster(), Registry: prometheus.NewRegistry(),
-		Tenants: []*ws.Tenant{ws.NewTenant("t1", nil, &ws.TenantConfig{Directory: dir, AuthEnabled: false})},
-		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil))})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { _ = srv.Run(ctx) }()
-	hs := httptest.NewServer(srv.Handler())
-	defer hs.Close()
+	ts := ws.StartTestServer(t, ws.Options{Tenants: []*ws.Tenant{ws.NewTenant("t1", nil, &ws.TenantConfig{Directory: testDirectory(t), AuthEnabled: false})}})
+	ctx := context.Background()
 	for _, user := range []string{"alice", "stranger"} {
-		c, err := client.Dial(ctx, client.Options{URL: hs.URL, User: user, Token: "anything", PingEvery: -1})
+		c, err := client.Dial(ctx, client.Options{URL: ts.HTTP.URL, User: user, Token: "anything", PingEvery: -1})
 		if err != nil {
 			t.Fatalf("%s refused with auth disabled: %v", user, err)
 		}
 		c.Close()
 	}
-	if srv.Subscribed() == false {
-		time.Sleep(100 * time.Millisecond)
-	}
-	if !srv.Subscribed() {
+	if !ts.Srv.Subscribed() {
 		t.Error("not subscribed after Run")
 	}
 }
 
 func TestMaxConnectionLifetime(t *testing.T) {
-	dir, _ := directory.Parse([]byte(usersJSON), []byte(profilesJSON))
-	mb := memory.New()
-	t.Cleanup(func() { _ = mb.Close() })
-	srv := ws.New(ws.Options{NodeID: "n1", Backend: mb.Cluster(), Registry: prometheus.NewRegistry(), MaxConnLifetime: time.Second,
-		Tenants: []*ws.Tenant{ws.NewTenant("t1", nil, &ws.TenantConfig{Directory: dir})},
-		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil))})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { _ = srv.Run(ctx) }()
-	hs := httptest.NewServer(srv.Handler())
-	defer hs.Close()
+	ts := ws.StartTestServer(t, ws.Options{MaxConnLifetime: time.Second,
+		Tenants: []*ws.Tenant{ws.NewTenant("t1", nil, &ws.TenantConfig{Directory: testDirectory(t)})}})
+	srv, hs, ctx := ts.Srv, ts.HTTP, context.Background()
 	c, err := client.Dial(ctx, client.Options{URL: hs.URL, User: "alice", Token: "x", PingEvery: -1})
 	if err != nil {
 		t.Fatal(err)

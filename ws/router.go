@@ -1,0 +1,243 @@
+package ws
+
+import (
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ctiws/ctiws/cluster"
+	"github.com/ctiws/ctiws/internal/guard"
+	"github.com/ctiws/ctiws/internal/lograte"
+)
+
+// Client event names (nethcti-protocol.md §5.1).
+const (
+	evExtenUpdate        = "extenUpdate"
+	evUserMainPresence   = "userMainPresenceUpdate"
+	evUserPresence       = "userPresenceUpdate"
+	evTrunkUpdate        = "trunkUpdate"
+	evQueueUpdate        = "queueUpdate"
+	evQueueMemberUpdate  = "queueMemberUpdate"
+	evParkingUpdate      = "parkingUpdate"
+	evExtenRinging       = "extenRinging"
+	evExtenConnected     = "extenConnected"
+	evExtenConvConnected = "extenConvConnected"
+	evExtenHangup        = "extenHangup"
+	evConfBridgeUpdate   = "confBridgeUpdate"
+	evConfBridgeEnd      = "confBridgeEnd"
+	evMeetmeConfUpdate   = "meetmeConfUpdate"
+	evMeetmeConfEnd      = "meetmeConfEnd"
+	evUpdateNewVoiceMsgs = "updateNewVoiceMessages"
+	evNewVoiceMsgCounter = "newVoiceMessageCounter"
+	evServerReloaded     = "serverReloaded"
+	evStreamSubscription = "streamSubscription" // node-internal
+	evQMAlarm            = "qmAlarm"
+	targetSocketPrefix   = "socket:"
+	targetRoomPrefix     = "room:"
+	targetStreamPrefix   = "stream:"
+	targetAllLoggedIn    = ""
+	roomNameQManager     = "qmanager"
+	objectPrefixExten    = cluster.KeyExten
+	objectPrefixQueue    = cluster.KeyQueue
+	objectPrefixMember   = cluster.KeyQueueMember
+	objectPrefixTrunk    = cluster.KeyTrunk
+	objectPrefixParking  = cluster.KeyParking
+	objectPrefixConf     = cluster.KeyConf
+	presenceOnline       = "online"
+	presenceDND          = "dnd"
+	presenceVoicemail    = "voicemail"
+	presenceCellphone    = "cellphone"
+	presenceCallforward  = "callforward"
+	statusBusy           = "busy"
+	statusRinging        = "ringing"
+	statusOffline        = "offline"
+)
+
+// routerDeps is what a tenant's router needs from the node. It is handed
+// over when the router is built, so the router never reaches into the
+// Server.
+type routerDeps struct {
+	tenant *Tenant
+	// sockets are the tenant's logged-in local sockets.
+	sockets *hub
+	bus     cluster.Bus
+	log     *slog.Logger
+	metrics *Metrics
+	panics  *guard.Panics
+	badLog  *lograte.Limiter
+	// deliverEveryState turns state conflation off
+	// (Options.DeliverEveryState).
+	deliverEveryState bool
+	// slowConsumer disconnects a socket whose queue is full.
+	slowConsumer func(*conn)
+	// hook, when set, runs before each bus event (in-package tests).
+	hook func(tenant string, ev cluster.Event)
+	// stateTimeout bounds one read of the tenant's state from the bus.
+	stateTimeout time.Duration
+}
+
+// router turns a tenant's bus events into client frames for the local
+// sockets. Payloads are serialised once per privacy variant, never once per
+// socket. It keeps the last state of extensions and conferences, which the
+// presence and conference routing rules need.
+//
+// The code is split by concern: router.go (events in, order and
+// sequence), router_state.go (the state cache and its loads),
+// router_pbx.go (owner events → client events), router_presence.go
+// (presence rules), router_deliver.go (the fan-out to sockets) and
+// router_node.go (events published by nodes).
+type router struct {
+	routerDeps
+
+	mu    sync.Mutex
+	epoch uint64
+	seq   uint64
+	state stateCache
+	// load is the progress of reading the state from the bus.
+	load stateLoad
+	// wake lists the sockets that got frames in the current batch and
+	// whose flusher must be started once the batch is routed.
+	wake []*conn
+	// conflated counts the frames of this batch that replaced a queued
+	// frame of the same object.
+	conflated int
+}
+
+func newRouter(d routerDeps) *router {
+	if d.stateTimeout <= 0 {
+		d.stateTimeout = defaultStateTimeout
+	}
+	return &router{routerDeps: d, state: newStateCache()}
+}
+
+// defaultStateTimeout bounds a state read from the bus.
+const defaultStateTimeout = 5 * time.Second
+
+// handle is the bus callback: the events of one tenant arrive in order, in
+// batches of whatever was pending. Every frame of the batch is queued
+// first; only then are the sockets' writers woken, so the frames one
+// socket got from the batch (an extenUpdate and its userMainPresenceUpdate,
+// or several changes under load) leave in one write.
+func (r *router) handle(evs []cluster.Event) {
+	for len(evs) > 0 {
+		chunk := evs[:min(len(evs), maxBatchEvents)]
+		evs = evs[len(chunk):]
+		r.batch(func() {
+			for _, ev := range chunk {
+				r.handleOne(ev)
+			}
+		})
+	}
+}
+
+// maxBatchEvents bounds the events routed before the writers are woken: a
+// backlog of thousands of events must not hold every frame back until the
+// last one is routed.
+const maxBatchEvents = 64
+
+// batch runs route with r.mu held, then wakes the writers of every socket
+// that got frames.
+func (r *router) batch(route func()) {
+	r.mu.Lock()
+	route()
+	wake, conflated := r.wake, r.conflated
+	r.wake, r.conflated = nil, 0
+	r.mu.Unlock()
+	for _, c := range wake {
+		c.sock.wake()
+	}
+	if conflated > 0 {
+		r.metrics.Conflated.WithLabelValues(r.tenant.ID).Add(float64(conflated))
+	}
+}
+
+// handleOne counts one bus event and routes it; r.mu is held.
+func (r *router) handleOne(ev cluster.Event) {
+	start := time.Now()
+	m := r.metrics
+	m.EventsReceived.WithLabelValues(r.tenant.ID, ev.Name).Inc()
+	if ev.Time > 0 {
+		m.BusLag.Observe(time.Since(time.Unix(0, ev.Time)).Seconds())
+	}
+	r.guarded(ev, r.dispatch, true)
+	m.FanoutDuration.Observe(time.Since(start).Seconds())
+}
+
+// guarded routes one event with route (after the test hook, when hooked). A panic
+// while routing drops this event only: it is logged and counted, and the
+// next event reloads the state (the caches may be half updated). Other
+// tenants have routers of their own. r.mu is held by batch, which goes on
+// with the next event.
+func (r *router) guarded(ev cluster.Event, route func(cluster.Event), hooked bool) {
+	defer r.panics.Recover(guard.Router, r.tenant.ID, func(error) {
+		r.load.done = false
+	})
+	if hooked && r.hook != nil {
+		r.hook(r.tenant.ID, ev)
+	}
+	route(ev)
+}
+
+// dispatch applies the order rules to one event and routes it; r.mu is
+// held. Owner events carry the owner's epoch and a per-tenant sequence
+// number: an event from a former owner is fenced out, one already in the
+// loaded state is skipped, and a gap makes the router read the state
+// again (in the background; routing goes on meanwhile).
+func (r *router) dispatch(ev cluster.Event) {
+	if !r.load.done && r.hold(ev) {
+		// Nothing is routed before the first state is in: presence rules
+		// need the other extensions' states.
+		return
+	}
+	r.route(ev)
+}
+
+// route is dispatch without the wait for the first state.
+func (r *router) route(ev cluster.Event) {
+	switch {
+	case ev.Name == cluster.EvResync && ev.Seq == 0:
+		// From the bus (e.g. after a reconnect): events may have been
+		// lost, and Redis may have lost its counters too, so the next
+		// owner event may number from 1 again. Re-read the state; until
+		// it is in, the sequence base is unknown: the events that come
+		// meanwhile are routed, and the read keeps what they changed
+		// (sequence numbers within one counter).
+		r.seq, r.epoch = 0, 0
+		r.startLoad(true)
+	case ev.Epoch == 0:
+		r.nodeEvent(ev)
+	default:
+		if ev.Epoch < r.epoch {
+			return // a former owner: fenced out
+		}
+		if ev.Seq <= r.seq {
+			// Older than the state loaded last: an object event is
+			// already applied (seq is per tenant, across epochs), but a
+			// notification (ringing, hangup…) is not in the state.
+			if ev.Key == "" {
+				r.pbxEvent(ev)
+			}
+			return
+		}
+		if r.seq != 0 && ev.Seq != r.seq+1 {
+			r.metrics.Resyncs.WithLabelValues(r.tenant.ID).Inc()
+			r.log.Warn("event sequence gap: resyncing from state", "tenant", r.tenant.ID, "want", r.seq+1, "got", ev.Seq)
+			r.startLoad(true)
+		}
+		r.epoch, r.seq = ev.Epoch, ev.Seq
+		r.load.touch(ev)
+		if ev.Key != "" && !ev.Del && r.state.unchanged(ev.Key, ev.Data) {
+			// Unchanged object (e.g. a new owner re-publishing its whole
+			// snapshot): clients already have it.
+			r.metrics.UnchangedSkipped.WithLabelValues(r.tenant.ID).Inc()
+			return
+		}
+		r.pbxEvent(ev)
+	}
+}
+
+// bad counts and logs an undecodable bus event.
+func (r *router) bad(ev cluster.Event, err error) {
+	r.metrics.BadFrames.WithLabelValues(r.tenant.ID, "bad_bus_event").Inc()
+	r.badLog.Warn("bad_bus_event", "undecodable bus event dropped", "tenant", r.tenant.ID, "event", ev.Name, "err", err)
+}

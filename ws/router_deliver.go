@@ -1,0 +1,126 @@
+package ws
+
+import (
+	"errors"
+
+	"github.com/ctiws/ctiws/ws/eio"
+)
+
+// queue adds a frame to a socket's queue within a batch; key ("" for
+// none) lets a newer state of the same object replace it while unsent.
+// The socket's writer is woken when the batch ends (see socket).
+func (r *router) queue(c *conn, frame []byte, key string) {
+	if c.closed.Load() {
+		return
+	}
+	if r.deliverEveryState {
+		key = ""
+	}
+	wake, replaced, err := c.sock.queue(opText, frame, key)
+	switch {
+	case errors.Is(err, errQueueFull):
+		r.slowConsumer(c)
+	case wake:
+		r.wake = append(r.wake, c)
+	case replaced:
+		r.conflated++
+	}
+}
+
+// sockets is a set of logged-in local sockets: it calls fn for each.
+type sockets func(fn func(c *conn, l *login))
+
+// fanout is the one delivery loop of the router: it queues, to every
+// socket of to, the frame pick chooses for it (nil: nothing), with key as
+// for queue, and counts the deliveries of event name.
+func (r *router) fanout(to sockets, name, key string, pick func(c *conn, l *login) []byte) {
+	n := 0
+	to(func(c *conn, l *login) {
+		if f := pick(c, l); f != nil {
+			r.queue(c, f, key)
+			n++
+		}
+	})
+	r.metrics.EventsDelivered.WithLabelValues(r.tenant.ID, name).Add(float64(n))
+}
+
+// frame is a pick that gives every socket the same frame.
+func frame(f []byte) func(*conn, *login) []byte {
+	return func(*conn, *login) []byte { return f }
+}
+
+// all is every logged-in local socket of the tenant.
+func (r *router) all() sockets { return r.sockets.each }
+
+// users are the local sockets of the given (lower-cased) users.
+func (r *router) users(names []string) sockets {
+	return func(fn func(*conn, *login)) { r.sockets.eachOf(names, fn) }
+}
+
+// broadcast sends a frame to every logged-in local socket now (outside a
+// bus batch, e.g. after a reload).
+func (r *router) broadcast(f []byte, name string) {
+	r.batch(func() { r.fanout(r.all(), name, "", frame(f)) })
+}
+
+// toUsers sends frame to every local socket of the given users; key as
+// for queue.
+func (r *router) toUsers(users []string, f []byte, name, key string) {
+	r.fanout(r.users(users), name, key, frame(f))
+}
+
+// toAll sends frame to every logged-in local socket; key as for queue.
+func (r *router) toAll(f []byte, name, key string) {
+	r.fanout(r.all(), name, key, frame(f))
+}
+
+// toUsersDroppable sends a relayed frame to every local socket of a user,
+// but never fills a receiver's queue past half: a flood of relays is
+// dropped and counted at the receiver, it never disconnects it as a slow
+// consumer.
+func (r *router) toUsersDroppable(user string, frame []byte, name string) {
+	n := 0
+	for _, c := range r.sockets.userConns(user) {
+		if c.sendDroppable(frame) {
+			n++
+		} else {
+			r.metrics.LimitRejects.WithLabelValues(r.tenant.ID, limitRelayReceiver).Inc()
+		}
+	}
+	r.metrics.EventsDelivered.WithLabelValues(r.tenant.ID, name).Add(float64(n))
+}
+
+// Privacy variants.
+const (
+	variantClear      = "clear"
+	variantMasked     = "masked"
+	variantMaskedOutQ = "masked-out-of-queue"
+)
+
+// variantCache builds each privacy variant of a payload at most once.
+type variantCache struct {
+	name   string
+	frames map[string][]byte
+	build  func(variant string) ([]byte, error)
+	r      *router
+}
+
+func (v *variantCache) get(variant string) []byte {
+	if f, ok := v.frames[variant]; ok {
+		return f
+	}
+	payload, err := v.build(variant)
+	if err != nil {
+		v.r.log.Warn("payload serialisation failed", "event", v.name, "err", err)
+		v.frames[variant] = nil
+		return nil
+	}
+	v.r.metrics.Serialisations.WithLabelValues(v.name).Inc()
+	f := eio.Event(v.name, payload)
+	v.frames[variant] = f
+	return f
+}
+
+func (r *router) variants(name string, build func(variant string) ([]byte, error)) *variantCache {
+	return &variantCache{name: name, frames: make(map[string][]byte, 3), build: build, r: r}
+}

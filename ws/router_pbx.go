@@ -1,0 +1,211 @@
+package ws
+
+import (
+	"encoding/json"
+	"strings"
+
+	"github.com/ctiws/ctiws/cluster"
+	"github.com/ctiws/ctiws/pbx"
+	"github.com/ctiws/ctiws/ws/eio"
+)
+
+// pbxEvent routes one owner event (§5, §6); r.mu is held.
+func (r *router) pbxEvent(ev cluster.Event) {
+	cfg := r.tenant.Config()
+	priv := cfg.Privacy
+	switch ev.Name {
+	case cluster.EvExtenChanged:
+		e, err := r.state.rememberExten(ev)
+		if err != nil {
+			r.bad(ev, err)
+			return
+		}
+		r.routeExtension(cfg, e, ev.Data)
+	case cluster.EvQueueChanged:
+		r.state.remember(ev)
+		r.routeRooms(evQueueUpdate, ev.Key, roomQueuesClear, roomQueuesPrivacy, ev.Data, priv, func(string) ([]byte, error) {
+			return maskedObject(objectPrefixQueue, ev.Data, priv)
+		})
+	case cluster.EvQueueMemberChanged:
+		r.state.remember(ev)
+		r.routeRooms(evQueueMemberUpdate, ev.Key, roomQueuesClear, roomQueuesPrivacy, ev.Data, "", nil)
+	case cluster.EvTrunkChanged:
+		r.state.remember(ev)
+		r.routeRooms(evTrunkUpdate, ev.Key, roomTrunksClear, roomTrunksPrivacy, ev.Data, priv, func(string) ([]byte, error) {
+			return maskedObject(objectPrefixTrunk, ev.Data, priv)
+		})
+	case cluster.EvParkingChanged:
+		r.state.remember(ev)
+		r.routeRooms(evParkingUpdate, ev.Key, roomParkingsClear, roomParkingsPrivacy, ev.Data, priv, func(string) ([]byte, error) {
+			return maskedObject(objectPrefixParking, ev.Data, priv)
+		})
+	case cluster.EvExtenDialing:
+		r.routeDialing(cfg, ev)
+	case cluster.EvExtenConnected:
+		r.routeConnected(cfg, ev)
+	case cluster.EvExtenHangup:
+		var h struct {
+			ChannelExten string `json:"channelExten"`
+		}
+		if err := json.Unmarshal(ev.Data, &h); err != nil || h.ChannelExten == "" {
+			r.bad(ev, err)
+			return
+		}
+		r.toUsers(r.ownersOf(cfg, h.ChannelExten), eio.Event(evExtenHangup, ev.Data), evExtenHangup, "")
+	case cluster.EvConfBridgeConfChanged:
+		prev := r.state.confs[strings.TrimPrefix(ev.Key, objectPrefixConf)]
+		c, err := r.state.rememberConf(ev)
+		if err != nil {
+			r.bad(ev, err)
+			return
+		}
+		users := r.confUsers(cfg, c, prev)
+		r.toUsers(users, eio.Event(evConfBridgeUpdate, ev.Data), evConfBridgeUpdate, evConfBridgeUpdate+"|"+ev.Key)
+		r.toUsers(users, eio.Event(evMeetmeConfUpdate, ev.Data), evMeetmeConfUpdate, evMeetmeConfUpdate+"|"+ev.Key)
+	case cluster.EvConfBridgeConfEnd:
+		id := strings.TrimPrefix(ev.Key, objectPrefixConf)
+		prev := r.state.confs[id]
+		r.state.forget(ev.Key)
+		users := r.confUsers(cfg, &pbx.Conference{ID: id}, prev)
+		data := pbx.ConfEndJSON(id)
+		r.toUsers(users, eio.Event(evConfBridgeEnd, data), evConfBridgeEnd, "")
+		r.toUsers(users, eio.Event(evMeetmeConfEnd, data), evMeetmeConfEnd, "")
+	case cluster.EvVoicemailChanged:
+		r.state.remember(ev)
+		r.routeVoicemail(cfg, ev)
+	case cluster.EvResync:
+		// The owner rebuilt its model; the objects that changed came as
+		// their own events.
+	default:
+		r.metrics.BadFrames.WithLabelValues(r.tenant.ID, "unknown_bus_event").Inc()
+	}
+}
+
+// routeExtension sends extenUpdate to every logged-in socket with the
+// privacy decision of §4.6, then the owner's presence changes.
+func (r *router) routeExtension(cfg *TenantConfig, e *pbx.Extension, clear json.RawMessage) {
+	priv := cfg.Privacy
+	vc := r.variants(evExtenUpdate, func(variant string) ([]byte, error) {
+		return extensionJSON(e, clear, variant, priv)
+	})
+	r.fanout(r.all(), evExtenUpdate, evExtenUpdate+"|"+e.Exten, func(_ *conn, l *login) []byte {
+		return vc.get(extensionVariant(l.user, e.Exten, priv))
+	})
+	r.routePresence(cfg, e)
+}
+
+// routeRooms sends a room event: clear to the clear room, the masked
+// variant to the privacy room (identical when build is nil or priv empty).
+func (r *router) routeRooms(name, objKey string, clearRoom, privRoom rooms, clear json.RawMessage, priv string, build func(string) ([]byte, error)) {
+	vc := r.variants(name, func(variant string) ([]byte, error) {
+		if variant == variantMasked && build != nil && priv != "" {
+			return build(variant)
+		}
+		return clear, nil
+	})
+	r.fanout(r.all(), name, name+"|"+objKey, func(_ *conn, l *login) []byte {
+		switch {
+		case l.rooms&clearRoom != 0:
+			return vc.get(variantClear)
+		case l.rooms&privRoom != 0:
+			return vc.get(variantMasked)
+		}
+		return nil
+	})
+}
+
+// ownersOf returns the (lower-cased) user owning ext, if any.
+func (r *router) ownersOf(cfg *TenantConfig, ext string) []string {
+	if u, ok := cfg.Directory.OwnerOf(ext); ok {
+		return []string{strings.ToLower(u.Username)}
+	}
+	return nil
+}
+
+// routeDialing sends extenRinging to the user owning the dialled extension.
+func (r *router) routeDialing(cfg *TenantConfig, ev cluster.Event) {
+	var d struct {
+		DialingExten   string `json:"dialingExten"`
+		CallerHasConf  bool   `json:"callerHasConf"`
+		CallerIdentity struct {
+			NumCalled  string `json:"numCalled"`
+			CallerNum  string `json:"callerNum"`
+			CallerName string `json:"callerName"`
+		} `json:"callerIdentity"`
+	}
+	if err := json.Unmarshal(ev.Data, &d); err != nil || d.DialingExten == "" {
+		r.bad(ev, err)
+		return
+	}
+	payload, _ := json.Marshal(struct {
+		NumCalled     string `json:"numCalled"`
+		CallerNum     string `json:"callerNum"`
+		CallerName    string `json:"callerName"`
+		CallerHasConf bool   `json:"callerHasConf"`
+	}{d.CallerIdentity.NumCalled, d.CallerIdentity.CallerNum, d.CallerIdentity.CallerName, d.CallerHasConf})
+	r.toUsers(r.ownersOf(cfg, d.DialingExten), eio.Event(evExtenRinging, payload), evExtenRinging, "")
+}
+
+// routeConnected sends extenConnected and extenConvConnected to the owner of
+// num1 (§6.2).
+func (r *router) routeConnected(cfg *TenantConfig, ev cluster.Event) {
+	var d struct {
+		Num1 string `json:"num1"`
+		Num2 string `json:"num2"`
+	}
+	if err := json.Unmarshal(ev.Data, &d); err != nil || d.Num1 == "" {
+		r.bad(ev, err)
+		return
+	}
+	users := r.ownersOf(cfg, d.Num1)
+	first, _ := json.Marshal(map[string]string{"extenConnected": d.Num1})
+	r.toUsers(users, eio.Event(evExtenConnected, first), evExtenConnected, "")
+	r.toUsers(users, eio.Event(evExtenConvConnected, ev.Data), evExtenConvConnected, "")
+}
+
+// confUsers returns each user owning the conference id or a participant's
+// extension once (the original sent duplicates).
+func (r *router) confUsers(cfg *TenantConfig, c, prev *pbx.Conference) []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(ext string) {
+		for _, u := range r.ownersOf(cfg, ext) {
+			if !seen[u] {
+				seen[u] = true
+				out = append(out, u)
+			}
+		}
+	}
+	add(c.ID)
+	for _, confs := range []*pbx.Conference{c, prev} {
+		if confs == nil {
+			continue
+		}
+		for _, u := range confs.Users {
+			add(u.ExtenID)
+		}
+	}
+	return out
+}
+
+// routeVoicemail sends updateNewVoiceMessages and newVoiceMessageCounter to
+// the owners of the box only (the original broadcast the counter).
+func (r *router) routeVoicemail(cfg *TenantConfig, ev cluster.Event) {
+	var v struct {
+		Voicemail string `json:"voicemail"`
+		New       string `json:"new"`
+		Old       string `json:"old"`
+	}
+	if err := json.Unmarshal(ev.Data, &v); err != nil || v.Voicemail == "" {
+		r.bad(ev, err)
+		return
+	}
+	var users []string
+	for _, u := range cfg.Directory.VoicemailOwners(v.Voicemail) {
+		users = append(users, strings.ToLower(u.Username))
+	}
+	upd, _ := json.Marshal(map[string]map[string]string{v.Voicemail: {"inbox": v.New, "old": v.Old}})
+	cnt, _ := json.Marshal(map[string]string{"voicemail": v.Voicemail, "counter": v.New})
+	r.toUsers(users, eio.Event(evUpdateNewVoiceMsgs, upd), evUpdateNewVoiceMsgs, evUpdateNewVoiceMsgs+"|"+ev.Key)
+	r.toUsers(users, eio.Event(evNewVoiceMsgCounter, cnt), evNewVoiceMsgCounter, evNewVoiceMsgCounter+"|"+ev.Key)
+}
