@@ -44,17 +44,12 @@ const relayAbuseWindow = 10 * time.Second
 
 // withDefaults fills the zero fields.
 func (l Limits) withDefaults() Limits {
-	set := func(v *int, d int) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
-	set(&l.AvatarBytes, DefaultAvatarBytes)
-	set(&l.AvatarDimension, DefaultAvatarDimension)
-	set(&l.PostitBytes, DefaultPostitBytes)
-	set(&l.RelayBytes, DefaultRelayBytes)
-	set(&l.RelayBurst, DefaultRelayBurst)
-	set(&l.RelayDisconnectAfter, DefaultRelayDisconnectAfter)
+	setInt(&l.AvatarBytes, DefaultAvatarBytes)
+	setInt(&l.AvatarDimension, DefaultAvatarDimension)
+	setInt(&l.PostitBytes, DefaultPostitBytes)
+	setInt(&l.RelayBytes, DefaultRelayBytes)
+	setInt(&l.RelayBurst, DefaultRelayBurst)
+	setInt(&l.RelayDisconnectAfter, DefaultRelayDisconnectAfter)
 	if l.RelayRate <= 0 {
 		l.RelayRate = DefaultRelayRate
 	}

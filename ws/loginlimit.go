@@ -13,25 +13,25 @@ import (
 // address's, so a valid account does not reset an address that guesses
 // other users' passwords).
 type LoginLimits struct {
-	FreeUser    int           // failures per user before back-off (default 5)
-	FreeAddress int           // failures per client address before back-off (default 20)
-	Base        time.Duration // first lock (default 1s)
-	Max         time.Duration // longest lock and forget time (default 15m)
+	FreeUser    int           // failures per user before back-off (default DefaultLoginFreeUser)
+	FreeAddress int           // failures per client address before back-off (default DefaultLoginFreeAddress)
+	Base        time.Duration // first lock (default DefaultLoginBackoffBase)
+	Max         time.Duration // longest lock and forget time (default DefaultLoginBackoffMax)
 }
 
+// Defaults of LoginLimits' zero fields.
+const (
+	DefaultLoginFreeUser    = 5
+	DefaultLoginFreeAddress = 20
+	DefaultLoginBackoffBase = time.Second
+	DefaultLoginBackoffMax  = 15 * time.Minute
+)
+
 func (l LoginLimits) withDefaults() LoginLimits {
-	if l.FreeUser <= 0 {
-		l.FreeUser = 5
-	}
-	if l.FreeAddress <= 0 {
-		l.FreeAddress = 20
-	}
-	if l.Base <= 0 {
-		l.Base = time.Second
-	}
-	if l.Max <= 0 {
-		l.Max = 15 * time.Minute
-	}
+	setInt(&l.FreeUser, DefaultLoginFreeUser)
+	setInt(&l.FreeAddress, DefaultLoginFreeAddress)
+	setDuration(&l.Base, DefaultLoginBackoffBase)
+	setDuration(&l.Max, DefaultLoginBackoffMax)
 	if l.Max < l.Base {
 		l.Max = l.Base
 	}

@@ -319,3 +319,61 @@ func (s *Server) qmanagerOf(q *request, u *directory.User, exten string) bool {
 	}
 	return false
 }
+
+// restCall: for a WebRTC extension of the user the call is started by the
+// client (callWebrtc); a physical phone is called through the PBX owner
+// (Originate) and the answer waits for the owner's result. Calling from
+// another user's extension needs the ad_phone permission.
+func (s *Server) restCall(q *request) {
+	var body struct {
+		EndpointID   string `json:"endpointId"`
+		EndpointType string `json:"endpointType"`
+		Number       string `json:"number"`
+	}
+	if err := decodeBody(q.r, &body); err != nil || body.Number == "" {
+		writeError(q.w, http.StatusBadRequest, "body must be {\"endpointId\",\"endpointType\",\"number\"}")
+		return
+	}
+	if body.EndpointType != "" && body.EndpointType != "extension" {
+		s.refuse(q, "bad_endpoint_type", http.StatusBadRequest, "endpointType must be \"extension\"")
+		return
+	}
+	ext := body.EndpointID
+	if ext == "" {
+		ext = q.user.MainExtension
+	}
+	e, owns := q.user.Extensions[ext]
+	if !owns && (!q.user.Perms.AdminPhone || !pbx.ValidID(ext)) {
+		writeError(q.w, http.StatusForbidden, "endpoint does not belong to the user")
+		return
+	}
+	number := pbx.NormaliseNumber(body.Number)
+	if !pbx.ValidNumber(number) {
+		s.refuse(q, "bad_number", http.StatusBadRequest, "number is not dialable: digits, a leading + and * or #, at most "+strconv.Itoa(pbx.MaxNumberLen)+" characters")
+		return
+	}
+	if owns && e.Type == "webrtc" {
+		if s.publish(q, "callWebrtc", strings.ToLower(q.user.Username), number) {
+			writeJSON(q.w, http.StatusOK, map[string]string{"message": "ok"})
+		}
+		return
+	}
+	s.awaitCommand(q, cluster.Call{Exten: ext, Number: number}, originateBudget)
+}
+
+func (s *Server) restAnswerWebrtc(q *request) {
+	var body struct {
+		EndpointID string `json:"endpointId"`
+	}
+	if err := decodeBody(q.r, &body); err != nil || body.EndpointID == "" {
+		writeError(q.w, http.StatusBadRequest, "body must be {\"endpointId\":\"<extension>\"}")
+		return
+	}
+	if !q.user.Owns(body.EndpointID) {
+		writeError(q.w, http.StatusForbidden, "endpoint does not belong to the user")
+		return
+	}
+	if s.publish(q, "answerWebrtc", strings.ToLower(q.user.Username), body.EndpointID) {
+		writeJSON(q.w, http.StatusOK, map[string]string{"message": "ok"})
+	}
+}

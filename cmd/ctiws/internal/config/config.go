@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/ctiws/ctiws/directory"
+	"github.com/ctiws/ctiws/ws"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -219,15 +220,15 @@ func Defaults() Config {
 	return Config{
 		Listen:           "127.0.0.1:8181",
 		MetricsListen:    "127.0.0.1:9464",
-		TokenTTL:         time.Hour,
-		MaxMessageBytes:  65536,
+		TokenTTL:         ws.DefaultTokenTTL,
+		MaxMessageBytes:  ws.DefaultMaxMessageBytes,
 		DrainTimeout:     10 * time.Second,
 		LeaseTTL:         5 * time.Second,
 		OwnerStartRate:   50,
 		MetricsPerTenant: true,
-		LoginTimeout:     10 * time.Second,
-		PingInterval:     25 * time.Second,
-		PingTimeout:      20 * time.Second,
+		LoginTimeout:     ws.DefaultLoginTimeout,
+		PingInterval:     ws.DefaultPingInterval,
+		PingTimeout:      ws.DefaultPingTimeout,
 		LogLevel:         "info",
 
 		HTTPReadTimeout:    15 * time.Second,
@@ -235,22 +236,22 @@ func Defaults() Config {
 		HTTPIdleTimeout:    20 * time.Second,
 		HTTPMaxHeaderBytes: 16 << 10,
 
-		MaxAvatarBytes:       256 << 10,
-		MaxAvatarDimension:   1024,
-		MaxPostitBytes:       4 << 10,
-		RelayMaxBytes:        4 << 10,
-		RelayRate:            5,
-		RelayBurst:           20,
-		RelayDisconnectAfter: 100,
+		MaxAvatarBytes:       ws.DefaultAvatarBytes,
+		MaxAvatarDimension:   ws.DefaultAvatarDimension,
+		MaxPostitBytes:       ws.DefaultPostitBytes,
+		RelayMaxBytes:        ws.DefaultRelayBytes,
+		RelayRate:            ws.DefaultRelayRate,
+		RelayBurst:           ws.DefaultRelayBurst,
+		RelayDisconnectAfter: ws.DefaultRelayDisconnectAfter,
 
-		JWTMaxLifetime:           24 * time.Hour,
-		MaxPersistentTokens:      10,
-		LoginFreeFailures:        5,
-		LoginAddressFreeFailures: 20,
-		LoginBackoffBase:         time.Second,
-		LoginBackoffMax:          15 * time.Minute,
-		BcryptConcurrency:        2,
-		BcryptQueue:              16,
+		JWTMaxLifetime:           ws.DefaultJWTMaxLifetime,
+		MaxPersistentTokens:      ws.DefaultMaxPersistentTokens,
+		LoginFreeFailures:        ws.DefaultLoginFreeUser,
+		LoginAddressFreeFailures: ws.DefaultLoginFreeAddress,
+		LoginBackoffBase:         ws.DefaultLoginBackoffBase,
+		LoginBackoffMax:          ws.DefaultLoginBackoffMax,
+		BcryptConcurrency:        ws.DefaultBcryptConcurrency,
+		BcryptQueue:              ws.DefaultBcryptQueue,
 	}
 }
 

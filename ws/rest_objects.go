@@ -1,0 +1,124 @@
+package ws
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+
+	"github.com/ctiws/ctiws/cluster"
+	"github.com/ctiws/ctiws/pbx"
+)
+
+// state reads the stored objects with a key prefix.
+func (s *Server) state(ctx context.Context, t *Tenant, prefix string) ([]cluster.Object, error) {
+	objs, _, err := s.backend.Bus.State(ctx, t.ID, prefix)
+	return objs, err
+}
+
+// objectMap writes a JSON object id -> transformed object.
+func (s *Server) objectMap(q *request, prefix string, transform func(id string, data []byte) ([]byte, bool, error)) {
+	objs, err := s.state(q.r.Context(), q.tenant, prefix)
+	if err != nil {
+		writeError(q.w, http.StatusServiceUnavailable, "state unavailable")
+		return
+	}
+	out := make(map[string]json.RawMessage, len(objs))
+	for _, o := range objs {
+		id := strings.TrimPrefix(o.Key, prefix)
+		data, keep, err := transform(id, o.Data)
+		if err != nil {
+			continue
+		}
+		if keep {
+			out[id] = data
+		}
+	}
+	writeJSON(q.w, http.StatusOK, out)
+}
+
+func (s *Server) restExtensions(q *request) {
+	s.objectMap(q, objectPrefixExten, func(_ string, data []byte) ([]byte, bool, error) {
+		var e pbx.Extension
+		if err := json.Unmarshal(data, &e); err != nil {
+			return nil, false, err
+		}
+		b, err := extensionJSON(&e, data, extensionVariant(q.user, e.Exten, q.cfg.Privacy), q.cfg.Privacy)
+		return b, true, err
+	})
+}
+
+func (s *Server) restExtension(q *request) {
+	id := q.r.PathValue("id")
+	objs, err := s.state(q.r.Context(), q.tenant, objectPrefixExten+id)
+	if err != nil {
+		writeError(q.w, http.StatusServiceUnavailable, "state unavailable")
+		return
+	}
+	for _, o := range objs {
+		if o.Key != objectPrefixExten+id {
+			continue
+		}
+		var e pbx.Extension
+		if err := json.Unmarshal(o.Data, &e); err != nil {
+			break
+		}
+		b, err := extensionJSON(&e, o.Data, extensionVariant(q.user, e.Exten, q.cfg.Privacy), q.cfg.Privacy)
+		if err != nil {
+			break
+		}
+		q.w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		_, _ = q.w.Write(b)
+		return
+	}
+	writeError(q.w, http.StatusNotFound, "no such extension")
+}
+
+func (s *Server) restQueues(q *request) {
+	s.roomSnapshot(q, objectPrefixQueue, roomQueuesClear, roomQueuesPrivacy, "queue permission required")
+}
+
+func (s *Server) restTrunks(q *request) {
+	s.roomSnapshot(q, objectPrefixTrunk, roomTrunksClear, roomTrunksPrivacy, "trunks permission required")
+}
+
+func (s *Server) restParkings(q *request) {
+	s.roomSnapshot(q, objectPrefixParking, roomParkingsClear, roomParkingsPrivacy, "parkings permission required")
+}
+
+// roomSnapshot lists room objects like the room events: users outside both
+// rooms get 403, users in the privacy room the masked variant.
+func (s *Server) roomSnapshot(q *request, prefix string, clearRoom, privRoom rooms, forbidden string) {
+	in := roomsFor(q.user)
+	if in&(clearRoom|privRoom) == 0 {
+		writeError(q.w, http.StatusForbidden, forbidden)
+		return
+	}
+	masked := q.cfg.Privacy != "" && in&privRoom != 0
+	s.objectMap(q, prefix, func(_ string, data []byte) ([]byte, bool, error) {
+		if !masked {
+			return data, true, nil
+		}
+		b, err := maskedObject(prefix, data, q.cfg.Privacy)
+		return b, true, err
+	})
+}
+
+// restConfbridges lists the conferences the user owns or takes part in.
+func (s *Server) restConfbridges(q *request) {
+	s.objectMap(q, objectPrefixConf, func(id string, data []byte) ([]byte, bool, error) {
+		var c pbx.Conference
+		if err := json.Unmarshal(data, &c); err != nil {
+			return nil, false, err
+		}
+		if q.user.Owns(c.ID) {
+			return data, true, nil
+		}
+		for _, u := range c.Users {
+			if q.user.Owns(u.ExtenID) {
+				return data, true, nil
+			}
+		}
+		return nil, false, nil
+	})
+}

@@ -1,0 +1,98 @@
+package ws
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	"github.com/ctiws/ctiws/cluster"
+	"github.com/ctiws/ctiws/directory"
+	"github.com/ctiws/ctiws/pbx"
+)
+
+// mainExtension reads the user's main extension from the state.
+func (s *Server) mainExtension(ctx context.Context, t *Tenant, u *directory.User) *pbx.Extension {
+	if u.MainExtension == "" {
+		return nil
+	}
+	objs, err := s.state(ctx, t, objectPrefixExten+u.MainExtension)
+	if err != nil {
+		return nil
+	}
+	for _, o := range objs {
+		if o.Key == objectPrefixExten+u.MainExtension {
+			var e pbx.Extension
+			if json.Unmarshal(o.Data, &e) == nil {
+				return &e
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Server) restPresenceGet(q *request) {
+	status, to := customPresence(q.user, s.mainExtension(q.r.Context(), q.tenant, q.user))
+	out := map[string]string{"status": status}
+	if to != "" {
+		out["to"] = to
+	}
+	writeJSON(q.w, http.StatusOK, out)
+}
+
+// restPresenceSet queues the presence change for the PBX owner, which
+// carries it out through AMI (AstDB); the events follow from the PBX.
+// Permissions as in NethCTI: dnd needs the DND permission; callforward,
+// voicemail and cellphone the call-forward one; cellphone forwards to the
+// user's own cellphone from users.json (never a number from the request).
+func (s *Server) restPresenceSet(q *request) {
+	var body struct {
+		Status string `json:"status"`
+		To     string `json:"to"`
+	}
+	if err := decodeBody(q.r, &body); err != nil {
+		writeError(q.w, http.StatusBadRequest, err.Error())
+		return
+	}
+	u := q.user
+	to := ""
+	switch body.Status {
+	case presenceOnline:
+	case presenceDND:
+		if !u.Perms.DND {
+			s.refuse(q, "presence_forbidden", http.StatusForbidden, "dnd permission required")
+			return
+		}
+	case presenceVoicemail, presenceCallforward, presenceCellphone:
+		if !u.Perms.CallForward {
+			s.refuse(q, "presence_forbidden", http.StatusForbidden, "call_forward permission required")
+			return
+		}
+		switch body.Status {
+		case presenceCallforward:
+			if !pbx.ValidNumber(body.To) {
+				s.refuse(q, "bad_number", http.StatusBadRequest, fmt.Sprintf("\"to\" must be a phone number: digits, a leading + and * or #, at most %d characters", pbx.MaxNumberLen))
+				return
+			}
+			to = body.To
+		case presenceCellphone:
+			if !pbx.ValidNumber(pbx.NormaliseNumber(u.Cellphone)) {
+				s.refuse(q, "presence_forbidden", http.StatusForbidden, "the user has no cellphone number")
+				return
+			}
+		case presenceVoicemail:
+			if len(u.Voicemails) == 0 {
+				s.refuse(q, "presence_forbidden", http.StatusForbidden, "the user has no voicemail box")
+				return
+			}
+		}
+	default:
+		s.refuse(q, "bad_status", http.StatusBadRequest, "status must be one of online, dnd, callforward, voicemail, cellphone")
+		return
+	}
+	if u.MainExtension == "" {
+		writeError(q.w, http.StatusBadRequest, "user has no main extension")
+		return
+	}
+	s.command(q, cluster.Presence{Exten: u.MainExtension, Status: body.Status, To: to})
+}
