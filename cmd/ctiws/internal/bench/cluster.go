@@ -423,6 +423,15 @@ func (c *Cluster) Metric(ctx context.Context, name string, must ...string) float
 	return sum
 }
 
+// NodeMetric reads a metric of node i (0 when it cannot be read).
+func (c *Cluster) NodeMetric(ctx context.Context, i int, name string, must ...string) float64 {
+	body, err := fetch(ctx, c.hc, c.Nodes[i].MetricsURL+"/metrics")
+	if err != nil {
+		return 0
+	}
+	return SumMetric(body, name, must...)
+}
+
 // Sample reads CPU and RSS of every live node (dead nodes: zero value).
 func (c *Cluster) Sample() []ProcSample {
 	out := make([]ProcSample, len(c.Nodes))

@@ -39,6 +39,7 @@ type Result struct {
 	Failover   *FailoverResult `json:"failover,omitempty"`
 	Floor      *FloorResult    `json:"floor,omitempty"`
 	Farm       *FarmResult     `json:"farm,omitempty"`
+	Memory     *MemoryResult   `json:"memory,omitempty"`
 	Profiles   []string        `json:"profiles,omitempty"`
 }
 
@@ -187,6 +188,17 @@ func (r *Report) WriteText(w io.Writer) {
 			fmt.Fprintf(tw, "%d\t%d\t%d\t%.1f\t%.1f\t%.1f\t%.2f\t%.2f\t%.2f\t%.2f\t%d\t%.0f\t\n", i.Nodes, i.Sockets, i.Failed,
 				float64(i.RSSBeforeKiB)/1024, float64(i.RSSIdleKiB)/1024, float64(i.RSSAfterKiB)/1024, i.RSSPerConnKiB, i.HeapPerConnKiB, i.StackPerConnKiB,
 				i.CPUPerConnUsPS, i.Threads, i.Goroutines)
+		}
+		if m := res.Memory; m != nil {
+			fmt.Fprintln(tw, "node\textensions\tRSS base MiB\tRSS MiB\tRSS/extension KiB\theap base MiB\theap MiB\theap/extension KiB\t")
+			for _, row := range []struct {
+				name      string
+				s         MemorySample
+				rss, heap float64
+			}{{"owner", m.Owner, m.OwnerKiBPerExten, m.OwnerHeapKiBPerExten}, {"non-owner", m.NonOwner, m.NonOwnerKiBPerExten, m.NonOwnerHeapKiBPerExten}} {
+				fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.1f\t%.2f\t%.1f\t%.1f\t%.2f\t\n", row.name, m.Extensions, float64(row.s.RSSBaseKiB)/1024, float64(row.s.RSSKiB)/1024,
+					row.rss, row.s.HeapBaseKiB/1024, row.s.HeapKiB/1024, row.heap)
+			}
 		}
 		if f := res.Floor; f != nil {
 			fmt.Fprintln(tw, "sockets\trounds/s\tframe B\tdelivered/s\twriter CPU µs/write\twriter cores\tload cores\tbusy %\tp50 ms\tp99 ms\tmax ms\t")

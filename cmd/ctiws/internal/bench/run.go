@@ -29,11 +29,12 @@ const (
 	ScenarioQuick      = "quick"
 	ScenarioFloor      = "floor"
 	ScenarioFarm       = "farm"
+	ScenarioMemory     = "memory"
 )
 
 // ScenarioNames lists the valid -scenario values.
 func ScenarioNames() []string {
-	return []string{ScenarioIdle, ScenarioFanout, ScenarioLoginStorm, ScenarioFailover, ScenarioQuick, ScenarioFloor, ScenarioFarm}
+	return []string{ScenarioIdle, ScenarioFanout, ScenarioLoginStorm, ScenarioFailover, ScenarioQuick, ScenarioFloor, ScenarioFarm, ScenarioMemory}
 }
 
 // Options configure Run. Zero values take the scenario's defaults.
@@ -80,7 +81,8 @@ type Options struct {
 	// change), instead of a user-agent change alone (one frame).
 	Presence bool
 	// Tenants and Extensions size the farm scenario (Clients is then per
-	// tenant, CallsPerSecond each PBX's call rate).
+	// tenant, CallsPerSecond each PBX's call rate); Extensions also sizes
+	// the memory scenario.
 	Tenants, Extensions int
 	CallsPerSecond      float64
 }
@@ -129,6 +131,9 @@ func Run(ctx context.Context, o Options, log *slog.Logger) (*Report, error) {
 		}
 		fs.Samples = min(fs.Samples, fs.Tenants)
 		b.add(b.farm(ctx, fmt.Sprintf("farm: %d tenants × %d extensions, %d nodes", fs.Tenants, fs.Extensions, fs.Nodes), fs))
+	case ScenarioMemory:
+		n := def(o.Extensions, 10000)
+		b.add(b.memory(ctx, fmt.Sprintf("memory: %d extensions, %d nodes + Redis", n, def(o.Nodes, 2)), def(o.Nodes, 2), n))
 	case ScenarioQuick:
 		b.add(b.idle(ctx, "idle: 2,000 sockets, 1 node", 2000))
 		b.add(b.fanout(ctx, "fanout: 1 node, 500 clients × 20/s, 10 s", 1, 500, []float64{20}, 10*time.Second, 1))

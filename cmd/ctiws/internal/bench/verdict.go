@@ -12,10 +12,13 @@ import (
 // regression worth a full run.
 const (
 	targetIdleKiBPerConn = 12.0
-	targetFanoutP99Ms    = 30.0
-	targetCPUUsPerMsg    = 7.0
-	targetLoginStormSec  = 10.0
-	targetFailoverSec    = 3.0
+	// targetNonOwnerKiBPerExten is the settled RSS one extension may cost
+	// a node that does not own its PBX.
+	targetNonOwnerKiBPerExten = 4.0
+	targetFanoutP99Ms         = 30.0
+	targetCPUUsPerMsg         = 7.0
+	targetLoginStormSec       = 10.0
+	targetFailoverSec         = 3.0
 )
 
 // Verdict is one measured value against its target.
@@ -44,6 +47,10 @@ func (r *Report) Verdicts() []Verdict {
 		if i := res.Idle; i != nil {
 			add(res.Name, fmt.Sprintf("idle RSS ≤ %g KiB per logged-in connection", targetIdleKiBPerConn),
 				i.RSSPerConnKiB <= targetIdleKiBPerConn && i.Failed == 0, "%.2f KiB, %d failed", i.RSSPerConnKiB, i.Failed)
+		}
+		if m := res.Memory; m != nil {
+			add(res.Name, fmt.Sprintf("non-owner settled RSS ≤ %g KiB per extension", targetNonOwnerKiBPerExten),
+				m.NonOwnerKiBPerExten <= targetNonOwnerKiBPerExten, "%.2f KiB (owner %.2f KiB)", m.NonOwnerKiBPerExten, m.OwnerKiBPerExten)
 		}
 		for _, f := range res.Fanout {
 			step := fmt.Sprintf("%s (%g/s)", res.Name, f.Rate)

@@ -23,6 +23,9 @@ func TestVerdicts(t *testing.T) {
 		{"login storm", Result{Name: "storm", LoginStorm: &LoginResult{AllSec: 2}}, []bool{true}, "2.00 s"},
 		{"login storm slow", Result{Name: "storm", LoginStorm: &LoginResult{AllSec: 11}}, []bool{false}, "11.00 s"},
 		{"failover lost", Result{Name: "failover", Failover: &FailoverResult{FlowAgainSec: 1, MissingVersions: 2}}, []bool{false}, "2 lost"},
+		{"memory met", Result{Name: "memory", Memory: &MemoryResult{Extensions: 10000, OwnerKiBPerExten: 5.5, NonOwnerKiBPerExten: 3.25}},
+			[]bool{true}, "3.25 KiB (owner 5.50 KiB)"},
+		{"memory missed", Result{Name: "memory", Memory: &MemoryResult{Extensions: 10000, NonOwnerKiBPerExten: 4.5}}, []bool{false}, "4.50 KiB"},
 		{"error", Result{Name: "idle", Error: "node exited"}, []bool{false}, "node exited"},
 		{"skipped", Result{Name: "x", Skipped: "no redis"}, []bool{false}, "skipped: no redis"},
 	}
