@@ -42,3 +42,11 @@ func TestConfEndJSON(t *testing.T) {
 		t.Fatalf("ConfEndJSON = %s", got)
 	}
 }
+
+func TestDigest(t *testing.T) {
+	d := NewDigester()
+	a, b := d.Sum([]byte(`{"exten":"201"}`)), d.Sum([]byte(`{"exten":"202"}`))
+	if a == b || a != d.Sum([]byte(`{"exten":"201"}`)) || a == (Digest{}) {
+		t.Fatalf("digests %x %x", a, b)
+	}
+}

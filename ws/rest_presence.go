@@ -32,7 +32,7 @@ func (s *Server) mainExtension(ctx context.Context, t *Tenant, u *directory.User
 }
 
 func (s *Server) restPresenceGet(q *request) {
-	status, to := customPresence(q.user, s.mainExtension(q.r.Context(), q.tenant, q.user))
+	status, to := customPresence(q.user, presenceOf(s.mainExtension(q.r.Context(), q.tenant, q.user)))
 	out := map[string]string{"status": status}
 	if to != "" {
 		out["to"] = to

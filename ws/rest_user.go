@@ -124,8 +124,8 @@ func conditionalPresence(cf, cfVm string) string {
 // userInfo is NethCTI's user JSON (user/me without profile, settings and
 // default device; one value of user/endpoints/all).
 func userInfo(u *directory.User, extens map[string]*pbx.Extension, owner, me bool) (map[string]any, []map[string]any) {
-	presence, _ := customPresence(u, extens[u.MainExtension])
-	mainPres, _ := aggregatePresence(u, extens)
+	presence, _ := customPresence(u, presenceOf(extens[u.MainExtension]))
+	mainPres, _ := aggregatePresence(u, func(id string) *extenPresence { return presenceOf(extens[id]) })
 	onBusy, onUnavail := presenceOnline, presenceOnline
 	if m := extens[u.MainExtension]; m != nil {
 		onBusy = conditionalPresence(m.CFB, m.CFBVm)

@@ -3,6 +3,7 @@ package ws
 import (
 	"encoding/json"
 	"strings"
+	"unique"
 
 	"github.com/ctiws/ctiws/directory"
 	"github.com/ctiws/ctiws/pbx"
@@ -17,22 +18,22 @@ func (r *router) routePresence(cfg *TenantConfig, e *pbx.Extension) {
 	if !ok {
 		return
 	}
-	status, to := r.mainPresence(owner)
+	status, to := aggregatePresence(owner, r.state.presenceOf)
 	key := strings.ToLower(owner.Username)
 	main := presencePayload("mainPresence", owner.Username, status, to)
-	if r.state.mainPresenceSent[key] != string(main) {
+	if d := r.state.digests.Sum(main); r.state.mainPresenceSent[key] != d {
 		// Only a change is news (the original repeated it after every
 		// extenUpdate; see docs/compatibility.md).
-		r.state.mainPresenceSent[key] = string(main)
+		r.state.mainPresenceSent[key] = d
 		r.toAll(eio.Event(evUserMainPresence, main), evUserMainPresence, evUserMainPresence+"|"+key)
 	}
 	if owner.MainExtension == e.Exten {
-		p, pto := customPresence(owner, e)
+		p, pto := customPresence(owner, presenceOf(e))
 		data := presencePayload("presence", owner.Username, p, pto)
-		if r.state.presence[key] != string(data) {
-			first := r.state.presence[key] == ""
-			r.state.presence[key] = string(data)
-			if !first {
+		d := r.state.digests.Sum(data)
+		if old, seen := r.state.presence[key]; old != d {
+			r.state.presence[key] = d
+			if seen {
 				r.toAll(eio.Event(evUserPresence, data), evUserPresence, evUserPresence+"|"+key)
 			}
 		}
@@ -50,40 +51,51 @@ func presencePayload(kind, username, status, to string) []byte {
 	return b
 }
 
+// extenPresence is what the presence rules read of an extension.
+type extenPresence struct {
+	status, cf, cfVm string
+	dnd              bool
+}
+
+// presenceOf returns what the presence rules read of e (nil for nil). The
+// status is interned: a handful of values shared by every extension.
+func presenceOf(e *pbx.Extension) *extenPresence {
+	if e == nil {
+		return nil
+	}
+	return &extenPresence{status: unique.Make(e.Status).Value(), cf: e.CF, cfVm: e.CFVm, dnd: e.DND}
+}
+
 // customPresence derives the user's chosen presence from the DND and
 // call-forward state of the main extension (§5.3).
-func customPresence(u *directory.User, main *pbx.Extension) (status, to string) {
+func customPresence(u *directory.User, main *extenPresence) (status, to string) {
 	switch {
 	case main == nil:
 		return presenceOnline, ""
-	case main.DND:
+	case main.dnd:
 		return presenceDND, ""
-	case main.CFVm != "":
+	case main.cfVm != "":
 		return presenceVoicemail, ""
-	case main.CF != "" && u.Cellphone != "" && main.CF == u.Cellphone:
+	case main.cf != "" && u.Cellphone != "" && main.cf == u.Cellphone:
 		return presenceCellphone, ""
-	case main.CF != "":
-		return presenceCallforward, main.CF
+	case main.cf != "":
+		return presenceCallforward, main.cf
 	}
 	return presenceOnline, ""
 }
 
-// mainPresence aggregates a user's presence (§5.3): a chosen presence wins,
-// otherwise the states of all the user's extensions.
-func (r *router) mainPresence(u *directory.User) (status, to string) {
-	return aggregatePresence(u, r.state.extens)
-}
-
-// aggregatePresence is mainPresence over any map of extension states.
-func aggregatePresence(u *directory.User, extens map[string]*pbx.Extension) (status, to string) {
-	p, to := customPresence(u, extens[u.MainExtension])
+// aggregatePresence is a user's main presence (§5.3): a chosen presence
+// wins, otherwise the states of all the user's extensions, as state
+// returns them (nil: unknown).
+func aggregatePresence(u *directory.User, state func(id string) *extenPresence) (status, to string) {
+	p, to := customPresence(u, state(u.MainExtension))
 	if p != presenceOnline {
 		return p, to
 	}
 	has := map[string]bool{}
 	for id := range u.Extensions {
-		if e := extens[id]; e != nil {
-			has[e.Status] = true
+		if e := state(id); e != nil {
+			has[e.status] = true
 		}
 	}
 	switch {

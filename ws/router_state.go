@@ -9,39 +9,60 @@ import (
 	"github.com/ctiws/ctiws/pbx"
 )
 
-// stateCache is the router's copy of the tenant's PBX state: the last JSON
-// of every object (to skip unchanged ones and to find what a resync
-// changed), and the decoded extensions and conferences the presence and
-// conference rules need.
+// stateCache is the router's copy of the tenant's PBX state, kept small
+// (a node holds it for every extension of every tenant it serves): a
+// digest of every object's last JSON (to skip unchanged objects and to find
+// what a resync changed), the few fields of each extension the presence
+// rules read, and the decoded conferences the conference rules need. The
+// JSON itself is not kept.
 type stateCache struct {
-	objects map[string]json.RawMessage // key -> last JSON seen
-	extens  map[string]*pbx.Extension
-	confs   map[string]*pbx.Conference
-	// presence is the last userPresenceUpdate payload per user.
-	presence map[string]string
-	// mainPresenceSent is the last userMainPresenceUpdate payload per user.
-	mainPresenceSent map[string]string
+	digests pbx.Digester
+	objects map[string]pbx.Digest // key -> digest of the last JSON seen
+	// extens maps an extension id to what the presence rules read of it.
+	extens map[string]extenPresence
+	confs  map[string]*pbx.Conference
+	// presence is the digest of the last userPresenceUpdate payload per
+	// user.
+	presence map[string]pbx.Digest
+	// mainPresenceSent is the digest of the last userMainPresenceUpdate
+	// payload per user.
+	mainPresenceSent map[string]pbx.Digest
 }
 
 func newStateCache() stateCache {
 	return stateCache{
-		objects:          map[string]json.RawMessage{},
-		extens:           map[string]*pbx.Extension{},
+		digests:          pbx.NewDigester(),
+		objects:          map[string]pbx.Digest{},
+		extens:           map[string]extenPresence{},
 		confs:            map[string]*pbx.Conference{},
-		presence:         map[string]string{},
-		mainPresenceSent: map[string]string{},
+		presence:         map[string]pbx.Digest{},
+		mainPresenceSent: map[string]pbx.Digest{},
 	}
 }
 
-// unchanged reports whether data is what the cache holds for key.
+// unchanged reports whether data is what the cache holds for key (an
+// empty data for a key it does not hold counts as unchanged).
 func (s *stateCache) unchanged(key string, data []byte) bool {
-	return string(s.objects[key]) == string(data)
+	d, ok := s.objects[key]
+	if !ok {
+		return len(data) == 0
+	}
+	return d == s.digests.Sum(data)
 }
 
 // holds reports whether the cache holds key with exactly data.
 func (s *stateCache) holds(key string, data []byte) bool {
-	old, ok := s.objects[key]
-	return ok && string(old) == string(data)
+	d, ok := s.objects[key]
+	return ok && d == s.digests.Sum(data)
+}
+
+// presenceOf returns what the presence rules read of extension id (nil:
+// unknown).
+func (s *stateCache) presenceOf(id string) *extenPresence {
+	if p, ok := s.extens[id]; ok {
+		return &p
+	}
+	return nil
 }
 
 // remember updates the cache from a keyed event without routing it.
@@ -60,18 +81,23 @@ func (s *stateCache) remember(ev cluster.Event) {
 	case ok && k == pbx.KindConf:
 		_, _ = s.rememberConf(ev)
 	default:
-		s.objects[ev.Key] = ev.Data
+		s.objects[ev.Key] = s.digests.Sum(ev.Data)
 	}
 }
 
-// rememberExten decodes an extension once and caches it.
+// rememberExten decodes an extension, caches what the presence rules
+// need of it, and returns it decoded.
 func (s *stateCache) rememberExten(ev cluster.Event) (*pbx.Extension, error) {
 	var e pbx.Extension
 	if err := json.Unmarshal(ev.Data, &e); err != nil {
 		return nil, err
 	}
-	s.objects[ev.Key] = ev.Data
-	s.extens[e.Exten] = &e
+	s.objects[ev.Key] = s.digests.Sum(ev.Data)
+	id := e.Exten
+	if _, kid, ok := pbx.KindOf(ev.Key); ok && kid == id {
+		id = kid // shares the key's bytes
+	}
+	s.extens[id] = *presenceOf(&e)
 	return &e, nil
 }
 
@@ -81,7 +107,7 @@ func (s *stateCache) rememberConf(ev cluster.Event) (*pbx.Conference, error) {
 	if err := json.Unmarshal(ev.Data, &c); err != nil {
 		return nil, err
 	}
-	s.objects[ev.Key] = ev.Data
+	s.objects[ev.Key] = s.digests.Sum(ev.Data)
 	s.confs[c.ID] = &c
 	return &c, nil
 }

@@ -126,7 +126,7 @@ func TestSlowStateDoesNotBlockEvents(t *testing.T) {
 	// The router kept the newer extension in its cache.
 	r := e.srv.tenants.Load().byID["t1"].hub.router
 	r.mu.Lock()
-	status := r.state.extens["201"].Status
+	status := r.state.extens["201"].status
 	r.mu.Unlock()
 	if status != "busy" {
 		t.Errorf("cached status %q, want busy", status)
