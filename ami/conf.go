@@ -115,9 +115,10 @@ func (m *Model) setVoicemail(box, newMsgs, old string) {
 	}
 	v := m.vms[box]
 	if v == nil {
+		box = keep(box)
 		v = &voicemail{Voicemail: box}
 		m.vms[box] = v
 	}
-	v.New, v.Old = newMsgs, old
+	v.New, v.Old = intern(newMsgs), intern(old)
 	m.mark(okey{k: pbx.KindVoicemail, id: box})
 }

@@ -335,16 +335,17 @@ func (m *Model) setDB(fam, ext, val string) {
 // starting with "vmu" or "*", a voicemail box.
 func splitCF(val string) (num, vm string) {
 	if rest, ok := strings.CutPrefix(val, "vmu"); ok {
-		return "", rest
+		return "", keep(rest)
 	}
 	if rest, ok := strings.CutPrefix(val, "*"); ok {
-		return "", rest
+		return "", keep(rest)
 	}
-	return val, ""
+	return keep(val), ""
 }
 
 // newExtension creates the model object of a directory extension.
 func (m *Model) newExtension(id string) *extension {
+	id = keep(id)
 	e := &extension{chans: map[string]*channel{}}
 	e.obj = pbx.Extension{Exten: id, Status: "offline", ChanType: "pjsip", Codecs: pbx.Codecs{}}
 	m.fillIdentity(e)
@@ -357,7 +358,8 @@ func (m *Model) fillIdentity(e *extension) {
 	e.obj.Name, e.obj.Username, e.obj.MAC = "", "", ""
 	if u, ok := m.dir.OwnerOf(e.obj.Exten); ok {
 		e.obj.Name, e.obj.Username = u.Name, u.Username
-		e.obj.MAC = strings.ToLower(strings.ReplaceAll(u.Extensions[e.obj.Exten].MAC, ":", "-"))
+		de, _ := u.Extension(e.obj.Exten)
+		e.obj.MAC = strings.ToLower(strings.ReplaceAll(de.MAC, ":", "-"))
 	}
 }
 
@@ -370,7 +372,7 @@ func codecs(allow string) pbx.Codecs {
 	}
 	for _, c := range strings.FieldsFunc(allow, func(r rune) bool { return r == '|' || r == ',' }) {
 		if c = strings.TrimSpace(c); c != "" {
-			out = append(out, c)
+			out = append(out, intern(c))
 		}
 	}
 	return out
@@ -388,6 +390,6 @@ func setContact(objIP, objPort, objUA *string, ip, port, ua string, removed bool
 	if *objIP == ip && *objPort == port && *objUA == ua {
 		return false
 	}
-	*objIP, *objPort, *objUA = ip, port, ua
+	*objIP, *objPort, *objUA = keep(ip), keep(port), intern(ua)
 	return true
 }

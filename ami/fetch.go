@@ -127,8 +127,8 @@ func (m *Model) fetchSnapshot(ctx context.Context, c actionLister) (*snapshotDat
 	var dbExts []string
 	if dbFailed {
 		for _, u := range m.dir.Users() {
-			for id := range u.Extensions {
-				dbExts = append(dbExts, id)
+			for _, e := range u.Extensions {
+				dbExts = append(dbExts, e.ID)
 			}
 		}
 	}

@@ -45,9 +45,13 @@ type Model struct {
 	linkedQueue map[string]string // Linkedid → queue it went through
 	gone        map[string]uint64 // hung-up Uniqueid → seq
 
-	last  map[okey][]byte // last published comparison JSON per object
-	dirty []okey
-	out   []cluster.Event
+	// last is the digest of the last published comparison JSON per
+	// object (the JSON itself is not kept: a node holds it for every
+	// object of every tenant it owns).
+	last    map[okey]pbx.Digest
+	digests pbx.Digester
+	dirty   []okey
+	out     []cluster.Event
 }
 
 type extension struct {
@@ -96,7 +100,7 @@ func NewModel(tenant string, dir *directory.Directory, objs *Objects, log *slog.
 	}
 	m := &Model{
 		tenant: tenant, log: log, hooks: hooks, rl: lograte.New(log, time.Minute), now: now,
-		dir: dir, objs: objs, enc: pbx.NewEncoder(), last: map[okey][]byte{},
+		dir: dir, objs: objs, enc: pbx.NewEncoder(), last: map[okey]pbx.Digest{}, digests: pbx.NewDigester(),
 	}
 	m.clear()
 	return m
@@ -152,7 +156,7 @@ func (m *Model) update(fn func()) []cluster.Event {
 // every object (after a failed publish).
 func (m *Model) Forget() {
 	m.mu.Lock()
-	m.last = map[okey][]byte{}
+	m.last = map[okey]pbx.Digest{}
 	m.mu.Unlock()
 }
 
@@ -264,12 +268,18 @@ func (m *Model) compare(k okey, v any, t timer) {
 		m.log.Error("ami: marshal object", "key", k.String(), "err", err)
 		return
 	}
-	if old, ok := m.last[k]; ok && bytes.Equal(old, b) {
+	d := m.digests.Sum(b)
+	old, ok := m.last[k]
+	if ok && old == d {
 		return
 	}
-	cmp := bytes.Clone(b)
-	m.last[k] = cmp
-	data := cmp
+	if !ok {
+		// A key kept for as long as the object lives: its own copy of
+		// the id, not a substring of the AMI frame it was read from.
+		k.id, k.sub = keep(k.id), keep(k.sub)
+	}
+	m.last[k] = d
+	data := bytes.Clone(b)
 	if t != nil && t.HasTimes() {
 		t.SetTimes(m.nowMs())
 		if b, err = m.enc.Encode(v); err == nil {

@@ -74,8 +74,8 @@ func (m *Model) applySnapshot(d *snapshotData) []cluster.Event {
 		}
 	} else {
 		for _, u := range m.dir.Users() {
-			for id := range u.Extensions {
-				m.newExtension(id)
+			for _, e := range u.Extensions {
+				m.newExtension(e.ID)
 			}
 		}
 	}
@@ -193,7 +193,7 @@ func (m *Model) applyEndpointDetail(id string, items []*goami2.Message) {
 		case "EndpointDetail":
 			st, known := endpointStatus(field(it, "DeviceState"))
 			if e != nil {
-				e.obj.Context = field(it, "Context")
+				e.obj.Context = intern(field(it, "Context"))
 				e.obj.Codecs = codecs(field(it, "Allow"))
 				if known {
 					e.obj.Status, _ = deviceStatus(st)

@@ -1,6 +1,9 @@
 package ami
 
-import "github.com/ctiws/ctiws/cluster"
+import (
+	"github.com/ctiws/ctiws/cluster"
+	"github.com/ctiws/ctiws/pbx"
+)
 
 // snapshot returns m's full current state as keyed change events (with
 // the clock-derived fields filled in), without changing what m considers
@@ -10,7 +13,7 @@ func snapshot(m *Model) []cluster.Event {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	saved := m.last
-	m.last = map[okey][]byte{}
+	m.last = map[okey]pbx.Digest{}
 	m.out = nil
 	for _, k := range m.keys() {
 		m.publish(k)

@@ -10,7 +10,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -79,9 +81,13 @@ type User struct {
 	Username      string // as written in users.json
 	Name          string
 	MainExtension string
-	Extensions    map[string]Extension // every extension, main included
-	Voicemails    []string
-	Cellphone     string
+	// Extensions are every extension of the user, main included, sorted by
+	// ID (a slice, not a map: a directory holds one per user, and a map of
+	// one or two entries costs about 800 bytes). Look one up with
+	// Extension.
+	Extensions []Extension
+	Voicemails []string
+	Cellphone  string
 	// Emails and Jabbers are the ids of the email and jabber endpoints,
 	// sorted.
 	Emails    []string
@@ -118,9 +124,18 @@ func (u *User) MayStream(id string) bool {
 	return false
 }
 
+// Extension returns the user's extension ext.
+func (u *User) Extension(ext string) (Extension, bool) {
+	i, ok := slices.BinarySearchFunc(u.Extensions, ext, func(e Extension, id string) int { return strings.Compare(e.ID, id) })
+	if !ok {
+		return Extension{}, false
+	}
+	return u.Extensions[i], true
+}
+
 // Owns reports whether ext is one of the user's extensions.
 func (u *User) Owns(ext string) bool {
-	_, ok := u.Extensions[ext]
+	_, ok := u.Extension(ext)
 	return ok
 }
 
@@ -319,17 +334,18 @@ func Parse(usersJSON, profilesJSON []byte) (*Directory, error) {
 			Name:        ru.Name,
 			ProfileID:   idString(ru.ProfileID),
 			Settings:    ru.Settings,
-			Extensions:  map[string]Extension{},
 			RawSettings: settings[name],
 		}
+		exts := map[string]Extension{}
 		for ext := range ru.Endpoints.MainExtension {
 			u.MainExtension = ext
-			u.Extensions[ext] = Extension{ID: ext, Type: "main"}
+			exts[ext] = Extension{ID: ext, Type: "main"}
 		}
 		for ext, e := range ru.Endpoints.Extension {
 			e.ID = ext
-			u.Extensions[ext] = e
+			exts[ext] = e
 		}
+		u.Extensions = slices.SortedFunc(maps.Values(exts), func(a, b Extension) int { return strings.Compare(a.ID, b.ID) })
 		for vm := range ru.Endpoints.Voicemail {
 			u.Voicemails = append(u.Voicemails, vm)
 		}
@@ -360,7 +376,8 @@ func Parse(usersJSON, profilesJSON []byte) (*Directory, error) {
 		if u.MainExtension != "" {
 			d.byMain[u.MainExtension] = u
 		}
-		for ext := range u.Extensions {
+		for _, e := range u.Extensions {
+			ext := e.ID
 			if other, taken := d.owner[ext]; taken && other != u {
 				return nil, fmt.Errorf("users.json: extension %s belongs to both %q and %q", ext, other.Username, u.Username)
 			}

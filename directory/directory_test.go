@@ -112,3 +112,30 @@ func TestCallForwardAndStreaming(t *testing.T) {
 		}
 	}
 }
+
+func TestUserExtensions(t *testing.T) {
+	d, err := Parse([]byte(users), []byte(profiles))
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, _ := d.User("alice")
+	if len(alice.Extensions) != 2 || alice.Extensions[0].ID != "201" || alice.Extensions[1].ID != "91201" {
+		t.Fatalf("extensions %+v, want 201 and 91201 sorted", alice.Extensions)
+	}
+	for _, tt := range []struct {
+		user, ext, typ string
+		ok             bool
+	}{
+		{"alice", "201", "physical", true}, // the extension entry wins over the main one
+		{"alice", "91201", "webrtc", true},
+		{"alice", "202", "", false},
+		{"noprof", "203", "main", true},
+		{"bob", "", "", false},
+	} {
+		u, _ := d.User(tt.user)
+		e, ok := u.Extension(tt.ext)
+		if ok != tt.ok || e.Type != tt.typ || (ok && e.ID != tt.ext) || u.Owns(tt.ext) != tt.ok {
+			t.Errorf("%s.Extension(%q) = %+v %v, want type %q %v", tt.user, tt.ext, e, ok, tt.typ, tt.ok)
+		}
+	}
+}

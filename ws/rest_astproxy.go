@@ -342,7 +342,7 @@ func (s *Server) restCall(q *request) {
 	if ext == "" {
 		ext = q.user.MainExtension
 	}
-	e, owns := q.user.Extensions[ext]
+	e, owns := q.user.Extension(ext)
 	if !owns && (!q.user.Perms.AdminPhone || !pbx.ValidID(ext)) {
 		writeError(q.w, http.StatusForbidden, "endpoint does not belong to the user")
 		return

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -50,16 +49,12 @@ func hasSIPCredentials(typ string) bool {
 // only to their owner (blank for others, like NethCTI); me adds the
 // "actions" and "proxy_port" of /user/me.
 func endpointsJSON(u *directory.User, extens map[string]*pbx.Extension, owner, me bool) (map[string]any, []map[string]any) {
-	ids := make([]string, 0, len(u.Extensions))
-	for id, e := range u.Extensions {
-		if e.Type != "main" {
-			ids = append(ids, id)
+	exts := make([]map[string]any, 0, len(u.Extensions))
+	for _, e := range u.Extensions { // sorted by id
+		if e.Type == "main" {
+			continue
 		}
-	}
-	sort.Strings(ids)
-	exts := make([]map[string]any, 0, len(ids))
-	for _, id := range ids {
-		e := u.Extensions[id]
+		id := e.ID
 		o := map[string]any{"id": id, "type": e.Type, "description": userAgent(extens, id)}
 		if hasSIPCredentials(e.Type) {
 			o["username"] = e.SIPUser

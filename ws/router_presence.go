@@ -93,8 +93,8 @@ func aggregatePresence(u *directory.User, state func(id string) *extenPresence) 
 		return p, to
 	}
 	has := map[string]bool{}
-	for id := range u.Extensions {
-		if e := state(id); e != nil {
+	for _, x := range u.Extensions {
+		if e := state(x.ID); e != nil {
 			has[e.status] = true
 		}
 	}

@@ -159,9 +159,9 @@ func simConfigFor(t *config.Tenant) sim.Config {
 	sc.Username, sc.Secret = "ctiws", hex.EncodeToString(b[:])
 	var exts []sim.Extension
 	for _, u := range t.Directory.Users() {
-		for id := range u.Extensions {
-			if _, err := strconv.Atoi(id); err == nil {
-				exts = append(exts, sim.Extension{ID: id, Name: u.Name})
+		for _, e := range u.Extensions {
+			if _, err := strconv.Atoi(e.ID); err == nil {
+				exts = append(exts, sim.Extension{ID: e.ID, Name: u.Name})
 			}
 		}
 	}
