@@ -21,24 +21,9 @@ func (r *router) pbxEvent(ev cluster.Event) {
 			return
 		}
 		r.routeExtension(cfg, e, ev.Data)
-	case cluster.EvQueueChanged:
+	case cluster.EvQueueChanged, cluster.EvQueueMemberChanged, cluster.EvTrunkChanged, cluster.EvParkingChanged:
 		r.state.remember(ev)
-		r.routeRooms(evQueueUpdate, ev.Key, roomQueuesClear, roomQueuesPrivacy, ev.Data, priv, func(string) ([]byte, error) {
-			return maskedObject(objectPrefixQueue, ev.Data, priv)
-		})
-	case cluster.EvQueueMemberChanged:
-		r.state.remember(ev)
-		r.routeRooms(evQueueMemberUpdate, ev.Key, roomQueuesClear, roomQueuesPrivacy, ev.Data, "", nil)
-	case cluster.EvTrunkChanged:
-		r.state.remember(ev)
-		r.routeRooms(evTrunkUpdate, ev.Key, roomTrunksClear, roomTrunksPrivacy, ev.Data, priv, func(string) ([]byte, error) {
-			return maskedObject(objectPrefixTrunk, ev.Data, priv)
-		})
-	case cluster.EvParkingChanged:
-		r.state.remember(ev)
-		r.routeRooms(evParkingUpdate, ev.Key, roomParkingsClear, roomParkingsPrivacy, ev.Data, priv, func(string) ([]byte, error) {
-			return maskedObject(objectPrefixParking, ev.Data, priv)
-		})
+		r.routeRooms(roomEventOf(ev.Name), ev, priv)
 	case cluster.EvExtenDialing:
 		r.routeDialing(cfg, ev)
 	case cluster.EvExtenConnected:
@@ -94,20 +79,44 @@ func (r *router) routeExtension(cfg *TenantConfig, e *pbx.Extension, clear json.
 	r.routePresence(cfg, e)
 }
 
+// roomEvent is how the change of a room object (queue, queue member,
+// trunk, parking) is routed: its client event, its clear and privacy
+// rooms, and the key prefix of its masked variant ("" for none).
+type roomEvent struct {
+	name        string
+	clear, priv rooms
+	maskPrefix  string
+}
+
+// roomEventOf returns the routing of an owner event of a room object.
+func roomEventOf(ownerEvent string) roomEvent {
+	switch ownerEvent {
+	case cluster.EvQueueChanged:
+		return roomEvent{evQueueUpdate, roomQueuesClear, roomQueuesPrivacy, objectPrefixQueue}
+	case cluster.EvQueueMemberChanged:
+		return roomEvent{evQueueMemberUpdate, roomQueuesClear, roomQueuesPrivacy, ""}
+	case cluster.EvTrunkChanged:
+		return roomEvent{evTrunkUpdate, roomTrunksClear, roomTrunksPrivacy, objectPrefixTrunk}
+	default:
+		return roomEvent{evParkingUpdate, roomParkingsClear, roomParkingsPrivacy, objectPrefixParking}
+	}
+}
+
 // routeRooms sends a room event: clear to the clear room, the masked
-// variant to the privacy room (identical when build is nil or priv empty).
-func (r *router) routeRooms(name, objKey string, clearRoom, privRoom rooms, clear json.RawMessage, priv string, build func(string) ([]byte, error)) {
-	vc := r.variants(name, func(variant string) ([]byte, error) {
-		if variant == variantMasked && build != nil && priv != "" {
-			return build(variant)
+// variant to the privacy room (identical without a mask or privacy
+// string).
+func (r *router) routeRooms(re roomEvent, ev cluster.Event, priv string) {
+	vc := r.variants(re.name, func(variant string) ([]byte, error) {
+		if variant == variantMasked && re.maskPrefix != "" && priv != "" {
+			return maskedObject(re.maskPrefix, ev.Data, priv)
 		}
-		return clear, nil
+		return ev.Data, nil
 	})
-	r.fanout(r.all(), name, name+"|"+objKey, func(_ *conn, l *login) []byte {
+	r.fanout(r.all(), re.name, re.name+"|"+ev.Key, func(_ *conn, l *login) []byte {
 		switch {
-		case l.rooms&clearRoom != 0:
+		case l.rooms&re.clear != 0:
 			return vc.get(variantClear)
-		case l.rooms&privRoom != 0:
+		case l.rooms&re.priv != 0:
 			return vc.get(variantMasked)
 		}
 		return nil
