@@ -205,6 +205,6 @@ func (h *hub) run(ctx context.Context) {
 	h.subscribed.Store(true)
 	// Subscribed first, state second: an event is either in the state or
 	// arrives after it (older ones are skipped by sequence number).
-	h.router.loadFirst()
+	h.router.loadFirst(ctx)
 	<-ctx.Done()
 }

@@ -153,6 +153,8 @@ type stateLoad struct {
 	// held are the events that came before the first state, routed once
 	// it is in.
 	held []cluster.Event
+	// ctx bounds the reads (nil: not bounded but by stateTimeout).
+	ctx context.Context
 }
 
 // maxHeldEvents bounds the events held back until the first state is in;
@@ -173,10 +175,13 @@ func (l *stateLoad) newer(touched map[string]uint64, key string, seq uint64) boo
 	return ok && s > seq
 }
 
-// loadFirst starts reading the state once the subscription is in place.
-func (r *router) loadFirst() {
+// loadFirst starts reading the state once the subscription is in place;
+// ctx (the tenant's life on this node) bounds every state read from now
+// on.
+func (r *router) loadFirst(ctx context.Context) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.load.ctx = ctx
 	if !r.load.done && !r.load.running {
 		r.startLoad(false)
 	}
@@ -215,18 +220,25 @@ func (r *router) startLoad(emit bool) {
 	}
 	l.running, l.emit = true, emit
 	l.touched = map[string]uint64{}
-	go r.readState()
+	base := l.ctx
+	if base == nil {
+		base = context.Background()
+	}
+	go r.readState(base)
 }
 
 // readState reads the state without r.mu, then applies it under r.mu in
 // one batch.
-func (r *router) readState() {
-	ctx, cancel := context.WithTimeout(context.Background(), r.stateTimeout)
+func (r *router) readState(base context.Context) {
+	ctx, cancel := context.WithTimeout(base, r.stateTimeout)
 	objs, seq, err := r.bus.State(ctx, r.tenant.ID, "")
 	cancel()
+	if base.Err() != nil {
+		return // the tenant is no longer served here
+	}
 	r.batch(func() {
 		defer r.panics.Recover(guard.Router, r.tenant.ID, func(error) {
-			r.load = stateLoad{held: r.load.held}
+			r.load = stateLoad{held: r.load.held, ctx: r.load.ctx}
 		})
 		r.applyState(objs, seq, err)
 	})
