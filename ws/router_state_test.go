@@ -21,6 +21,30 @@ type slowState struct {
 	waiting chan struct{} // gets a value when a State call blocks
 	mu      sync.Mutex
 	blocked chan struct{} // closed: State does not block
+	// lost makes State answer an empty state of sequence 0, as Redis does
+	// after a restart that lost its data.
+	lost bool
+	// deliver are the routers' bus callbacks by tenant, to hand them
+	// events numbered by hand.
+	deliver map[string]func([]cluster.Event)
+}
+
+func (s *slowState) Subscribe(ctx context.Context, tenant string, fn func([]cluster.Event)) error {
+	s.mu.Lock()
+	if s.deliver == nil {
+		s.deliver = map[string]func([]cluster.Event){}
+	}
+	s.deliver[tenant] = fn
+	s.mu.Unlock()
+	return s.Bus.Subscribe(ctx, tenant, fn)
+}
+
+// inject hands events to their tenant's router as the bus would.
+func (s *slowState) inject(evs ...cluster.Event) {
+	s.mu.Lock()
+	fn := s.deliver[evs[0].Tenant]
+	s.mu.Unlock()
+	fn(evs)
 }
 
 // gate returns the channel whose closing releases State.
@@ -42,6 +66,11 @@ func (s *slowState) block() (release func()) {
 
 func (s *slowState) State(ctx context.Context, tenant, prefix string) ([]cluster.Object, uint64, error) {
 	objs, seq, err := s.Bus.State(ctx, tenant, prefix)
+	s.mu.Lock()
+	if s.lost {
+		objs, seq = nil, 0
+	}
+	s.mu.Unlock()
 	blocked := s.gate()
 	select {
 	case <-blocked:
@@ -67,7 +96,7 @@ func TestSlowStateDoesNotBlockEvents(t *testing.T) {
 	slow := &slowState{Bus: b.Bus, waiting: make(chan struct{}, 1)}
 	slow.block()() // the first state loads at once
 	b.Bus = slow
-	e := newAbuseEnv(t, Options{Backend: b})
+	e := newAbuseEnv(t, Options{Backend: b, DeliverEveryState: true}) // every frame counted: no conflation
 	ctx := context.Background()
 	lease, ok, err := b.Ownership.Acquire(ctx, "t1", "owner", time.Minute)
 	if err != nil || !ok {
@@ -130,5 +159,69 @@ func TestSlowStateDoesNotBlockEvents(t *testing.T) {
 	r.mu.Unlock()
 	if status != "busy" {
 		t.Errorf("cached status %q, want busy", status)
+	}
+}
+
+// TestResyncAfterLostCounters: after the bus asks for a resync (a Redis
+// restart that lost its data and its counters), the new owner's events,
+// numbered from 1 again, are routed at once, also while the state read
+// is slow, and the empty state that comes in does not undo them.
+func TestResyncAfterLostCounters(t *testing.T) {
+	mb := memory.New()
+	t.Cleanup(func() { _ = mb.Close() })
+	b := mb.Cluster()
+	slow := &slowState{Bus: b.Bus, waiting: make(chan struct{}, 1)}
+	slow.block()()
+	b.Bus = slow
+	e := newAbuseEnv(t, Options{Backend: b, DeliverEveryState: true}) // every frame counted: no conflation
+	ctx := context.Background()
+	lease, ok, err := b.Ownership.Acquire(ctx, "t1", "owner", time.Minute)
+	if err != nil || !ok {
+		t.Fatalf("acquire: %v %v", ok, err)
+	}
+	exten := func(id, status string) cluster.Event {
+		data, _ := json.Marshal(pbx.Extension{Exten: id, Status: status})
+		return cluster.Event{Tenant: "t1", Name: cluster.EvExtenChanged, Key: cluster.KeyExten + id, Data: data}
+	}
+	alice := e.login("t1", "alice")
+	var before []cluster.Event
+	for _, st := range []string{"online", "busy", "online", "busy", "online"} {
+		before = append(before, exten("202", st))
+	}
+	if err := b.Bus.PublishFenced(ctx, lease, before); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the owner's events", func() bool { return alice.count(evExtenUpdate) == 5 })
+
+	// Redis restarts empty: the bus asks for a resync, the state read
+	// hangs, and the new owner numbers from 1 again.
+	slow.mu.Lock()
+	slow.lost = true
+	slow.mu.Unlock()
+	release := slow.block()
+	slow.inject(cluster.Event{Tenant: "t1", Name: cluster.EvResync})
+	select {
+	case <-slow.waiting:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the resync did not read the state")
+	}
+	renumbered := func(ev cluster.Event, seq uint64) cluster.Event {
+		ev.Epoch, ev.Seq = lease.Epoch+1, seq
+		return ev
+	}
+	slow.inject(renumbered(exten("201", "ringing"), 1))
+	waitFor(t, "the new owner's first event while the state read hangs", func() bool { return alice.count(evExtenUpdate) == 6 })
+
+	release()
+	resyncs := e.srv.metrics.Resyncs.WithLabelValues("t1")
+	waitFor(t, "the resync", func() bool { return testutil.ToFloat64(resyncs) == 1 })
+	slow.inject(renumbered(exten("202", "ringing"), 2))
+	waitFor(t, "the new owner's next event", func() bool { return alice.count(evExtenUpdate) == 7 })
+	r := e.srv.tenants.Load().byID["t1"].hub.router
+	r.mu.Lock()
+	got, seq := r.state.extens["201"].status, r.seq
+	r.mu.Unlock()
+	if got != "ringing" || seq != 2 {
+		t.Errorf("cached 201 %q, sequence %d; want ringing, 2", got, seq)
 	}
 }
