@@ -14,7 +14,7 @@ var ACLRules = strings.Join([]string{
 	"+sadd", "+srem", "+smembers", "+scard",
 	"+zadd", "+zrem", "+zrange", "+zrangebyscore", "+zremrangebyscore", "+zcard",
 	"+rpush", "+blpop",
-	"+publish", "+subscribe", "+unsubscribe",
+	"+spublish", "+ssubscribe", "+sunsubscribe",
 	"+xadd", "+xreadgroup", "+xack", "+xautoclaim", "+xgroup", "+xdel",
 	"+eval", "+evalsha", "+script|load", "+multi", "+exec", "+info", "+client|list", "+client|setname",
 }, " ")
@@ -28,4 +28,11 @@ var SentinelACLRules = strings.Join([]string{
 	"-@all", "+@connection",
 	"+sentinel|get-master-addr-by-name", "+sentinel|sentinels",
 	"+subscribe", "+psubscribe",
+}, " ")
+
+// ClusterACLRules are the rules a ctiws user needs on a Redis Cluster on
+// top of ACLRules (set both on every node): what go-redis' cluster client
+// sends to learn the slot map.
+var ClusterACLRules = strings.Join([]string{
+	"+cluster|slots",
 }, " ")

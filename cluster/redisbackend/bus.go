@@ -88,7 +88,7 @@ func (u bus) Publish(ctx context.Context, ev cluster.Event) error {
 	if err != nil {
 		return fmt.Errorf("redis backend: publish %s on %s: encode: %w", ev.Name, ev.Tenant, err)
 	}
-	if err := u.b.rdb.Publish(ctx, eventsChannel(ev.Tenant), unfencedPrefix+string(env)).Err(); err != nil {
+	if err := u.b.rdb.SPublish(ctx, eventsChannel(ev.Tenant), unfencedPrefix+string(env)).Err(); err != nil {
 		return fmt.Errorf("redis backend: publish %s on %s: %w", ev.Name, ev.Tenant, err)
 	}
 	return nil

@@ -15,38 +15,52 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// hub owns the node's single pub/sub connection. Every tenant channel a
-// local subscriber asked for stays subscribed for the life of the backend;
-// local subscribers of a tenant are fanned out from one reader goroutine
-// into bounded mailboxes, so a slow subscriber never stalls the connection.
+// hub owns the node's sharded pub/sub connections (SSUBSCRIBE, one lane
+// per Redis shard: one lane on a single Redis or behind Sentinel, one per
+// master holding subscribed tenants on a Redis Cluster). Every tenant
+// channel a local subscriber asked for stays subscribed for the life of the
+// backend; local subscribers of a tenant are fanned out from its lane's
+// reader goroutine into bounded mailboxes, so a slow subscriber never
+// stalls the connection.
 //
 // Resync signals are queued for a tenant's subscribers when:
 //   - Redis confirms the tenant's channel again (go-redis reconnected and
-//     resubscribed, or the hub recreated the connection): messages published
-//     meanwhile are lost (pub/sub is at-most-once);
+//     resubscribed, the hub recreated the connection, or the tenant's slot
+//     moved to another shard): messages published meanwhile are lost
+//     (pub/sub is at-most-once);
 //   - a fenced event's Seq is not the previous Seq + 1 (a gap, or a
 //     regression after Redis lost its data);
 //   - a subscriber's mailbox overflowed.
 //
 // A deafness probe covers a connection that looks healthy but receives
 // nothing (centrifugo issue #1189): after probeIdle without any message the
-// hub publishes to its own probe channel on the same connection; if nothing
-// arrives within probeTimeout it recreates the connection.
+// lane publishes to its own probe channel (in the slot of the tenant that
+// opened the lane, so on the lane's shard); if nothing arrives within
+// probeTimeout it recreates the connection.
 type hub struct {
-	b     *Backend
-	probe string
+	b *Backend
 
 	mu      sync.Mutex
-	started bool
-	ps      *redis.PubSub
 	tenants map[string]*tenantSub // by channel
-	probeN  int                   // confirmations of the probe channel
-	done    chan struct{}
+	lanes   map[string]*lane      // by shard: master address, "" without a cluster
+	wg      sync.WaitGroup        // lane goroutines
+}
+
+// lane is one sharded pub/sub connection and its reader goroutine.
+type lane struct {
+	h     *hub
+	key   string
+	probe string
+	// Guarded by h.mu.
+	ps     *redis.PubSub // nil while (re)created
+	probeN int           // confirmations of the probe channel
+	closed bool          // dissolved: its tenants moved to other lanes
 }
 
 type tenantSub struct {
 	tenant    string
 	channel   string
+	lane      *lane // nil until placed
 	confs     int
 	confirmed chan struct{} // closed on the first confirmation
 	subs      map[*mailbox.Mailbox]struct{}
@@ -55,19 +69,12 @@ type tenantSub struct {
 }
 
 func newHub(b *Backend) *hub {
-	return &hub{b: b, probe: probeChannel(b.instance), tenants: map[string]*tenantSub{}, done: make(chan struct{})}
+	return &hub{b: b, tenants: map[string]*tenantSub{}, lanes: map[string]*lane{}}
 }
 
-// wait blocks until the reader goroutine (if any) has stopped; the backend
-// context must already be cancelled.
-func (h *hub) wait() {
-	h.mu.Lock()
-	started := h.started
-	h.mu.Unlock()
-	if started {
-		<-h.done
-	}
-}
+// wait blocks until every lane goroutine has stopped; the backend context
+// must already be cancelled.
+func (h *hub) wait() { h.wg.Wait() }
 
 func (h *hub) subscribe(ctx context.Context, tenant string, fn func([]cluster.Event)) error {
 	if tenant == "" {
@@ -79,25 +86,19 @@ func (h *hub) subscribe(ctx context.Context, tenant string, fn func([]cluster.Ev
 	ch := eventsChannel(tenant)
 	m := mailbox.New(tenant, h.b.cfg.queueSize, &h.b.stats.Counters)
 	h.mu.Lock()
-	if !h.started {
-		h.started = true
-		go h.run()
-	}
 	ts := h.tenants[ch]
-	isNew := ts == nil
-	if isNew {
+	if ts == nil {
 		ts = &tenantSub{tenant: tenant, channel: ch, confirmed: make(chan struct{}), subs: map[*mailbox.Mailbox]struct{}{}}
 		h.tenants[ch] = ts
 	}
 	ts.subs[m] = struct{}{}
-	ps := h.ps
+	placed := ts.lane != nil
 	h.mu.Unlock()
 
-	if isNew && ps != nil {
-		// Errors are not final: go-redis keeps the channel and subscribes it
-		// on its next (re)connection; the wait below decides.
-		if err := ps.Subscribe(ctx, ch); err != nil {
-			h.b.cfg.log.Debug("pub/sub subscribe failed; waiting for a reconnect", "tenant", tenant, "err", err)
+	if !placed {
+		if err := h.place(ctx, ts); err != nil {
+			h.drop(ts, m)
+			return fmt.Errorf("redis backend: subscribe %s: %w", tenant, err)
 		}
 	}
 	timer := time.NewTimer(h.b.cfg.subscribeTimeout)
@@ -127,47 +128,114 @@ func (h *hub) subscribe(ctx context.Context, tenant string, fn func([]cluster.Ev
 	return nil
 }
 
+// place puts a tenant channel on the lane of its shard (opening the lane
+// if needed) and subscribes it there. Placing an already placed tenant is
+// a no-op.
+func (h *hub) place(ctx context.Context, ts *tenantSub) error {
+	key, probe, err := h.shardOf(ctx, ts.tenant)
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	if ts.lane != nil {
+		h.mu.Unlock()
+		return nil
+	}
+	l := h.lanes[key]
+	if l == nil {
+		l = &lane{h: h, key: key, probe: probe}
+		h.lanes[key] = l
+		h.wg.Add(1)
+		go l.run()
+	}
+	ts.lane = l
+	ps := l.ps
+	h.mu.Unlock()
+	if ps != nil {
+		// Errors are not final: go-redis keeps the channel and subscribes it
+		// on its next (re)connection; the caller's wait decides.
+		if err := ps.SSubscribe(ctx, ts.channel); err != nil {
+			h.b.cfg.log.Debug("pub/sub subscribe failed; waiting for a reconnect", "tenant", ts.tenant, "err", err)
+		}
+	}
+	return nil
+}
+
+// shardOf names the lane of a tenant's channel and the probe channel a new
+// lane would use: on a Redis Cluster the address of the master serving the
+// tenant's slot (go-redis' slot map) and a probe in the same slot; one
+// lane otherwise.
+func (h *hub) shardOf(ctx context.Context, tenant string) (key, probe string, err error) {
+	cc, ok := h.b.rdb.(*redis.ClusterClient)
+	if !ok {
+		return "", probeChannel(h.b.instance), nil
+	}
+	m, err := cc.MasterForKey(ctx, eventsChannel(tenant))
+	if err != nil {
+		return "", "", fmt.Errorf("find the shard of %s: %w", tenant, err)
+	}
+	return m.Options().Addr, tenantProbeChannel(tenant, h.b.instance), nil
+}
+
 func (h *hub) drop(ts *tenantSub, m *mailbox.Mailbox) {
 	h.mu.Lock()
 	delete(ts.subs, m)
 	h.mu.Unlock()
 }
 
-// run owns the pub/sub connection until the backend closes, recreating it
-// when the deafness probe fails.
-func (h *hub) run() {
-	defer close(h.done)
+// run owns the lane's pub/sub connection until the backend closes or the
+// lane is dissolved, recreating it when the deafness probe fails.
+func (l *lane) run() {
+	h := l.h
+	defer h.wg.Done()
 	for h.b.ctx.Err() == nil {
 		h.mu.Lock()
-		ps := h.b.rdb.Subscribe(h.b.ctx) // no channels: no I/O yet
-		h.ps = ps
-		chans := []string{h.probe}
-		for ch := range h.tenants {
-			chans = append(chans, ch)
+		if l.closed {
+			h.mu.Unlock()
+			return
+		}
+		ps := h.b.rdb.SSubscribe(h.b.ctx) // no channels: no I/O yet
+		l.ps = ps
+		chans := []string{l.probe}
+		for ch, ts := range h.tenants {
+			if ts.lane == l {
+				chans = append(chans, ch)
+			}
 		}
 		h.mu.Unlock()
-		if err := ps.Subscribe(h.b.ctx, chans...); err != nil && h.b.ctx.Err() == nil {
-			h.b.cfg.log.Warn("pub/sub subscribe failed; go-redis will retry", "err", err)
+		if err := ps.SSubscribe(h.b.ctx, chans...); err != nil && h.b.ctx.Err() == nil {
+			h.b.cfg.log.Warn("pub/sub subscribe failed; go-redis will retry", "shard", l.key, "err", err)
 		}
 		msgs := ps.ChannelWithSubscriptions(redis.WithChannelSize(h.b.cfg.pubsubBuffer))
-		deaf := h.loop(msgs)
+		again := l.loop(msgs)
 		h.mu.Lock()
-		h.ps = nil
+		l.ps = nil
 		h.mu.Unlock()
 		_ = ps.Close()
-		if deaf {
+		switch again {
+		case laneDeaf:
 			h.b.stats.deaf.Add(1)
 			select {
 			case <-h.b.ctx.Done():
 			case <-time.After(100 * time.Millisecond):
 			}
+		case laneMoved:
+			h.dissolve(l)
+			return
 		}
 	}
 }
 
-// loop reads one pub/sub connection; it returns true when the connection
-// must be recreated.
-func (h *hub) loop(msgs <-chan any) bool {
+// Why a lane's loop returned.
+const (
+	laneStop  = iota // the backend closed
+	laneDeaf         // recreate the connection
+	laneMoved        // Redis dropped a channel: a slot moved to another shard
+)
+
+// loop reads one pub/sub connection and says why it stopped.
+func (l *lane) loop(msgs <-chan any) int {
+	h := l.h
 	tick := h.b.cfg.probeIdle / 5
 	if tick < 50*time.Millisecond {
 		tick = 50 * time.Millisecond
@@ -179,17 +247,19 @@ func (h *hub) loop(msgs <-chan any) bool {
 	for {
 		select {
 		case <-h.b.ctx.Done():
-			return false
+			return laneStop
 		case m, ok := <-msgs:
 			if !ok {
-				return true
+				return laneDeaf
 			}
 			lastRecv, probeSent = time.Now(), time.Time{}
 			switch m := m.(type) {
 			case *redis.Subscription:
-				h.onSubscription(m)
+				if !l.onSubscription(m) {
+					return laneMoved
+				}
 			case *redis.Message:
-				if m.Channel != h.probe {
+				if m.Channel != l.probe {
 					h.onMessage(m)
 				}
 			}
@@ -197,46 +267,85 @@ func (h *hub) loop(msgs <-chan any) bool {
 			switch {
 			case probeSent.IsZero() && time.Since(lastRecv) >= h.b.cfg.probeIdle:
 				ctx, cancel := context.WithTimeout(h.b.ctx, time.Second)
-				err := h.b.rdb.Publish(ctx, h.probe, "p").Err()
+				err := h.b.rdb.SPublish(ctx, l.probe, "p").Err()
 				cancel()
 				if err == nil {
 					probeSent = time.Now()
 				} // else Redis is unreachable: go-redis reconnects on its own
 			case !probeSent.IsZero() && time.Since(probeSent) >= h.b.cfg.probeTimeout:
 				h.b.cfg.log.Warn("pub/sub connection is deaf (probe not received); recreating it",
-					"idle", time.Since(lastRecv).Round(time.Millisecond))
-				return true
+					"shard", l.key, "idle", time.Since(lastRecv).Round(time.Millisecond))
+				return laneDeaf
 			}
 		}
 	}
 }
 
-func (h *hub) onSubscription(s *redis.Subscription) {
-	if s.Kind != "subscribe" {
-		return
-	}
+// onSubscription counts confirmations; it returns false when Redis dropped
+// one of the lane's channels by itself (SUNSUBSCRIBE we never sent: the
+// slot was migrated to another shard), so the lane must be dissolved.
+func (l *lane) onSubscription(s *redis.Subscription) bool {
+	h := l.h
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if s.Channel == h.probe {
-		h.probeN++
-		if h.probeN > 1 {
-			h.b.cfg.log.Info("pub/sub resubscribed after a reconnect")
+	switch s.Kind {
+	case "ssubscribe":
+	case "sunsubscribe":
+		h.b.cfg.log.Warn("redis dropped a shard channel (slot migrated); moving the lane's tenants", "shard", l.key, "channel", s.Channel)
+		return false
+	default:
+		return true
+	}
+	if s.Channel == l.probe {
+		l.probeN++
+		if l.probeN > 1 {
+			h.b.cfg.log.Info("pub/sub resubscribed after a reconnect", "shard", l.key)
 		}
-		return
+		return true
 	}
 	ts := h.tenants[s.Channel]
-	if ts == nil {
-		return
+	if ts == nil || ts.lane != l {
+		return true
 	}
 	ts.confs++
 	if ts.confs == 1 {
 		close(ts.confirmed)
-		return
+		return true
 	}
 	// Resubscribed: whatever was published meanwhile is lost.
 	h.b.stats.reconnects.Add(1)
 	ts.lastSeq, ts.maxEpoch = 0, 0
 	ts.resyncLocked()
+	return true
+}
+
+// dissolve closes lane l after a slot migration and places each of its
+// tenants again on the shard that serves it now (a reload of go-redis'
+// slot map first); their new confirmation resyncs them.
+func (h *hub) dissolve(l *lane) {
+	if cc, ok := h.b.rdb.(*redis.ClusterClient); ok {
+		cc.ReloadState(h.b.ctx)
+	}
+	h.mu.Lock()
+	l.closed = true
+	if h.lanes[l.key] == l {
+		delete(h.lanes, l.key)
+	}
+	var moved []*tenantSub
+	for _, ts := range h.tenants {
+		if ts.lane == l {
+			ts.lane = nil
+			moved = append(moved, ts)
+		}
+	}
+	h.mu.Unlock()
+	for _, ts := range moved {
+		ctx, cancel := context.WithTimeout(h.b.ctx, h.b.cfg.subscribeTimeout)
+		if err := h.place(ctx, ts); err != nil && h.b.ctx.Err() == nil {
+			h.b.cfg.log.Warn("could not move a tenant channel to its new shard; its clients resync on the next subscribe", "tenant", ts.tenant, "err", err)
+		}
+		cancel()
+	}
 }
 
 func (ts *tenantSub) resyncLocked() {

@@ -3,6 +3,11 @@ package redisbackend
 // keyPrefix starts every key and channel of ctiws.
 const keyPrefix = "ctiws:"
 
+// LiveNodesKey is the sorted set of live nodes (node → deadline): the one
+// key every node writes its heartbeat to, so on a Redis Cluster its
+// master is connected to every live node.
+const LiveNodesKey = keyPrefix + "nodes"
+
 // tenantPrefix is the hash-tagged prefix of every key of a tenant.
 func tenantPrefix(tenant string) string { return keyPrefix + "{" + tenant + "}:" }
 
@@ -31,7 +36,7 @@ func userSetKey(tenant, user string) string { return tenantPrefix(tenant) + "use
 func nodeSetKey(tenant, node string) string { return tenantPrefix(tenant) + "node:" + node }
 func nodesKey(tenant string) string         { return tenantPrefix(tenant) + "nodes" }
 func heartbeatKey(node string) string       { return keyPrefix + "node:" + node }
-func liveNodesKey() string                  { return keyPrefix + "nodes" }
+func liveNodesKey() string                  { return LiveNodesKey }
 func leaseKey(tenant string) string         { return tenantPrefix(tenant) + "lease" }
 func fenceKey(tenant string) string         { return tenantPrefix(tenant) + "fence" }
 func seqKey(tenant string) string           { return tenantPrefix(tenant) + "seq" }
@@ -39,6 +44,12 @@ func stateKey(tenant string) string         { return tenantPrefix(tenant) + "sta
 func eventsChannel(tenant string) string    { return tenantPrefix(tenant) + "events" }
 func cmdStreamKey(tenant string) string     { return tenantPrefix(tenant) + "cmd" }
 func probeChannel(instance string) string   { return keyPrefix + "probe:" + instance }
+
+// tenantProbeChannel is the deafness probe of a cluster lane opened by
+// tenant: in the tenant's slot, so on the lane's shard.
+func tenantProbeChannel(tenant, instance string) string {
+	return tenantPrefix(tenant) + "probe:" + instance
+}
 
 // replyKey holds the result of an awaited command.
 func replyKey(tenant, id string) string { return tenantPrefix(tenant) + "cmdres:" + id }

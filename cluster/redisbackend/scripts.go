@@ -198,7 +198,9 @@ return 0
 // ARGV[1]=node, ARGV[2]=epoch, ARGV[3]=channel, then four per event: key
 // (” = not keyed), op ('s' store, 'd' delete, ” none), data, envelope.
 // Checks the lease, then per event INCR seq, stores or deletes the state
-// field as "<seq>:<data>", and PUBLISHes "s:<seq>:<envelope>". Returns the
+// field as "<seq>:<data>", and SPUBLISHes "s:<seq>:<envelope>" (the
+// channel is in the tenant's slot, so a Redis Cluster runs the script on
+// one shard and delivers on that shard only). Returns the
 // last seq, or -1 when the fence fails (nothing is written).
 var publishFenced = redis.NewScript(`
 local f = redis.call('HMGET', KEYS[1], 'owner', 'epoch')
@@ -212,7 +214,7 @@ for i = 4, #ARGV, 4 do
   elseif op == 'd' then
     redis.call('HDEL', KEYS[3], ARGV[i])
   end
-  redis.call('PUBLISH', ARGV[3], 's:' .. seq .. ':' .. ARGV[i + 3])
+  redis.call('SPUBLISH', ARGV[3], 's:' .. seq .. ':' .. ARGV[i + 3])
 end
 return seq
 `)

@@ -67,10 +67,20 @@ func redisURLError(raw string, err error) error {
 // every node's connections carry the client name "ctiws-<node_id>", and a
 // killed process's connections are closed by its kernel at once. It errs
 // (and the caller relies on the heartbeats alone) where CLIENT LIST is not
-// allowed. One call per refresh interval per node, not per tenant.
-func connectedNodes(rdb *redis.Client) func(ctx context.Context) (map[string]bool, error) {
+// allowed. One call per refresh interval per node, not per tenant. On a
+// Redis Cluster it asks the master of the live node set, which every node
+// writes its heartbeat to through the lease client.
+func connectedNodes(rdb redis.UniversalClient) func(ctx context.Context) (map[string]bool, error) {
 	return func(ctx context.Context) (map[string]bool, error) {
-		list, err := rdb.ClientList(ctx).Result()
+		var c redis.Cmdable = rdb
+		if cc, ok := rdb.(*redis.ClusterClient); ok {
+			m, err := cc.MasterForKey(ctx, redisbackend.LiveNodesKey)
+			if err != nil {
+				return nil, fmt.Errorf("client list: master of %s: %w", redisbackend.LiveNodesKey, err)
+			}
+			c = m
+		}
+		list, err := c.ClientList(ctx).Result()
 		if err != nil {
 			return nil, fmt.Errorf("client list: %w", err)
 		}
@@ -122,8 +132,8 @@ func (h errorHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 // opName bounds the label to known command names.
 func opName(cmd redis.Cmder) string {
 	switch n := strings.ToLower(cmd.Name()); n {
-	case "evalsha", "eval", "get", "set", "del", "hget", "hset", "hgetall", "hscan", "publish", "ping",
-		"xadd", "xreadgroup", "xack", "xautoclaim", "xgroup", "pexpire", "smembers", "sadd", "srem", "exists", "scan", "subscribe":
+	case "evalsha", "eval", "get", "set", "del", "hget", "hset", "hgetall", "hscan", "publish", "spublish", "ping",
+		"xadd", "xreadgroup", "xack", "xautoclaim", "xgroup", "pexpire", "smembers", "sadd", "srem", "exists", "scan", "subscribe", "ssubscribe":
 		return n
 	default:
 		return "other"

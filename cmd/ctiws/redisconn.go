@@ -14,8 +14,12 @@ import (
 // function returning a new client with the given pool size and idle
 // connections (0, 0 = go-redis defaults). A Sentinel URL gives go-redis'
 // failover clients: they ask the sentinels for the master, follow its
-// promotions and reconnect by themselves. Errors never show a password.
-func redisClientFactory(cfg *config.Config) (func(pool, minIdle int) *redis.Client, error) {
+// promotions and reconnect by themselves. A Cluster URL gives go-redis'
+// cluster clients: they learn the slot map from the seed nodes, route each
+// command to its slot's master, follow MOVED/ASK and reload the map after
+// a failover (pool and minIdle are then per cluster node). Errors never
+// show a password.
+func redisClientFactory(cfg *config.Config) (func(pool, minIdle int) redis.UniversalClient, error) {
 	tlsConf, err := redisTLS(cfg)
 	if err != nil {
 		return nil, err
@@ -44,10 +48,33 @@ func redisClientFactory(cfg *config.Config) (func(pool, minIdle int) *redis.Clie
 		if cfg.RedisPassword != "" {
 			base.Password = cfg.RedisPassword
 		}
-		return func(pool, minIdle int) *redis.Client {
+		return func(pool, minIdle int) redis.UniversalClient {
 			o := base
 			o.PoolSize, o.MinIdleConns = pool, minIdle
 			return redis.NewFailoverClient(&o)
+		}, nil
+	case config.SchemeCluster, config.SchemeClusterTLS:
+		cu, err := config.ParseClusterURL(cfg.RedisURL)
+		if err != nil {
+			return nil, fmt.Errorf("redis_url %s: %w", config.RedactURL(cfg.RedisURL), err)
+		}
+		base := redis.ClusterOptions{
+			Addrs:      cu.Nodes,
+			Username:   cu.Username,
+			Password:   cu.Password,
+			ClientName: name,
+			TLSConfig:  tlsConf,
+		}
+		if cfg.RedisUsername != "" {
+			base.Username = cfg.RedisUsername
+		}
+		if cfg.RedisPassword != "" {
+			base.Password = cfg.RedisPassword
+		}
+		return func(pool, minIdle int) redis.UniversalClient {
+			o := base
+			o.PoolSize, o.MinIdleConns = pool, minIdle
+			return redis.NewClusterClient(&o)
 		}, nil
 	default:
 		opts, err := redis.ParseURL(cfg.RedisURL)
@@ -67,7 +94,7 @@ func redisClientFactory(cfg *config.Config) (func(pool, minIdle int) *redis.Clie
 			}
 			opts.TLSConfig = tlsConf
 		}
-		return func(pool, minIdle int) *redis.Client {
+		return func(pool, minIdle int) redis.UniversalClient {
 			o := *opts
 			o.PoolSize, o.MinIdleConns = pool, minIdle
 			return redis.NewClient(&o)
@@ -75,12 +102,13 @@ func redisClientFactory(cfg *config.Config) (func(pool, minIdle int) *redis.Clie
 	}
 }
 
-// redisTLS builds the TLS configuration of a rediss:// or
-// rediss+sentinel:// URL: the system roots, or redis_tls_ca_file, and a
-// client certificate when redis_tls_cert_file/redis_tls_key_file are set.
-// It returns nil for a plain URL.
+// redisTLS builds the TLS configuration of a rediss://,
+// rediss+sentinel:// or rediss+cluster:// URL: the system roots, or
+// redis_tls_ca_file, and a client certificate when
+// redis_tls_cert_file/redis_tls_key_file are set. It returns nil for a
+// plain URL.
 func redisTLS(cfg *config.Config) (*tls.Config, error) {
-	if s := cfg.RedisScheme(); s != config.SchemeRediss && s != config.SchemeSentinelTLS {
+	if !cfg.RedisTLS() {
 		return nil, nil
 	}
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}

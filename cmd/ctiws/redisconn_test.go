@@ -90,6 +90,7 @@ func TestRedisClientTLSFiles(t *testing.T) {
 		{config.Config{RedisURL: "rediss://u:topsecret@h:6380/0", RedisTLSCAFile: bad}, "redis_tls_ca_file"},
 		{config.Config{RedisURL: "rediss+sentinel://u:topsecret@h:26379/m", RedisTLSCertFile: bad, RedisTLSKeyFile: bad}, "redis_tls_cert_file"},
 		{config.Config{RedisURL: "rediss://u:topsecret@h:6380/0?dial_timeout=nope"}, "redis_url"},
+		{config.Config{RedisURL: "rediss+cluster://u:topsecret@h:7000", RedisTLSCAFile: bad}, "redis_tls_ca_file"},
 	} {
 		_, err := redisClientFactory(&c.cfg)
 		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "topsecret") {
@@ -101,10 +102,22 @@ func TestRedisClientTLSFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rdb := f(1, 0)
+	rdb := f(1, 0).(*redis.Client)
 	defer rdb.Close()
 	if o := rdb.Options(); o.TLSConfig == nil || o.TLSConfig.ServerName != "h" {
 		t.Fatalf("TLS config = %+v", o.TLSConfig)
 	}
-	var _ redis.UniversalClient = rdb
+	// A rediss+cluster URL gives a cluster client speaking TLS.
+	f, err = redisClientFactory(&config.Config{RedisURL: "rediss+cluster://ctiws:pw@h1:7000,h2:7001"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, ok := f(1, 0).(*redis.ClusterClient)
+	if !ok {
+		t.Fatalf("rediss+cluster:// gave %T, want a *redis.ClusterClient", f(1, 0))
+	}
+	defer cc.Close()
+	if o := cc.Options(); o.TLSConfig == nil || len(o.Addrs) != 2 || o.Username != "ctiws" || o.Password != "pw" || o.PoolSize != 1 {
+		t.Fatalf("cluster options = %+v", o)
+	}
 }

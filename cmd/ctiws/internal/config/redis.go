@@ -9,16 +9,90 @@ import (
 	"strings"
 )
 
-// Redis URL schemes: a single server (plain, TLS or a unix socket), or a
-// Sentinel-managed master (plain or TLS to both sentinels and master).
+// Redis URL schemes: a single server (plain, TLS or a unix socket), a
+// Sentinel-managed master (plain or TLS to both sentinels and master), or a
+// Redis Cluster (plain or TLS to every node).
 const (
 	SchemeRedis         = "redis"
 	SchemeRediss        = "rediss"
 	SchemeUnix          = "unix"
 	SchemeSentinel      = "redis+sentinel"
 	SchemeSentinelTLS   = "rediss+sentinel"
-	redisSchemesMessage = "redis://, rediss://, unix://, redis+sentinel:// or rediss+sentinel://"
+	SchemeCluster       = "redis+cluster"
+	SchemeClusterTLS    = "rediss+cluster"
+	redisSchemesMessage = "redis://, rediss://, unix://, redis+sentinel://, rediss+sentinel://, redis+cluster:// or rediss+cluster://"
 )
+
+// ClusterURL is a parsed redis+cluster:// URL:
+// redis+cluster://[user:password@]host:port[,host:port...][/]. The hosts
+// are seeds: go-redis' cluster client learns the other nodes and the slot
+// map from them. A Redis Cluster has database 0 only.
+type ClusterURL struct {
+	TLS      bool
+	Username string
+	Password string
+	Nodes    []string
+}
+
+// ParseClusterURL parses a redis+cluster:// or rediss+cluster:// URL. Its
+// errors never contain the password.
+func ParseClusterURL(raw string) (ClusterURL, error) {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok || (scheme != SchemeCluster && scheme != SchemeClusterTLS) {
+		return ClusterURL{}, fmt.Errorf("not a %s:// URL", SchemeCluster)
+	}
+	m, err := parseHostList(rest, "node")
+	if err != nil {
+		return ClusterURL{}, err
+	}
+	if m.path != "" && m.path != "0" {
+		return ClusterURL{}, fmt.Errorf("a Redis Cluster has database 0 only (got /%s)", m.path)
+	}
+	return ClusterURL{TLS: scheme == SchemeClusterTLS, Username: m.user, Password: m.password, Nodes: m.hosts}, nil
+}
+
+// hostList is the part after "://" of a multi-host URL.
+type hostList struct {
+	user, password string
+	hosts          []string
+	path           string // after the first '/', without it
+}
+
+// parseHostList parses [user[:password]@]host:port[,host:port...][/path];
+// what names the hosts in errors (sentinel, node).
+func parseHostList(rest, what string) (hostList, error) {
+	var out hostList
+	if i := strings.IndexAny(rest, "?#"); i >= 0 {
+		return hostList{}, fmt.Errorf("query parameters are not supported (use the redis_* fields)")
+	}
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
+		userinfo := rest[:at]
+		rest = rest[at+1:]
+		u, p, hasPass := strings.Cut(userinfo, ":")
+		var err error
+		if out.user, err = url.PathUnescape(u); err != nil {
+			return hostList{}, fmt.Errorf("bad escape in the user name")
+		}
+		if hasPass {
+			if out.password, err = url.PathUnescape(p); err != nil {
+				return hostList{}, fmt.Errorf("bad escape in the password")
+			}
+		}
+	}
+	hosts, path, _ := strings.Cut(rest, "/")
+	for h := range strings.SplitSeq(hosts, ",") {
+		host, port, err := net.SplitHostPort(h)
+		if err != nil || host == "" {
+			return hostList{}, fmt.Errorf("%s %q is not host:port", what, h)
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return hostList{}, fmt.Errorf("%s %q has a bad port", what, h)
+		}
+		out.hosts = append(out.hosts, h)
+	}
+	out.path = path
+	return out, nil
+}
 
 // SentinelURL is a parsed redis+sentinel:// URL:
 // redis+sentinel://[user:password@]host:port[,host:port...]/master-name[/db].
@@ -40,36 +114,12 @@ func ParseSentinelURL(raw string) (SentinelURL, error) {
 	if !ok || (scheme != SchemeSentinel && scheme != SchemeSentinelTLS) {
 		return SentinelURL{}, fmt.Errorf("not a %s:// URL", SchemeSentinel)
 	}
-	out := SentinelURL{TLS: scheme == SchemeSentinelTLS}
-	if i := strings.IndexAny(rest, "?#"); i >= 0 {
-		return SentinelURL{}, fmt.Errorf("query parameters are not supported (use the redis_* fields)")
+	m, err := parseHostList(rest, "sentinel")
+	if err != nil {
+		return SentinelURL{}, err
 	}
-	if at := strings.LastIndex(rest, "@"); at >= 0 {
-		userinfo := rest[:at]
-		rest = rest[at+1:]
-		u, p, hasPass := strings.Cut(userinfo, ":")
-		var err error
-		if out.Username, err = url.PathUnescape(u); err != nil {
-			return SentinelURL{}, fmt.Errorf("bad escape in the user name")
-		}
-		if hasPass {
-			if out.Password, err = url.PathUnescape(p); err != nil {
-				return SentinelURL{}, fmt.Errorf("bad escape in the password")
-			}
-		}
-	}
-	hosts, path, _ := strings.Cut(rest, "/")
-	for h := range strings.SplitSeq(hosts, ",") {
-		host, port, err := net.SplitHostPort(h)
-		if err != nil || host == "" {
-			return SentinelURL{}, fmt.Errorf("sentinel %q is not host:port", h)
-		}
-		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			return SentinelURL{}, fmt.Errorf("sentinel %q has a bad port", h)
-		}
-		out.Sentinels = append(out.Sentinels, h)
-	}
-	name, db, hasDB := strings.Cut(path, "/")
+	out := SentinelURL{TLS: scheme == SchemeSentinelTLS, Username: m.user, Password: m.password, Sentinels: m.hosts}
+	name, db, hasDB := strings.Cut(m.path, "/")
 	if name == "" {
 		return SentinelURL{}, fmt.Errorf("the master name is missing (…/master-name)")
 	}
@@ -88,6 +138,16 @@ func ParseSentinelURL(raw string) (SentinelURL, error) {
 func (c *Config) RedisScheme() string {
 	s, _, _ := strings.Cut(c.RedisURL, "://")
 	return s
+}
+
+// RedisTLS reports whether redis_url asks for TLS (rediss://,
+// rediss+sentinel:// or rediss+cluster://).
+func (c *Config) RedisTLS() bool {
+	switch c.RedisScheme() {
+	case SchemeRediss, SchemeSentinelTLS, SchemeClusterTLS:
+		return true
+	}
+	return false
 }
 
 // validateRedis checks redis_url and the redis_* fields; each error names
@@ -115,6 +175,10 @@ func (c *Config) validateRedis() error {
 		if _, err := ParseSentinelURL(c.RedisURL); err != nil {
 			return fmt.Errorf("redis_url: %s: %w", RedactURL(c.RedisURL), err)
 		}
+	case SchemeCluster, SchemeClusterTLS:
+		if _, err := ParseClusterURL(c.RedisURL); err != nil {
+			return fmt.Errorf("redis_url: %s: %w", RedactURL(c.RedisURL), err)
+		}
 	default:
 		return fmt.Errorf("redis_url: %s must start with %s", RedactURL(c.RedisURL), redisSchemesMessage)
 	}
@@ -128,9 +192,8 @@ func (c *Config) validateRedis() error {
 	if !sentinel && (c.RedisSentinelUsername != "" || c.RedisSentinelPassword != "" || c.RedisSentinelPasswordFile != "") {
 		return fmt.Errorf("redis_sentinel_password: only for a redis+sentinel:// or rediss+sentinel:// redis_url")
 	}
-	tls := c.RedisScheme() == SchemeRediss || c.RedisScheme() == SchemeSentinelTLS
-	if !tls && (c.RedisTLSCAFile != "" || c.RedisTLSCertFile != "" || c.RedisTLSKeyFile != "") {
-		return fmt.Errorf("redis_tls_ca_file: TLS files need a rediss:// or rediss+sentinel:// redis_url")
+	if !c.RedisTLS() && (c.RedisTLSCAFile != "" || c.RedisTLSCertFile != "" || c.RedisTLSKeyFile != "") {
+		return fmt.Errorf("redis_tls_ca_file: TLS files need a rediss://, rediss+sentinel:// or rediss+cluster:// redis_url")
 	}
 	if (c.RedisTLSCertFile == "") != (c.RedisTLSKeyFile == "") {
 		return fmt.Errorf("redis_tls_cert_file: set both redis_tls_cert_file and redis_tls_key_file, or neither")

@@ -38,6 +38,36 @@ func TestParseSentinelURL(t *testing.T) {
 	}
 }
 
+func TestParseClusterURL(t *testing.T) {
+	cases := []struct {
+		raw  string
+		want ClusterURL
+		err  string
+	}{
+		{"redis+cluster://h1:7000,h2:7001,h3:7002", ClusterURL{Nodes: []string{"h1:7000", "h2:7001", "h3:7002"}}, ""},
+		{"rediss+cluster://ctiws:s%40cret@h1:7000/", ClusterURL{TLS: true, Username: "ctiws", Password: "s@cret", Nodes: []string{"h1:7000"}}, ""},
+		{"redis+cluster://:pw@[::1]:7000/0", ClusterURL{Password: "pw", Nodes: []string{"[::1]:7000"}}, ""},
+		{"redis+cluster://h1:7000/2", ClusterURL{}, "database 0 only"},
+		{"redis+cluster://h1", ClusterURL{}, "host:port"},
+		{"redis+cluster://h1:7000,", ClusterURL{}, "host:port"},
+		{"redis+cluster://h1:70000", ClusterURL{}, "bad port"},
+		{"redis+cluster://h1:1?read_only=1", ClusterURL{}, "query"},
+		{"redis+sentinel://h1:1/m", ClusterURL{}, "not a"},
+	}
+	for _, c := range cases {
+		got, err := ParseClusterURL(c.raw)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%s: err %v, want %q", c.raw, err, c.err)
+			}
+			continue
+		}
+		if err != nil || !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s: %+v, %v; want %+v", c.raw, got, err, c.want)
+		}
+	}
+}
+
 func TestRedisConfigErrorsNameTheFieldAndHideThePassword(t *testing.T) {
 	const tenant = "tenants:\n  - id: demo\n    ami: {address: sim}\n    auth: {enabled: false}\n    users_file: u\n    profiles_file: p\n"
 	cases := []struct {
@@ -51,6 +81,10 @@ func TestRedisConfigErrorsNameTheFieldAndHideThePassword(t *testing.T) {
 		{"tls files without rediss", "redis_url: redis://h:1\nredis_tls_ca_file: ca.pem\n", "redis_tls_ca_file"},
 		{"cert without key", "redis_url: rediss://h:1\nredis_tls_cert_file: c.pem\n", "redis_tls_cert_file"},
 		{"password without url", "redis_password: topsecret\n", "redis_password"},
+		{"cluster bad host", "redis_url: redis+cluster://u:topsecret@h\n", "redis_url"},
+		{"cluster with a database", "redis_url: redis+cluster://u:topsecret@h:1/3\n", "redis_url"},
+		{"sentinel password on a cluster", "redis_url: redis+cluster://h:1\nredis_sentinel_password: topsecret\n", "redis_sentinel_password"},
+		{"tls files without rediss+cluster", "redis_url: redis+cluster://h:1\nredis_tls_ca_file: ca.pem\n", "redis_tls_ca_file"},
 	}
 	for _, c := range cases {
 		_, err := Parse([]byte(c.yaml+tenant), nil)
@@ -70,6 +104,8 @@ func TestRedisConfigErrorsNameTheFieldAndHideThePassword(t *testing.T) {
 		"redis_url: rediss://h:1\nredis_tls_ca_file: ca.pem\nredis_tls_cert_file: c\nredis_tls_key_file: k\n",
 		"redis_url: redis+sentinel://a:1,b:2,c:3/mymaster\nredis_sentinel_password: s\n",
 		"redis_url: rediss+sentinel://u:p@a:1/m\n",
+		"redis_url: redis+cluster://a:1,b:2,c:3\nredis_username: ctiws\nredis_password: x\n",
+		"redis_url: rediss+cluster://u:p@a:1\nredis_tls_ca_file: ca.pem\n",
 	} {
 		if _, err := Parse([]byte(ok+tenant), nil); err != nil {
 			t.Errorf("%q refused: %v", ok, err)
