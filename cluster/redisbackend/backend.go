@@ -184,14 +184,22 @@ func New(url string, opts ...Option) (*Backend, error) {
 }
 
 // NewFromClient uses an existing client (e.g. a ClusterClient or a Sentinel
-// failover client). Close does not close rdb.
+// failover client). Close does not close rdb. A Redis Cluster client (rdb
+// or one given WithLeaseClient/WithBlockingClient) gets a hook that
+// reloads its slot map when a command finds no connection (a master died:
+// see watchSlotMap).
 func NewFromClient(rdb redis.UniversalClient, opts ...Option) *Backend {
 	b := newBackend(rdb, opts)
+	watchSlotMap(rdb)
 	if b.blocking == nil {
 		b.blocking = rdb
+	} else if b.blocking != rdb {
+		watchSlotMap(b.blocking)
 	}
 	if b.lease == nil {
 		b.lease = rdb
+	} else if b.lease != rdb && b.lease != b.blocking {
+		watchSlotMap(b.lease)
 	}
 	return b
 }

@@ -49,6 +49,36 @@ func sentinelFailover(t *testing.T, lease time.Duration, kept bool) {
 	url := fmt.Sprintf("redis+sentinel://%s/ctiws", strings.Join(addrs, ","))
 	tenants := []string{"t1", "t2"}
 	c := newTestClusterOn(t, url, 2, tenants, 8, lease)
+	redisFailover(t, c, kept, func() {
+		// The tokens reached the replica (a write in the last milliseconds
+		// before a failover may not: docs/cluster.md).
+		mc := redis.NewClient(&redis.Options{Addr: master.Addr()})
+		if n, err := mc.Wait(context.Background(), 1, 5*time.Second).Result(); err != nil || n != 1 {
+			t.Fatalf("replica acknowledgement: %d, %v", n, err)
+		}
+		_ = mc.Close()
+		master.Stop()
+	}, func() {
+		// The replica is the master now.
+		rc := redis.NewClient(&redis.Options{Addr: replica.Addr()})
+		defer rc.Close()
+		if role, err := rc.Do(context.Background(), "ROLE").Slice(); err != nil || len(role) == 0 || role[0] != "master" {
+			t.Fatalf("replica role after the failover: %v, %v", role, err)
+		}
+	})
+}
+
+// redisFailover is the failover scenario shared by the Sentinel and the
+// Redis Cluster tests: clients logged in with a password on every node for
+// every tenant of c; kill makes Redis lose a master (after making sure the
+// tokens were replicated), promoted checks the new topology once the nodes
+// recovered. Within 15 s both nodes are ready and every tenant owned, no
+// tenant ever has two owners (with kept, none is ever without one nor
+// moves), every client keeps its socket, its token still opens a session,
+// and every client's view equals the REST snapshot.
+func redisFailover(t *testing.T, c *testCluster, kept bool, kill, promoted func()) {
+	t.Helper()
+	tenants := c.tenants
 	ownerBefore := map[string]*nodeProc{}
 	for _, id := range tenants {
 		c.eventually("an owner of "+id, 15*time.Second, func() bool { ownerBefore[id] = c.owner(id); return ownerBefore[id] != nil })
@@ -84,14 +114,6 @@ func sentinelFailover(t *testing.T, lease time.Duration, kept bool) {
 		}
 		return true
 	})
-	// The tokens reached the replica (a write in the last milliseconds
-	// before a failover may not: docs/cluster.md).
-	mc := redis.NewClient(&redis.Options{Addr: master.Addr()})
-	if n, err := mc.Wait(context.Background(), 1, 5*time.Second).Result(); err != nil || n != 1 {
-		t.Fatalf("replica acknowledgement: %d, %v", n, err)
-	}
-	_ = mc.Close()
-
 	// Sample the owners of every tenant until the end of the test.
 	var (
 		mu      sync.Mutex
@@ -130,7 +152,7 @@ func sentinelFailover(t *testing.T, lease time.Duration, kept bool) {
 	for i, s := range sessions {
 		before[i] = s.v.count("extenUpdate")
 	}
-	master.Stop()
+	kill()
 	killed := time.Now()
 	took := c.eventually("both nodes ready and every tenant owned after the master's death", 15*time.Second, func() bool {
 		for _, n := range c.nodes {
@@ -155,13 +177,7 @@ func sentinelFailover(t *testing.T, lease time.Duration, kept bool) {
 		return true
 	})
 	t.Logf("events on every client %v after the kill", time.Since(killed))
-	// The replica is the master now.
-	rc := redis.NewClient(&redis.Options{Addr: replica.Addr()})
-	defer rc.Close()
-	if role, err := rc.Do(context.Background(), "ROLE").Slice(); err != nil || len(role) == 0 || role[0] != "master" {
-		t.Fatalf("replica role after the failover: %v, %v", role, err)
-	}
-
+	promoted()
 	for _, s := range sessions {
 		select {
 		case <-s.v.conn.Done():
