@@ -30,7 +30,7 @@ func TestACLRulesDocumented(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, rule := range strings.Fields(redisbackend.ACLRules + " " + redisbackend.SentinelACLRules) {
+	for _, rule := range strings.Fields(redisbackend.ACLRules + " " + redisbackend.SentinelACLRules + " " + redisbackend.ClusterACLRules) {
 		if !strings.Contains(string(doc), " "+rule) {
 			t.Errorf("docs/security.md does not list the ACL rule %s", rule)
 		}
