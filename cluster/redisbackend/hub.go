@@ -43,6 +43,7 @@ type hub struct {
 	mu      sync.Mutex
 	tenants map[string]*tenantSub // by channel
 	lanes   map[string]*lane      // by shard: master address, "" without a cluster
+	closed  bool                  // wait was called: no new lanes
 	wg      sync.WaitGroup        // lane goroutines
 }
 
@@ -74,7 +75,12 @@ func newHub(b *Backend) *hub {
 
 // wait blocks until every lane goroutine has stopped; the backend context
 // must already be cancelled.
-func (h *hub) wait() { h.wg.Wait() }
+func (h *hub) wait() {
+	h.mu.Lock()
+	h.closed = true
+	h.mu.Unlock()
+	h.wg.Wait()
+}
 
 func (h *hub) subscribe(ctx context.Context, tenant string, fn func([]cluster.Event)) error {
 	if tenant == "" {
@@ -137,6 +143,10 @@ func (h *hub) place(ctx context.Context, ts *tenantSub) error {
 		return err
 	}
 	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return errors.New("backend closed")
+	}
 	if ts.lane != nil {
 		h.mu.Unlock()
 		return nil

@@ -2,7 +2,6 @@ package redisserver
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 )

@@ -69,7 +69,7 @@ app.kubernetes.io/part-of: ctiws
 
 {{/* "true" when some Redis is configured. */}}
 {{- define "ctiws.hasRedis" -}}
-{{- if or .Values.redis.enabled .Values.redis.url .Values.redis.existingSecret (include "ctiws.redisSentinelURL" .) -}}true{{- end -}}
+{{- if or .Values.redis.enabled .Values.redis.url .Values.redis.existingSecret (include "ctiws.redisSentinelURL" .) (include "ctiws.redisClusterURL" .) -}}true{{- end -}}
 {{- end -}}
 
 {{/*
@@ -121,7 +121,10 @@ rounding up. Input: the duration string.
 {{/* Checks of value combinations the schema cannot express. Included by the Deployment. */}}
 {{- define "ctiws.validate" -}}
 {{- if and (not (include "ctiws.hasRedis" .)) (or (gt (int .Values.replicaCount) 1) .Values.autoscaling.enabled) -}}
-{{- fail "more than one ctiws replica needs Redis: set redis.url, redis.existingSecret, redis.sentinel or redis.enabled=true (or replicaCount=1 and autoscaling.enabled=false)" -}}
+{{- fail "more than one ctiws replica needs Redis: set redis.url, redis.existingSecret, redis.sentinel, redis.cluster or redis.enabled=true (or replicaCount=1 and autoscaling.enabled=false)" -}}
+{{- end -}}
+{{- if and (include "ctiws.redisSentinelURL" .) (include "ctiws.redisClusterURL" .) -}}
+{{- fail "redis.sentinel and redis.cluster are both set: a Redis is either Sentinel-managed or a Redis Cluster" -}}
 {{- end -}}
 {{- if and (not .Values.tenants) (not (.Values.tenantsDir | default dict).volume) -}}
 {{- fail "tenants: at least one tenant is required (or tenantsDir.volume)" -}}
@@ -269,6 +272,14 @@ app.kubernetes.io/part-of: ctiws
 {{- with .Values.commonLabels }}
 {{ toYaml . }}
 {{- end }}
+{{- end -}}
+
+{{/* The redis+cluster:// URL built from redis.cluster ("" when not set; no credentials). */}}
+{{- define "ctiws.redisClusterURL" -}}
+{{- $c := .Values.redis.cluster | default dict -}}
+{{- if $c.nodes -}}
+{{- printf "%s://%s" (ternary "rediss+cluster" "redis+cluster" (default false $c.tls)) (join "," $c.nodes) -}}
+{{- end -}}
 {{- end -}}
 
 {{/* The redis+sentinel:// URL built from redis.sentinel ("" when not set; no credentials). */}}
