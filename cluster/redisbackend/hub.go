@@ -15,9 +15,13 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// hub owns the node's sharded pub/sub connections (SSUBSCRIBE, one lane
-// per Redis shard: one lane on a single Redis or behind Sentinel, one per
-// master holding subscribed tenants on a Redis Cluster). Every tenant
+// hub owns the node's sharded pub/sub connections (SSUBSCRIBE), its lanes:
+// one lane for every tenant on a single Redis or behind Sentinel, one lane
+// per subscribed tenant on a Redis Cluster, connected to the master of the
+// tenant's slot. (A cluster rejects an SSUBSCRIBE naming channels of two
+// slots, and go-redis resubscribes all of a connection's channels in one
+// command after a reconnect, so a cluster lane holds channels of one slot,
+// the tenant's.) Every tenant
 // channel a local subscriber asked for stays subscribed for the life of the
 // backend; local subscribers of a tenant are fanned out from its lane's
 // reader goroutine into bounded mailboxes, so a slow subscriber never
@@ -34,15 +38,15 @@ import (
 //
 // A deafness probe covers a connection that looks healthy but receives
 // nothing (centrifugo issue #1189): after probeIdle without any message the
-// lane publishes to its own probe channel (in the slot of the tenant that
-// opened the lane, so on the lane's shard); if nothing arrives within
+// lane publishes to its own probe channel (on a cluster in the tenant's
+// slot, so on the lane's shard); if nothing arrives within
 // probeTimeout it recreates the connection.
 type hub struct {
 	b *Backend
 
 	mu      sync.Mutex
 	tenants map[string]*tenantSub // by channel
-	lanes   map[string]*lane      // by shard: master address, "" without a cluster
+	lanes   map[string]*lane      // by tenant on a cluster, else one lane keyed ""
 	closed  bool                  // wait was called: no new lanes
 	wg      sync.WaitGroup        // lane goroutines
 }
@@ -138,10 +142,7 @@ func (h *hub) subscribe(ctx context.Context, tenant string, fn func([]cluster.Ev
 // if needed) and subscribes it there. Placing an already placed tenant is
 // a no-op.
 func (h *hub) place(ctx context.Context, ts *tenantSub) error {
-	key, probe, err := h.shardOf(ctx, ts.tenant)
-	if err != nil {
-		return err
-	}
+	key, probe := h.shardOf(ts.tenant)
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -172,19 +173,14 @@ func (h *hub) place(ctx context.Context, ts *tenantSub) error {
 }
 
 // shardOf names the lane of a tenant's channel and the probe channel a new
-// lane would use: on a Redis Cluster the address of the master serving the
-// tenant's slot (go-redis' slot map) and a probe in the same slot; one
-// lane otherwise.
-func (h *hub) shardOf(ctx context.Context, tenant string) (key, probe string, err error) {
-	cc, ok := h.b.rdb.(*redis.ClusterClient)
-	if !ok {
-		return "", probeChannel(h.b.instance), nil
+// lane would use: on a Redis Cluster the tenant's own lane and a probe in
+// the tenant's slot (go-redis connects the lane to that slot's master);
+// the single lane otherwise.
+func (h *hub) shardOf(tenant string) (key, probe string) {
+	if _, ok := h.b.rdb.(*redis.ClusterClient); !ok {
+		return "", probeChannel(h.b.instance)
 	}
-	m, err := cc.MasterForKey(ctx, eventsChannel(tenant))
-	if err != nil {
-		return "", "", fmt.Errorf("find the shard of %s: %w", tenant, err)
-	}
-	return m.Options().Addr, tenantProbeChannel(tenant, h.b.instance), nil
+	return tenant, tenantProbeChannel(tenant, h.b.instance)
 }
 
 func (h *hub) drop(ts *tenantSub, m *mailbox.Mailbox) {
@@ -293,7 +289,8 @@ func (l *lane) loop(msgs <-chan any) int {
 
 // onSubscription counts confirmations; it returns false when Redis dropped
 // one of the lane's channels by itself (SUNSUBSCRIBE we never sent: the
-// slot was migrated to another shard), so the lane must be dissolved.
+// slot was migrated to another shard), so the lane must be dissolved and
+// its tenant placed on a new one.
 func (l *lane) onSubscription(s *redis.Subscription) bool {
 	h := l.h
 	h.mu.Lock()
@@ -329,9 +326,9 @@ func (l *lane) onSubscription(s *redis.Subscription) bool {
 	return true
 }
 
-// dissolve closes lane l after a slot migration and places each of its
-// tenants again on the shard that serves it now (a reload of go-redis'
-// slot map first); their new confirmation resyncs them.
+// dissolve closes lane l after a slot migration and places its tenants on
+// a new lane, connected to the shard that serves them now (a reload of
+// go-redis' slot map first); their new confirmation resyncs them.
 func (h *hub) dissolve(l *lane) {
 	if cc, ok := h.b.rdb.(*redis.ClusterClient); ok {
 		cc.ReloadState(h.b.ctx)

@@ -2,16 +2,20 @@ package main
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/ctiws/ctiws/cluster/clustertest/redisserver"
+	redisbackend "github.com/ctiws/ctiws/cluster/redisbackend"
+	"github.com/ctiws/ctiws/cmd/ctiws/internal/config"
 	"github.com/redis/go-redis/v9"
 )
 
 // TestRedisClusterFailover: two nodes reach a Redis Cluster of three
-// masters with a replica each (redis+cluster://); four tenants spread over
-// at least two shards. The master serving the first tenant's slot is
+// masters with a replica each (redis+cluster://, as an ACL user with only
+// the documented rules, set on every node); four tenants spread over at
+// least two shards. The master serving the first tenant's slot is
 // SIGKILLed: its replica takes over, and the scenario of the Sentinel test
 // holds (redisFailover): both nodes ready within 15 s, every tenant owned
 // exactly once at every sample and by the same node, every client keeps its
@@ -21,6 +25,22 @@ func TestRedisClusterFailover(t *testing.T) {
 		t.Skip("multi-process cluster test")
 	}
 	rc := redisserver.StartCluster(t, 3, 1, time.Second)
+	for _, n := range rc.Nodes() {
+		if r, err := n.Do("ACL SETUSER ctiws on >cluster-pw " + redisbackend.ACLRules + " " + redisbackend.ClusterACLRules); err != nil || r != "+OK" {
+			t.Fatalf("ACL SETUSER on %s: %q %v", n.Addr(), r, err)
+		}
+	}
+	url := strings.Replace(rc.URL(), "://", "://ctiws:cluster-pw@", 1)
+	// A wrong password is refused without being shown.
+	newClient, err := redisClientFactory(&config.Config{NodeID: "n1", RedisURL: url, RedisPassword: "wrong-pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := newClient(1, 0)
+	if err := bad.Ping(context.Background()).Err(); err == nil || strings.Contains(err.Error(), "wrong-pw") {
+		t.Fatalf("ping with a wrong password: %v", err)
+	}
+	_ = bad.Close()
 	tenants := []string{"t1", "t2", "t3", "t4"}
 	ctx := context.Background()
 	shards := map[*redisserver.Server][]string{}
@@ -40,7 +60,7 @@ func TestRedisClusterFailover(t *testing.T) {
 	}
 	t.Logf("tenants on %d shards; killing %s, which serves %v", len(shards), victim.Addr(), shards[victim])
 
-	c := newTestClusterOn(t, rc.URL(), 2, tenants, 8, 15*time.Second)
+	c := newTestClusterOn(t, url, 2, tenants, 8, 15*time.Second)
 	redisFailover(t, c, true, func() {
 		// The tokens reached the replicas (a write in the last milliseconds
 		// before a failover may not: docs/cluster.md).
