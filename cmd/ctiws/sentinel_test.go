@@ -83,6 +83,28 @@ func redisFailover(t *testing.T, c *testCluster, kept bool, kill, promoted func(
 	for _, id := range tenants {
 		c.eventually("an owner of "+id, 15*time.Second, func() bool { ownerBefore[id] = c.owner(id); return ownerBefore[id] != nil })
 	}
+	// The cold start's lease spreading is over (no node above its share,
+	// owners.go), so no lease is handed back during the failover.
+	share := (len(tenants)+len(c.nodes)-1)/len(c.nodes) + 1
+	c.eventually("leases spread over the nodes", 15*time.Second, func() bool {
+		for _, n := range c.nodes {
+			owned := 0
+			for _, id := range tenants {
+				if n.metric(`ctiws_lease_owned{tenant="`+id+`"}`) == 1 {
+					owned++
+				}
+			}
+			if owned > share {
+				return false
+			}
+		}
+		for _, id := range tenants {
+			if ownerBefore[id] = c.owner(id); ownerBefore[id] == nil {
+				return false
+			}
+		}
+		return true
+	})
 
 	// Clients on both nodes for both tenants, logged in with a password.
 	type session struct {
