@@ -10,7 +10,7 @@ import (
 )
 
 // proxy forwards TCP to Redis and can silence the server→client direction
-// of connections that sent SUBSCRIBE, leaving them open.
+// of connections that sent SSUBSCRIBE, leaving them open.
 type proxy struct {
 	ln    net.Listener
 	mu    sync.Mutex

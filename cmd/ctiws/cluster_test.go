@@ -377,7 +377,7 @@ func TestClusterOwnerKilled(t *testing.T) {
 	})
 	rdb := redis.NewClient(&redis.Options{Addr: c.redis.Addr()})
 	defer rdb.Close()
-	sub := rdb.Subscribe(context.Background(), "ctiws:{demo}:events")
+	sub := rdb.SSubscribe(context.Background(), "ctiws:{demo}:events")
 	defer sub.Close()
 	origins := map[uint64]map[string]bool{}
 	var omu sync.Mutex
