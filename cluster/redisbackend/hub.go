@@ -138,11 +138,11 @@ func (h *hub) subscribe(ctx context.Context, tenant string, fn func([]cluster.Ev
 	return nil
 }
 
-// place puts a tenant channel on the lane of its shard (opening the lane
+// place puts a tenant channel on its lane (opening the lane
 // if needed) and subscribes it there. Placing an already placed tenant is
 // a no-op.
 func (h *hub) place(ctx context.Context, ts *tenantSub) error {
-	key, probe := h.shardOf(ts.tenant)
+	key, probe := h.laneOf(ts.tenant)
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -172,11 +172,11 @@ func (h *hub) place(ctx context.Context, ts *tenantSub) error {
 	return nil
 }
 
-// shardOf names the lane of a tenant's channel and the probe channel a new
+// laneOf names the lane of a tenant's channel and the probe channel a new
 // lane would use: on a Redis Cluster the tenant's own lane and a probe in
 // the tenant's slot (go-redis connects the lane to that slot's master);
 // the single lane otherwise.
-func (h *hub) shardOf(tenant string) (key, probe string) {
+func (h *hub) laneOf(tenant string) (key, probe string) {
 	if _, ok := h.b.rdb.(*redis.ClusterClient); !ok {
 		return "", probeChannel(h.b.instance)
 	}
