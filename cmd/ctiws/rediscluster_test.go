@@ -75,10 +75,8 @@ func TestRedisClusterFailover(t *testing.T) {
 			_ = mc.Close()
 		}
 		victim.Stop()
-	}, func() {
+	}, func() bool {
 		now, err := rc.MasterOf(ctx, "ctiws:{t1}:lease")
-		if err != nil || now == victim {
-			t.Fatalf("the slot of t1 after the failover: %v, %v (killed: %s)", now, err, victim.Addr())
-		}
+		return err == nil && now != victim
 	})
 }
