@@ -81,5 +81,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if errors.As(err, &ue) {
 		return exitUsage
 	}
+	if _, ok := errors.AsType[errSchema](err); ok {
+		return exitSchema
+	}
 	return 1
 }

@@ -46,7 +46,7 @@ func newRedisBackend(_ context.Context, cfg *config.Config, log *slog.Logger, re
 	cb.Close = func() error {
 		return errors.Join(closeBackend(), rdb.Close(), lease.Close(), blocking.Close())
 	}
-	info := clusterInfo{multi: true, connected: connectedNodes(lease)}
+	info := clusterInfo{multi: true, connected: connectedNodes(lease), schema: b.CheckSchema}
 	return cb, info, nil
 }
 

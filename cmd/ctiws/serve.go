@@ -118,11 +118,20 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "ctiws", Name: "build_info", Help: "Build information.",
 		ConstLabels: prometheus.Labels{"version": version}}, func() float64 { return 1 }))
 
+	// fail stops the node with a cause (an incompatible Redis schema found
+	// once Redis answers).
+	ctx, fail := context.WithCancelCause(ctx)
+	defer fail(nil)
 	backend, info, err := newBackend(ctx, cfg, log, reg)
 	if err != nil {
 		return err
 	}
 	defer backend.Close()
+	if info.schema != nil {
+		if err := guardSchema(ctx, info.schema, log, fail); err != nil {
+			return err
+		}
+	}
 
 	var tenants []*ws.Tenant
 	for i := range cfg.Tenants {
@@ -245,6 +254,9 @@ loop:
 		_ = metricsSrv.Close()
 	}
 	log.Info("stopped")
+	if se, ok := errors.AsType[errSchema](context.Cause(ctx)); ok {
+		return se
+	}
 	return nil
 }
 
@@ -302,6 +314,9 @@ type clusterInfo struct {
 	// connected, if set, lists the nodes that still hold a connection to
 	// the backend (fast takeover of a killed owner's leases).
 	connected func(ctx context.Context) (map[string]bool, error)
+	// schema, if set, checks that the backend's data has a schema this
+	// build can use (redisbackend.CheckSchema).
+	schema func(ctx context.Context) error
 }
 
 // newBackend returns the in-memory backend, or the Redis one when redis_url
