@@ -78,6 +78,38 @@ for values in "$CHART"/ci/*.yaml; do
 	fi
 done
 
+# Plain `helm template` (no --kube-version): this helm assumes Kubernetes 1.20 without a
+# cluster, which Chart.yaml's kubeVersion must accept.
+out="$WORK/default-no-kube-version.yaml"
+if helm template ctiws "$CHART" >"$out" 2>"$WORK/log"; then
+	ok "template default without --kube-version"
+	rendered+=("$out")
+else
+	bad "template default without --kube-version"
+fi
+
+# The PrometheusRule selects the release's series by the ServiceMonitor's labels unless
+# prometheusRule.selector is set: without either, CtiwsDown would fire forever.
+expect_fail "template refuses prometheusRule without serviceMonitor or selector" "prometheusRule.selector" \
+	helm template ctiws "$CHART" --kube-version "$KUBE_VERSION" --set prometheusRule.enabled=true
+out="$WORK/rule-with-selector.yaml"
+if helm template ctiws "$CHART" --kube-version "$KUBE_VERSION" --set prometheusRule.enabled=true \
+	--set-string 'prometheusRule.selector=job="ctiws"' >"$out" 2>"$WORK/log" &&
+	grep -q 'absent(up{job="ctiws"})' "$out" && ! grep -q 'service="ctiws-metrics"' "$out"; then
+	ok "template prometheusRule with a selector (no ServiceMonitor)"
+	rendered+=("$out")
+else
+	grep -n 'expr:' "$out" >>"$WORK/log" 2>/dev/null || true
+	bad "template prometheusRule with a selector (no ServiceMonitor)"
+fi
+if grep -Eq 'absent\(up\{namespace="cti",service="[^"]+-metrics"\}\)' "$WORK/full-values.yaml" 2>/dev/null &&
+	grep -q 'ctiws_redis_sequence_gaps_total' "$WORK/full-values.yaml"; then
+	ok "full-values rule selects the ServiceMonitor's service and the real gap counter"
+else
+	grep -n 'expr:' "$WORK/full-values.yaml" >"$WORK/log" 2>&1 || true
+	bad "full-values rule selects the ServiceMonitor's service and the real gap counter"
+fi
+
 # Older clusters get no native preStop sleep action; the render must still be valid.
 out="$WORK/default-kube-1.25.yaml"
 if helm template ctiws "$CHART" --kube-version 1.25.0 >"$out" 2>"$WORK/log" && ! grep -q 'sleep:' "$out"; then
