@@ -15,18 +15,18 @@ import (
 // (research notes the project was started from); what the code relies on
 // is written in docs/ instead.
 // (The names are split so that this file does not cite them itself.)
-var forbidden = []string{"shared/" + "reference", "nethcti-protocol" + ".md", "anchors" + ".md", "libraries" + ".md §", "ami-model" + ".md §"}
+var forbidden = []string{"shared/" + "reference", "nethcti-proto" + "col.md", "anchors" + ".md", "libraries" + ".md \u00a7", "ami-model" + ".md \u00a7"}
 
 var (
 	// mdRef is a cited Markdown file, optionally with an anchor.
 	mdRef = regexp.MustCompile(`([A-Za-z0-9_./-]*[A-Za-z0-9_-]\.md)(#[A-Za-z0-9_.-]+)?`)
-	// sectionRef is "<file>.md §N", "<file>.md, section N" or
+	// sectionRef is "<file>.md <section sign>N", "<file>.md, section N" or
 	// "<file>.md, section "Title"".
-	sectionRef = regexp.MustCompile(`([A-Za-z0-9_./-]*[A-Za-z0-9_-]\.md)\)?,? (?:§ ?|section )(?:([0-9]+(?:\.[0-9]+)*)|"([^"]+)")`)
-	// bareSection is a § reference.
-	bareSection = regexp.MustCompile(`§ ?([0-9]+(?:\.[0-9]+)*)`)
-	// rfc is an RFC section reference ("RFC 6455 §5.2").
-	rfc = regexp.MustCompile(`RFC ?[0-9]+[^§]{0,20}§ ?[0-9]`)
+	sectionRef = regexp.MustCompile(`([A-Za-z0-9_./-]*[A-Za-z0-9_-]\.md)\)?,? (?:\x{00A7} ?|section )(?:([0-9]+(?:\.[0-9]+)*)|"([^"]+)")`)
+	// bareSection is a reference by section sign and number.
+	bareSection = regexp.MustCompile(`\x{00A7} ?([0-9]+(?:\.[0-9]+)*)`)
+	// rfc is an RFC section reference ("RFC 6455", section sign, "5.2").
+	rfc = regexp.MustCompile(`RFC ?[0-9]+[^\x{00A7}]{0,20}\x{00A7} ?[0-9]`)
 )
 
 // scanned are the files whose text is checked.
@@ -53,7 +53,7 @@ func skipped(name string) bool {
 
 // TestCitationsResolve: every cited Markdown file exists (relative to the
 // citing file or to the repository root), every anchor and numbered or
-// named section cited exists in its document, every bare § number points
+// named section cited exists in its document, every bare section-sign number points
 // to a numbered heading of the same Markdown document, and nothing cites a
 // document outside the repository.
 func TestCitationsResolve(t *testing.T) {
@@ -155,18 +155,18 @@ func checkFile(root, rel string, docs *headings) ([]string, error) {
 			}
 			num := line[m[2]:m[3]]
 			if !isMD {
-				bad(n, "§%s without a document: cite \"docs/<file>.md, section %s\" or an RFC", num, num)
+				bad(n, "\u00a7%s without a document: cite \"docs/<file>.md, section %s\" or an RFC", num, num)
 				continue
 			}
 			if !docs.hasNumber(root, rel, num) {
-				bad(n, "§%s, but %s has no heading numbered %s", num, rel, num)
+				bad(n, "\u00a7%s, but %s has no heading numbered %s", num, rel, num)
 			}
 		}
 	}
 	return out, sc.Err()
 }
 
-// coveredBy reports whether a § match ending at end was part of a
+// coveredBy reports whether a section-sign match ending at end was part of a
 // sectionRef match (which ends at the same place).
 func coveredBy(covered map[int]bool, end int) bool { return covered[end] }
 
