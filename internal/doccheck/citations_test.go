@@ -15,7 +15,15 @@ import (
 // (research notes the project was started from); what the code relies on
 // is written in docs/ instead.
 // (The names are split so that this file does not cite them itself.)
-var forbidden = []string{"shared/" + "reference", "nethcti-proto" + "col.md", "anchors" + ".md", "libraries" + ".md \u00a7", "ami-model" + ".md \u00a7"}
+var forbidden = []string{
+	join("shared/", "reference"),
+	join("nethcti-proto", "col", ".", "md"),
+	join("anchors", ".", "md"),
+	join("libraries", ".", "md \u00a7"),
+	join("ami-model", ".", "md \u00a7"),
+}
+
+func join(parts ...string) string { return strings.Join(parts, "") }
 
 var (
 	// mdRef is a cited Markdown file, optionally with an anchor.
