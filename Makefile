@@ -54,6 +54,7 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 		if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) test -count=1 ./internal/doccheck   # citations resolve inside the repository
 
 # redis-server from Debian's packages, when missing. The Sentinel tests run it as
 # `redis-server --sentinel` (no separate redis-sentinel package needed).
