@@ -35,6 +35,10 @@ var (
 	bareSection = regexp.MustCompile(`\x{00A7} ?([0-9]+(?:\.[0-9]+)*)`)
 	// rfc is an RFC section reference ("RFC 6455", section sign, "5.2").
 	rfc = regexp.MustCompile(`RFC ?[0-9]+[^\x{00A7}]{0,20}\x{00A7} ?[0-9]`)
+	// rfcAtEnd and rfcContinued recognise an RFC reference wrapped over
+	// two comment lines.
+	rfcAtEnd     = regexp.MustCompile(`RFC ?[0-9]+\s*$`)
+	rfcContinued = regexp.MustCompile(`^\s*(//|#|\*)?\s*\x{00A7} ?[0-9]`)
 )
 
 // scanned are the files whose text is checked.
@@ -117,8 +121,13 @@ func checkFile(root, rel string, docs *headings) ([]string, error) {
 	isMD := strings.HasSuffix(rel, ".md")
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	prev := ""
 	for n := 1; sc.Scan(); n++ {
 		line := sc.Text()
+		// An RFC reference may wrap: "(RFC 6455" at the end of one comment
+		// line, the section sign and number at the start of the next.
+		rfcWrapped := rfcAtEnd.MatchString(prev) && rfcContinued.MatchString(line)
+		prev = line
 		for _, s := range forbidden {
 			if strings.Contains(line, s) {
 				bad(n, "cites %q, a document outside the repository: write what is needed into docs/ and cite that", s)
@@ -158,7 +167,7 @@ func checkFile(root, rel string, docs *headings) ([]string, error) {
 		}
 		rfcs := rfc.FindAllStringIndex(line, -1)
 		for _, m := range bareSection.FindAllStringSubmatchIndex(line, -1) {
-			if coveredBy(covered, m[1]) || inAny(rfcs, m[0]) {
+			if coveredBy(covered, m[1]) || inAny(rfcs, m[0]) || rfcWrapped && m[0] == strings.Index(line, "\u00a7") {
 				continue
 			}
 			num := line[m[2]:m[3]]
