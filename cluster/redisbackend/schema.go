@@ -46,7 +46,9 @@ func (e *SchemaError) Error() string {
 // SchemaVersion. It returns a *SchemaError when another version is stored,
 // and a wrapped Redis error when Redis did not answer.
 func (b *Backend) CheckSchema(ctx context.Context) error {
-	if err := b.rdb.SetNX(ctx, schemaKey(), SchemaVersion, 0).Err(); err != nil {
+	// SET … NX: ACLRules allows SET, not SETNX.
+	err := b.rdb.SetArgs(ctx, schemaKey(), SchemaVersion, redis.SetArgs{Mode: "NX"}).Err()
+	if err != nil && !errors.Is(err, redis.Nil) { // Nil: a version was stored already
 		return fmt.Errorf("redis schema version: %w", err)
 	}
 	v, err := b.rdb.Get(ctx, schemaKey()).Result()

@@ -33,6 +33,11 @@ func TestCheckSchema(t *testing.T) {
 		tests = append(tests, struct{ name, stored, wantErr string }{"older schema", strconv.Itoa(redisbackend.SchemaVersion - 1), "older than this build's"})
 	}
 	srv := redisserver.Start(t)
+	// The backend runs as a user with only ACLRules, as in production.
+	if out, err := srv.Do("ACL SETUSER ctiws on >acl-test-pw " + redisbackend.ACLRules); err != nil || out != "+OK" {
+		t.Fatalf("ACL SETUSER: %q %v", out, err)
+	}
+	aclURL := strings.Replace(srv.URL(), "redis://", "redis://ctiws:acl-test-pw@", 1)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	t.Cleanup(func() { _ = rdb.Close() })
 	stored := func() string { v, _ := rdb.Get(context.Background(), "ctiws:schema").Result(); return v }
@@ -48,7 +53,7 @@ func TestCheckSchema(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			b := open(t, srv.URL())
+			b := open(t, aclURL)
 			err := b.CheckSchema(ctx)
 			if tt.wantErr == "" {
 				if err != nil {
@@ -82,4 +87,40 @@ func TestCheckSchema(t *testing.T) {
 			t.Fatalf("got %v, want a connection error", err)
 		}
 	})
+}
+
+// TestCheckSchemaOnRedisCluster: the check runs through the cluster client,
+// as a user with only the ACL rules, and refuses a newer schema there too.
+func TestCheckSchemaOnRedisCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a redis cluster")
+	}
+	rc := redisserver.StartCluster(t, 3, 0, 2*time.Second)
+	var addrs []string
+	for _, n := range rc.Nodes() {
+		if out, err := n.Do("ACL SETUSER ctiws on >acl-test-pw " + redisbackend.ACLRules + " " + redisbackend.ClusterACLRules); err != nil || out != "+OK" {
+			t.Fatalf("ACL SETUSER on %s: %q %v", n.Addr(), out, err)
+		}
+		addrs = append(addrs, n.Addr())
+	}
+	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, Username: "ctiws", Password: "acl-test-pw"})
+	b := redisbackend.NewFromClient(rdb, redisbackend.WithLogger(testLog))
+	t.Cleanup(func() { _ = b.Close(); _ = rdb.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := b.CheckSchema(ctx); err != nil {
+		t.Fatalf("a new cluster refused: %v", err)
+	}
+	if v, err := rdb.Get(ctx, "ctiws:schema").Result(); err != nil || v != strconv.Itoa(redisbackend.SchemaVersion) {
+		t.Fatalf("stored version %q (%v)", v, err)
+	}
+	admin := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
+	t.Cleanup(func() { _ = admin.Close() })
+	if err := admin.Set(ctx, "ctiws:schema", redisbackend.SchemaVersion+1, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	var se *redisbackend.SchemaError
+	if err := b.CheckSchema(ctx); !errors.As(err, &se) {
+		t.Fatalf("newer schema on a cluster: got %v, want a SchemaError", err)
+	}
 }
