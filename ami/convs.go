@@ -24,7 +24,7 @@ const (
 )
 
 // isSource decides which of a channel and its partner is the conversation
-// source (ami-model.md §2.2): ring → source, ringing → dest, no partner →
+// source (docs/ami-model.md, section 4.2): ring → source, ringing → dest, no partner →
 // source, else the smaller Uniqueid sequence.
 func isSource(a, b *channel) bool {
 	switch {

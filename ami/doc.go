@@ -8,7 +8,7 @@
 //   - framer/parse: blank-line framing with a size cap, goami2.Parse guarded
 //     by recover, and a tolerant fallback parser;
 //   - Conn: banner, login, ActionID correlation, event lists, keepalive;
-//   - Model: channel table and derived objects (ami-model.md §2–§3);
+//   - Model: channel table and derived objects (docs/ami-model.md, sections 2–5);
 //   - Runner: reconnects with backoff, snapshots, reconciles, runs commands.
 //
 // Nothing here is package-level mutable state: several runners (tenants) run

@@ -32,8 +32,7 @@ func list(ctx context.Context, c actionLister, name string, kv ...string) (items
 	return r.Items, true, nil
 }
 
-// fetchSnapshot reads the whole PBX state (ami-model.md §3.0 plus the
-// recommended additions).
+// fetchSnapshot reads the whole PBX state (docs/ami-model.md, section 3.1).
 func (m *Model) fetchSnapshot(ctx context.Context, c actionLister) (*snapshotData, error) {
 	d := &snapshotData{details: map[string][]*goami2.Message{}}
 	var (

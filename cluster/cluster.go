@@ -22,7 +22,7 @@ import (
 var ErrNotOwner = errors.New("cluster: not the owner of the tenant lease")
 
 // Event names published by the owner of a tenant's PBX (the model events of
-// ami-model.md, named like astproxy's).
+// docs/ami-model.md, named like astproxy's).
 const (
 	EvExtenChanged          = "extenChanged"
 	EvExtenDialing          = "extenDialing"

@@ -30,7 +30,7 @@ type Extension struct {
 }
 
 // Settings are the per-user behaviours applied on first login and last logout
-// (nethcti-protocol.md §7).
+// (docs/protocol.md, section 2.5).
 type Settings struct {
 	QueueAutoLogin  bool `json:"queue_auto_login"`
 	QueueAutoLogout bool `json:"queue_auto_logout"`
@@ -38,7 +38,7 @@ type Settings struct {
 	AutoDNDOnLogout bool `json:"auto_dndon_logout"`
 }
 
-// Permissions are the checks of nethcti-protocol.md §4.2, resolved from the
+// Permissions are the checks of docs/protocol.md, section 3.1, resolved from the
 // user's profile.
 type Permissions struct {
 	PresencePanel bool `json:"presence_panel"`

@@ -1,8 +1,8 @@
 // Package pbx holds the JSON object types of the live PBX model, with exactly
-// the shapes astproxy's toJSON produces (nethcti-protocol.md §5.2,
-// ami-model.md §2): Extension, Conversation, Channel, Queue, QueueMember,
+// the shapes astproxy's toJSON produces (docs/protocol.md, section 4;
+// docs/ami-model.md, section 2): Extension, Conversation, Channel, Queue, QueueMember,
 // WaitingCaller, Trunk, TrunkConversation, Parking, ParkedCaller, Conference
-// and ConfUser, plus the privacy masking of §4.4/§4.5 as pure functions.
+// and ConfUser, plus the privacy masking of docs/protocol.md, section 3.3, as pure functions.
 //
 // Numbers copied from AMI stay strings; fields the original leaves undefined
 // are omitted, never null (chSource/chDest are the exception: null is kept).

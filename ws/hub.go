@@ -9,7 +9,7 @@ import (
 	"github.com/ctiws/ctiws/directory"
 )
 
-// rooms is the set of NethCTI rooms a login joined (§4.1), as bits.
+// rooms is the set of NethCTI rooms a login joined (docs/protocol.md, section 3.1), as bits.
 type rooms uint16
 
 const (
@@ -24,7 +24,7 @@ const (
 	roomQManager
 )
 
-// roomsFor computes the rooms of a user from its profile (§4.1). Trunk
+// roomsFor computes the rooms of a user from its profile (docs/protocol.md, section 3.1). Trunk
 // events go to the trunks rooms (a fix: the original sent them to the
 // extensions rooms).
 func roomsFor(u *directory.User) rooms {

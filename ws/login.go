@@ -28,13 +28,13 @@ const (
 )
 
 // Commands sent to the owner of a tenant when a user's first socket logs in
-// or the last one goes away (nethcti-protocol.md §7).
+// or the last one goes away (docs/protocol.md, section 2.5).
 const (
 	CmdUserLoggedIn  = cluster.CmdUserLoggedIn
 	CmdUserLoggedOut = cluster.CmdUserLoggedOut
 )
 
-// loginRequest is the payload of the `login` event (§2.2).
+// loginRequest is the payload of the `login` event (docs/protocol.md, section 2.1).
 type loginRequest struct {
 	AccessKeyID any `json:"accessKeyId"`
 	Token       any `json:"token"`
@@ -46,7 +46,7 @@ type errLogin string
 
 func (e errLogin) Error() string { return string(e) }
 
-// validateLogin applies the checks of §2.3 step 1.
+// validateLogin applies the checks of docs/protocol.md, section 2.1.
 func validateLogin(raw json.RawMessage) (accessKey, token, uaType string, err error) {
 	if len(raw) == 0 || raw[0] != '{' {
 		return "", "", "", errLogin("payload is not an object")
@@ -118,7 +118,7 @@ func (s *Server) authenticate(ctx context.Context, t *Tenant, accessKey, token s
 	return user, username, nil
 }
 
-// handleLogin runs the login procedure of §2.3–§2.6. Repeated logins on one
+// handleLogin runs the login procedure of docs/protocol.md, sections 2.1–2.4. Repeated logins on one
 // socket re-run it (and may switch user).
 func (s *Server) handleLogin(c *conn, raw json.RawMessage) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -245,7 +245,7 @@ func (s *Server) sendCommand(ctx context.Context, tenant string, name cluster.Co
 	}
 }
 
-// relayMessage is the part of a `message` event the server reads (§2.7).
+// relayMessage is the part of a `message` event the server reads (docs/protocol.md, section 3.2).
 type relayMessage struct {
 	Message  string `json:"message"`
 	DestUser string `json:"destUser"`
@@ -334,7 +334,7 @@ func (s *Server) relayRefused(c *conn, l *login, now time.Time, limit string) {
 
 // refreshTokens slides the expiry of the tokens of open sockets, every
 // token_ttl/2, so a token never expires while a socket logged in with it is
-// open (§2.10).
+// open (docs/protocol.md, section 2.2).
 func (s *Server) refreshTokens(ctx context.Context) {
 	periodic.Every(ctx, s.opts.TokenTTL/2, func(ctx context.Context) {
 		seen := map[string]bool{}

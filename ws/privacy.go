@@ -9,7 +9,7 @@ import (
 	"github.com/ctiws/ctiws/pbx"
 )
 
-// extensionVariant is the per-recipient privacy decision of §4.6 for
+// extensionVariant is the per-recipient privacy decision of docs/protocol.md, section 3.3, for
 // extension exten: clear for users without privacy and for the owner,
 // masked out of queue for queue admins, masked otherwise. u is nil for an
 // unknown user (authentication disabled): masked.

@@ -11,7 +11,7 @@ import (
 	"github.com/ctiws/ctiws/ws/auth"
 )
 
-// restLogin implements POST /webrest/authentication/login (§3.1): success is
+// restLogin implements POST /webrest/authentication/login (docs/protocol.md, section 2.2): success is
 // HTTP 401 with `WWW-Authenticate: Digest <nonce>`.
 //
 // Password checks are throttled per user and per client address (429 with

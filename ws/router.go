@@ -10,7 +10,7 @@ import (
 	"github.com/ctiws/ctiws/internal/lograte"
 )
 
-// Client event names (nethcti-protocol.md §5.1).
+// Client event names (docs/protocol.md, section 4).
 const (
 	evExtenUpdate        = "extenUpdate"
 	evUserMainPresence   = "userMainPresenceUpdate"

@@ -9,7 +9,7 @@ import (
 	"github.com/ctiws/ctiws/ws/eio"
 )
 
-// pbxEvent routes one owner event (§5, §6); r.mu is held.
+// pbxEvent routes one owner event (docs/protocol.md, section 4); r.mu is held.
 func (r *router) pbxEvent(ev cluster.Event) {
 	cfg := r.tenant.Config()
 	priv := cfg.Privacy
@@ -67,7 +67,7 @@ func (r *router) pbxEvent(ev cluster.Event) {
 }
 
 // routeExtension sends extenUpdate to every logged-in socket with the
-// privacy decision of §4.6, then the owner's presence changes.
+// privacy decision of docs/protocol.md, section 3.3, then the owner's presence changes.
 func (r *router) routeExtension(cfg *TenantConfig, e *pbx.Extension, clear json.RawMessage) {
 	priv := cfg.Privacy
 	vc := r.variants(evExtenUpdate, func(variant string) ([]byte, error) {
@@ -156,7 +156,7 @@ func (r *router) routeDialing(cfg *TenantConfig, ev cluster.Event) {
 }
 
 // routeConnected sends extenConnected and extenConvConnected to the owner of
-// num1 (§6.2).
+// num1 (docs/protocol.md, section 4.3).
 func (r *router) routeConnected(cfg *TenantConfig, ev cluster.Event) {
 	var d struct {
 		Num1 string `json:"num1"`

@@ -12,7 +12,7 @@ import (
 
 // routePresence sends, after an extension changed, its owner's main
 // presence to everybody when it changed, and the owner's chosen presence
-// when it is the main extension and that changed (§5.3).
+// when it is the main extension and that changed (docs/protocol.md, section 4.2).
 func (r *router) routePresence(cfg *TenantConfig, e *pbx.Extension) {
 	owner, ok := cfg.Directory.OwnerOf(e.Exten)
 	if !ok {
@@ -67,7 +67,7 @@ func presenceOf(e *pbx.Extension) *extenPresence {
 }
 
 // customPresence derives the user's chosen presence from the DND and
-// call-forward state of the main extension (§5.3).
+// call-forward state of the main extension (docs/protocol.md, section 4.2).
 func customPresence(u *directory.User, main *extenPresence) (status, to string) {
 	switch {
 	case main == nil:
@@ -84,7 +84,7 @@ func customPresence(u *directory.User, main *extenPresence) (status, to string) 
 	return presenceOnline, ""
 }
 
-// aggregatePresence is a user's main presence (§5.3): a chosen presence
+// aggregatePresence is a user's main presence (docs/protocol.md, section 4.2): a chosen presence
 // wins, otherwise the states of all the user's extensions, as state
 // returns them (nil: unknown).
 func aggregatePresence(u *directory.User, state func(id string) *extenPresence) (status, to string) {

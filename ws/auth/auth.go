@@ -1,5 +1,5 @@
 // Package auth implements NethCTI's authentication primitives: the legacy
-// nonce/HMAC-SHA1 token (nethcti-protocol.md §3.1), bcrypt htpasswd files,
+// nonce/HMAC-SHA1 token (docs/protocol.md, section 2.2), bcrypt htpasswd files,
 // HS256 JWTs as issued by nethcti-middleware, and the hash under which
 // tokens are stored (tokens are never stored or logged in clear).
 package auth

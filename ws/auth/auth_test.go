@@ -13,7 +13,7 @@ import (
 )
 
 func TestLegacyTokenVector(t *testing.T) {
-	// nethcti-protocol.md §3.1 and §3.3.
+	// docs/protocol.md, section 2.2 (the token is computed by the client).
 	got := LegacyToken("alice", "s3cret!", "6e4fed102e96e9f408d53ebfab889c5ded22acb3")
 	if got != "f2bc9e0336736016193ec6ef017cc0d3e3f08beb" {
 		t.Fatalf("token = %s", got)

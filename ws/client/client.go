@@ -27,7 +27,7 @@ import (
 var ErrUnauthorized = errors.New("client: unauthorized")
 
 // RESTLogin performs POST /webrest/authentication/login and returns the
-// token computed from the nonce (nethcti-protocol.md §3.1).
+// token computed from the nonce (docs/protocol.md, section 2.2).
 func RESTLogin(ctx context.Context, hc *http.Client, baseURL, user, password string) (string, error) {
 	if hc == nil {
 		hc = http.DefaultClient

@@ -104,7 +104,7 @@ tenants:
   };
 }
 
-// restLogin does the NethCTI REST login and computes the token (§3.1).
+// restLogin does the NethCTI REST login and computes the token (docs/protocol.md, section 2.2).
 export async function restLogin(url, username, password) {
   const r = await fetch(`${url}/webrest/authentication/login`, {
     method: 'POST',

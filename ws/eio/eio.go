@@ -1,5 +1,5 @@
 // Package eio encodes and decodes the Engine.IO 4 / Socket.IO 5 text frames
-// that NethCTI clients speak over a websocket (nethcti-protocol.md §1.1).
+// that NethCTI clients speak over a websocket (docs/protocol.md, section 1).
 //
 // Only what the websocket transport needs is implemented: text frames, the
 // default namespace (other namespaces are decoded so they can be refused),

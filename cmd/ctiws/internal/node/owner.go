@@ -370,7 +370,7 @@ func (o *Owner) carryOut(ctx context.Context, p PBX, c cluster.Command) (data js
 }
 
 // hook applies the user's settings on first login and last logout
-// (nethcti-protocol.md §7), exactly once per transition.
+// (docs/protocol.md, section 2.5), exactly once per transition.
 func (o *Owner) hook(ctx context.Context, p PBX, c cluster.Command) error {
 	u, ok := o.Directory().User(c.User)
 	if !ok || u.MainExtension == "" {
