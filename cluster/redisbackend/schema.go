@@ -10,7 +10,8 @@ import (
 )
 
 // SchemaVersion is the version of the Redis data layout (key names, value
-// formats, what the scripts expect) this build reads and writes. It is
+// formats, what the scripts expect, the event channels and how they are
+// published: sharded pub/sub since version 1) this build reads and writes. It is
 // raised only by a change that an older build would misread; additions an
 // older build ignores keep it. The rule and the upgrade procedure are in
 // docs/operations.md, section "Upgrades, rollbacks and the Redis schema".
