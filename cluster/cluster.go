@@ -14,12 +14,38 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 )
 
 // ErrNotOwner is returned by a fenced publish when the caller no longer holds
 // the tenant's lease with the given epoch.
 var ErrNotOwner = errors.New("cluster: not the owner of the tenant lease")
+
+// RenewErrors is RenewAll's answer when only some leases could not be
+// asked about: Failed[i] is why leases[i] was not renewed, nil for a lease
+// the backend answered for. One unreachable shard then costs only its own
+// tenants' leases.
+type RenewErrors struct {
+	Failed []error
+}
+
+// Error names how many renewals failed and the first reason.
+func (e *RenewErrors) Error() string {
+	n, first := 0, error(nil)
+	for _, err := range e.Failed {
+		if err != nil {
+			if first == nil {
+				first = err
+			}
+			n++
+		}
+	}
+	return fmt.Sprintf("cluster: %d of %d lease renewals failed: %v", n, len(e.Failed), first)
+}
+
+// Unwrap returns the reasons, for errors.Is and errors.As.
+func (e *RenewErrors) Unwrap() []error { return e.Failed }
 
 // Event names published by the owner of a tenant's PBX (the model events of
 // docs/ami-model.md, named like astproxy's).
@@ -182,7 +208,10 @@ type Ownership interface {
 	// RenewAll extends many held leases (of any tenants) in a few round
 	// trips for all of them: the cost of keeping a node's leases does not
 	// grow in round trips with the number of tenants. held[i] tells
-	// whether leases[i] is still held; an error says nothing about any.
+	// whether leases[i] is still held. A *RenewErrors error names the
+	// leases that could not be asked about (on a Redis Cluster, those of an
+	// unreachable shard) and held stands for the others; any other error
+	// says nothing about any lease.
 	RenewAll(ctx context.Context, leases []Lease, ttl time.Duration) (held []bool, err error)
 	// Release gives a held lease up at once.
 	Release(ctx context.Context, l Lease) error

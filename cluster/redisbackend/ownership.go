@@ -59,13 +59,23 @@ func (o ownership) RenewAll(ctx context.Context, leases []cluster.Lease, ttl tim
 	if err != nil {
 		return nil, fmt.Errorf("redis backend: renew %d leases: %w", len(leases), err)
 	}
+	// Each lease stands alone: on a Redis Cluster the pipeline is split by
+	// shard, and one unreachable shard must not cost the others' leases.
 	held := make([]bool, len(leases))
+	var failed []error
 	for i, c := range cmds {
 		n, err := c.Int64()
 		if err != nil {
-			return nil, fmt.Errorf("redis backend: renew lease of %s epoch %d: %w", leases[i].Tenant, leases[i].Epoch, err)
+			if failed == nil {
+				failed = make([]error, len(leases))
+			}
+			failed[i] = fmt.Errorf("redis backend: renew lease of %s epoch %d: %w", leases[i].Tenant, leases[i].Epoch, err)
+			continue
 		}
 		held[i] = n == 1
+	}
+	if failed != nil {
+		return held, &cluster.RenewErrors{Failed: failed}
 	}
 	return held, nil
 }

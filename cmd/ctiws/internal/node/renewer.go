@@ -120,18 +120,28 @@ func (r *Renewer) RenewOnce(ctx context.Context) {
 	if ctx.Err() != nil {
 		return
 	}
+	// A partial answer (*cluster.RenewErrors) holds for the leases it
+	// answered; any other error for none.
+	var partial *cluster.RenewErrors
+	if !errors.As(err, &partial) || len(partial.Failed) != len(batch) {
+		partial = nil
+	}
 	now := time.Now()
 	overdue := 0
 	for i, h := range batch {
+		why := err
+		if partial != nil {
+			why = partial.Failed[i]
+		}
 		switch {
-		case err == nil && held[i]:
+		case why == nil && held[i]:
 			h.lastOK = now
-		case err == nil:
+		case why == nil:
 			r.give(h, errors.New("lease lost"))
 		case now.Sub(h.lastOK) > r.TTL*2/3:
 			// Stop before the lease can expire under us (monotonic clock).
 			overdue++
-			r.give(h, fmt.Errorf("lease not renewed in time: %w", err))
+			r.give(h, fmt.Errorf("lease not renewed in time: %w", why))
 		}
 	}
 	if err != nil {

@@ -50,6 +50,26 @@ func TestRenewerBatches(t *testing.T) {
 		}, false, []string{"t2"}},
 		{"a failed batch costs nothing", func([]cluster.Lease) ([]bool, error) { return nil, down }, false, nil},
 		{"failing for 2/3 of the TTL gives every lease up", func([]cluster.Lease) ([]bool, error) { return nil, down }, true, []string{"t1", "t2", "t3"}},
+		{"an unreachable shard costs only its leases", func(l []cluster.Lease) ([]bool, error) {
+			held, failed := make([]bool, len(l)), make([]error, len(l))
+			for i := range l {
+				held[i] = l[i].Tenant != "t2"
+				if l[i].Tenant == "t2" {
+					failed[i] = down
+				}
+			}
+			return held, &cluster.RenewErrors{Failed: failed}
+		}, true, []string{"t2"}},
+		{"a partial answer is a lost lease where it says so", func(l []cluster.Lease) ([]bool, error) {
+			held, failed := make([]bool, len(l)), make([]error, len(l))
+			for i := range l {
+				held[i] = l[i].Tenant == "t1"
+				if l[i].Tenant == "t3" {
+					failed[i] = down
+				}
+			}
+			return held, &cluster.RenewErrors{Failed: failed}
+		}, false, []string{"t2"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := &fakeOwnership{reply: tc.reply}
