@@ -112,7 +112,7 @@ type Server struct {
 	opts     Options
 	log      *slog.Logger
 	upgrader websocket.Upgrader
-	outPool  *sync.Pool // output buffers shared by the sockets
+	out      *writers // output buffers and pool writers shared by the sockets
 	// tenants is replaced as a whole when a tenant is added or removed
 	// (tenantsMu serialises the changes and the start of their hubs).
 	tenants   atomic.Pointer[tenantRouter]
@@ -193,7 +193,7 @@ func New(opts Options) *Server {
 		WriteBufferPool: &sync.Pool{},
 		CheckOrigin:     s.checkOrigin,
 	}
-	s.outPool = newOutputPool()
+	s.out = newWriters()
 	s.mux = http.NewServeMux()
 	s.routes()
 	return s

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -18,11 +19,18 @@ import (
 //     reads frames (gorilla/websocket, small read buffer). Nothing else runs
 //     per idle socket: no writer goroutine, no timer.
 //   - Writing never blocks the caller: the frame's payload (shared by every
-//     socket that gets the same variant) is queued by reference, and a
-//     flusher goroutine, alive only while there is output, frames
-//     everything queued and writes it in one write(2). A router queues a
-//     whole burst first and wakes the flushers once (queue, then wake), so
-//     the frames of one change leave together.
+//     socket that gets the same variant) is queued by reference, and
+//     everything queued is framed and written in one write(2). A router
+//     queues a whole burst first and wakes the sockets once (queue, then
+//     wake), so the frames of one change leave together.
+//   - Who writes: on a TCP connection, one of the Server's few writer
+//     goroutines (writers.go) with a non-blocking write, so a burst to
+//     thousands of sockets starts no goroutine per socket. When the peer's
+//     kernel buffer is full (a partial write), the rest of that buffer and
+//     what follows go to a flusher goroutine of the socket's own, which
+//     waits with a blocking write under the write deadline and ends once
+//     the queue is empty. Other connections (TLS, pipes in tests) always
+//     use that flusher.
 //   - State frames carry a key (object and event): a newer state for the
 //     same key replaces the queued one in place, so a slow reader needs at
 //     most one frame per object and converges on the latest state. A frame
@@ -32,16 +40,19 @@ import (
 //     distinct keys; past either the caller is told (slow consumer),
 //     nothing is dropped silently.
 //
-// Only the flusher writes to the connection, except gorilla's own close
-// frame on a protocol error just before the connection is closed; Go's
-// net.Conn never interleaves two Writes, and every buffer holds whole
-// frames.
+// One writer at a time (flushing): a pool writer, or the flusher it handed
+// over to. Only it writes to the connection, except gorilla's own close
+// frame on a protocol error just before the connection is closed; every
+// buffer holds whole frames and leaves in order. (That close frame can
+// only cut into a frame while the peer's buffer is full between a partial
+// write and the flusher's rest, and the connection closes right after.)
 type socket struct {
 	nc        net.Conn
 	ws        *websocket.Conn // used for reading only
 	maxFrames int
 	writeWait time.Duration
-	pool      *sync.Pool // of *[]byte output buffers, shared by a Server
+	out       *writers        // output buffers and pool writers, shared by a Server
+	raw       syscall.RawConn // nc's descriptor for non-blocking writes; nil: flusher only
 
 	mu        sync.Mutex
 	q         []qframe       // queued frames, oldest first
@@ -50,14 +61,14 @@ type socket struct {
 	keyed     int            // frames with a key in q
 	barrier   int            // q[:barrier] is never replaced (a keyless frame follows)
 	index     map[string]int // key -> position in q, once q is long
-	flushing  bool           // a flusher goroutine is running
+	flushing  bool           // a writer owns the socket (ready, writing or flushing)
 	waking    bool           // a queue() caller owes a wake()
 	closing   bool           // a close frame is queued: nothing more is accepted
 	finishing bool           // close the connection once the queue is written
 	closed    bool           // the connection is closed
 
-	// deadline is the write deadline set on nc; only the running flusher
-	// touches it (flushers follow each other under mu).
+	// deadline is the write deadline set on nc; only the writer that owns
+	// the socket touches it (owners follow each other under mu).
 	deadline time.Time
 }
 
@@ -78,10 +89,11 @@ const maxKeyedFrames = 8192
 const indexFrom = 16
 
 // newSocket takes over an upgraded connection: ws reads, the socket
-// writes. maxFrames bounds the queue, writeWait one write; the output
-// buffers come from pool (newOutputPool).
-func newSocket(ws *websocket.Conn, maxFrames int, writeWait time.Duration, pool *sync.Pool) *socket {
-	return &socket{nc: ws.UnderlyingConn(), ws: ws, maxFrames: maxFrames, writeWait: writeWait, pool: pool}
+// writes. maxFrames bounds the queue, writeWait one blocking write; out
+// (newWriters) provides the output buffers and the pool writers.
+func newSocket(ws *websocket.Conn, maxFrames int, writeWait time.Duration, out *writers) *socket {
+	nc := ws.UnderlyingConn()
+	return &socket{nc: nc, ws: ws, maxFrames: maxFrames, writeWait: writeWait, out: out, raw: rawConn(nc)}
 }
 
 // Websocket opcodes (RFC 6455 §5.2).
@@ -96,19 +108,6 @@ var (
 	errQueueFull    = errors.New("send queue full")
 	errQueueBusy    = errors.New("send queue busy")
 )
-
-// maxPooledBuffer is the largest output buffer kept for reuse; a burst's
-// larger buffer goes to the garbage collector.
-const maxPooledBuffer = 64 << 10
-
-// newOutputPool returns the pool of output buffers a Server shares among
-// its sockets, so an idle socket holds none.
-func newOutputPool() *sync.Pool {
-	return &sync.Pool{New: func() any {
-		b := make([]byte, 0, 2048)
-		return &b
-	}}
-}
 
 // appendFrame appends one unmasked, unfragmented server frame (RFC 6455
 // §5.2) to b.
@@ -230,7 +229,8 @@ func (s *socket) find(key string) int {
 	return -1
 }
 
-// wake starts the flusher for what queue() added, unless one runs.
+// wake hands the socket to a writer for what queue() added, unless one
+// owns it already.
 func (s *socket) wake() {
 	s.mu.Lock()
 	s.waking = false
@@ -239,50 +239,128 @@ func (s *socket) wake() {
 		s.flushing = true
 	}
 	s.mu.Unlock()
-	if start {
+	switch {
+	case !start:
+	case s.raw != nil:
+		s.out.ready(s)
+	default:
 		go s.flush()
 	}
 }
 
-// flush writes the queue until it is empty, then ends.
+// take returns the queue for the next write; nil when there is nothing
+// (more) to write or the socket is closed: then the owning writer lets go
+// of the socket, and a finished socket's connection is closed.
+func (s *socket) take() []qframe {
+	s.mu.Lock()
+	q := s.q
+	s.q, s.spare = s.spare, nil
+	s.frames, s.keyed, s.barrier, s.index = 0, 0, 0, nil
+	if len(q) > 0 && !s.closed {
+		s.mu.Unlock()
+		return q
+	}
+	s.stopLocked()
+	return nil
+}
+
+// stopLocked ends the current writer's ownership; s.mu is held and is
+// released. The connection of a finished socket is closed.
+func (s *socket) stopLocked() {
+	s.flushing = false
+	finish := s.finishing && !s.closed
+	if finish {
+		s.closed = true
+	}
+	s.mu.Unlock()
+	if finish {
+		_ = s.nc.Close()
+	}
+}
+
+// encode frames q into an output buffer and keeps q's array for reuse.
+func (s *socket) encode(q []qframe) *[]byte {
+	buf := s.out.buffer()
+	for _, f := range q {
+		*buf = appendFrame(*buf, f.op, f.payload)
+	}
+	s.recycle(q)
+	return buf
+}
+
+// flush is the socket's own flusher: it writes the queue with blocking
+// writes until it is empty, then ends.
 func (s *socket) flush() {
 	for {
+		q := s.take()
+		if q == nil {
+			return
+		}
+		s.writeBlocking(s.encode(q), 0)
+	}
+}
+
+// writeBlocking writes (*buf)[off:] under the write deadline and releases
+// buf; a failed write kills the socket (the reader then sees the closed
+// connection and ends the conn).
+func (s *socket) writeBlocking(buf *[]byte, off int) {
+	// Move the deadline only when less than half of writeWait is left:
+	// every write still gets at least writeWait/2, and a busy socket does
+	// not reset a runtime timer per write.
+	if now := time.Now(); s.deadline.Sub(now) < s.writeWait/2 {
+		s.deadline = now.Add(s.writeWait)
+		_ = s.nc.SetWriteDeadline(s.deadline)
+	}
+	_, err := s.nc.Write((*buf)[off:])
+	s.out.release(buf)
+	if err != nil {
+		s.kill()
+	}
+}
+
+// writeOnce is a pool writer's turn at the socket: one non-blocking write
+// of everything queued. Afterwards the socket goes back to the end of the
+// ready list if more was queued meanwhile (so it waits its turn and takes
+// more frames along), to its own flusher if the peer's buffer was full, or
+// the writer lets go of it.
+func (s *socket) writeOnce(w *rawWriter) {
+	q := s.take()
+	if q == nil {
+		return
+	}
+	buf := s.encode(q)
+	if !s.deadline.IsZero() {
+		// The flusher's deadline would fail a later non-blocking write
+		// once passed; these writes never wait.
+		s.deadline = time.Time{}
+		_ = s.nc.SetWriteDeadline(s.deadline)
+	}
+	n, err := w.write(s.raw, *buf)
+	switch {
+	case err != nil:
+		s.out.release(buf)
+		s.kill()
+		s.take() // closed: lets go
+	case n < len(*buf):
+		go s.flushRest(buf, n)
+	default:
+		s.out.release(buf)
 		s.mu.Lock()
-		q := s.q
-		s.q, s.spare = s.spare, nil
-		s.frames, s.keyed, s.barrier, s.index = 0, 0, 0, nil
-		if len(q) == 0 || s.closed {
-			s.flushing = false
-			finish := s.finishing && !s.closed
-			if finish {
-				s.closed = true
-			}
-			s.mu.Unlock()
-			if finish {
-				_ = s.nc.Close()
-			}
+		if len(s.q) == 0 || s.closed {
+			s.stopLocked()
 			return
 		}
 		s.mu.Unlock()
-		buf := s.pool.Get().(*[]byte)
-		for _, f := range q {
-			*buf = appendFrame(*buf, f.op, f.payload)
-		}
-		s.recycle(q)
-		// Move the deadline only when less than half of writeWait is left:
-		// every write still gets at least writeWait/2, and a busy socket
-		// does not reset a runtime timer per write.
-		if now := time.Now(); s.deadline.Sub(now) < s.writeWait/2 {
-			s.deadline = now.Add(s.writeWait)
-			_ = s.nc.SetWriteDeadline(s.deadline)
-		}
-		_, err := s.nc.Write(*buf)
-		s.release(buf)
-		if err != nil {
-			// The reader sees the closed connection and ends the conn.
-			s.kill()
-		}
+		s.out.ready(s)
 	}
+}
+
+// flushRest is the flusher a pool writer hands a socket over to when the
+// peer's kernel buffer is full: it writes the rest of buf, then whatever
+// was queued meanwhile, with blocking writes.
+func (s *socket) flushRest(buf *[]byte, off int) {
+	s.writeBlocking(buf, off)
+	s.flush()
 }
 
 // maxSpareFrames is the largest queue kept for reuse by its socket.
@@ -300,14 +378,6 @@ func (s *socket) recycle(q []qframe) {
 		s.spare = q[:0]
 	}
 	s.mu.Unlock()
-}
-
-func (s *socket) release(buf *[]byte) {
-	if cap(*buf) > maxPooledBuffer {
-		return
-	}
-	*buf = (*buf)[:0]
-	s.pool.Put(buf)
 }
 
 // finish closes the connection once what is queued has been written (or

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,14 +19,14 @@ import (
 type socketPeers struct {
 	t         testing.TB
 	srv       *httptest.Server
-	pool      *sync.Pool
+	out       *writers
 	maxFrames int
 	accepted  chan *websocket.Conn
 }
 
 func newSocketPeers(t testing.TB, maxFrames int) *socketPeers {
 	t.Helper()
-	p := &socketPeers{t: t, pool: newOutputPool(), maxFrames: maxFrames, accepted: make(chan *websocket.Conn, 1)}
+	p := &socketPeers{t: t, out: newWriters(), maxFrames: maxFrames, accepted: make(chan *websocket.Conn, 1)}
 	up := websocket.Upgrader{}
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		wc, err := up.Upgrade(w, r, nil)
@@ -49,7 +48,7 @@ func (p *socketPeers) pair() (*socket, *websocket.Conn) {
 		p.t.Fatalf("dial: %v", err)
 	}
 	wc := <-p.accepted
-	s := newSocket(wc, p.maxFrames, 5*time.Second, p.pool)
+	s := newSocket(wc, p.maxFrames, 5*time.Second, p.out)
 	p.t.Cleanup(func() {
 		s.kill()
 		_ = cli.Close()

@@ -71,7 +71,7 @@ func (s *Server) serveSocketIO(w http.ResponseWriter, r *http.Request) {
 	// socket's own write deadline instead.
 	_ = wc.UnderlyingConn().SetDeadline(time.Time{})
 	wc.SetReadLimit(s.opts.MaxMessageBytes)
-	c.sock = newSocket(wc, s.opts.SendBuffer, writeWait, s.outPool)
+	c.sock = newSocket(wc, s.opts.SendBuffer, writeWait, s.out)
 	wc.SetPingHandler(func(data string) error {
 		c.lastPong.Store(time.Now().UnixNano())
 		_ = c.sock.write(opPong, []byte(data)) // a full queue is found by the next event

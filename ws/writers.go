@@ -1,0 +1,113 @@
+package ws
+
+import (
+	"runtime"
+	"sync"
+)
+
+// writers is a Server's output side, shared by its sockets: the pool of
+// output buffers (an idle socket holds none) and the pool writers, a few
+// goroutines that write the queues of ready sockets to their TCP
+// connections with non-blocking writes (socket.writeOnce).
+//
+// A burst to thousands of sockets thus runs on at most GOMAXPROCS
+// goroutines instead of starting one per socket. The writers start on
+// demand and end as soon as no socket is ready, so an idle Server runs
+// none and needs no shutdown. Under load a socket waits its turn in the
+// ready list while its queue grows, so several changes leave in one write
+// (never by adding a delay: an idle writer takes a socket at once).
+type writers struct {
+	bufs sync.Pool // of *[]byte
+	max  int       // writer goroutines at most
+
+	mu      sync.Mutex
+	list    []*socket // ready sockets, oldest first from head
+	head    int
+	running int // writer goroutines running
+}
+
+// maxPooledBuffer is the largest output buffer kept for reuse; a burst's
+// larger buffer goes to the garbage collector.
+const maxPooledBuffer = 64 << 10
+
+// writerBatch is how many ready sockets a writer takes per look at the
+// list.
+const writerBatch = 16
+
+// newWriters returns the output side of a Server, with up to GOMAXPROCS
+// pool writers.
+func newWriters() *writers {
+	return &writers{
+		max: runtime.GOMAXPROCS(0),
+		bufs: sync.Pool{New: func() any {
+			b := make([]byte, 0, 2048)
+			return &b
+		}},
+	}
+}
+
+// buffer returns an empty output buffer.
+func (w *writers) buffer() *[]byte { return w.bufs.Get().(*[]byte) }
+
+// release returns an output buffer to the pool, unless it grew large.
+func (w *writers) release(buf *[]byte) {
+	if cap(*buf) > maxPooledBuffer {
+		return
+	}
+	*buf = (*buf)[:0]
+	w.bufs.Put(buf)
+}
+
+// ready appends a socket its caller owns (flushing) to the ready list and
+// starts a writer if fewer than max run.
+func (w *writers) ready(s *socket) {
+	w.mu.Lock()
+	w.list = append(w.list, s)
+	start := w.running < w.max
+	if start {
+		w.running++
+	}
+	w.mu.Unlock()
+	if start {
+		go w.run()
+	}
+}
+
+// run is one pool writer: it writes ready sockets until none is left.
+func (w *writers) run() {
+	var rw rawWriter
+	batch := make([]*socket, 0, writerBatch)
+	for {
+		batch = w.take(batch[:0])
+		if len(batch) == 0 {
+			return
+		}
+		for i, s := range batch {
+			s.writeOnce(&rw)
+			batch[i] = nil
+		}
+	}
+}
+
+// take moves up to writerBatch ready sockets into batch; with none left it
+// counts the calling writer out (it must then end).
+func (w *writers) take(batch []*socket) []*socket {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := min(len(w.list)-w.head, writerBatch)
+	if n == 0 {
+		w.running--
+		w.list, w.head = w.list[:0], 0
+		return batch
+	}
+	batch = append(batch, w.list[w.head:w.head+n]...)
+	clear(w.list[w.head : w.head+n])
+	w.head += n
+	// Keep the list from growing at the back while it is never empty.
+	if w.head >= 1024 && 2*w.head >= len(w.list) {
+		k := copy(w.list, w.list[w.head:])
+		clear(w.list[k:])
+		w.list, w.head = w.list[:k], 0
+	}
+	return batch
+}
