@@ -10,7 +10,7 @@ E2E_DIR   := ws/e2e
 BROWSER_DIR := ws/e2e-browser
 FUZZTIME  ?= 5s
 
-.PHONY: all build run test unit e2e e2e-browser fuzz lint deps-redis deps-npm deps-chromium helm-check image-build bench clean
+.PHONY: all build run test unit e2e e2e-browser fuzz lint deps-redis deps-npm deps-chromium helm-check image-build bench bench-traffic clean
 
 all: build
 
@@ -87,6 +87,12 @@ image-build:
 # Quick benchmark set (≤ 5 minutes); the full set is in docs/benchmarks.md.
 bench: build deps-redis
 	./$(BIN) bench -scenario quick
+
+# Issue 16's real-traffic set with its verdicts (about 10 minutes): 3 nodes
+# + Redis, 1,000 × 100/s, 5,000 × 20/s and 10,000 × 10/s (3 runs each),
+# then idle memory at 10,000 sockets (docs/benchmarks.md).
+bench-traffic: build deps-redis
+	./$(BIN) bench -scenario traffic
 
 clean:
 	rm -rf bin

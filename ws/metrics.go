@@ -33,6 +33,12 @@ type Metrics struct {
 	Conflated *prometheus.CounterVec
 	// LimitRejects counts payloads refused by a Limits field, by limit.
 	LimitRejects *prometheus.CounterVec
+	// SocketWrites counts output buffers written to websocket connections
+	// (one write(2) each unless the peer's buffer is full) and
+	// FramesWritten the frames they held: their ratio is the frames per
+	// write.
+	SocketWrites  prometheus.Counter
+	FramesWritten prometheus.Counter
 	// Security of logins and tokens (see ws/tokens.go).
 	LoginFailures       *prometheus.CounterVec
 	LoginLogsSuppressed *prometheus.CounterVec
@@ -83,6 +89,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "REST requests refused by validation or authorisation, by reason."}, []string{"tenant", "reason"}),
 		Conflated: f.NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "frames_conflated_total",
 			Help: "State frames that replaced an unsent frame of the same object in a socket's queue (a slow reader gets only the latest state)."}, []string{"tenant"}),
+		SocketWrites: f.NewCounter(prometheus.CounterOpts{Namespace: "ctiws", Name: "socket_writes_total",
+			Help: "Output buffers written to websocket connections (one write(2) each unless the peer's buffer is full)."}),
+		FramesWritten: f.NewCounter(prometheus.CounterOpts{Namespace: "ctiws", Name: "socket_frames_written_total",
+			Help: "Websocket frames in those buffers: frames per write = this / ctiws_socket_writes_total."}),
 		LimitRejects: f.NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "limit_rejects_total",
 			Help: "User-to-user payloads refused by a limit (avatar, post-it, message relay), by limit."}, []string{"tenant", "limit"}),
 		LoginFailures: f.NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "login_failures_total",

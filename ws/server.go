@@ -193,7 +193,7 @@ func New(opts Options) *Server {
 		WriteBufferPool: &sync.Pool{},
 		CheckOrigin:     s.checkOrigin,
 	}
-	s.out = newWriters()
+	s.out = newWriters(s.metrics)
 	s.mux = http.NewServeMux()
 	s.routes()
 	return s

@@ -296,6 +296,7 @@ func (s *socket) flush() {
 		if q == nil {
 			return
 		}
+		s.out.count(1, len(q))
 		s.writeBlocking(s.encode(q), 0)
 	}
 }
@@ -322,12 +323,13 @@ func (s *socket) writeBlocking(buf *[]byte, off int) {
 // of everything queued. Afterwards the socket goes back to the end of the
 // ready list if more was queued meanwhile (so it waits its turn and takes
 // more frames along), to its own flusher if the peer's buffer was full, or
-// the writer lets go of it.
-func (s *socket) writeOnce(w *rawWriter) {
+// the writer lets go of it. It returns the frames written (0: none).
+func (s *socket) writeOnce(w *rawWriter) int {
 	q := s.take()
 	if q == nil {
-		return
+		return 0
 	}
+	frames := len(q)
 	buf := s.encode(q)
 	if !s.deadline.IsZero() {
 		// The flusher's deadline would fail a later non-blocking write
@@ -341,6 +343,7 @@ func (s *socket) writeOnce(w *rawWriter) {
 		s.out.release(buf)
 		s.kill()
 		s.take() // closed: lets go
+		return 0
 	case n < len(*buf):
 		go s.flushRest(buf, n)
 	default:
@@ -348,11 +351,12 @@ func (s *socket) writeOnce(w *rawWriter) {
 		s.mu.Lock()
 		if len(s.q) == 0 || s.closed {
 			s.stopLocked()
-			return
+			return frames
 		}
 		s.mu.Unlock()
 		s.out.ready(s)
 	}
+	return frames
 }
 
 // flushRest is the flusher a pool writer hands a socket over to when the

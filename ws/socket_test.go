@@ -26,7 +26,7 @@ type socketPeers struct {
 
 func newSocketPeers(t testing.TB, maxFrames int) *socketPeers {
 	t.Helper()
-	p := &socketPeers{t: t, out: newWriters(), maxFrames: maxFrames, accepted: make(chan *websocket.Conn, 1)}
+	p := &socketPeers{t: t, out: newWriters(nil), maxFrames: maxFrames, accepted: make(chan *websocket.Conn, 1)}
 	up := websocket.Upgrader{}
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		wc, err := up.Upgrade(w, r, nil)

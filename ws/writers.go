@@ -17,8 +17,9 @@ import (
 // ready list while its queue grows, so several changes leave in one write
 // (never by adding a delay: an idle writer takes a socket at once).
 type writers struct {
-	bufs sync.Pool // of *[]byte
-	max  int       // writer goroutines at most
+	bufs    sync.Pool // of *[]byte
+	max     int       // writer goroutines at most
+	metrics *Metrics  // nil: not counted
 
 	mu      sync.Mutex
 	list    []*socket // ready sockets, oldest first from head
@@ -35,10 +36,11 @@ const maxPooledBuffer = 64 << 10
 const writerBatch = 16
 
 // newWriters returns the output side of a Server, with up to GOMAXPROCS
-// pool writers.
-func newWriters() *writers {
+// pool writers; writes are counted in m (nil: not counted).
+func newWriters(m *Metrics) *writers {
 	return &writers{
-		max: runtime.GOMAXPROCS(0),
+		max:     runtime.GOMAXPROCS(0),
+		metrics: m,
 		bufs: sync.Pool{New: func() any {
 			b := make([]byte, 0, 2048)
 			return &b
@@ -82,11 +84,25 @@ func (w *writers) run() {
 		if len(batch) == 0 {
 			return
 		}
+		writes, frames := 0, 0
 		for i, s := range batch {
-			s.writeOnce(&rw)
+			if n := s.writeOnce(&rw); n > 0 {
+				writes++
+				frames += n
+			}
 			batch[i] = nil
 		}
+		w.count(writes, frames)
 	}
+}
+
+// count adds written buffers and their frames to the metrics.
+func (w *writers) count(writes, frames int) {
+	if w.metrics == nil || writes == 0 {
+		return
+	}
+	w.metrics.SocketWrites.Add(float64(writes))
+	w.metrics.FramesWritten.Add(float64(frames))
 }
 
 // take moves up to writerBatch ready sockets into batch; with none left it

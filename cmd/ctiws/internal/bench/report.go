@@ -81,6 +81,7 @@ type FanoutResult struct {
 	CPUUsPerFrame  float64 `json:"cpu_us_per_frame"`
 	FramesPerS     float64 `json:"frames_per_s"`
 	CPUUsPerChange float64 `json:"cpu_us_per_change"`
+	FramesPerWrite float64 `json:"frames_per_write"`
 	Presence       bool    `json:"presence,omitempty"`
 	ServerCPUCores float64 `json:"server_cpu_cores"`
 	LoadCores      float64 `json:"load_client_cores"`
@@ -110,6 +111,9 @@ type Window struct {
 	CPUUsPerChange float64 `json:"cpu_us_per_change"`
 	CPUUsPerMsg    float64 `json:"cpu_us_per_delivery"`
 	CPUUsPerFrame  float64 `json:"cpu_us_per_frame"`
+	// FramesPerWrite is the nodes' frames per output buffer written
+	// (ctiws_socket_frames_written_total / ctiws_socket_writes_total).
+	FramesPerWrite float64 `json:"frames_per_write"`
 	RSSKiB         int64   `json:"rss_kib"`
 	// LoadCores is the CPU of the bench process (the load client), and
 	// MachineBusyPct how busy all CPUs were, over the window and drain.
@@ -206,14 +210,14 @@ func (r *Report) WriteText(w io.Writer) {
 				float64(f.Delivered)/f.Seconds, f.CPUUsPerWrite, f.WriterCores, f.LoadCores, f.MachineBusyPct, f.P50Ms, f.P99Ms, f.MaxMs)
 		}
 		if len(res.Fanout) > 0 {
-			fmt.Fprintln(tw, "traffic\tnodes\tclients\tchanges/s\truns\tp50 ms\tp90 ms\tp99 ms\tmax ms\tframes/s\tmissing final\tCPU µs/frame\tCPU µs/change\tserver cores\tload cores\tbusy %\tRSS MiB\t")
+			fmt.Fprintln(tw, "traffic\tnodes\tclients\tchanges/s\truns\tp50 ms\tp90 ms\tp99 ms\tmax ms\tframes/s\tmissing final\tCPU µs/frame\tframes/write\tCPU µs/change\tserver cores\tload cores\tbusy %\tRSS MiB\t")
 			for _, f := range res.Fanout {
 				traffic := "user agent (1 frame)"
 				if f.Presence {
 					traffic = "presence (2 frames)"
 				}
-				fmt.Fprintf(tw, "%s\t%d\t%d\t%g\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.0f\t%d\t%.2f\t%.1f\t%.2f\t%.2f\t%.0f\t%.1f\t\n", traffic, f.Nodes, f.Clients, f.Rate, len(f.Runs),
-					f.P50Ms, f.P90Ms, f.P99Ms, f.MaxMs, f.FramesPerS, f.Missing, f.CPUUsPerFrame, f.CPUUsPerChange, f.ServerCPUCores,
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%g\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.0f\t%d\t%.2f\t%.2f\t%.1f\t%.2f\t%.2f\t%.0f\t%.1f\t\n", traffic, f.Nodes, f.Clients, f.Rate, len(f.Runs),
+					f.P50Ms, f.P90Ms, f.P99Ms, f.MaxMs, f.FramesPerS, f.Missing, f.CPUUsPerFrame, f.FramesPerWrite, f.CPUUsPerChange, f.ServerCPUCores,
 					f.LoadCores, f.MachineBusyPct, float64(f.RSSKiB)/1024)
 			}
 		}

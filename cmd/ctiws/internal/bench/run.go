@@ -30,11 +30,15 @@ const (
 	ScenarioFloor      = "floor"
 	ScenarioFarm       = "farm"
 	ScenarioMemory     = "memory"
+	// ScenarioTraffic is issue 16's set: real PBX traffic (-presence) at
+	// 1,000 × 100/s, 5,000 × 20/s and 10,000 × 10/s on 3 nodes + Redis,
+	// and idle memory at 10,000 sockets, against that issue's targets.
+	ScenarioTraffic = "traffic"
 )
 
 // ScenarioNames lists the valid -scenario values.
 func ScenarioNames() []string {
-	return []string{ScenarioIdle, ScenarioFanout, ScenarioLoginStorm, ScenarioFailover, ScenarioQuick, ScenarioFloor, ScenarioFarm, ScenarioMemory}
+	return []string{ScenarioIdle, ScenarioFanout, ScenarioLoginStorm, ScenarioFailover, ScenarioQuick, ScenarioFloor, ScenarioFarm, ScenarioMemory, ScenarioTraffic}
 }
 
 // Options configure Run. Zero values take the scenario's defaults.
@@ -134,6 +138,13 @@ func Run(ctx context.Context, o Options, log *slog.Logger) (*Report, error) {
 	case ScenarioMemory:
 		n := def(o.Extensions, 10000)
 		b.add(b.memory(ctx, fmt.Sprintf("memory: %d extensions, %d nodes + Redis", n, def(o.Nodes, 2)), def(o.Nodes, 2), n))
+	case ScenarioTraffic:
+		b.o.Presence = true
+		nodes, dur, runs := def(o.Nodes, 3), defD(o.Duration, 20*time.Second), def(o.Runs, 3)
+		for _, step := range trafficSteps {
+			b.add(b.fanout(ctx, fmt.Sprintf("traffic: %d clients × %g/s", step.clients, step.rate), nodes, step.clients, []float64{step.rate}, dur, runs))
+		}
+		b.add(b.idle(ctx, "idle: 10,000 sockets, 1 node", def(o.Clients, 10000)))
 	case ScenarioQuick:
 		b.add(b.idle(ctx, "idle: 2,000 sockets, 1 node", 2000))
 		b.add(b.fanout(ctx, "fanout: 1 node, 500 clients × 20/s, 10 s", 1, 500, []float64{20}, 10*time.Second, 1))

@@ -223,6 +223,7 @@ func (f *FanoutResult) summarise() {
 	f.CPUUsPerFrame = pick(func(r Window) float64 { return r.CPUUsPerFrame })
 	f.FramesPerS = pick(func(r Window) float64 { return r.FramesPerS })
 	f.CPUUsPerChange = pick(func(r Window) float64 { return r.CPUUsPerChange })
+	f.FramesPerWrite = pick(func(r Window) float64 { return r.FramesPerWrite })
 	f.LoadCores = pick(func(r Window) float64 { return r.LoadCores })
 	f.MachineBusyPct = pick(func(r Window) float64 { return r.MachineBusyPct })
 	f.ServerCPUCores = pick(func(r Window) float64 { return r.ServerCPUSec / (r.Seconds + r.DrainMs/1000) })
@@ -242,6 +243,7 @@ func (b *runner) window(ctx context.Context, c *Cluster, fl *Fleet, dur time.Dur
 	h := fl.Reset(base)
 	slow0 := c.Metric(ctx, "ctiws_slow_consumer_disconnects_total")
 	resync0 := c.Metric(ctx, "ctiws_resyncs_total")
+	writes0, written0 := c.Metric(ctx, "ctiws_socket_writes_total"), c.Metric(ctx, "ctiws_socket_frames_written_total")
 	p0 := c.Sample()
 	load0 := sampleLoad()
 	profDone := make(chan error, 1)
@@ -278,6 +280,9 @@ func (b *runner) window(ctx context.Context, c *Cluster, fl *Fleet, dur time.Dur
 		SlowConsumers: c.Metric(ctx, "ctiws_slow_consumer_disconnects_total") - slow0,
 		Resyncs:       c.Metric(ctx, "ctiws_resyncs_total") - resync0,
 		Connected:     len(fl.Connected()), MissedPings: fl.MissedPings(),
+	}
+	if writes := c.Metric(ctx, "ctiws_socket_writes_total") - writes0; writes > 0 {
+		run.FramesPerWrite = (c.Metric(ctx, "ctiws_socket_frames_written_total") - written0) / writes
 	}
 	missing, _, _ := fl.MissingFinal(idx, base+written, exts)
 	run.Missing = uint64(missing)

@@ -21,6 +21,30 @@ const (
 	targetFailoverSec         = 3.0
 )
 
+// The targets of issue 16 (docs/benchmarks.md, "real traffic"): real PBX
+// traffic (two frames per change), 3 nodes + Redis.
+const (
+	targetTrafficIdleKiBPerConn = 9.0
+	// targetTrafficCPUUsPerFrame applies from trafficCPUClients sockets.
+	targetTrafficCPUUsPerFrame = 5.0
+	trafficCPUClients          = 5000
+)
+
+// trafficSteps are the loads of -scenario traffic.
+var trafficSteps = []struct {
+	clients int
+	rate    float64
+}{{1000, 100}, {5000, 20}, {10000, 10}}
+
+// trafficP99Ms is the p99 target of a real-traffic run: 50 ms at 1,000
+// clients (× 100/s), 150 ms beyond (5,000 × 20/s, 10,000 × 10/s).
+func trafficP99Ms(clients int) float64 {
+	if clients <= 1000 {
+		return 50
+	}
+	return 150
+}
+
 // Verdict is one measured value against its target.
 type Verdict struct {
 	Step, Target, Measured string
@@ -45,8 +69,12 @@ func (r *Report) Verdicts() []Verdict {
 			continue
 		}
 		if i := res.Idle; i != nil {
-			add(res.Name, fmt.Sprintf("idle RSS ≤ %g KiB per logged-in connection", targetIdleKiBPerConn),
-				i.RSSPerConnKiB <= targetIdleKiBPerConn && i.Failed == 0, "%.2f KiB, %d failed", i.RSSPerConnKiB, i.Failed)
+			limit := targetIdleKiBPerConn
+			if r.Scenario == ScenarioTraffic {
+				limit = targetTrafficIdleKiBPerConn
+			}
+			add(res.Name, fmt.Sprintf("idle RSS ≤ %g KiB per logged-in connection", limit),
+				i.RSSPerConnKiB <= limit && i.Failed == 0, "%.2f KiB, %d failed", i.RSSPerConnKiB, i.Failed)
 		}
 		if m := res.Memory; m != nil {
 			add(res.Name, fmt.Sprintf("non-owner settled RSS ≤ %g KiB per extension", targetNonOwnerKiBPerExten),
@@ -54,6 +82,10 @@ func (r *Report) Verdicts() []Verdict {
 		}
 		for _, f := range res.Fanout {
 			step := fmt.Sprintf("%s (%g/s)", res.Name, f.Rate)
+			if f.Presence {
+				out = append(out, trafficVerdicts(step, f)...)
+				continue
+			}
 			add(step, fmt.Sprintf("p99 ≤ %g ms", targetFanoutP99Ms), f.P99Ms <= targetFanoutP99Ms, "%.1f ms", f.P99Ms)
 			add(step, "zero missing", f.Missing == 0, "%d missing", f.Missing)
 			add(step, fmt.Sprintf("server CPU ≤ %g µs per delivery", targetCPUUsPerMsg), f.CPUUsPerMsg <= targetCPUUsPerMsg, "%.2f µs", f.CPUUsPerMsg)
@@ -66,6 +98,26 @@ func (r *Report) Verdicts() []Verdict {
 			add(res.Name, fmt.Sprintf("events flow again within %g s, 0 lost versions", targetFailoverSec),
 				f.FlowAgainSec <= targetFailoverSec && f.MissingVersions == 0, "%.2f s, %d lost", f.FlowAgainSec, f.MissingVersions)
 		}
+	}
+	return out
+}
+
+// trafficVerdicts compares a real-traffic fan-out (medians over its runs;
+// missing and slow consumers summed) with issue 16's targets.
+func trafficVerdicts(step string, f FanoutResult) []Verdict {
+	var slow float64
+	for _, r := range f.Runs {
+		slow += r.SlowConsumers
+	}
+	p99 := trafficP99Ms(f.Clients)
+	out := []Verdict{
+		{step, fmt.Sprintf("p99 ≤ %g ms", p99), fmt.Sprintf("%.1f ms", f.P99Ms), f.P99Ms <= p99},
+		{step, "every client ends with every final state, no slow-consumer disconnects",
+			fmt.Sprintf("%d missing, %.0f disconnects", f.Missing, slow), f.Missing == 0 && slow == 0},
+	}
+	if f.Clients >= trafficCPUClients {
+		out = append(out, Verdict{step, fmt.Sprintf("server CPU ≤ %g µs per frame", targetTrafficCPUUsPerFrame),
+			fmt.Sprintf("%.2f µs (%.2f frames/write)", f.CPUUsPerFrame, f.FramesPerWrite), f.CPUUsPerFrame <= targetTrafficCPUUsPerFrame})
 	}
 	return out
 }
