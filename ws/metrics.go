@@ -39,6 +39,9 @@ type Metrics struct {
 	// write.
 	SocketWrites  prometheus.Counter
 	FramesWritten prometheus.Counter
+	// WriteHandoffs counts pool writes that found the peer's buffer full
+	// and handed the socket to a flusher goroutine of its own.
+	WriteHandoffs prometheus.Counter
 	// Security of logins and tokens (see ws/tokens.go).
 	LoginFailures       *prometheus.CounterVec
 	LoginLogsSuppressed *prometheus.CounterVec
@@ -93,6 +96,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Output buffers written to websocket connections (one write(2) each unless the peer's buffer is full)."}),
 		FramesWritten: f.NewCounter(prometheus.CounterOpts{Namespace: "ctiws", Name: "socket_frames_written_total",
 			Help: "Websocket frames in those buffers: frames per write = this / ctiws_socket_writes_total."}),
+		WriteHandoffs: f.NewCounter(prometheus.CounterOpts{Namespace: "ctiws", Name: "socket_write_handoffs_total",
+			Help: "Non-blocking writes that found the peer's buffer full; the rest went to a goroutine of the socket's own (a slow reader)."}),
 		LimitRejects: f.NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "limit_rejects_total",
 			Help: "User-to-user payloads refused by a limit (avatar, post-it, message relay), by limit."}, []string{"tenant", "limit"}),
 		LoginFailures: f.NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "login_failures_total",

@@ -56,7 +56,7 @@ type socket struct {
 
 	mu        sync.Mutex
 	q         []qframe       // queued frames, oldest first
-	spare     []qframe       // the flusher's last queue, for reuse
+	spare     []qframe       // the array of an earlier write, for the next queue
 	frames    int            // frames without a key in q
 	keyed     int            // frames with a key in q
 	barrier   int            // q[:barrier] is never replaced (a keyless frame follows)
@@ -191,6 +191,9 @@ func (s *socket) queueBelow(op byte, payload []byte, key string, limit int) (wak
 		}
 		s.frames++
 	}
+	if s.q == nil {
+		s.q, s.spare = s.spare, nil // the array of an earlier write
+	}
 	s.q = append(s.q, qframe{op: op, payload: payload, key: key})
 	switch {
 	case key == "":
@@ -254,7 +257,7 @@ func (s *socket) wake() {
 func (s *socket) take() []qframe {
 	s.mu.Lock()
 	q := s.q
-	s.q, s.spare = s.spare, nil
+	s.q = nil
 	s.frames, s.keyed, s.barrier, s.index = 0, 0, 0, nil
 	if len(q) > 0 && !s.closed {
 		s.mu.Unlock()
@@ -345,6 +348,7 @@ func (s *socket) writeOnce(w *rawWriter) int {
 		s.take() // closed: lets go
 		return 0
 	case n < len(*buf):
+		s.out.handedOff()
 		go s.flushRest(buf, n)
 	default:
 		s.out.release(buf)
@@ -378,7 +382,7 @@ func (s *socket) recycle(q []qframe) {
 	}
 	clear(q) // drop the payload references
 	s.mu.Lock()
-	if s.spare == nil && s.q == nil {
+	if s.spare == nil {
 		s.spare = q[:0]
 	}
 	s.mu.Unlock()

@@ -8,10 +8,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // socketPeers serves websocket upgrades and hands each server side over as
@@ -387,5 +391,118 @@ func TestSocketQueueThenWake(t *testing.T) {
 			t.Fatal("the flusher never emptied the queue after wake")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// BenchmarkSocketFanout measures one burst to many sockets, the router's
+// pattern (queue a change's two frames on every socket, then wake them
+// all), until every peer has read its burst, with the pool writers and with
+// a flusher goroutine per socket. cpu-ns/socket counts the whole process
+// (the peers' reads included).
+func BenchmarkSocketFanout(b *testing.B) {
+	const sockets = 1000
+	ext, pres := payload(800, 1), payload(200, 2)
+	burst := len(appendFrame(appendFrame(nil, opText, ext), opText, pres))
+	for _, mode := range []string{"pool", "flusher"} {
+		b.Run(mode, func(b *testing.B) {
+			peers := newSocketPeers(b, 64)
+			socks := make([]*socket, sockets)
+			var read sync.WaitGroup // one Done per peer and burst
+			for i := range socks {
+				s, cli := peers.pair()
+				if mode == "flusher" {
+					s.raw = nil
+				}
+				socks[i] = s
+				go func() {
+					buf := make([]byte, 4096)
+					got := 0
+					for {
+						n, err := cli.UnderlyingConn().Read(buf)
+						if err != nil {
+							return
+						}
+						for got += n; got >= burst; got -= burst {
+							read.Done()
+						}
+					}
+				}()
+			}
+			b.ReportAllocs()
+			cpu0 := processCPU(b)
+			b.ResetTimer()
+			for b.Loop() {
+				read.Add(sockets)
+				for _, s := range socks {
+					_, _, _ = s.queue(opText, ext, "x")
+					_, _, _ = s.queue(opText, pres, "p")
+				}
+				for _, s := range socks {
+					s.wake()
+				}
+				read.Wait()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*sockets), "ns/socket")
+			b.ReportMetric(float64((processCPU(b)-cpu0).Nanoseconds())/float64(b.N*sockets), "cpu-ns/socket")
+		})
+	}
+}
+
+// processCPU is the CPU time (user and system) of the test process.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatalf("getrusage: %v", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// TestSocketHandoff: a peer that does not read until the kernel's buffers
+// are full makes the pool writer's non-blocking write partial; the rest
+// and what is queued meanwhile go to the socket's own flusher. Once the
+// peer reads, every frame arrives whole and in order, and later frames go
+// through the pool writers again (the flusher's write deadline does not
+// fail them).
+func TestSocketHandoff(t *testing.T) {
+	peers := newSocketPeers(t, 1024)
+	m := NewMetrics(prometheus.NewRegistry())
+	peers.out = newWriters(m)
+	s, cli := peers.pair()
+	if s.raw == nil {
+		t.Fatal("a TCP socket without non-blocking writes")
+	}
+	frame := func(i int) []byte { return fmt.Appendf(nil, "%d:%s", i, payload(64<<10, byte(i))) }
+	const burst, later = 256, 8 // 16 MiB: more than loopback buffers hold
+	for i := range burst {
+		if _, _, err := s.queue(opText, frame(i), ""); err != nil {
+			t.Fatalf("queue %d: %v", i, err)
+		}
+	}
+	s.wake()
+	waitFor(t, "the pool writer hands the socket over", func() bool { return testutil.ToFloat64(m.WriteHandoffs) == 1 })
+	for i := burst; i < burst+later; i++ {
+		if err := s.writeText(frame(i)); err != nil {
+			t.Fatalf("writeText %d: %v", i, err)
+		}
+	}
+	for i := range burst + later {
+		readText(t, cli, frame(i))
+	}
+	waitFor(t, "the flusher ends", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return !s.flushing
+	})
+	// Past the flusher's deadline a pool write must still succeed.
+	s.deadline = time.Now().Add(-time.Second)
+	_ = s.nc.SetWriteDeadline(s.deadline)
+	writes := testutil.ToFloat64(m.SocketWrites)
+	if err := s.writeText([]byte("after")); err != nil {
+		t.Fatalf("writeText after the handoff: %v", err)
+	}
+	readText(t, cli, []byte("after"))
+	waitFor(t, "a pool write", func() bool { return testutil.ToFloat64(m.SocketWrites) == writes+1 })
+	if got := testutil.ToFloat64(m.WriteHandoffs); got != 1 {
+		t.Fatalf("%v handoffs, want 1", got)
 	}
 }

@@ -96,6 +96,13 @@ func (w *writers) run() {
 	}
 }
 
+// handedOff counts a socket handed to its own flusher (a full peer buffer).
+func (w *writers) handedOff() {
+	if w.metrics != nil {
+		w.metrics.WriteHandoffs.Inc()
+	}
+}
+
 // count adds written buffers and their frames to the metrics.
 func (w *writers) count(writes, frames int) {
 	if w.metrics == nil || writes == 0 {
