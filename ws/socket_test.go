@@ -506,3 +506,54 @@ func TestSocketHandoff(t *testing.T) {
 		t.Fatalf("%v handoffs, want 1", got)
 	}
 }
+
+// TestSocketFinishWhileWriting: frames written while the pool writers are
+// busy with the socket all leave before finish closes the connection, and
+// kill during writes ends the socket without a writer left owning it.
+func TestSocketFinishWhileWriting(t *testing.T) {
+	const frames = 500
+	peers := newSocketPeers(t, frames)
+	for _, end := range []string{"finish", "kill"} {
+		t.Run(end, func(t *testing.T) {
+			s, cli := peers.pair()
+			for i := range frames {
+				if err := s.writeText(fmt.Appendf(nil, "%d:%s", i, payload(1000, byte(i)))); err != nil {
+					t.Fatalf("writeText %d: %v", i, err)
+				}
+			}
+			if end == "kill" {
+				s.kill()
+				waitFor(t, "the writer lets go", func() bool {
+					s.mu.Lock()
+					defer s.mu.Unlock()
+					return !s.flushing
+				})
+				// The client reads a prefix of the frames in order, then
+				// the end of the connection.
+				_ = cli.SetReadDeadline(time.Now().Add(10 * time.Second))
+				for i := 0; ; i++ {
+					_, got, err := cli.ReadMessage()
+					if err != nil {
+						var ne interface{ Timeout() bool }
+						if errors.As(err, &ne) && ne.Timeout() {
+							t.Fatalf("connection did not end after kill: %v", err)
+						}
+						break
+					}
+					if want := fmt.Appendf(nil, "%d:%s", i, payload(1000, byte(i))); !bytes.Equal(got, want) {
+						t.Fatalf("frame %d after kill: %.20q, want %.20q", i, got, want)
+					}
+				}
+				return
+			}
+			s.finish()
+			for i := range frames {
+				readText(t, cli, fmt.Appendf(nil, "%d:%s", i, payload(1000, byte(i))))
+			}
+			readEnd(t, cli)
+			if err := s.writeText([]byte("late")); !errors.Is(err, errSocketClosed) {
+				t.Fatalf("writeText after finish: %v, want errSocketClosed", err)
+			}
+		})
+	}
+}
