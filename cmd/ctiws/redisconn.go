@@ -42,12 +42,7 @@ func redisClientFactory(cfg *config.Config) (func(pool, minIdle int) redis.Unive
 			ClientName:       name,
 			TLSConfig:        tlsConf,
 		}
-		if cfg.RedisUsername != "" {
-			base.Username = cfg.RedisUsername
-		}
-		if cfg.RedisPassword != "" {
-			base.Password = cfg.RedisPassword
-		}
+		base.Username, base.Password = credentials(cfg, base.Username, base.Password)
 		return func(pool, minIdle int) redis.UniversalClient {
 			o := base
 			o.PoolSize, o.MinIdleConns = pool, minIdle
@@ -65,12 +60,7 @@ func redisClientFactory(cfg *config.Config) (func(pool, minIdle int) redis.Unive
 			ClientName: name,
 			TLSConfig:  tlsConf,
 		}
-		if cfg.RedisUsername != "" {
-			base.Username = cfg.RedisUsername
-		}
-		if cfg.RedisPassword != "" {
-			base.Password = cfg.RedisPassword
-		}
+		base.Username, base.Password = credentials(cfg, base.Username, base.Password)
 		return func(pool, minIdle int) redis.UniversalClient {
 			o := base
 			o.PoolSize, o.MinIdleConns = pool, minIdle
@@ -82,12 +72,7 @@ func redisClientFactory(cfg *config.Config) (func(pool, minIdle int) redis.Unive
 			return nil, redisURLError(cfg.RedisURL, err)
 		}
 		opts.ClientName = name
-		if cfg.RedisUsername != "" {
-			opts.Username = cfg.RedisUsername
-		}
-		if cfg.RedisPassword != "" {
-			opts.Password = cfg.RedisPassword
-		}
+		opts.Username, opts.Password = credentials(cfg, opts.Username, opts.Password)
 		if tlsConf != nil {
 			if opts.TLSConfig != nil {
 				tlsConf.ServerName = opts.TLSConfig.ServerName
@@ -100,6 +85,18 @@ func redisClientFactory(cfg *config.Config) (func(pool, minIdle int) redis.Unive
 			return redis.NewClient(&o)
 		}, nil
 	}
+}
+
+// credentials returns the ACL user and password to log in with: those of
+// the URL, each replaced by redis_username / redis_password(_file) when set.
+func credentials(cfg *config.Config, user, password string) (string, string) {
+	if cfg.RedisUsername != "" {
+		user = cfg.RedisUsername
+	}
+	if cfg.RedisPassword != "" {
+		password = cfg.RedisPassword
+	}
+	return user, password
 }
 
 // redisTLS builds the TLS configuration of a rediss://,
