@@ -13,14 +13,11 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// TestRedisCluster runs on a three-master Redis Cluster through go-redis'
-// cluster client, as a user with only redisbackend.ACLRules and
-// ClusterACLRules: a command touching two slots (CROSSSLOT) or missing from
-// the documented list fails here.
-func TestRedisCluster(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a redis cluster")
-	}
+// startACLCluster starts a three-master Redis Cluster whose user "ctiws"
+// (password "acl-test-pw") has only ACLRules and ClusterACLRules, and
+// returns it with its nodes' addresses.
+func startACLCluster(t *testing.T) (*redisserver.Cluster, []string) {
+	t.Helper()
 	rc := redisserver.StartCluster(t, 3, 0, 2*time.Second)
 	var addrs []string
 	for _, n := range rc.Nodes() {
@@ -29,6 +26,18 @@ func TestRedisCluster(t *testing.T) {
 		}
 		addrs = append(addrs, n.Addr())
 	}
+	return rc, addrs
+}
+
+// TestRedisCluster runs on a three-master Redis Cluster through go-redis'
+// cluster client, as a user with only redisbackend.ACLRules and
+// ClusterACLRules: a command touching two slots (CROSSSLOT) or missing from
+// the documented list fails here.
+func TestRedisCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a redis cluster")
+	}
+	rc, addrs := startACLCluster(t)
 	open := func(t *testing.T) *redisbackend.Backend {
 		rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, Username: "ctiws", Password: "acl-test-pw"})
 		b := redisbackend.NewFromClient(rdb, redisbackend.WithLogger(testLog),

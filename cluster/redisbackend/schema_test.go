@@ -95,14 +95,7 @@ func TestCheckSchemaOnRedisCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a redis cluster")
 	}
-	rc := redisserver.StartCluster(t, 3, 0, 2*time.Second)
-	var addrs []string
-	for _, n := range rc.Nodes() {
-		if out, err := n.Do("ACL SETUSER ctiws on >acl-test-pw " + redisbackend.ACLRules + " " + redisbackend.ClusterACLRules); err != nil || out != "+OK" {
-			t.Fatalf("ACL SETUSER on %s: %q %v", n.Addr(), out, err)
-		}
-		addrs = append(addrs, n.Addr())
-	}
+	_, addrs := startACLCluster(t)
 	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, Username: "ctiws", Password: "acl-test-pw"})
 	b := redisbackend.NewFromClient(rdb, redisbackend.WithLogger(testLog))
 	t.Cleanup(func() { _ = b.Close(); _ = rdb.Close() })
