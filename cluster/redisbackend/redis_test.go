@@ -16,6 +16,18 @@ import (
 
 var testLog = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 
+// subscribed subscribes a collector to the events of a fresh tenant on b.
+func subscribed(t *testing.T, b cluster.Backend) (context.Context, string, *clustertest.Collector) {
+	t.Helper()
+	ctx := clustertest.Ctx(t)
+	ten := clustertest.Unique("t")
+	c := &clustertest.Collector{}
+	if err := b.Bus.Subscribe(ctx, ten, cluster.Each(c.Fn)); err != nil {
+		t.Fatal(err)
+	}
+	return ctx, ten, c
+}
+
 func open(t *testing.T, url string, opts ...redisbackend.Option) *redisbackend.Backend {
 	t.Helper()
 	base := []redisbackend.Option{
@@ -98,12 +110,7 @@ func TestRestartDuringSubscription(t *testing.T) {
 	srv := redisserver.Start(t)
 	b := open(t, srv.URL())
 	cb := b.Cluster()
-	ctx := clustertest.Ctx(t)
-	ten := clustertest.Unique("t")
-	c := &clustertest.Collector{}
-	if err := cb.Bus.Subscribe(ctx, ten, cluster.Each(c.Fn)); err != nil {
-		t.Fatal(err)
-	}
+	ctx, ten, c := subscribed(t, cb)
 	l, _, err := cb.Ownership.Acquire(ctx, ten, "n", time.Minute)
 	if err != nil {
 		t.Fatal(err)
@@ -139,12 +146,7 @@ func TestKilledPubSubConnection(t *testing.T) {
 	srv := redisserver.Start(t)
 	b := open(t, srv.URL())
 	cb := b.Cluster()
-	ctx := clustertest.Ctx(t)
-	ten := clustertest.Unique("t")
-	c := &clustertest.Collector{}
-	if err := cb.Bus.Subscribe(ctx, ten, cluster.Each(c.Fn)); err != nil {
-		t.Fatal(err)
-	}
+	ctx, ten, c := subscribed(t, cb)
 	if r, err := srv.Do("CLIENT KILL TYPE pubsub"); err != nil || r == ":0" {
 		t.Fatalf("CLIENT KILL = %q, %v", r, err)
 	}
@@ -160,12 +162,7 @@ func TestKilledPubSubConnection(t *testing.T) {
 func TestPausedOwner(t *testing.T) {
 	srv := redisserver.Start(t)
 	a, b := open(t, srv.URL()).Cluster(), open(t, srv.URL()).Cluster()
-	ctx := clustertest.Ctx(t)
-	ten := clustertest.Unique("t")
-	c := &clustertest.Collector{}
-	if err := b.Bus.Subscribe(ctx, ten, cluster.Each(c.Fn)); err != nil {
-		t.Fatal(err)
-	}
+	ctx, ten, c := subscribed(t, b)
 	la, ok, _ := a.Ownership.Acquire(ctx, ten, "na", 300*time.Millisecond)
 	if !ok {
 		t.Fatal("acquire")
@@ -202,12 +199,7 @@ func TestDeafnessProbe(t *testing.T) {
 	px := startProxy(t, srv.Addr())
 	b := open(t, "redis://"+px.addr()+"/0", redisbackend.WithProbe(300*time.Millisecond, 300*time.Millisecond))
 	cb := b.Cluster()
-	ctx := clustertest.Ctx(t)
-	ten := clustertest.Unique("t")
-	c := &clustertest.Collector{}
-	if err := cb.Bus.Subscribe(ctx, ten, cluster.Each(c.Fn)); err != nil {
-		t.Fatal(err)
-	}
+	ctx, ten, c := subscribed(t, cb)
 	// Idle: probes flow and nothing is recreated.
 	time.Sleep(1200 * time.Millisecond)
 	if st := b.Stats(); st.Deaf != 0 {

@@ -26,15 +26,22 @@ func TestParseSentinelURL(t *testing.T) {
 	}
 	for _, c := range cases {
 		got, err := ParseSentinelURL(c.raw)
-		if c.err != "" {
-			if err == nil || !strings.Contains(err.Error(), c.err) {
-				t.Errorf("%s: err %v, want %q", c.raw, err, c.err)
-			}
-			continue
+		checkParsed(t, c.raw, got, err, c.want, c.err)
+	}
+}
+
+// checkParsed checks one parse: an error containing wantErr when it is
+// set, else no error and want.
+func checkParsed[T any](t *testing.T, raw string, got T, err error, want T, wantErr string) {
+	t.Helper()
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Errorf("%s: err %v, want %q", raw, err, wantErr)
 		}
-		if err != nil || !reflect.DeepEqual(got, c.want) {
-			t.Errorf("%s: %+v, %v; want %+v", c.raw, got, err, c.want)
-		}
+		return
+	}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("%s: %+v, %v; want %+v", raw, got, err, want)
 	}
 }
 
@@ -56,15 +63,7 @@ func TestParseClusterURL(t *testing.T) {
 	}
 	for _, c := range cases {
 		got, err := ParseClusterURL(c.raw)
-		if c.err != "" {
-			if err == nil || !strings.Contains(err.Error(), c.err) {
-				t.Errorf("%s: err %v, want %q", c.raw, err, c.err)
-			}
-			continue
-		}
-		if err != nil || !reflect.DeepEqual(got, c.want) {
-			t.Errorf("%s: %+v, %v; want %+v", c.raw, got, err, c.want)
-		}
+		checkParsed(t, c.raw, got, err, c.want, c.err)
 	}
 }
 
