@@ -32,7 +32,8 @@ unit:
 fuzz:
 	GO=$(GO) FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh \
 		./ws/eio:FuzzDecode ./ami:FuzzParse ./ami/sim:FuzzParseTranscript ./ami:FuzzAction \
-		./pbx:FuzzValidNumber ./cmd/ctiws:FuzzRESTToAMI ./internal/clip:FuzzString
+		./pbx:FuzzValidNumber ./cmd/ctiws:FuzzRESTToAMI ./internal/clip:FuzzString \
+		./cmd/ctiws/internal/loadclient:FuzzParseFrame
 
 # The suite runs with its own TMPDIR, which must hold no ctiws-e2e-* folder
 # (config, demo htpasswd, JWT secret) afterwards, pass or fail.

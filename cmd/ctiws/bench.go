@@ -39,6 +39,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.BoolVar(&o.Keep, "keep", false, "keep the generated configs (and node logs, with -log-dir \"\")")
 	fs.StringVar(&o.LogDir, "log-dir", "", "directory for the bench's own log (bench.log) and every node's and Redis's log (default: a new ctiws-bench-logs-* in the temp dir)")
 	fs.BoolVar(&o.Presence, "presence", false, "fan-out: every change also moves the extension's presence (real traffic: extenUpdate + userMainPresenceUpdate)")
+	fs.StringVar(&o.LoadClient, "load-client", bench.LoadEpoll, "how the load client reads its sockets: epoll (a few epoll loops, one read per socket per burst) or goroutines (a ws/client goroutine per socket)")
 	fs.IntVar(&o.Tenants, "tenants", 0, "farm: tenants, each a simulated PBX (default 300); -clients is then per tenant (default 1)")
 	fs.IntVar(&o.Extensions, "extensions", 0, "farm: extensions (and users) per tenant (default 20); memory: extensions of the tenant (default 10000)")
 	fs.Float64Var(&o.CallsPerSecond, "calls-per-second", 0, "farm: simulated calls per second per PBX (default 0.05)")

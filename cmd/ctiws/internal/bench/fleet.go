@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ctiws/ctiws/cmd/ctiws/internal/loadclient"
 	"github.com/ctiws/ctiws/ws/auth"
 	"github.com/ctiws/ctiws/ws/client"
 	"github.com/gorilla/websocket"
@@ -16,10 +17,13 @@ import (
 
 // Fleet is the bench's client load: one logged-in Socket.IO connection
 // per user, spread round-robin over the node URLs. Each client parses only
-// the bench marker of extenUpdate frames (client.Options.OnRaw).
+// the bench marker of extenUpdate frames. The connections are read by a
+// loadclient.Poller (a few epoll loops), or, with the goroutines load
+// client, each by its own ws/client goroutine.
 type Fleet struct {
 	log     *slog.Logger
 	clients []*benchClient
+	poller  *loadclient.Poller // nil: one ws/client goroutine per connection
 	hist    atomic.Pointer[Histogram]
 	// flowAfter, when non-zero, is a write time (unix nanos): the receive
 	// time of the first marker written after it is stored in flowAt.
@@ -32,13 +36,42 @@ type benchClient struct {
 	user  string
 	token string
 	node  atomic.Int32 // index into the URL list
-	conn  atomic.Pointer[client.Conn]
+	conn  atomic.Pointer[loadConn]
 	track seqTracker
 }
 
-// NewFleet prepares n clients (users 0..n-1) with JWTs signed with secret.
-func NewFleet(n int, secret []byte, log *slog.Logger) (*Fleet, error) {
+// loadConn is one client connection: a *loadclient.Conn or a *client.Conn.
+type loadConn interface {
+	Done() <-chan struct{}
+	Err() error
+	Close() error
+	MissedPings() int64
+}
+
+// Load clients (Options.LoadClient).
+const (
+	// LoadEpoll reads every connection from a few epoll loops (the default).
+	LoadEpoll = "epoll"
+	// LoadGoroutines reads each connection with its own ws/client goroutine,
+	// the way the bench did before the epoll load client.
+	LoadGoroutines = "goroutines"
+)
+
+// NewFleet prepares n clients (users 0..n-1) with JWTs signed with secret,
+// read by the given load client (LoadEpoll or LoadGoroutines).
+func NewFleet(n int, secret []byte, loadClient string, log *slog.Logger) (*Fleet, error) {
 	f := &Fleet{log: log, clients: make([]*benchClient, n)}
+	switch loadClient {
+	case LoadEpoll, "":
+		p, err := loadclient.NewPoller(0, pingEvery)
+		if err != nil {
+			return nil, fmt.Errorf("start the epoll load client (-load-client %s works everywhere): %w", LoadGoroutines, err)
+		}
+		f.poller = p
+	case LoadGoroutines:
+	default:
+		return nil, fmt.Errorf("unknown load client %q (want %s or %s)", loadClient, LoadEpoll, LoadGoroutines)
+	}
 	f.hist.Store(&Histogram{})
 	now := time.Now()
 	for i := range n {
@@ -53,6 +86,9 @@ func NewFleet(n int, secret []byte, log *slog.Logger) (*Fleet, error) {
 
 // Len is the number of clients.
 func (f *Fleet) Len() int { return len(f.clients) }
+
+// pingEvery is the app-level ping period of every client (phone-island's).
+const pingEvery = 5 * time.Second
 
 // onRaw is every client's OnRaw: it records latency and seq of markers.
 func (c *benchClient) onRaw(frame []byte, at time.Time) bool {
@@ -135,17 +171,23 @@ func (f *Fleet) Connect(ctx context.Context, urls []string, idx []int, concurren
 func (c *benchClient) dial(ctx context.Context, url string, timeout time.Duration) error {
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	conn, err := client.Dial(dctx, client.Options{
-		URL:    url,
-		User:   c.user,
-		Token:  c.token,
-		OnRaw:  c.onRaw,
-		Dialer: &websocket.Dialer{HandshakeTimeout: timeout, ReadBufferSize: 1024, WriteBufferSize: 1024},
-	})
+	var conn loadConn
+	var err error
+	if c.f.poller != nil {
+		conn, err = loadclient.Dial(dctx, c.f.poller, loadclient.Options{
+			URL: url, User: c.user, Token: c.token,
+			OnRaw: func(frame []byte, at time.Time) { c.onRaw(frame, at) },
+		})
+	} else {
+		conn, err = client.Dial(dctx, client.Options{
+			URL: url, User: c.user, Token: c.token, OnRaw: c.onRaw, PingEvery: pingEvery,
+			Dialer: &websocket.Dialer{HandshakeTimeout: timeout, ReadBufferSize: 1024, WriteBufferSize: 1024},
+		})
+	}
 	if err != nil {
 		return err // no user name: equal causes group together
 	}
-	c.conn.Store(conn)
+	c.conn.Store(&conn)
 	return nil
 }
 
@@ -181,14 +223,14 @@ func (f *Fleet) Reset(base uint64) *Histogram {
 func (f *Fleet) Connected() []int {
 	var out []int
 	for i, c := range f.clients {
-		if conn := c.conn.Load(); conn != nil && conn.Err() == nil && !isDone(conn) {
+		if conn := c.conn.Load(); conn != nil && (*conn).Err() == nil && !isDone(*conn) {
 			out = append(out, i)
 		}
 	}
 	return out
 }
 
-func isDone(c *client.Conn) bool {
+func isDone(c loadConn) bool {
 	select {
 	case <-c.Done():
 		return true
@@ -255,20 +297,18 @@ func (f *Fleet) WaitFinal(ctx context.Context, idx []int, written uint64, exts i
 // bench version (see FinalSeq) the client did not receive.
 // sample names up to 5 missing versions ("user: extension seq N").
 func (f *Fleet) MissingFinal(idx []int, written uint64, exts int) (missing int, clientsShort int, sample []string) {
+	finals := make([]uint64, exts)
+	for k := range finals {
+		finals[k] = FinalSeq(written, exts, k)
+	}
 	for _, i := range idx {
 		c := f.clients[i]
-		short := false
-		for k := range exts {
-			s := FinalSeq(written, exts, k)
-			if s <= c.track.windowBase() || c.track.has(s) { // before the window: checked by the warm-up
-				continue
-			}
+		short := c.track.missing(finals, func(k int) {
 			missing++
-			short = true
 			if len(sample) < 5 {
-				sample = append(sample, fmt.Sprintf("%s: extension %s seq %d", c.user, Extension(k), s))
+				sample = append(sample, fmt.Sprintf("%s: extension %s seq %d", c.user, Extension(k), finals[k]))
 			}
-		}
+		})
 		if short {
 			clientsShort++
 		}
@@ -280,7 +320,7 @@ func (f *Fleet) MissingFinal(idx []int, written uint64, exts int) (missing int, 
 func (f *Fleet) Dropped() []int {
 	var out []int
 	for i, c := range f.clients {
-		if conn := c.conn.Load(); conn == nil || isDone(conn) {
+		if conn := c.conn.Load(); conn == nil || isDone(*conn) {
 			out = append(out, i)
 		}
 	}
@@ -293,10 +333,13 @@ func (f *Fleet) Close() {
 	for _, c := range f.clients {
 		if conn := c.conn.Swap(nil); conn != nil {
 			wg.Add(1)
-			go func() { defer wg.Done(); _ = conn.Close() }()
+			go func() { defer wg.Done(); _ = (*conn).Close() }()
 		}
 	}
 	wg.Wait()
+	if f.poller != nil {
+		f.poller.Close()
+	}
 }
 
 // MissedPings sums app-level pings without an ack.
@@ -304,7 +347,7 @@ func (f *Fleet) MissedPings() int64 {
 	var n int64
 	for _, c := range f.clients {
 		if conn := c.conn.Load(); conn != nil {
-			n += conn.MissedPings()
+			n += (*conn).MissedPings()
 		}
 	}
 	return n

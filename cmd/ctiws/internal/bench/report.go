@@ -14,8 +14,11 @@ import (
 type Report struct {
 	Scenario string    `json:"scenario"`
 	Started  time.Time `json:"started"`
-	Machine  Machine   `json:"machine"`
-	Results  []Result  `json:"results"`
+	// LoadClient is how the bench read its sockets (LoadEpoll or
+	// LoadGoroutines).
+	LoadClient string   `json:"load_client"`
+	Machine    Machine  `json:"machine"`
+	Results    []Result `json:"results"`
 }
 
 // Machine describes where the bench ran.
@@ -176,8 +179,8 @@ func (r *Report) WriteJSON(path string) error {
 
 // WriteText writes the human tables and the verdict against the targets.
 func (r *Report) WriteText(w io.Writer) {
-	fmt.Fprintf(w, "ctiws bench -scenario %s — %s — %d CPUs (%s), %d MiB, load %s\n",
-		r.Scenario, r.Started.UTC().Format(time.RFC3339), r.Machine.CPUs, r.Machine.CPUModel, r.Machine.MemoryKiB/1024, r.Machine.Load1)
+	fmt.Fprintf(w, "ctiws bench -scenario %s — %s — %d CPUs (%s), %d MiB, load %s — %s load client\n",
+		r.Scenario, r.Started.UTC().Format(time.RFC3339), r.Machine.CPUs, r.Machine.CPUModel, r.Machine.MemoryKiB/1024, r.Machine.Load1, r.LoadClient)
 	for _, res := range r.Results {
 		fmt.Fprintf(w, "\n== %s\n", res.Name)
 		switch {

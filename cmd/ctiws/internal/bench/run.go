@@ -84,6 +84,9 @@ type Options struct {
 	// real PBX traffic (an extenUpdate and a userMainPresenceUpdate per
 	// change), instead of a user-agent change alone (one frame).
 	Presence bool
+	// LoadClient chooses how the bench reads its sockets: LoadEpoll (the
+	// default) or LoadGoroutines.
+	LoadClient string
 	// Tenants and Extensions size the farm scenario (Clients is then per
 	// tenant, CallsPerSecond each PBX's call rate); Extensions also sizes
 	// the memory scenario.
@@ -110,7 +113,14 @@ func Run(ctx context.Context, o Options, log *slog.Logger) (*Report, error) {
 	} else {
 		log.Info("RLIMIT_NOFILE", "limit", n)
 	}
-	r := &Report{Scenario: o.Scenario, Started: time.Now().UTC(), Machine: machine()}
+	switch o.LoadClient {
+	case "":
+		o.LoadClient = LoadEpoll
+	case LoadEpoll, LoadGoroutines:
+	default:
+		return nil, fmt.Errorf("bench: unknown load client %q (want %s or %s)", o.LoadClient, LoadEpoll, LoadGoroutines)
+	}
+	r := &Report{Scenario: o.Scenario, Started: time.Now().UTC(), Machine: machine(), LoadClient: o.LoadClient}
 	b := &runner{o: o, log: log, r: r}
 	var err error
 	switch o.Scenario {

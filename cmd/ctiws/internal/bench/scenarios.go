@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"time"
@@ -40,7 +41,7 @@ func (b *runner) setup(ctx context.Context, spec ClusterSpec) (*Cluster, *Fleet,
 	if err != nil {
 		return nil, nil, err
 	}
-	fl, err := NewFleet(spec.Users, c.JWTSecret(), b.log)
+	fl, err := NewFleet(spec.Users, c.JWTSecret(), b.o.LoadClient, b.log)
 	if err != nil {
 		c.Stop()
 		return nil, nil, err
@@ -68,7 +69,7 @@ func (b *runner) idle(ctx context.Context, name string, n int) Result {
 	}
 	defer c.Stop()
 	before := b.settledSample(ctx, c)
-	fl, err := NewFleet(n, c.JWTSecret(), b.log)
+	fl, err := NewFleet(n, c.JWTSecret(), b.o.LoadClient, b.log)
 	if err != nil {
 		res.Error = err.Error()
 		return res
@@ -250,6 +251,12 @@ func (b *runner) window(ctx context.Context, c *Cluster, fl *Fleet, dur time.Dur
 	if profile != "" {
 		owner := max(c.Owner(ctx), 0)
 		go func() { profDone <- c.Profile(ctx, owner, dur, profile) }()
+		stop, err := profileSelf(loadProfilePath(profile))
+		if err != nil {
+			b.log.Warn("load client CPU profile failed", "err", err)
+		} else {
+			defer stop()
+		}
 	} else {
 		profDone <- nil
 	}
@@ -354,7 +361,7 @@ func (b *runner) loginStorm(ctx context.Context, name string, nodes, n int) Resu
 		return res
 	}
 	defer c.Stop()
-	fl, err := NewFleet(n, c.JWTSecret(), b.log)
+	fl, err := NewFleet(n, c.JWTSecret(), b.o.LoadClient, b.log)
 	if err != nil {
 		res.Error = err.Error()
 		return res
@@ -464,4 +471,26 @@ func (b *runner) failover(ctx context.Context, name string, nodes, clients int, 
 	fr.P99Ms, fr.MaxMs = ms(h.Quantile(0.99)), ms(h.Max())
 	res.Failover = fr
 	return res
+}
+
+// loadProfilePath names the load client's CPU profile next to the node's.
+func loadProfilePath(nodeProfile string) string {
+	return strings.TrimSuffix(nodeProfile, "-cpu.pprof") + "-load-cpu.pprof"
+}
+
+// profileSelf starts a CPU profile of the bench process (the load client)
+// written to path; stop ends it and closes the file.
+func profileSelf(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("create load client profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("start load client profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
