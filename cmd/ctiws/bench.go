@@ -27,7 +27,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	rateList := fs.String("rate", "", "bench changes per second; a comma list ramps (fanout), default fanout 100, failover 20")
 	fs.IntVar(&o.Nodes, "nodes", 0, "ctiws nodes (more than one starts redis-server); default fanout/failover 3, login-storm 1")
 	fs.DurationVar(&o.Duration, "duration", 0, "measurement window (default 20s)")
-	fs.IntVar(&o.Runs, "runs", 0, "windows per rate; the table shows medians (default 1)")
+	fs.IntVar(&o.Runs, "runs", 0, "windows per rate (idle: fresh nodes); the table shows medians (default 1; traffic 3)")
 	fs.DurationVar(&o.P99Limit, "p99-limit", 0, "stop a -rate ramp at the first rate whose p99 exceeds this (e.g. 50ms)")
 	fs.DurationVar(&o.IdleWait, "idle-wait", 0, "idle: how long sockets sit before RSS is read (default 30s; quick 15s)")
 	fs.DurationVar(&o.Drain, "drain", 0, "wait at most this long for late deliveries after a window (default 5s)")

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -111,5 +112,34 @@ func TestPercentileAndMedian(t *testing.T) {
 	}
 	if m := Median([]float64{4, 1, 2, 3}); m != 2.5 {
 		t.Fatalf("median %v", m)
+	}
+}
+
+func TestMedianIdle(t *testing.T) {
+	idle := func(kib float64, sockets int) Result {
+		return Result{Name: "idle", Idle: &IdleResult{RSSPerConnKiB: kib, Sockets: sockets}}
+	}
+	tests := []struct {
+		name        string
+		runs        []Result
+		wantKiB     float64
+		wantSockets int
+		wantRuns    []float64
+	}{
+		{"one run", []Result{idle(9.1, 1)}, 9.1, 1, nil},
+		{"three runs: the middle one", []Result{idle(9.04, 1), idle(8.32, 2), idle(8.71, 3)}, 8.71, 3, []float64{9.04, 8.32, 8.71}},
+		{"two runs: the first of the nearest", []Result{idle(9.0, 1), idle(8.0, 2)}, 9.0, 1, []float64{9.0, 8.0}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := medianIdle(tt.runs)
+			if got.Idle.RSSPerConnKiB != tt.wantKiB || got.Idle.Sockets != tt.wantSockets || !slices.Equal(got.Idle.RunsKiB, tt.wantRuns) {
+				t.Fatalf("medianIdle = %.2f KiB (sockets %d, runs %v), want %.2f (sockets %d, runs %v)",
+					got.Idle.RSSPerConnKiB, got.Idle.Sockets, got.Idle.RunsKiB, tt.wantKiB, tt.wantSockets, tt.wantRuns)
+			}
+			if len(tt.runs) > 1 && tt.runs[0].Idle.RunsKiB != nil {
+				t.Fatal("medianIdle changed its input")
+			}
+		})
 	}
 }

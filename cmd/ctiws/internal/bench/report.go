@@ -57,6 +57,9 @@ type IdleResult struct {
 	// garbage collection that precedes RSSAfterKiB.
 	RSSIdleKiB    int64   `json:"rss_idle_kib"`
 	RSSPerConnKiB float64 `json:"rss_per_conn_kib"`
+	// RunsKiB is RSSPerConnKiB of every run when the step was measured more
+	// than once; the result is then the run with the median value.
+	RunsKiB []float64 `json:"rss_per_conn_kib_runs,omitempty"`
 	// HeapPerConnKiB and StackPerConnKiB split the cost per connection as
 	// the Go runtime sees it (heap spans and goroutine stacks in use).
 	HeapPerConnKiB  float64 `json:"heap_per_conn_kib"`
@@ -234,6 +237,9 @@ func (r *Report) WriteText(w io.Writer) {
 				f.FlowAgainSec, f.Survivors, f.Reconnected, f.MissingVersions, f.P99Ms, f.MaxMs)
 		}
 		_ = tw.Flush()
+		if i := res.Idle; i != nil && len(i.RunsKiB) > 1 {
+			fmt.Fprintf(w, "  RSS/conn KiB of the %d runs: %s (the median run is shown)\n", len(i.RunsKiB), joinFloats(i.RunsKiB, "%.2f"))
+		}
 		if f := res.Farm; f != nil {
 			f.WriteText(w)
 		}
@@ -256,4 +262,13 @@ func (r *Report) WriteText(w io.Writer) {
 		}
 	}
 	r.writeVerdicts(w)
+}
+
+// joinFloats formats xs with format, separated by " / ".
+func joinFloats(xs []float64, format string) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = fmt.Sprintf(format, x)
+	}
+	return strings.Join(parts, " / ")
 }

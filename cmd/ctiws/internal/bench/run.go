@@ -125,7 +125,7 @@ func Run(ctx context.Context, o Options, log *slog.Logger) (*Report, error) {
 	var err error
 	switch o.Scenario {
 	case ScenarioIdle:
-		b.add(b.idle(ctx, "idle", def(o.Clients, 10000)))
+		b.add(b.idleMedian(ctx, "idle", def(o.Clients, 10000), def(o.Runs, 1)))
 	case ScenarioFanout:
 		b.add(b.fanout(ctx, "fanout", def(o.Nodes, 3), def(o.Clients, 1000), rates(o.Rates, 100), defD(o.Duration, 20*time.Second), def(o.Runs, 1)))
 	case ScenarioLoginStorm:
@@ -154,7 +154,7 @@ func Run(ctx context.Context, o Options, log *slog.Logger) (*Report, error) {
 		for _, step := range trafficSteps {
 			b.add(b.fanout(ctx, fmt.Sprintf("traffic: %d clients × %g/s", step.clients, step.rate), nodes, step.clients, []float64{step.rate}, dur, runs))
 		}
-		b.add(b.idle(ctx, "idle: 10,000 sockets, 1 node", def(o.Clients, 10000)))
+		b.add(b.idleMedian(ctx, "idle: 10,000 sockets, 1 node", def(o.Clients, 10000), runs))
 	case ScenarioQuick:
 		b.add(b.idle(ctx, "idle: 2,000 sockets, 1 node", 2000))
 		b.add(b.fanout(ctx, "fanout: 1 node, 500 clients × 20/s, 10 s", 1, 500, []float64{20}, 10*time.Second, 1))
