@@ -238,15 +238,36 @@ func (c *Conn) Ping(ctx context.Context) (time.Duration, error) {
 	if err := c.write(frame); err != nil {
 		return 0, err
 	}
+	if err := waitAck(ctx, ch, c.done); err != nil {
+		if errors.Is(err, errEnded) {
+			return 0, c.Err()
+		}
+		return 0, err
+	}
+	d := time.Since(start)
+	c.pingRTT.Store(int64(d))
+	return d, nil
+}
+
+// errEnded: the connection ended before the ack.
+var errEnded = errors.New("client: connection ended")
+
+// waitAck waits for ack to be closed. When the ack and the end of the
+// connection are both there, the ack wins: it came first, and select
+// alone picks either.
+func waitAck(ctx context.Context, ack, done <-chan struct{}) error {
 	select {
-	case <-ch:
-		d := time.Since(start)
-		c.pingRTT.Store(int64(d))
-		return d, nil
+	case <-ack:
+		return nil
 	case <-ctx.Done():
-		return 0, ctx.Err()
-	case <-c.done:
-		return 0, c.Err()
+		return ctx.Err()
+	case <-done:
+		select {
+		case <-ack:
+			return nil
+		default:
+			return errEnded
+		}
 	}
 }
 
