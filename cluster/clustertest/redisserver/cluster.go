@@ -40,11 +40,17 @@ func StartCluster(t testing.TB, masters, replicas int, nodeTimeout time.Duration
 		// A replica takes over whatever its replication offset.
 		"--cluster-replica-validity-factor", "0"}
 	c := &Cluster{t: t}
+	node := func() *Server { // its bus port is chosen too, not assumed free at port+10000
+		s := newServer(t)
+		s.args, s.busPort = args, freePort(t)
+		s.startNew()
+		return s
+	}
 	for range masters {
-		c.Masters = append(c.Masters, StartArgs(t, args...))
+		c.Masters = append(c.Masters, node())
 	}
 	for range masters * replicas {
-		c.Replicas = append(c.Replicas, StartArgs(t, args...))
+		c.Replicas = append(c.Replicas, node())
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -69,7 +75,7 @@ func (c *Cluster) form(ctx context.Context, replicas int) error {
 		}
 	}
 	for _, n := range all[1:] {
-		if err := c.do(ctx, n, "CLUSTER", "MEET", "127.0.0.1", all[0].port); err != nil {
+		if err := c.do(ctx, n, "CLUSTER", "MEET", "127.0.0.1", all[0].port, all[0].busPort); err != nil {
 			return err
 		}
 	}

@@ -4,7 +4,9 @@ package redisserver
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -23,6 +25,8 @@ type Server struct {
 	bin  string
 	dir  string
 	port int
+	// busPort is a cluster node's cluster bus port (0: not a cluster node).
+	busPort int
 	// args are extra redis-server arguments (e.g. --replicaof).
 	args []string
 	// conf is a configuration file to start from (a sentinel's).
@@ -44,12 +48,35 @@ func StartArgs(t testing.TB, args ...string) *Server {
 	t.Helper()
 	s := newServer(t)
 	s.args = args
-	if err := s.start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Stop)
+	s.startNew()
 	return s
 }
+
+// startNew starts a new server and stops it when the test ends. A free
+// port can be taken by someone else before redis-server binds it (another
+// test's outgoing connection gets an ephemeral port from the same range):
+// then it tries again on new ports, up to five times.
+func (s *Server) startNew() {
+	s.t.Helper()
+	for attempt := 1; ; attempt++ {
+		err := s.start()
+		if err == nil {
+			break
+		}
+		if attempt == 5 || !errors.Is(err, errAddrInUse) {
+			s.t.Fatal(err)
+		}
+		s.t.Logf("redis-server: %v; new ports", err)
+		s.port = freePort(s.t)
+		if s.busPort != 0 {
+			s.busPort = freePort(s.t)
+		}
+	}
+	s.t.Cleanup(s.Stop)
+}
+
+// errAddrInUse: redis-server could not bind a port it was given.
+var errAddrInUse = errors.New("address already in use")
 
 // StartReplica starts a replica of master (asynchronous replication, as
 // in production).
@@ -81,10 +108,7 @@ func StartSentinel(t testing.TB, masterName string, master *Server, quorum int, 
 		t.Fatalf("write sentinel.conf: %v", err)
 	}
 	s.args = []string{"--sentinel"}
-	if err := s.start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Stop)
+	s.startNew()
 	return s
 }
 
@@ -155,6 +179,9 @@ func (s *Server) start() error {
 		"--daemonize", "no", "--dir", s.dir,
 		"--pidfile", filepath.Join(s.dir, "redis.pid"),
 		"--logfile", filepath.Join(s.dir, "redis.log"))
+	if s.busPort != 0 {
+		args = append(args, "--cluster-port", strconv.Itoa(s.busPort))
+	}
 	cmd := exec.Command(s.bin, append(args, s.args...)...)
 	cmd.Dir = s.dir
 	if err := cmd.Start(); err != nil {
@@ -173,6 +200,9 @@ func (s *Server) start() error {
 		case <-done:
 			log, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
 			s.cmd = nil
+			if bytes.Contains(log, []byte("Address already in use")) {
+				return fmt.Errorf("redis-server on port %s exited at start: %w: %s", port, errAddrInUse, log)
+			}
 			return fmt.Errorf("redis-server on port %s exited at start: %s", port, log)
 		case <-ctx.Done():
 			return fmt.Errorf("redis-server on port %s did not answer PING within 10s", port)

@@ -2,6 +2,7 @@ package redisserver
 
 import (
 	"context"
+	"net"
 	"testing"
 	"time"
 )
@@ -59,5 +60,37 @@ func TestStartCluster(t *testing.T) {
 			t.Fatalf("slot of {a} still on the killed master after 15s: %v", err)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// A port taken between freePort and redis-server's bind (here on purpose,
+// in CI by another test's ephemeral port) moves the server to new ports
+// instead of failing the test: the client port, and a cluster node's bus
+// port.
+func TestStartNewPortTaken(t *testing.T) {
+	for _, bus := range []bool{false, true} {
+		name := map[bool]string{false: "port", true: "cluster bus port"}[bus]
+		t.Run(name, func(t *testing.T) {
+			taken, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer taken.Close()
+			port := taken.Addr().(*net.TCPAddr).Port
+			s := newServer(t)
+			if bus {
+				s.args = []string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"}
+				s.busPort = port
+			} else {
+				s.port = port
+			}
+			s.startNew()
+			if s.port == port || s.busPort == port {
+				t.Fatalf("still on the taken port %d (port %d, bus %d)", port, s.port, s.busPort)
+			}
+			if r, err := s.Do("PING"); err != nil || r != "+PONG" {
+				t.Fatalf("PING = %q, %v", r, err)
+			}
+		})
 	}
 }
