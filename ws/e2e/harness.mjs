@@ -2,7 +2,7 @@
 // free ports and gives the tests a REST login and a socket.io-client helper.
 import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { mkdtempSync, writeFileSync, copyFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, copyFileSync, rmSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
@@ -31,15 +31,37 @@ for (const [sig, n] of [['SIGINT', 2], ['SIGTERM', 15]]) {
   process.once(sig, () => process.exit(128 + n));
 }
 
-export function freePort() {
-  return new Promise((ok, fail) => {
+// tryListen resolves with the port once a listener got it (0: the
+// kernel's choice), or with null when it is taken.
+function tryListen(port) {
+  return new Promise((ok) => {
     const s = createServer();
-    s.on('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => ok(port));
+    s.on('error', () => ok(null));
+    s.listen(port, '127.0.0.1', () => {
+      const got = s.address().port;
+      s.close(() => ok(got));
     });
   });
+}
+
+// freePort returns a free loopback port for a server started a moment
+// later. Like internal/freeport in Go: below the kernel's ephemeral range
+// (outgoing connections, the browser's included, never get such a port),
+// falling back to the kernel's choice.
+export async function freePort() {
+  let top = 0;
+  try {
+    top = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || 0;
+  } catch { /* not Linux: fall back */ }
+  if (top > 11000) {
+    for (let i = 0; i < 200; i++) {
+      const port = await tryListen(10000 + Math.floor(Math.random() * (top - 10000)));
+      if (port !== null) return port;
+    }
+  }
+  const port = await tryListen(0);
+  if (port === null) throw new Error('no free port');
+  return port;
 }
 
 export function sleep(ms) {

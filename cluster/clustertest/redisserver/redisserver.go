@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ctiws/ctiws/internal/freeport"
 )
 
 // Server is a running redis-server owned by one test.
@@ -225,13 +227,13 @@ func (s *Server) pingLocked() (string, error) {
 	return strings.TrimSpace(line), err
 }
 
-// freePort asks the kernel for a free loopback port.
+// freePort returns a free loopback port (internal/freeport says why not
+// port 0).
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freeport.Pick()
 	if err != nil {
 		t.Fatalf("find a free port: %v", err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ctiws/ctiws/ami/sim"
+	"github.com/ctiws/ctiws/internal/freeport"
 	"github.com/ctiws/ctiws/ws/auth"
 )
 
@@ -265,14 +266,9 @@ func redisPing(addr string) error {
 	return nil
 }
 
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
+// freePort is a free loopback port for a process the bench starts
+// (internal/freeport says why not port 0).
+func freePort() (int, error) { return freeport.Pick() }
 
 // nodeAddrs picks a node's two loopback addresses: clients and metrics.
 func nodeAddrs() (listen, metrics string, err error) {
