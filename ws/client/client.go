@@ -153,45 +153,58 @@ func (c *Conn) handshake(ctx context.Context) error {
 		ctx, cancel = context.WithTimeout(ctx, 15*time.Second)
 		defer cancel()
 	}
-	open, err := c.readFrame(ctx)
+	sid, err := Login(func() ([]byte, error) { return c.readFrame(ctx) }, c.write, c.opts.User, c.opts.Token, c.opts.UAType)
+	c.SocketID = sid
+	return err
+}
+
+// Login runs the Socket.IO side of a login over any websocket transport:
+// next returns the payload of the next text frame, send writes one. It
+// waits for the Engine.IO open, connects the default namespace, answers
+// Engine.IO pings, sends `login` and returns the socket id once the
+// server says `authe_ok`; ErrUnauthorized when it answers `401` or
+// disconnects.
+func Login(next func() ([]byte, error), send func([]byte) error, user, token, uaType string) (socketID string, err error) {
+	open, err := next()
 	if err != nil || len(open) == 0 || open[0] != eio.EngineOpen {
-		return fmt.Errorf("engine.io open: %q: %v", open, err)
+		return "", fmt.Errorf("engine.io open: %q: %v", open, err)
 	}
-	if err := c.write([]byte("40")); err != nil {
-		return err
+	if err := send([]byte("40")); err != nil {
+		return "", err
 	}
-	login, _ := json.Marshal(map[string]any{"accessKeyId": c.opts.User, "token": c.opts.Token, "uaType": nilIfEmpty(c.opts.UAType)})
+	login, _ := json.Marshal(map[string]any{"accessKeyId": user, "token": token, "uaType": nilIfEmpty(uaType)})
 	for {
-		b, err := c.readFrame(ctx)
+		b, err := next()
 		if err != nil {
-			return fmt.Errorf("socket.io handshake: %w", err)
+			return socketID, fmt.Errorf("socket.io handshake: %w", err)
 		}
 		f, err := eio.Decode(b)
 		if err != nil {
-			return fmt.Errorf("socket.io handshake: %w", err)
+			return socketID, fmt.Errorf("socket.io handshake: %w", err)
 		}
 		switch {
 		case f.Engine == eio.EnginePing:
-			_ = c.write([]byte("3"))
+			if err := send([]byte("3")); err != nil {
+				return socketID, err
+			}
 		case f.Engine == eio.EngineMessage && f.SIO == eio.SIOConnect:
 			var sid struct {
 				SID string `json:"sid"`
 			}
 			_ = json.Unmarshal(f.Data, &sid)
-			c.SocketID = sid.SID
-			if err := c.write(eio.Event("login", login)); err != nil {
-				return err
+			socketID = sid.SID
+			if err := send(eio.Event("login", login)); err != nil {
+				return socketID, err
 			}
 		case f.Engine == eio.EngineMessage && f.SIO == eio.SIOEvent:
-			name, _, _ := f.Event()
-			switch name {
+			switch name, _, _ := f.Event(); name {
 			case "authe_ok":
-				return nil
+				return socketID, nil
 			case "401":
-				return ErrUnauthorized
+				return socketID, ErrUnauthorized
 			}
 		case f.Engine == eio.EngineMessage && f.SIO == eio.SIODisconnect:
-			return ErrUnauthorized
+			return socketID, ErrUnauthorized
 		}
 	}
 }

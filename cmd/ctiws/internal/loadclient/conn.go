@@ -14,7 +14,6 @@
 package loadclient
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -26,11 +25,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ctiws/ctiws/ws/client"
 	"github.com/ctiws/ctiws/ws/eio"
 )
 
-// ErrUnauthorized is returned when the server refuses a login.
-var ErrUnauthorized = errors.New("loadclient: unauthorized")
+// ErrUnauthorized is returned when the server refuses a login (the
+// error of ws/client, whose Login runs the Socket.IO side here too).
+var ErrUnauthorized = client.ErrUnauthorized
 
 // Options configure one connection.
 type Options struct {
@@ -123,59 +124,9 @@ func (h *handshake) run(u *url.URL) error {
 			return fmt.Errorf("loadclient: read upgrade answer: %w", err)
 		}
 	}
-	open, err := h.frame()
-	if err != nil || len(open) == 0 || open[0] != eio.EngineOpen {
-		return fmt.Errorf("loadclient: engine.io open: %q: %v", open, err)
-	}
-	if err := h.write([]byte("40")); err != nil {
-		return err
-	}
-	login := fmt.Appendf(nil, `42["login",{"accessKeyId":%s,"token":%s,"uaType":null}]`,
-		strconv.Quote(h.c.opts.User), strconv.Quote(h.c.opts.Token))
-	for {
-		b, err := h.frame()
-		if err != nil {
-			return fmt.Errorf("loadclient: socket.io handshake: %w", err)
-		}
-		f, err := eio.Decode(b)
-		if err != nil {
-			return fmt.Errorf("loadclient: socket.io handshake: %w", err)
-		}
-		switch {
-		case f.Engine == eio.EnginePing:
-			if err := h.write([]byte("3")); err != nil {
-				return err
-			}
-		case f.Engine == eio.EngineMessage && f.SIO == eio.SIOConnect:
-			h.c.SocketID = sidOf(f.Data)
-			if err := h.write(login); err != nil {
-				return err
-			}
-		case f.Engine == eio.EngineMessage && f.SIO == eio.SIOEvent:
-			switch name, _, _ := f.Event(); name {
-			case "authe_ok":
-				return nil
-			case "401":
-				return ErrUnauthorized
-			}
-		case f.Engine == eio.EngineMessage && f.SIO == eio.SIODisconnect:
-			return ErrUnauthorized
-		}
-	}
-}
-
-// sidOf returns the "sid" of a Socket.IO connect payload.
-func sidOf(data []byte) string {
-	const key = `"sid":"`
-	_, rest, ok := bytes.Cut(data, []byte(key))
-	if !ok {
-		return ""
-	}
-	sid, _, ok := bytes.Cut(rest, []byte(`"`))
-	if !ok {
-		return ""
-	}
-	return string(sid)
+	sid, err := client.Login(h.frame, h.write, h.c.opts.User, h.c.opts.Token, "")
+	h.c.SocketID = sid
+	return err
 }
 
 // more reads what the server sent next.
