@@ -207,7 +207,7 @@ func (c *Cluster) startRedis(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrNoRedis, bin, err)
 	}
-	port, err := freePort()
+	port, err := freeport.Pick()
 	if err != nil {
 		return err
 	}
@@ -266,21 +266,16 @@ func redisPing(addr string) error {
 	return nil
 }
 
-// freePort is a free loopback port for a process the bench starts
+// nodeAddrs picks a node's two loopback addresses: clients and metrics
 // (internal/freeport says why not port 0).
-func freePort() (int, error) { return freeport.Pick() }
-
-// nodeAddrs picks a node's two loopback addresses: clients and metrics.
 func nodeAddrs() (listen, metrics string, err error) {
-	port, err := freePort()
-	if err != nil {
+	if listen, err = freeport.Addr(); err != nil {
 		return "", "", err
 	}
-	mport, err := freePort()
-	if err != nil {
+	if metrics, err = freeport.Addr(); err != nil {
 		return "", "", err
 	}
-	return fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf("127.0.0.1:%d", mport), nil
+	return listen, metrics, nil
 }
 
 func (c *Cluster) startNode(i int) error {

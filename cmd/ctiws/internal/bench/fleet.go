@@ -57,20 +57,30 @@ const (
 	LoadGoroutines = "goroutines"
 )
 
+// checkLoadClient returns the load client named (LoadEpoll when empty), or
+// an error for an unknown name.
+func checkLoadClient(name string) (string, error) {
+	switch name {
+	case "":
+		return LoadEpoll, nil
+	case LoadEpoll, LoadGoroutines:
+		return name, nil
+	}
+	return "", fmt.Errorf("unknown load client %q (want %s or %s)", name, LoadEpoll, LoadGoroutines)
+}
+
 // NewFleet prepares n clients (users 0..n-1) with JWTs signed with secret,
-// read by the given load client (LoadEpoll or LoadGoroutines).
+// read by the given load client (LoadEpoll, the default, or LoadGoroutines).
 func NewFleet(n int, secret []byte, loadClient string, log *slog.Logger) (*Fleet, error) {
+	loadClient, err := checkLoadClient(loadClient)
+	if err != nil {
+		return nil, err
+	}
 	f := &Fleet{log: log, clients: make([]*benchClient, n)}
-	switch loadClient {
-	case LoadEpoll, "":
-		p, err := loadclient.NewPoller(0, pingEvery)
-		if err != nil {
+	if loadClient == LoadEpoll {
+		if f.poller, err = loadclient.NewPoller(0, pingEvery); err != nil {
 			return nil, fmt.Errorf("start the epoll load client (-load-client %s works everywhere): %w", LoadGoroutines, err)
 		}
-		f.poller = p
-	case LoadGoroutines:
-	default:
-		return nil, fmt.Errorf("unknown load client %q (want %s or %s)", loadClient, LoadEpoll, LoadGoroutines)
 	}
 	f.hist.Store(&Histogram{})
 	now := time.Now()

@@ -113,16 +113,12 @@ func Run(ctx context.Context, o Options, log *slog.Logger) (*Report, error) {
 	} else {
 		log.Info("RLIMIT_NOFILE", "limit", n)
 	}
-	switch o.LoadClient {
-	case "":
-		o.LoadClient = LoadEpoll
-	case LoadEpoll, LoadGoroutines:
-	default:
-		return nil, fmt.Errorf("bench: unknown load client %q (want %s or %s)", o.LoadClient, LoadEpoll, LoadGoroutines)
+	var err error
+	if o.LoadClient, err = checkLoadClient(o.LoadClient); err != nil { // before anything starts
+		return nil, fmt.Errorf("bench: %w", err)
 	}
 	r := &Report{Scenario: o.Scenario, Started: time.Now().UTC(), Machine: machine(), LoadClient: o.LoadClient}
 	b := &runner{o: o, log: log, r: r}
-	var err error
 	switch o.Scenario {
 	case ScenarioIdle:
 		b.add(b.idleMedian(ctx, "idle", def(o.Clients, 10000), def(o.Runs, 1)))

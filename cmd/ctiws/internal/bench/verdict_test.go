@@ -59,3 +59,18 @@ func TestVerdicts(t *testing.T) {
 		})
 	}
 }
+
+func TestCheckLoadClient(t *testing.T) {
+	tests := []struct{ in, want, err string }{
+		{"", LoadEpoll, ""},
+		{LoadEpoll, LoadEpoll, ""},
+		{LoadGoroutines, LoadGoroutines, ""},
+		{"threads", "", `unknown load client "threads"`},
+	}
+	for _, tt := range tests {
+		got, err := checkLoadClient(tt.in)
+		if got != tt.want || (err == nil) != (tt.err == "") || (err != nil && !strings.Contains(err.Error(), tt.err)) {
+			t.Errorf("checkLoadClient(%q) = %q, %v; want %q, error %q", tt.in, got, err, tt.want, tt.err)
+		}
+	}
+}

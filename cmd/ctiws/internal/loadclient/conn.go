@@ -33,6 +33,9 @@ import (
 // error of ws/client, whose Login runs the Socket.IO side here too).
 var ErrUnauthorized = client.ErrUnauthorized
 
+// errServerClose ends a connection whose server sent a websocket close.
+var errServerClose = errors.New("loadclient: server closed the websocket")
+
 // Options configure one connection.
 type Options struct {
 	// URL is the server base URL, e.g. http://127.0.0.1:8181 (http only).
@@ -163,7 +166,7 @@ func (h *handshake) frame() ([]byte, error) {
 				return nil, fmt.Errorf("loadclient: write pong: %w", err)
 			}
 		case opClose:
-			return nil, errors.New("loadclient: server closed the websocket")
+			return nil, errServerClose
 		}
 	}
 }
@@ -200,7 +203,7 @@ func (c *Conn) consume(b []byte, at time.Time) int {
 		case opPing:
 			c.send(opPong, payload)
 		case opClose:
-			c.finish(errors.New("loadclient: server closed the websocket"))
+			c.finish(errServerClose)
 		}
 	}
 	return off
