@@ -172,6 +172,11 @@ func (s *Server) start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	port := strconv.Itoa(s.port)
+	logFile := filepath.Join(s.dir, "redis.log")
+	var logFrom int64 // this start's lines: an earlier start (a retry, Restart) wrote the rest
+	if fi, err := os.Stat(logFile); err == nil {
+		logFrom = fi.Size()
+	}
 	var args []string
 	if s.conf != "" {
 		args = append(args, s.conf)
@@ -180,7 +185,7 @@ func (s *Server) start() error {
 		"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
 		"--daemonize", "no", "--dir", s.dir,
 		"--pidfile", filepath.Join(s.dir, "redis.pid"),
-		"--logfile", filepath.Join(s.dir, "redis.log"))
+		"--logfile", logFile)
 	if s.busPort != 0 {
 		args = append(args, "--cluster-port", strconv.Itoa(s.busPort))
 	}
@@ -200,7 +205,8 @@ func (s *Server) start() error {
 		}
 		select {
 		case <-done:
-			log, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
+			log, _ := os.ReadFile(logFile)
+			log = log[min(logFrom, int64(len(log))):]
 			s.cmd = nil
 			if bytes.Contains(log, []byte("Address already in use")) {
 				return fmt.Errorf("redis-server on port %s exited at start: %w: %s", port, errAddrInUse, log)

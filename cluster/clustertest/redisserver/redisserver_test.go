@@ -2,7 +2,10 @@ package redisserver
 
 import (
 	"context"
+	"errors"
 	"net"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -92,5 +95,24 @@ func TestStartNewPortTaken(t *testing.T) {
 				t.Fatalf("PING = %q, %v", r, err)
 			}
 		})
+	}
+}
+
+// start judges a failure by its own log lines: an earlier attempt's
+// "Address already in use" in the same log does not make a different
+// failure look like a taken port (which startNew would retry).
+func TestStartErrorFromItsOwnLog(t *testing.T) {
+	s := newServer(t)
+	if err := os.WriteFile(filepath.Join(s.dir, "redis.log"), []byte("# Could not create server TCP listening socket: bind: Address already in use\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.args = []string{"--no-such-directive", "yes"}
+	err := s.start()
+	if err == nil {
+		s.Stop()
+		t.Fatal("redis-server started with an unknown directive")
+	}
+	if errors.Is(err, errAddrInUse) {
+		t.Fatalf("start = %v: an earlier attempt's log line taken for this failure", err)
 	}
 }
