@@ -7,6 +7,7 @@ import (
 	"time"
 
 	redisbackend "github.com/ctiws/ctiws/cluster/redisbackend"
+	"github.com/ctiws/ctiws/internal/periodic"
 )
 
 // exitSchema is the exit code of a node that refuses to start because
@@ -48,26 +49,21 @@ func guardSchema(ctx context.Context, check func(context.Context) error, log *sl
 	}
 	log.Warn("Redis schema version not checked yet: Redis does not answer; checking again until it does", "err", err)
 	go func() {
-		t := time.NewTicker(schemaRetry)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
+		ctx, stop := context.WithCancel(ctx)
+		defer stop()
+		periodic.Every(ctx, schemaRetry, func(ctx context.Context) {
 			done, err := verdict(ctx, schemaFirstWait)
-			if !done {
-				continue
-			}
-			if err != nil {
+			switch {
+			case !done:
+				return // Redis still does not answer: next period
+			case err != nil:
 				log.Error("stopping: Redis holds data of an incompatible schema", "err", err)
 				fail(err)
-				return
+			default:
+				log.Info("Redis schema version checked")
 			}
-			log.Info("Redis schema version checked")
-			return
-		}
+			stop()
+		})
 	}()
 	return nil
 }
