@@ -10,7 +10,7 @@ E2E_DIR   := ws/e2e
 BROWSER_DIR := ws/e2e-browser
 FUZZTIME  ?= 5s
 
-.PHONY: all build run test unit e2e e2e-browser fuzz lint deps-redis deps-npm deps-chromium helm-check image-build bench bench-traffic clean
+.PHONY: all build run test test-fresh unit e2e e2e-browser fuzz lint deps-redis deps-npm deps-chromium helm-check image-build bench bench-traffic clean
 
 all: build
 
@@ -23,6 +23,11 @@ run: build
 
 test: lint deps-redis deps-npm deps-chromium build unit fuzz e2e e2e-browser helm-check image-build
 	@echo "make test: all suites passed"
+
+# make test as a fresh machine runs it: a fresh clone, env -i, a new HOME and
+# TMPDIR, no XDG_RUNTIME_DIR, no caches (scripts/fresh-test.sh). Before every stop.
+test-fresh:
+	bash scripts/fresh-test.sh
 
 unit:
 	$(GO) test -race -count=1 -timeout 10m ./...

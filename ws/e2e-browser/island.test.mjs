@@ -93,8 +93,14 @@ tenants:
 
   const frontPort = await freePort();
   front = await startFront({ port: frontPort, tls: selfSigned(tmp, HOST), pageDir, backend: `127.0.0.1:${port}` });
+  // Chromium's audio (PulseAudio client) keeps its runtime files in
+  // XDG_RUNTIME_DIR; where that is unset (a fresh machine, CI) it makes a
+  // pulse-* folder in TMPDIR and leaves it there. Give it one of ours.
+  const runtimeDir = join(tmp, 'xdg-runtime');
+  mkdirSync(runtimeDir, { mode: 0o700 });
   browser = await chromium.launch({
     executablePath: chromiumPath,
+    env: { ...process.env, XDG_RUNTIME_DIR: runtimeDir },
     args: [`--host-resolver-rules=MAP ${HOST} 127.0.0.1:${frontPort}`, '--ignore-certificate-errors', '--no-sandbox',
       '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', '--autoplay-policy=no-user-gesture-required'],
   });
