@@ -1,10 +1,13 @@
 package pbx
 
 // MaskNumber replaces the last len(r) bytes of num with r, like JavaScript's
-// num.slice(0, -N) + r: a number of len(r) or fewer bytes (including "")
-// becomes r. An empty r means no privacy: num is returned unchanged.
+// num.slice(0, -N) + r: a number of len(r) or fewer bytes becomes r. An
+// empty r means no privacy: num is returned unchanged. A placeholder that
+// carries no number (no digit at all: "", "<unknown>", "anonymous") is
+// returned unchanged too: masking it hides nothing and turns it into
+// something that looks like a number (docs/compatibility.md).
 func MaskNumber(num, r string) string {
-	if r == "" {
+	if r == "" || !hasDigit(num) {
 		return num
 	}
 	if len(num) <= len(r) {
@@ -13,21 +16,23 @@ func MaskNumber(num, r string) string {
 	return num[:len(num)-len(r)] + r
 }
 
+// hasDigit reports whether s contains an ASCII digit: anything that does
+// may be (part of) a phone number and is masked.
+func hasDigit(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= '0' && s[i] <= '9' {
+			return true
+		}
+	}
+	return false
+}
+
 // maskName replaces a whole name with r; an empty r leaves it unchanged.
 func maskName(name, r string) string {
 	if r == "" {
 		return name
 	}
 	return r
-}
-
-// maskNonEmpty masks num only when it is not empty (astproxy masks cf/cfb/cfu
-// and trunk conversation numbers only when they are truthy).
-func maskNonEmpty(num, r string) string {
-	if num == "" {
-		return ""
-	}
-	return MaskNumber(num, r)
 }
 
 // Masked returns a copy of the channel with caller and bridged numbers and
@@ -65,9 +70,9 @@ func (c Conversation) Masked(r string) Conversation {
 // queue and with outQueue otherwise; cf, cfb and cfu, when set, are masked
 // with outQueue. Empty strings mean "leave clear".
 func (e Extension) Masked(outQueue, inQueue string) Extension {
-	e.CF = maskNonEmpty(e.CF, outQueue)
-	e.CFB = maskNonEmpty(e.CFB, outQueue)
-	e.CFU = maskNonEmpty(e.CFU, outQueue)
+	e.CF = MaskNumber(e.CF, outQueue)
+	e.CFB = MaskNumber(e.CFB, outQueue)
+	e.CFU = MaskNumber(e.CFU, outQueue)
 	if len(e.Conversations) > 0 && (outQueue != "" || inQueue != "") {
 		convs := make(Conversations, len(e.Conversations))
 		for id, c := range e.Conversations {
@@ -106,8 +111,8 @@ func (t Trunk) Masked(r string) Trunk {
 	}
 	convs := make(TrunkConversations, len(t.Conversations))
 	for id, c := range t.Conversations {
-		c.InternalNum = maskNonEmpty(c.InternalNum, r)
-		c.ExternalNum = maskNonEmpty(c.ExternalNum, r)
+		c.InternalNum = MaskNumber(c.InternalNum, r)
+		c.ExternalNum = MaskNumber(c.ExternalNum, r)
 		c.InternalName = r
 		c.ExternalName = r
 		c.ChSource = c.ChSource.Masked(r)

@@ -10,7 +10,11 @@ func TestMaskNumber(t *testing.T) {
 		{"0721405516", "xxx", "0721405xxx"},
 		{"214", "xxx", "xxx"},
 		{"21", "xxx", "xxx"},
-		{"", "xxx", "xxx"},
+		// Placeholders carry no number: left as they are.
+		{"", "xxx", ""},
+		{"<unknown>", "xxx", "<unknown>"},
+		{"anonymous", "xxx", "anonymous"},
+		{"+39 0721 405516", "xxx", "+39 0721 405xxx"},
 		{"2144", "xxx", "2xxx"},
 		{"0721405516", "", "0721405516"},
 		{"", "", ""},
@@ -86,7 +90,7 @@ func TestExtensionMasked(t *testing.T) {
 func TestChannelMaskedNameAlwaysReplaced(t *testing.T) {
 	c := &Channel{CallerNum: "", CallerName: "", BridgedNum: "1", BridgedName: ""}
 	m := c.Masked("xxx")
-	if m.CallerNum != "xxx" || m.CallerName != "xxx" || m.BridgedNum != "xxx" || m.BridgedName != "xxx" {
+	if m.CallerNum != "" || m.CallerName != "xxx" || m.BridgedNum != "xxx" || m.BridgedName != "xxx" {
 		t.Errorf("got %+v", m)
 	}
 	var nilCh *Channel
@@ -100,7 +104,7 @@ func TestQueueMasked(t *testing.T) {
 		WaitingCallers: Map[WaitingCaller]{"PJSIP/t-1": {ID: "PJSIP/t-1", Num: "0721405516", Name: "ACME", Channel: "PJSIP/t-1"}, "PJSIP/t-2": {Num: "", Name: ""}}}
 	tests := []struct{ r, num, name, num2, name2 string }{
 		{"", "0721405516", "ACME", "", ""},
-		{"xxx", "0721405xxx", "xxx", "xxx", "xxx"},
+		{"xxx", "0721405xxx", "xxx", "", "xxx"},
 	}
 	for _, tt := range tests {
 		m := q.Masked(tt.r)
@@ -164,5 +168,22 @@ func TestParkingMasked(t *testing.T) {
 	}
 	if p.ParkedCaller.Num != "0721405516" {
 		t.Fatal("Masked modified its receiver")
+	}
+}
+
+// A conversation whose counterpart is Asterisk's placeholder keeps it: only
+// numbers are masked for privacy users.
+func TestConversationMaskedKeepsPlaceholders(t *testing.T) {
+	tests := []struct{ num, want string }{
+		{"<unknown>", "<unknown>"},
+		{"", ""},
+		{"0721405516", "0721405xxx"},
+	}
+	for _, tt := range tests {
+		c := Conversation{CounterpartNum: tt.num, ChSource: &Channel{CallerNum: "201", BridgedNum: tt.num}}
+		m := c.Masked("xxx")
+		if m.CounterpartNum != tt.want || m.ChSource.BridgedNum != tt.want {
+			t.Errorf("counterpart %q masked to %q (channel %q), want %q", tt.num, m.CounterpartNum, m.ChSource.BridgedNum, tt.want)
+		}
 	}
 }
