@@ -105,10 +105,19 @@ func (m *Model) onDeviceState(dev, state string) {
 	}
 }
 
+// onExtensionStatus applies a hint's state (ExtensionStatus, and the items
+// of ExtensionStateList) to the extension of the same number, but only when
+// the hint covers nothing but that extension's own device
+// (docs/ami-model.md, section 5.1): a FreePBX hint of a user with several
+// devices (PJSIP/201&PJSIP/91201&…) is busy when any of them is, which says
+// nothing about the desk phone 201.
 func (m *Model) onExtensionStatus(msg *goami2.Message) {
 	id := field(msg, "Exten")
 	e := m.exts[id]
 	if e == nil {
+		return
+	}
+	if !hintOwnDevice(field(msg, "Hint"), id) {
 		return
 	}
 	// Status 2 (Busy) is what a FreePBX hint reports when its
@@ -120,6 +129,33 @@ func (m *Model) onExtensionStatus(msg *goami2.Message) {
 	if st, ok := hintStatus(field(msg, "Status")); ok {
 		m.setStatus(id, st)
 	}
+}
+
+// hintOwnDevice reports whether a hint's devices are only extension ext's
+// own device (tech/ext) and its FreePBX DND state (Custom:DND<ext>); the
+// presence part after the comma does not count. An empty hint (an event
+// without the Hint header) is taken as the extension's own.
+func hintOwnDevice(hint, ext string) bool {
+	devices, _, _ := strings.Cut(hint, ",")
+	if devices == "" {
+		return true
+	}
+	for _, d := range strings.Split(devices, "&") {
+		d = strings.TrimSpace(d)
+		if rest, ok := strings.CutPrefix(strings.ToLower(d), "custom:dnd"); ok && rest == strings.ToLower(ext) {
+			continue
+		}
+		tech, name, ok := strings.Cut(d, "/")
+		if !ok || name != ext {
+			return false
+		}
+		switch strings.ToUpper(tech) {
+		case "PJSIP", "SIP", "IAX2":
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func (m *Model) onHold(msg *goami2.Message, hold bool) {
