@@ -229,7 +229,12 @@ func (m *Model) onContactStatus(msg *goami2.Message) {
 	switch st {
 	case "removed":
 		m.contact(id, "", "", "", true)
-	case "created", "updated", "reachable":
+	case "nonqualified", "reachable", "unknown", "created", "updated":
+		// The contact is registered: NonQualified is what Asterisk 22
+		// reports for a new contact of an AOR without qualify (no Created
+		// follows), Reachable / Unknown for one with qualify (Created and
+		// Updated were older versions' names). The event carries URI but
+		// no user agent; an empty one keeps the known one.
 		m.contact(id, "", field(msg, "URI"), field(msg, "UserAgent"), false)
 	}
 	if _, ok := m.trunks[id]; ok {
