@@ -15,17 +15,20 @@ const maxGone = 50_000
 
 // channel is one Asterisk channel of the channel table.
 type channel struct {
-	name      string
-	uid, lid  string
-	uidSeq    int64 // sequence after the dot of the Uniqueid
-	startMs   int64 // integer part of the Uniqueid × 1000
-	state     int
-	cidNum    string
-	cidName   string
-	connNum   string
-	connName  string
-	context   string
-	exten     string
+	name     string
+	uid, lid string
+	uidSeq   int64 // sequence after the dot of the Uniqueid
+	startMs  int64 // integer part of the Uniqueid × 1000
+	state    int
+	cidNum   string
+	cidName  string
+	connNum  string
+	connName string
+	context  string
+	exten    string
+	// dialled is the dialplan extension the channel started in when that
+	// is a number: what a phone's own channel called (Newchannel's Exten).
+	dialled   string
 	bridge    string // BridgeUniqueid the channel is in
 	dialPeer  string // the other side of the last DialBegin
 	dialer    string // the channel that dialled this one (DialBegin's Channel)
@@ -170,6 +173,9 @@ func (m *Model) channelFor(s snap, create bool) *channel {
 			return nil
 		}
 		c = m.newChannel(s.channel, s.context)
+		if pbx.ValidNumber(s.exten) {
+			c.dialled = keep(s.exten)
+		}
 	}
 	m.applySnap(c, s)
 	return c
@@ -558,9 +564,27 @@ func (m *Model) onHangup(msg *goami2.Message) {
 	m.removeChannel(c)
 	if c.ext != "" {
 		m.notify(cluster.EvExtenHangup, hangupPayload{
-			Cause: causeName(field(msg, "Cause")), CallerNum: c.cidNum, ChannelExten: c.ext, CalledNum: c.connNum,
+			Cause: causeName(field(msg, "Cause")), CallerNum: c.cidNum, ChannelExten: c.ext, CalledNum: calledNum(c, s.exten),
 		})
 	}
+}
+
+// calledNum is extenHangup's calledNum (docs/ami-model.md, section 4.3):
+// the connected line's number; when Asterisk knows none ("<unknown>": the
+// call never reached anybody, e.g. an unregistered extension), the number
+// the channel dialled: its first dialplan extension, else the Hangup's
+// Exten when that is a number.
+func calledNum(c *channel, hangupExten string) string {
+	if pbx.ValidNumber(c.connNum) || c.dialer != "" {
+		return c.connNum
+	}
+	switch {
+	case c.dialled != "":
+		return c.dialled
+	case pbx.ValidNumber(hangupExten):
+		return hangupExten
+	}
+	return c.connNum
 }
 
 // onMixMonitor applies MixMonitorStart (on), MixMonitorStop (off) and
