@@ -236,3 +236,38 @@ func TestTenantsNeverSeeEachOther(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Asterisk 22 ends a conference after its last participant left: the last
+// update has no users, and the end still reaches every user that was in it,
+// once (the owner, 201, never joined here).
+func TestConferenceEndAfterLastLeave(t *testing.T) {
+	e := newEnv(t)
+	alice := e.login("t1", "alice", "desktop")
+	bob := e.login("t1", "bob", "desktop")
+	carol := e.login("t1", "carol", "desktop")
+	all := []*sock{alice, bob, carol}
+	e.settle("t1", all...)
+	reset(all...)
+	e.publish("t1",
+		cluster.Event{Name: cluster.EvConfBridgeConfChanged, Key: "conf/201", Data: json.RawMessage(`{"id":"201","users":{"202":{"id":"201-202","name":"B","owner":false,"muted":false,"extenId":"202"}}}`)},
+		cluster.Event{Name: cluster.EvConfBridgeConfChanged, Key: "conf/201", Data: json.RawMessage(`{"id":"201","users":{}}`)},
+		cluster.Event{Name: cluster.EvConfBridgeConfEnd, Key: "conf/201", Del: true, Data: json.RawMessage(`{"id":"201"}`)},
+	)
+	e.settle("t1", all...)
+	tests := []struct {
+		name  string
+		s     *sock
+		event string
+		want  int
+	}{
+		{"participant gets the end", bob, "confBridgeEnd", 1},
+		{"participant gets the legacy end", bob, "meetmeConfEnd", 1},
+		{"owner gets the end", alice, "confBridgeEnd", 1},
+		{"others do not", carol, "confBridgeEnd", 0},
+	}
+	for _, tt := range tests {
+		if got := len(tt.s.events(tt.event)); got != tt.want {
+			t.Errorf("%s: %d %s, want %d", tt.name, got, tt.event, tt.want)
+		}
+	}
+}

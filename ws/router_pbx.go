@@ -2,6 +2,7 @@ package ws
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 
 	"github.com/ctiws/ctiws/cluster"
@@ -45,13 +46,22 @@ func (r *router) pbxEvent(ev cluster.Event) {
 			return
 		}
 		users := r.confUsers(cfg, c, prev)
+		r.state.addConfAudience(c.ID, users)
 		r.toUsers(users, eio.Event(evConfBridgeUpdate, ev.Data), evConfBridgeUpdate, evConfBridgeUpdate+"|"+ev.Key)
 		r.toUsers(users, eio.Event(evMeetmeConfUpdate, ev.Data), evMeetmeConfUpdate, evMeetmeConfUpdate+"|"+ev.Key)
 	case cluster.EvConfBridgeConfEnd:
+		// The end goes to the owner and to every user that was sent the
+		// conference's updates: Asterisk ends a conference after its last
+		// participant left, so the last update had no one in it.
 		id := strings.TrimPrefix(ev.Key, objectPrefixConf)
 		prev := r.state.confs[id]
-		r.state.forget(ev.Key)
 		users := r.confUsers(cfg, &pbx.Conference{ID: id}, prev)
+		for _, u := range r.state.confAudience[id] {
+			if !slices.Contains(users, u) {
+				users = append(users, u)
+			}
+		}
+		r.state.forget(ev.Key)
 		data := pbx.ConfEndJSON(id)
 		r.toUsers(users, eio.Event(evConfBridgeEnd, data), evConfBridgeEnd, "")
 		r.toUsers(users, eio.Event(evMeetmeConfEnd, data), evMeetmeConfEnd, "")

@@ -3,6 +3,7 @@ package ws
 import (
 	"context"
 	"encoding/json"
+	"slices"
 
 	"github.com/ctiws/ctiws/cluster"
 	"github.com/ctiws/ctiws/internal/guard"
@@ -21,6 +22,11 @@ type stateCache struct {
 	// extens maps an extension id to what the presence rules read of it.
 	extens map[string]extenPresence
 	confs  map[string]*pbx.Conference
+	// confAudience lists, per conference id, the users that were sent
+	// its updates while it lived: its end goes to them even when the
+	// last update before the end had no participants left
+	// (docs/protocol.md, section 4.1).
+	confAudience map[string][]string
 	// presence is the digest of the last userPresenceUpdate payload per
 	// user.
 	presence map[string]pbx.Digest
@@ -35,6 +41,7 @@ func newStateCache() stateCache {
 		objects:          map[string]pbx.Digest{},
 		extens:           map[string]extenPresence{},
 		confs:            map[string]*pbx.Conference{},
+		confAudience:     map[string][]string{},
 		presence:         map[string]pbx.Digest{},
 		mainPresenceSent: map[string]pbx.Digest{},
 	}
@@ -121,7 +128,19 @@ func (s *stateCache) forget(key string) {
 		delete(s.extens, id)
 	case ok && k == pbx.KindConf:
 		delete(s.confs, id)
+		delete(s.confAudience, id)
 	}
+}
+
+// addConfAudience records that users were sent conference id's update.
+func (s *stateCache) addConfAudience(id string, users []string) {
+	have := s.confAudience[id]
+	for _, u := range users {
+		if !slices.Contains(have, u) {
+			have = append(have, u)
+		}
+	}
+	s.confAudience[id] = have
 }
 
 // nameForKey maps a state key to the owner event that carries it ("" for
