@@ -41,6 +41,7 @@ type channel struct {
 	fromQueue bool
 	inConf    bool
 	confRoom  string // room of the conference the channel is in
+	parkedIn  string // the parking space the channel waits in (from ParkedCall until it leaves the holding bridge)
 	// connPending: the channel entered a bridge alone, its extenConnected
 	// waits for the other party (so throughTrunk can be told).
 	connPending bool
@@ -264,6 +265,9 @@ func (m *Model) leaveBridge(c *channel) {
 		if len(b.members) == 0 {
 			delete(m.bridges, b.id)
 		}
+		if b.holding {
+			c.parkedIn = "" // out of the parking (picked up, gave up, timed out)
+		}
 	}
 	c.bridge = ""
 }
@@ -279,6 +283,9 @@ func (m *Model) joinBridge(c *channel, id string, holding bool) {
 		m.bridges[id] = b
 	}
 	b.holding = b.holding || holding
+	if !b.holding {
+		c.parkedIn = "" // out of the parking, talking again
+	}
 	b.members = append(b.members, c.name)
 	c.bridge = id
 	for _, n := range b.members {
@@ -293,6 +300,9 @@ func (m *Model) joinBridge(c *channel, id string, holding bool) {
 // partner is the other channel of c's conversation: the other member of a
 // two-party bridge, else the other side of its dial.
 func (m *Model) partner(c *channel) *channel {
+	if m.parked(c) {
+		return nil // a parked party waits for anybody: the parker is gone
+	}
 	if c.bridge != "" {
 		if b := m.bridges[c.bridge]; b != nil && b.conf {
 			return nil // a conference member's conversation is with the room
@@ -312,6 +322,9 @@ func (m *Model) partner(c *channel) *channel {
 	}
 	if c.dialPeer != "" {
 		p := m.chans[c.dialPeer]
+		if p != nil && m.parked(p) {
+			return nil // we parked our other party: our call with it is over
+		}
 		if p != nil && p.bridge != "" && p.bridge != c.bridge {
 			// The other side of our dial now talks to someone else (a
 			// transfer swapped it into another bridge): no longer ours.

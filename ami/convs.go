@@ -193,6 +193,10 @@ func (m *Model) extensionWithConvs(e *extension) pbx.Extension {
 			// A conference member talks to the room, not to a caller.
 			conv.CounterpartNum, conv.CounterpartName = c.confRoom, ""
 		}
+		if m.parked(c) {
+			// A parked party waits in the parking space, whoever parked it.
+			conv.CounterpartNum, conv.CounterpartName = c.parkedIn, ""
+		}
 		v.Conversations[conv.ID] = conv
 	}
 	if len(v.Conversations) == 0 {
@@ -231,6 +235,10 @@ func (m *Model) trunkJSON(t *trunk) pbx.Trunk {
 		}
 		if conv.InternalName == "" && p.peer != nil && p.peer.ext != "" {
 			conv.InternalName = m.extName(p.peer.ext)
+		}
+		if m.parked(c) {
+			// An outside caller parked: its internal side is the space.
+			conv.InternalNum, conv.InternalName = c.parkedIn, ""
 		}
 		conv.ThroughQueue, _ = m.queueOf(p)
 		v.Conversations[conv.ID] = conv

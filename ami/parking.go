@@ -82,6 +82,17 @@ func (m *Model) onParkedCall(msg *goami2.Message) {
 	}
 	p.ParkedCaller = pc
 	m.mark(okey{k: pbx.KindParking, id: space})
+	if c != nil && c.parkedIn != space {
+		m.markPair(c) // before: its old partner's conversation ends too
+		c.parkedIn = keep(space)
+		m.markOwner(c)
+	}
+}
+
+// parked reports whether c waits in a parking space: a ParkedCall named it
+// and it sits in a holding bridge (docs/ami-model.md, section 7).
+func (m *Model) parked(c *channel) bool {
+	return c.parkedIn != "" && m.inHolding(c)
 }
 
 // lotFromEvent creates the parking space of a ParkedCall in a lot the
