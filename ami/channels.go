@@ -45,10 +45,13 @@ type channel struct {
 	// connPending: the channel entered a bridge alone, its extenConnected
 	// waits for the other party (so throughTrunk can be told).
 	connPending bool
-	recording   bool // MixMonitor runs on the channel (MixMonitorStart)
-	recMuted    bool // … muted (MixMonitorMute State 1)
-	born        uint64
-	touched     uint64
+	// spying is the channel c listens to with ChanSpy (ChanSpyStart until
+	// ChanSpyStop): c is in no bridge, yet in a call with that party.
+	spying    string
+	recording bool // MixMonitor runs on the channel (MixMonitorStart)
+	recMuted  bool // … muted (MixMonitorMute State 1)
+	born      uint64
+	touched   uint64
 }
 
 // bridge is a bridge and its member channels.
@@ -431,6 +434,12 @@ func (m *Model) onDialBegin(msg *goami2.Message) {
 		return
 	}
 	s := readSnap(msg, "")
+	if s.channel == "" {
+		// No calling channel: an Originate rings the phone. Asterisk
+		// gives the new channel the Originate's CallerID as its connected
+		// line, which is who the phone sees calling.
+		s.cidNum, s.cidName = ds.connNum, ds.connName
+	}
 	name := s.cidName
 	if name == "<unknown>" {
 		name = ""
@@ -598,6 +607,24 @@ func calledNum(c *channel, hangupExten string) string {
 		return hangupExten
 	}
 	return c.connNum
+}
+
+// onChanSpy applies ChanSpyStart and ChanSpyStop: the spying channel
+// (Spyer…) talks to the spied one (Spyee…) although no bridge joins them.
+func (m *Model) onChanSpy(msg *goami2.Message, start bool) {
+	c := m.channelFor(readSnap(msg, "Spyer"), false)
+	if c == nil {
+		return
+	}
+	spied := ""
+	if start {
+		spied = field(msg, "SpyeeChannel")
+	}
+	if c.spying != spied {
+		c.spying = keep(spied)
+		c.touched = m.seq
+		m.markOwner(c)
+	}
 }
 
 // onMixMonitor applies MixMonitorStart (on), MixMonitorStop (off) and

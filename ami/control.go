@@ -269,6 +269,10 @@ func (r *Runner) control(ctx context.Context, conn *Conn, user string, args clus
 		if err != nil {
 			return nil, fmt.Errorf("ami: %s: %w", args.Kind(), err)
 		}
+		spied, err := m.dialerOf(conv.Exten)
+		if err != nil {
+			return nil, fmt.Errorf("ami: %s: %w", args.Kind(), err)
+		}
 		if !validChannel(cv.own) {
 			return nil, fmt.Errorf("ami: %s: channel name unusable in ChanSpy: %w", args.Kind(), cluster.ErrCommandForbidden)
 		}
@@ -276,8 +280,11 @@ func (r *Runner) control(ctx context.Context, conn *Conn, user string, args clus
 		if args.Kind() == cluster.CmdIntrude {
 			opts = ",wqS" // whisper: the spy speaks to the spied extension only
 		}
+		// The spy's phone rings with the spied extension as caller
+		// (Asterisk sets it as the channel's caller id and connected line),
+		// so it shows whom it listens to (docs/ami-model.md, section 10).
 		return nil, simple(ctx, conn, "Originate", "Channel", d.tech+"/"+dest, "Application", "ChanSpy",
-			"Data", cv.own+opts, "CallerID", "<unknown>", "Async", "true")
+			"Data", cv.own+opts, "CallerID", callerID(spied.name, conv.Exten), "Async", "true")
 	}
 	return nil, fmt.Errorf("ami: command %s is not carried out by the PBX: %w", args.Kind(), cluster.ErrUnknownCommand)
 }

@@ -81,7 +81,7 @@ func doCmd(t *testing.T, r *Runner, a cluster.CommandArgs) error {
 // TestControlOnSimulatedPBX carries out every call control command on the
 // simulated PBX and checks what the model sees.
 func TestControlOnSimulatedPBX(t *testing.T) {
-	_, r := simRunner(t)
+	srv, r := simRunner(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	data, err := r.Do(ctx, cluster.NewCommand("t1", "alice", cluster.Call{Exten: "201", Number: "202"}))
@@ -113,6 +113,18 @@ func TestControlOnSimulatedPBX(t *testing.T) {
 	}
 	if err := doCmd(t, r, cluster.Listen{Conv: ref, Dest: "203"}); err != nil {
 		t.Errorf("listen: %v", err)
+	}
+	// The spy's phone is told whom it listens to (the spied extension), not
+	// "<unknown>" (which Asterisk takes as the number "unknown").
+	acts, _, _ := srv.ReceivedActions(0)
+	spyCID := ""
+	for _, a := range acts {
+		if strings.EqualFold(a.Get("Action"), "Originate") && a.Get("Application") == "ChanSpy" {
+			spyCID = a.Get("CallerID")
+		}
+	}
+	if want := `"Alice Smith" <201>`; spyCID != want {
+		t.Errorf("spy Originate CallerID %q, want %q", spyCID, want)
 	}
 	// Park: 201 parks 202 and leaves; 203 picks the call up.
 	if err := doCmd(t, r, cluster.Park{Conv: ref, Applicant: "203"}); !errors.Is(err, cluster.ErrCommandForbidden) {

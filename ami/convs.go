@@ -193,6 +193,20 @@ func (m *Model) extensionWithConvs(e *extension) pbx.Extension {
 			// A conference member talks to the room, not to a caller.
 			conv.CounterpartNum, conv.CounterpartName = c.confRoom, ""
 		}
+		if c.spying != "" && p.peer == nil {
+			// A supervisor's channel running ChanSpy: in a call with the
+			// spied party once answered, though in no bridge.
+			conv.Connected = c.state == stUp
+			if spied := m.chans[c.spying]; spied != nil {
+				conv.CounterpartNum, conv.CounterpartName = spied.cidNum, callerName(spied.cidName)
+				if spied.ext != "" {
+					conv.CounterpartNum = spied.ext
+					if n := m.extName(spied.ext); n != "" {
+						conv.CounterpartName = n
+					}
+				}
+			}
+		}
 		if m.parked(c) {
 			// A parked party waits in the parking space, whoever parked it.
 			conv.CounterpartNum, conv.CounterpartName = c.parkedIn, ""

@@ -71,6 +71,10 @@ func (m *Model) event(msg *goami2.Message) {
 		m.onConfMute(msg, true)
 	case "ConfbridgeUnmute":
 		m.onConfMute(msg, false)
+	case "ChanSpyStart":
+		m.onChanSpy(msg, true)
+	case "ChanSpyStop":
+		m.onChanSpy(msg, false)
 	case "MixMonitorStart":
 		m.onMixMonitor(msg, true, false)
 	case "MixMonitorStop":
