@@ -105,7 +105,9 @@ tenants:
 	var bobEvents []string
 	var bc *client.Conn
 	waitFor("bob's socket", func() bool {
-		bc, err = client.Dial(ctx, client.Options{URL: "http://" + listen, User: "bob", Token: tokens["bob"], PingEvery: -1,
+		dctx, dcancel := context.WithTimeout(ctx, 5*time.Second) // a hung attempt must not outlive waitFor
+		defer dcancel()
+		bc, err = client.Dial(dctx, client.Options{URL: "http://" + listen, User: "bob", Token: tokens["bob"], PingEvery: -1,
 			OnEvent: func(name string, args []json.RawMessage, _ time.Time) {
 				if name == "extenRinging" && len(args) > 0 {
 					mu.Lock()
