@@ -3,6 +3,7 @@ package ami
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -170,5 +171,36 @@ func TestDoNotConnected(t *testing.T) {
 	r := NewRunner(Config{Tenant: "t"}, nil, nil, nil, Hooks{})
 	if _, err := r.Do(context.Background(), cluster.Command{Name: "presence"}); err != ErrNotConnected {
 		t.Fatalf("err %v", err)
+	}
+	if !errors.Is(ErrNotConnected, cluster.ErrCommandUnavailable) || cluster.ResultOf(nil, ErrNotConnected).Status != 503 {
+		t.Fatal("not connected is not a 503 (cluster.ErrCommandUnavailable)")
+	}
+}
+
+// TestRunnerReady: Ready is closed once the snapshot is applied, open
+// again while the connection is down, and closed after the next snapshot.
+func TestRunnerReady(t *testing.T) {
+	s, r := simRunner(t) // returns after the first snapshot
+	isReady := func() bool {
+		select {
+		case <-r.Ready():
+			return true
+		default:
+			return false
+		}
+	}
+	if !isReady() {
+		t.Fatal("not ready after the snapshot")
+	}
+	s.Restart(time.Second) // refuses logins for a second
+	waitUntil(t, "not ready while the PBX is down", func() bool { return !isReady() })
+	next := r.Ready()
+	select {
+	case <-next:
+	case <-time.After(15 * time.Second):
+		t.Fatal("not ready again after the PBX came back")
+	}
+	if r.getConn() == nil {
+		t.Fatal("ready without a connection")
 	}
 }

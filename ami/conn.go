@@ -28,7 +28,37 @@ var (
 	ErrBacklog = errors.New("ami: event backlog overflow")
 	// ErrActionFailed is wrapped by an action answered with Response: Error.
 	ErrActionFailed = errors.New("ami: action failed")
+	// ErrChannelGone is wrapped too when the error answer says that the
+	// channel the action names does not exist (any more): see channelGone.
+	ErrChannelGone = errors.New("ami: channel gone")
 )
+
+// channelGoneAnswers are Asterisk's error answers (Message) to an action
+// whose Channel no longer exists, from Asterisk 22: main/manager.c (Hangup,
+// Setvar, Getvar, SendText, Redirect, BlindTransfer, Atxfer,
+// CancelAtxfer, AOCMessage), apps/app_mixmonitor.c (MixMonitor,
+// StopMixMonitor, MixMonitorMute), res/parking/parking_manager.c (Park),
+// apps/app_senddtmf.c (PlayDTMF). A prefix match: Redirect and Park append
+// the channel name.
+var channelGoneAnswers = []string{
+	"No such channel",                  // Hangup, Setvar, MixMonitor…
+	"Channel specified does not exist", // BlindTransfer, Atxfer
+	"Channel does not exist",           // Redirect, Park: "…: <channel>"
+	"Channel not found",                // PlayDTMF, PlayMF
+	"Redirect failed, channel not up.", // Redirect of a channel being hung up
+}
+
+// channelGone reports whether an error answer's message says that the
+// channel named by the action is gone.
+func channelGone(msg string) bool {
+	msg = strings.TrimSpace(msg)
+	for _, a := range channelGoneAnswers {
+		if len(msg) >= len(a) && strings.EqualFold(msg[:len(a)], a) {
+			return true
+		}
+	}
+	return false
+}
 
 const (
 	bannerPrefix   = "Asterisk Call Manager/"
@@ -66,12 +96,17 @@ type Response struct {
 }
 
 // Err returns the AMI "Response: Error" message as an error wrapping
-// ErrActionFailed, or nil for a success.
+// ErrActionFailed (and ErrChannelGone when the message says the channel is
+// gone), or nil for a success.
 func (r *Response) Err() error {
-	if strings.EqualFold(field(r.Message, "Response"), "error") {
-		return fmt.Errorf("%w: %s", ErrActionFailed, field(r.Message, "Message"))
+	if !strings.EqualFold(field(r.Message, "Response"), "error") {
+		return nil
 	}
-	return nil
+	msg := field(r.Message, "Message")
+	if channelGone(msg) {
+		return fmt.Errorf("%w: %s (%w)", ErrActionFailed, msg, ErrChannelGone)
+	}
+	return fmt.Errorf("%w: %s", ErrActionFailed, msg)
 }
 
 type pending struct {

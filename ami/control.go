@@ -3,6 +3,7 @@ package ami
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -314,8 +315,10 @@ func spyDest(a cluster.CommandArgs) string {
 	return ""
 }
 
-// simple runs one action and turns an error answer into an error (500:
-// the PBX refused it, e.g. the channel is already gone).
+// simple runs one action on a channel and turns an error answer into an
+// error: cluster.ErrCommandNotFound (404) when the answer says the channel
+// is gone (the model still had it: its Hangup event was on its way), else a
+// plain error (500: the PBX refused it).
 func simple(ctx context.Context, conn *Conn, name string, kv ...string) error {
 	ctx, cancel := context.WithTimeout(ctx, actionWait)
 	defer cancel()
@@ -324,6 +327,9 @@ func simple(ctx context.Context, conn *Conn, name string, kv ...string) error {
 		return fmt.Errorf("ami: %s: %w", name, err)
 	}
 	if err := resp.Err(); err != nil {
+		if errors.Is(err, ErrChannelGone) {
+			return fmt.Errorf("ami: %s: the PBX no longer has the channel: %w: %w", name, cluster.ErrCommandNotFound, err)
+		}
 		return fmt.Errorf("ami: %s refused by the PBX: %w", name, err)
 	}
 	return nil

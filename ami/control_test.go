@@ -13,6 +13,7 @@ import (
 	"github.com/ctiws/ctiws/ami/sim"
 	"github.com/ctiws/ctiws/cluster"
 	"github.com/ctiws/ctiws/pbx"
+	"github.com/staskobzar/goami2"
 )
 
 // simRunner connects a Runner to a simulated PBX without generated
@@ -235,6 +236,69 @@ func TestControlInjection(t *testing.T) {
 	for _, h := range msgs[0].Headers {
 		if strings.ContainsAny(h.Value, "\r\n") || strings.Contains(h.Value, "666") {
 			t.Errorf("header %s = %q", h.Key, h.Value)
+		}
+	}
+}
+
+// TestChannelGoneAnswers: the error answers by which Asterisk 22 says that
+// an action's channel does not exist are told apart from other refusals.
+func TestChannelGoneAnswers(t *testing.T) {
+	for _, tt := range []struct {
+		msg  string
+		gone bool
+	}{
+		{"No such channel", true},                              // Hangup, Setvar, MixMonitor, StopMixMonitor, MixMonitorMute
+		{"Channel specified does not exist", true},             // BlindTransfer, Atxfer
+		{"Channel does not exist: PJSIP/201-0000000a", true},   // Redirect, Park
+		{"Channel not found", true},                            // PlayDTMF
+		{"Redirect failed, channel not up.", true},             // Redirect of a channel being hung up
+		{"no such channel", true},                              // case does not matter
+		{"No channel specified", false},                        // a request error, not a gone channel
+		{"Channel not specified", false},                       // Park, Redirect without Channel
+		{"Invalid channel", false},                             // Originate
+		{"Permission denied", false},                           //
+		{"No attended transfer feature code found", false},     // Atxfer on a PBX without the feature
+		{"Channel1 does not exist: PJSIP/201-0000000a", false}, // Bridge: not an action ctiws sends
+		{"Could not start monitoring channel", false},          // MixMonitor failed on a live channel
+		{"Unable to add interface: Already there", false},      // QueueAdd
+		{"", false},
+	} {
+		resp := &Response{Message: goami2.NewMessage()}
+		resp.AddField("Response", "Error")
+		resp.AddField("Message", tt.msg)
+		err := resp.Err()
+		if !errors.Is(err, ErrActionFailed) || errors.Is(err, ErrChannelGone) != tt.gone {
+			t.Errorf("%q: %v, want channel gone %v", tt.msg, err, tt.gone)
+		}
+	}
+}
+
+// TestControlOnGoneChannel: the model still has a conversation whose
+// channels the PBX no longer has (their Hangup events are on their way):
+// every command on it is a 404 (cluster.ErrCommandNotFound), not a 500.
+func TestControlOnGoneChannel(t *testing.T) {
+	_, r := simRunner(t)
+	// A call the simulator never had: its events up to the answer only.
+	var evs []*goami2.Message
+	for _, m := range callMix(4000) {
+		if m.Field("Event") == "Hangup" || m.Field("Event") == "BridgeLeave" {
+			break
+		}
+		evs = append(evs, m)
+	}
+	r.model.Apply(nil, evs...)
+	var c pbx.Conversation
+	waitUntil(t, "the phantom conversation", func() (ok bool) { c, ok = conv(r, "201", "202"); return })
+	ref := cluster.Conv{Exten: "201", ConvID: c.ID}
+	for _, a := range []cluster.CommandArgs{
+		cluster.Hangup{Conv: ref},
+		cluster.BlindTransfer{Conv: ref, To: "203"},
+		cluster.AttendedTransfer{Conv: ref, To: "203"},
+		cluster.Park{Conv: ref, Applicant: "201"},
+		cluster.StartRecord{Conv: ref},
+	} {
+		if err := doCmd(t, r, a); !errors.Is(err, cluster.ErrCommandNotFound) || cluster.ResultOf(nil, err).Status != 404 {
+			t.Errorf("%s on a gone channel: %v, want a 404 (ErrCommandNotFound)", a.Kind(), err)
 		}
 	}
 }

@@ -34,8 +34,9 @@ type Config struct {
 // PBX's CoreShowChannels costs nothing noticeable.
 const DefaultReconcileInterval = 60 * time.Second
 
-// ErrNotConnected is returned by Do while there is no AMI connection.
-var ErrNotConnected = errors.New("ami: not connected")
+// ErrNotConnected is returned by Do while there is no AMI connection whose
+// snapshot is applied (see Ready). It wraps cluster.ErrCommandUnavailable.
+var ErrNotConnected = fmt.Errorf("ami: not connected: %w", cluster.ErrCommandUnavailable)
 
 // Runner owns the AMI connection and the model of one tenant's PBX.
 type Runner struct {
@@ -46,8 +47,11 @@ type Runner struct {
 
 	backoffMin, backoffMax time.Duration
 
-	mu    sync.Mutex
-	conn  *Conn
+	mu   sync.Mutex
+	conn *Conn
+	// ready is closed while conn is set; setConn replaces it when the
+	// connection goes.
+	ready chan struct{}
 	tasks chan task
 }
 
@@ -74,6 +78,7 @@ func NewRunner(cfg Config, dir *directory.Directory, objs *Objects, log *slog.Lo
 		cfg: cfg, log: log, hooks: h,
 		model:      NewModel(cfg.Tenant, dir, objs, log, h, nil),
 		backoffMin: time.Second, backoffMax: 30 * time.Second,
+		ready: make(chan struct{}),
 		tasks: make(chan task),
 	}
 }
@@ -118,10 +123,29 @@ func jitter(d time.Duration) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
+// setConn publishes the session's connection once its snapshot is applied
+// (c != nil), or its end (nil), and moves Ready accordingly.
 func (r *Runner) setConn(c *Conn) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
+	was := r.conn != nil
 	r.conn = c
-	r.mu.Unlock()
+	switch {
+	case c != nil && !was:
+		close(r.ready)
+	case c == nil && was:
+		r.ready = make(chan struct{})
+	}
+}
+
+// Ready returns a channel that is closed while the runner can carry out
+// commands: it is logged in and its start-up snapshot is applied and
+// published. While it is not, the channel returned is the one that closes
+// when it next is; call Ready again after a close to follow later changes.
+func (r *Runner) Ready() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ready
 }
 
 func (r *Runner) getConn() *Conn {

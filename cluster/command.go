@@ -297,7 +297,8 @@ func NewCommandID() string {
 type CommandResult struct {
 	// Status is the HTTP status the requester answers with: 200 for
 	// success, 4xx when the owner refused the command (see the Err…
-	// classes below), 500 when the PBX failed it.
+	// classes below), 503 when the owner's PBX connection was not ready
+	// in time, 500 when the PBX failed it.
 	Status int `json:"status"`
 	// Error says why the command failed ("" on success). It never quotes
 	// the user's input verbatim.
@@ -307,7 +308,7 @@ type CommandResult struct {
 	Data json.RawMessage `json:"data,omitempty"`
 }
 
-// Refusals the owner reports with a 4xx status instead of 500.
+// Refusals the owner reports with a 4xx (or 503) status instead of 500.
 var (
 	// ErrCommandInvalid: the arguments are not acceptable (bad number,
 	// bad id): 400.
@@ -321,10 +322,15 @@ var (
 	// ErrCommandExpired: the requester stopped waiting before the owner
 	// got to the command; it was not carried out: 504.
 	ErrCommandExpired = errors.New("command expired before it was carried out")
+	// ErrCommandUnavailable: the owner's PBX connection was not ready
+	// (not connected, or its start-up snapshot not done) within the
+	// owner's wait; it was not carried out: 503.
+	ErrCommandUnavailable = errors.New("the PBX is not connected")
 )
 
 // ResultOf turns the outcome of a command into its result: nil error → 200
 // with data; the Err… refusals above → their status; anything else → 500.
+// The first class that matches wins, in the order of the list above.
 func ResultOf(data json.RawMessage, err error) CommandResult {
 	if err == nil {
 		return CommandResult{Status: 200, Data: data}
@@ -339,6 +345,8 @@ func ResultOf(data json.RawMessage, err error) CommandResult {
 		st = 404
 	case errors.Is(err, ErrCommandExpired):
 		st = 504
+	case errors.Is(err, ErrCommandUnavailable):
+		st = 503
 	}
 	return CommandResult{Status: st, Error: err.Error()}
 }

@@ -2,6 +2,7 @@ package cluster_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -65,6 +66,7 @@ func TestCommandExpiryAndResult(t *testing.T) {
 	for err, want := range map[error]int{
 		nil: 200, cluster.ErrCommandInvalid: 400, cluster.ErrCommandForbidden: 403, cluster.ErrCommandNotFound: 404,
 		cluster.ErrCommandExpired: 504, cluster.ErrUnknownCommand: 400, errors.New("PBX said no"): 500,
+		cluster.ErrCommandUnavailable: 503, fmt.Errorf("hangup: %w", cluster.ErrCommandUnavailable): 503,
 	} {
 		if got := cluster.ResultOf(nil, err); got.Status != want || (err != nil) != (got.Error != "") {
 			t.Errorf("ResultOf(%v) = %+v, want status %d", err, got, want)

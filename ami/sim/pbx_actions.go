@@ -12,7 +12,7 @@ import (
 // res/parking/parking_manager.c, apps/app_mixmonitor.c).
 
 // channelArg returns the live channel named by the action's Channel header
-// or the error answer.
+// or the error answer, worded as Asterisk 22 words it for that action.
 func (p *pbx) channelArg(id string, a *Message, header string) (*channel, []*Message) {
 	name := a.Get(header)
 	if name == "" {
@@ -20,9 +20,22 @@ func (p *pbx) channelArg(id string, a *Message, header string) (*channel, []*Mes
 	}
 	c := p.chans[name]
 	if c == nil || !c.alive {
-		return nil, []*Message{errorResponse(id, "No such channel")}
+		return nil, []*Message{errorResponse(id, noSuchChannel(a.Get("Action"), name))}
 	}
 	return c, nil
+}
+
+// noSuchChannel is Asterisk's error message for an action on a channel that
+// does not exist: main/manager.c (Redirect, BlindTransfer, Atxfer, Hangup,
+// Setvar), res/parking/parking_manager.c (Park), apps/app_mixmonitor.c.
+func noSuchChannel(action, name string) string {
+	switch strings.ToLower(action) {
+	case "redirect", "park":
+		return "Channel does not exist: " + name
+	case "blindtransfer", "atxfer":
+		return "Channel specified does not exist"
+	}
+	return "No such channel"
 }
 
 // bridgePeer is the other channel of c's two-party bridge.

@@ -26,6 +26,10 @@ type PBX interface {
 	Run(ctx context.Context, emit func(context.Context, []cluster.Event) error) error
 	Do(ctx context.Context, c cluster.Command) (json.RawMessage, error)
 	SetDirectory(d *directory.Directory)
+	// Ready returns a channel that is closed while Do can carry out
+	// commands (connected, start-up snapshot done); while it cannot, the
+	// channel that closes when it next can.
+	Ready() <-chan struct{}
 }
 
 // Metrics are the ownership collectors.
@@ -99,6 +103,12 @@ type Owner struct {
 	// the ownership term (the lease is released and competed for again),
 	// a panicking command fails alone. Nil: recovered and logged only.
 	Panics *guard.Panics
+	// ReadyWait is how long a command waits for a PBX that is not ready
+	// (not connected, or taking its start-up snapshot) before it fails
+	// with cluster.ErrCommandUnavailable; zero means DefaultReadyWait.
+	// Login and logout hooks are kept until it is ready instead (see
+	// readyGate).
+	ReadyWait time.Duration
 
 	mu    sync.Mutex
 	lease *cluster.Lease
@@ -240,6 +250,9 @@ func (o *Owner) term(parent context.Context, lease cluster.Lease) {
 	// A panic in any of the term's goroutines ends the term: the others
 	// stop, the lease is released, and Run competes for it again.
 	contain := func() { cancel(errors.New("panic in the owner (see the panic log line)")) }
+	gate := newReadyGate(o, p)
+	defer gate.handOver()
+	run := func(cctx context.Context, c cluster.Command) (json.RawMessage, error) { return o.run(cctx, p, c) }
 	var wg sync.WaitGroup
 	if len(o.Streams) > 0 {
 		wg.Add(1)
@@ -249,7 +262,12 @@ func (o *Owner) term(parent context.Context, lease cluster.Lease) {
 			pollStreams(ctx, o.Tenant, o.Node, o.Streams, o.Backend.Bus, nil, o.Log)
 		}()
 	}
-	wg.Add(3)
+	wg.Add(4)
+	go func() {
+		defer wg.Done()
+		defer o.Panics.Recover(guard.Owner, o.Tenant, func(error) { contain() })
+		gate.runWhenReady(ctx, run)
+	}()
 	go func() {
 		defer wg.Done()
 		defer o.Panics.Recover(guard.Owner, o.Tenant, func(error) { contain() })
@@ -287,7 +305,7 @@ func (o *Owner) term(parent context.Context, lease cluster.Lease) {
 		defer o.Panics.Recover(guard.Owner, o.Tenant, func(error) { contain() })
 		for ctx.Err() == nil {
 			err := o.Backend.Commands.Consume(ctx, o.Tenant, o.Node, func(cctx context.Context, c cluster.Command) error {
-				return o.command(cctx, p, c)
+				return o.command(cctx, gate, run, c)
 			})
 			if ctx.Err() == nil {
 				o.Log.Warn("command consumer ended; retrying", "tenant", o.Tenant, "err", err)
@@ -324,19 +342,16 @@ func (o *Owner) renew(ctx context.Context, cancel context.CancelCauseFunc, lease
 // command carries out one queued command and, when its sender waits,
 // publishes the result. An expired command is answered, not carried out.
 // A command that panics fails alone (logged, counted, answered and
-// acknowledged like any failed command).
-func (o *Owner) command(ctx context.Context, p PBX, c cluster.Command) error {
-	data, err := o.carryOut(ctx, p, c)
-	result := "ok"
-	if err != nil {
-		result = "error"
-		o.Log.Warn("owner command failed", "tenant", o.Tenant, "command", c.Name, "user", c.User, "err", err)
+// acknowledged like any failed command). A login or logout hook that finds
+// the PBX not ready is acknowledged and kept by the gate.
+func (o *Owner) command(ctx context.Context, gate *readyGate, run func(context.Context, cluster.Command) (json.RawMessage, error), c cluster.Command) error {
+	data, err := o.carryOut(ctx, gate, run, c)
+	if errors.Is(err, errDeferred) {
+		o.Log.Info("login hook kept until the PBX is ready", "tenant", o.Tenant, "command", c.Name, "user", c.User)
+		o.Metrics.Commands.WithLabelValues(o.Tenant, string(c.Name), "deferred").Inc()
+		return nil
 	}
-	label := string(c.Name)
-	if !c.Name.Known() {
-		label = "unknown"
-	}
-	o.Metrics.Commands.WithLabelValues(o.Tenant, label, result).Inc()
+	o.commandDone(c, err)
 	// A command that fails on the PBX is not retried forever: it is logged,
 	// counted, answered and acknowledged. Only a lost lease (ctx) leaves it
 	// queued, for the next owner to carry out and answer.
@@ -353,20 +368,40 @@ func (o *Owner) command(ctx context.Context, p PBX, c cluster.Command) error {
 	return nil
 }
 
-// carryOut runs one command on the PBX, turning a panic into an error.
-func (o *Owner) carryOut(ctx context.Context, p PBX, c cluster.Command) (data json.RawMessage, err error) {
-	defer o.Panics.Recover(guard.Owner, o.Tenant, func(perr error) { err = perr })
+// commandDone logs a failed command and counts the command by result.
+func (o *Owner) commandDone(c cluster.Command, err error) {
+	result := "ok"
+	if err != nil {
+		result = "error"
+		o.Log.Warn("owner command failed", "tenant", o.Tenant, "command", c.Name, "user", c.User, "err", err)
+	}
+	label := string(c.Name)
+	if !c.Name.Known() {
+		label = "unknown"
+	}
+	o.Metrics.Commands.WithLabelValues(o.Tenant, label, result).Inc()
+}
+
+// carryOut answers an undecodable or expired command at once and runs the
+// others through the gate (which waits for the PBX to be ready).
+func (o *Owner) carryOut(ctx context.Context, gate *readyGate, run func(context.Context, cluster.Command) (json.RawMessage, error), c cluster.Command) (json.RawMessage, error) {
 	if _, derr := c.Decode(); derr != nil {
 		return nil, derr
 	}
-	switch {
-	case c.Expired(time.Now()):
+	if c.Expired(time.Now()) {
 		return nil, fmt.Errorf("%s: %w", c.Name, cluster.ErrCommandExpired)
-	case c.Name == cluster.CmdUserLoggedIn || c.Name == cluster.CmdUserLoggedOut:
-		return nil, o.hook(ctx, p, c)
-	default:
-		return p.Do(ctx, c)
 	}
+	return gate.do(ctx, c, run)
+}
+
+// run carries out one command on the PBX (the hooks through hook), turning
+// a panic into an error.
+func (o *Owner) run(ctx context.Context, p PBX, c cluster.Command) (data json.RawMessage, err error) {
+	defer o.Panics.Recover(guard.Owner, o.Tenant, func(perr error) { err = perr })
+	if isHook(c) {
+		return nil, o.hook(ctx, p, c)
+	}
+	return p.Do(ctx, c)
 }
 
 // hook applies the user's settings on first login and last logout

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -16,13 +17,41 @@ import (
 )
 
 // fakePBX stands in for the AMI runner: it publishes one event per term
-// and records the commands it is asked to carry out.
+// and records the commands it is asked to carry out. It is ready unless
+// setReady(false) was called.
 type fakePBX struct {
 	mu      sync.Mutex
 	runs    int
 	cmds    []cluster.Command
 	running chan struct{}
 	emitErr error
+	ready   chan struct{} // nil: ready
+}
+
+// closedChan is a channel that is always closed.
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+func (f *fakePBX) Ready() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ready == nil {
+		return closedChan
+	}
+	return f.ready
+}
+
+// setReady makes the PBX ready or not; Do fails like ami.Runner's while
+// it is not.
+func (f *fakePBX) setReady(ok bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case ok && f.ready != nil:
+		close(f.ready)
+		f.ready = nil
+	case !ok && f.ready == nil:
+		f.ready = make(chan struct{})
+	}
 }
 
 func (f *fakePBX) Run(ctx context.Context, emit func(context.Context, []cluster.Event) error) error {
@@ -44,6 +73,9 @@ func (f *fakePBX) Run(ctx context.Context, emit func(context.Context, []cluster.
 func (f *fakePBX) Do(_ context.Context, c cluster.Command) (json.RawMessage, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.ready != nil {
+		return nil, fmt.Errorf("fake: not connected: %w", cluster.ErrCommandUnavailable)
+	}
 	f.cmds = append(f.cmds, c)
 	return nil, nil
 }

@@ -1,0 +1,209 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ctiws/ctiws/cluster"
+)
+
+// DefaultReadyWait is Owner.ReadyWait's default: long enough for a login
+// and the start-up snapshot of a large PBX, short enough for a REST caller
+// to get its 503 well within its own timeout.
+const DefaultReadyWait = 5 * time.Second
+
+// errDeferred marks a login or logout hook kept for when the PBX is ready.
+var errDeferred = errors.New("deferred until the PBX connection is ready")
+
+// readyGate runs one term's commands in order against a PBX that is not
+// always ready (not connected yet, taking its start-up snapshot,
+// reconnecting). docs/ami-model.md, section 10:
+//
+//   - a command waits for the PBX to be ready, at most the owner's
+//     ReadyWait and never past its own deadline; then it fails with
+//     cluster.ErrCommandUnavailable (503). Once a wait has run out, the
+//     next commands fail at once until the PBX is ready again, so a long
+//     outage does not hold every queued command for ReadyWait;
+//   - a user's login or logout hook is not waited for but kept (the
+//     latest per user) and carried out as soon as the PBX is ready,
+//     before any later command; the hooks still kept when the term ends
+//     are queued again for the next owner.
+type readyGate struct {
+	o    *Owner
+	p    PBX
+	wait time.Duration
+
+	// mu is held while a command or the kept hooks run: commands run one
+	// at a time, in order.
+	mu       sync.Mutex
+	gaveUp   bool                       // a wait ran out since the PBX was last ready
+	deferred map[string]cluster.Command // user → latest hook not carried out yet
+	kept     chan struct{}              // signalled when a hook is kept
+}
+
+func newReadyGate(o *Owner, p PBX) *readyGate {
+	wait := o.ReadyWait
+	if wait <= 0 {
+		wait = DefaultReadyWait
+	}
+	return &readyGate{o: o, p: p, wait: wait, deferred: map[string]cluster.Command{}, kept: make(chan struct{}, 1)}
+}
+
+// ready reports whether the PBX can carry out commands now.
+func (g *readyGate) ready() bool {
+	select {
+	case <-g.p.Ready():
+		return true
+	default:
+		return false
+	}
+}
+
+// isHook reports whether c is a user's login or logout hook.
+func isHook(c cluster.Command) bool {
+	return c.Name == cluster.CmdUserLoggedIn || c.Name == cluster.CmdUserLoggedOut
+}
+
+// do runs c through run once the PBX is ready (see readyGate), after the
+// hooks kept so far. A hook that finds the PBX not ready is kept and do
+// returns errDeferred.
+func (g *readyGate) do(ctx context.Context, c cluster.Command, run func(context.Context, cluster.Command) (json.RawMessage, error)) (json.RawMessage, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if isHook(c) && !g.ready() {
+		g.keep(c)
+		return nil, errDeferred
+	}
+	if err := g.waitReady(ctx, c); err != nil {
+		return nil, err
+	}
+	g.runKept(ctx, run)
+	data, err := run(ctx, c)
+	if isHook(c) && errors.Is(err, cluster.ErrCommandUnavailable) && ctx.Err() == nil {
+		g.keep(c) // the PBX went away in between
+		return nil, errDeferred
+	}
+	return data, err
+}
+
+// waitReady waits until the PBX is ready, ctx ends, or the wait runs out
+// (the owner's ReadyWait, or c's deadline if sooner). mu is held.
+func (g *readyGate) waitReady(ctx context.Context, c cluster.Command) error {
+	if g.ready() {
+		g.gaveUp = false
+		return nil
+	}
+	if g.gaveUp {
+		return fmt.Errorf("%s: %w (still not ready)", c.Name, cluster.ErrCommandUnavailable)
+	}
+	wait, full := g.wait, true
+	if c.Expires > 0 {
+		if left := time.Until(time.UnixMilli(c.Expires)); left < wait {
+			wait, full = max(left, 0), false
+		}
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-g.p.Ready():
+		g.gaveUp = false
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		g.gaveUp = g.gaveUp || full
+		return fmt.Errorf("%s: %w (not ready within %s)", c.Name, cluster.ErrCommandUnavailable, wait.Round(time.Millisecond))
+	}
+}
+
+// keep records a hook for later; a user's later hook replaces an earlier
+// one (a logout after a login leaves only the logout to do). mu is held.
+func (g *readyGate) keep(c cluster.Command) {
+	c.ID, c.Reply, c.Expires = "", false, 0
+	g.deferred[c.User] = c
+	select {
+	case g.kept <- struct{}{}:
+	default:
+	}
+}
+
+// runKept carries out the kept hooks while the PBX is ready; a hook that
+// finds it gone again stays kept. mu is held.
+func (g *readyGate) runKept(ctx context.Context, run func(context.Context, cluster.Command) (json.RawMessage, error)) {
+	users := make([]string, 0, len(g.deferred))
+	for u := range g.deferred {
+		users = append(users, u)
+	}
+	slices.Sort(users)
+	for _, u := range users {
+		c := g.deferred[u]
+		if !g.ready() || ctx.Err() != nil {
+			return
+		}
+		_, err := run(ctx, c)
+		if ctx.Err() != nil || errors.Is(err, cluster.ErrCommandUnavailable) {
+			return // kept: the PBX went away meanwhile
+		}
+		delete(g.deferred, u)
+		g.o.commandDone(c, err)
+	}
+}
+
+// runWhenReady carries out the kept hooks as soon as the PBX is ready, when
+// no command comes to do it first, until ctx ends.
+func (g *readyGate) runWhenReady(ctx context.Context, run func(context.Context, cluster.Command) (json.RawMessage, error)) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-g.kept:
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-g.p.Ready():
+		}
+		g.mu.Lock()
+		g.runKept(ctx, run)
+		left := len(g.deferred) > 0
+		g.mu.Unlock()
+		if left {
+			// The PBX went away again: try at its next ready time, not
+			// before a moment has passed.
+			select {
+			case g.kept <- struct{}{}:
+			default:
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+}
+
+// handOver queues the hooks still kept at the end of the term again, for
+// the next owner (best effort: a node that dies loses them).
+func (g *readyGate) handOver() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.deferred) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	for u, c := range g.deferred {
+		if err := g.o.Backend.Commands.Send(ctx, c); err != nil {
+			g.o.Log.Warn("login hook kept for the PBX lost at the end of the ownership", "tenant", g.o.Tenant, "command", c.Name, "user", u, "err", err)
+			continue
+		}
+		g.o.Log.Info("login hook not carried out yet: queued again for the next owner", "tenant", g.o.Tenant, "command", c.Name, "user", u)
+	}
+	clear(g.deferred)
+}
