@@ -193,6 +193,40 @@ func TestRunnerLoginFailureBacksOff(t *testing.T) {
 	}
 }
 
+func TestRestartBackoff(t *testing.T) {
+	r := &Runner{backoffMin: time.Second, backoffMax: 30 * time.Second}
+	for _, c := range []struct {
+		name   string
+		delay  time.Duration
+		worked bool
+		ran    time.Duration
+		want   time.Duration
+	}{
+		{"refused at once: keep growing", 8 * time.Second, false, 10 * time.Millisecond, 8 * time.Second},
+		{"dropped before its snapshot: keep growing", 16 * time.Second, false, 5 * time.Second, 16 * time.Second},
+		{"worked, then lost: start over", 16 * time.Second, true, 2 * time.Second, time.Second},
+		{"ran for a while without a snapshot: start over", 30 * time.Second, false, 61 * time.Second, time.Second},
+	} {
+		if got := r.restartBackoff(c.delay, c.worked, c.ran); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+func TestRunnerCountsReadySessions(t *testing.T) {
+	r := NewRunner(Config{Tenant: "t"}, nil, nil, nil, Hooks{})
+	if r.sessionsReady() != 0 {
+		t.Fatal("a new runner counts a ready session")
+	}
+	c := &Conn{}
+	r.setConn(c)
+	r.setConn(c) // still the same session
+	r.setConn(nil)
+	if n := r.sessionsReady(); n != 1 {
+		t.Fatalf("%d ready sessions after one, want 1", n)
+	}
+}
+
 func TestJitterBounds(t *testing.T) {
 	for _, d := range []time.Duration{0, 1, 2, time.Second, 30 * time.Second} {
 		for i := 0; i < 100; i++ {

@@ -3,6 +3,7 @@ package ami
 import (
 	"strings"
 
+	"github.com/ctiws/ctiws/cluster"
 	"github.com/ctiws/ctiws/pbx"
 	"github.com/staskobzar/goami2"
 )
@@ -226,16 +227,22 @@ func (m *Model) onContactStatus(msg *goami2.Message) {
 			return
 		}
 	}
+	m.contactSeq[id] = m.seq
 	switch st {
 	case "removed":
 		m.contact(id, "", "", "", true)
+		delete(m.contactQueries, id)
 	case "nonqualified", "reachable", "unknown", "created", "updated":
 		// The contact is registered: NonQualified is what Asterisk 22
 		// reports for a new contact of an AOR without qualify (no Created
 		// follows), Reachable / Unknown for one with qualify (Created and
 		// Updated were older versions' names). The event carries URI but
-		// no user agent; an empty one keeps the known one.
+		// no user agent: the runner reads it (PJSIPShowEndpoint), and an
+		// empty one meanwhile keeps the known one.
 		m.contact(id, "", field(msg, "URI"), field(msg, "UserAgent"), false)
+		if field(msg, "UserAgent") == "" {
+			m.contactQueries[id] = m.seq
+		}
 	}
 	if _, ok := m.trunks[id]; ok {
 		switch st {
@@ -433,4 +440,33 @@ func setContact(objIP, objPort, objUA *string, ip, port, ua string, removed bool
 	}
 	*objIP, *objPort, *objUA = keep(ip), keep(port), intern(ua)
 	return true
+}
+
+// takeContactQueries returns the endpoints whose contact details are to be
+// read, with the seq of the ContactStatus that asked, and forgets them.
+func (m *Model) takeContactQueries() map[string]uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.contactQueries) == 0 {
+		return nil
+	}
+	q := m.contactQueries
+	m.contactQueries = map[string]uint64{}
+	return q
+}
+
+// applyContactDetails applies the ContactStatusDetail items of a
+// PJSIPShowEndpoint that a ContactStatus of id with seq asked for, unless a
+// later ContactStatus of id came meanwhile (it is newer than the answer).
+func (m *Model) applyContactDetails(id string, seq uint64, items []*goami2.Message) []cluster.Event {
+	return m.update(func() {
+		if m.contactSeq[id] != seq {
+			return
+		}
+		for _, it := range items {
+			if field(it, "Event") == "ContactStatusDetail" && !strings.EqualFold(field(it, "Status"), "removed") {
+				m.contact(id, field(it, "ViaAddress"), field(it, "URI"), field(it, "UserAgent"), false)
+			}
+		}
+	})
 }

@@ -44,6 +44,11 @@ type Model struct {
 	vms         map[string]*voicemail
 	linkedQueue map[string]string // Linkedid → queue it went through
 	gone        map[string]uint64 // hung-up Uniqueid → seq
+	// contactSeq is the seq of each endpoint's last ContactStatus;
+	// contactQueries are the endpoints whose contact details (user agent)
+	// the runner is to read (PJSIPShowEndpoint), with that seq.
+	contactSeq     map[string]uint64
+	contactQueries map[string]uint64
 
 	// last is the digest of the last published comparison JSON per
 	// object (the JSON itself is not kept: a node holds it for every
@@ -119,6 +124,8 @@ func (m *Model) clear() {
 	m.vms = map[string]*voicemail{}
 	m.linkedQueue = map[string]string{}
 	m.gone = map[string]uint64{}
+	m.contactSeq = map[string]uint64{}
+	m.contactQueries = map[string]uint64{}
 }
 
 func (m *Model) nowMs() int64 { return m.now().UnixMilli() }

@@ -52,7 +52,10 @@ type Runner struct {
 	// ready is closed while conn is set; setConn replaces it when the
 	// connection goes.
 	ready chan struct{}
-	tasks chan task
+	// readySessions counts the sessions that got as far as a published
+	// snapshot; Run resets its backoff after one.
+	readySessions int
+	tasks         chan task
 }
 
 // task is work for the session loop: a model change that must be emitted
@@ -91,6 +94,7 @@ func (r *Runner) Run(ctx context.Context, emit func(context.Context, []cluster.E
 	delay := r.backoffMin
 	for {
 		start := time.Now()
+		readyBefore := r.sessionsReady()
 		err := r.session(ctx, emit)
 		if errors.Is(err, cluster.ErrNotOwner) {
 			return err
@@ -98,9 +102,7 @@ func (r *Runner) Run(ctx context.Context, emit func(context.Context, []cluster.E
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if time.Since(start) > 2*r.backoffMax {
-			delay = r.backoffMin // it ran for a while: start over
-		}
+		delay = r.restartBackoff(delay, r.sessionsReady() > readyBefore, time.Since(start))
 		wait := jitter(delay)
 		r.log.Warn("ami: connection lost, reconnecting", "err", err, "in", wait.Round(time.Millisecond))
 		r.hooks.reconnect()
@@ -133,9 +135,28 @@ func (r *Runner) setConn(c *Conn) {
 	switch {
 	case c != nil && !was:
 		close(r.ready)
+		r.readySessions++
 	case c == nil && was:
 		r.ready = make(chan struct{})
 	}
+}
+
+// restartBackoff returns the delay before the next attempt after a session
+// that ran for ran: back to the minimum when the link worked (logged in,
+// snapshot published) or ran for a while — that loss is news, not a PBX
+// that keeps refusing — else delay unchanged.
+func (r *Runner) restartBackoff(delay time.Duration, worked bool, ran time.Duration) time.Duration {
+	if worked || ran > 2*r.backoffMax {
+		return r.backoffMin
+	}
+	return delay
+}
+
+// sessionsReady is the number of sessions that became ready.
+func (r *Runner) sessionsReady() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.readySessions
 }
 
 // Ready returns a channel that is closed while the runner can carry out
@@ -185,6 +206,7 @@ func (r *Runner) session(ctx context.Context, emit func(context.Context, []clust
 	}
 	reconciling := false
 	reconciled := make(chan task, 1)
+	contacts := make(chan task)
 	var batch []*goami2.Message
 	for {
 		select {
@@ -202,6 +224,13 @@ func (r *Runner) session(ctx context.Context, emit func(context.Context, []clust
 			out := r.model.Apply(nil, batch...) // emit may keep the slice
 			clear(batch)
 			if err := r.emit(ctx, emit, out); err != nil {
+				return err
+			}
+			for id, seq := range r.model.takeContactQueries() {
+				go r.queryContact(sctx, conn, id, seq, contacts)
+			}
+		case t := <-contacts:
+			if err := r.emit(ctx, emit, t.fn()); err != nil {
 				return err
 			}
 		case t := <-r.tasks:
@@ -232,6 +261,23 @@ func (r *Runner) session(ctx context.Context, emit func(context.Context, []clust
 				reconciled <- task{fn: fn}
 			}()
 		}
+	}
+}
+
+// queryContact reads the contact details of endpoint id, which a
+// ContactStatus without a user agent announced (Asterisk 22's NonQualified
+// carries only the URI), and hands their application to the session loop.
+func (r *Runner) queryContact(ctx context.Context, conn *Conn, id string, seq uint64, out chan<- task) {
+	items, ok, err := list(ctx, conn, "PJSIPShowEndpoint", "Endpoint", id)
+	if err != nil || !ok {
+		if err != nil && ctx.Err() == nil {
+			r.log.Warn("ami: contact details not read", "endpoint", id, "err", err)
+		}
+		return
+	}
+	select {
+	case out <- task{fn: func() []cluster.Event { return r.model.applyContactDetails(id, seq, items) }}:
+	case <-ctx.Done():
 	}
 }
 
