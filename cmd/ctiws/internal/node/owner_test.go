@@ -218,10 +218,15 @@ func TestLoginLogoutHooks(t *testing.T) {
 // at the end of its block time.
 type lingeringCommands struct {
 	cluster.Commands
-	linger time.Duration
+	linger  time.Duration
+	started chan struct{} // told when Consume starts
 }
 
 func (c lingeringCommands) Consume(ctx context.Context, tenant, node string, fn func(context.Context, cluster.Command) error) error {
+	select {
+	case c.started <- struct{}{}:
+	default:
+	}
 	err := c.Commands.Consume(ctx, tenant, node, fn)
 	time.Sleep(c.linger)
 	return err
@@ -235,7 +240,8 @@ func TestStepDownDoesNotWaitForRedis(t *testing.T) {
 	mb := memory.New()
 	defer mb.Close()
 	b := mb.Cluster()
-	b.Commands = lingeringCommands{Commands: b.Commands, linger: 2 * time.Second}
+	cmds := lingeringCommands{Commands: b.Commands, linger: 2 * time.Second, started: make(chan struct{}, 1)}
+	b.Commands = cmds
 	p := &fakePBX{running: make(chan struct{}, 1)}
 	o := newOwner(t, b, "n1", p)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -243,6 +249,7 @@ func TestStepDownDoesNotWaitForRedis(t *testing.T) {
 	done := make(chan struct{})
 	go func() { o.Run(ctx); close(done) }()
 	<-p.running
+	<-cmds.started
 	l, ok, _ := b.Ownership.Owner(ctx, "t")
 	if !ok {
 		t.Fatal("no lease")
