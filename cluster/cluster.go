@@ -201,7 +201,9 @@ type Lease struct {
 // Ownership elects one node per tenant to own the AMI connection.
 type Ownership interface {
 	// Acquire takes the lease if it is free (or already ours) and returns it
-	// with a fencing epoch that grows on every new acquisition.
+	// with a fencing epoch that grows on every new acquisition. When
+	// refused it returns the holder's lease, or one without a node when a
+	// free lease is held back (docs/cluster.md, "One owner at a time").
 	Acquire(ctx context.Context, tenant, node string, ttl time.Duration) (Lease, bool, error)
 	// Renew extends a held lease; false means it was lost.
 	Renew(ctx context.Context, l Lease, ttl time.Duration) (bool, error)

@@ -53,3 +53,8 @@ func tenantProbeChannel(tenant, instance string) string {
 
 // replyKey holds the result of an awaited command.
 func replyKey(tenant, id string) string { return tenantPrefix(tenant) + "cmdres:" + id }
+
+// leaseServerKey records which Redis server (run_id) last answered an
+// Acquire of the tenant, and since when (docs/cluster.md, "One owner at a
+// time").
+func leaseServerKey(tenant string) string { return tenantPrefix(tenant) + "leasesrv" }

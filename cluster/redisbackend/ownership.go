@@ -13,12 +13,14 @@ import (
 type ownership struct{ b *Backend }
 
 // Acquire takes the tenant's lease if free (a new epoch) or already node's
-// (extended, same epoch). When refused it returns the holder's lease.
+// (extended, same epoch). When refused it returns the holder's lease, or
+// no holder when the lease is free but held back for a TTL after a
+// failover (leaseAcquire).
 func (o ownership) Acquire(ctx context.Context, tenant, node string, ttl time.Duration) (cluster.Lease, bool, error) {
 	if ttl <= 0 {
 		return cluster.Lease{}, false, errors.New("redis backend: acquire lease: ttl must be positive")
 	}
-	res, err := leaseAcquire.Run(ctx, o.b.lease, []string{leaseKey(tenant), fenceKey(tenant)}, node, ms(ttl)).Slice()
+	res, err := leaseAcquire.Run(ctx, o.b.lease, []string{leaseKey(tenant), fenceKey(tenant), leaseServerKey(tenant)}, node, ms(ttl)).Slice()
 	if err != nil {
 		return cluster.Lease{}, false, fmt.Errorf("redis backend: acquire lease of %s for %s: %w", tenant, node, err)
 	}

@@ -149,21 +149,41 @@ redis.call('SREM', KEYS[2], ARGV[1])
 return gone
 `)
 
-// leaseAcquire: KEYS[1]=lease hash, KEYS[2]=fence counter; ARGV: node, ttl
-// ms. Returns {1, epoch, node} when acquired (or already ours, extended),
-// {0, epoch, holder} otherwise.
+// leaseAcquire: KEYS[1]=lease hash, KEYS[2]=fence counter, KEYS[3]=lease
+// server record (hash: run, since); ARGV: node, ttl ms. Returns {1, epoch,
+// node} when acquired (or already ours, extended), {0, epoch, holder} when
+// held by another node, {0, 0, ”} when free but held back.
 //
 // A new epoch is the larger of the counter plus one and Redis' clock in
 // milliseconds: a replica promoted by Sentinel may have missed the last
 // INCRs of the old master (replication is asynchronous), but its clock has
 // moved on by the failover's seconds, so an epoch never goes backwards
 // across a promotion (docs/cluster.md, "Redis failover").
+//
+// A free lease is held back for one TTL after this server first answered
+// for the tenant when another server (by run_id) did before: a promoted
+// replica, or a server restarted from its files, may lack the last lease
+// writes of the old one (a renewal, or the lease itself), and the node that
+// made them may still count itself the owner for two thirds of a TTL after
+// its last one. The record names the server that last answered an Acquire
+// of the tenant; a tenant without one (new, or all data lost) is not held
+// back (docs/cluster.md, "One owner at a time").
 var leaseAcquire = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local run = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')
+local srv = redis.call('HMGET', KEYS[3], 'run', 'since')
+local since = tonumber(srv[2]) or 0
+if srv[1] ~= run then
+  if srv[1] then since = now else since = 0 end
+  redis.call('HSET', KEYS[3], 'run', run, 'since', string.format('%d', since))
+end
 local owner = redis.call('HGET', KEYS[1], 'owner')
 if not owner then
+  if now < since + tonumber(ARGV[2]) then
+    return {0, 0, ''}
+  end
   local epoch = redis.call('INCR', KEYS[2])
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   if epoch < now then
     epoch = now
     redis.call('SET', KEYS[2], string.format('%d', now))

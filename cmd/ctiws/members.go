@@ -17,14 +17,21 @@ import (
 //
 // A failed read never shrinks the view: the node keeps the last count it
 // knew (it never concludes "I am alone" from an error).
+//
+// A node counts as gone before its heartbeat expires only when it was seen
+// connected to the same Redis server that now lists no connection of it: a
+// just-promoted replica (or a restarted server) lists only the nodes that
+// have reconnected so far, and a live node must not lose its leases to
+// that (docs/cluster.md, "One owner at a time").
 type members struct {
 	self string
 	// list returns the nodes with a live heartbeat.
 	list func(ctx context.Context) ([]string, error)
-	// connected, if set, returns the nodes that still hold a connection to
-	// the backend (a killed process's connections close at once, long
-	// before its heartbeat expires); an error means "unknown".
-	connected func(ctx context.Context) (map[string]bool, error)
+	// connected, if set, returns the nodes that hold a connection to the
+	// backend, and which server said so (a killed process's connections
+	// close at once, long before its heartbeat expires); an error means
+	// "unknown".
+	connected func(ctx context.Context) (connections, error)
 	every     time.Duration
 	log       *slog.Logger
 	// onCount, if set, is told the count after each successful refresh.
@@ -35,6 +42,18 @@ type members struct {
 	live   map[string]bool
 	seen   map[string]bool // every node ever seen alive
 	failed bool            // the last refresh failed (log once)
+	// server is the Redis server of the last connection list, and
+	// connSeen the nodes seen connected to it.
+	server   string
+	connSeen map[string]bool
+}
+
+// connections is one server's list of the nodes connected to it.
+type connections struct {
+	// server identifies the Redis server (its run_id: a promoted replica
+	// and a restarted server have a new one).
+	server string
+	nodes  map[string]bool
 }
 
 // refresh reads the live nodes; on error the last view stays.
@@ -46,19 +65,30 @@ func (m *members) refresh(ctx context.Context) error {
 		m.noteFailure(err)
 		return err
 	}
-	var conn map[string]bool
+	var conn *connections
 	if m.connected != nil {
 		if c, err := m.connected(ctx); err == nil {
-			conn = c
-		}
-	}
-	live := map[string]bool{m.self: true}
-	for _, n := range nodes {
-		if conn == nil || conn[n] {
-			live[n] = true
+			conn = &c
 		}
 	}
 	m.mu.Lock()
+	if conn != nil && conn.server != m.server {
+		if m.server != "" {
+			m.log.Info("Redis server changed (failover or restart): a node counts as gone only once it is seen missing from the new one", "nodes", len(conn.nodes))
+		}
+		m.server, m.connSeen = conn.server, map[string]bool{}
+	}
+	live := map[string]bool{m.self: true}
+	for _, n := range nodes {
+		if conn == nil || conn.nodes[n] || !m.connSeen[n] {
+			live[n] = true
+		}
+	}
+	if conn != nil {
+		for n := range conn.nodes {
+			m.connSeen[n] = true
+		}
+	}
 	if m.seen == nil {
 		m.seen = map[string]bool{}
 	}

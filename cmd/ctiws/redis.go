@@ -63,37 +63,58 @@ func redisURLError(raw string, err error) error {
 	return fmt.Errorf("redis_url %s: %s", red, msg)
 }
 
-// connectedNodes returns the nodes that still have a connection to Redis:
-// every node's connections carry the client name "ctiws-<node_id>", and a
-// killed process's connections are closed by its kernel at once. It errs
-// (and the caller relies on the heartbeats alone) where CLIENT LIST is not
-// allowed. One call per refresh interval per node, not per tenant. On a
-// Redis Cluster it asks the master of the live node set, which every node
-// writes its heartbeat to through the lease client.
-func connectedNodes(rdb redis.UniversalClient) func(ctx context.Context) (map[string]bool, error) {
-	return func(ctx context.Context) (map[string]bool, error) {
+// connectedNodes returns the nodes that still have a connection to Redis,
+// and the run_id of the server that listed them: every node's connections
+// carry the client name "ctiws-<node_id>", and a killed process's
+// connections are closed by its kernel at once. It errs (and the caller
+// relies on the heartbeats alone) where CLIENT LIST is not allowed. One
+// call per refresh interval per node, not per tenant. On a Redis Cluster it
+// asks the master of the live node set, which every node writes its
+// heartbeat to through the lease client. INFO and CLIENT LIST go in one
+// pipeline, over one connection, so both answers are the same server's.
+func connectedNodes(rdb redis.UniversalClient) func(ctx context.Context) (connections, error) {
+	return func(ctx context.Context) (connections, error) {
 		var c redis.Cmdable = rdb
 		if cc, ok := rdb.(*redis.ClusterClient); ok {
 			m, err := cc.MasterForKey(ctx, redisbackend.LiveNodesKey)
 			if err != nil {
-				return nil, fmt.Errorf("client list: master of %s: %w", redisbackend.LiveNodesKey, err)
+				return connections{}, fmt.Errorf("client list: master of %s: %w", redisbackend.LiveNodesKey, err)
 			}
 			c = m
 		}
-		list, err := c.ClientList(ctx).Result()
-		if err != nil {
-			return nil, fmt.Errorf("client list: %w", err)
+		var info *redis.StringCmd
+		var list *redis.StringCmd
+		if _, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			info = p.Info(ctx, "server")
+			list = p.ClientList(ctx)
+			return nil
+		}); err != nil {
+			return connections{}, fmt.Errorf("client list: %w", err)
 		}
-		out := map[string]bool{}
-		for _, line := range strings.Split(list, "\n") {
+		out := connections{server: infoField(info.Val(), "run_id"), nodes: map[string]bool{}}
+		if out.server == "" {
+			return connections{}, errors.New("client list: no run_id in INFO server")
+		}
+		for _, line := range strings.Split(list.Val(), "\n") {
 			for _, f := range strings.Fields(line) {
 				if name, ok := strings.CutPrefix(f, "name=ctiws-"); ok {
-					out[name] = true
+					out.nodes[name] = true
 				}
 			}
 		}
 		return out, nil
 	}
+}
+
+// infoField returns the value of field in an INFO reply ("field:value"
+// lines), "" if absent.
+func infoField(info, field string) string {
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 // errorHook counts failed Redis commands by name (a bounded label).

@@ -313,7 +313,7 @@ type clusterInfo struct {
 	multi bool
 	// connected, if set, lists the nodes that still hold a connection to
 	// the backend (fast takeover of a killed owner's leases).
-	connected func(ctx context.Context) (map[string]bool, error)
+	connected func(ctx context.Context) (connections, error)
 	// schema, if set, checks that the backend's data has a schema this
 	// build can use (redisbackend.CheckSchema).
 	schema func(ctx context.Context) error

@@ -167,8 +167,12 @@ func (o *Owner) Run(ctx context.Context) {
 			// This node starts no more terms for now.
 		default:
 			quiet, holder = 0, ""
+			// The lease's time counts from the request's send time: Redis
+			// starts its TTL later, when it runs the request.
+			sent := time.Now()
 			lease, ok, err := o.Backend.Ownership.Acquire(ctx, o.Tenant, o.Node, o.LeaseTTL)
 			if err == nil && !ok && o.holderGone(ctx, lease) {
+				sent = time.Now()
 				lease, ok, err = o.Backend.Ownership.Acquire(ctx, o.Tenant, o.Node, o.LeaseTTL)
 			}
 			if !ok && o.Starts != nil {
@@ -179,7 +183,7 @@ func (o *Owner) Run(ctx context.Context) {
 				o.Log.Warn("lease acquire failed", "tenant", o.Tenant, "err", err)
 			case ok:
 				refused = 0
-				o.term(ctx, lease)
+				o.term(ctx, lease, sent)
 			case err == nil:
 				holder = lease.Node
 			}
@@ -222,29 +226,46 @@ func (o *Owner) holderGone(ctx context.Context, holder cluster.Lease) bool {
 }
 
 // term runs one ownership term: PBX connection, renewals and commands.
-func (o *Owner) term(parent context.Context, lease cluster.Lease) {
+// sent is when the Acquire that granted lease was sent.
+//
+// The term ends when its lease is lost, overdue, handed back, or ctx ends;
+// the node then steps down at once: the AMI session stops, and as soon as
+// it has, the node no longer counts itself the owner (Owned, the
+// ctiws_lease_owned metric and the "PBX ownership ended" line), without
+// waiting for the term's Redis work (a blocking command read may take a
+// while to return). Only then, after that work stopped, is the lease
+// released, so another node can take it.
+func (o *Owner) term(parent context.Context, lease cluster.Lease, sent time.Time) {
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
 	p := o.NewPBX()
 	handBack := make(chan struct{}, 1)
+	// Logged before the node counts itself the owner and after it stopped,
+	// so the log's ownership interval covers the node's own.
+	o.Log.Info("PBX ownership acquired", "tenant", o.Tenant, "epoch", lease.Epoch)
 	o.mu.Lock()
 	o.lease, o.pbx, o.handBack = &lease, p, handBack
 	o.mu.Unlock()
 	o.Metrics.LeaseOwned.WithLabelValues(o.Tenant).Set(1)
 	o.Metrics.OwnershipChanges.WithLabelValues(o.Tenant, "acquired").Inc()
-	o.Log.Info("PBX ownership acquired", "tenant", o.Tenant, "epoch", lease.Epoch)
+	var stepDown sync.Once
+	stepDownNow := func() {
+		stepDown.Do(func() {
+			o.mu.Lock()
+			o.lease, o.pbx, o.handBack = nil, nil, nil
+			o.mu.Unlock()
+			o.Metrics.LeaseOwned.WithLabelValues(o.Tenant).Set(0)
+			o.Metrics.OwnershipChanges.WithLabelValues(o.Tenant, "released").Inc()
+			o.Log.Info("PBX ownership ended", "tenant", o.Tenant, "epoch", lease.Epoch, "why", context.Cause(ctx))
+		})
+	}
 	defer func() {
-		o.mu.Lock()
-		o.lease, o.pbx, o.handBack = nil, nil, nil
-		o.mu.Unlock()
-		o.Metrics.LeaseOwned.WithLabelValues(o.Tenant).Set(0)
-		o.Metrics.OwnershipChanges.WithLabelValues(o.Tenant, "released").Inc()
+		stepDownNow()
 		rctx, rcancel := context.WithTimeout(context.Background(), 2*time.Second)
 		if err := o.Backend.Ownership.Release(rctx, lease); err != nil {
 			o.Log.Warn("lease release failed; it expires by itself", "tenant", o.Tenant, "err", err)
 		}
 		rcancel()
-		o.Log.Info("PBX ownership ended", "tenant", o.Tenant, "epoch", lease.Epoch, "why", context.Cause(ctx))
 	}()
 
 	// A panic in any of the term's goroutines ends the term: the others
@@ -271,10 +292,17 @@ func (o *Owner) term(parent context.Context, lease cluster.Lease) {
 	go func() {
 		defer wg.Done()
 		defer o.Panics.Recover(guard.Owner, o.Tenant, func(error) { contain() })
-		o.renew(ctx, cancel, lease, handBack)
+		o.renew(ctx, cancel, lease, sent, handBack)
 	}()
 	go func() {
 		defer wg.Done()
+		// The AMI session has stopped: step down now, not after the
+		// term's other goroutines.
+		defer func() {
+			if ctx.Err() != nil {
+				stepDownNow()
+			}
+		}()
 		defer o.Panics.Recover(guard.Owner, o.Tenant, func(error) { contain() })
 		emit := func(ectx context.Context, evs []cluster.Event) error {
 			now := time.Now().UnixNano()
@@ -322,13 +350,13 @@ func (o *Owner) term(parent context.Context, lease cluster.Lease) {
 // renew keeps the lease through the node's Renewer (or a private one);
 // losing it, or not renewing it in time, ends the term before the lease can
 // expire (the owner stops itself).
-func (o *Owner) renew(ctx context.Context, cancel context.CancelCauseFunc, lease cluster.Lease, handBack <-chan struct{}) {
+func (o *Owner) renew(ctx context.Context, cancel context.CancelCauseFunc, lease cluster.Lease, sent time.Time, handBack <-chan struct{}) {
 	r := o.Renewer
 	if r == nil {
 		r = &Renewer{Ownership: o.Backend.Ownership, TTL: o.LeaseTTL, Log: o.Log}
 		go r.Run(ctx)
 	}
-	r.Keep(ctx, lease, func(why error) {
+	r.Keep(ctx, lease, sent, func(why error) {
 		o.Metrics.OwnershipChanges.WithLabelValues(o.Tenant, "lost").Inc()
 		cancel(why)
 	})

@@ -244,3 +244,59 @@ func TestLoginLogoutHooks(t *testing.T) {
 		}
 	}
 }
+
+// lingeringCommands is a command queue whose Consume returns only a while
+// after its context ended, like a blocking XREADGROUP that Redis answers
+// at the end of its block time.
+type lingeringCommands struct {
+	cluster.Commands
+	linger  time.Duration
+	started chan struct{} // told when Consume starts
+}
+
+func (c lingeringCommands) Consume(ctx context.Context, tenant, node string, fn func(context.Context, cluster.Command) error) error {
+	select {
+	case c.started <- struct{}{}:
+	default:
+	}
+	err := c.Commands.Consume(ctx, tenant, node, fn)
+	time.Sleep(c.linger)
+	return err
+}
+
+// TestStepDownDoesNotWaitForRedis: a node whose lease is lost steps down as
+// soon as its AMI session has stopped (Owned, the metric), not when its
+// slowest Redis call returns: another node may take the lease by then.
+// The lease is released only after the term's work has stopped.
+func TestStepDownDoesNotWaitForRedis(t *testing.T) {
+	mb := memory.New()
+	defer mb.Close()
+	b := mb.Cluster()
+	cmds := lingeringCommands{Commands: b.Commands, linger: 2 * time.Second, started: make(chan struct{}, 1)}
+	b.Commands = cmds
+	p := &fakePBX{running: make(chan struct{}, 1)}
+	o := newOwner(t, b, "n1", p)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	go func() { o.Run(ctx); close(done) }()
+	<-p.running
+	<-cmds.started
+	l, ok, _ := b.Ownership.Owner(ctx, "t")
+	if !ok {
+		t.Fatal("no lease")
+	}
+	start := time.Now()
+	o.HandBack()
+	waitUntil(t, "the owner to step down", 3*time.Second, func() bool { return !o.Owned() })
+	// Well below the 2 s the command read lingers, with room for a loaded
+	// machine.
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("stepped down %v after the term ended; want at once (the command read lingers for 2 s)", d)
+	}
+	if cur, ok, _ := b.Ownership.Owner(ctx, "t"); !ok || cur != l {
+		t.Errorf("lease %+v, %v right after the step-down; want still %+v until the term's work stopped", cur, ok, l)
+	}
+	cancel()
+	<-done
+}

@@ -18,10 +18,13 @@ import (
 // do not grow with its number of tenants, and one slow answer delays all
 // renewals equally instead of failing some tenants' renewals behind others'.
 //
-// A lease is given up (its owner told) when Redis says it is gone, or when
-// it has not been renewed for two thirds of the TTL: the owner stops before
-// the lease can expire under it. A failed batch is retried a few times
-// within the interval, so one slow answer does not cost any lease.
+// A lease is given up (its owner told) when Redis says it is gone, or, by a
+// timer, two thirds of the TTL after the request of its last successful
+// renewal (or of its acquisition) was sent: Redis counts the TTL from when
+// it ran that request, which is later, so the owner steps down at least a
+// third of the TTL before the lease can expire under it and be taken
+// (docs/cluster.md, "One owner at a time"). A failed batch is retried a few
+// times within the interval, so one slow answer does not cost any lease.
 type Renewer struct {
 	Ownership cluster.Ownership
 	TTL       time.Duration
@@ -33,23 +36,81 @@ type Renewer struct {
 	held map[string]*heldLease // by tenant
 }
 
+// heldLease is one lease being renewed; its fields are guarded by the
+// Renewer's mu.
 type heldLease struct {
-	lease  cluster.Lease
-	lastOK time.Time
-	lost   func(error)
+	lease cluster.Lease
+	// deadline is when the owner must have stepped down: two thirds of the
+	// TTL after the last successful renewal (or the acquisition) was sent.
+	deadline time.Time
+	// timer gives the lease up at deadline.
+	timer *time.Timer
+	// lastErr is the last renewal error, for the reason of a give-up.
+	lastErr error
+	lost    func(error)
 }
 
+// StepDown is how long after sending a successful renewal (or the
+// acquisition) an owner may go on without another one: two thirds of the
+// TTL.
+func (r *Renewer) StepDown() time.Duration { return r.TTL * 2 / 3 }
+
 // Keep renews lease until ctx ends or the lease is lost; lost is then
-// called once with the reason (it must not block). Keep returns at once.
-func (r *Renewer) Keep(ctx context.Context, lease cluster.Lease, lost func(error)) {
-	h := &heldLease{lease: lease, lastOK: time.Now(), lost: lost}
+// called once with the reason (it must not block). sent is when the
+// request that granted the lease was sent: the lease is given up
+// StepDown after it unless renewed. Keep returns at once.
+func (r *Renewer) Keep(ctx context.Context, lease cluster.Lease, sent time.Time, lost func(error)) {
+	h := &heldLease{lease: lease, deadline: sent.Add(r.StepDown()), lost: lost}
 	r.mu.Lock()
 	if r.held == nil {
 		r.held = map[string]*heldLease{}
 	}
 	r.held[lease.Tenant] = h
+	h.timer = time.AfterFunc(time.Until(h.deadline), func() { r.expire(h) })
 	r.mu.Unlock()
 	context.AfterFunc(ctx, func() { r.drop(h) })
+}
+
+// expire gives h up if its deadline has passed without a renewal (a
+// renewal that came in meanwhile moved the deadline: the timer is armed
+// again).
+func (r *Renewer) expire(h *heldLease) {
+	r.mu.Lock()
+	if r.held[h.lease.Tenant] != h {
+		r.mu.Unlock()
+		return
+	}
+	if wait := time.Until(h.deadline); wait > 0 {
+		h.timer.Reset(wait)
+		r.mu.Unlock()
+		return
+	}
+	why := h.lastErr
+	r.mu.Unlock()
+	if why == nil {
+		why = errors.New("no renewal answered")
+	}
+	r.give(h, fmt.Errorf("lease not renewed in time: %w", why))
+}
+
+// renewed moves h's deadline after a successful renewal sent at sent.
+func (r *Renewer) renewed(h *heldLease, sent time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.held[h.lease.Tenant] != h {
+		return
+	}
+	if d := sent.Add(r.StepDown()); d.After(h.deadline) {
+		h.deadline = d
+	}
+	h.lastErr = nil
+}
+
+// failed notes a renewal error of h (the reason if its deadline passes).
+func (r *Renewer) failed(h *heldLease, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	h.lastErr = err
 }
 
 // drop forgets h if it is still the tenant's held lease.
@@ -59,6 +120,7 @@ func (r *Renewer) drop(h *heldLease) bool {
 	if r.held[h.lease.Tenant] != h {
 		return false
 	}
+	h.timer.Stop()
 	delete(r.held, h.lease.Tenant)
 	return true
 }
@@ -77,8 +139,9 @@ func (r *Renewer) Every() time.Duration { return r.TTL / 3 }
 func (r *Renewer) Run(ctx context.Context) { periodic.Every(ctx, r.Every(), r.RenewOnce) }
 
 // RenewOnce renews every held lease in one batch, retrying a failed batch
-// a few times within the interval, and gives up the leases that are lost
-// or overdue.
+// a few times within the interval, and gives up the leases that are lost.
+// (Overdue leases are given up by their timer, at their deadline, not at
+// the end of a batch, which may take the whole interval.)
 func (r *Renewer) RenewOnce(ctx context.Context) {
 	r.mu.Lock()
 	batch := make([]*heldLease, 0, len(r.held))
@@ -96,6 +159,7 @@ func (r *Renewer) RenewOnce(ctx context.Context) {
 	deadline := time.Now().Add(r.Every())
 	var held []bool
 	var err error
+	var sent time.Time
 	for attempt := 0; ; attempt++ {
 		// Each attempt gets a share of the interval, so a hung connection
 		// is given up while there is time for another try.
@@ -104,6 +168,7 @@ func (r *Renewer) RenewOnce(ctx context.Context) {
 			end = deadline
 		}
 		actx, cancel := context.WithDeadline(ctx, end)
+		sent = time.Now()
 		held, err = r.Ownership.RenewAll(actx, leases, r.TTL)
 		cancel()
 		if err == nil || ctx.Err() != nil || time.Until(deadline) < r.Every()/10 {
@@ -126,8 +191,6 @@ func (r *Renewer) RenewOnce(ctx context.Context) {
 	if !errors.As(err, &partial) || len(partial.Failed) != len(batch) {
 		partial = nil
 	}
-	now := time.Now()
-	overdue := 0
 	for i, h := range batch {
 		why := err
 		if partial != nil {
@@ -135,17 +198,15 @@ func (r *Renewer) RenewOnce(ctx context.Context) {
 		}
 		switch {
 		case why == nil && held[i]:
-			h.lastOK = now
+			r.renewed(h, sent)
 		case why == nil:
 			r.give(h, errors.New("lease lost"))
-		case now.Sub(h.lastOK) > r.TTL*2/3:
-			// Stop before the lease can expire under us (monotonic clock).
-			overdue++
-			r.give(h, fmt.Errorf("lease not renewed in time: %w", why))
+		default:
+			r.failed(h, why)
 		}
 	}
 	if err != nil {
-		r.Log.Warn("lease renewal failed", "leases", len(leases), "given_up", overdue, "err", err)
+		r.Log.Warn("lease renewal failed", "leases", len(leases), "err", err)
 	}
 }
 

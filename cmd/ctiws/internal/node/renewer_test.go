@@ -32,12 +32,13 @@ func (f *fakeOwnership) RenewAll(_ context.Context, leases []cluster.Lease, _ ti
 // TestRenewerBatches: all of a node's leases are renewed by one call per
 // interval; a lease is given up when the backend says it is gone, or when
 // renewals failed for two thirds of the TTL, never for one failed batch.
+// (TestRenewerStepsDownInTime times the give-up.)
 func TestRenewerBatches(t *testing.T) {
 	down := errors.New("i/o timeout")
 	for _, tc := range []struct {
 		name    string
 		reply   func(leases []cluster.Lease) ([]bool, error)
-		overdue bool // the last good renewal is older than 2/3 TTL
+		overdue bool // the lease was granted more than 2/3 TTL ago
 		lost    []string
 	}{
 		{"all held", func(l []cluster.Lease) ([]bool, error) { return []bool{true, true, true}, nil }, false, nil},
@@ -59,7 +60,7 @@ func TestRenewerBatches(t *testing.T) {
 				}
 			}
 			return held, &cluster.RenewErrors{Failed: failed}
-		}, true, []string{"t2"}},
+		}, false, nil},
 		{"a partial answer is a lost lease where it says so", func(l []cluster.Lease) ([]bool, error) {
 			held, failed := make([]bool, len(l)), make([]error, len(l))
 			for i := range l {
@@ -73,21 +74,24 @@ func TestRenewerBatches(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := &fakeOwnership{reply: tc.reply}
-			r := &Renewer{Ownership: f, TTL: 300 * time.Millisecond, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+			// A TTL long enough that no deadline passes during the test
+			// on a loaded machine (a failing batch retries for 1 s).
+			r := &Renewer{Ownership: f, TTL: 3 * time.Second, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 			ctx := t.Context()
 			var mu sync.Mutex
 			lost := map[string]bool{}
-			for _, id := range []string{"t1", "t2", "t3"} {
-				r.Keep(ctx, cluster.Lease{Tenant: id, Node: "n", Epoch: 1}, func(error) { mu.Lock(); lost[id] = true; mu.Unlock() })
-			}
+			sent := time.Now()
 			if tc.overdue {
-				r.mu.Lock()
-				for _, h := range r.held {
-					h.lastOK = time.Now().Add(-time.Second)
-				}
-				r.mu.Unlock()
+				sent = sent.Add(-r.TTL)
+			}
+			for _, id := range []string{"t1", "t2", "t3"} {
+				r.Keep(ctx, cluster.Lease{Tenant: id, Node: "n", Epoch: 1}, sent, func(error) { mu.Lock(); lost[id] = true; mu.Unlock() })
 			}
 			r.RenewOnce(ctx)
+			// An overdue lease is given up by its timer, at once.
+			for deadline := time.Now().Add(5 * time.Second); tc.overdue && r.Held() > 3-len(tc.lost) && time.Now().Before(deadline); {
+				time.Sleep(time.Millisecond)
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			if len(lost) != len(tc.lost) {
@@ -101,7 +105,7 @@ func TestRenewerBatches(t *testing.T) {
 			if r.Held() != 3-len(tc.lost) {
 				t.Fatalf("Held = %d after losing %d of 3", r.Held(), len(tc.lost))
 			}
-			if f.sizes[0] != 3 {
+			if len(f.sizes) > 0 && f.sizes[0] != 3 {
 				t.Fatalf("first batch renewed %d leases, want all 3 at once", f.sizes[0])
 			}
 		})
@@ -113,7 +117,7 @@ func TestRenewerForgetsEndedTerms(t *testing.T) {
 	f := &fakeOwnership{reply: func(l []cluster.Lease) ([]bool, error) { return make([]bool, len(l)), nil }}
 	r := &Renewer{Ownership: f, TTL: time.Second, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	ctx, cancel := context.WithCancel(t.Context())
-	r.Keep(ctx, cluster.Lease{Tenant: "t1"}, func(error) { t.Error("an ended term was told it lost its lease") })
+	r.Keep(ctx, cluster.Lease{Tenant: "t1"}, time.Now(), func(error) { t.Error("an ended term was told it lost its lease") })
 	cancel()
 	deadline := time.Now().Add(5 * time.Second)
 	for r.Held() != 0 && time.Now().Before(deadline) {
@@ -123,6 +127,72 @@ func TestRenewerForgetsEndedTerms(t *testing.T) {
 	if f.calls != 0 {
 		t.Fatalf("RenewAll called %d times for no lease", f.calls)
 	}
+}
+
+// TestRenewerStepsDownInTime: an owner whose renewals stop being answered
+// is told to step down two thirds of the TTL after it sent its last
+// successful renewal, not at the end of the batch that noticed (a failing
+// batch retries for a whole interval) and not counted from when a slow
+// answer came back: a third of the TTL before Redis, which started the TTL
+// when it ran that renewal, lets the lease expire and another node take it.
+func TestRenewerStepsDownInTime(t *testing.T) {
+	const ttl = 3 * time.Second
+	var (
+		mu        sync.Mutex
+		firstSent time.Time
+	)
+	renew := func(ctx context.Context, _ []cluster.Lease) ([]bool, error) {
+		mu.Lock()
+		first := firstSent.IsZero()
+		if first {
+			firstSent = time.Now()
+		}
+		mu.Unlock()
+		if !first {
+			<-ctx.Done() // Redis is gone
+			return nil, ctx.Err()
+		}
+		// Redis renewed the lease at once; the answer took 480 ms (an
+		// attempt may take half the 1 s interval).
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(480 * time.Millisecond):
+			return []bool{true}, nil
+		}
+	}
+	r := &Renewer{Ownership: funcOwnership{renew: renew}, TTL: ttl, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	ctx := t.Context()
+	lostAt := make(chan time.Time, 1)
+	r.Keep(ctx, cluster.Lease{Tenant: "t1", Node: "n", Epoch: 1}, time.Now(), func(error) { lostAt <- time.Now() })
+	go r.Run(ctx)
+	var at time.Time
+	select {
+	case at = <-lostAt:
+	case <-time.After(3 * ttl):
+		t.Fatal("the lease was never given up")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if firstSent.IsZero() {
+		t.Fatal("no renewal was sent before the lease was given up")
+	}
+	// The bound: StepDown after the send. The slack is for timers on a
+	// loaded machine; it stays well inside the third of the TTL left.
+	stepDown, slack := r.StepDown(), 400*time.Millisecond
+	if got := at.Sub(firstSent); got < stepDown-10*time.Millisecond || got > stepDown+slack {
+		t.Fatalf("given up %v after the last successful renewal was sent; want %v (+%v); the lease expires after %v", got, stepDown, slack, ttl)
+	}
+}
+
+// funcOwnership answers RenewAll with renew, given the attempt's context.
+type funcOwnership struct {
+	cluster.Ownership
+	renew func(ctx context.Context, leases []cluster.Lease) ([]bool, error)
+}
+
+func (f funcOwnership) RenewAll(ctx context.Context, leases []cluster.Lease, _ time.Duration) ([]bool, error) {
+	return f.renew(ctx, leases)
 }
 
 // TestStartGate: a burst is allowed, then starts wait for the rate; a
