@@ -9,8 +9,14 @@ LDFLAGS   := -X main.version=$(VERSION)
 E2E_DIR   := ws/e2e
 BROWSER_DIR := ws/e2e-browser
 FUZZTIME  ?= 5s
+# Asterisk and pjproject sources for the real-PBX suite (docs/real-pbx.md).
+THIRD_PARTY ?= ../shared/third-party
+ASTERISK_TARBALL := $(THIRD_PARTY)/asterisk-22.10.1.tar.gz
+# Debian packages the real-PBX suite needs: Asterisk's build, SIPp, prompts.
+ASTERISK_DEBS := build-essential libedit-dev libjansson-dev libxml2-dev uuid-dev libsqlite3-dev libssl-dev bzip2 \
+	sip-tester asterisk-core-sounds-en-gsm
 
-.PHONY: all build run test test-fresh unit e2e e2e-browser fuzz lint deps-redis deps-npm deps-chromium helm-check image-build bench bench-traffic clean
+.PHONY: all build run test test-fresh unit realpbx deps-asterisk e2e e2e-browser fuzz lint deps-redis deps-npm deps-chromium helm-check image-build bench bench-traffic clean
 
 all: build
 
@@ -21,7 +27,7 @@ build:
 run: build
 	./$(BIN) serve -config cmd/ctiws/demo/config.yaml
 
-test: lint deps-redis deps-npm deps-chromium build unit fuzz e2e e2e-browser helm-check image-build
+test: lint deps-redis deps-npm deps-chromium build unit realpbx fuzz e2e e2e-browser helm-check image-build
 	@echo "make test: all suites passed"
 
 # make test as a fresh machine runs it: a fresh clone, env -i, a new HOME and
@@ -31,6 +37,24 @@ test-fresh:
 
 unit:
 	$(GO) test -race -count=1 -timeout 10m ./...
+
+# The real-PBX suite: Asterisk built from $(THIRD_PARTY) into a cache outside
+# the clone (scripts/asterisk-build.sh; the first build takes minutes, later
+# runs reuse it), SIPp phones, two nodes and Redis, every flow live
+# (cmd/ctiws/realpbx_test.go). Without the sources it says so and skips;
+# with them a failed build fails the run. RECORD=1 rewrites the captures.
+realpbx: build deps-redis
+	@if [ ! -f $(ASTERISK_TARBALL) ]; then \
+		echo "realpbx: SKIPPED TestRealPBX: no $(ASTERISK_TARBALL) (docs/real-pbx.md says how to obtain the sources)"; exit 0; fi; \
+	$(MAKE) --no-print-directory deps-asterisk && \
+	prefix=$$(scripts/asterisk-build.sh $(THIRD_PARTY)) && \
+	CTIWS_ASTERISK_PREFIX=$$prefix $(GO) test -race -count=1 -timeout 10m ./internal/asterisk ./internal/sipp && \
+	CTIWS_ASTERISK_PREFIX=$$prefix $(GO) test -race -count=1 -timeout 15m -run 'TestRealPBX$$' ./cmd/ctiws $(if $(RECORD),-args -record)
+
+deps-asterisk:
+	@missing=$$(for p in $(ASTERISK_DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then echo "installing $$missing (Debian packages)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
 
 # Each fuzz target runs briefly (scripts/fuzz.sh says how a toolchain flake
 # is told from a finding); the seed corpora also run in `unit`.

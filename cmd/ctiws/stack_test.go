@@ -187,7 +187,8 @@ tenants:
 	}
 
 	// Only now does the PBX answer: every event reaches logged-in sockets.
-	s := sim.New(sim.Config{Username: "admin", Secret: "s3cret", Transcripts: sim.SplitConnections(string(raw))}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	parts := sim.SplitConnections(string(raw))
+	s := sim.New(sim.Config{Username: "admin", Secret: "s3cret", Transcripts: parts}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	go func() { _ = s.Serve(ctx, ln) }()
 	defer s.Close()
 
@@ -204,7 +205,9 @@ tenants:
 			n += len(evs)
 		}
 		mu.Unlock()
-		if n > 0 && quietSince() > 1500*time.Millisecond {
+		// Settled: the whole transcript played (it may pause longer than
+		// the quiet time), then nothing new for a while.
+		if n > 0 && s.Stats().TranscriptsPlayed >= len(parts) && quietSince() > 1500*time.Millisecond {
 			break
 		}
 		if time.Since(start) > 30*time.Second {
