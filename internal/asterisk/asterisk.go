@@ -179,7 +179,7 @@ func (p *PBX) render(o Options) error {
 		},
 	}
 	for _, u := range Users() {
-		cu := confUser{Ext: u.Ext, Dial: u.dial(), Hint: u.hint(), VMOnNoAnswer: u.VMOnNoAnswer, Extra: u.Devices[1:]}
+		cu := confUser{Ext: u.Ext, Name: u.Name, Dial: u.dial(), Hint: u.hint(), Mailbox: u.Mailbox, VMOnNoAnswer: u.VMOnNoAnswer, Extra: u.Devices[1:]}
 		data.Users = append(data.Users, cu)
 		for _, d := range u.Devices {
 			data.Devices = append(data.Devices, confDevice{ID: d, Name: u.Name, CallerNum: u.Ext, Password: Password(d)})
@@ -219,9 +219,9 @@ type confData struct {
 }
 
 type confUser struct {
-	Ext, Dial, Hint string
-	VMOnNoAnswer    bool
-	Extra           []string // the user's other devices
+	Ext, Name, Dial, Hint string
+	Mailbox, VMOnNoAnswer bool
+	Extra                 []string // the user's other devices
 }
 
 type confDevice struct{ ID, Name, CallerNum, Password string }

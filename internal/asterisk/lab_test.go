@@ -134,6 +134,7 @@ func wait(t *testing.T, ctx context.Context, calls ...*sipp.Call) {
 }
 
 func TestBasicCall(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	l := startLab(t, ctx, asterisk.Options{}, "201", "91201", "92201", "202", "203", "204")
@@ -160,6 +161,7 @@ func TestBasicCall(t *testing.T) {
 // TestDND: *78 writes AstDB and Custom:DND the FreePBX way, a call to the
 // user is refused busy, *79 clears both.
 func TestDND(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	l := startLab(t, ctx, asterisk.Options{}, "201", "202")
@@ -182,6 +184,7 @@ func TestDND(t *testing.T) {
 // TestRingAll: dialling 201 rings the desk, WebRTC and mobile devices;
 // one answers, the others are cancelled.
 func TestRingAll(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	l := startLab(t, ctx, asterisk.Options{}, "201", "91201", "92201", "202")
@@ -203,6 +206,7 @@ func TestRingAll(t *testing.T) {
 // TestTrunk: a call from the trunk peer (127.0.0.2) on DID 0721405516
 // rings alice; a call to an external number goes out to the peer.
 func TestTrunk(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	l := startLab(t, ctx, asterisk.Options{}, "201", "202")
@@ -229,6 +233,7 @@ func TestTrunk(t *testing.T) {
 // TestParkComeback: a blind transfer (REFER) to 70 parks the other party;
 // after the parking timeout the call comes back to the parker.
 func TestParkComeback(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
 	l := startLab(t, ctx, asterisk.Options{ParkingTimeout: 3 * time.Second}, "202", "203")
@@ -248,6 +253,7 @@ func TestParkComeback(t *testing.T) {
 
 // TestConference: two phones join room 300.
 func TestConference(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	l := startLab(t, ctx, asterisk.Options{}, "202", "203")
