@@ -148,3 +148,16 @@ func (w *amiWatch) dump() string {
 	}
 	return b.String()
 }
+
+// all returns the events named name seen so far.
+func (w *amiWatch) all(name string) []amiMsg {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []amiMsg
+	for _, m := range w.msgs {
+		if m["Event"] == name {
+			out = append(out, m)
+		}
+	}
+	return out
+}
