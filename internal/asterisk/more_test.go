@@ -2,6 +2,7 @@ package asterisk_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -104,4 +105,34 @@ func TestParkActionAndRedirect(t *testing.T) {
 	// UnParkedCall.
 	ami.event(t, ctx, "ParkedCallGiveUp", "ParkeeChannel", peer)
 	wait(t, ctx, dave, carol)
+}
+
+// TestInboundRoutes: the DIDs of the queue and of the ring group.
+func TestInboundRoutes(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	l := startLab(t, ctx, asterisk.Options{}, "202", "203", "204")
+	peer := &sipp.Phone{Ext: "0612345678", Addr: l.pbx.TrunkAddr()}
+	// Ring group 600: everybody rings, bob answers.
+	bob := l.receive(t, ctx, "202", sipp.Script{Ring: 500 * time.Millisecond})
+	carol := l.receive(t, ctx, "203", sipp.Script{NoAnswer: true})
+	dave := l.receive(t, ctx, "204", sipp.Script{NoAnswer: true})
+	c, err := peer.Dial(ctx, l.pbx.SIPAddr(), asterisk.DIDRingGroup, sipp.Script{Talk: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Stop)
+	wait(t, ctx, c, bob, carol, dave)
+	if !bob.Answered() || !slices.Contains(carol.Events(), "cancelled") || !slices.Contains(dave.Events(), "cancelled") {
+		t.Errorf("ring group: bob %v, carol %v, dave %v", bob.Events(), carol.Events(), dave.Events())
+	}
+	// Queue 401: its static member carol answers.
+	carol = l.receive(t, ctx, "203", sipp.Script{Ring: 500 * time.Millisecond})
+	c, err = peer.Dial(ctx, l.pbx.SIPAddr(), asterisk.DIDQueue, sipp.Script{Talk: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Stop)
+	wait(t, ctx, c, carol)
 }
