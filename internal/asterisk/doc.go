@@ -50,6 +50,9 @@
 // reported its channel's Hangup (phones hang up themselves); a Redirect
 // out of a parking space is a ParkedCallGiveUp, not an UnParkedCall;
 // MixMonitorStop is raised by StopMixMonitor only, not when the recorded
-// channel hangs up; with qualify_frequency 0 a REGISTER raises
-// ContactStatus NonQualified (no Created) and a re-REGISTER nothing.
+// channel hangs up; with qualify_frequency 0 a first REGISTER raises
+// ContactStatus NonQualified (no Created), PeerStatus Reachable and
+// DeviceStateChange NOT_INUSE, a refresh nothing, and Expires 0
+// ContactStatus Removed, DeviceStateChange UNAVAILABLE, PeerStatus
+// Unreachable.
 package asterisk
