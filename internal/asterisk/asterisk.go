@@ -127,16 +127,42 @@ func Start(ctx context.Context, o Options) (*PBX, error) {
 	if err != nil {
 		return nil, fmt.Errorf("asterisk: run folder: %w", err)
 	}
-	p := &PBX{prefix: o.Prefix, dir: o.Dir, run: run, done: make(chan struct{})}
-	if err := p.render(o); err != nil {
+	// A port picked free can be taken before Asterisk binds it: then
+	// start again on new ports.
+	for attempt := 1; ; attempt++ {
+		p := &PBX{prefix: o.Prefix, dir: o.Dir, run: run, done: make(chan struct{})}
+		if err := p.render(o); err != nil {
+			os.RemoveAll(run)
+			return nil, err
+		}
+		logFrom := fileSize(p.LogFile())
+		err := p.start(ctx, o.Log, logFrom)
+		if err == nil {
+			return p, nil
+		}
+		p.stop()
+		log := p.logTail(logFrom, 40)
+		if attempt < startAttempts && errors.Is(err, errAddrInUse) {
+			continue
+		}
 		os.RemoveAll(run)
-		return nil, err
+		return nil, fmt.Errorf("%w\n--- asterisk log (tail) ---\n%s", err, log)
 	}
-	if err := p.start(ctx, o.Log); err != nil {
-		p.Close()
-		return nil, fmt.Errorf("%w\n--- asterisk log (tail) ---\n%s", err, p.logTail(40))
+}
+
+// errAddrInUse: Asterisk could not bind a port it was given.
+var errAddrInUse = errors.New("asterisk: a port was taken before Asterisk bound it")
+
+// startAttempts bounds the starts on new ports after a bind failure.
+const startAttempts = 3
+
+// fileSize returns the size of path, 0 if it does not exist.
+func fileSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
 	}
-	return p, nil
+	return fi.Size()
 }
 
 // render writes the configuration and the folders Asterisk expects.
@@ -161,6 +187,7 @@ func (p *PBX) render(o Options) error {
 		filepath.Join(p.dir, "moh", "hold.gsm"): filepath.Join(o.Sounds, "en", "pbx-transfer.gsm"),
 	}
 	for link, target := range links {
+		_ = os.Remove(link) // a second attempt
 		if err := os.Symlink(target, link); err != nil {
 			return fmt.Errorf("asterisk: %w", err)
 		}
@@ -179,7 +206,7 @@ func (p *PBX) render(o Options) error {
 		},
 	}
 	for _, u := range Users() {
-		cu := confUser{Ext: u.Ext, Dial: u.dial(), Hint: u.hint(), VMOnNoAnswer: u.VMOnNoAnswer, Extra: u.Devices[1:]}
+		cu := confUser{Ext: u.Ext, Name: u.Name, Dial: u.dial(), Hint: u.hint(), Mailbox: u.Mailbox, VMOnNoAnswer: u.VMOnNoAnswer, Extra: u.Devices[1:]}
 		data.Users = append(data.Users, cu)
 		for _, d := range u.Devices {
 			data.Devices = append(data.Devices, confDevice{ID: d, Name: u.Name, CallerNum: u.Ext, Password: Password(d)})
@@ -219,9 +246,9 @@ type confData struct {
 }
 
 type confUser struct {
-	Ext, Dial, Hint string
-	VMOnNoAnswer    bool
-	Extra           []string // the user's other devices
+	Ext, Name, Dial, Hint string
+	Mailbox, VMOnNoAnswer bool
+	Extra                 []string // the user's other devices
 }
 
 type confDevice struct{ ID, Name, CallerNum, Password string }
@@ -261,8 +288,9 @@ func udpFree(ip string, port int) bool {
 	return true
 }
 
-// start runs asterisk -f and waits for the boot and the AMI login.
-func (p *PBX) start(ctx context.Context, logw io.Writer) error {
+// start runs asterisk -f and waits for the boot and the AMI login; the
+// log from offset logFrom on is this start's.
+func (p *PBX) start(ctx context.Context, logw io.Writer, logFrom int64) error {
 	cmd := exec.Command(filepath.Join(p.prefix, "sbin", "asterisk"), "-f", "-n", "-C", p.confFile())
 	cmd.Dir = p.dir
 	out := io.Discard
@@ -288,6 +316,9 @@ func (p *PBX) start(ctx context.Context, logw io.Writer) error {
 		if err == nil {
 			return nil
 		}
+		if strings.Contains(p.logTail(logFrom, 1000), "Address already in use") {
+			return errAddrInUse
+		}
 		select {
 		case <-p.done:
 			return fmt.Errorf("asterisk: exited at start (%v)", p.waitErr)
@@ -309,7 +340,7 @@ func (p *PBX) amiLogin(ctx context.Context) error {
 		return err
 	}
 	defer c.Close()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(3 * time.Second)
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
 		deadline = dl
 	}
@@ -370,38 +401,47 @@ func (p *PBX) CLI(ctx context.Context, command string) (string, error) {
 	return string(out), nil
 }
 
-// Close stops Asterisk (core stop now, then SIGKILL after a few seconds),
-// waits for it and removes the run folder. It is safe to call twice.
+// Close stops Asterisk (SIGTERM, a graceful stop, then SIGKILL after a
+// few seconds), waits for it and removes the run folder. It is safe to
+// call twice.
 func (p *PBX) Close() error {
 	p.closeOnce.Do(func() {
-		if p.cmd != nil {
-			select {
-			case <-p.done:
-			default:
-				_ = p.cmd.Process.Signal(syscall.SIGTERM) // graceful: "core stop gracefully"
-				select {
-				case <-p.done:
-				case <-time.After(stopTimeout):
-					_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-					<-p.done
-				}
-			}
-		}
-		if p.stopTail != nil {
-			p.stopTail()
-			<-p.tailDone
-		}
+		p.stop()
 		p.closeErr = os.RemoveAll(p.run)
 	})
 	return p.closeErr
 }
 
-// logTail returns the last n lines of Asterisk's full log.
-func (p *PBX) logTail(n int) string {
+// stop ends the process and the log tail.
+func (p *PBX) stop() {
+	if p.cmd != nil {
+		select {
+		case <-p.done:
+		default:
+			_ = p.cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-p.done:
+			case <-time.After(stopTimeout):
+				_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+				<-p.done
+			}
+		}
+	}
+	if p.stopTail != nil {
+		p.stopTail()
+		<-p.tailDone
+		p.stopTail = nil
+	}
+}
+
+// logTail returns the last n lines of Asterisk's full log written after
+// offset from.
+func (p *PBX) logTail(from int64, n int) string {
 	b, err := os.ReadFile(p.LogFile())
 	if err != nil {
 		return fmt.Sprintf("(no log: %v)", err)
 	}
+	b = b[min(from, int64(len(b))):]
 	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]

@@ -10,6 +10,9 @@ type User struct {
 	Ext     string   // main extension: 201
 	Name    string   // caller id name: "Alice Rossi"
 	Devices []string // endpoints, the main one first: 201, 91201, 92201
+	// Mailbox: the user has voicemail box <Ext>@default (*<ext> and
+	// vmu<ext> leave a message in it).
+	Mailbox bool
 	// VMOnNoAnswer sends an unanswered call to the user's voicemail box.
 	VMOnNoAnswer bool
 }
@@ -21,10 +24,10 @@ type User struct {
 // secondary devices do.
 func Users() []User {
 	return []User{
-		{Ext: "201", Name: "Alice Rossi", Devices: []string{"201", "91201", "92201"}},
-		{Ext: "202", Name: "Bruno Bianchi", Devices: []string{"202"}},
-		{Ext: "203", Name: "Carla Conti", Devices: []string{"203"}},
-		{Ext: "204", Name: "Dario De Luca", Devices: []string{"204"}, VMOnNoAnswer: true},
+		{Ext: "201", Name: "Alice Rossi", Devices: []string{"201", "91201", "92201"}, Mailbox: true},
+		{Ext: "202", Name: "Bruno Bianchi", Devices: []string{"202"}, Mailbox: true},
+		{Ext: "203", Name: "Carla Conti", Devices: []string{"203"}, Mailbox: true},
+		{Ext: "204", Name: "Dario De Luca", Devices: []string{"204"}, Mailbox: true, VMOnNoAnswer: true},
 		{Ext: "205", Name: "Erin Esposito", Devices: []string{"205"}},
 	}
 }

@@ -34,12 +34,12 @@ func TestPhoneToPhone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer in.Stop()
+	t.Cleanup(in.Stop)
 	out, err := a.Dial(ctx, b.Addr, "202", Script{Talk: 500 * time.Millisecond, Hold: [2]time.Duration{100 * time.Millisecond, 100 * time.Millisecond}, DTMF: "1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer out.Stop()
+	t.Cleanup(out.Stop)
 	if err := out.Wait(ctx); err != nil {
 		t.Fatalf("caller: %v", err)
 	}
@@ -63,16 +63,24 @@ func TestPhoneRejectAndCancel(t *testing.T) {
 	needSIPp(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	a, _ := NewPhone("201", "pw201", "127.0.0.1")
-	b, _ := NewPhone("202", "pw202", "127.0.0.1")
+	a, err := NewPhone("201", "pw201", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewPhone("202", "pw202", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
 	in, err := b.Receive(ctx, Script{Reject: 486})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(in.Stop)
 	out, err := a.Dial(ctx, b.Addr, "202", Script{Expect: 486})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(out.Stop)
 	if err := out.Wait(ctx); err != nil {
 		t.Fatalf("caller: %v", err)
 	}
@@ -83,10 +91,12 @@ func TestPhoneRejectAndCancel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(in.Stop)
 	out, err = a.Dial(ctx, b.Addr, "202", Script{Cancel: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(out.Stop)
 	if err := out.Wait(ctx); err != nil {
 		t.Fatalf("caller: %v", err)
 	}
