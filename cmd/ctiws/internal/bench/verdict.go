@@ -6,7 +6,7 @@ import (
 	"text/tabwriter"
 )
 
-// The targets of docs/benchmarks.md ("Against the targets"). The quick
+// The targets of docs/benchmarks.md, section "Against the targets". The quick
 // scenario runs smaller loads than the targets name (2,000 idle sockets,
 // 20 changes/s, a 2,000-client storm): a quick run that misses one is a
 // regression worth a full run.
@@ -21,8 +21,8 @@ const (
 	targetFailoverSec         = 3.0
 )
 
-// The targets of issue 16 (docs/benchmarks.md, "real traffic"): real PBX
-// traffic (two frames per change), 3 nodes + Redis.
+// The targets of issue 16: real PBX traffic (two frames per change), 3
+// nodes + Redis (docs/benchmarks.md, section "Real traffic").
 const (
 	targetTrafficIdleKiBPerConn = 9.0
 	// targetTrafficCPUUsPerFrame applies from trafficCPUClients sockets.

@@ -5,7 +5,7 @@
 // read every ready socket with one read(2) and parse the websocket frames in
 // place. Reading 10,000 sockets then costs about one system call per socket
 // per burst, where a goroutine per connection costs a wake-up, a read and a
-// second read that finds nothing (docs/benchmarks.md, "the load client").
+// second read that finds nothing (docs/benchmarks.md, section "The load client").
 //
 // It speaks just enough of the protocols for the bench: plain http/ws
 // (no TLS), unfragmented, uncompressed server frames (what ctiws sends),
