@@ -1,7 +1,6 @@
 package ws
 
 import (
-	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -106,8 +105,7 @@ func (s *Server) apiLogout(w http.ResponseWriter, r *http.Request, t *Tenant) {
 	}
 	_, claims, err := s.verifyJWT(r.Context(), t, tok)
 	if err != nil {
-		var le errLogin
-		if !errors.As(err, &le) && !errors.Is(err, auth.ErrJWT) {
+		if !refused(err) {
 			writeError(w, http.StatusServiceUnavailable, "token store unavailable")
 			return
 		}

@@ -4,57 +4,9 @@ import (
 	"time"
 )
 
-// Limits bound what one user can make the server send to others: avatars
-// (broadcast to every logged-in socket), post-its and the `message` relay.
-// Zero fields take the defaults below (see README, configuration).
-type Limits struct {
-	// AvatarBytes caps the decoded image of an avatar (default 256 KiB).
-	AvatarBytes int
-	// AvatarDimension caps an avatar's width and height in pixels
-	// (default 1024).
-	AvatarDimension int
-	// PostitBytes caps the text of a post-it (default 4 KiB).
-	PostitBytes int
-	// RelayBytes caps one `message` relay payload (default 4 KiB).
-	RelayBytes int
-	// RelayRate is the sustained number of `message` relays a socket may
-	// send per second (default 5); RelayBurst how many it may send at once
-	// (default 20).
-	RelayRate  float64
-	RelayBurst int
-	// RelayDisconnectAfter disconnects a socket once this many of its
-	// relays were refused within relayAbuseWindow (default 100).
-	RelayDisconnectAfter int
-}
-
-// Default limits.
-const (
-	DefaultAvatarBytes          = 256 << 10
-	DefaultAvatarDimension      = 1024
-	DefaultPostitBytes          = 4 << 10
-	DefaultRelayBytes           = 4 << 10
-	DefaultRelayRate            = 5
-	DefaultRelayBurst           = 20
-	DefaultRelayDisconnectAfter = 100
-)
-
 // relayAbuseWindow is the window in which refused relays are counted
 // towards RelayDisconnectAfter.
 const relayAbuseWindow = 10 * time.Second
-
-// withDefaults fills the zero fields.
-func (l Limits) withDefaults() Limits {
-	setInt(&l.AvatarBytes, DefaultAvatarBytes)
-	setInt(&l.AvatarDimension, DefaultAvatarDimension)
-	setInt(&l.PostitBytes, DefaultPostitBytes)
-	setInt(&l.RelayBytes, DefaultRelayBytes)
-	setInt(&l.RelayBurst, DefaultRelayBurst)
-	setInt(&l.RelayDisconnectAfter, DefaultRelayDisconnectAfter)
-	if l.RelayRate <= 0 {
-		l.RelayRate = DefaultRelayRate
-	}
-	return l
-}
 
 // Limit names (values of the `limit` label of ctiws_limit_rejects_total).
 const (

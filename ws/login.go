@@ -3,7 +3,6 @@ package ws
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"strings"
 	"time"
 
@@ -40,11 +39,6 @@ type loginRequest struct {
 	Token       any `json:"token"`
 	UAType      any `json:"uaType"`
 }
-
-// errLogin is the reason a login is refused; it is logged, never sent.
-type errLogin string
-
-func (e errLogin) Error() string { return string(e) }
 
 // validateLogin applies the checks of docs/protocol.md, section 2.1.
 func validateLogin(raw json.RawMessage) (accessKey, token, uaType string, err error) {
@@ -132,8 +126,7 @@ func (s *Server) handleLogin(c *conn, raw json.RawMessage) {
 	}
 	if err != nil {
 		result := "refused"
-		var le errLogin
-		if !errors.As(err, &le) && !errors.Is(err, auth.ErrJWT) {
+		if !refused(err) {
 			result = "error"
 		}
 		s.metrics.Logins.WithLabelValues(t.ID, result).Inc()

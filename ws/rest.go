@@ -12,7 +12,6 @@ import (
 	"github.com/ctiws/ctiws/cluster"
 	"github.com/ctiws/ctiws/directory"
 	"github.com/ctiws/ctiws/internal/guard"
-	"github.com/ctiws/ctiws/ws/auth"
 )
 
 // maxBody bounds every REST request body.
@@ -121,8 +120,7 @@ func (s *Server) authed(pattern, route string, fn func(*request)) {
 	s.handle(pattern, route, func(w http.ResponseWriter, r *http.Request, t *Tenant) {
 		user, err := s.restAuth(r, t)
 		if err != nil {
-			var le errLogin
-			if !errors.As(err, &le) && !errors.Is(err, auth.ErrJWT) {
+			if !refused(err) {
 				// The token store failed: not the client's fault.
 				s.log.Warn("REST authentication failed: token store unavailable", "tenant", t.ID, "err", err)
 				writeError(w, http.StatusServiceUnavailable, "token store unavailable")
@@ -157,9 +155,6 @@ func (s *Server) restAuth(r *http.Request, t *Tenant) (*directory.User, error) {
 	return user, nil
 }
 
-// errBodyTooLarge is decodeBody's error for a body over its cap.
-var errBodyTooLarge = errors.New("body too large")
-
 // restUser is the user a REST request claims to be, for logs only.
 func restUser(r *http.Request) string {
 	h := r.Header.Get("Authorization")
@@ -179,13 +174,13 @@ func decodeBody(r *http.Request, v any) error {
 		if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
 			return errBodyTooLarge
 		}
-		return errors.New("body too large or unreadable")
+		return errBodyUnreadable
 	}
 	if len(b) == 0 || b[0] != '{' {
-		return errors.New("body must be a JSON object")
+		return errBodyNotObject
 	}
 	if err := json.Unmarshal(b, v); err != nil {
-		return errors.New("body is not valid JSON for this endpoint")
+		return errBodyBadJSON
 	}
 	return nil
 }

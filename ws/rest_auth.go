@@ -166,8 +166,7 @@ func (s *Server) logoutJWT(w http.ResponseWriter, r *http.Request, t *Tenant, na
 		}
 	}
 	if err != nil {
-		var le errLogin
-		if !errors.As(err, &le) && !errors.Is(err, auth.ErrJWT) {
+		if !refused(err) {
 			writeError(w, http.StatusServiceUnavailable, "token store unavailable")
 			return
 		}

@@ -7,7 +7,6 @@ package ws
 import (
 	"log/slog"
 	"net/http"
-	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,94 +17,7 @@ import (
 	"github.com/ctiws/ctiws/internal/lograte"
 	"github.com/ctiws/ctiws/ws/eio"
 	"github.com/gorilla/websocket"
-	"github.com/prometheus/client_golang/prometheus"
 )
-
-// Options configure a Server. A zero duration or count takes the Default
-// constant named after it (config.Defaults uses the same constants).
-type Options struct {
-	NodeID  string
-	Backend cluster.Backend
-	Tenants []*Tenant
-	// TokenTTL is how long a login token lives without use (default
-	// DefaultTokenTTL).
-	TokenTTL time.Duration
-	// LoginTimeout closes a socket that did not log in within it (default
-	// DefaultLoginTimeout).
-	LoginTimeout time.Duration
-	// PingInterval and PingTimeout are Engine.IO's heartbeat (defaults
-	// DefaultPingInterval, DefaultPingTimeout).
-	PingInterval time.Duration
-	PingTimeout  time.Duration
-	// MaxMessageBytes caps a client frame (default DefaultMaxMessageBytes).
-	MaxMessageBytes int64
-	// MaxConnLifetime closes sockets after this long (with up to 20%
-	// jitter) so they spread over nodes after a scale-out; 0 = never.
-	MaxConnLifetime time.Duration
-	// AllowedOrigins limits websocket Origins; empty allows any (like the
-	// original).
-	AllowedOrigins []string
-	// SendBuffer is the number of frames queued per socket before it is
-	// disconnected as a slow consumer (default DefaultSendBuffer).
-	SendBuffer int
-	// JWTMaxLifetime is the longest exp - iat a JWT may have
-	// (default DefaultJWTMaxLifetime).
-	JWTMaxLifetime time.Duration
-	// MaxPersistentTokens caps the persistent (auth-exp: no-exp) tokens of
-	// a user; the oldest is evicted (default DefaultMaxPersistentTokens).
-	MaxPersistentTokens int
-	// LoginLimits configure the back-off of password logins.
-	LoginLimits LoginLimits
-	// TrustedProxies are the peers whose X-Forwarded-For is believed for
-	// the client address of login rate limits; empty: none.
-	TrustedProxies []netip.Prefix
-	// BcryptConcurrency bounds the password checks running at once
-	// (default DefaultBcryptConcurrency); BcryptQueue bounds each tenant's
-	// waiting checks (default DefaultBcryptQueue).
-	BcryptConcurrency int
-	BcryptQueue       int
-	// DeliverEveryState turns state conflation off (see socket).
-	DeliverEveryState bool
-	// Limits bound user-to-user payloads (avatars, post-its, the message
-	// relay); zero fields take their defaults.
-	Limits Limits
-	// Panics counts recovered panics; nil: the server registers its own
-	// ctiws_panics_total on Registry. Share one with the PBX owners.
-	Panics *guard.Panics
-	// CommandWait, when set, bounds how long a call control request waits
-	// for the PBX owner (half to be picked up, half to be carried out);
-	// 0 uses the defaults of rest_astproxy.go.
-	CommandWait time.Duration
-	Logger      *slog.Logger
-	Registry    prometheus.Registerer
-
-	// hooks are test hooks, set by in-package tests only.
-	hooks *hooks
-}
-
-// Defaults of Options' zero fields.
-const (
-	DefaultTokenTTL            = time.Hour
-	DefaultLoginTimeout        = 10 * time.Second
-	DefaultPingInterval        = 25 * time.Second
-	DefaultPingTimeout         = 20 * time.Second
-	DefaultMaxMessageBytes     = 65536
-	DefaultSendBuffer          = 64
-	DefaultMaxPersistentTokens = 10
-	DefaultBcryptConcurrency   = 2
-	DefaultBcryptQueue         = 16
-)
-
-// hooks let in-package tests inject faults (e.g. panics) without
-// package-level state.
-type hooks struct {
-	// route runs in the router before each bus event of a tenant.
-	route func(tenant string, ev cluster.Event)
-	// clientEvent runs in a socket's reader before each client event.
-	clientEvent func(tenant, name string)
-	// rest runs before each REST handler.
-	rest func(tenant, route string)
-}
 
 // Server serves Socket.IO and REST for every tenant of the node.
 type Server struct {
@@ -142,32 +54,7 @@ var (
 
 // New builds a Server. Call Run to start its background work.
 func New(opts Options) *Server {
-	setDuration(&opts.PingInterval, DefaultPingInterval)
-	setDuration(&opts.PingTimeout, DefaultPingTimeout)
-	setDuration(&opts.LoginTimeout, DefaultLoginTimeout)
-	setDuration(&opts.TokenTTL, DefaultTokenTTL)
-	setDuration(&opts.JWTMaxLifetime, DefaultJWTMaxLifetime)
-	if opts.MaxMessageBytes <= 0 {
-		opts.MaxMessageBytes = DefaultMaxMessageBytes
-	}
-	setInt(&opts.SendBuffer, DefaultSendBuffer)
-	setInt(&opts.MaxPersistentTokens, DefaultMaxPersistentTokens)
-	setInt(&opts.BcryptConcurrency, DefaultBcryptConcurrency)
-	setInt(&opts.BcryptQueue, DefaultBcryptQueue)
-	opts.LoginLimits = opts.LoginLimits.withDefaults()
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
-	if opts.Registry == nil {
-		opts.Registry = prometheus.NewRegistry()
-	}
-	if opts.Panics == nil {
-		opts.Panics = guard.New(opts.Registry, opts.Logger)
-	}
-	if opts.hooks == nil {
-		opts.hooks = &hooks{}
-	}
-	opts.Limits = opts.Limits.withDefaults()
+	opts.init()
 	s := &Server{
 		opts:     opts,
 		log:      opts.Logger,
@@ -197,20 +84,6 @@ func New(opts Options) *Server {
 	s.mux = http.NewServeMux()
 	s.routes()
 	return s
-}
-
-// setDuration sets a zero or negative *v to def.
-func setDuration(v *time.Duration, def time.Duration) {
-	if *v <= 0 {
-		*v = def
-	}
-}
-
-// setInt sets a zero or negative *v to def.
-func setInt(v *int, def int) {
-	if *v <= 0 {
-		*v = def
-	}
 }
 
 // Handler returns the HTTP handler for Socket.IO and REST.

@@ -2,7 +2,6 @@ package ws
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"time"
 
@@ -11,56 +10,9 @@ import (
 	"github.com/ctiws/ctiws/ws/auth"
 )
 
-// Reasons a login or an authenticated request is refused (logged, counted,
-// never sent to the client).
-const (
-	errUnknownUser  errLogin = "unknown user"
-	errBadToken     errLogin = "unknown, expired or revoked token"
-	errJWTOtherUser errLogin = "JWT issued to another user"
-	errJWTRevoked   errLogin = "JWT revoked (logout or password change)"
-	errNoCreds      errLogin = "missing credentials"
-	errWrongPass    errLogin = "wrong password"
-)
-
-// DefaultJWTMaxLifetime is the longest exp - iat accepted by default.
-const DefaultJWTMaxLifetime = 24 * time.Hour
-
 // reasonPasswordChanged closes the sockets of a user whose password was
 // changed in the htpasswd file.
 const reasonPasswordChanged = "password_changed"
-
-// failureReason maps a refusal to the bounded label of
-// ctiws_login_failures_total.
-func failureReason(err error) string {
-	var le errLogin
-	switch {
-	case errors.Is(err, auth.ErrJWTAudience):
-		return "jwt_audience"
-	case errors.Is(err, auth.ErrJWTLifetime):
-		return "jwt_lifetime"
-	case errors.Is(err, auth.ErrJWT2FA):
-		return "jwt_2fa"
-	case errors.Is(err, auth.ErrJWT):
-		return "jwt_invalid"
-	case errors.As(err, &le):
-		switch le {
-		case errUnknownUser:
-			return "unknown_user"
-		case errBadToken:
-			return "bad_token"
-		case errJWTOtherUser:
-			return "jwt_other_user"
-		case errJWTRevoked:
-			return "jwt_revoked"
-		case errWrongPass:
-			return "wrong_password"
-		case errNoCreds:
-			return "no_credentials"
-		}
-		return "bad_request"
-	}
-	return "error"
-}
 
 // jwtPolicy is what tenant t requires of a JWT now.
 func (s *Server) jwtPolicy(t *Tenant, cfg *TenantConfig) auth.JWTPolicy {
