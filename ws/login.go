@@ -164,7 +164,7 @@ func (s *Server) handleLogin(c *conn, raw json.RawMessage) {
 		return
 	}
 	if old != nil {
-		t.hub.remove(c)
+		t.sockets.remove(c)
 		if old.username != l.username {
 			s.logout(c, old)
 		}
@@ -176,8 +176,8 @@ func (s *Server) handleLogin(c *conn, raw json.RawMessage) {
 	if err != nil {
 		s.log.Warn("session store failed; socket logged in locally only", "tenant", t.ID, "socket", c.socketID, "err", err)
 	}
-	// Join the hub first: a client that has authe_ok gets every later event.
-	t.hub.add(c, l)
+	// Join the socket index first: a client that has authe_ok gets every later event.
+	t.sockets.add(c, l)
 	c.send(autheOK)
 	if old == nil || old.username != l.username {
 		s.metrics.SocketsLoggedIn.WithLabelValues(t.ID).Inc()
@@ -203,7 +203,7 @@ func (s *Server) takeOver(ctx context.Context, c *conn, l *login) {
 			continue
 		}
 		if other.Node == s.opts.NodeID {
-			c.tenant.hub.deliverToSocket(other.ID, takeOver)
+			c.tenant.sockets.deliverToSocket(other.ID, takeOver)
 			continue
 		}
 		ev := cluster.Event{Tenant: c.tenant.ID, Name: evTakeOver, Target: "socket:" + other.ID, Origin: s.opts.NodeID, Time: time.Now().UnixNano()}
@@ -216,7 +216,7 @@ func (s *Server) takeOver(ctx context.Context, c *conn, l *login) {
 // logout unregisters a login and fires the last-logout hook once.
 func (s *Server) logout(c *conn, l *login) {
 	t := c.tenant
-	t.hub.remove(c)
+	t.sockets.remove(c)
 	s.metrics.SocketsLoggedIn.WithLabelValues(t.ID).Dec()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -26,14 +26,15 @@ type Server struct {
 	upgrader websocket.Upgrader
 	out      *writers // output buffers and pool writers shared by the sockets
 	// tenants is replaced as a whole when a tenant is added or removed
-	// (tenantsMu serialises the changes and the start of their hubs).
-	tenants   atomic.Pointer[tenantRouter]
+	// (tenantsMu serialises the changes and the start of their routers).
+	tenants   atomic.Pointer[tenantSet]
 	tenantsMu sync.Mutex
-	// hubs is set by Run: it starts a tenant's hub (nil before Run).
-	hubs    func(t *Tenant)
-	backend cluster.Backend
-	metrics *Metrics
-	mux     *http.ServeMux
+	// startRouter is set by Run: it starts a tenant's event router (nil
+	// before Run).
+	startRouter func(t *Tenant)
+	backend     cluster.Backend
+	metrics     *Metrics
+	mux         *http.ServeMux
 
 	connsMu sync.RWMutex
 	conns   map[*conn]struct{}
@@ -68,9 +69,9 @@ func New(opts Options) *Server {
 		panics:   opts.Panics,
 	}
 	for _, t := range opts.Tenants {
-		t.hub = newHub(s, t)
+		s.attach(t)
 	}
-	s.tenants.Store(newTenantRouter(opts.Tenants))
+	s.tenants.Store(newTenantSet(opts.Tenants))
 	s.upgrader = websocket.Upgrader{
 		// A small read buffer of its own instead of net/http's 4 KiB one:
 		// clients send little (pings, a login, rare relays), and memory
@@ -95,7 +96,7 @@ func (s *Server) Metrics() *Metrics { return s.metrics }
 // Subscribed reports whether every tenant's bus subscription is live.
 func (s *Server) Subscribed() bool {
 	for _, t := range s.tenants.Load().all {
-		if !t.hub.subscribed.Load() {
+		if !t.router.subscribed.Load() {
 			return false
 		}
 	}
