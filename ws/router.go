@@ -78,9 +78,9 @@ type routerDeps struct {
 	stateTimeout time.Duration
 }
 
-// router (a tenant's event router) turns a tenant's bus events into client frames for the local
-// sockets. Payloads are serialised once per privacy variant, never once per
-// socket. It keeps the last state of extensions and conferences, which the
+// router (a tenant's event router) turns a tenant's bus events into
+// client frames for the local sockets. Payloads are serialised once per
+// privacy variant, never once per socket. It keeps the last state of extensions and conferences, which the
 // presence and conference routing rules need.
 //
 // The code is split by concern: router.go (the bus subscription, events
