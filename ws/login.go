@@ -3,7 +3,6 @@ package ws
 import (
 	"context"
 	"encoding/json"
-	"strings"
 	"time"
 
 	"github.com/ctiws/ctiws/cluster"
@@ -69,47 +68,6 @@ func validateLogin(raw json.RawMessage) (accessKey, token, uaType string, err er
 	return ak, tok, uaType, nil
 }
 
-// authenticate checks accessKey/token for a tenant and returns the user.
-// user is nil when authentication is disabled and the user is unknown.
-func (s *Server) authenticate(ctx context.Context, t *Tenant, accessKey, token string) (*directory.User, string, error) {
-	cfg := t.Config()
-	user, known := cfg.Directory.User(accessKey)
-	username := strings.ToLower(accessKey)
-	if known {
-		username = strings.ToLower(user.Username)
-	}
-	if !cfg.AuthEnabled {
-		if !known {
-			user = nil
-		}
-		return user, username, nil
-	}
-	if !known {
-		// The same token-store round trip as for a known user, so that
-		// the answer's timing does not tell which users exist.
-		_, _ = s.backend.Tokens.Check(ctx, t.ID, username, auth.HashToken(token), 0)
-		return nil, "", errUnknownUser
-	}
-	if auth.LooksLikeJWT(token) && len(cfg.JWTSecret) > 0 {
-		owner, _, err := s.verifyJWT(ctx, t, token)
-		if err != nil {
-			return nil, "", err
-		}
-		if owner != user {
-			return nil, "", errJWTOtherUser
-		}
-		return user, username, nil
-	}
-	ok, err := s.backend.Tokens.Check(ctx, t.ID, username, auth.HashToken(token), s.opts.TokenTTL)
-	if err != nil {
-		return nil, "", err
-	}
-	if !ok {
-		return nil, "", errBadToken
-	}
-	return user, username, nil
-}
-
 // handleLogin runs the login procedure of docs/protocol.md, sections 2.1–2.4. Repeated logins on one
 // socket re-run it (and may switch user).
 func (s *Server) handleLogin(c *conn, raw json.RawMessage) {
@@ -120,7 +78,7 @@ func (s *Server) handleLogin(c *conn, raw json.RawMessage) {
 	var user *directory.User
 	var username string
 	if err == nil {
-		user, username, err = s.authenticate(ctx, t, accessKey, token)
+		user, username, err = s.auth.authenticate(ctx, t, accessKey, token)
 	}
 	if err != nil {
 		result := "refused"
@@ -128,7 +86,7 @@ func (s *Server) handleLogin(c *conn, raw json.RawMessage) {
 			result = "error"
 		}
 		s.metrics.Logins.WithLabelValues(t.ID, result).Inc()
-		s.loginFailed(t, "socket login", accessKey, err, "socket", c.socketID)
+		s.auth.loginFailed(t, "socket login", accessKey, err, "socket", c.socketID)
 		// A repeated login that fails logs the socket out first.
 		c.mu.Lock()
 		old := c.login

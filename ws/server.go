@@ -19,7 +19,10 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// Server serves Socket.IO and REST for every tenant of the node.
+// Server serves the sockets of every tenant of the node: the websocket
+// upgrade, Engine.IO and Socket.IO, the socket login, the socket layer, the
+// tenants' event routers and the node's sessions in the cluster. Its
+// Handler also serves the REST API (restAPI), which is a type of its own.
 type Server struct {
 	opts     Options
 	log      *slog.Logger
@@ -41,11 +44,13 @@ type Server struct {
 
 	draining atomic.Bool
 	lastBeat atomic.Int64 // unix nanos of the last successful heartbeat
-	bcrypt   *fairPool    // bounds concurrent password checks, fair between tenants
 	badLog   *lograte.Limiter
 	panics   *guard.Panics
-	loginLog *logBudget // failed-login log lines per tenant
-	failures *backoff   // password-login back-off, per user and address
+	// auth checks the credentials of socket logins (shared with the REST
+	// API).
+	auth *authenticator
+	// api serves the REST routes on the same mux.
+	api *restAPI
 }
 
 var (
@@ -57,16 +62,21 @@ var (
 func New(opts Options) *Server {
 	opts.init()
 	s := &Server{
-		opts:     opts,
-		log:      opts.Logger,
-		backend:  opts.Backend,
-		metrics:  NewMetrics(opts.Registry),
-		conns:    map[*conn]struct{}{},
-		bcrypt:   newFairPool(opts.BcryptConcurrency, opts.BcryptQueue),
-		badLog:   lograte.New(opts.Logger, time.Minute),
-		loginLog: newLogBudget(10, 10*time.Second),
-		failures: newBackoff(opts.LoginLimits.Base, opts.LoginLimits.Max),
-		panics:   opts.Panics,
+		opts:    opts,
+		log:     opts.Logger,
+		backend: opts.Backend,
+		metrics: NewMetrics(opts.Registry),
+		conns:   map[*conn]struct{}{},
+		badLog:  lograte.New(opts.Logger, time.Minute),
+		panics:  opts.Panics,
+	}
+	s.auth = &authenticator{
+		tokens:         opts.Backend.Tokens,
+		metrics:        s.metrics,
+		log:            s.log,
+		loginLog:       newLogBudget(10, 10*time.Second),
+		tokenTTL:       opts.TokenTTL,
+		jwtMaxLifetime: opts.JWTMaxLifetime,
 	}
 	for _, t := range opts.Tenants {
 		s.attach(t)
@@ -84,7 +94,37 @@ func New(opts Options) *Server {
 	s.out = newWriters(s.metrics)
 	s.mux = http.NewServeMux()
 	s.routes()
+	s.api = newRESTAPI(restDeps{
+		nodeID:              opts.NodeID,
+		tenant:              func(host string) *Tenant { return s.tenants.Load().lookup(host) },
+		tokens:              opts.Backend.Tokens,
+		bus:                 opts.Backend.Bus,
+		commands:            opts.Backend.Commands,
+		auth:                s.auth,
+		log:                 s.log,
+		metrics:             s.metrics,
+		panics:              s.panics,
+		badLog:              s.badLog,
+		tokenTTL:            opts.TokenTTL,
+		maxPersistentTokens: opts.MaxPersistentTokens,
+		jwtMaxLifetime:      opts.JWTMaxLifetime,
+		loginLimits:         opts.LoginLimits,
+		trustedProxies:      opts.TrustedProxies,
+		bcryptConcurrency:   opts.BcryptConcurrency,
+		bcryptQueue:         opts.BcryptQueue,
+		limits:              opts.Limits,
+		commandWait:         opts.CommandWait,
+		hook:                opts.hooks.rest,
+	}, s.mux)
 	return s
+}
+
+// routes registers the socket paths: Socket.IO's, and nethcti-middleware's
+// with and without its /api prefix.
+func (s *Server) routes() {
+	s.mux.HandleFunc("/socket.io/", s.serveSocketIO)
+	s.mux.HandleFunc("/api/ws/", s.serveSocketIO)
+	s.mux.HandleFunc("/ws/", s.serveSocketIO) // /api/ws behind a proxy that strips /api
 }
 
 // Handler returns the HTTP handler for Socket.IO and REST.
