@@ -49,6 +49,8 @@ type Server struct {
 	// auth checks the credentials of socket logins (shared with the REST
 	// API).
 	auth *authenticator
+	// connDeps are handed to every socket.
+	connDeps connDeps
 	// api serves the REST routes on the same mux.
 	api *restAPI
 }
@@ -70,6 +72,7 @@ func New(opts Options) *Server {
 		badLog:  lograte.New(opts.Logger, time.Minute),
 		panics:  opts.Panics,
 	}
+	s.connDeps = connDeps{sendBuffer: opts.SendBuffer, disconnects: s.metrics.Disconnects, slowConsumer: s.slowConsumer}
 	s.auth = &authenticator{
 		tokens:         opts.Backend.Tokens,
 		metrics:        s.metrics,
