@@ -94,8 +94,9 @@ type restDeps struct {
 
 // restAPI is the REST API of every tenant of the node: NethCTI's /webrest
 // routes (logins, PBX object snapshots, user settings, call control) and
-// nethcti-middleware's /api form of them ("API mode", rest_apimode.go). Its handlers are
-// methods of restAPI, in the rest_*.go files by route family.
+// nethcti-middleware's /api form of them ("API mode", rest_apimode.go).
+// Its handlers are methods of restAPI, in the rest_*.go files by route
+// family.
 type restAPI struct {
 	restDeps
 	mux      *http.ServeMux
