@@ -111,18 +111,16 @@ type hooks struct {
 
 // init fills the zero fields with their defaults.
 func (o *Options) init() {
-	setDuration(&o.PingInterval, DefaultPingInterval)
-	setDuration(&o.PingTimeout, DefaultPingTimeout)
-	setDuration(&o.LoginTimeout, DefaultLoginTimeout)
-	setDuration(&o.TokenTTL, DefaultTokenTTL)
-	setDuration(&o.JWTMaxLifetime, DefaultJWTMaxLifetime)
-	if o.MaxMessageBytes <= 0 {
-		o.MaxMessageBytes = DefaultMaxMessageBytes
-	}
-	setInt(&o.SendBuffer, DefaultSendBuffer)
-	setInt(&o.MaxPersistentTokens, DefaultMaxPersistentTokens)
-	setInt(&o.BcryptConcurrency, DefaultBcryptConcurrency)
-	setInt(&o.BcryptQueue, DefaultBcryptQueue)
+	setDefault(&o.PingInterval, DefaultPingInterval)
+	setDefault(&o.PingTimeout, DefaultPingTimeout)
+	setDefault(&o.LoginTimeout, DefaultLoginTimeout)
+	setDefault(&o.TokenTTL, DefaultTokenTTL)
+	setDefault(&o.JWTMaxLifetime, DefaultJWTMaxLifetime)
+	setDefault(&o.MaxMessageBytes, DefaultMaxMessageBytes)
+	setDefault(&o.SendBuffer, DefaultSendBuffer)
+	setDefault(&o.MaxPersistentTokens, DefaultMaxPersistentTokens)
+	setDefault(&o.BcryptConcurrency, DefaultBcryptConcurrency)
+	setDefault(&o.BcryptQueue, DefaultBcryptQueue)
 	o.LoginLimits.init()
 	o.Limits.init()
 	if o.Logger == nil {
@@ -163,10 +161,10 @@ const (
 
 // init fills the zero fields with their defaults.
 func (l *LoginLimits) init() {
-	setInt(&l.FreeUser, DefaultLoginFreeUser)
-	setInt(&l.FreeAddress, DefaultLoginFreeAddress)
-	setDuration(&l.Base, DefaultLoginBackoffBase)
-	setDuration(&l.Max, DefaultLoginBackoffMax)
+	setDefault(&l.FreeUser, DefaultLoginFreeUser)
+	setDefault(&l.FreeAddress, DefaultLoginFreeAddress)
+	setDefault(&l.Base, DefaultLoginBackoffBase)
+	setDefault(&l.Max, DefaultLoginBackoffMax)
 	if l.Max < l.Base {
 		l.Max = l.Base
 	}
@@ -208,26 +206,17 @@ const (
 
 // init fills the zero fields with their defaults.
 func (l *Limits) init() {
-	setInt(&l.AvatarBytes, DefaultAvatarBytes)
-	setInt(&l.AvatarDimension, DefaultAvatarDimension)
-	setInt(&l.PostitBytes, DefaultPostitBytes)
-	setInt(&l.RelayBytes, DefaultRelayBytes)
-	setInt(&l.RelayBurst, DefaultRelayBurst)
-	setInt(&l.RelayDisconnectAfter, DefaultRelayDisconnectAfter)
-	if l.RelayRate <= 0 {
-		l.RelayRate = DefaultRelayRate
-	}
+	setDefault(&l.AvatarBytes, DefaultAvatarBytes)
+	setDefault(&l.AvatarDimension, DefaultAvatarDimension)
+	setDefault(&l.PostitBytes, DefaultPostitBytes)
+	setDefault(&l.RelayBytes, DefaultRelayBytes)
+	setDefault(&l.RelayBurst, DefaultRelayBurst)
+	setDefault(&l.RelayDisconnectAfter, DefaultRelayDisconnectAfter)
+	setDefault(&l.RelayRate, DefaultRelayRate)
 }
 
-// setDuration sets a zero or negative *v to def.
-func setDuration(v *time.Duration, def time.Duration) {
-	if *v <= 0 {
-		*v = def
-	}
-}
-
-// setInt sets a zero or negative *v to def.
-func setInt(v *int, def int) {
+// setDefault sets a zero or negative *v to def.
+func setDefault[T int | int64 | float64 | time.Duration](v *T, def T) {
 	if *v <= 0 {
 		*v = def
 	}
