@@ -1,7 +1,3 @@
-// Package ws is the client-facing side of a ctiws node: the Socket.IO
-// (Engine.IO 4, websocket transport only) endpoint that NethCTI clients log
-// in to, the REST API, and the routing of PBX events to sockets with the
-// privacy rules of NethCTI.
 package ws
 
 import (
