@@ -31,7 +31,7 @@ func (a *restAPI) mintAPIJWT(t *Tenant, cfg *TenantConfig, u *directory.User, no
 		"exp":          exp.Unix(),
 		"aud":          auth.TenantAudience(t.ID),
 		// Two logins in one second must not yield the same token: a
-		// logout revokes one token, not the other session'a.
+		// logout revokes one token, not the other session's.
 		"jti": auth.NewNonce(),
 	}
 	if u.ProfileID != "" {
