@@ -319,5 +319,5 @@ func TestPanicsAreContained(t *testing.T) {
 		t.Errorf("panics{rest,t1} = %v, want 1", got)
 	}
 	// The panicked socket was logged out (no leftover login).
-	waitFor(t, "logout of the panicked socket", func() bool { return len(e.srv.tenants.Load().byID["t1"].hub.userConns("bob")) == 0 })
+	waitFor(t, "logout of the panicked socket", func() bool { return len(e.srv.tenants.Load().byID["t1"].sockets.userConns("bob")) == 0 })
 }

@@ -2,12 +2,8 @@ package ws
 
 import (
 	"context"
-	"errors"
 	"sync"
 )
-
-// errBcryptBusy is returned when a tenant's password-check queue is full.
-var errBcryptBusy = errors.New("too many password checks waiting")
 
 // fairPool bounds concurrent password checks (bcrypt is CPU-bound) and
 // shares them fairly between tenants: each tenant has its own bounded FIFO

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"github.com/prometheus/client_golang/prometheus"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,9 +13,21 @@ import (
 	"github.com/gorilla/websocket"
 )
 
+// connDeps is what a socket needs from the node; every socket of a node
+// shares one.
+type connDeps struct {
+	// sendBuffer is the frames a socket queues before it is a slow
+	// consumer (Options.SendBuffer).
+	sendBuffer int
+	// disconnects counts closed sockets by reason.
+	disconnects *prometheus.CounterVec
+	// slowConsumer disconnects a socket whose queue is full.
+	slowConsumer func(*conn)
+}
+
 // conn is one websocket transport and the Socket.IO socket on it.
 type conn struct {
-	srv       *Server
+	deps      *connDeps
 	sock      *socket
 	tenant    *Tenant
 	engineID  string
@@ -64,7 +77,7 @@ func (c *conn) send(frame []byte) {
 		return
 	}
 	if err := c.sock.writeText(frame); errors.Is(err, errQueueFull) {
-		c.srv.slowConsumer(c)
+		c.deps.slowConsumer(c)
 	}
 }
 
@@ -75,7 +88,7 @@ func (c *conn) sendDroppable(frame []byte) bool {
 	if c.closed.Load() {
 		return false
 	}
-	return c.sock.writeTextBelow(frame, max(1, c.srv.opts.SendBuffer/2)) == nil
+	return c.sock.writeTextBelow(frame, max(1, c.deps.sendBuffer/2)) == nil
 }
 
 // currentLogin returns the login bound to the socket, or nil.
@@ -97,7 +110,7 @@ func (c *conn) close(reason string, first []byte) {
 	if !c.closed.CompareAndSwap(false, true) {
 		return
 	}
-	c.srv.metrics.Disconnects.WithLabelValues(c.tenant.ID, reason).Inc()
+	c.deps.disconnects.WithLabelValues(c.tenant.ID, reason).Inc()
 	if first != nil {
 		_ = c.sock.writeText(first)
 	}

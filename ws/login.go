@@ -3,16 +3,12 @@ package ws
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"strings"
 	"time"
 
 	"github.com/ctiws/ctiws/cluster"
 	"github.com/ctiws/ctiws/directory"
 	"github.com/ctiws/ctiws/ws/auth"
 	"github.com/ctiws/ctiws/ws/eio"
-
-	"github.com/ctiws/ctiws/internal/periodic"
 )
 
 var (
@@ -40,11 +36,6 @@ type loginRequest struct {
 	Token       any `json:"token"`
 	UAType      any `json:"uaType"`
 }
-
-// errLogin is the reason a login is refused; it is logged, never sent.
-type errLogin string
-
-func (e errLogin) Error() string { return string(e) }
 
 // validateLogin applies the checks of docs/protocol.md, section 2.1.
 func validateLogin(raw json.RawMessage) (accessKey, token, uaType string, err error) {
@@ -77,47 +68,6 @@ func validateLogin(raw json.RawMessage) (accessKey, token, uaType string, err er
 	return ak, tok, uaType, nil
 }
 
-// authenticate checks accessKey/token for a tenant and returns the user.
-// user is nil when authentication is disabled and the user is unknown.
-func (s *Server) authenticate(ctx context.Context, t *Tenant, accessKey, token string) (*directory.User, string, error) {
-	cfg := t.Config()
-	user, known := cfg.Directory.User(accessKey)
-	username := strings.ToLower(accessKey)
-	if known {
-		username = strings.ToLower(user.Username)
-	}
-	if !cfg.AuthEnabled {
-		if !known {
-			user = nil
-		}
-		return user, username, nil
-	}
-	if !known {
-		// The same token-store round trip as for a known user, so that
-		// the answer's timing does not tell which users exist.
-		_, _ = s.backend.Tokens.Check(ctx, t.ID, username, auth.HashToken(token), 0)
-		return nil, "", errUnknownUser
-	}
-	if auth.LooksLikeJWT(token) && len(cfg.JWTSecret) > 0 {
-		owner, _, err := s.verifyJWT(ctx, t, token)
-		if err != nil {
-			return nil, "", err
-		}
-		if owner != user {
-			return nil, "", errJWTOtherUser
-		}
-		return user, username, nil
-	}
-	ok, err := s.backend.Tokens.Check(ctx, t.ID, username, auth.HashToken(token), s.opts.TokenTTL)
-	if err != nil {
-		return nil, "", err
-	}
-	if !ok {
-		return nil, "", errBadToken
-	}
-	return user, username, nil
-}
-
 // handleLogin runs the login procedure of docs/protocol.md, sections 2.1–2.4. Repeated logins on one
 // socket re-run it (and may switch user).
 func (s *Server) handleLogin(c *conn, raw json.RawMessage) {
@@ -128,16 +78,15 @@ func (s *Server) handleLogin(c *conn, raw json.RawMessage) {
 	var user *directory.User
 	var username string
 	if err == nil {
-		user, username, err = s.authenticate(ctx, t, accessKey, token)
+		user, username, err = s.auth.authenticate(ctx, t, accessKey, token)
 	}
 	if err != nil {
 		result := "refused"
-		var le errLogin
-		if !errors.As(err, &le) && !errors.Is(err, auth.ErrJWT) {
+		if !refused(err) {
 			result = "error"
 		}
 		s.metrics.Logins.WithLabelValues(t.ID, result).Inc()
-		s.loginFailed(t, "socket login", accessKey, err, "socket", c.socketID)
+		s.auth.loginFailed(t, "socket login", accessKey, err, "socket", c.socketID)
 		// A repeated login that fails logs the socket out first.
 		c.mu.Lock()
 		old := c.login
@@ -173,7 +122,7 @@ func (s *Server) handleLogin(c *conn, raw json.RawMessage) {
 		return
 	}
 	if old != nil {
-		t.hub.remove(c)
+		t.sockets.remove(c)
 		if old.username != l.username {
 			s.logout(c, old)
 		}
@@ -185,8 +134,8 @@ func (s *Server) handleLogin(c *conn, raw json.RawMessage) {
 	if err != nil {
 		s.log.Warn("session store failed; socket logged in locally only", "tenant", t.ID, "socket", c.socketID, "err", err)
 	}
-	// Join the hub first: a client that has authe_ok gets every later event.
-	t.hub.add(c, l)
+	// Join the socket index first: a client that has authe_ok gets every later event.
+	t.sockets.add(c, l)
 	c.send(autheOK)
 	if old == nil || old.username != l.username {
 		s.metrics.SocketsLoggedIn.WithLabelValues(t.ID).Inc()
@@ -212,7 +161,7 @@ func (s *Server) takeOver(ctx context.Context, c *conn, l *login) {
 			continue
 		}
 		if other.Node == s.opts.NodeID {
-			c.tenant.hub.deliverToSocket(other.ID, takeOver)
+			c.tenant.sockets.deliverToSocket(other.ID, takeOver)
 			continue
 		}
 		ev := cluster.Event{Tenant: c.tenant.ID, Name: evTakeOver, Target: "socket:" + other.ID, Origin: s.opts.NodeID, Time: time.Now().UnixNano()}
@@ -225,7 +174,7 @@ func (s *Server) takeOver(ctx context.Context, c *conn, l *login) {
 // logout unregisters a login and fires the last-logout hook once.
 func (s *Server) logout(c *conn, l *login) {
 	t := c.tenant
-	t.hub.remove(c)
+	t.sockets.remove(c)
 	s.metrics.SocketsLoggedIn.WithLabelValues(t.ID).Dec()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -243,112 +192,4 @@ func (s *Server) sendCommand(ctx context.Context, tenant string, name cluster.Co
 	if err := s.backend.Commands.Send(ctx, cluster.Command{Tenant: tenant, Name: name, User: user}); err != nil {
 		s.log.Warn("command to PBX owner failed", "tenant", tenant, "command", name, "err", err)
 	}
-}
-
-// relayMessage is the part of a `message` event the server reads (docs/protocol.md, section 3.2).
-type relayMessage struct {
-	Message  string `json:"message"`
-	DestUser string `json:"destUser"`
-}
-
-// handleRelay relays a `message` to the sockets of destUser, cluster-wide.
-// Only logged-in sockets may send, callUser is stamped with the sender, and
-// screenSharingStart needs the screen-sharing permission (fixes, see
-// docs/compatibility.md).
-//
-// Abuse limits: each socket has a token bucket (Limits.RelayRate per
-// second, Limits.RelayBurst at once) and a size cap (Limits.RelayBytes).
-// A relay over either limit is dropped and counted
-// (ctiws_limit_rejects_total); a socket with Limits.RelayDisconnectAfter
-// refused relays within relayAbuseWindow is disconnected with `41` (reason
-// relay_abuse), so it does not reconnect by itself. The receiver is never
-// disconnected for it: relays are not queued to a receiver whose send
-// queue is half full (router.toUsersDroppable).
-func (s *Server) handleRelay(c *conn, raw json.RawMessage) {
-	l := c.currentLogin()
-	if l == nil {
-		s.metrics.BadFrames.WithLabelValues(c.tenant.ID, "relay_not_logged_in").Inc()
-		return
-	}
-	lim := s.opts.Limits
-	now := time.Now()
-	switch {
-	case len(raw) > lim.RelayBytes:
-		s.relayRefused(c, l, now, limitRelayBytes)
-		return
-	case !c.relay.allow(now, lim.RelayRate, lim.RelayBurst):
-		s.relayRefused(c, l, now, limitRelayRate)
-		return
-	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
-		s.metrics.BadFrames.WithLabelValues(c.tenant.ID, "relay_payload").Inc()
-		return
-	}
-	var m relayMessage
-	_ = json.Unmarshal(raw, &m)
-	if m.DestUser == "" {
-		s.metrics.BadFrames.WithLabelValues(c.tenant.ID, "relay_no_dest").Inc()
-		return
-	}
-	if m.Message == "screenSharingStart" && (l.user == nil || !l.user.Perms.ScreenSharing) {
-		s.metrics.BadFrames.WithLabelValues(c.tenant.ID, "relay_forbidden").Inc()
-		return
-	}
-	dest, ok := c.tenant.Config().Directory.User(m.DestUser)
-	destName := strings.ToLower(m.DestUser)
-	if ok {
-		destName = strings.ToLower(dest.Username)
-	}
-	sender := l.accessKey
-	if l.user != nil {
-		sender = l.user.Username
-	}
-	stamped, _ := json.Marshal(sender)
-	obj["callUser"] = stamped
-	data, err := json.Marshal(obj)
-	if err != nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	ev := cluster.Event{Tenant: c.tenant.ID, Name: evMessage, Target: destName, Data: data, Origin: s.opts.NodeID, Time: time.Now().UnixNano()}
-	if err := s.backend.Bus.Publish(ctx, ev); err != nil {
-		s.log.Warn("message relay publish failed", "tenant", c.tenant.ID, "err", err)
-	}
-}
-
-// relayRefused counts a refused relay and disconnects a sender that keeps
-// going over the limits.
-func (s *Server) relayRefused(c *conn, l *login, now time.Time, limit string) {
-	s.metrics.LimitRejects.WithLabelValues(c.tenant.ID, limit).Inc()
-	s.badLog.Warn(limit, "message relay refused by a limit", "tenant", c.tenant.ID, "socket", c.socketID, "user", l.username)
-	if c.relay.refuse(now, s.opts.Limits.RelayDisconnectAfter) {
-		s.log.Warn("socket disconnected: too many message relays over the limits", "tenant", c.tenant.ID, "socket", c.socketID,
-			"user", l.username, "refused", s.opts.Limits.RelayDisconnectAfter, "within", relayAbuseWindow)
-		// With the Socket.IO disconnect (41): clients do not reconnect
-		// by themselves, so a flooding client stays away.
-		c.disconnect(reasonRelayAbuse)
-	}
-}
-
-// refreshTokens slides the expiry of the tokens of open sockets, every
-// token_ttl/2, so a token never expires while a socket logged in with it is
-// open (docs/protocol.md, section 2.2).
-func (s *Server) refreshTokens(ctx context.Context) {
-	periodic.Every(ctx, s.opts.TokenTTL/2, func(ctx context.Context) {
-		seen := map[string]bool{}
-		for _, c := range s.snapshotConns() {
-			l := c.currentLogin()
-			if l == nil || seen[l.tokenHash] {
-				continue
-			}
-			seen[l.tokenHash] = true
-			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			if _, err := s.backend.Tokens.Check(cctx, c.tenant.ID, l.username, l.tokenHash, s.opts.TokenTTL); err != nil {
-				s.log.Warn("token refresh failed", "tenant", c.tenant.ID, "err", err)
-			}
-			cancel()
-		}
-	})
 }

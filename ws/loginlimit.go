@@ -5,39 +5,6 @@ import (
 	"time"
 )
 
-// LoginLimits configure the back-off of password logins. Failures are
-// counted per user and per client address (each per tenant, on this node):
-// after Free failures each further failure locks the key for
-// Base·2^(n-Free-1), at most Max; a key forgets its failures after Max
-// without one. A successful login clears the user's count (not the
-// address's, so a valid account does not reset an address that guesses
-// other users' passwords).
-type LoginLimits struct {
-	FreeUser    int           // failures per user before back-off (default DefaultLoginFreeUser)
-	FreeAddress int           // failures per client address before back-off (default DefaultLoginFreeAddress)
-	Base        time.Duration // first lock (default DefaultLoginBackoffBase)
-	Max         time.Duration // longest lock and forget time (default DefaultLoginBackoffMax)
-}
-
-// Defaults of LoginLimits' zero fields.
-const (
-	DefaultLoginFreeUser    = 5
-	DefaultLoginFreeAddress = 20
-	DefaultLoginBackoffBase = time.Second
-	DefaultLoginBackoffMax  = 15 * time.Minute
-)
-
-func (l LoginLimits) withDefaults() LoginLimits {
-	setInt(&l.FreeUser, DefaultLoginFreeUser)
-	setInt(&l.FreeAddress, DefaultLoginFreeAddress)
-	setDuration(&l.Base, DefaultLoginBackoffBase)
-	setDuration(&l.Max, DefaultLoginBackoffMax)
-	if l.Max < l.Base {
-		l.Max = l.Base
-	}
-	return l
-}
-
 // maxBackoffKeys bounds the memory of the back-off table; beyond it idle
 // keys are dropped first, then arbitrary ones.
 const maxBackoffKeys = 100_000

@@ -42,7 +42,8 @@ type Metrics struct {
 	// WriteHandoffs counts pool writes that found the peer's buffer full
 	// and handed the socket to a flusher goroutine of its own.
 	WriteHandoffs prometheus.Counter
-	// Security of logins and tokens (see ws/tokens.go).
+	// Security of logins and tokens (see ws/authenticator.go,
+	// ws/rest_auth.go and ws/passwords.go).
 	LoginFailures       *prometheus.CounterVec
 	LoginLogsSuppressed *prometheus.CounterVec
 	LoginThrottled      *prometheus.CounterVec

@@ -3,8 +3,11 @@ package ws
 import (
 	"encoding/json"
 	"errors"
+	"github.com/ctiws/ctiws/internal/lograte"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -12,7 +15,6 @@ import (
 	"github.com/ctiws/ctiws/cluster"
 	"github.com/ctiws/ctiws/directory"
 	"github.com/ctiws/ctiws/internal/guard"
-	"github.com/ctiws/ctiws/ws/auth"
 )
 
 // maxBody bounds every REST request body.
@@ -58,58 +60,113 @@ type request struct {
 	user   *directory.User
 }
 
-// routes registers every HTTP route.
-func (s *Server) routes() {
-	s.mux.HandleFunc("/socket.io/", s.serveSocketIO)
-	s.mux.HandleFunc("/ws/", s.serveSocketIO) // nethcti-middleware compatible path (/api/ws behind a prefix strip)
-	s.handle("POST /webrest/authentication/login", "auth_login", s.restLogin)
-	s.handle("POST /webrest/authentication/logout", "auth_logout", s.restLogout)
-	s.authed("GET /webrest/astproxy/extensions", "extensions", s.restExtensions)
-	s.authed("GET /webrest/astproxy/extension/{id}", "extension", s.restExtension)
-	s.authed("GET /webrest/astproxy/queues", "queues", s.restQueues)
-	s.authed("GET /webrest/astproxy/trunks", "trunks", s.restTrunks)
-	s.authed("GET /webrest/astproxy/parkings", "parkings", s.restParkings)
-	s.authed("GET /webrest/astproxy/confbridges", "confbridges", s.restConfbridges)
-	s.authed("GET /webrest/user/me", "user_me", s.restMe)
-	s.userRoutes()
-	s.authed("GET /webrest/user/presence", "user_presence_get", s.restPresenceGet)
-	s.authed("POST /webrest/user/presence", "user_presence_set", s.restPresenceSet)
-	s.authed("POST /webrest/user/profile/avatar", "user_avatar", s.restAvatar)
-	s.authed("POST /webrest/user/default_device", "user_default_device", s.restDefaultDevice)
-	s.authed("POST /webrest/postit/create", "postit_create", s.restPostit)
-	s.authed("POST /webrest/streaming/subscribe", "streaming_subscribe", s.restStreaming(true))
-	s.authed("POST /webrest/streaming/unsubscribe", "streaming_unsubscribe", s.restStreaming(false))
-	s.authed("POST /webrest/astproxy/call", "call", s.restCall)
-	s.authed("POST /webrest/astproxy/answer_webrtc", "answer_webrtc", s.restAnswerWebrtc)
-	s.astproxyRoutes()
-	s.handle("POST /webrest/alarm", "alarm", s.restAlarm)
-	s.apiRoutes()
-	s.mux.HandleFunc("/webrest/", func(w http.ResponseWriter, r *http.Request) {
-		s.metrics.RESTRequests.WithLabelValues("unknown", "404").Inc()
+// restDeps is what the REST API needs from the node. It is handed over
+// when the API is built, so the API never reaches into the Server.
+type restDeps struct {
+	nodeID string
+	// tenant selects the tenant of a request by its Host header (nil: an
+	// unknown host).
+	tenant   func(host string) *Tenant
+	tokens   cluster.Tokens
+	bus      cluster.Bus
+	commands cluster.Commands
+	// auth checks tokens and JWTs; the socket login shares it.
+	auth    *authenticator
+	log     *slog.Logger
+	metrics *Metrics
+	panics  *guard.Panics
+	badLog  *lograte.Limiter
+	// tokenTTL, maxPersistentTokens, jwtMaxLifetime, loginLimits,
+	// trustedProxies, bcryptConcurrency, bcryptQueue, limits and
+	// commandWait are the Options fields of the same names.
+	tokenTTL            time.Duration
+	maxPersistentTokens int
+	jwtMaxLifetime      time.Duration
+	loginLimits         LoginLimits
+	trustedProxies      []netip.Prefix
+	bcryptConcurrency   int
+	bcryptQueue         int
+	limits              Limits
+	commandWait         time.Duration
+	// hook, when set, runs before each REST handler (in-package tests).
+	hook func(tenant, route string)
+}
+
+// restAPI is the REST API of every tenant of the node: NethCTI's /webrest
+// routes (logins, PBX object snapshots, user settings, call control) and
+// nethcti-middleware's /api form of them ("API mode", rest_apimode.go).
+// Its handlers are methods of restAPI, in the rest_*.go files by route
+// family.
+type restAPI struct {
+	restDeps
+	mux      *http.ServeMux
+	bcrypt   *fairPool // bounds concurrent password checks, fair between tenants
+	failures *backoff  // password-login back-off, per user and address
+}
+
+// newRESTAPI builds the REST API and registers its routes on mux, which
+// serves the socket paths beside them.
+func newRESTAPI(d restDeps, mux *http.ServeMux) *restAPI {
+	a := &restAPI{
+		restDeps: d,
+		mux:      mux,
+		bcrypt:   newFairPool(d.bcryptConcurrency, d.bcryptQueue),
+		failures: newBackoff(d.loginLimits.Base, d.loginLimits.Max),
+	}
+	a.routes()
+	return a
+}
+
+// routes registers every REST route.
+func (a *restAPI) routes() {
+	a.handle("POST /webrest/authentication/login", "auth_login", a.restLogin)
+	a.handle("POST /webrest/authentication/logout", "auth_logout", a.restLogout)
+	a.authed("GET /webrest/astproxy/extensions", "extensions", a.restExtensions)
+	a.authed("GET /webrest/astproxy/extension/{id}", "extension", a.restExtension)
+	a.authed("GET /webrest/astproxy/queues", "queues", a.restQueues)
+	a.authed("GET /webrest/astproxy/trunks", "trunks", a.restTrunks)
+	a.authed("GET /webrest/astproxy/parkings", "parkings", a.restParkings)
+	a.authed("GET /webrest/astproxy/confbridges", "confbridges", a.restConfbridges)
+	a.authed("GET /webrest/user/me", "user_me", a.restMe)
+	a.userRoutes()
+	a.authed("GET /webrest/user/presence", "user_presence_get", a.restPresenceGet)
+	a.authed("POST /webrest/user/presence", "user_presence_set", a.restPresenceSet)
+	a.authed("POST /webrest/user/profile/avatar", "user_avatar", a.restAvatar)
+	a.authed("POST /webrest/user/default_device", "user_default_device", a.restDefaultDevice)
+	a.authed("POST /webrest/postit/create", "postit_create", a.restPostit)
+	a.authed("POST /webrest/streaming/subscribe", "streaming_subscribe", a.restStreaming(true))
+	a.authed("POST /webrest/streaming/unsubscribe", "streaming_unsubscribe", a.restStreaming(false))
+	a.authed("POST /webrest/astproxy/call", "call", a.restCall)
+	a.authed("POST /webrest/astproxy/answer_webrtc", "answer_webrtc", a.restAnswerWebrtc)
+	a.astproxyRoutes()
+	a.handle("POST /webrest/alarm", "alarm", a.restAlarm)
+	a.apiRoutes()
+	a.mux.HandleFunc("/webrest/", func(w http.ResponseWriter, r *http.Request) {
+		a.metrics.RESTRequests.WithLabelValues("unknown", "404").Inc()
 		writeError(w, http.StatusNotFound, "no such endpoint")
 	})
 }
 
 // handle registers a route with tenant selection and metrics.
-func (s *Server) handle(pattern, route string, fn func(http.ResponseWriter, *http.Request, *Tenant)) {
-	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+func (a *restAPI) handle(pattern, route string, fn func(http.ResponseWriter, *http.Request, *Tenant)) {
+	a.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, code: 200}
 		defer func() {
-			s.metrics.RESTRequests.WithLabelValues(route, strconv.Itoa(rec.code)).Inc()
-			s.metrics.RESTDuration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+			a.metrics.RESTRequests.WithLabelValues(route, strconv.Itoa(rec.code)).Inc()
+			a.metrics.RESTDuration.WithLabelValues(route).Observe(time.Since(start).Seconds())
 		}()
-		t := s.tenants.Load().lookup(r.Host)
+		t := a.tenant(r.Host)
 		if t == nil {
-			s.metrics.UnknownHostRejects.Inc()
+			a.metrics.UnknownHostRejects.Inc()
 			writeError(rec, http.StatusNotFound, "unknown host")
 			return
 		}
 		r.Body = http.MaxBytesReader(rec, r.Body, maxBody)
-		defer s.panics.Recover(guard.REST, t.ID, func(error) {
+		defer a.panics.Recover(guard.REST, t.ID, func(error) {
 			writeError(rec, http.StatusInternalServerError, "internal error")
 		})
-		if h := s.opts.hooks.rest; h != nil {
+		if h := a.hook; h != nil {
 			h(t.ID, route)
 		}
 		fn(rec, r, t)
@@ -117,18 +174,17 @@ func (s *Server) handle(pattern, route string, fn func(http.ResponseWriter, *htt
 }
 
 // authed registers a route that needs `Authorization: user:token` or a JWT.
-func (s *Server) authed(pattern, route string, fn func(*request)) {
-	s.handle(pattern, route, func(w http.ResponseWriter, r *http.Request, t *Tenant) {
-		user, err := s.restAuth(r, t)
+func (a *restAPI) authed(pattern, route string, fn func(*request)) {
+	a.handle(pattern, route, func(w http.ResponseWriter, r *http.Request, t *Tenant) {
+		user, err := a.restAuth(r, t)
 		if err != nil {
-			var le errLogin
-			if !errors.As(err, &le) && !errors.Is(err, auth.ErrJWT) {
+			if !refused(err) {
 				// The token store failed: not the client's fault.
-				s.log.Warn("REST authentication failed: token store unavailable", "tenant", t.ID, "err", err)
+				a.log.Warn("REST authentication failed: token store unavailable", "tenant", t.ID, "err", err)
 				writeError(w, http.StatusServiceUnavailable, "token store unavailable")
 				return
 			}
-			s.loginFailed(t, "REST authentication", restUser(r), err, "route", route)
+			a.auth.loginFailed(t, "REST authentication", restUser(r), err, "route", route)
 			writeError(w, http.StatusUnauthorized, "unauthorized")
 			return
 		}
@@ -137,17 +193,17 @@ func (s *Server) authed(pattern, route string, fn func(*request)) {
 }
 
 // restAuth authenticates a REST request.
-func (s *Server) restAuth(r *http.Request, t *Tenant) (*directory.User, error) {
+func (a *restAPI) restAuth(r *http.Request, t *Tenant) (*directory.User, error) {
 	h := r.Header.Get("Authorization")
 	if tok, ok := strings.CutPrefix(h, "Bearer "); ok {
-		u, _, err := s.verifyJWT(r.Context(), t, strings.TrimSpace(tok))
+		u, _, err := a.auth.verifyJWT(r.Context(), t, strings.TrimSpace(tok))
 		return u, err
 	}
 	name, token, ok := strings.Cut(h, ":")
 	if !ok || name == "" || token == "" {
 		return nil, errNoCreds
 	}
-	user, _, err := s.authenticate(r.Context(), t, name, token)
+	user, _, err := a.auth.authenticate(r.Context(), t, name, token)
 	if err != nil {
 		return nil, err
 	}
@@ -156,9 +212,6 @@ func (s *Server) restAuth(r *http.Request, t *Tenant) (*directory.User, error) {
 	}
 	return user, nil
 }
-
-// errBodyTooLarge is decodeBody's error for a body over its cap.
-var errBodyTooLarge = errors.New("body too large")
 
 // restUser is the user a REST request claims to be, for logs only.
 func restUser(r *http.Request) string {
@@ -179,26 +232,26 @@ func decodeBody(r *http.Request, v any) error {
 		if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
 			return errBodyTooLarge
 		}
-		return errors.New("body too large or unreadable")
+		return errBodyUnreadable
 	}
 	if len(b) == 0 || b[0] != '{' {
-		return errors.New("body must be a JSON object")
+		return errBodyNotObject
 	}
 	if err := json.Unmarshal(b, v); err != nil {
-		return errors.New("body is not valid JSON for this endpoint")
+		return errBodyBadJSON
 	}
 	return nil
 }
 
 // refuse answers a refused request and counts it by reason.
-func (s *Server) refuse(q *request, reason string, status int, msg string) {
-	s.metrics.RESTRefused.WithLabelValues(q.tenant.ID, reason).Inc()
+func (a *restAPI) refuse(q *request, reason string, status int, msg string) {
+	a.metrics.RESTRefused.WithLabelValues(q.tenant.ID, reason).Inc()
 	writeError(q.w, status, msg)
 }
 
 // command queues a command for the tenant's PBX owner and answers 202.
-func (s *Server) command(q *request, args cluster.CommandArgs) {
-	err := s.backend.Commands.Send(q.r.Context(), cluster.NewCommand(q.tenant.ID, strings.ToLower(q.user.Username), args))
+func (a *restAPI) command(q *request, args cluster.CommandArgs) {
+	err := a.commands.Send(q.r.Context(), cluster.NewCommand(q.tenant.ID, strings.ToLower(q.user.Username), args))
 	if err != nil {
 		writeError(q.w, http.StatusServiceUnavailable, "command queue unavailable")
 		return
@@ -207,14 +260,14 @@ func (s *Server) command(q *request, args cluster.CommandArgs) {
 }
 
 // publish sends a node event (Data = the client event's arguments).
-func (s *Server) publish(q *request, name, target string, args ...any) bool {
+func (a *restAPI) publish(q *request, name, target string, args ...any) bool {
 	raw, err := json.Marshal(args)
 	if err != nil {
 		writeError(q.w, http.StatusInternalServerError, "encode event")
 		return false
 	}
-	ev := cluster.Event{Tenant: q.tenant.ID, Name: name, Target: target, Data: raw, Origin: s.opts.NodeID, Time: time.Now().UnixNano()}
-	if err := s.backend.Bus.Publish(q.r.Context(), ev); err != nil {
+	ev := cluster.Event{Tenant: q.tenant.ID, Name: name, Target: target, Data: raw, Origin: a.nodeID, Time: time.Now().UnixNano()}
+	if err := a.bus.Publish(q.r.Context(), ev); err != nil {
 		writeError(q.w, http.StatusServiceUnavailable, "bus unavailable")
 		return false
 	}
@@ -222,8 +275,8 @@ func (s *Server) publish(q *request, name, target string, args ...any) bool {
 }
 
 // limitReject answers a request refused by a limit, counts and logs it.
-func (s *Server) limitReject(q *request, limit string, status int, msg string) {
-	s.metrics.LimitRejects.WithLabelValues(q.tenant.ID, limit).Inc()
-	s.badLog.Warn(limit, "REST payload refused by a limit", "tenant", q.tenant.ID, "user", q.user.Username, "why", msg)
+func (a *restAPI) limitReject(q *request, limit string, status int, msg string) {
+	a.metrics.LimitRejects.WithLabelValues(q.tenant.ID, limit).Inc()
+	a.badLog.Warn(limit, "REST payload refused by a limit", "tenant", q.tenant.ID, "user", q.user.Username, "why", msg)
 	writeError(q.w, status, msg)
 }

@@ -14,9 +14,9 @@ import (
 // qmanager room. The poster proves itself with the tenant's alarm secret
 // (`Authorization: Alarm <secret>`) or a user token with the qmanager
 // permission; a loopback address proves nothing behind a proxy or sidecar.
-func (s *Server) restAlarm(w http.ResponseWriter, r *http.Request, t *Tenant) {
-	if !s.alarmAllowed(r, t) {
-		s.metrics.RESTRefused.WithLabelValues(t.ID, "alarm_forbidden").Inc()
+func (a *restAPI) restAlarm(w http.ResponseWriter, r *http.Request, t *Tenant) {
+	if !a.alarmAllowed(r, t) {
+		a.metrics.RESTRefused.WithLabelValues(t.ID, "alarm_forbidden").Inc()
 		writeError(w, http.StatusForbidden, "alarm secret or qmanager permission required")
 		return
 	}
@@ -40,8 +40,8 @@ func (s *Server) restAlarm(w http.ResponseWriter, r *http.Request, t *Tenant) {
 	}
 	payload := map[string]string{"date": time.Now().UTC().Format("2006-01-02T15:04:05.000Z"), "status": strings.ToLower(n.Status), "alarm": n.Type, "queue": queue}
 	raw, _ := json.Marshal([]any{payload})
-	ev := cluster.Event{Tenant: t.ID, Name: evQMAlarm, Target: targetRoomPrefix + roomNameQManager, Data: raw, Origin: s.opts.NodeID, Time: time.Now().UnixNano()}
-	if err := s.backend.Bus.Publish(r.Context(), ev); err != nil {
+	ev := cluster.Event{Tenant: t.ID, Name: evQMAlarm, Target: targetRoomPrefix + roomNameQManager, Data: raw, Origin: a.nodeID, Time: time.Now().UnixNano()}
+	if err := a.bus.Publish(r.Context(), ev); err != nil {
 		writeError(w, http.StatusServiceUnavailable, "bus unavailable")
 		return
 	}
@@ -49,11 +49,11 @@ func (s *Server) restAlarm(w http.ResponseWriter, r *http.Request, t *Tenant) {
 }
 
 // alarmAllowed checks the credential of an alarm poster.
-func (s *Server) alarmAllowed(r *http.Request, t *Tenant) bool {
+func (a *restAPI) alarmAllowed(r *http.Request, t *Tenant) bool {
 	if secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Alarm "); ok {
 		want := t.Config().AlarmSecret
 		return len(want) > 0 && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(secret)), want) == 1
 	}
-	u, err := s.restAuth(r, t)
+	u, err := a.restAuth(r, t)
 	return err == nil && u != nil && u.Perms.QManager
 }

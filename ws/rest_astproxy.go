@@ -33,53 +33,53 @@ const (
 )
 
 // astproxyRoutes registers the call control routes.
-func (s *Server) astproxyRoutes() {
+func (a *restAPI) astproxyRoutes() {
 	for _, r := range []struct {
 		path, route string
 		fn          func(*request)
 	}{
-		{"hangup", "hangup", s.restHangup},
-		{"blindtransfer", "blindtransfer", s.restTransfer(false)},
-		{"atxfer", "atxfer", s.restTransfer(true)},
-		{"park", "park", s.restPark},
-		{"pickup_parking", "pickup_parking", s.restPickupParking},
-		{"pickup_conv", "pickup_conv", s.restPickupConv},
-		{"start_record", "start_record", s.restRecord(cluster.CmdStartRecord)},
-		{"stop_record", "stop_record", s.restRecord(cluster.CmdStopRecord)},
-		{"mute_record", "mute_record", s.restRecord(cluster.CmdMuteRecord)},
-		{"unmute_record", "unmute_record", s.restRecord(cluster.CmdUnmuteRecord)},
-		{"intrude", "intrude", s.restSpy(cluster.CmdIntrude)},
-		{"start_spy", "start_spy", s.restSpy(cluster.CmdListen)},
+		{"hangup", "hangup", a.restHangup},
+		{"blindtransfer", "blindtransfer", a.restTransfer(false)},
+		{"atxfer", "atxfer", a.restTransfer(true)},
+		{"park", "park", a.restPark},
+		{"pickup_parking", "pickup_parking", a.restPickupParking},
+		{"pickup_conv", "pickup_conv", a.restPickupConv},
+		{"start_record", "start_record", a.restRecord(cluster.CmdStartRecord)},
+		{"stop_record", "stop_record", a.restRecord(cluster.CmdStopRecord)},
+		{"mute_record", "mute_record", a.restRecord(cluster.CmdMuteRecord)},
+		{"unmute_record", "unmute_record", a.restRecord(cluster.CmdUnmuteRecord)},
+		{"intrude", "intrude", a.restSpy(cluster.CmdIntrude)},
+		{"start_spy", "start_spy", a.restSpy(cluster.CmdListen)},
 	} {
-		s.authed("POST /webrest/astproxy/"+r.path, r.route, r.fn)
+		a.authed("POST /webrest/astproxy/"+r.path, r.route, r.fn)
 	}
 }
 
 // awaitCommand queues args for the PBX owner and answers with its result.
-func (s *Server) awaitCommand(q *request, args cluster.CommandArgs, budget time.Duration) {
+func (a *restAPI) awaitCommand(q *request, args cluster.CommandArgs, budget time.Duration) {
 	start := time.Now()
 	startWithin := commandStartWithin
-	if w := s.opts.CommandWait; w > 0 {
+	if w := a.commandWait; w > 0 {
 		startWithin, budget = w/2, w/2
 	}
 	cmd := cluster.NewCommand(q.tenant.ID, strings.ToLower(q.user.Username), args).WithReply(start.Add(startWithin))
-	if err := s.backend.Commands.Send(q.r.Context(), cmd); err != nil {
-		s.log.Warn("call control: command queue unavailable", "tenant", q.tenant.ID, "command", cmd.Name, "err", err)
+	if err := a.commands.Send(q.r.Context(), cmd); err != nil {
+		a.log.Warn("call control: command queue unavailable", "tenant", q.tenant.ID, "command", cmd.Name, "err", err)
 		writeError(q.w, http.StatusServiceUnavailable, "command queue unavailable")
 		return
 	}
 	ctx, cancel := context.WithTimeout(q.r.Context(), startWithin+budget)
 	defer cancel()
-	res, err := s.backend.Commands.Await(ctx, q.tenant.ID, cmd.ID)
+	res, err := a.commands.Await(ctx, q.tenant.ID, cmd.ID)
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
-		s.refuse(q, "command_timeout", http.StatusGatewayTimeout, "the PBX did not answer in time")
+		a.refuse(q, "command_timeout", http.StatusGatewayTimeout, "the PBX did not answer in time")
 		return
 	case err != nil:
 		if q.r.Context().Err() != nil {
 			return // the client went away
 		}
-		s.log.Warn("call control: waiting for the owner failed", "tenant", q.tenant.ID, "command", cmd.Name, "err", err)
+		a.log.Warn("call control: waiting for the owner failed", "tenant", q.tenant.ID, "command", cmd.Name, "err", err)
 		writeError(q.w, http.StatusServiceUnavailable, "command queue unavailable")
 		return
 	}
@@ -88,9 +88,9 @@ func (s *Server) awaitCommand(q *request, args cluster.CommandArgs, budget time.
 		if st < 400 || st > 599 {
 			st = http.StatusInternalServerError
 		}
-		s.log.Info("call control: refused or failed", "tenant", q.tenant.ID, "user", q.user.Username, "command", cmd.Name,
+		a.log.Info("call control: refused or failed", "tenant", q.tenant.ID, "user", q.user.Username, "command", cmd.Name,
 			"status", st, "why", res.Error, "took", time.Since(start).Round(time.Millisecond))
-		s.refuse(q, "pbx_"+strconv.Itoa(st), st, res.Error)
+		a.refuse(q, "pbx_"+strconv.Itoa(st), st, res.Error)
 		return
 	}
 	if len(res.Data) > 0 {
@@ -125,7 +125,7 @@ type convBody struct {
 
 // decodeConv decodes a conversation body; the fields in need must be set
 // and well-formed (400 otherwise, as the original's type checks).
-func (s *Server) decodeConv(q *request, need ...string) (convBody, bool) {
+func (a *restAPI) decodeConv(q *request, need ...string) (convBody, bool) {
 	var b convBody
 	if err := decodeBody(q.r, &b); err != nil {
 		writeError(q.w, http.StatusBadRequest, err.Error())
@@ -147,105 +147,105 @@ func (s *Server) decodeConv(q *request, need ...string) (convBody, bool) {
 			ok = pbx.ValidNumber(b.To)
 		}
 		if !ok {
-			s.refuse(q, "bad_body", http.StatusBadRequest, "missing or invalid \""+f+"\"")
+			a.refuse(q, "bad_body", http.StatusBadRequest, "missing or invalid \""+f+"\"")
 			return b, false
 		}
 	}
 	return b, true
 }
 
-func (s *Server) restHangup(q *request) {
-	b, ok := s.decodeConv(q, "convid", "endpointId")
+func (a *restAPI) restHangup(q *request) {
+	b, ok := a.decodeConv(q, "convid", "endpointId")
 	if !ok {
 		return
 	}
 	if !q.user.Perms.AdminHangup && !q.user.Owns(b.EndpointID) {
-		s.refuse(q, "control_forbidden", http.StatusForbidden, "the extension is not the user's and the hangup permission is missing")
+		a.refuse(q, "control_forbidden", http.StatusForbidden, "the extension is not the user's and the hangup permission is missing")
 		return
 	}
-	s.awaitCommand(q, cluster.Hangup{Conv: cluster.Conv{Exten: b.EndpointID, ConvID: b.ConvID}}, actionBudget)
+	a.awaitCommand(q, cluster.Hangup{Conv: cluster.Conv{Exten: b.EndpointID, ConvID: b.ConvID}}, actionBudget)
 }
 
-func (s *Server) restTransfer(attended bool) func(*request) {
+func (a *restAPI) restTransfer(attended bool) func(*request) {
 	return func(q *request) {
-		b, ok := s.decodeConv(q, "convid", "endpointId", "to")
+		b, ok := a.decodeConv(q, "convid", "endpointId", "to")
 		if !ok {
 			return
 		}
 		if !q.user.Perms.AdminTransfer && !q.user.Owns(b.EndpointID) {
-			s.refuse(q, "control_forbidden", http.StatusForbidden, "the extension is not the user's and the transfer permission is missing")
+			a.refuse(q, "control_forbidden", http.StatusForbidden, "the extension is not the user's and the transfer permission is missing")
 			return
 		}
 		conv := cluster.Conv{Exten: b.EndpointID, ConvID: b.ConvID}
 		if attended {
-			s.awaitCommand(q, cluster.AttendedTransfer{Conv: conv, To: b.To}, actionBudget)
+			a.awaitCommand(q, cluster.AttendedTransfer{Conv: conv, To: b.To}, actionBudget)
 			return
 		}
-		s.awaitCommand(q, cluster.BlindTransfer{Conv: conv, To: b.To}, actionBudget)
+		a.awaitCommand(q, cluster.BlindTransfer{Conv: conv, To: b.To}, actionBudget)
 	}
 }
 
-func (s *Server) restPark(q *request) {
-	b, ok := s.decodeConv(q, "convid", "endpointId", "applicantId")
+func (a *restAPI) restPark(q *request) {
+	b, ok := a.decodeConv(q, "convid", "endpointId", "applicantId")
 	if !ok {
 		return
 	}
 	if !q.user.Perms.AdminParkings && !q.user.Owns(b.ApplicantID) {
-		s.refuse(q, "control_forbidden", http.StatusForbidden, "the applicant is not the user's and the ad_parking permission is missing")
+		a.refuse(q, "control_forbidden", http.StatusForbidden, "the applicant is not the user's and the ad_parking permission is missing")
 		return
 	}
-	s.awaitCommand(q, cluster.Park{Conv: cluster.Conv{Exten: b.EndpointID, ConvID: b.ConvID}, Applicant: b.ApplicantID}, actionBudget)
+	a.awaitCommand(q, cluster.Park{Conv: cluster.Conv{Exten: b.EndpointID, ConvID: b.ConvID}, Applicant: b.ApplicantID}, actionBudget)
 }
 
-func (s *Server) restPickupParking(q *request) {
+func (a *restAPI) restPickupParking(q *request) {
 	var b struct {
 		Parking string `json:"parking"`
 		DestID  string `json:"destId"`
 	}
 	if err := decodeBody(q.r, &b); err != nil || !pbx.ValidID(b.Parking) || !pbx.ValidID(b.DestID) {
-		s.refuse(q, "bad_body", http.StatusBadRequest, "body must be {\"parking\",\"destId\"}")
+		a.refuse(q, "bad_body", http.StatusBadRequest, "body must be {\"parking\",\"destId\"}")
 		return
 	}
 	u := q.user
 	if !u.Perms.Parkings && !u.Perms.AdminParkings {
-		s.refuse(q, "control_forbidden", http.StatusForbidden, "parkings permission required")
+		a.refuse(q, "control_forbidden", http.StatusForbidden, "parkings permission required")
 		return
 	}
 	if !u.Perms.AdminParkings && !u.Owns(b.DestID) {
-		s.refuse(q, "control_forbidden", http.StatusForbidden, "the destination is not the user's and the ad_parking permission is missing")
+		a.refuse(q, "control_forbidden", http.StatusForbidden, "the destination is not the user's and the ad_parking permission is missing")
 		return
 	}
-	s.awaitCommand(q, cluster.PickupParking{Parking: b.Parking, Dest: b.DestID}, actionBudget)
+	a.awaitCommand(q, cluster.PickupParking{Parking: b.Parking, Dest: b.DestID}, actionBudget)
 }
 
-func (s *Server) restPickupConv(q *request) {
-	b, ok := s.decodeConv(q, "endpointId", "destId")
+func (a *restAPI) restPickupConv(q *request) {
+	b, ok := a.decodeConv(q, "endpointId", "destId")
 	if !ok {
 		return
 	}
 	if !q.user.Perms.AdminPickup {
-		s.refuse(q, "control_forbidden", http.StatusForbidden, "pickup permission required")
+		a.refuse(q, "control_forbidden", http.StatusForbidden, "pickup permission required")
 		return
 	}
 	if !q.user.Owns(b.DestID) {
-		s.refuse(q, "control_forbidden", http.StatusForbidden, "the destination is not the user's")
+		a.refuse(q, "control_forbidden", http.StatusForbidden, "the destination is not the user's")
 		return
 	}
-	s.awaitCommand(q, cluster.PickupConv{Exten: b.EndpointID, Dest: b.DestID}, originateBudget)
+	a.awaitCommand(q, cluster.PickupConv{Exten: b.EndpointID, Dest: b.DestID}, originateBudget)
 }
 
 // restRecord: start, stop, mute and unmute the recording of a conversation.
 // The original lets anyone stop any recording (its checks are commented
 // out); here stop needs the same rights as start.
-func (s *Server) restRecord(kind cluster.CommandKind) func(*request) {
+func (a *restAPI) restRecord(kind cluster.CommandKind) func(*request) {
 	return func(q *request) {
-		b, ok := s.decodeConv(q, "convid", "endpointId")
+		b, ok := a.decodeConv(q, "convid", "endpointId")
 		if !ok {
 			return
 		}
 		u := q.user
 		if !u.Perms.AdminRecording && !(u.Perms.Recording && u.Owns(b.EndpointID)) {
-			s.refuse(q, "control_forbidden", http.StatusForbidden, "recording permission on the user's own extension, or ad_recording, required")
+			a.refuse(q, "control_forbidden", http.StatusForbidden, "recording permission on the user's own extension, or ad_recording, required")
 			return
 		}
 		conv := cluster.Conv{Exten: b.EndpointID, ConvID: b.ConvID}
@@ -260,7 +260,7 @@ func (s *Server) restRecord(kind cluster.CommandKind) func(*request) {
 		default:
 			args = cluster.UnmuteRecord{Conv: conv}
 		}
-		s.awaitCommand(q, args, actionBudget)
+		a.awaitCommand(q, args, actionBudget)
 	}
 }
 
@@ -268,9 +268,9 @@ func (s *Server) restRecord(kind cluster.CommandKind) func(*request) {
 // (listen only). Allowed with the intrude / spy permission, or to a
 // qmanager of a queue the spied extension is a member of; the spying phone
 // must be the user's.
-func (s *Server) restSpy(kind cluster.CommandKind) func(*request) {
+func (a *restAPI) restSpy(kind cluster.CommandKind) func(*request) {
 	return func(q *request) {
-		b, ok := s.decodeConv(q, "convid", "endpointId", "destId")
+		b, ok := a.decodeConv(q, "convid", "endpointId", "destId")
 		if !ok {
 			return
 		}
@@ -279,30 +279,30 @@ func (s *Server) restSpy(kind cluster.CommandKind) func(*request) {
 		if kind == cluster.CmdIntrude {
 			allowed = u.Perms.Intrude
 		}
-		if !allowed && !s.qmanagerOf(q, u, b.EndpointID) {
-			s.refuse(q, "control_forbidden", http.StatusForbidden, string(kind)+" permission required")
+		if !allowed && !a.qmanagerOf(q, u, b.EndpointID) {
+			a.refuse(q, "control_forbidden", http.StatusForbidden, string(kind)+" permission required")
 			return
 		}
 		if !u.Owns(b.DestID) {
-			s.refuse(q, "control_forbidden", http.StatusForbidden, "the destination is not the user's")
+			a.refuse(q, "control_forbidden", http.StatusForbidden, "the destination is not the user's")
 			return
 		}
 		conv := cluster.Conv{Exten: b.EndpointID, ConvID: b.ConvID}
 		if kind == cluster.CmdIntrude {
-			s.awaitCommand(q, cluster.Intrude{Conv: conv, Dest: b.DestID}, actionBudget)
+			a.awaitCommand(q, cluster.Intrude{Conv: conv, Dest: b.DestID}, actionBudget)
 			return
 		}
-		s.awaitCommand(q, cluster.Listen{Conv: conv, Dest: b.DestID}, actionBudget)
+		a.awaitCommand(q, cluster.Listen{Conv: conv, Dest: b.DestID}, actionBudget)
 	}
 }
 
 // qmanagerOf reports whether exten is a member of a queue the user manages
 // (qmanager_<queue> permissions).
-func (s *Server) qmanagerOf(q *request, u *directory.User, exten string) bool {
+func (a *restAPI) qmanagerOf(q *request, u *directory.User, exten string) bool {
 	if len(u.Perms.QManagerQueues) == 0 {
 		return false
 	}
-	objs, err := s.state(q.r.Context(), q.tenant, objectPrefixMember)
+	objs, err := a.state(q.r.Context(), q.tenant, objectPrefixMember)
 	if err != nil {
 		return false
 	}
@@ -324,7 +324,7 @@ func (s *Server) qmanagerOf(q *request, u *directory.User, exten string) bool {
 // client (callWebrtc); a physical phone is called through the PBX owner
 // (Originate) and the answer waits for the owner's result. Calling from
 // another user's extension needs the ad_phone permission.
-func (s *Server) restCall(q *request) {
+func (a *restAPI) restCall(q *request) {
 	var body struct {
 		EndpointID   string `json:"endpointId"`
 		EndpointType string `json:"endpointType"`
@@ -335,7 +335,7 @@ func (s *Server) restCall(q *request) {
 		return
 	}
 	if body.EndpointType != "" && body.EndpointType != "extension" {
-		s.refuse(q, "bad_endpoint_type", http.StatusBadRequest, "endpointType must be \"extension\"")
+		a.refuse(q, "bad_endpoint_type", http.StatusBadRequest, "endpointType must be \"extension\"")
 		return
 	}
 	ext := body.EndpointID
@@ -349,19 +349,19 @@ func (s *Server) restCall(q *request) {
 	}
 	number := pbx.NormaliseNumber(body.Number)
 	if !pbx.ValidNumber(number) {
-		s.refuse(q, "bad_number", http.StatusBadRequest, "number is not dialable: digits, a leading + and * or #, at most "+strconv.Itoa(pbx.MaxNumberLen)+" characters")
+		a.refuse(q, "bad_number", http.StatusBadRequest, "number is not dialable: digits, a leading + and * or #, at most "+strconv.Itoa(pbx.MaxNumberLen)+" characters")
 		return
 	}
 	if owns && e.Type == "webrtc" {
-		if s.publish(q, "callWebrtc", strings.ToLower(q.user.Username), number) {
+		if a.publish(q, "callWebrtc", strings.ToLower(q.user.Username), number) {
 			writeJSON(q.w, http.StatusOK, map[string]string{"message": "ok"})
 		}
 		return
 	}
-	s.awaitCommand(q, cluster.Call{Exten: ext, Number: number}, originateBudget)
+	a.awaitCommand(q, cluster.Call{Exten: ext, Number: number}, originateBudget)
 }
 
-func (s *Server) restAnswerWebrtc(q *request) {
+func (a *restAPI) restAnswerWebrtc(q *request) {
 	var body struct {
 		EndpointID string `json:"endpointId"`
 	}
@@ -373,7 +373,7 @@ func (s *Server) restAnswerWebrtc(q *request) {
 		writeError(q.w, http.StatusForbidden, "endpoint does not belong to the user")
 		return
 	}
-	if s.publish(q, "answerWebrtc", strings.ToLower(q.user.Username), body.EndpointID) {
+	if a.publish(q, "answerWebrtc", strings.ToLower(q.user.Username), body.EndpointID) {
 		writeJSON(q.w, http.StatusOK, map[string]string{"message": "ok"})
 	}
 }

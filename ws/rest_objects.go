@@ -11,14 +11,14 @@ import (
 )
 
 // state reads the stored objects with a key prefix.
-func (s *Server) state(ctx context.Context, t *Tenant, prefix string) ([]cluster.Object, error) {
-	objs, _, err := s.backend.Bus.State(ctx, t.ID, prefix)
+func (a *restAPI) state(ctx context.Context, t *Tenant, prefix string) ([]cluster.Object, error) {
+	objs, _, err := a.bus.State(ctx, t.ID, prefix)
 	return objs, err
 }
 
 // objectMap writes a JSON object id -> transformed object.
-func (s *Server) objectMap(q *request, prefix string, transform func(id string, data []byte) ([]byte, bool, error)) {
-	objs, err := s.state(q.r.Context(), q.tenant, prefix)
+func (a *restAPI) objectMap(q *request, prefix string, transform func(id string, data []byte) ([]byte, bool, error)) {
+	objs, err := a.state(q.r.Context(), q.tenant, prefix)
 	if err != nil {
 		writeError(q.w, http.StatusServiceUnavailable, "state unavailable")
 		return
@@ -37,8 +37,8 @@ func (s *Server) objectMap(q *request, prefix string, transform func(id string, 
 	writeJSON(q.w, http.StatusOK, out)
 }
 
-func (s *Server) restExtensions(q *request) {
-	s.objectMap(q, objectPrefixExten, func(_ string, data []byte) ([]byte, bool, error) {
+func (a *restAPI) restExtensions(q *request) {
+	a.objectMap(q, objectPrefixExten, func(_ string, data []byte) ([]byte, bool, error) {
 		var e pbx.Extension
 		if err := json.Unmarshal(data, &e); err != nil {
 			return nil, false, err
@@ -48,9 +48,9 @@ func (s *Server) restExtensions(q *request) {
 	})
 }
 
-func (s *Server) restExtension(q *request) {
+func (a *restAPI) restExtension(q *request) {
 	id := q.r.PathValue("id")
-	objs, err := s.state(q.r.Context(), q.tenant, objectPrefixExten+id)
+	objs, err := a.state(q.r.Context(), q.tenant, objectPrefixExten+id)
 	if err != nil {
 		writeError(q.w, http.StatusServiceUnavailable, "state unavailable")
 		return
@@ -74,28 +74,28 @@ func (s *Server) restExtension(q *request) {
 	writeError(q.w, http.StatusNotFound, "no such extension")
 }
 
-func (s *Server) restQueues(q *request) {
-	s.roomSnapshot(q, objectPrefixQueue, roomQueuesClear, roomQueuesPrivacy, "queue permission required")
+func (a *restAPI) restQueues(q *request) {
+	a.roomSnapshot(q, objectPrefixQueue, roomQueuesClear, roomQueuesPrivacy, "queue permission required")
 }
 
-func (s *Server) restTrunks(q *request) {
-	s.roomSnapshot(q, objectPrefixTrunk, roomTrunksClear, roomTrunksPrivacy, "trunks permission required")
+func (a *restAPI) restTrunks(q *request) {
+	a.roomSnapshot(q, objectPrefixTrunk, roomTrunksClear, roomTrunksPrivacy, "trunks permission required")
 }
 
-func (s *Server) restParkings(q *request) {
-	s.roomSnapshot(q, objectPrefixParking, roomParkingsClear, roomParkingsPrivacy, "parkings permission required")
+func (a *restAPI) restParkings(q *request) {
+	a.roomSnapshot(q, objectPrefixParking, roomParkingsClear, roomParkingsPrivacy, "parkings permission required")
 }
 
 // roomSnapshot lists room objects like the room events: users outside both
 // rooms get 403, users in the privacy room the masked variant.
-func (s *Server) roomSnapshot(q *request, prefix string, clearRoom, privRoom rooms, forbidden string) {
+func (a *restAPI) roomSnapshot(q *request, prefix string, clearRoom, privRoom rooms, forbidden string) {
 	in := roomsFor(q.user)
 	if in&(clearRoom|privRoom) == 0 {
 		writeError(q.w, http.StatusForbidden, forbidden)
 		return
 	}
 	masked := q.cfg.Privacy != "" && in&privRoom != 0
-	s.objectMap(q, prefix, func(_ string, data []byte) ([]byte, bool, error) {
+	a.objectMap(q, prefix, func(_ string, data []byte) ([]byte, bool, error) {
 		if !masked {
 			return data, true, nil
 		}
@@ -105,8 +105,8 @@ func (s *Server) roomSnapshot(q *request, prefix string, clearRoom, privRoom roo
 }
 
 // restConfbridges lists the conferences the user owns or takes part in.
-func (s *Server) restConfbridges(q *request) {
-	s.objectMap(q, objectPrefixConf, func(id string, data []byte) ([]byte, bool, error) {
+func (a *restAPI) restConfbridges(q *request) {
+	a.objectMap(q, objectPrefixConf, func(id string, data []byte) ([]byte, bool, error) {
 		var c pbx.Conference
 		if err := json.Unmarshal(data, &c); err != nil {
 			return nil, false, err

@@ -12,11 +12,11 @@ import (
 )
 
 // mainExtension reads the user's main extension from the state.
-func (s *Server) mainExtension(ctx context.Context, t *Tenant, u *directory.User) *pbx.Extension {
+func (a *restAPI) mainExtension(ctx context.Context, t *Tenant, u *directory.User) *pbx.Extension {
 	if u.MainExtension == "" {
 		return nil
 	}
-	objs, err := s.state(ctx, t, objectPrefixExten+u.MainExtension)
+	objs, err := a.state(ctx, t, objectPrefixExten+u.MainExtension)
 	if err != nil {
 		return nil
 	}
@@ -31,8 +31,8 @@ func (s *Server) mainExtension(ctx context.Context, t *Tenant, u *directory.User
 	return nil
 }
 
-func (s *Server) restPresenceGet(q *request) {
-	status, to := customPresence(q.user, presenceOf(s.mainExtension(q.r.Context(), q.tenant, q.user)))
+func (a *restAPI) restPresenceGet(q *request) {
+	status, to := customPresence(q.user, presenceOf(a.mainExtension(q.r.Context(), q.tenant, q.user)))
 	out := map[string]string{"status": status}
 	if to != "" {
 		out["to"] = to
@@ -45,7 +45,7 @@ func (s *Server) restPresenceGet(q *request) {
 // Permissions as in NethCTI: dnd needs the DND permission; callforward,
 // voicemail and cellphone the call-forward one; cellphone forwards to the
 // user's own cellphone from users.json (never a number from the request).
-func (s *Server) restPresenceSet(q *request) {
+func (a *restAPI) restPresenceSet(q *request) {
 	var body struct {
 		Status string `json:"status"`
 		To     string `json:"to"`
@@ -60,39 +60,39 @@ func (s *Server) restPresenceSet(q *request) {
 	case presenceOnline:
 	case presenceDND:
 		if !u.Perms.DND {
-			s.refuse(q, "presence_forbidden", http.StatusForbidden, "dnd permission required")
+			a.refuse(q, "presence_forbidden", http.StatusForbidden, "dnd permission required")
 			return
 		}
 	case presenceVoicemail, presenceCallforward, presenceCellphone:
 		if !u.Perms.CallForward {
-			s.refuse(q, "presence_forbidden", http.StatusForbidden, "call_forward permission required")
+			a.refuse(q, "presence_forbidden", http.StatusForbidden, "call_forward permission required")
 			return
 		}
 		switch body.Status {
 		case presenceCallforward:
 			if !pbx.ValidNumber(body.To) {
-				s.refuse(q, "bad_number", http.StatusBadRequest, fmt.Sprintf("\"to\" must be a phone number: digits, a leading + and * or #, at most %d characters", pbx.MaxNumberLen))
+				a.refuse(q, "bad_number", http.StatusBadRequest, fmt.Sprintf("\"to\" must be a phone number: digits, a leading + and * or #, at most %d characters", pbx.MaxNumberLen))
 				return
 			}
 			to = body.To
 		case presenceCellphone:
 			if !pbx.ValidNumber(pbx.NormaliseNumber(u.Cellphone)) {
-				s.refuse(q, "presence_forbidden", http.StatusForbidden, "the user has no cellphone number")
+				a.refuse(q, "presence_forbidden", http.StatusForbidden, "the user has no cellphone number")
 				return
 			}
 		case presenceVoicemail:
 			if len(u.Voicemails) == 0 {
-				s.refuse(q, "presence_forbidden", http.StatusForbidden, "the user has no voicemail box")
+				a.refuse(q, "presence_forbidden", http.StatusForbidden, "the user has no voicemail box")
 				return
 			}
 		}
 	default:
-		s.refuse(q, "bad_status", http.StatusBadRequest, "status must be one of online, dnd, callforward, voicemail, cellphone")
+		a.refuse(q, "bad_status", http.StatusBadRequest, "status must be one of online, dnd, callforward, voicemail, cellphone")
 		return
 	}
 	if u.MainExtension == "" {
 		writeError(q.w, http.StatusBadRequest, "user has no main extension")
 		return
 	}
-	s.command(q, cluster.Presence{Exten: u.MainExtension, Status: body.Status, To: to})
+	a.command(q, cluster.Presence{Exten: u.MainExtension, Status: body.Status, To: to})
 }

@@ -11,8 +11,8 @@ import (
 // restAvatar publishes `userProfileAvatarUpdate` with the avatar as the
 // original does (a data URL), but only a PNG, JPEG or WebP image within
 // the avatar limits: it goes to every logged-in socket of the tenant.
-func (s *Server) restAvatar(q *request) {
-	lim := s.opts.Limits
+func (a *restAPI) restAvatar(q *request) {
+	lim := a.limits
 	// A base64 data URL is 4/3 of the image, plus the JSON around it.
 	q.r.Body = http.MaxBytesReader(q.w, q.r.Body, int64(lim.AvatarBytes)*4/3+4096)
 	var body struct {
@@ -20,7 +20,7 @@ func (s *Server) restAvatar(q *request) {
 	}
 	if err := decodeBody(q.r, &body); err != nil {
 		if errors.Is(err, errBodyTooLarge) {
-			s.limitReject(q, limitAvatarBytes, http.StatusRequestEntityTooLarge, "avatar larger than "+strconv.Itoa(lim.AvatarBytes)+" bytes")
+			a.limitReject(q, limitAvatarBytes, http.StatusRequestEntityTooLarge, "avatar larger than "+strconv.Itoa(lim.AvatarBytes)+" bytes")
 			return
 		}
 		writeError(q.w, http.StatusBadRequest, err.Error())
@@ -29,17 +29,17 @@ func (s *Server) restAvatar(q *request) {
 	payload := map[string]string{"username": q.user.Username}
 	if body.Avatar != nil && *body.Avatar != "" {
 		if aerr := checkAvatar(*body.Avatar, lim.AvatarBytes, lim.AvatarDimension); aerr != nil {
-			s.limitReject(q, aerr.limit, aerr.status, aerr.msg)
+			a.limitReject(q, aerr.limit, aerr.status, aerr.msg)
 			return
 		}
 		payload["avatar"] = *body.Avatar
 	}
-	if s.publish(q, "userProfileAvatarUpdate", targetAllLoggedIn, payload) {
+	if a.publish(q, "userProfileAvatarUpdate", targetAllLoggedIn, payload) {
 		writeJSON(q.w, http.StatusOK, map[string]string{"message": "ok"})
 	}
 }
 
-func (s *Server) restDefaultDevice(q *request) {
+func (a *restAPI) restDefaultDevice(q *request) {
 	var body struct {
 		ID string `json:"id"`
 	}
@@ -51,21 +51,21 @@ func (s *Server) restDefaultDevice(q *request) {
 		writeError(q.w, http.StatusForbidden, "extension does not belong to the user")
 		return
 	}
-	if s.publish(q, "updateDefaultDevice", strings.ToLower(q.user.Username), body.ID) {
+	if a.publish(q, "updateDefaultDevice", strings.ToLower(q.user.Username), body.ID) {
 		writeJSON(q.w, http.StatusOK, map[string]string{"message": "ok"})
 	}
 }
 
 // restPostit sends a post-it to its recipient; the text is capped at
 // Limits.PostitBytes (413 above).
-func (s *Server) restPostit(q *request) {
+func (a *restAPI) restPostit(q *request) {
 	var body struct {
 		Recipient string `json:"recipient"`
 		Text      string `json:"text"`
 	}
 	err := decodeBody(q.r, &body)
-	if errors.Is(err, errBodyTooLarge) || len(body.Text) > s.opts.Limits.PostitBytes {
-		s.limitReject(q, limitPostitBytes, http.StatusRequestEntityTooLarge, "post-it text larger than "+strconv.Itoa(s.opts.Limits.PostitBytes)+" bytes")
+	if errors.Is(err, errBodyTooLarge) || len(body.Text) > a.limits.PostitBytes {
+		a.limitReject(q, limitPostitBytes, http.StatusRequestEntityTooLarge, "post-it text larger than "+strconv.Itoa(a.limits.PostitBytes)+" bytes")
 		return
 	}
 	if err != nil || body.Recipient == "" || body.Text == "" || len(body.Recipient) > 256 {
@@ -79,10 +79,10 @@ func (s *Server) restPostit(q *request) {
 	}
 	target := strings.ToLower(rcpt.Username)
 	postit := map[string]any{"creator": q.user.Username, "recipient": rcpt.Username, "text": body.Text, "creation": time.Now().UTC().Format(time.RFC3339)}
-	if !s.publish(q, "updateNewPostit", target, []any{postit}) {
+	if !a.publish(q, "updateNewPostit", target, []any{postit}) {
 		return
 	}
-	if s.publish(q, "newPostitCounter", target, map[string]any{"user": rcpt.Username, "counter": 1}) {
+	if a.publish(q, "newPostitCounter", target, map[string]any{"user": rcpt.Username, "counter": 1}) {
 		writeJSON(q.w, http.StatusOK, map[string]string{"message": "ok"})
 	}
 }

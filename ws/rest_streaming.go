@@ -8,7 +8,7 @@ import (
 	"github.com/ctiws/ctiws/cluster"
 )
 
-func (s *Server) restStreaming(subscribe bool) func(*request) {
+func (a *restAPI) restStreaming(subscribe bool) func(*request) {
 	return func(q *request) {
 		var body struct {
 			ID string `json:"id"`
@@ -28,12 +28,12 @@ func (s *Server) restStreaming(subscribe bool) func(*request) {
 			return
 		}
 		if subscribe && !q.user.MayStream(body.ID) {
-			s.refuse(q, "streaming_forbidden", http.StatusForbidden, "the streaming source is not allowed to the user")
+			a.refuse(q, "streaming_forbidden", http.StatusForbidden, "the streaming source is not allowed to the user")
 			return
 		}
 		raw, _ := json.Marshal(map[string]any{"id": body.ID, "subscribe": subscribe})
-		ev := cluster.Event{Tenant: q.tenant.ID, Name: evStreamSubscription, Target: strings.ToLower(q.user.Username), Data: raw, Origin: s.opts.NodeID}
-		if err := s.backend.Bus.Publish(q.r.Context(), ev); err != nil {
+		ev := cluster.Event{Tenant: q.tenant.ID, Name: evStreamSubscription, Target: strings.ToLower(q.user.Username), Data: raw, Origin: a.nodeID}
+		if err := a.bus.Publish(q.r.Context(), ev); err != nil {
 			writeError(q.w, http.StatusServiceUnavailable, "bus unavailable")
 			return
 		}

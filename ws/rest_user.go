@@ -15,8 +15,8 @@ import (
 // shapes (docs/compatibility.md, "REST routes").
 
 // extensionStates reads every extension of the tenant from the state.
-func (s *Server) extensionStates(ctx context.Context, t *Tenant) (map[string]*pbx.Extension, error) {
-	objs, err := s.state(ctx, t, objectPrefixExten)
+func (a *restAPI) extensionStates(ctx context.Context, t *Tenant) (map[string]*pbx.Extension, error) {
+	objs, err := a.state(ctx, t, objectPrefixExten)
 	if err != nil {
 		return nil, err
 	}
@@ -165,8 +165,8 @@ func idOf(v any) string {
 }
 
 // restMe implements GET /user/me in NethCTI's shape.
-func (s *Server) restMe(q *request) {
-	extens, err := s.extensionStates(q.r.Context(), q.tenant)
+func (a *restAPI) restMe(q *request) {
+	extens, err := a.extensionStates(q.r.Context(), q.tenant)
 	if err != nil {
 		writeError(q.w, http.StatusServiceUnavailable, "state unavailable")
 		return
@@ -213,8 +213,8 @@ func withoutKey(obj json.RawMessage, key string) json.RawMessage {
 
 // restEndpointsAll implements GET /user/endpoints/all: every user, keyed by
 // username; only the caller sees its own SIP secrets.
-func (s *Server) restEndpointsAll(q *request) {
-	extens, err := s.extensionStates(q.r.Context(), q.tenant)
+func (a *restAPI) restEndpointsAll(q *request) {
+	extens, err := a.extensionStates(q.r.Context(), q.tenant)
 	if err != nil {
 		writeError(q.w, http.StatusServiceUnavailable, "state unavailable")
 		return
@@ -230,7 +230,7 @@ func (s *Server) restEndpointsAll(q *request) {
 
 // restAllAvatars implements GET /user/all_avatars: username → data: URL,
 // from the tenant's avatars file ({} without one).
-func (s *Server) restAllAvatars(q *request) {
+func (a *restAPI) restAllAvatars(q *request) {
 	out := make(map[string]string, len(q.cfg.Avatars))
 	for k, v := range q.cfg.Avatars {
 		out[k] = v
@@ -240,7 +240,7 @@ func (s *Server) restAllAvatars(q *request) {
 
 // restParamURL implements GET /user/paramurl: the URL configured for the
 // user's profile, or {} like NethCTI when there is none.
-func (s *Server) restParamURL(q *request) {
+func (a *restAPI) restParamURL(q *request) {
 	p, ok := q.cfg.ParamURLs[q.user.ProfileID]
 	if !ok {
 		writeJSON(q.w, http.StatusOK, map[string]any{})
@@ -256,7 +256,7 @@ func (s *Server) restParamURL(q *request) {
 // restStreamingSources implements GET /streaming/sources: the sources the
 // user may see, keyed by id. URLs lose their credentials; user and
 // password are always blank.
-func (s *Server) restStreamingSources(q *request) {
+func (a *restAPI) restStreamingSources(q *request) {
 	out := map[string]any{}
 	for _, src := range q.cfg.StreamSources {
 		if q.user.MayStream(src.ID) {
@@ -296,7 +296,7 @@ func stripCredentials(raw string) string {
 }
 
 // restFeatureCodes implements GET /astproxy/feature_codes.
-func (s *Server) restFeatureCodes(q *request) {
+func (a *restAPI) restFeatureCodes(q *request) {
 	codes := q.cfg.FeatureCodes
 	if codes == nil {
 		codes = DefaultFeatureCodes()
@@ -307,6 +307,6 @@ func (s *Server) restFeatureCodes(q *request) {
 // restSummary answers HEAD/GET /summary/{id} with a quiet 404: call
 // summaries belong to the satellite service, which ctiws is not
 // (phone-island treats the 404 as "no summary").
-func (s *Server) restSummary(q *request) {
+func (a *restAPI) restSummary(q *request) {
 	q.w.WriteHeader(http.StatusNotFound)
 }

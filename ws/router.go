@@ -1,8 +1,10 @@
 package ws
 
 import (
+	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ctiws/ctiws/cluster"
@@ -59,7 +61,7 @@ const (
 type routerDeps struct {
 	tenant *Tenant
 	// sockets are the tenant's logged-in local sockets.
-	sockets *hub
+	sockets *socketIndex
 	bus     cluster.Bus
 	log     *slog.Logger
 	metrics *Metrics
@@ -76,13 +78,13 @@ type routerDeps struct {
 	stateTimeout time.Duration
 }
 
-// router turns a tenant's bus events into client frames for the local
-// sockets. Payloads are serialised once per privacy variant, never once per
-// socket. It keeps the last state of extensions and conferences, which the
+// router (a tenant's event router) turns a tenant's bus events into
+// client frames for the local sockets. Payloads are serialised once per
+// privacy variant, never once per socket. It keeps the last state of extensions and conferences, which the
 // presence and conference routing rules need.
 //
-// The code is split by concern: router.go (events in, order and
-// sequence), router_state.go (the state cache and its loads),
+// The code is split by concern: router.go (the bus subscription, events
+// in, order and sequence), router_state.go (the state cache and its loads),
 // router_pbx.go (owner events → client events), router_presence.go
 // (presence rules), router_deliver.go (the fan-out to sockets) and
 // router_node.go (events published by nodes).
@@ -101,6 +103,8 @@ type router struct {
 	// conflated counts the frames of this batch that replaced a queued
 	// frame of the same object.
 	conflated int
+	// subscribed is set once the bus subscription of the tenant is live.
+	subscribed atomic.Bool
 }
 
 func newRouter(d routerDeps) *router {
@@ -108,6 +112,33 @@ func newRouter(d routerDeps) *router {
 		d.stateTimeout = defaultStateTimeout
 	}
 	return &router{routerDeps: d, state: newStateCache()}
+}
+
+// run subscribes to the tenant's bus events (retrying with a back-off
+// while the bus refuses) and loads the state, then waits for ctx.
+func (r *router) run(ctx context.Context) {
+	backoff := 100 * time.Millisecond
+	for {
+		err := r.bus.Subscribe(ctx, r.tenant.ID, r.handle)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		r.log.Warn("bus subscription failed; retrying", "tenant", r.tenant.ID, "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+	r.subscribed.Store(true)
+	// Subscribed first, state second: an event is either in the state or
+	// arrives after it (older ones are skipped by sequence number).
+	r.loadFirst(ctx)
+	<-ctx.Done()
 }
 
 // defaultStateTimeout bounds a state read from the bus.

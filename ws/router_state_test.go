@@ -153,7 +153,7 @@ func TestSlowStateDoesNotBlockEvents(t *testing.T) {
 		t.Errorf("last extenUpdate %s, want status busy", args)
 	}
 	// The router kept the newer extension in its cache.
-	r := e.srv.tenants.Load().byID["t1"].hub.router
+	r := e.srv.tenants.Load().byID["t1"].router
 	r.mu.Lock()
 	status := r.state.extens["201"].status
 	r.mu.Unlock()
@@ -217,7 +217,7 @@ func TestResyncAfterLostCounters(t *testing.T) {
 	waitFor(t, "the resync", func() bool { return testutil.ToFloat64(resyncs) == 1 })
 	slow.inject(renumbered(exten("202", "ringing"), 2))
 	waitFor(t, "the new owner's next event", func() bool { return alice.count(evExtenUpdate) == 7 })
-	r := e.srv.tenants.Load().byID["t1"].hub.router
+	r := e.srv.tenants.Load().byID["t1"].router
 	r.mu.Lock()
 	got, seq := r.state.extens["201"].status, r.seq
 	r.mu.Unlock()

@@ -24,14 +24,14 @@ func (s *Server) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			t.hub.run(hctx)
+			t.router.run(hctx)
 		}()
 	}
 	s.tenantsMu.Lock()
 	for _, t := range s.tenants.Load().all {
 		start(t)
 	}
-	s.hubs = start
+	s.startRouter = start
 	s.tenantsMu.Unlock()
 	wg.Add(3)
 	go func() { defer wg.Done(); s.heartbeat(ctx) }()
@@ -39,7 +39,7 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); s.refreshTokens(ctx) }()
 	<-ctx.Done()
 	s.tenantsMu.Lock()
-	s.hubs = nil // tenants added from now on are not started
+	s.startRouter = nil // tenants added from now on are not started
 	s.tenantsMu.Unlock()
 	wg.Wait()
 	return nil

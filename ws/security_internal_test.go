@@ -176,12 +176,12 @@ func TestBcryptQueueFull(t *testing.T) {
 	s := New(Options{NodeID: "n", Backend: mb.Cluster(), Tenants: []*Tenant{mk("ta"), mk("tb")}, BcryptConcurrency: 1, BcryptQueue: 1,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	ctx := context.Background()
-	if err := s.bcrypt.acquire(ctx, "ta"); err != nil { // the only slot, busy
+	if err := s.api.bcrypt.acquire(ctx, "ta"); err != nil { // the only slot, busy
 		t.Fatal(err)
 	}
 	queued := make(chan error, 1)
-	go func() { queued <- s.bcrypt.acquire(ctx, "ta") }()
-	for deadline := time.Now().Add(5 * time.Second); s.bcrypt.queued("ta") != 1; time.Sleep(time.Millisecond) {
+	go func() { queued <- s.api.bcrypt.acquire(ctx, "ta") }()
+	for deadline := time.Now().Add(5 * time.Second); s.api.bcrypt.queued("ta") != 1; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("waiter never queued")
 		}
@@ -199,7 +199,7 @@ func TestBcryptQueueFull(t *testing.T) {
 	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") != "1" {
 		t.Fatalf("full queue: HTTP %d Retry-After %q, want 503 and 1", w.Code, w.Header().Get("Retry-After"))
 	}
-	if got := s.bcrypt.queued("tb"); got != 0 {
+	if got := s.api.bcrypt.queued("tb"); got != 0 {
 		t.Fatalf("tb queued %d", got)
 	}
 	// tb is not refused: it waits in its own queue (here until the request
@@ -207,9 +207,9 @@ func TestBcryptQueueFull(t *testing.T) {
 	if w := login("tb.example"); w.Code == http.StatusServiceUnavailable {
 		t.Fatalf("tb refused because ta's queue is full")
 	}
-	s.bcrypt.release()
+	s.api.bcrypt.release()
 	if err := <-queued; err != nil {
 		t.Fatal(err)
 	}
-	s.bcrypt.release()
+	s.api.bcrypt.release()
 }

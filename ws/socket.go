@@ -2,7 +2,6 @@ package ws
 
 import (
 	"encoding/binary"
-	"errors"
 	"net"
 	"sync"
 	"syscall"
@@ -101,12 +100,6 @@ const (
 	opText  = 0x1
 	opClose = 0x8
 	opPong  = 0xA
-)
-
-var (
-	errSocketClosed = errors.New("socket closed")
-	errQueueFull    = errors.New("send queue full")
-	errQueueBusy    = errors.New("send queue busy")
 )
 
 // appendFrame appends one unmasked, unfragmented server frame (RFC 6455

@@ -48,7 +48,7 @@ func (s *Server) serveSocketIO(w http.ResponseWriter, r *http.Request) {
 	}
 	now := time.Now()
 	c := &conn{
-		srv:       s,
+		deps:      &s.connDeps,
 		tenant:    t,
 		engineID:  newID(),
 		socketID:  newID(),

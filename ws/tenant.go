@@ -69,9 +69,12 @@ type Tenant struct {
 	Hosts []string
 
 	cfg atomic.Pointer[TenantConfig]
-	hub *hub
-	// stop ends the tenant's hub (set when it starts; under the server's
-	// tenantsMu).
+	// sockets are the tenant's logged-in sockets on this node.
+	sockets *socketIndex
+	// router routes the tenant's bus events to its sockets.
+	router *router
+	// stop ends the tenant's router (set when it starts; under the
+	// server's tenantsMu).
 	stop func()
 }
 
@@ -88,16 +91,17 @@ func NewTenant(id string, hosts []string, cfg *TenantConfig) *Tenant {
 // Config returns the tenant's current configuration.
 func (t *Tenant) Config() *TenantConfig { return t.cfg.Load() }
 
-// tenantRouter selects the tenant of a request from its Host header.
-type tenantRouter struct {
+// tenantSet is the tenants a node serves, by Host header and by id; it
+// selects the tenant of a request.
+type tenantSet struct {
 	byHost map[string]*Tenant
 	byID   map[string]*Tenant
 	only   *Tenant // the single tenant without hosts, if that is the setup
 	all    []*Tenant
 }
 
-func newTenantRouter(ts []*Tenant) *tenantRouter {
-	r := &tenantRouter{byHost: map[string]*Tenant{}, byID: map[string]*Tenant{}, all: ts}
+func newTenantSet(ts []*Tenant) *tenantSet {
+	r := &tenantSet{byHost: map[string]*Tenant{}, byID: map[string]*Tenant{}, all: ts}
 	for _, t := range ts {
 		r.byID[t.ID] = t
 		for _, h := range t.Hosts {
@@ -112,7 +116,7 @@ func newTenantRouter(ts []*Tenant) *tenantRouter {
 
 // lookup returns the tenant for a Host header value (port ignored,
 // case-insensitive), or nil.
-func (r *tenantRouter) lookup(host string) *Tenant {
+func (r *tenantSet) lookup(host string) *Tenant {
 	if r.only != nil {
 		return r.only
 	}

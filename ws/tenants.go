@@ -22,15 +22,32 @@ func (s *Server) AddTenant(t *Tenant) error {
 			return fmt.Errorf("tenant %s: host %s is already tenant %s's", t.ID, h, o.ID)
 		}
 	}
-	t.hub = newHub(s, t)
-	s.tenants.Store(newTenantRouter(append(append([]*Tenant(nil), cur.all...), t)))
-	if s.hubs != nil {
-		s.hubs(t)
+	s.attach(t)
+	s.tenants.Store(newTenantSet(append(append([]*Tenant(nil), cur.all...), t)))
+	if s.startRouter != nil {
+		s.startRouter(t)
 	}
 	s.log.Info("tenant added", "tenant", t.ID, "hosts", t.Hosts)
 	// Like at start: tokens of users whose password changed meanwhile go.
 	s.syncPasswords(context.Background(), t, t.Config())
 	return nil
+}
+
+// attach gives a tenant its socket index and its event router.
+func (s *Server) attach(t *Tenant) {
+	t.sockets = newSocketIndex()
+	t.router = newRouter(routerDeps{
+		tenant:            t,
+		sockets:           t.sockets,
+		bus:               s.backend.Bus,
+		log:               s.log,
+		metrics:           s.metrics,
+		panics:            s.panics,
+		badLog:            s.badLog,
+		deliverEveryState: s.opts.DeliverEveryState,
+		slowConsumer:      s.slowConsumer,
+		hook:              s.opts.hooks.route,
+	})
 }
 
 // RemoveTenant stops serving a tenant: its hosts answer 404 from now on,
@@ -50,7 +67,7 @@ func (s *Server) RemoveTenant(id string) bool {
 			rest = append(rest, o)
 		}
 	}
-	s.tenants.Store(newTenantRouter(rest))
+	s.tenants.Store(newTenantSet(rest))
 	if t.stop != nil {
 		t.stop()
 	}
@@ -108,10 +125,10 @@ func (s *Server) Reload(tenantID string, cfg *TenantConfig) bool {
 		}
 		c.mu.Unlock()
 		if swapped {
-			t.hub.replace(c, &nl)
+			t.sockets.replace(c, &nl)
 		}
 	}
-	t.hub.router.broadcast(reloadedFrame, evServerReloaded)
+	t.router.broadcast(reloadedFrame, evServerReloaded)
 	return true
 }
 

@@ -55,13 +55,14 @@ func RESTLogin(ctx context.Context, hc *http.Client, baseURL, user, password str
 type Options struct {
 	// URL is the server base URL, e.g. http://127.0.0.1:8181.
 	URL string
-	// Path is the Socket.IO path (default /socket.io/).
+	// Path is the Socket.IO path (default DefaultPath).
 	Path string
 	// User and Token are sent in the `login` event.
 	User, Token string
 	// UAType is "desktop", "mobile" or empty.
 	UAType string
-	// PingEvery is the app-level ping period (default 5 s; negative: off).
+	// PingEvery is the app-level ping period (default DefaultPingEvery;
+	// negative: off).
 	PingEvery time.Duration
 	// OnEvent receives every server event with the time the frame was read.
 	// It runs on the read goroutine: keep it short.
@@ -74,6 +75,22 @@ type Options struct {
 	Dialer *websocket.Dialer
 	// Header is sent with the upgrade request (e.g. Host for a tenant).
 	Header http.Header
+}
+
+// Defaults of Options' zero fields.
+const (
+	DefaultPath      = "/socket.io/"
+	DefaultPingEvery = 5 * time.Second
+)
+
+// init fills the zero fields with their defaults.
+func (o *Options) init() {
+	if o.Path == "" {
+		o.Path = DefaultPath
+	}
+	if o.PingEvery == 0 {
+		o.PingEvery = DefaultPingEvery
+	}
 }
 
 // Conn is a logged-in Socket.IO connection.
@@ -96,12 +113,7 @@ type Conn struct {
 // Dial connects, logs in and starts reading. It returns ErrUnauthorized
 // when the server answers `401`.
 func Dial(ctx context.Context, opts Options) (*Conn, error) {
-	if opts.Path == "" {
-		opts.Path = "/socket.io/"
-	}
-	if opts.PingEvery == 0 {
-		opts.PingEvery = 5 * time.Second
-	}
+	opts.init()
 	u, err := url.Parse(opts.URL)
 	if err != nil {
 		return nil, fmt.Errorf("parse URL: %w", err)

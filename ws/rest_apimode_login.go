@@ -1,7 +1,6 @@
 package ws
 
 import (
-	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -18,9 +17,9 @@ const apiJWTLifetime = 14 * 24 * time.Hour
 // middleware's claims (id, 2fa, otp_verified, profile_id, iat, exp; ctiws
 // has no second factor: both false), the tenant's ctiws audience and a
 // random jti.
-func (s *Server) mintAPIJWT(t *Tenant, cfg *TenantConfig, u *directory.User, now time.Time) (string, time.Time, error) {
+func (a *restAPI) mintAPIJWT(t *Tenant, cfg *TenantConfig, u *directory.User, now time.Time) (string, time.Time, error) {
 	life := apiJWTLifetime
-	if m := s.opts.JWTMaxLifetime; m > 0 && m < life {
+	if m := a.jwtMaxLifetime; m > 0 && m < life {
 		life = m
 	}
 	exp := time.Unix(now.Add(life).Unix(), 0).UTC()
@@ -49,7 +48,7 @@ func (s *Server) mintAPIJWT(t *Tenant, cfg *TenantConfig, u *directory.User, now
 // {"code":200,"expire":"<RFC 3339>","token":"<JWT>"}. The password check is
 // the one of the REST login (throttled, bcrypt pool, same cost for unknown
 // users), which also answers its refusals.
-func (s *Server) apiLogin(w http.ResponseWriter, r *http.Request, t *Tenant) {
+func (a *restAPI) apiLogin(w http.ResponseWriter, r *http.Request, t *Tenant) {
 	var body struct {
 		Username any `json:"username"`
 		Password any `json:"password"`
@@ -62,63 +61,62 @@ func (s *Server) apiLogin(w http.ResponseWriter, r *http.Request, t *Tenant) {
 	password, ok2 := body.Password.(string)
 	cfg := t.Config()
 	if !ok1 || !ok2 || username == "" || password == "" {
-		s.metrics.Logins.WithLabelValues(t.ID, "api_refused").Inc()
-		s.loginFailed(t, "API login", username, errNoCreds)
+		a.metrics.Logins.WithLabelValues(t.ID, "api_refused").Inc()
+		a.auth.loginFailed(t, "API login", username, errNoCreds)
 		apiUnauthorized(w, "missing Username or Password")
 		return
 	}
 	if len(cfg.JWTSecret) == 0 {
-		s.metrics.Logins.WithLabelValues(t.ID, "api_unavailable").Inc()
-		s.log.Warn("API login impossible: the tenant has no jwt_secret", "tenant", t.ID)
+		a.metrics.Logins.WithLabelValues(t.ID, "api_unavailable").Inc()
+		a.log.Warn("API login impossible: the tenant has no jwt_secret", "tenant", t.ID)
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"code": http.StatusServiceUnavailable, "message": "JWT login not configured", "data": nil})
 		return
 	}
 	user, known := cfg.Directory.User(username)
-	if cfg.AuthEnabled && !s.checkPassword(w, r, t, cfg, user, username, password) {
+	if cfg.AuthEnabled && !a.checkPassword(w, r, t, cfg, user, username, password) {
 		return
 	}
 	if !known {
 		// Only reachable with authentication disabled: a JWT needs a user.
-		s.metrics.Logins.WithLabelValues(t.ID, "api_refused").Inc()
-		s.loginFailed(t, "API login", username, errUnknownUser)
+		a.metrics.Logins.WithLabelValues(t.ID, "api_refused").Inc()
+		a.auth.loginFailed(t, "API login", username, errUnknownUser)
 		apiUnauthorized(w, "incorrect Username or Password")
 		return
 	}
-	tok, exp, err := s.mintAPIJWT(t, cfg, user, time.Now())
+	tok, exp, err := a.mintAPIJWT(t, cfg, user, time.Now())
 	if err != nil {
-		s.log.Error("API login failed", "tenant", t.ID, "err", err)
+		a.log.Error("API login failed", "tenant", t.ID, "err", err)
 		writeError(w, http.StatusInternalServerError, "cannot issue token")
 		return
 	}
-	s.metrics.Logins.WithLabelValues(t.ID, "api_ok").Inc()
+	a.metrics.Logins.WithLabelValues(t.ID, "api_ok").Inc()
 	writeJSON(w, http.StatusOK, map[string]any{"code": http.StatusOK, "expire": exp.Format(time.RFC3339), "token": tok})
 }
 
 // apiLogout implements POST /api/logout: the Bearer JWT is revoked
 // cluster-wide until its exp, like POST /webrest/authentication/logout,
 // and the answer is the middleware's {"code":200}.
-func (s *Server) apiLogout(w http.ResponseWriter, r *http.Request, t *Tenant) {
+func (a *restAPI) apiLogout(w http.ResponseWriter, r *http.Request, t *Tenant) {
 	tok, ok := bearer(r)
 	if !ok {
-		s.loginFailed(t, "API logout", "", errNoCreds)
+		a.auth.loginFailed(t, "API logout", "", errNoCreds)
 		apiUnauthorized(w, "auth header is empty")
 		return
 	}
-	_, claims, err := s.verifyJWT(r.Context(), t, tok)
+	_, claims, err := a.auth.verifyJWT(r.Context(), t, tok)
 	if err != nil {
-		var le errLogin
-		if !errors.As(err, &le) && !errors.Is(err, auth.ErrJWT) {
+		if !refused(err) {
 			writeError(w, http.StatusServiceUnavailable, "token store unavailable")
 			return
 		}
-		s.loginFailed(t, "API logout", "(JWT)", err)
+		a.auth.loginFailed(t, "API logout", "(JWT)", err)
 		apiUnauthorized(w, "invalid token")
 		return
 	}
-	if err := s.backend.Tokens.DenyJWT(r.Context(), t.ID, auth.HashToken(tok), claims.Expires); err != nil {
+	if err := a.tokens.DenyJWT(r.Context(), t.ID, auth.HashToken(tok), claims.Expires); err != nil {
 		writeError(w, http.StatusServiceUnavailable, "token store unavailable")
 		return
 	}
-	s.metrics.TokensRevoked.WithLabelValues(t.ID, "logout").Inc()
+	a.metrics.TokensRevoked.WithLabelValues(t.ID, "logout").Inc()
 	writeJSON(w, http.StatusOK, map[string]any{"code": http.StatusOK})
 }
