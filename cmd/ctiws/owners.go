@@ -10,16 +10,16 @@ import (
 
 	"github.com/ctiws/ctiws/cluster"
 	"github.com/ctiws/ctiws/cmd/ctiws/internal/config"
-	"github.com/ctiws/ctiws/cmd/ctiws/internal/node"
 	"github.com/ctiws/ctiws/directory"
 	"github.com/ctiws/ctiws/internal/guard"
+	"github.com/ctiws/ctiws/ownership"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/ctiws/ctiws/internal/periodic"
 )
 
-// ownerSet runs one node.Owner per tenant; tenants may be added and
+// ownerSet runs one ownership.Owner per tenant; tenants may be added and
 // removed while it runs.
 type ownerSet struct {
 	ctx     context.Context
@@ -27,12 +27,12 @@ type ownerSet struct {
 	backend cluster.Backend
 	pbxs    *pbxFactory
 	log     *slog.Logger
-	metrics *node.Metrics
+	metrics *ownership.Metrics
 	panics  *guard.Panics
-	gate    *node.StartGate
+	gate    *ownership.StartGate
 	spread  *leaseSpread
 	alive   func(context.Context, string) (bool, error)
-	renewer *node.Renewer
+	renewer *ownership.Renewer
 	wg      sync.WaitGroup
 
 	mu     sync.Mutex
@@ -41,16 +41,16 @@ type ownerSet struct {
 
 // runningOwner is one tenant's owner and how to stop it.
 type runningOwner struct {
-	o      *node.Owner
+	o      *ownership.Owner
 	tenant *atomic.Pointer[config.Tenant]
 	stop   context.CancelFunc
 	done   chan struct{}
 }
 
 func startOwners(ctx context.Context, cfg *config.Config, backend cluster.Backend, info clusterInfo, pbxs *pbxFactory, log *slog.Logger, reg prometheus.Registerer, panics *guard.Panics) *ownerSet {
-	set := &ownerSet{ctx: ctx, cfg: cfg, backend: backend, pbxs: pbxs, log: log, panics: panics, metrics: node.NewMetrics(reg),
-		gate:    node.NewStartGate(cfg.OwnerStartRate, int(math.Ceil(cfg.OwnerStartRate))),
-		renewer: &node.Renewer{Ownership: backend.Ownership, TTL: cfg.LeaseTTL, Log: log},
+	set := &ownerSet{ctx: ctx, cfg: cfg, backend: backend, pbxs: pbxs, log: log, panics: panics, metrics: ownership.NewMetrics(reg),
+		gate:    ownership.NewStartGate(cfg.OwnerStartRate, int(math.Ceil(cfg.OwnerStartRate))),
+		renewer: &ownership.Renewer{Ownership: backend.Ownership, TTL: cfg.LeaseTTL, Log: log},
 		owners:  map[string]*runningOwner{}}
 	set.spread = &leaseSpread{owned: set.renewer.Held, tenants: set.count, rate: cfg.OwnerStartRate}
 	if info.multi {
@@ -85,12 +85,12 @@ func startOwners(ctx context.Context, cfg *config.Config, backend cluster.Backen
 func (s *ownerSet) newOwner(t config.Tenant) *runningOwner {
 	cur := &atomic.Pointer[config.Tenant]{}
 	cur.Store(&t)
-	o := &node.Owner{
+	o := &ownership.Owner{
 		Tenant:     t.ID,
 		Node:       s.cfg.NodeID,
 		Backend:    s.backend,
 		LeaseTTL:   s.cfg.LeaseTTL,
-		NewPBX:     func() node.PBX { return s.pbxs.newPBX(&t, cur.Load) },
+		NewPBX:     func() ownership.PBX { return s.pbxs.newPBX(&t, cur.Load) },
 		Directory:  func() *directory.Directory { return cur.Load().Directory },
 		MayAcquire: s.spread.mayAcquire,
 		Renewer:    s.renewer,
@@ -187,10 +187,10 @@ func (s *ownerSet) count() int {
 }
 
 // snapshot returns the running owners.
-func (s *ownerSet) snapshot() []*node.Owner {
+func (s *ownerSet) snapshot() []*ownership.Owner {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]*node.Owner, 0, len(s.owners))
+	out := make([]*ownership.Owner, 0, len(s.owners))
 	for _, r := range s.owners {
 		out = append(out, r.o)
 	}
@@ -288,10 +288,10 @@ func (l *leaseSpread) rebalance(ctx context.Context, set *ownerSet, every time.D
 }
 
 // streamsOf returns a tenant's streaming sources.
-func streamsOf(t *config.Tenant) []node.Stream {
-	var out []node.Stream
+func streamsOf(t *config.Tenant) []ownership.Stream {
+	var out []ownership.Stream
 	for _, s := range t.Streaming {
-		out = append(out, node.Stream{ID: s.ID, URL: s.URL, Framerate: s.Framerate})
+		out = append(out, ownership.Stream{ID: s.ID, URL: s.URL, Framerate: s.Framerate})
 	}
 	return out
 }

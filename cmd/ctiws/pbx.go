@@ -14,7 +14,7 @@ import (
 	"github.com/ctiws/ctiws/ami"
 	"github.com/ctiws/ctiws/ami/sim"
 	"github.com/ctiws/ctiws/cmd/ctiws/internal/config"
-	"github.com/ctiws/ctiws/cmd/ctiws/internal/node"
+	"github.com/ctiws/ctiws/ownership"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
@@ -179,7 +179,7 @@ func simConfigFor(t *config.Tenant) sim.Config {
 }
 
 // newPBX returns a runner for one ownership term of a tenant.
-func (f *pbxFactory) newPBX(t *config.Tenant, dir func() *config.Tenant) node.PBX {
+func (f *pbxFactory) newPBX(t *config.Tenant, dir func() *config.Tenant) ownership.PBX {
 	cur := dir()
 	f.mu.Lock()
 	ac, objs := f.amiCfg[t.ID], f.objects[t.ID]
