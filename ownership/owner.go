@@ -1,7 +1,3 @@
-// Package ownership runs the per-tenant PBX ownership of a ctiws node: it takes
-// the tenant's lease, drives the AMI connection while it holds it, publishes
-// the model's events through the fenced bus, and carries out the commands
-// queued for the owner.
 package ownership
 
 import (
