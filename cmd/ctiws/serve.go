@@ -23,6 +23,7 @@ import (
 	"github.com/ctiws/ctiws/cluster/memory"
 	"github.com/ctiws/ctiws/cmd/ctiws/internal/config"
 	"github.com/ctiws/ctiws/internal/guard"
+	"github.com/ctiws/ctiws/internal/tenantless"
 	"github.com/ctiws/ctiws/ownership"
 	"github.com/ctiws/ctiws/ws"
 	"github.com/ctiws/ctiws/ws/auth"
@@ -280,7 +281,7 @@ func metricsMux(reg *prometheus.Registry, backend cluster.Backend, srv *ws.Serve
 	}
 	var gather prometheus.Gatherer = reg
 	if !perTenant {
-		gather = tenantlessGatherer{reg}
+		gather = tenantless.Gatherer{G: reg}
 	}
 	mux.Handle("/metrics", promhttp.HandlerFor(gather, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
