@@ -18,7 +18,8 @@ import (
 // Set runs one Owner per tenant; tenants may be added and removed while it
 // runs. The owners of a node share one lease Renewer, one StartGate and one
 // view of the live nodes, and each takes a free lease only while the node
-// holds less than its share (docs/cluster.md, "Ownership at scale").
+// holds less than its share (docs/cluster.md, section "Ownership at scale
+// (farms of hundreds of tenants)").
 type Set struct {
 	ctx     context.Context
 	opt     Options
