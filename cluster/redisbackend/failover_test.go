@@ -140,7 +140,7 @@ func TestAcquireHeldBackAfterPromotion(t *testing.T) {
 	}
 	master.Stop()
 	// a counts itself the owner until its renewal's send + 2/3 TTL
-	// (node.Renewer); b tries the promoted replica all along.
+	// (ownership.Renewer); b tries the promoted replica all along.
 	stepDown := renewSent.Add(ttl * 2 / 3)
 	onReplica := open(t, replica.URL()).Cluster().Ownership
 	var b cluster.Lease

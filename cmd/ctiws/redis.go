@@ -12,6 +12,7 @@ import (
 	"github.com/ctiws/ctiws/cluster"
 	redisbackend "github.com/ctiws/ctiws/cluster/redisbackend"
 	"github.com/ctiws/ctiws/cmd/ctiws/internal/config"
+	"github.com/ctiws/ctiws/ownership"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/redis/go-redis/v9"
@@ -72,13 +73,13 @@ func redisURLError(raw string, err error) error {
 // asks the master of the live node set, which every node writes its
 // heartbeat to through the lease client. INFO and CLIENT LIST go in one
 // pipeline, over one connection, so both answers are the same server's.
-func connectedNodes(rdb redis.UniversalClient) func(ctx context.Context) (connections, error) {
-	return func(ctx context.Context) (connections, error) {
+func connectedNodes(rdb redis.UniversalClient) func(ctx context.Context) (ownership.Connections, error) {
+	return func(ctx context.Context) (ownership.Connections, error) {
 		var c redis.Cmdable = rdb
 		if cc, ok := rdb.(*redis.ClusterClient); ok {
 			m, err := cc.MasterForKey(ctx, redisbackend.LiveNodesKey)
 			if err != nil {
-				return connections{}, fmt.Errorf("client list: master of %s: %w", redisbackend.LiveNodesKey, err)
+				return ownership.Connections{}, fmt.Errorf("client list: master of %s: %w", redisbackend.LiveNodesKey, err)
 			}
 			c = m
 		}
@@ -89,16 +90,16 @@ func connectedNodes(rdb redis.UniversalClient) func(ctx context.Context) (connec
 			list = p.ClientList(ctx)
 			return nil
 		}); err != nil {
-			return connections{}, fmt.Errorf("client list: %w", err)
+			return ownership.Connections{}, fmt.Errorf("client list: %w", err)
 		}
-		out := connections{server: infoField(info.Val(), "run_id"), nodes: map[string]bool{}}
-		if out.server == "" {
-			return connections{}, errors.New("client list: no run_id in INFO server")
+		out := ownership.Connections{Server: infoField(info.Val(), "run_id"), Nodes: map[string]bool{}}
+		if out.Server == "" {
+			return ownership.Connections{}, errors.New("client list: no run_id in INFO server")
 		}
 		for _, line := range strings.Split(list.Val(), "\n") {
 			for _, f := range strings.Fields(line) {
 				if name, ok := strings.CutPrefix(f, "name=ctiws-"); ok {
-					out.nodes[name] = true
+					out.Nodes[name] = true
 				}
 			}
 		}

@@ -43,7 +43,7 @@ func TestRedisClusterFailover(t *testing.T) {
 	_ = bad.Close()
 	// Three tenants on two shards (t2 and t3 share one, in different
 	// slots): at most ceil(3/2)+1 = 3 leases per node is within the spread
-	// share, so no lease is handed back during the test (owners.go).
+	// share, so no lease is handed back during the test (ownership/set.go).
 	tenants := []string{"t1", "t2", "t3"}
 	ctx := context.Background()
 	shards := map[*redisserver.Server][]string{}

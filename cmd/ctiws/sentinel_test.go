@@ -84,7 +84,7 @@ func redisFailover(t *testing.T, c *testCluster, kept bool, kill func(), promote
 		c.eventually("an owner of "+id, 15*time.Second, func() bool { ownerBefore[id] = c.owner(id); return ownerBefore[id] != nil })
 	}
 	// The cold start's lease spreading is over (no node above its share,
-	// owners.go), so no lease is handed back during the failover.
+	// ownership/set.go), so no lease is handed back during the failover.
 	share := (len(tenants)+len(c.nodes)-1)/len(c.nodes) + 1
 	c.eventually("leases spread over the nodes", 15*time.Second, func() bool {
 		for _, n := range c.nodes {

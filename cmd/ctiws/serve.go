@@ -23,6 +23,8 @@ import (
 	"github.com/ctiws/ctiws/cluster/memory"
 	"github.com/ctiws/ctiws/cmd/ctiws/internal/config"
 	"github.com/ctiws/ctiws/internal/guard"
+	"github.com/ctiws/ctiws/internal/tenantless"
+	"github.com/ctiws/ctiws/ownership"
 	"github.com/ctiws/ctiws/ws"
 	"github.com/ctiws/ctiws/ws/auth"
 	"github.com/prometheus/client_golang/prometheus"
@@ -188,7 +190,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	defer stopRun()
 	ownerCtx, stopOwners := context.WithCancel(context.Background())
 	defer stopOwners()
-	pbxs, err := newPBXFactory(ctx, cfg, log, reg)
+	pbxs, err := newPBXs(ctx, cfg, log, reg)
 	if err != nil {
 		ln.Close()
 		return err
@@ -279,7 +281,7 @@ func metricsMux(reg *prometheus.Registry, backend cluster.Backend, srv *ws.Serve
 	}
 	var gather prometheus.Gatherer = reg
 	if !perTenant {
-		gather = tenantlessGatherer{reg}
+		gather = tenantless.Gatherer{G: reg}
 	}
 	mux.Handle("/metrics", promhttp.HandlerFor(gather, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -313,7 +315,7 @@ type clusterInfo struct {
 	multi bool
 	// connected, if set, lists the nodes that still hold a connection to
 	// the backend (fast takeover of a killed owner's leases).
-	connected func(ctx context.Context) (connections, error)
+	connected func(ctx context.Context) (ownership.Connections, error)
 	// schema, if set, checks that the backend's data has a schema this
 	// build can use (redisbackend.CheckSchema).
 	schema func(ctx context.Context) error
@@ -335,7 +337,7 @@ func newBackend(ctx context.Context, cfg *config.Config, log *slog.Logger, reg p
 // lease released and their hosts answer 404. Listen addresses, Redis and
 // the node-wide settings need a restart. A broken configuration is refused
 // as a whole; a tenant whose files are broken is refused alone.
-func reload(path string, srv *ws.Server, owners *ownerSet, pbxs *pbxFactory, log *slog.Logger) {
+func reload(path string, srv *ws.Server, owners *tenantOwners, pbxs *ownership.PBXs, log *slog.Logger) {
 	next, err := config.Load(path, os.Environ())
 	if err != nil {
 		log.Error("reload refused: configuration invalid; keeping the running one", "err", err)
@@ -400,10 +402,10 @@ func reload(path string, srv *ws.Server, owners *ownerSet, pbxs *pbxFactory, log
 
 // stopTenant stops serving a tenant on this node: the lease first (another
 // node takes the PBX), then the sockets.
-func stopTenant(id string, srv *ws.Server, owners *ownerSet, pbxs *pbxFactory) {
+func stopTenant(id string, srv *ws.Server, owners *tenantOwners, pbxs *ownership.PBXs) {
 	owners.remove(id)
 	srv.RemoveTenant(id)
-	pbxs.remove(id)
+	pbxs.Remove(id)
 }
 
 // restartKey is the part of a tenant that a running tenant cannot take
@@ -423,12 +425,12 @@ func restartKey(t *config.Tenant) string {
 }
 
 // addTenant starts serving a tenant that was not in the configuration.
-func addTenant(t *config.Tenant, tc *ws.TenantConfig, srv *ws.Server, owners *ownerSet, pbxs *pbxFactory) error {
-	if err := pbxs.add(t); err != nil {
+func addTenant(t *config.Tenant, tc *ws.TenantConfig, srv *ws.Server, owners *tenantOwners, pbxs *ownership.PBXs) error {
+	if err := addPBX(pbxs, t); err != nil {
 		return err
 	}
 	if err := srv.AddTenant(ws.NewTenant(t.ID, t.Hosts, tc)); err != nil {
-		pbxs.remove(t.ID)
+		pbxs.Remove(t.ID)
 		return err
 	}
 	owners.add(*t)

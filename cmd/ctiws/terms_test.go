@@ -11,7 +11,7 @@ import (
 // ownerTerm is one node's term as a tenant's owner, as its log tells it:
 // the node logs "PBX ownership acquired" before it counts itself the owner
 // and "PBX ownership ended" once its AMI session has stopped and it no
-// longer does (node.Owner.term), so the interval covers the node's own
+// longer does (ownership.Owner.term), so the interval covers the node's own
 // belief. The nodes share this machine's clock, so the terms of two nodes
 // compare exactly, unlike metrics scraped one node after the other.
 type ownerTerm struct {

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/ctiws/ctiws/directory"
+	"github.com/ctiws/ctiws/ownership"
 	"github.com/ctiws/ctiws/ws"
 	"go.yaml.in/yaml/v3"
 )
@@ -223,8 +224,8 @@ func Defaults() Config {
 		TokenTTL:         ws.DefaultTokenTTL,
 		MaxMessageBytes:  ws.DefaultMaxMessageBytes,
 		DrainTimeout:     10 * time.Second,
-		LeaseTTL:         5 * time.Second,
-		OwnerStartRate:   50,
+		LeaseTTL:         ownership.DefaultLeaseTTL,
+		OwnerStartRate:   ownership.DefaultStartRate,
 		MetricsPerTenant: true,
 		LoginTimeout:     ws.DefaultLoginTimeout,
 		PingInterval:     ws.DefaultPingInterval,

@@ -1,4 +1,4 @@
-package main
+package ownership
 
 import (
 	"context"
@@ -8,31 +8,26 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ctiws/ctiws/cluster"
-	"github.com/ctiws/ctiws/cmd/ctiws/internal/config"
-	"github.com/ctiws/ctiws/cmd/ctiws/internal/node"
 	"github.com/ctiws/ctiws/directory"
-	"github.com/ctiws/ctiws/internal/guard"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/ctiws/ctiws/internal/periodic"
 )
 
-// ownerSet runs one node.Owner per tenant; tenants may be added and
-// removed while it runs.
-type ownerSet struct {
+// Set runs one Owner per tenant; tenants may be added and removed while it
+// runs. The owners of a node share one lease Renewer, one StartGate and one
+// view of the live nodes, and each takes a free lease only while the node
+// holds less than its share (docs/cluster.md, section "Ownership at scale
+// (farms of hundreds of tenants)").
+type Set struct {
 	ctx     context.Context
-	cfg     *config.Config
-	backend cluster.Backend
-	pbxs    *pbxFactory
-	log     *slog.Logger
-	metrics *node.Metrics
-	panics  *guard.Panics
-	gate    *node.StartGate
+	opt     Options
+	metrics *Metrics
+	gate    *StartGate
 	spread  *leaseSpread
 	alive   func(context.Context, string) (bool, error)
-	renewer *node.Renewer
+	renewer *Renewer
 	wg      sync.WaitGroup
 
 	mu     sync.Mutex
@@ -41,23 +36,27 @@ type ownerSet struct {
 
 // runningOwner is one tenant's owner and how to stop it.
 type runningOwner struct {
-	o      *node.Owner
-	tenant *atomic.Pointer[config.Tenant]
+	o      *Owner
+	tenant *atomic.Pointer[Tenant]
 	stop   context.CancelFunc
 	done   chan struct{}
 }
 
-func startOwners(ctx context.Context, cfg *config.Config, backend cluster.Backend, info clusterInfo, pbxs *pbxFactory, log *slog.Logger, reg prometheus.Registerer, panics *guard.Panics) *ownerSet {
-	set := &ownerSet{ctx: ctx, cfg: cfg, backend: backend, pbxs: pbxs, log: log, panics: panics, metrics: node.NewMetrics(reg),
-		gate:    node.NewStartGate(cfg.OwnerStartRate, int(math.Ceil(cfg.OwnerStartRate))),
-		renewer: &node.Renewer{Ownership: backend.Ownership, TTL: cfg.LeaseTTL, Log: log},
+// Start competes for the leases of tenants until ctx ends (then Wait
+// returns once every held lease has been released).
+func Start(ctx context.Context, opt Options, tenants []*Tenant) *Set {
+	opt.init()
+	log := opt.Logger
+	set := &Set{ctx: ctx, opt: opt, metrics: NewMetrics(opt.Registerer),
+		gate:    NewStartGate(opt.StartRate, int(math.Ceil(opt.StartRate))),
+		renewer: &Renewer{Ownership: opt.Backend.Ownership, TTL: opt.LeaseTTL, Log: log},
 		owners:  map[string]*runningOwner{}}
-	set.spread = &leaseSpread{owned: set.renewer.Held, tenants: set.count, rate: cfg.OwnerStartRate}
-	if info.multi {
-		nodes := promauto.With(reg).NewGauge(prometheus.GaugeOpts{Namespace: "ctiws", Name: "cluster_nodes",
+	set.spread = &leaseSpread{owned: set.renewer.Held, tenants: set.count, rate: opt.StartRate}
+	if opt.Multi {
+		nodes := promauto.With(opt.Registerer).NewGauge(prometheus.GaugeOpts{Namespace: "ctiws", Name: "cluster_nodes",
 			Help: "Live nodes as this node last saw them (lease spreading)."})
-		mem := &members{self: cfg.NodeID, list: backend.Sessions.Nodes, connected: info.connected,
-			every: membersEvery(cfg.LeaseTTL), log: log, onCount: func(n int) { nodes.Set(float64(n)) }}
+		mem := &members{self: opt.Node, list: opt.Backend.Sessions.Nodes, connected: opt.Connected,
+			every: membersEvery(opt.LeaseTTL), log: log, onCount: func(n int) { nodes.Set(float64(n)) }}
 		if err := mem.refresh(ctx); err != nil {
 			log.Warn("live nodes not known at start; no lease is taken until they are", "err", err)
 		}
@@ -67,12 +66,12 @@ func startOwners(ctx context.Context, cfg *config.Config, backend cluster.Backen
 	set.goRun(func() { set.gate.Run(ctx) })
 	set.goRun(func() { set.renewer.Run(ctx) })
 	if set.spread.nodes != nil {
-		set.goRun(func() { set.spread.rebalance(ctx, set, cfg.LeaseTTL, log) })
+		set.goRun(func() { set.spread.rebalance(ctx, set, opt.LeaseTTL, log) })
 	}
 	// Register every tenant before starting any: the spreading counts them.
 	set.mu.Lock()
-	for i := range cfg.Tenants {
-		set.owners[cfg.Tenants[i].ID] = set.newOwner(cfg.Tenants[i])
+	for _, t := range tenants {
+		set.owners[t.ID] = set.newOwner(t)
 	}
 	for _, r := range set.owners {
 		set.start(r)
@@ -82,31 +81,31 @@ func startOwners(ctx context.Context, cfg *config.Config, backend cluster.Backen
 }
 
 // newOwner builds (without starting) the owner of tenant t.
-func (s *ownerSet) newOwner(t config.Tenant) *runningOwner {
-	cur := &atomic.Pointer[config.Tenant]{}
-	cur.Store(&t)
-	o := &node.Owner{
+func (s *Set) newOwner(t *Tenant) *runningOwner {
+	cur := &atomic.Pointer[Tenant]{}
+	cur.Store(t)
+	o := &Owner{
 		Tenant:     t.ID,
-		Node:       s.cfg.NodeID,
-		Backend:    s.backend,
-		LeaseTTL:   s.cfg.LeaseTTL,
-		NewPBX:     func() node.PBX { return s.pbxs.newPBX(&t, cur.Load) },
+		Node:       s.opt.Node,
+		Backend:    s.opt.Backend,
+		LeaseTTL:   s.opt.LeaseTTL,
+		NewPBX:     func() PBX { return s.opt.NewPBX(cur.Load()) },
 		Directory:  func() *directory.Directory { return cur.Load().Directory },
 		MayAcquire: s.spread.mayAcquire,
 		Renewer:    s.renewer,
 		Starts:     s.gate,
-		Streams:    streamsOf(&t),
+		Streams:    t.Streams,
 		NodeAlive:  s.alive,
-		Log:        s.log,
+		Log:        s.opt.Logger,
 		Metrics:    s.metrics,
-		Panics:     s.panics,
+		Panics:     s.opt.Panics,
 	}
 	s.metrics.LeaseOwned.WithLabelValues(t.ID).Set(0)
 	return &runningOwner{o: o, tenant: cur, done: make(chan struct{})}
 }
 
 // start runs r's owner until the set's context ends or r is removed.
-func (s *ownerSet) start(r *runningOwner) {
+func (s *Set) start(r *runningOwner) {
 	ctx, cancel := context.WithCancel(s.ctx)
 	r.stop = cancel
 	s.goRun(func() {
@@ -115,8 +114,9 @@ func (s *ownerSet) start(r *runningOwner) {
 	})
 }
 
-// add starts competing for a new tenant's lease.
-func (s *ownerSet) add(t config.Tenant) {
+// Add starts competing for a new tenant's lease; a tenant the set already
+// runs is left as it is.
+func (s *Set) Add(t *Tenant) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.owners[t.ID]; ok {
@@ -127,8 +127,8 @@ func (s *ownerSet) add(t config.Tenant) {
 	s.start(r)
 }
 
-// remove stops a tenant's owner and waits until it has released its lease.
-func (s *ownerSet) remove(id string) {
+// Remove stops a tenant's owner and waits until it has released its lease.
+func (s *Set) Remove(id string) {
 	s.mu.Lock()
 	r, ok := s.owners[id]
 	delete(s.owners, id)
@@ -141,56 +141,18 @@ func (s *ownerSet) remove(id string) {
 	s.metrics.Forget(id)
 }
 
-// has reports whether the set runs an owner for tenant id.
-func (s *ownerSet) has(id string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, ok := s.owners[id]
-	return ok
-}
-
-// unchanged reports whether tenant id runs with exactly this fingerprint.
-func (s *ownerSet) unchanged(id, fingerprint string) bool {
-	s.mu.Lock()
-	r, ok := s.owners[id]
-	s.mu.Unlock()
-	return ok && fingerprint != "" && r.tenant.Load().Fingerprint == fingerprint
-}
-
-// config returns the configuration tenant id runs with.
-func (s *ownerSet) config(id string) (*config.Tenant, bool) {
-	s.mu.Lock()
-	r, ok := s.owners[id]
-	s.mu.Unlock()
-	if !ok {
-		return nil, false
-	}
-	return r.tenant.Load(), true
-}
-
-// ids lists the tenants of the set.
-func (s *ownerSet) ids() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]string, 0, len(s.owners))
-	for id := range s.owners {
-		out = append(out, id)
-	}
-	return out
-}
-
 // count is the number of tenants.
-func (s *ownerSet) count() int {
+func (s *Set) count() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.owners)
 }
 
 // snapshot returns the running owners.
-func (s *ownerSet) snapshot() []*node.Owner {
+func (s *Set) snapshot() []*Owner {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]*node.Owner, 0, len(s.owners))
+	out := make([]*Owner, 0, len(s.owners))
 	for _, r := range s.owners {
 		out = append(out, r.o)
 	}
@@ -204,8 +166,8 @@ func membersEvery(leaseTTL time.Duration) time.Duration {
 	return min(max(leaseTTL/5, 250*time.Millisecond), 2*time.Second)
 }
 
-// goRun runs fn in a goroutine that wait waits for.
-func (s *ownerSet) goRun(fn func()) {
+// goRun runs fn in a goroutine that Wait waits for.
+func (s *Set) goRun(fn func()) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -213,22 +175,21 @@ func (s *ownerSet) goRun(fn func()) {
 	}()
 }
 
-// wait returns when every owner has stopped (and released its lease).
-func (s *ownerSet) wait() { s.wg.Wait() }
+// Wait returns when every owner has stopped (and released its lease), once
+// the context Start was given has ended.
+func (s *Set) Wait() { s.wg.Wait() }
 
-// setDirectory passes a reloaded tenant to its owner.
-func (s *ownerSet) setDirectory(id string, t *config.Tenant) {
+// Update passes a reloaded tenant to its owner: its directory at once, the
+// rest (AMI, streams) at the next ownership term.
+func (s *Set) Update(t *Tenant) {
 	s.mu.Lock()
-	r, ok := s.owners[id]
+	r, ok := s.owners[t.ID]
 	s.mu.Unlock()
 	if ok {
 		r.tenant.Store(t)
 		r.o.SetDirectory(t.Directory)
 	}
 }
-
-// owned counts the leases this node holds.
-func (s *ownerSet) owned() int { return s.renewer.Held() }
 
 // leaseSpread keeps a node from piling up every tenant's lease: it takes a
 // free lease only while it holds fewer than its share. The share needs the
@@ -263,7 +224,7 @@ func (l *leaseSpread) mayAcquire() bool {
 // rebalance hands leases back while this node holds more than its share
 // (e.g. after nodes joined or at a cold start), so the others take them;
 // no more per interval than the others can start at the start rate.
-func (l *leaseSpread) rebalance(ctx context.Context, set *ownerSet, every time.Duration, log *slog.Logger) {
+func (l *leaseSpread) rebalance(ctx context.Context, set *Set, every time.Duration, log *slog.Logger) {
 	periodic.Every(ctx, every, func(context.Context) {
 		n := l.nodes()
 		if n == 0 {
@@ -285,13 +246,4 @@ func (l *leaseSpread) rebalance(ctx context.Context, set *ownerSet, every time.D
 			}
 		}
 	})
-}
-
-// streamsOf returns a tenant's streaming sources.
-func streamsOf(t *config.Tenant) []node.Stream {
-	var out []node.Stream
-	for _, s := range t.Streaming {
-		out = append(out, node.Stream{ID: s.ID, URL: s.URL, Framerate: s.Framerate})
-	}
-	return out
 }

@@ -1,4 +1,4 @@
-package node
+package ownership
 
 import (
 	"context"
@@ -26,9 +26,13 @@ import (
 // (docs/cluster.md, "One owner at a time"). A failed batch is retried a few
 // times within the interval, so one slow answer does not cost any lease.
 type Renewer struct {
+	// Ownership renews the leases (RenewAll).
 	Ownership cluster.Ownership
-	TTL       time.Duration
-	Log       *slog.Logger
+	// TTL is the leases' time to live: renewals every TTL/3, step-down
+	// at StepDown.
+	TTL time.Duration
+	// Log logs failed renewals.
+	Log *slog.Logger
 	// OnLost, if set, is called once per lease given up (metrics).
 	OnLost func(tenant string)
 

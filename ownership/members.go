@@ -1,8 +1,7 @@
-package main
+package ownership
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -31,7 +30,7 @@ type members struct {
 	// backend, and which server said so (a killed process's connections
 	// close at once, long before its heartbeat expires); an error means
 	// "unknown".
-	connected func(ctx context.Context) (connections, error)
+	connected func(ctx context.Context) (Connections, error)
 	every     time.Duration
 	log       *slog.Logger
 	// onCount, if set, is told the count after each successful refresh.
@@ -48,12 +47,14 @@ type members struct {
 	connSeen map[string]bool
 }
 
-// connections is one server's list of the nodes connected to it.
-type connections struct {
-	// server identifies the Redis server (its run_id: a promoted replica
+// Connections is one server's list of the nodes connected to it
+// (Options.Connected).
+type Connections struct {
+	// Server identifies the Redis server (its run_id: a promoted replica
 	// and a restarted server have a new one).
-	server string
-	nodes  map[string]bool
+	Server string
+	// Nodes are the ids of the nodes with a connection to Server.
+	Nodes map[string]bool
 }
 
 // refresh reads the live nodes; on error the last view stays.
@@ -65,27 +66,27 @@ func (m *members) refresh(ctx context.Context) error {
 		m.noteFailure(err)
 		return err
 	}
-	var conn *connections
+	var conn *Connections
 	if m.connected != nil {
 		if c, err := m.connected(ctx); err == nil {
 			conn = &c
 		}
 	}
 	m.mu.Lock()
-	if conn != nil && conn.server != m.server {
+	if conn != nil && conn.Server != m.server {
 		if m.server != "" {
-			m.log.Info("Redis server changed (failover or restart): a node counts as gone only once it is seen missing from the new one", "nodes", len(conn.nodes))
+			m.log.Info("Redis server changed (failover or restart): a node counts as gone only once it is seen missing from the new one", "nodes", len(conn.Nodes))
 		}
-		m.server, m.connSeen = conn.server, map[string]bool{}
+		m.server, m.connSeen = conn.Server, map[string]bool{}
 	}
 	live := map[string]bool{m.self: true}
 	for _, n := range nodes {
-		if conn == nil || conn.nodes[n] || !m.connSeen[n] {
+		if conn == nil || conn.Nodes[n] || !m.connSeen[n] {
 			live[n] = true
 		}
 	}
 	if conn != nil {
-		for n := range conn.nodes {
+		for n := range conn.Nodes {
 			m.connSeen[n] = true
 		}
 	}
@@ -133,9 +134,6 @@ func (m *members) count() int {
 	}
 	return len(m.live)
 }
-
-// errUnknown: no read of the node list has succeeded yet.
-var errUnknown = errors.New("live nodes not known yet")
 
 // alive reports whether node runs. A node never seen is taken as alive (it
 // may have started after the last read; its lease expires by itself if

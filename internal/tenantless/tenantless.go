@@ -1,4 +1,7 @@
-package main
+// Package tenantless serves a Prometheus registry's metrics without their
+// "tenant" label (metrics_per_tenant: false), so /metrics does not grow
+// with the number of tenants.
+package tenantless
 
 import (
 	"sort"
@@ -8,17 +11,17 @@ import (
 	dto "github.com/prometheus/client_model/go"
 )
 
-// tenantlessGatherer serves the registry's metrics with the "tenant" label
+// Gatherer serves the registry G's metrics with the "tenant" label
 // dropped and the series it separated summed (metrics_per_tenant: false):
 // counters, gauges and histograms keep their node-wide totals (e.g. the
 // sum of ctiws_lease_owned is the number of leases the node holds), and
 // /metrics no longer grows with the number of tenants. Summaries keep
 // count and sum only (quantiles cannot be added up).
-type tenantlessGatherer struct{ g prometheus.Gatherer }
+type Gatherer struct{ G prometheus.Gatherer }
 
 // Gather merges every family's series over their tenant label.
-func (t tenantlessGatherer) Gather() ([]*dto.MetricFamily, error) {
-	mfs, err := t.g.Gather()
+func (t Gatherer) Gather() ([]*dto.MetricFamily, error) {
+	mfs, err := t.G.Gather()
 	for _, mf := range mfs {
 		merged := map[string]*dto.Metric{}
 		var keys []string

@@ -1,4 +1,4 @@
-package main
+package ownership
 
 import (
 	"context"
@@ -52,11 +52,11 @@ func TestMembersNeverAlone(t *testing.T) {
 // node that lost its connection is dead even while its heartbeat lasts.
 func TestMembersAlive(t *testing.T) {
 	lists := [][]string{{"a", "b", "c"}, {"a", "b", "c"}}
-	conns := []connections{{"s1", map[string]bool{"a": true, "b": true, "c": true}}, {"s1", map[string]bool{"a": true, "b": true}}}
+	conns := []Connections{{"s1", map[string]bool{"a": true, "b": true, "c": true}}, {"s1", map[string]bool{"a": true, "b": true}}}
 	i := 0
 	m := &members{self: "a", every: time.Second, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		list:      func(context.Context) ([]string, error) { return lists[i], nil },
-		connected: func(context.Context) (connections, error) { return conns[i], nil }}
+		connected: func(context.Context) (Connections, error) { return conns[i], nil }}
 	if _, err := m.alive(context.Background(), "b"); err == nil {
 		t.Fatal("alive before any read: no error")
 	}
@@ -85,7 +85,7 @@ func TestMembersAlive(t *testing.T) {
 // then missing from it.
 func TestMembersNewServer(t *testing.T) {
 	two := map[string]bool{"a": true, "b": true}
-	reads := []connections{
+	reads := []Connections{
 		{"old", two},
 		{"promoted", map[string]bool{"a": true}}, // b has not reconnected yet
 		{"promoted", two},
@@ -95,14 +95,14 @@ func TestMembersNewServer(t *testing.T) {
 	i := 0
 	m := &members{self: "a", every: time.Second, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		list:      func(context.Context) ([]string, error) { return []string{"a", "b"}, nil },
-		connected: func(context.Context) (connections, error) { return reads[i], nil }}
+		connected: func(context.Context) (Connections, error) { return reads[i], nil }}
 	for i = range reads {
 		if err := m.refresh(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		alive, err := m.alive(context.Background(), "b")
 		if err != nil || alive != want[i] {
-			t.Errorf("read %d (server %s, connected %v): alive(b) = %v, %v; want %v", i, reads[i].server, reads[i].nodes, alive, err, want[i])
+			t.Errorf("read %d (server %s, connected %v): alive(b) = %v, %v; want %v", i, reads[i].Server, reads[i].Nodes, alive, err, want[i])
 		}
 		if n := m.count(); n != map[bool]int{true: 2, false: 1}[want[i]] {
 			t.Errorf("read %d: count = %d", i, n)

@@ -1,4 +1,4 @@
-package main
+package tenantless
 
 import (
 	"strings"
@@ -47,7 +47,7 @@ snapshot_seconds_count 4
 # TYPE up gauge
 up 1
 `
-	if err := testutil.GatherAndCompare(tenantlessGatherer{reg}, strings.NewReader(want)); err != nil {
+	if err := testutil.GatherAndCompare(Gatherer{reg}, strings.NewReader(want)); err != nil {
 		t.Fatal(err)
 	}
 	// The registry itself is untouched (per-tenant series still there).

@@ -1,4 +1,4 @@
-package main
+package ownership
 
 import (
 	"context"
@@ -13,8 +13,6 @@ import (
 
 	"github.com/ctiws/ctiws/ami"
 	"github.com/ctiws/ctiws/ami/sim"
-	"github.com/ctiws/ctiws/cmd/ctiws/internal/config"
-	"github.com/ctiws/ctiws/cmd/ctiws/internal/node"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
@@ -75,10 +73,10 @@ func (m *amiMetrics) hooks(tenant string) ami.Hooks {
 	}
 }
 
-// pbxFactory builds each tenant's AMI runner. Tenants with `ami: sim` get
-// an in-process simulated PBX on a loopback port, so the path is the real
-// one (TCP, AMI bytes, model).
-type pbxFactory struct {
+// PBXs builds each tenant's AMI runner (Options.NewPBX). Tenants with
+// AMI address "sim" get an in-process simulated PBX on a loopback port, so
+// the path is the real one (TCP, AMI bytes, model).
+type PBXs struct {
 	ctx     context.Context
 	log     *slog.Logger
 	metrics *amiMetrics
@@ -89,25 +87,22 @@ type pbxFactory struct {
 	objects map[string]*ami.Objects
 }
 
-func newPBXFactory(ctx context.Context, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (*pbxFactory, error) {
-	f := &pbxFactory{ctx: ctx, log: log, metrics: newAMIMetrics(reg), sims: map[string]*sim.Server{},
+// NewPBXs returns a factory without tenants; its simulated PBXs run until
+// ctx ends or Close. Its AMI collectors (ctiws_ami_*) are registered on reg
+// (nil: none).
+func NewPBXs(ctx context.Context, log *slog.Logger, reg prometheus.Registerer) *PBXs {
+	return &PBXs{ctx: ctx, log: log, metrics: newAMIMetrics(reg), sims: map[string]*sim.Server{},
 		amiCfg: map[string]ami.Config{}, objects: map[string]*ami.Objects{}}
-	for i := range cfg.Tenants {
-		if err := f.add(&cfg.Tenants[i]); err != nil {
-			f.Close()
-			return nil, err
-		}
-	}
-	return f, nil
 }
 
-// add prepares a tenant's AMI side (objects file, simulated PBX).
-func (f *pbxFactory) add(t *config.Tenant) error {
+// Add prepares a tenant's AMI side (objects file, simulated PBX). An
+// objects file that cannot be loaded is an ErrObjectsFile.
+func (f *PBXs) Add(t *Tenant) error {
 	var objs *ami.Objects
 	if t.ObjectsFile != "" {
 		o, err := ami.LoadObjects(t.ObjectsFile)
 		if err != nil {
-			return errUsage{fmt.Errorf("tenant %s: objects_file: %w", t.ID, err)}
+			return fmt.Errorf("tenant %s: %w: %w", t.ID, ErrObjectsFile, err)
 		}
 		objs = o
 	}
@@ -135,9 +130,9 @@ func (f *pbxFactory) add(t *config.Tenant) error {
 	return nil
 }
 
-// remove forgets a tenant (after its owner stopped) and stops its
+// Remove forgets a tenant (after its owner stopped) and stops its
 // simulated PBX.
-func (f *pbxFactory) remove(id string) {
+func (f *PBXs) Remove(id string) {
 	f.mu.Lock()
 	s := f.sims[id]
 	delete(f.sims, id)
@@ -152,7 +147,7 @@ func (f *pbxFactory) remove(id string) {
 
 // simConfigFor returns the simulator's default PBX with the tenant's
 // extensions (when users.json has some) and throwaway credentials.
-func simConfigFor(t *config.Tenant) sim.Config {
+func simConfigFor(t *Tenant) sim.Config {
 	sc := sim.DefaultConfig()
 	var b [8]byte
 	_, _ = rand.Read(b[:])
@@ -178,17 +173,17 @@ func simConfigFor(t *config.Tenant) sim.Config {
 	return sc
 }
 
-// newPBX returns a runner for one ownership term of a tenant.
-func (f *pbxFactory) newPBX(t *config.Tenant, dir func() *config.Tenant) node.PBX {
-	cur := dir()
+// NewPBX returns a runner for one ownership term of tenant t (added
+// before), with t's directory.
+func (f *PBXs) NewPBX(t *Tenant) PBX {
 	f.mu.Lock()
 	ac, objs := f.amiCfg[t.ID], f.objects[t.ID]
 	f.mu.Unlock()
-	return ami.NewRunner(ac, cur.Directory, objs, f.log, f.metrics.hooks(t.ID))
+	return ami.NewRunner(ac, t.Directory, objs, f.log, f.metrics.hooks(t.ID))
 }
 
 // Close stops the simulated PBXs.
-func (f *pbxFactory) Close() {
+func (f *PBXs) Close() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, s := range f.sims {

@@ -1,8 +1,4 @@
-// Package node runs the per-tenant PBX ownership of a ctiws node: it takes
-// the tenant's lease, drives the AMI connection while it holds it, publishes
-// the model's events through the fenced bus, and carries out the commands
-// queued for the owner.
-package node
+package ownership
 
 import (
 	"context"
@@ -23,8 +19,13 @@ import (
 
 // PBX is the AMI side of a tenant as the owner drives it (ami.Runner).
 type PBX interface {
+	// Run drives the PBX connection until ctx ends, handing every batch
+	// of model events to emit (the fenced publish), which returns
+	// cluster.ErrNotOwner once the lease is lost (the term then ends).
 	Run(ctx context.Context, emit func(context.Context, []cluster.Event) error) error
+	// Do carries out one command on the PBX.
 	Do(ctx context.Context, c cluster.Command) (json.RawMessage, error)
+	// SetDirectory passes a reloaded directory to the running model.
 	SetDirectory(d *directory.Directory)
 	// Ready returns a channel that is closed while Do can carry out
 	// commands (connected, start-up snapshot done); while it cannot, the
@@ -34,11 +35,16 @@ type PBX interface {
 
 // Metrics are the ownership collectors.
 type Metrics struct {
-	LeaseOwned       *prometheus.GaugeVec
+	// LeaseOwned is ctiws_lease_owned{tenant}: 1 while this node owns.
+	LeaseOwned *prometheus.GaugeVec
+	// OwnershipChanges is ctiws_ownership_changes_total{tenant,change}.
 	OwnershipChanges *prometheus.CounterVec
-	Published        *prometheus.CounterVec
-	FenceRejects     *prometheus.CounterVec
-	Commands         *prometheus.CounterVec
+	// Published is ctiws_owner_events_published_total{tenant}.
+	Published *prometheus.CounterVec
+	// FenceRejects is ctiws_fence_rejects_total{tenant}.
+	FenceRejects *prometheus.CounterVec
+	// Commands is ctiws_owner_commands_total{tenant,command,result}.
+	Commands *prometheus.CounterVec
 }
 
 // NewMetrics registers the ownership collectors on reg.
@@ -70,9 +76,13 @@ func (m *Metrics) Forget(tenant string) {
 
 // Owner competes for one tenant's lease and runs its PBX while holding it.
 type Owner struct {
-	Tenant   string
-	Node     string
-	Backend  cluster.Backend
+	// Tenant names the tenant whose lease the owner competes for.
+	Tenant string
+	// Node is this node's id, the holder named in the lease.
+	Node string
+	// Backend holds the lease, the bus and the command queue.
+	Backend cluster.Backend
+	// LeaseTTL is how long the lease lasts without renewal.
 	LeaseTTL time.Duration
 	// NewPBX builds the tenant's PBX connection for one ownership term.
 	NewPBX func() PBX
@@ -97,7 +107,9 @@ type Owner struct {
 	Starts *StartGate
 	// Streams are polled while this node owns the tenant.
 	Streams []Stream
-	Log     *slog.Logger
+	// Log logs the ownership terms and failures.
+	Log *slog.Logger
+	// Metrics are the node's ownership collectors (NewMetrics).
 	Metrics *Metrics
 	// Panics counts and logs panics of the owner's goroutines; a panic ends
 	// the ownership term (the lease is released and competed for again),

@@ -1,4 +1,4 @@
-package node
+package ownership
 
 import (
 	"context"
@@ -16,9 +16,6 @@ import (
 // and the start-up snapshot of a large PBX, short enough for a REST caller
 // to get its 503 well within its own timeout.
 const DefaultReadyWait = 5 * time.Second
-
-// errDeferred marks a login or logout hook kept for when the PBX is ready.
-var errDeferred = errors.New("deferred until the PBX connection is ready")
 
 // readyGate runs one term's commands in order against a PBX that is not
 // always ready (not connected yet, taking its start-up snapshot,

@@ -1,4 +1,4 @@
-package node
+package ownership
 
 import (
 	"context"
@@ -17,7 +17,10 @@ import (
 
 // Stream is a streaming source (e.g. a door camera snapshot URL).
 type Stream struct {
-	ID        string
+	// ID names the source; its events go to the target "stream:<id>"
+	// (lower case).
+	ID string
+	// URL is fetched for each frame.
 	URL       string
 	Framerate float64 // frames per second; 0 means 1
 }
