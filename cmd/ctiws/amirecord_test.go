@@ -156,6 +156,17 @@ func (r *amiRecorder) snapshotActions() int {
 	return n
 }
 
+// modelQuery reports whether an action sent during a flow is one of the
+// model's own reads rather than a command from a REST call.
+func modelQuery(name string) bool {
+	switch strings.ToLower(name) {
+	case "pjsipshowendpoint", "pjsipshowendpoints", "pjsipshowcontacts", "coreshowchannels", "queuestatus",
+		"extensionstatelist", "parkinglots", "parkedcalls", "confbridgelist", "confbridgelistrooms", "voicemailuserslist", "dbgettree":
+		return true
+	}
+	return false
+}
+
 func skippedAction(name string) bool {
 	return strings.EqualFold(name, "Login") || strings.EqualFold(name, "Ping") || strings.EqualFold(name, "Logoff")
 }
@@ -163,9 +174,10 @@ func skippedAction(name string) bool {
 // transcript writes the current segment in ami/sim's transcript format:
 // the snapshot's actions as expectations with the answers Asterisk gave,
 // the events Asterisk sent before the flow, then the flow's events with
-// their pauses (at least 20 ms, at most 1 s). Actions sent during the flow
-// (commands, pings, reconciliations) and their answers are left out: a
-// replay has no REST client, and the events they caused are kept.
+// their pauses (at least 20 ms, at most 1 s) and the model's own reads with
+// Asterisk's answers where they came. Commands and pings sent during the
+// flow and their answers are left out: a replay has no REST client, and the
+// events they caused are kept.
 func (r *amiRecorder) transcript(title string) string {
 	r.mu.Lock()
 	blocks := append([]amiBlock(nil), r.blocks...)
@@ -188,13 +200,18 @@ func (r *amiRecorder) transcript(title string) string {
 	}
 	answers := map[string][]amiBlock{}
 	snapshot := map[string]bool{}
+	queries := map[string]bool{} // the model's own reads during the flow
 	for _, b := range blocks {
-		if b.fromClient && b.at.Before(mark) && !skippedAction(b.get("Action")) {
+		switch {
+		case !b.fromClient || skippedAction(b.get("Action")):
+		case b.at.Before(mark):
 			snapshot[b.get("ActionID")] = true
+		case modelQuery(b.get("Action")):
+			queries[b.get("ActionID")] = true
 		}
 	}
 	for _, b := range blocks {
-		if id := b.get("ActionID"); !b.fromClient && snapshot[id] {
+		if id := b.get("ActionID"); !b.fromClient && (snapshot[id] || queries[id]) {
 			answers[id] = append(answers[id], b)
 		}
 	}
@@ -209,6 +226,15 @@ func (r *amiRecorder) transcript(title string) string {
 	var last time.Time
 	flow := false
 	for _, b := range blocks {
+		if b.fromClient && queries[b.get("ActionID")] {
+			// A read the model makes on its own (a contact's details after
+			// ContactStatus): the replay must answer it as Asterisk did.
+			write(b)
+			for _, a := range answers[b.get("ActionID")] {
+				write(a)
+			}
+			continue
+		}
 		if b.fromClient || b.has("ActionID") || strings.HasPrefix(strings.ToLower(b.headers[0][0]), "response") {
 			continue
 		}

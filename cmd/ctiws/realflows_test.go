@@ -6,6 +6,7 @@ package main
 // rings, who is told about a hangup and why, what each profile may read.
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -121,8 +122,46 @@ func (f *flowRun) inCall(t *testing.T, a, b string) {
 	t.Helper()
 	f.waitPBX(t, a+" and "+b+" bridged", 15*time.Second, func(s pbxState) bool {
 		ca, cb := s.channelsOf(a), s.channelsOf(b)
-		return len(ca) == 1 && len(cb) == 1 && ca[0].State == "Up" && cb[0].State == "Up" && ca[0].BridgeID != "" && ca[0].BridgeID == cb[0].BridgeID
+		return len(ca) == 1 && len(cb) == 1 && ca[0].State == "Up" && cb[0].State == "Up" && s.joined(ca[0].BridgeID, cb[0].BridgeID)
 	})
+}
+
+// joined reports whether two bridges carry one call: the same bridge, or
+// bridges linked by the two halves of Local channels (a queue member
+// Local/203@from-queue/n is one half in the caller's bridge, the other in
+// the agent's).
+func (s pbxState) joined(x, y string) bool {
+	if x == "" || y == "" {
+		return false
+	}
+	halves := map[string][]string{} // Local channel without ;1/;2 → its bridges
+	for _, c := range s.Channels {
+		if strings.HasPrefix(c.Name, "Local/") && c.BridgeID != "" {
+			base := strings.TrimRight(strings.TrimRight(c.Name, "12"), ";")
+			halves[base] = append(halves[base], c.BridgeID)
+		}
+	}
+	seen := map[string]bool{x: true}
+	for frontier := []string{x}; len(frontier) > 0; {
+		var next []string
+		for _, br := range frontier {
+			if br == y {
+				return true
+			}
+			for _, pair := range halves {
+				if len(pair) == 2 && (pair[0] == br || pair[1] == br) {
+					for _, o := range pair {
+						if !seen[o] {
+							seen[o] = true
+							next = append(next, o)
+						}
+					}
+				}
+			}
+		}
+		frontier = next
+	}
+	return false
 }
 
 // ringingOn waits until the PBX rings device ext.
@@ -300,6 +339,395 @@ var realFlows = []realFlow{
 		f.expectExten(t, "dave", "203", "the number masked", talking(masked("0612345678")))
 		f.wait(t, caller, far)
 	}},
+	{name: "queue-answered", title: "204 calls queue 401 (ringall: static Local/203@from-queue/n, bob's 202 logged in\nautomatically at login); 203 answers, 202 stops ringing.", run: func(t *testing.T, f *flowRun) {
+		if q := f.cli(t, "queue show 401"); !strings.Contains(q, "Local/202@from-queue/n") {
+			t.Errorf("bob (queue auto-login) is not a member of queue 401 on the PBX:\n%s", q)
+		}
+		agent := f.answer(t, "203", sipp.Script{Ring: ringFor})
+		other := f.answer(t, "202", sipp.Script{NoAnswer: true})
+		caller := f.dial(t, "204", "401", sipp.Script{Talk: talkFor})
+		f.ringingOn(t, "203")
+		f.waitObject(t, "bob", "queueUpdate 401", "with a waiting caller", func(o map[string]any) bool {
+			w, _ := o["waitingCallers"].(map[string]any)
+			return len(w) == 1
+		})
+		f.inCall(t, "204", "203")
+		f.checkTruth(t, "while 203 talks to the queue's caller")
+		f.expectExten(t, "alice", "203", "a queue call", func(e viewExten) bool {
+			for _, c := range e.Conversations {
+				return c.Connected && c.ThroughQueue && c.CounterpartNum == "204"
+			}
+			return false
+		})
+		f.waitObject(t, "bob", "queueUpdate 401", "without waiting callers", func(o map[string]any) bool {
+			w, _ := o["waitingCallers"].(map[string]any)
+			return len(w) == 0
+		})
+		f.noEvent(t, "dave", "queueUpdate")
+		f.wait(t, caller, agent, other)
+	}},
+	{name: "queue-abandoned", title: "A trunk call to DID 0721405517 waits in queue 401; nobody answers and the caller hangs up.", run: func(t *testing.T, f *flowRun) {
+		a := f.answer(t, "203", sipp.Script{NoAnswer: true})
+		b := f.answer(t, "202", sipp.Script{NoAnswer: true})
+		_, out := f.rest(0, "bob", "GET", "/webrest/astproxy/queues", "")
+		var qs map[string]map[string]any
+		_ = json.Unmarshal(out, &qs)
+		before := qs["401"]
+		// The queue answers its caller (music on hold): giving up is hanging up.
+		caller := f.dial(t, "trunk", "0721405517", sipp.Script{Talk: 4 * time.Second})
+		f.ringingOn(t, "203")
+		f.wait(t, caller, a, b)
+		f.waitObject(t, "bob", "queueUpdate 401", "one more abandoned call", func(o map[string]any) bool {
+			return o["abandonedCallsCount"] != before["abandonedCallsCount"]
+		})
+	}},
+	{name: "queue-pause", title: "bob (202) is paused in queue 401 with the reason lunch, then unpaused (on the PBX).", run: func(t *testing.T, f *flowRun) {
+		f.cli(t, "queue pause member Local/202@from-queue/n queue 401 reason lunch")
+		// Asterisk 22 names the reason PausedReason (astproxy reads Reason,
+		// which Asterisk 18 and later no longer send).
+		f.waitObject(t, "bob", "queueMemberUpdate 401/202", "paused for lunch", func(o map[string]any) bool {
+			return o["paused"] == true && o["lastPausedInReason"] == "lunch"
+		})
+		f.cli(t, "queue unpause member Local/202@from-queue/n queue 401")
+		f.waitObject(t, "bob", "queueMemberUpdate 401/202", "unpaused", func(o map[string]any) bool { return o["paused"] == false })
+	}},
+	{name: "ring-group", title: "A trunk call to DID 0721405518 rings group 600 (202, 203, 204); 204 answers.", run: func(t *testing.T, f *flowRun) {
+		a := f.answer(t, "202", sipp.Script{NoAnswer: true})
+		b := f.answer(t, "203", sipp.Script{NoAnswer: true})
+		c := f.answer(t, "204", sipp.Script{Ring: ringFor})
+		caller := f.dial(t, "trunk", "0721405518", sipp.Script{Talk: talkFor})
+		f.ringingOn(t, "202")
+		f.checkTruth(t, "while the group rings")
+		f.inCall(t, "204", "trunk1")
+		f.checkTruth(t, "while 204 talks")
+		f.wait(t, caller, a, b, c)
+	}},
+	{name: "park-pickup", title: "202 calls 203 and parks it by blind transfer to 70 (space 71); 204 dials 71 and takes it.", run: func(t *testing.T, f *flowRun) {
+		callee := f.answer(t, "203", sipp.Script{Ring: time.Second})
+		caller := f.dial(t, "202", "203", sipp.Script{Refer: "70"})
+		f.waitObject(t, "bob", "parkingUpdate 71", "with a parked call", func(o map[string]any) bool {
+			pc, _ := o["parkedCaller"].(map[string]any)
+			return len(pc) > 0
+		})
+		f.wait(t, caller)
+		f.checkTruth(t, "while 203 is parked")
+		f.expectExten(t, "alice", "203", "parked: its counterpart is the space", func(e viewExten) bool {
+			for _, c := range e.Conversations {
+				return c.CounterpartNum == "71"
+			}
+			return false
+		})
+		f.noEvent(t, "dave", "parkingUpdate")
+		taker := f.dial(t, "204", "71", sipp.Script{Talk: talkFor})
+		f.inCall(t, "204", "203")
+		f.checkTruth(t, "after the pickup")
+		f.waitObject(t, "bob", "parkingUpdate 71", "empty again", func(o map[string]any) bool {
+			pc, _ := o["parkedCaller"].(map[string]any)
+			return len(pc) == 0
+		})
+		f.wait(t, taker, callee)
+	}},
+	{name: "park-timeout", title: "202 parks 203 in 71; nobody takes it and it comes back to 202 after the timeout.", run: func(t *testing.T, f *flowRun) {
+		callee := f.answer(t, "203", sipp.Script{Ring: time.Second})
+		caller := f.dial(t, "202", "203", sipp.Script{Refer: "70"})
+		f.waitObject(t, "bob", "parkingUpdate 71", "with a parked call", func(o map[string]any) bool {
+			pc, _ := o["parkedCaller"].(map[string]any)
+			return len(pc) > 0
+		})
+		f.wait(t, caller)
+		back := f.answer(t, "202", sipp.Script{Ring: time.Second, Talk: 3 * time.Second})
+		f.inCall(t, "202", "203")
+		f.checkTruth(t, "after the comeback")
+		f.waitObject(t, "bob", "parkingUpdate 71", "empty again", func(o map[string]any) bool {
+			pc, _ := o["parkedCaller"].(map[string]any)
+			return len(pc) == 0
+		})
+		f.wait(t, back, callee)
+	}},
+	{name: "dnd-rest", title: "dave sets DND through REST, then back online.", commands: true, run: func(t *testing.T, f *flowRun) {
+		f.command(t, "dave", "user/presence", map[string]string{"status": "dnd"})
+		f.waitAstDB(t, "DND", "204", "YES")
+		f.expectExten(t, "alice", "204", "dnd", func(e viewExten) bool { return e.Dnd })
+		f.wait(t, f.dial(t, "202", "204", sipp.Script{Expect: 486}))
+		f.command(t, "dave", "user/presence", map[string]string{"status": "online"})
+		f.waitAstDB(t, "DND", "204", "")
+		f.expectExten(t, "alice", "204", "no dnd", func(e viewExten) bool { return !e.Dnd })
+	}},
+	{name: "callforward-rest", title: "dave forwards to 0612345678 through REST; a call to 204 goes out through the trunk.", commands: true, run: func(t *testing.T, f *flowRun) {
+		f.command(t, "dave", "user/presence", map[string]string{"status": "callforward", "to": "0612345678"})
+		f.waitAstDB(t, "CF", "204", "0612345678")
+		f.expectExten(t, "alice", "204", "cf 0612345678", func(e viewExten) bool { return e.Cf == "0612345678" })
+		far := f.answer(t, "trunk", sipp.Script{Ring: time.Second})
+		caller := f.dial(t, "202", "204", sipp.Script{Talk: talkFor})
+		f.inCall(t, "202", "trunk1")
+		f.checkTruth(t, "while the forwarded call talks")
+		f.wait(t, caller, far)
+		f.command(t, "dave", "user/presence", map[string]string{"status": "online"})
+		f.waitAstDB(t, "CF", "204", "")
+		f.expectExten(t, "alice", "204", "no cf", func(e viewExten) bool { return e.Cf == "" })
+	}},
+	{name: "recording-rest", title: "202 calls 203; bob records the call, mutes and unmutes the recording, and stops it, through REST.", run: func(t *testing.T, f *flowRun) {
+		callee := f.answer(t, "203", sipp.Script{Ring: time.Second})
+		caller := f.dial(t, "202", "203", sipp.Script{Talk: 12 * time.Second})
+		f.inCall(t, "202", "203")
+		conv := f.convOf(t, "bob", "202")
+		arg := map[string]string{"convid": conv, "endpointId": "202"}
+		f.command(t, "bob", "astproxy/start_record", arg)
+		f.expectExten(t, "alice", "202", "recording", recordingIs("true"))
+		f.command(t, "bob", "astproxy/mute_record", arg)
+		f.expectExten(t, "alice", "202", "recording muted", recordingIs("mute"))
+		f.command(t, "bob", "astproxy/unmute_record", arg)
+		f.expectExten(t, "alice", "202", "recording again", recordingIs("true"))
+		f.command(t, "bob", "astproxy/stop_record", arg)
+		f.expectExten(t, "alice", "202", "not recording", recordingIs("false"))
+		f.wait(t, caller, callee)
+	}},
+	{name: "blind-transfer-phone", title: "202 calls 203 and transfers it blind by REFER to 204; 203 and 204 talk.", run: func(t *testing.T, f *flowRun) {
+		callee := f.answer(t, "203", sipp.Script{Ring: time.Second, Talk: 8 * time.Second})
+		target := f.answer(t, "204", sipp.Script{Ring: ringFor})
+		caller := f.dial(t, "202", "203", sipp.Script{Refer: "204"})
+		f.wait(t, caller)
+		f.inCall(t, "203", "204")
+		f.checkTruth(t, "after the transfer")
+		f.expectExten(t, "alice", "204", "talking to 203", talking("203"))
+		f.expectExten(t, "alice", "203", "talking to 204", talking("204"))
+		f.wait(t, callee, target)
+	}},
+	{name: "blind-transfer-rest", title: "202 calls 203; bob transfers 203 to 204 through REST.", run: func(t *testing.T, f *flowRun) {
+		callee := f.answer(t, "203", sipp.Script{Ring: time.Second, Talk: 10 * time.Second})
+		target := f.answer(t, "204", sipp.Script{Ring: ringFor})
+		caller := f.dial(t, "202", "203", sipp.Script{})
+		f.inCall(t, "202", "203")
+		conv := f.convOf(t, "bob", "202")
+		f.command(t, "bob", "astproxy/blindtransfer", map[string]string{"convid": conv, "endpointId": "202", "to": "204"})
+		f.inCall(t, "203", "204")
+		f.checkTruth(t, "after the transfer")
+		f.expectExten(t, "alice", "204", "talking to 203", talking("203"))
+		f.wait(t, caller, callee, target)
+	}},
+	{name: "attended-transfer-rest", title: "202 calls 203; bob starts an attended transfer to 204 through REST, talks to 204, hangs up: 203 and 204 talk.", run: func(t *testing.T, f *flowRun) {
+		callee := f.answer(t, "203", sipp.Script{Ring: time.Second, Talk: 14 * time.Second})
+		target := f.answer(t, "204", sipp.Script{Ring: time.Second})
+		caller := f.dial(t, "202", "203", sipp.Script{Talk: 7 * time.Second})
+		f.inCall(t, "202", "203")
+		conv := f.convOf(t, "bob", "202")
+		f.command(t, "bob", "astproxy/atxfer", map[string]string{"convid": conv, "endpointId": "202", "to": "204"})
+		f.ringingOn(t, "204")
+		f.wait(t, caller)
+		f.inCall(t, "203", "204")
+		f.checkTruth(t, "after the transfer")
+		f.expectExten(t, "alice", "203", "talking to 204", talking("204"))
+		f.wait(t, callee, target)
+	}},
+	{name: "pickup-phone", title: "202 calls 203, which rings; 204 picks the call up with **203.", run: func(t *testing.T, f *flowRun) {
+		ringer := f.answer(t, "203", sipp.Script{NoAnswer: true})
+		caller := f.dial(t, "202", "203", sipp.Script{Talk: 8 * time.Second})
+		f.ringingOn(t, "203")
+		picker := f.dial(t, "204", "**203", sipp.Script{})
+		f.inCall(t, "202", "204")
+		f.checkTruth(t, "after the pickup")
+		f.expectExten(t, "alice", "204", "talking to 202", talking("202"))
+		f.wait(t, caller, picker, ringer)
+	}},
+	{name: "pickup-rest", title: "202 calls 203, which rings; dave picks it up on 204 through REST (pickup_conv).", run: func(t *testing.T, f *flowRun) {
+		ringer := f.answer(t, "203", sipp.Script{NoAnswer: true})
+		picker := f.answer(t, "204", sipp.Script{Ring: 500 * time.Millisecond})
+		caller := f.dial(t, "202", "203", sipp.Script{Talk: 8 * time.Second})
+		f.ringingOn(t, "203")
+		f.command(t, "dave", "astproxy/pickup_conv", map[string]string{"endpointId": "203", "destId": "204"})
+		f.inCall(t, "202", "204")
+		f.checkTruth(t, "after the pickup")
+		f.wait(t, caller, picker, ringer)
+	}},
+	{name: "call-waiting", title: "202 talks to 203; 204 calls 203 too (call waiting), gives up after a while.", run: func(t *testing.T, f *flowRun) {
+		// Each call rings 5 s before 203 answers: the second one is given
+		// up before that.
+		callee := f.answer(t, "203", sipp.Script{Ring: 5 * time.Second, Calls: 2, Talk: 10 * time.Second})
+		caller := f.dial(t, "202", "203", sipp.Script{})
+		f.inCall(t, "202", "203")
+		second := f.dial(t, "204", "203", sipp.Script{Cancel: 3 * time.Second})
+		f.checkTruth(t, "while the second call waits")
+		f.expectExten(t, "alice", "203", "busy_ringing", func(e viewExten) bool { return e.Status == "busy_ringing" })
+		f.wait(t, second)
+		f.expectExten(t, "alice", "203", "busy again", func(e viewExten) bool { return e.Status == "busy" })
+		f.wait(t, caller, callee)
+	}},
+	{name: "supervisor-listen", title: "202 talks to 203; alice listens on her desk phone 201 (start_spy).", run: func(t *testing.T, f *flowRun) {
+		callee := f.answer(t, "203", sipp.Script{Ring: time.Second, Talk: 10 * time.Second})
+		caller := f.dial(t, "202", "203", sipp.Script{})
+		f.inCall(t, "202", "203")
+		spy := f.answer(t, "201", sipp.Script{Ring: 500 * time.Millisecond})
+		conv := f.convOf(t, "alice", "203")
+		f.command(t, "alice", "astproxy/start_spy", map[string]string{"convid": conv, "endpointId": "203", "destId": "201"})
+		f.expectRinging(t, "alice", "201", "203")
+		f.expectExten(t, "alice", "201", "listening to 203", talking("203"))
+		f.checkTruth(t, "while alice listens")
+		f.wait(t, caller, callee, spy)
+	}},
+	{name: "supervisor-intrude", title: "202 talks to 203; alice intrudes from 201, speaking to 203 only.", run: func(t *testing.T, f *flowRun) {
+		callee := f.answer(t, "203", sipp.Script{Ring: time.Second, Talk: 10 * time.Second})
+		caller := f.dial(t, "202", "203", sipp.Script{})
+		f.inCall(t, "202", "203")
+		spy := f.answer(t, "201", sipp.Script{Ring: 500 * time.Millisecond})
+		conv := f.convOf(t, "alice", "203")
+		f.command(t, "alice", "astproxy/intrude", map[string]string{"convid": conv, "endpointId": "203", "destId": "201"})
+		f.expectExten(t, "alice", "201", "intruding on 203", talking("203"))
+		f.checkTruth(t, "while alice intrudes")
+		f.wait(t, caller, callee, spy)
+	}},
+	{name: "call-rest", title: "alice calls 203 from her desk phone through REST (Originate: 201 rings, answers, then 203 rings);\nthen hangs up through REST.", run: func(t *testing.T, f *flowRun) {
+		own := f.answer(t, "201", sipp.Script{Ring: 500 * time.Millisecond})
+		callee := f.answer(t, "203", sipp.Script{Ring: time.Second})
+		f.command(t, "alice", "astproxy/call", map[string]string{"number": "203", "endpointId": "201"})
+		f.inCall(t, "201", "203")
+		f.checkTruth(t, "while 201 talks to 203")
+		conv := f.convOf(t, "alice", "201")
+		f.command(t, "alice", "astproxy/hangup", map[string]string{"convid": conv, "endpointId": "201"})
+		f.wait(t, own, callee)
+	}},
+	{name: "park-rest", title: "202 calls 203; bob parks 203 through REST, then takes it back on 202 (pickup_parking).", run: func(t *testing.T, f *flowRun) {
+		callee := f.answer(t, "203", sipp.Script{Ring: time.Second, Talk: 12 * time.Second})
+		caller := f.dial(t, "202", "203", sipp.Script{})
+		f.inCall(t, "202", "203")
+		conv := f.convOf(t, "bob", "202")
+		f.command(t, "bob", "astproxy/park", map[string]string{"convid": conv, "endpointId": "202", "applicantId": "202"})
+		f.waitObject(t, "bob", "parkingUpdate 71", "with a parked call", func(o map[string]any) bool {
+			pc, _ := o["parkedCaller"].(map[string]any)
+			return len(pc) > 0
+		})
+		f.wait(t, caller)
+		back := f.answer(t, "202", sipp.Script{Ring: 500 * time.Millisecond})
+		f.command(t, "bob", "astproxy/pickup_parking", map[string]string{"parking": "71", "destId": "202"})
+		f.inCall(t, "202", "203")
+		f.checkTruth(t, "after the pickup")
+		f.wait(t, back, callee)
+	}},
+	{name: "voicemail", title: "202 leaves a message in dave's box 204 (*204): dave's counters follow.", run: func(t *testing.T, f *flowRun) {
+		f.wait(t, f.dial(t, "202", "*204", sipp.Script{Talk: 3 * time.Second}))
+		f.views["dave"].waitFor(t, "a new voice message", 10*time.Second, func(v *liveView) bool {
+			for _, raw := range v.got(f.start, "newVoiceMessageCounter") {
+				var c struct{ Voicemail, Counter string }
+				_ = json.Unmarshal(raw, &c)
+				if c.Voicemail == "204" && c.Counter == "1" {
+					return true
+				}
+			}
+			return false
+		})
+		f.noEvent(t, "bob", "newVoiceMessageCounter")
+	}},
+}
+
+// convOf waits until user sees one connected conversation on ext and
+// returns its id (the convid of the REST call-control routes).
+func (f *flowRun) convOf(t *testing.T, user, ext string) string {
+	t.Helper()
+	var id string
+	f.views[user].waitFor(t, ext+" in a connected conversation", 8*time.Second, func(v *liveView) bool {
+		e, ok := v.exten(ext)
+		if !ok {
+			return false
+		}
+		for _, c := range e.Conversations {
+			if c.Connected {
+				id = c.ID
+				return true
+			}
+		}
+		return false
+	})
+	if id == "" {
+		t.FailNow()
+	}
+	return id
+}
+
+// command runs a REST route as user and requires a 200 (a call-control
+// route the owner carried out) or a 202 (a presence change it accepted).
+func (f *flowRun) command(t *testing.T, user, route string, body any) {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	if st, out := f.rest(0, user, "POST", "/webrest/"+route, string(b)); st != 200 && st != 202 {
+		t.Fatalf("%s %s %s: HTTP %d %s", user, route, b, st, out)
+	}
+}
+
+// cli runs an Asterisk CLI command.
+func (f *flowRun) cli(t *testing.T, command string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := f.pbx.CLI(ctx, command)
+	if err != nil {
+		t.Fatalf("CLI %q: %v", command, err)
+	}
+	return out
+}
+
+// astdb reads an AstDB key ("" when it is not there).
+func (f *flowRun) astdb(t *testing.T, family, key string) string {
+	out := f.cli(t, "database get "+family+" "+key)
+	v, ok := strings.CutPrefix(strings.TrimSpace(out), "Value: ")
+	if !ok {
+		return ""
+	}
+	return strings.TrimSpace(v)
+}
+
+// waitAstDB waits until the AstDB key holds want ("": deleted).
+func (f *flowRun) waitAstDB(t *testing.T, family, key, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := f.astdb(t, family, key)
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("AstDB %s/%s is %q, want %q", family, key, got, want)
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// objectOf returns the last state of an object user was told (the
+// objectKey of its event), decoded into v; false when none came yet.
+func (f *flowRun) objectOf(user, key string, v any) bool {
+	var last json.RawMessage
+	lv := f.views[user]
+	lv.mu.Lock()
+	for _, e := range lv.events {
+		if !e.at.Before(f.start) && len(e.args) > 0 && objectKey(e.name, e.args[0]) == key {
+			last = e.args[0]
+		}
+	}
+	lv.mu.Unlock()
+	if last == nil {
+		return false
+	}
+	return json.Unmarshal(last, v) == nil
+}
+
+// waitObject waits until user's last state of the object key satisfies cond.
+func (f *flowRun) waitObject(t *testing.T, user, key, what string, cond func(map[string]any) bool) map[string]any {
+	t.Helper()
+	var o map[string]any
+	f.views[user].waitFor(t, key+" "+what, 10*time.Second, func(*liveView) bool {
+		o = nil
+		return f.objectOf(user, key, &o) && cond(o)
+	})
+	return o
+}
+
+// recordingOf is the recording state of ext's one conversation in alice's view.
+func recordingIs(state string) func(viewExten) bool {
+	return func(e viewExten) bool {
+		for _, c := range e.Conversations {
+			return c.Recording == state
+		}
+		return false
+	}
 }
 
 // lastMainPresence is the last main presence of user that v was told.

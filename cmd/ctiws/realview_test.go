@@ -248,6 +248,7 @@ func TestRealPBXReplay(t *testing.T) {
 	for _, f := range files {
 		name := strings.TrimSuffix(filepath.Base(f), ".ami")
 		t.Run(name, func(t *testing.T) {
+			t.Parallel() // each replay has its own node and ports; most of its time is the flow's pauses
 			raw, err := os.ReadFile(strings.TrimSuffix(f, ".ami") + ".view.json")
 			if err != nil {
 				t.Fatalf("the flow's views: %v", err)
