@@ -64,20 +64,7 @@ tenants:
     profiles_file: %s/profiles.json
     objects_file: %s/objects.json
 `, listen, metrics, ln.Addr().String(), dir, stack, dir)
-	path := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmdServe(ctx, []string{"-config", path}, io.Discard) }()
-	defer func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			t.Error("serve did not stop")
-		}
-	}()
+	defer serveInProcess(t, ctx, cfg)()
 	waitFor := func(what string, ok func() bool) {
 		t.Helper()
 		for deadline := time.Now().Add(30 * time.Second); !ok(); time.Sleep(50 * time.Millisecond) {

@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -54,20 +53,7 @@ tenants:
     users_file: %s/users.json
     profiles_file: %s/profiles.json
 `, listen, metrics, ln.Addr().String(), stack, stack)
-	path := filepath.Join(t.TempDir(), "config.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmdServe(ctx, []string{"-config", path}, io.Discard) }()
-	defer func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			t.Error("serve did not stop")
-		}
-	}()
+	defer serveInProcess(t, ctx, cfg)()
 
 	tokens := map[string]string{}
 	for _, u := range []string{"alice", "bob"} {

@@ -13,7 +13,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -56,19 +55,10 @@ tenants:
     profiles_file: %s/profiles.json
     objects_file: %s/objects.json
 `, listen, metrics, addr.String(), simCfg.Username, simCfg.Secret, demo, demo, demo, demo)
-	path := filepath.Join(tb.TempDir(), "config.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		tb.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmdServe(ctx, []string{"-config", path}, io.Discard) }()
+	stop := serveInProcess(tb, ctx, cfg)
 	tb.Cleanup(func() {
+		stop()
 		cancel()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			tb.Error("serve did not stop")
-		}
 		s.Close()
 	})
 	st := &injectStack{sim: s, url: "http://" + listen, tokens: map[string]string{},

@@ -30,6 +30,28 @@ func freeAddr(t testing.TB) string {
 	return a
 }
 
+// serveInProcess writes cfg into a configuration file and runs `ctiws serve`
+// on it in this process; stop ends it and fails the test when it does not
+// stop within 5 s.
+func serveInProcess(tb testing.TB, ctx context.Context, cfg string) (stop func()) {
+	tb.Helper()
+	path := filepath.Join(tb.TempDir(), "config.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- cmdServe(ctx, []string{"-config", path}, io.Discard) }()
+	return func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			tb.Error("serve did not stop")
+		}
+	}
+}
+
 // demoConfig writes a config using the demo tenant files on free ports.
 func demoConfig(t testing.TB, extra string) (path, listen, metrics string) {
 	t.Helper()

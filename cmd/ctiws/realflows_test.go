@@ -27,24 +27,23 @@ const (
 type ringEvent struct{ NumCalled, CallerNum, CallerName string }
 type hangupEvent struct{ Cause, CallerNum, ChannelExten, CalledNum string }
 
-func (f *flowRun) ringings(user string) []ringEvent {
-	var out []ringEvent
-	for _, raw := range f.views[user].got(f.start, "extenRinging") {
-		var e ringEvent
+// eventsOf decodes the events named name that user got during the flow.
+func eventsOf[T any](f *flowRun, user, name string) []T {
+	var out []T
+	for _, raw := range f.views[user].got(f.start, name) {
+		var e T
 		_ = json.Unmarshal(raw, &e)
 		out = append(out, e)
 	}
 	return out
 }
 
+func (f *flowRun) ringings(user string) []ringEvent {
+	return eventsOf[ringEvent](f, user, "extenRinging")
+}
+
 func (f *flowRun) hangups(user string) []hangupEvent {
-	var out []hangupEvent
-	for _, raw := range f.views[user].got(f.start, "extenHangup") {
-		var e hangupEvent
-		_ = json.Unmarshal(raw, &e)
-		out = append(out, e)
-	}
-	return out
+	return eventsOf[hangupEvent](f, user, "extenHangup")
 }
 
 // expectRinging waits until user is told that numCalled rings for callerNum.

@@ -141,21 +141,9 @@ tenants:
     profiles_file: %s/profiles.json
     objects_file: %s
 `, listen, metrics, ln.Addr().String(), stack, stack, objects)
-	path := filepath.Join(t.TempDir(), "config.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- cmdServe(ctx, []string{"-config", path}, io.Discard) }()
-	defer func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			t.Error("serve did not stop")
-		}
-	}()
+	defer cancel()
+	defer serveInProcess(t, ctx, cfg)()
 
 	var mu sync.Mutex
 	got := map[string][]recorded{}
