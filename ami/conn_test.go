@@ -281,7 +281,7 @@ func TestKeepaliveTimeoutReconnects(t *testing.T) {
 }
 
 func TestRunnerReturnsNotOwnerAtOnce(t *testing.T) {
-	srv := newReplay(t, "testdata/transcripts/message-waiting.ami")
+	srv := newReplay(t, "testdata/transcripts/dnd.ami")
 	r := NewRunner(Config{Address: srv.addr(), Username: "u", Secret: "s", Tenant: "t", PingInterval: time.Minute, ReconcileInterval: -1},
 		testDirectory(t), testObjects(t), nil, Hooks{})
 	err := r.Run(context.Background(), func(context.Context, []cluster.Event) error {
