@@ -245,7 +245,7 @@ var realFlows = []realFlow{
 		f.expectExten(t, "bob", "201", "idle", func(e viewExten) bool { return e.Status == "online" && len(e.Conversations) == 0 })
 		f.wait(t, caller, callee)
 	}},
-	{name: "conference", title: "202 and 203 join ConfBridge 300; 202 leaves, then 203: the conference ends.", run: func(t *testing.T, f *flowRun) {
+	{name: "conference", title: "202 and 203 join ConfBridge 300; 203 is muted; 202 leaves, then 203: the conference ends.", run: func(t *testing.T, f *flowRun) {
 		a := f.dial(t, "202", "300", sipp.Script{Talk: talkFor})
 		time.Sleep(500 * time.Millisecond)
 		b := f.dial(t, "203", "300", sipp.Script{Talk: talkFor + 2*time.Second})
@@ -259,6 +259,16 @@ var realFlows = []realFlow{
 			return n == 2
 		})
 		f.checkTruth(t, "during the conference")
+		var member string
+		for _, c := range f.state().channelsOf("203") {
+			member = c.Name
+		}
+		f.cli(t, "confbridge mute 300 "+member)
+		f.waitObject(t, "carol", "confBridgeUpdate 300", "203 muted", func(o map[string]any) bool {
+			users, _ := o["users"].(map[string]any)
+			u, _ := users["203"].(map[string]any)
+			return u["muted"] == true
+		})
 		f.expectExten(t, "alice", "202", "in the conference", func(e viewExten) bool {
 			for _, c := range e.Conversations {
 				return c.InConference
@@ -479,6 +489,14 @@ var realFlows = []realFlow{
 		f.expectExten(t, "alice", "202", "recording again", recordingIs("true"))
 		f.command(t, "bob", "astproxy/stop_record", arg)
 		f.expectExten(t, "alice", "202", "not recording", recordingIs("false"))
+		f.wait(t, caller, callee)
+	}},
+	{name: "recording-phone", title: "202 calls 203 and starts recording with the one-touch feature code *3 (DTMF).", run: func(t *testing.T, f *flowRun) {
+		callee := f.answer(t, "203", sipp.Script{Ring: time.Second})
+		caller := f.dial(t, "202", "203", sipp.Script{DTMF: "*3", Talk: 6 * time.Second})
+		f.inCall(t, "202", "203")
+		f.expectExten(t, "alice", "202", "recording", recordingIs("true"))
+		f.checkTruth(t, "while recording")
 		f.wait(t, caller, callee)
 	}},
 	{name: "blind-transfer-phone", title: "202 calls 203 and transfers it blind by REFER to 204; 203 and 204 talk.", run: func(t *testing.T, f *flowRun) {
@@ -716,6 +734,10 @@ func (f *flowRun) waitObject(t *testing.T, user, key, what string, cond func(map
 		o = nil
 		return f.objectOf(user, key, &o) && cond(o)
 	})
+	if t.Failed() {
+		b, _ := json.Marshal(o)
+		t.Logf("%s's last %s: %s", user, key, b)
+	}
 	return o
 }
 

@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -418,6 +419,9 @@ func (f *flowRun) checkTruth(t *testing.T, when string) {
 			}
 		}
 		if len(diff) == 0 {
+			diff = f.checkProfiles()
+		}
+		if len(diff) == 0 {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -426,6 +430,43 @@ func (f *flowRun) checkTruth(t *testing.T, when string) {
 		}
 		time.Sleep(150 * time.Millisecond)
 	}
+}
+
+// privacyUsers are the lab's users with privacy and the extensions they
+// own: they read numbers in their own calls in clear, every other number
+// masked (carol, a supervisor, reads queue calls in clear and is left out).
+var privacyUsers = map[string][]string{"bob": {"202"}, "dave": {"204"}}
+
+// checkProfiles compares the privacy users' views with alice's (no
+// privacy): the same statuses and conversations, numbers masked in other
+// users' calls and clear in their own.
+func (f *flowRun) checkProfiles() []string {
+	var diff []string
+	for user, own := range privacyUsers {
+		for _, ext := range labExtens {
+			want, _ := f.views["alice"].exten(ext)
+			got, ok := f.views[user].exten(ext)
+			if !ok {
+				diff = append(diff, fmt.Sprintf("%s never saw %s", user, ext))
+				continue
+			}
+			if got.Status != want.Status || len(got.Conversations) != len(want.Conversations) {
+				diff = append(diff, fmt.Sprintf("%s sees %s %s with %d conversations, alice %s with %d", user, ext, got.Status, len(got.Conversations), want.Status, len(want.Conversations)))
+				continue
+			}
+			mine := slices.Contains(own, ext)
+			for id, c := range got.Conversations {
+				clear := want.Conversations[id].CounterpartNum
+				switch {
+				case mine && c.CounterpartNum != clear:
+					diff = append(diff, fmt.Sprintf("%s reads %q in its own call on %s, alice %q", user, c.CounterpartNum, ext, clear))
+				case !mine && strings.ContainsAny(clear, "0123456789") && c.CounterpartNum != masked(clear):
+					diff = append(diff, fmt.Sprintf("%s reads %q on %s: want %q masked", user, c.CounterpartNum, ext, clear))
+				}
+			}
+		}
+	}
+	return diff
 }
 
 // truthStatus is what a device's status must be from the PBX's side.
