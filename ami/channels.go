@@ -4,7 +4,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/ctiws/ctiws/cluster"
 	"github.com/staskobzar/goami2"
 
 	"github.com/ctiws/ctiws/pbx"
@@ -445,7 +444,7 @@ func (m *Model) onDialBegin(msg *goami2.Message) {
 		name = ""
 	}
 	_, hasConf := m.confs[s.cidNum]
-	m.notify(cluster.EvExtenDialing, dialingPayload{
+	m.notify(pbx.EvExtenDialing, dialingPayload{
 		DialingExten:   destExt,
 		CallerIdentity: callerIdentity{NumCalled: destExt, CallerNum: s.cidNum, CallerName: name},
 		CallerHasConf:  hasConf,
@@ -529,7 +528,7 @@ func (m *Model) onBridgeEnter(msg *goami2.Message) {
 	if conf {
 		// Joining a conference is no call with a person: the other side
 		// is the room.
-		m.notify(cluster.EvExtenConnected, connectedPayload{
+		m.notify(pbx.EvExtenConnected, connectedPayload{
 			Num1: c.ext, Num2: c.confRoom, Direction: "out", UniqueID: c.uid, LinkedID: c.lid,
 		})
 		return
@@ -548,7 +547,7 @@ func (m *Model) notifyConnected(c *channel) {
 	if c.uid == c.lid {
 		dir = "out"
 	}
-	m.notify(cluster.EvExtenConnected, connectedPayload{
+	m.notify(pbx.EvExtenConnected, connectedPayload{
 		Num1: c.ext, Num2: c.connNum, Direction: dir, UniqueID: c.uid, LinkedID: c.lid,
 		ThroughTrunk: m.throughTrunk(c, m.partner(c)),
 	})
@@ -585,7 +584,7 @@ func (m *Model) onHangup(msg *goami2.Message) {
 	m.applySnap(c, s)
 	m.removeChannel(c)
 	if c.ext != "" {
-		m.notify(cluster.EvExtenHangup, hangupPayload{
+		m.notify(pbx.EvExtenHangup, hangupPayload{
 			Cause: causeName(field(msg, "Cause")), CallerNum: c.cidNum, ChannelExten: c.ext, CalledNum: calledNum(c, s.exten),
 		})
 	}

@@ -304,7 +304,7 @@ func (m *Model) deleted(k okey) {
 	delete(m.last, k)
 	ev := cluster.Event{Tenant: m.tenant, Name: k.k.ChangeEvent(), Key: k.String(), Del: true}
 	if k.k == pbx.KindConf {
-		ev.Name = cluster.EvConfBridgeConfEnd
+		ev.Name = pbx.EvConfBridgeConfEnd
 		ev.Data = pbx.ConfEndJSON(k.id)
 	}
 	m.out = append(m.out, ev)

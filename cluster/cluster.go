@@ -47,28 +47,14 @@ func (e *RenewErrors) Error() string {
 // Unwrap returns the reasons, for errors.Is and errors.As.
 func (e *RenewErrors) Unwrap() []error { return e.Failed }
 
-// Event names published by the owner of a tenant's PBX (the model events of
-// docs/ami-model.md, named like astproxy's).
-const (
-	EvExtenChanged          = "extenChanged"
-	EvExtenDialing          = "extenDialing"
-	EvExtenConnected        = "extenConnected"
-	EvExtenHangup           = "extenHangup"
-	EvQueueChanged          = "queueChanged"
-	EvQueueMemberChanged    = "queueMemberChanged"
-	EvTrunkChanged          = "trunkChanged"
-	EvParkingChanged        = "parkingChanged"
-	EvConfBridgeConfChanged = "confBridgeConfChanged"
-	EvConfBridgeConfEnd     = "confBridgeConfEnd"
-	EvVoicemailChanged      = "voicemailChanged"
-	// EvResync has two uses, told apart by Seq: from the owner (Seq > 0)
-	// it says the model was (re)built after an AMI (re)connect; from the
-	// bus itself (Seq == 0 and Epoch == 0) it says events may have been
-	// lost (queue overflow, reconnect, sequence gap) and the subscriber must
-	// re-read State and treat events with a Seq at or below the State's as
-	// duplicates.
-	EvResync = "modelResync"
-)
+// EvResync is the bus's resync marker. It has two uses, told apart by Seq:
+// from the owner of a tenant's PBX (Seq > 0) it says the model was
+// (re)built after an AMI (re)connect; from the bus itself (Seq == 0 and
+// Epoch == 0) it says events may have been lost (queue overflow,
+// reconnect, sequence gap) and the subscriber must re-read State and treat
+// events with a Seq at or below the State's as duplicates. Every other
+// event name is opaque to the bus: the PBX's are in package pbx.
+const EvResync = "modelResync"
 
 // Event is one message on a tenant's bus.
 //

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ctiws/ctiws/cluster"
 	"github.com/ctiws/ctiws/directory"
+	"github.com/ctiws/ctiws/pbx"
 	"github.com/ctiws/ctiws/ws"
 	"github.com/ctiws/ctiws/ws/auth"
 )
@@ -212,8 +213,8 @@ func TestCallControlQManager(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatal(err)
 	}
-	err = e.b.Bus.PublishFenced(ctx, l, []cluster.Event{{Tenant: "t1", Name: cluster.EvQueueMemberChanged,
-		Key: cluster.KeyQueueMember + "401/203", Data: json.RawMessage(`{"member":"203","queue":"401"}`)}})
+	err = e.b.Bus.PublishFenced(ctx, l, []cluster.Event{{Tenant: "t1", Name: pbx.EvQueueMemberChanged,
+		Key: pbx.KeyQueueMember + "401/203", Data: json.RawMessage(`{"member":"203","queue":"401"}`)}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,21 +15,21 @@ func (r *router) pbxEvent(ev cluster.Event) {
 	cfg := r.tenant.Config()
 	priv := cfg.Privacy
 	switch ev.Name {
-	case cluster.EvExtenChanged:
+	case pbx.EvExtenChanged:
 		e, err := r.state.rememberExten(ev)
 		if err != nil {
 			r.bad(ev, err)
 			return
 		}
 		r.routeExtension(cfg, e, ev.Data)
-	case cluster.EvQueueChanged, cluster.EvQueueMemberChanged, cluster.EvTrunkChanged, cluster.EvParkingChanged:
+	case pbx.EvQueueChanged, pbx.EvQueueMemberChanged, pbx.EvTrunkChanged, pbx.EvParkingChanged:
 		r.state.remember(ev)
 		r.routeRooms(roomEventOf(ev.Name), ev, priv)
-	case cluster.EvExtenDialing:
+	case pbx.EvExtenDialing:
 		r.routeDialing(cfg, ev)
-	case cluster.EvExtenConnected:
+	case pbx.EvExtenConnected:
 		r.routeConnected(cfg, ev)
-	case cluster.EvExtenHangup:
+	case pbx.EvExtenHangup:
 		var h struct {
 			ChannelExten string `json:"channelExten"`
 		}
@@ -38,7 +38,7 @@ func (r *router) pbxEvent(ev cluster.Event) {
 			return
 		}
 		r.toUsers(r.ownersOf(cfg, h.ChannelExten), eio.Event(evExtenHangup, ev.Data), evExtenHangup, "")
-	case cluster.EvConfBridgeConfChanged:
+	case pbx.EvConfBridgeConfChanged:
 		prev := r.state.confs[strings.TrimPrefix(ev.Key, objectPrefixConf)]
 		c, err := r.state.rememberConf(ev)
 		if err != nil {
@@ -49,7 +49,7 @@ func (r *router) pbxEvent(ev cluster.Event) {
 		r.state.addConfAudience(c.ID, users)
 		r.toUsers(users, eio.Event(evConfBridgeUpdate, ev.Data), evConfBridgeUpdate, evConfBridgeUpdate+"|"+ev.Key)
 		r.toUsers(users, eio.Event(evMeetmeConfUpdate, ev.Data), evMeetmeConfUpdate, evMeetmeConfUpdate+"|"+ev.Key)
-	case cluster.EvConfBridgeConfEnd:
+	case pbx.EvConfBridgeConfEnd:
 		// The end goes to the owner and to every user that was sent the
 		// conference's updates: Asterisk ends a conference after its last
 		// participant left, so the last update had no one in it.
@@ -65,7 +65,7 @@ func (r *router) pbxEvent(ev cluster.Event) {
 		data := pbx.ConfEndJSON(id)
 		r.toUsers(users, eio.Event(evConfBridgeEnd, data), evConfBridgeEnd, "")
 		r.toUsers(users, eio.Event(evMeetmeConfEnd, data), evMeetmeConfEnd, "")
-	case cluster.EvVoicemailChanged:
+	case pbx.EvVoicemailChanged:
 		r.state.remember(ev)
 		r.routeVoicemail(cfg, ev)
 	case cluster.EvResync:
@@ -101,11 +101,11 @@ type roomEvent struct {
 // roomEventOf returns the routing of an owner event of a room object.
 func roomEventOf(ownerEvent string) roomEvent {
 	switch ownerEvent {
-	case cluster.EvQueueChanged:
+	case pbx.EvQueueChanged:
 		return roomEvent{evQueueUpdate, roomQueuesClear, roomQueuesPrivacy, objectPrefixQueue}
-	case cluster.EvQueueMemberChanged:
+	case pbx.EvQueueMemberChanged:
 		return roomEvent{evQueueMemberUpdate, roomQueuesClear, roomQueuesPrivacy, ""}
-	case cluster.EvTrunkChanged:
+	case pbx.EvTrunkChanged:
 		return roomEvent{evTrunkUpdate, roomTrunksClear, roomTrunksPrivacy, objectPrefixTrunk}
 	default:
 		return roomEvent{evParkingUpdate, roomParkingsClear, roomParkingsPrivacy, objectPrefixParking}
