@@ -30,9 +30,7 @@ func (r *router) pbxEvent(ev cluster.Event) {
 	case pbx.EvExtenConnected:
 		r.routeConnected(cfg, ev)
 	case pbx.EvExtenHangup:
-		var h struct {
-			ChannelExten string `json:"channelExten"`
-		}
+		var h pbx.ExtenHangup
 		if err := json.Unmarshal(ev.Data, &h); err != nil || h.ChannelExten == "" {
 			r.bad(ev, err)
 			return
@@ -143,15 +141,7 @@ func (r *router) ownersOf(cfg *TenantConfig, ext string) []string {
 
 // routeDialing sends extenRinging to the user owning the dialled extension.
 func (r *router) routeDialing(cfg *TenantConfig, ev cluster.Event) {
-	var d struct {
-		DialingExten   string `json:"dialingExten"`
-		CallerHasConf  bool   `json:"callerHasConf"`
-		CallerIdentity struct {
-			NumCalled  string `json:"numCalled"`
-			CallerNum  string `json:"callerNum"`
-			CallerName string `json:"callerName"`
-		} `json:"callerIdentity"`
-	}
+	var d pbx.ExtenDialing
 	if err := json.Unmarshal(ev.Data, &d); err != nil || d.DialingExten == "" {
 		r.bad(ev, err)
 		return
@@ -168,10 +158,7 @@ func (r *router) routeDialing(cfg *TenantConfig, ev cluster.Event) {
 // routeConnected sends extenConnected and extenConvConnected to the owner of
 // num1 (docs/protocol.md, section 4.3).
 func (r *router) routeConnected(cfg *TenantConfig, ev cluster.Event) {
-	var d struct {
-		Num1 string `json:"num1"`
-		Num2 string `json:"num2"`
-	}
+	var d pbx.ExtenConnected
 	if err := json.Unmarshal(ev.Data, &d); err != nil || d.Num1 == "" {
 		r.bad(ev, err)
 		return
@@ -210,11 +197,7 @@ func (r *router) confUsers(cfg *TenantConfig, c, prev *pbx.Conference) []string 
 // routeVoicemail sends updateNewVoiceMessages and newVoiceMessageCounter to
 // the owners of the box only (the original broadcast the counter).
 func (r *router) routeVoicemail(cfg *TenantConfig, ev cluster.Event) {
-	var v struct {
-		Voicemail string `json:"voicemail"`
-		New       string `json:"new"`
-		Old       string `json:"old"`
-	}
+	var v pbx.Voicemail
 	if err := json.Unmarshal(ev.Data, &v); err != nil || v.Voicemail == "" {
 		r.bad(ev, err)
 		return
