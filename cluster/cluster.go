@@ -5,7 +5,9 @@
 // Two implementations exist: cluster/memory (one node, the embedded default)
 // and cluster/redisbackend (many nodes). Both pass the same contract suite in
 // cluster/clustertest. The ws and ami packages never import each other; they
-// meet through the types of this package.
+// meet through the interfaces of this package and the PBX vocabulary of
+// package pbx. Events and commands travel opaque: a name, a key and JSON
+// data; their names and payload types are pbx's, not this package's.
 //
 // Every method is tenant-scoped: tenants never see each other's data.
 package cluster
@@ -241,12 +243,14 @@ func Each(fn func(Event)) func([]Event) {
 }
 
 // Command is a request for the owner of a tenant's PBX (e.g. a presence
-// change carried out through AMI). Build it with NewCommand from a typed
-// argument (see command.go); the owner reads it back with Decode.
+// change carried out through AMI). The queue carries it opaquely: a Name
+// and JSON Args. Build it with NewCommand from a typed argument (the PBX
+// vocabulary's, pbx.CommandArgs); the owner reads it back with
+// pbx.DecodeCommand.
 type Command struct {
 	ID     string          `json:"id,omitempty"`
 	Tenant string          `json:"tenant"`
-	Name   CommandKind     `json:"name"`
+	Name   string          `json:"name"`
 	User   string          `json:"user,omitempty"`
 	Args   json.RawMessage `json:"args,omitempty"`
 	// Reply asks the owner to publish the command's result under ID
