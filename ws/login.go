@@ -189,7 +189,7 @@ func (s *Server) logout(c *conn, l *login) {
 	}
 }
 
-func (s *Server) sendCommand(ctx context.Context, tenant string, name string, user string) {
+func (s *Server) sendCommand(ctx context.Context, tenant, name, user string) {
 	if err := s.backend.Commands.Send(ctx, cluster.Command{Tenant: tenant, Name: name, User: user}); err != nil {
 		s.log.Warn("command to PBX owner failed", "tenant", tenant, "command", name, "err", err)
 	}
