@@ -4,7 +4,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/ctiws/ctiws/cluster"
 	"github.com/staskobzar/goami2"
 
 	"github.com/ctiws/ctiws/pbx"
@@ -399,21 +398,6 @@ func (m *Model) removeFromOwner(c *channel) {
 	}
 }
 
-// dialingPayload is extenDialing's data.
-type dialingPayload struct {
-	DialingExten   string         `json:"dialingExten"`
-	CallerIdentity callerIdentity `json:"callerIdentity"`
-	CallerHasConf  bool           `json:"callerHasConf"`
-	Channel        string         `json:"channel"`
-	DestUniqueID   string         `json:"destUniqueId"`
-}
-
-type callerIdentity struct {
-	NumCalled  string `json:"numCalled"`
-	CallerNum  string `json:"callerNum"`
-	CallerName string `json:"callerName"`
-}
-
 func (m *Model) onDialBegin(msg *goami2.Message) {
 	src := m.channelFor(readSnap(msg, ""), true)
 	ds := readSnap(msg, "Dest")
@@ -445,9 +429,9 @@ func (m *Model) onDialBegin(msg *goami2.Message) {
 		name = ""
 	}
 	_, hasConf := m.confs[s.cidNum]
-	m.notify(cluster.EvExtenDialing, dialingPayload{
+	m.notify(pbx.EvExtenDialing, pbx.ExtenDialing{
 		DialingExten:   destExt,
-		CallerIdentity: callerIdentity{NumCalled: destExt, CallerNum: s.cidNum, CallerName: name},
+		CallerIdentity: pbx.CallerIdentity{NumCalled: destExt, CallerNum: s.cidNum, CallerName: name},
 		CallerHasConf:  hasConf,
 		Channel:        ds.channel,
 		DestUniqueID:   ds.uid,
@@ -472,16 +456,6 @@ func (m *Model) onDialEnd(msg *goami2.Message) {
 		dst.dialPeer = ""
 		m.markOwner(dst)
 	}
-}
-
-// connectedPayload is extenConnected's data.
-type connectedPayload struct {
-	Num1         string `json:"num1"`
-	Num2         string `json:"num2"`
-	Direction    string `json:"direction"`
-	UniqueID     string `json:"uniqueid"`
-	LinkedID     string `json:"linkedid"`
-	ThroughTrunk bool   `json:"throughTrunk"`
 }
 
 func (m *Model) onBridgeEnter(msg *goami2.Message) {
@@ -529,7 +503,7 @@ func (m *Model) onBridgeEnter(msg *goami2.Message) {
 	if conf {
 		// Joining a conference is no call with a person: the other side
 		// is the room.
-		m.notify(cluster.EvExtenConnected, connectedPayload{
+		m.notify(pbx.EvExtenConnected, pbx.ExtenConnected{
 			Num1: c.ext, Num2: c.confRoom, Direction: "out", UniqueID: c.uid, LinkedID: c.lid,
 		})
 		return
@@ -548,7 +522,7 @@ func (m *Model) notifyConnected(c *channel) {
 	if c.uid == c.lid {
 		dir = "out"
 	}
-	m.notify(cluster.EvExtenConnected, connectedPayload{
+	m.notify(pbx.EvExtenConnected, pbx.ExtenConnected{
 		Num1: c.ext, Num2: c.connNum, Direction: dir, UniqueID: c.uid, LinkedID: c.lid,
 		ThroughTrunk: m.throughTrunk(c, m.partner(c)),
 	})
@@ -565,14 +539,6 @@ func (m *Model) onBridgeLeave(msg *goami2.Message) {
 	}
 }
 
-// hangupPayload is extenHangup's data.
-type hangupPayload struct {
-	Cause        string `json:"cause"`
-	CallerNum    string `json:"callerNum"`
-	ChannelExten string `json:"channelExten"`
-	CalledNum    string `json:"calledNum"`
-}
-
 func (m *Model) onHangup(msg *goami2.Message) {
 	s := readSnap(msg, "")
 	c := m.chans[s.channel]
@@ -585,7 +551,7 @@ func (m *Model) onHangup(msg *goami2.Message) {
 	m.applySnap(c, s)
 	m.removeChannel(c)
 	if c.ext != "" {
-		m.notify(cluster.EvExtenHangup, hangupPayload{
+		m.notify(pbx.EvExtenHangup, pbx.ExtenHangup{
 			Cause: causeName(field(msg, "Cause")), CallerNum: c.cidNum, ChannelExten: c.ext, CalledNum: calledNum(c, s.exten),
 		})
 	}

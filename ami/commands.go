@@ -30,7 +30,7 @@ import (
 // before Do returns. Refusals wrap cluster.ErrCommandInvalid, …Forbidden
 // or …NotFound; the user hooks (UserLoggedIn/Out) belong to the owner.
 func (r *Runner) Do(ctx context.Context, c cluster.Command) (json.RawMessage, error) {
-	args, err := c.Decode()
+	args, err := pbx.DecodeCommand(c.Name, c.Args)
 	if err != nil {
 		return nil, fmt.Errorf("ami: %w", err)
 	}
@@ -39,13 +39,13 @@ func (r *Runner) Do(ctx context.Context, c cluster.Command) (json.RawMessage, er
 		return nil, ErrNotConnected
 	}
 	switch a := args.(type) {
-	case cluster.Presence:
+	case pbx.Presence:
 		return nil, r.presence(ctx, conn, a)
-	case cluster.QueueLogin:
+	case pbx.QueueLogin:
 		return nil, r.queueLog(ctx, conn, a.Exten, a.Queue, true)
-	case cluster.QueueLogout:
+	case pbx.QueueLogout:
 		return nil, r.queueLog(ctx, conn, a.Exten, a.Queue, false)
-	case cluster.UserLoggedIn, cluster.UserLoggedOut:
+	case pbx.UserLoggedIn, pbx.UserLoggedOut:
 		return nil, fmt.Errorf("ami: %s is carried out by the owner, not the PBX: %w", c.Name, cluster.ErrCommandInvalid)
 	}
 	return r.control(ctx, conn, c.User, args)
@@ -54,7 +54,7 @@ func (r *Runner) Do(ctx context.Context, c cluster.Command) (json.RawMessage, er
 // dbWrite is one AstDB change: val "" deletes.
 type dbWrite struct{ family, key, val string }
 
-func (r *Runner) presence(ctx context.Context, conn *Conn, a cluster.Presence) error {
+func (r *Runner) presence(ctx context.Context, conn *Conn, a pbx.Presence) error {
 	if !pbx.ValidID(a.Exten) {
 		return fmt.Errorf("ami: presence: bad extension %q: %w", safeName(a.Exten), cluster.ErrCommandInvalid)
 	}
@@ -129,7 +129,7 @@ func (r *Runner) presence(ctx context.Context, conn *Conn, a cluster.Presence) e
 }
 
 func (r *Runner) queueLog(ctx context.Context, conn *Conn, exten, queue string, login bool) error {
-	a := cluster.QueueLogin{Exten: exten, Queue: queue}
+	a := pbx.QueueLogin{Exten: exten, Queue: queue}
 	if !pbx.ValidID(a.Exten) || (a.Queue != "" && !pbx.ValidID(a.Queue)) {
 		return fmt.Errorf("ami: queue login/logout: bad extension or queue id: %w", cluster.ErrCommandInvalid)
 	}

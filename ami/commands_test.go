@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ctiws/ctiws/cluster"
+	"github.com/ctiws/ctiws/pbx"
 )
 
 // snapshotPart returns the snapshot section of a transcript.
@@ -134,10 +135,10 @@ ActionID: x
 	mu.Lock()
 	before := len(got)
 	mu.Unlock()
-	if _, err := r.Do(ctx, cluster.NewCommand("t1", "alice", cluster.Presence{Exten: "201", Status: "dnd"})); err != nil {
+	if _, err := r.Do(ctx, cluster.NewCommand("t1", "alice", pbx.Presence{Exten: "201", Status: "dnd"})); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Do(ctx, cluster.NewCommand("t1", "alice", cluster.QueueLogin{Exten: "201"})); err != nil {
+	if _, err := r.Do(ctx, cluster.NewCommand("t1", "alice", pbx.QueueLogin{Exten: "201"})); err != nil {
 		t.Fatal(err)
 	}
 	mu.Lock()

@@ -116,7 +116,7 @@ func (m *Model) setVoicemail(box, newMsgs, old string) {
 	v := m.vms[box]
 	if v == nil {
 		box = keep(box)
-		v = &voicemail{Voicemail: box}
+		v = &pbx.Voicemail{Voicemail: box}
 		m.vms[box] = v
 	}
 	v.New, v.Old = intern(newMsgs), intern(old)

@@ -135,10 +135,10 @@ func validChannel(s string) bool {
 }
 
 // control carries out one call control command for user.
-func (r *Runner) control(ctx context.Context, conn *Conn, user string, args cluster.CommandArgs) (json.RawMessage, error) {
+func (r *Runner) control(ctx context.Context, conn *Conn, user string, args pbx.CommandArgs) (json.RawMessage, error) {
 	m := r.model
 	switch a := args.(type) {
-	case cluster.Call:
+	case pbx.Call:
 		if !pbx.ValidNumber(a.Number) {
 			return nil, fmt.Errorf("ami: call: the number is not dialable: %w", cluster.ErrCommandInvalid)
 		}
@@ -149,7 +149,7 @@ func (r *Runner) control(ctx context.Context, conn *Conn, user string, args clus
 		return r.originate(ctx, conn, "call", d.tech+"/"+a.Exten,
 			"Context", d.context, "Exten", a.Number, "Priority", "1",
 			"CallerID", callerID(d.name, a.Exten))
-	case cluster.PickupConv:
+	case pbx.PickupConv:
 		if _, err := m.dialerOf(a.Exten); err != nil {
 			return nil, fmt.Errorf("ami: pickup: %w", err)
 		}
@@ -160,13 +160,13 @@ func (r *Runner) control(ctx context.Context, conn *Conn, user string, args clus
 		return r.originate(ctx, conn, "pickup", d.tech+"/"+a.Dest,
 			"Context", d.context, "Exten", m.objs.pickupPrefix()+a.Exten, "Priority", "1",
 			"CallerID", callerID(d.name, a.Dest))
-	case cluster.Hangup:
+	case pbx.Hangup:
 		cv, err := m.findConv(a.Exten, a.ConvID)
 		if err != nil {
 			return nil, fmt.Errorf("ami: hangup: %w", err)
 		}
 		return nil, simple(ctx, conn, "Hangup", "Channel", cv.own)
-	case cluster.BlindTransfer:
+	case pbx.BlindTransfer:
 		if !pbx.ValidNumber(a.To) {
 			return nil, fmt.Errorf("ami: blind transfer: the destination is not dialable: %w", cluster.ErrCommandInvalid)
 		}
@@ -178,7 +178,7 @@ func (r *Runner) control(ctx context.Context, conn *Conn, user string, args clus
 			return nil, fmt.Errorf("ami: blind transfer: the conversation has no other party: %w", cluster.ErrCommandForbidden)
 		}
 		return nil, simple(ctx, conn, "BlindTransfer", "Channel", cv.own, "Context", m.objs.transferContext(), "Exten", a.To)
-	case cluster.AttendedTransfer:
+	case pbx.AttendedTransfer:
 		if !pbx.ValidNumber(a.To) || strings.Contains(a.To, "#") {
 			return nil, fmt.Errorf("ami: attended transfer: the destination is not dialable: %w", cluster.ErrCommandInvalid)
 		}
@@ -192,7 +192,7 @@ func (r *Runner) control(ctx context.Context, conn *Conn, user string, args clus
 		// Atxfer queues the digits as DTMF; "#" ends the collection at
 		// once (astproxy does the same).
 		return nil, simple(ctx, conn, "Atxfer", "Channel", cv.own, "Context", m.objs.transferContext(), "Exten", a.To+"#")
-	case cluster.Park:
+	case pbx.Park:
 		cv, err := m.findConv(a.Exten, a.ConvID)
 		if err != nil {
 			return nil, fmt.Errorf("ami: park: %w", err)
@@ -209,7 +209,7 @@ func (r *Runner) control(ctx context.Context, conn *Conn, user string, args clus
 			return nil, fmt.Errorf("ami: park: the applicant is not a party of the conversation: %w", cluster.ErrCommandForbidden)
 		}
 		return nil, simple(ctx, conn, "Park", "Channel", park, "TimeoutChannel", ret)
-	case cluster.PickupParking:
+	case pbx.PickupParking:
 		if !pbx.ValidID(a.Parking) {
 			return nil, fmt.Errorf("ami: pickup parking: bad parking id: %w", cluster.ErrCommandInvalid)
 		}
@@ -227,7 +227,7 @@ func (r *Runner) control(ctx context.Context, conn *Conn, user string, args clus
 			return nil, fmt.Errorf("ami: pickup parking: no call parked in %s: %w", a.Parking, cluster.ErrCommandNotFound)
 		}
 		return nil, simple(ctx, conn, "Redirect", "Channel", ch, "Context", d.context, "Exten", a.Dest, "Priority", "1")
-	case cluster.StartRecord:
+	case pbx.StartRecord:
 		cv, err := m.findConv(a.Exten, a.ConvID)
 		if err != nil {
 			return nil, fmt.Errorf("ami: start record: %w", err)
@@ -236,7 +236,7 @@ func (r *Runner) control(ctx context.Context, conn *Conn, user string, args clus
 			return nil, nil // already recorded (astproxy answers success too)
 		}
 		return nil, r.startRecord(ctx, conn, a.Exten, cv)
-	case cluster.StopRecord:
+	case pbx.StopRecord:
 		cv, err := m.findConv(a.Exten, a.ConvID)
 		if err != nil {
 			return nil, fmt.Errorf("ami: stop record: %w", err)
@@ -245,40 +245,40 @@ func (r *Runner) control(ctx context.Context, conn *Conn, user string, args clus
 			return nil, fmt.Errorf("ami: stop record: the conversation is not being recorded: %w", cluster.ErrCommandForbidden)
 		}
 		return nil, simple(ctx, conn, "StopMixMonitor", "Channel", cv.src)
-	case cluster.MuteRecord, cluster.UnmuteRecord:
-		on := args.Kind() == cluster.CmdMuteRecord
+	case pbx.MuteRecord, pbx.UnmuteRecord:
+		on := args.CommandName() == pbx.CmdMuteRecord
 		conv := convOf(args)
 		cv, err := m.findConv(conv.Exten, conv.ConvID)
 		if err != nil {
-			return nil, fmt.Errorf("ami: %s: %w", args.Kind(), err)
+			return nil, fmt.Errorf("ami: %s: %w", args.CommandName(), err)
 		}
 		if !cv.recording {
-			return nil, fmt.Errorf("ami: %s: the conversation is not being recorded: %w", args.Kind(), cluster.ErrCommandForbidden)
+			return nil, fmt.Errorf("ami: %s: the conversation is not being recorded: %w", args.CommandName(), cluster.ErrCommandForbidden)
 		}
 		state := "0"
 		if on {
 			state = "1"
 		}
 		return nil, simple(ctx, conn, "MixMonitorMute", "Channel", cv.src, "Direction", "both", "State", state)
-	case cluster.Intrude, cluster.Listen:
+	case pbx.Intrude, pbx.Listen:
 		conv, dest := convOf(args), spyDest(args)
 		cv, err := m.findConv(conv.Exten, conv.ConvID)
 		if err != nil {
-			return nil, fmt.Errorf("ami: %s: %w", args.Kind(), err)
+			return nil, fmt.Errorf("ami: %s: %w", args.CommandName(), err)
 		}
 		d, err := m.dialerOf(dest)
 		if err != nil {
-			return nil, fmt.Errorf("ami: %s: %w", args.Kind(), err)
+			return nil, fmt.Errorf("ami: %s: %w", args.CommandName(), err)
 		}
 		spied, err := m.dialerOf(conv.Exten)
 		if err != nil {
-			return nil, fmt.Errorf("ami: %s: %w", args.Kind(), err)
+			return nil, fmt.Errorf("ami: %s: %w", args.CommandName(), err)
 		}
 		if !validChannel(cv.own) {
-			return nil, fmt.Errorf("ami: %s: channel name unusable in ChanSpy: %w", args.Kind(), cluster.ErrCommandForbidden)
+			return nil, fmt.Errorf("ami: %s: channel name unusable in ChanSpy: %w", args.CommandName(), cluster.ErrCommandForbidden)
 		}
 		opts := ",qS" // listen only, quiet, stop when the spied channel hangs up
-		if args.Kind() == cluster.CmdIntrude {
+		if args.CommandName() == pbx.CmdIntrude {
 			opts = ",wqS" // whisper: the spy speaks to the spied extension only
 		}
 		// The spy's phone rings with the spied extension as caller
@@ -287,29 +287,29 @@ func (r *Runner) control(ctx context.Context, conn *Conn, user string, args clus
 		return nil, simple(ctx, conn, "Originate", "Channel", d.tech+"/"+dest, "Application", "ChanSpy",
 			"Data", cv.own+opts, "CallerID", callerID(spied.name, conv.Exten), "Async", "true")
 	}
-	return nil, fmt.Errorf("ami: command %s is not carried out by the PBX: %w", args.Kind(), cluster.ErrUnknownCommand)
+	return nil, fmt.Errorf("ami: command %s is not carried out by the PBX: %w", args.CommandName(), pbx.ErrUnknownCommand)
 }
 
 // convOf returns the conversation argument of the conversation commands.
-func convOf(a cluster.CommandArgs) cluster.Conv {
+func convOf(a pbx.CommandArgs) pbx.Conv {
 	switch x := a.(type) {
-	case cluster.MuteRecord:
+	case pbx.MuteRecord:
 		return x.Conv
-	case cluster.UnmuteRecord:
+	case pbx.UnmuteRecord:
 		return x.Conv
-	case cluster.Intrude:
+	case pbx.Intrude:
 		return x.Conv
-	case cluster.Listen:
+	case pbx.Listen:
 		return x.Conv
 	}
-	return cluster.Conv{}
+	return pbx.Conv{}
 }
 
-func spyDest(a cluster.CommandArgs) string {
+func spyDest(a pbx.CommandArgs) string {
 	switch x := a.(type) {
-	case cluster.Intrude:
+	case pbx.Intrude:
 		return x.Dest
-	case cluster.Listen:
+	case pbx.Listen:
 		return x.Dest
 	}
 	return ""

@@ -71,7 +71,7 @@ func conv(r *Runner, ext, peer string) (pbx.Conversation, bool) {
 	return pbx.Conversation{}, false
 }
 
-func doCmd(t *testing.T, r *Runner, a cluster.CommandArgs) error {
+func doCmd(t *testing.T, r *Runner, a pbx.CommandArgs) error {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -85,34 +85,34 @@ func TestControlOnSimulatedPBX(t *testing.T) {
 	srv, r := simRunner(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	data, err := r.Do(ctx, cluster.NewCommand("t1", "alice", cluster.Call{Exten: "201", Number: "202"}))
+	data, err := r.Do(ctx, cluster.NewCommand("t1", "alice", pbx.Call{Exten: "201", Number: "202"}))
 	if err != nil || !strings.Contains(string(data), `"uniqueid":"`) {
 		t.Fatalf("call: %s %v", data, err)
 	}
 	var c pbx.Conversation
 	waitUntil(t, "201 talking to 202", func() (ok bool) { c, ok = conv(r, "201", "202"); return })
-	ref := cluster.Conv{Exten: "201", ConvID: c.ID}
+	ref := pbx.Conv{Exten: "201", ConvID: c.ID}
 	recording := func(want string) func() bool {
 		return func() bool { c, ok := conv(r, "201", "202"); return ok && c.Recording == want }
 	}
 	for _, step := range []struct {
-		a    cluster.CommandArgs
+		a    pbx.CommandArgs
 		want string
 	}{
-		{cluster.StartRecord{Conv: ref}, "true"},
-		{cluster.MuteRecord{Conv: ref}, "mute"},
-		{cluster.UnmuteRecord{Conv: ref}, "true"},
-		{cluster.StopRecord{Conv: ref}, "false"},
+		{pbx.StartRecord{Conv: ref}, "true"},
+		{pbx.MuteRecord{Conv: ref}, "mute"},
+		{pbx.UnmuteRecord{Conv: ref}, "true"},
+		{pbx.StopRecord{Conv: ref}, "false"},
 	} {
 		if err := doCmd(t, r, step.a); err != nil {
-			t.Fatalf("%s: %v", step.a.Kind(), err)
+			t.Fatalf("%s: %v", step.a.CommandName(), err)
 		}
 		waitUntil(t, "recording "+step.want, recording(step.want))
 	}
-	if err := doCmd(t, r, cluster.StopRecord{Conv: ref}); !errors.Is(err, cluster.ErrCommandForbidden) {
+	if err := doCmd(t, r, pbx.StopRecord{Conv: ref}); !errors.Is(err, cluster.ErrCommandForbidden) {
 		t.Errorf("stop of a stopped recording: %v", err)
 	}
-	if err := doCmd(t, r, cluster.Listen{Conv: ref, Dest: "203"}); err != nil {
+	if err := doCmd(t, r, pbx.Listen{Conv: ref, Dest: "203"}); err != nil {
 		t.Errorf("listen: %v", err)
 	}
 	// The spy's phone is told whom it listens to (the spied extension), not
@@ -128,10 +128,10 @@ func TestControlOnSimulatedPBX(t *testing.T) {
 		t.Errorf("spy Originate CallerID %q, want %q", spyCID, want)
 	}
 	// Park: 201 parks 202 and leaves; 203 picks the call up.
-	if err := doCmd(t, r, cluster.Park{Conv: ref, Applicant: "203"}); !errors.Is(err, cluster.ErrCommandForbidden) {
+	if err := doCmd(t, r, pbx.Park{Conv: ref, Applicant: "203"}); !errors.Is(err, cluster.ErrCommandForbidden) {
 		t.Errorf("park by a stranger: %v", err)
 	}
-	if err := doCmd(t, r, cluster.Park{Conv: ref, Applicant: "201"}); err != nil {
+	if err := doCmd(t, r, pbx.Park{Conv: ref, Applicant: "201"}); err != nil {
 		t.Fatalf("park: %v", err)
 	}
 	parked := func() (pc pbx.ParkedCaller) {
@@ -146,33 +146,33 @@ func TestControlOnSimulatedPBX(t *testing.T) {
 	if got := parked(); got.ParkeeNum != "201" {
 		t.Errorf("parkeeNum %q, want the parker 201", got.ParkeeNum)
 	}
-	if err := doCmd(t, r, cluster.PickupParking{Parking: "71", Dest: "203"}); err != nil {
+	if err := doCmd(t, r, pbx.PickupParking{Parking: "71", Dest: "203"}); err != nil {
 		t.Fatalf("pickup parking: %v", err)
 	}
 	waitUntil(t, "parking 71 free", func() bool { return parked().Channel == "" })
 	waitUntil(t, "203 talking to 202", func() bool { _, ok := conv(r, "203", "202"); return ok })
-	if err := doCmd(t, r, cluster.PickupParking{Parking: "71", Dest: "203"}); !errors.Is(err, cluster.ErrCommandNotFound) {
+	if err := doCmd(t, r, pbx.PickupParking{Parking: "71", Dest: "203"}); !errors.Is(err, cluster.ErrCommandNotFound) {
 		t.Errorf("pickup of an empty parking: %v", err)
 	}
 	// Blind transfer: 203 sends 202 to 201.
 	c, _ = conv(r, "203", "202")
-	if err := doCmd(t, r, cluster.BlindTransfer{Conv: cluster.Conv{Exten: "203", ConvID: c.ID}, To: "201"}); err != nil {
+	if err := doCmd(t, r, pbx.BlindTransfer{Conv: pbx.Conv{Exten: "203", ConvID: c.ID}, To: "201"}); err != nil {
 		t.Fatalf("blind transfer: %v", err)
 	}
 	waitUntil(t, "202 talking to 201", func() bool { _, ok := conv(r, "202", "201"); return ok })
 	// Attended transfer: 201 hands 202 over to 203.
 	c, _ = conv(r, "201", "202")
-	if err := doCmd(t, r, cluster.AttendedTransfer{Conv: cluster.Conv{Exten: "201", ConvID: c.ID}, To: "203"}); err != nil {
+	if err := doCmd(t, r, pbx.AttendedTransfer{Conv: pbx.Conv{Exten: "201", ConvID: c.ID}, To: "203"}); err != nil {
 		t.Fatalf("attended transfer: %v", err)
 	}
 	waitUntil(t, "202 talking to 203", func() bool { _, ok := conv(r, "202", "203"); return ok })
 	// Hangup.
 	c, _ = conv(r, "203", "202")
-	if err := doCmd(t, r, cluster.Hangup{Conv: cluster.Conv{Exten: "203", ConvID: c.ID}}); err != nil {
+	if err := doCmd(t, r, pbx.Hangup{Conv: pbx.Conv{Exten: "203", ConvID: c.ID}}); err != nil {
 		t.Fatalf("hangup: %v", err)
 	}
 	waitUntil(t, "203 idle", func() bool { _, ok := conv(r, "203", "202"); return !ok })
-	if err := doCmd(t, r, cluster.Hangup{Conv: cluster.Conv{Exten: "203", ConvID: c.ID}}); !errors.Is(err, cluster.ErrCommandNotFound) {
+	if err := doCmd(t, r, pbx.Hangup{Conv: pbx.Conv{Exten: "203", ConvID: c.ID}}); !errors.Is(err, cluster.ErrCommandNotFound) {
 		t.Errorf("hangup of a gone conversation: %v", err)
 	}
 }
@@ -182,32 +182,32 @@ func TestControlOnSimulatedPBX(t *testing.T) {
 func TestControlInjection(t *testing.T) {
 	s, r := simRunner(t)
 	const evil = "\r\nAction: Originate\r\nChannel: PJSIP/666\r\n"
-	bad := []cluster.CommandArgs{
-		cluster.Call{Exten: "201", Number: "202" + evil},
-		cluster.Call{Exten: "201" + evil, Number: "202"},
-		cluster.Call{Exten: "201", Number: "2 02"},
-		cluster.Call{Exten: "999", Number: "202"},
-		cluster.Call{Exten: "201", Number: "202,1"},
-		cluster.PickupConv{Exten: "202" + evil, Dest: "201"},
-		cluster.PickupConv{Exten: "202", Dest: "201" + evil},
-		cluster.Hangup{Conv: cluster.Conv{Exten: "201", ConvID: "PJSIP/201-00000001>" + evil}},
-		cluster.Hangup{Conv: cluster.Conv{Exten: "201" + evil, ConvID: "x"}},
-		cluster.BlindTransfer{Conv: cluster.Conv{Exten: "201", ConvID: "x"}, To: "203" + evil},
-		cluster.AttendedTransfer{Conv: cluster.Conv{Exten: "201", ConvID: "x"}, To: "203#" + evil},
-		cluster.Park{Conv: cluster.Conv{Exten: "201", ConvID: "x"}, Applicant: "201" + evil},
-		cluster.PickupParking{Parking: "71" + evil, Dest: "201"},
-		cluster.PickupParking{Parking: "71", Dest: "201" + evil},
-		cluster.StartRecord{Conv: cluster.Conv{Exten: "201", ConvID: evil}},
-		cluster.MuteRecord{Conv: cluster.Conv{Exten: "201" + evil, ConvID: "x"}},
-		cluster.UnmuteRecord{Conv: cluster.Conv{Exten: "201", ConvID: "x" + evil}},
-		cluster.StopRecord{Conv: cluster.Conv{Exten: "201" + evil, ConvID: "x"}},
-		cluster.Intrude{Conv: cluster.Conv{Exten: "201", ConvID: "x"}, Dest: "203" + evil},
-		cluster.Listen{Conv: cluster.Conv{Exten: "201" + evil, ConvID: "x"}, Dest: "203"},
+	bad := []pbx.CommandArgs{
+		pbx.Call{Exten: "201", Number: "202" + evil},
+		pbx.Call{Exten: "201" + evil, Number: "202"},
+		pbx.Call{Exten: "201", Number: "2 02"},
+		pbx.Call{Exten: "999", Number: "202"},
+		pbx.Call{Exten: "201", Number: "202,1"},
+		pbx.PickupConv{Exten: "202" + evil, Dest: "201"},
+		pbx.PickupConv{Exten: "202", Dest: "201" + evil},
+		pbx.Hangup{Conv: pbx.Conv{Exten: "201", ConvID: "PJSIP/201-00000001>" + evil}},
+		pbx.Hangup{Conv: pbx.Conv{Exten: "201" + evil, ConvID: "x"}},
+		pbx.BlindTransfer{Conv: pbx.Conv{Exten: "201", ConvID: "x"}, To: "203" + evil},
+		pbx.AttendedTransfer{Conv: pbx.Conv{Exten: "201", ConvID: "x"}, To: "203#" + evil},
+		pbx.Park{Conv: pbx.Conv{Exten: "201", ConvID: "x"}, Applicant: "201" + evil},
+		pbx.PickupParking{Parking: "71" + evil, Dest: "201"},
+		pbx.PickupParking{Parking: "71", Dest: "201" + evil},
+		pbx.StartRecord{Conv: pbx.Conv{Exten: "201", ConvID: evil}},
+		pbx.MuteRecord{Conv: pbx.Conv{Exten: "201" + evil, ConvID: "x"}},
+		pbx.UnmuteRecord{Conv: pbx.Conv{Exten: "201", ConvID: "x" + evil}},
+		pbx.StopRecord{Conv: pbx.Conv{Exten: "201" + evil, ConvID: "x"}},
+		pbx.Intrude{Conv: pbx.Conv{Exten: "201", ConvID: "x"}, Dest: "203" + evil},
+		pbx.Listen{Conv: pbx.Conv{Exten: "201" + evil, ConvID: "x"}, Dest: "203"},
 	}
 	_, since, _ := s.ReceivedActions(0)
 	for _, a := range bad {
 		if err := doCmd(t, r, a); err == nil {
-			t.Errorf("%s %+v: no error", a.Kind(), a)
+			t.Errorf("%s %+v: no error", a.CommandName(), a)
 		}
 	}
 	if msgs, _, _ := s.ReceivedActions(since); len(msgs) != 0 {
@@ -216,7 +216,7 @@ func TestControlInjection(t *testing.T) {
 	// A raw command with an unknown kind or extra fields is refused too.
 	for _, c := range []cluster.Command{
 		{Tenant: "t1", Name: "originate", Args: []byte(`{"exten":"201","number":"202"}`)},
-		{Tenant: "t1", Name: cluster.CmdCall, Args: []byte(`{"exten":"201","number":"202","channel":"PJSIP/666"}`)},
+		{Tenant: "t1", Name: pbx.CmdCall, Args: []byte(`{"exten":"201","number":"202","channel":"PJSIP/666"}`)},
 	} {
 		if _, err := r.Do(context.Background(), c); err == nil {
 			t.Errorf("%s %s: no error", c.Name, c.Args)
@@ -226,7 +226,7 @@ func TestControlInjection(t *testing.T) {
 		t.Fatalf("refused commands reached the PBX: %+v", msgs)
 	}
 	// A good command sends only clean headers.
-	if err := doCmd(t, r, cluster.Call{Exten: "201", Number: "202"}); err != nil {
+	if err := doCmd(t, r, pbx.Call{Exten: "201", Number: "202"}); err != nil {
 		t.Fatal(err)
 	}
 	msgs, _, _ := s.ReceivedActions(since)
@@ -289,16 +289,16 @@ func TestControlOnGoneChannel(t *testing.T) {
 	r.model.Apply(nil, evs...)
 	var c pbx.Conversation
 	waitUntil(t, "the phantom conversation", func() (ok bool) { c, ok = conv(r, "201", "202"); return })
-	ref := cluster.Conv{Exten: "201", ConvID: c.ID}
-	for _, a := range []cluster.CommandArgs{
-		cluster.Hangup{Conv: ref},
-		cluster.BlindTransfer{Conv: ref, To: "203"},
-		cluster.AttendedTransfer{Conv: ref, To: "203"},
-		cluster.Park{Conv: ref, Applicant: "201"},
-		cluster.StartRecord{Conv: ref},
+	ref := pbx.Conv{Exten: "201", ConvID: c.ID}
+	for _, a := range []pbx.CommandArgs{
+		pbx.Hangup{Conv: ref},
+		pbx.BlindTransfer{Conv: ref, To: "203"},
+		pbx.AttendedTransfer{Conv: ref, To: "203"},
+		pbx.Park{Conv: ref, Applicant: "201"},
+		pbx.StartRecord{Conv: ref},
 	} {
 		if err := doCmd(t, r, a); !errors.Is(err, cluster.ErrCommandNotFound) || cluster.ResultOf(nil, err).Status != 404 {
-			t.Errorf("%s on a gone channel: %v, want a 404 (ErrCommandNotFound)", a.Kind(), err)
+			t.Errorf("%s on a gone channel: %v, want a 404 (ErrCommandNotFound)", a.CommandName(), err)
 		}
 	}
 }

@@ -41,7 +41,7 @@ type Model struct {
 	parkings    map[string]*pbx.Parking // by space
 	lots        map[string]lot
 	confs       map[string]*pbx.Conference // by conference id (owner)
-	vms         map[string]*voicemail
+	vms         map[string]*pbx.Voicemail
 	linkedQueue map[string]string // Linkedid → queue it went through
 	gone        map[string]uint64 // hung-up Uniqueid → seq
 	// contactSeq is the seq of each endpoint's last ContactStatus;
@@ -82,12 +82,6 @@ type lot struct {
 	timeout     int
 }
 
-type voicemail struct {
-	Voicemail string `json:"voicemail"`
-	New       string `json:"new"`
-	Old       string `json:"old"`
-}
-
 // NewModel returns an empty model of tenant's PBX. now may be nil
 // (time.Now); log and hooks may be nil.
 func NewModel(tenant string, dir *directory.Directory, objs *Objects, log *slog.Logger, hooks *Hooks, now func() time.Time) *Model {
@@ -121,7 +115,7 @@ func (m *Model) clear() {
 	m.parkings = map[string]*pbx.Parking{}
 	m.lots = map[string]lot{}
 	m.confs = map[string]*pbx.Conference{}
-	m.vms = map[string]*voicemail{}
+	m.vms = map[string]*pbx.Voicemail{}
 	m.linkedQueue = map[string]string{}
 	m.gone = map[string]uint64{}
 	m.contactSeq = map[string]uint64{}
@@ -304,7 +298,7 @@ func (m *Model) deleted(k okey) {
 	delete(m.last, k)
 	ev := cluster.Event{Tenant: m.tenant, Name: k.k.ChangeEvent(), Key: k.String(), Del: true}
 	if k.k == pbx.KindConf {
-		ev.Name = cluster.EvConfBridgeConfEnd
+		ev.Name = pbx.EvConfBridgeConfEnd
 		ev.Data = pbx.ConfEndJSON(k.id)
 	}
 	m.out = append(m.out, ev)

@@ -5,7 +5,9 @@
 // Two implementations exist: cluster/memory (one node, the embedded default)
 // and cluster/redisbackend (many nodes). Both pass the same contract suite in
 // cluster/clustertest. The ws and ami packages never import each other; they
-// meet through the types of this package.
+// meet through the interfaces of this package and the PBX vocabulary of
+// package pbx. Events and commands travel opaque: a name, a key and JSON
+// data; their names and payload types are pbx's, not this package's.
 //
 // Every method is tenant-scoped: tenants never see each other's data.
 package cluster
@@ -47,28 +49,14 @@ func (e *RenewErrors) Error() string {
 // Unwrap returns the reasons, for errors.Is and errors.As.
 func (e *RenewErrors) Unwrap() []error { return e.Failed }
 
-// Event names published by the owner of a tenant's PBX (the model events of
-// docs/ami-model.md, named like astproxy's).
-const (
-	EvExtenChanged          = "extenChanged"
-	EvExtenDialing          = "extenDialing"
-	EvExtenConnected        = "extenConnected"
-	EvExtenHangup           = "extenHangup"
-	EvQueueChanged          = "queueChanged"
-	EvQueueMemberChanged    = "queueMemberChanged"
-	EvTrunkChanged          = "trunkChanged"
-	EvParkingChanged        = "parkingChanged"
-	EvConfBridgeConfChanged = "confBridgeConfChanged"
-	EvConfBridgeConfEnd     = "confBridgeConfEnd"
-	EvVoicemailChanged      = "voicemailChanged"
-	// EvResync has two uses, told apart by Seq: from the owner (Seq > 0)
-	// it says the model was (re)built after an AMI (re)connect; from the
-	// bus itself (Seq == 0 and Epoch == 0) it says events may have been
-	// lost (queue overflow, reconnect, sequence gap) and the subscriber must
-	// re-read State and treat events with a Seq at or below the State's as
-	// duplicates.
-	EvResync = "modelResync"
-)
+// EvResync is the bus's resync marker. It has two uses, told apart by Seq:
+// from the owner of a tenant's PBX (Seq > 0) it says the model was
+// (re)built after an AMI (re)connect; from the bus itself (Seq == 0 and
+// Epoch == 0) it says events may have been lost (queue overflow,
+// reconnect, sequence gap) and the subscriber must re-read State and treat
+// events with a Seq at or below the State's as duplicates. Every other
+// event name is opaque to the bus: the PBX's are in package pbx.
+const EvResync = "modelResync"
 
 // Event is one message on a tenant's bus.
 //
@@ -255,12 +243,14 @@ func Each(fn func(Event)) func([]Event) {
 }
 
 // Command is a request for the owner of a tenant's PBX (e.g. a presence
-// change carried out through AMI). Build it with NewCommand from a typed
-// argument (see command.go); the owner reads it back with Decode.
+// change carried out through AMI). The queue carries it opaquely: a Name
+// and JSON Args. Build it with NewCommand from a typed argument (the PBX
+// vocabulary's, pbx.CommandArgs); the owner reads it back with
+// pbx.DecodeCommand.
 type Command struct {
 	ID     string          `json:"id,omitempty"`
 	Tenant string          `json:"tenant"`
-	Name   CommandKind     `json:"name"`
+	Name   string          `json:"name"`
 	User   string          `json:"user,omitempty"`
 	Args   json.RawMessage `json:"args,omitempty"`
 	// Reply asks the owner to publish the command's result under ID

@@ -13,6 +13,7 @@ import (
 	"github.com/ctiws/ctiws/cluster"
 	"github.com/ctiws/ctiws/directory"
 	"github.com/ctiws/ctiws/internal/guard"
+	"github.com/ctiws/ctiws/pbx"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
@@ -416,7 +417,7 @@ func (o *Owner) commandDone(c cluster.Command, err error) {
 		o.Log.Warn("owner command failed", "tenant", o.Tenant, "command", c.Name, "user", c.User, "err", err)
 	}
 	label := string(c.Name)
-	if !c.Name.Known() {
+	if !pbx.KnownCommand(c.Name) {
 		label = "unknown"
 	}
 	o.Metrics.Commands.WithLabelValues(o.Tenant, label, result).Inc()
@@ -425,7 +426,7 @@ func (o *Owner) commandDone(c cluster.Command, err error) {
 // carryOut answers an undecodable or expired command at once and runs the
 // others through the gate (which waits for the PBX to be ready).
 func (o *Owner) carryOut(ctx context.Context, gate *readyGate, run func(context.Context, cluster.Command) (json.RawMessage, error), c cluster.Command) (json.RawMessage, error) {
-	if _, derr := c.Decode(); derr != nil {
+	if _, derr := pbx.DecodeCommand(c.Name, c.Args); derr != nil {
 		return nil, derr
 	}
 	if c.Expired(time.Now()) {
@@ -453,20 +454,20 @@ func (o *Owner) hook(ctx context.Context, p PBX, c cluster.Command) error {
 	}
 	s := u.Settings
 	var cmds []cluster.Command
-	add := func(a cluster.CommandArgs) { cmds = append(cmds, cluster.NewCommand(c.Tenant, c.User, a)) }
-	if c.Name == cluster.CmdUserLoggedIn {
+	add := func(a pbx.CommandArgs) { cmds = append(cmds, cluster.NewCommand(c.Tenant, c.User, a)) }
+	if c.Name == pbx.CmdUserLoggedIn {
 		if s.QueueAutoLogin && (u.Perms.Queues || u.Perms.AdminQueues) {
-			add(cluster.QueueLogin{Exten: u.MainExtension})
+			add(pbx.QueueLogin{Exten: u.MainExtension})
 		}
 		if s.AutoDNDOffLogin && u.Perms.DND {
-			add(cluster.Presence{Exten: u.MainExtension, Status: "online"})
+			add(pbx.Presence{Exten: u.MainExtension, Status: "online"})
 		}
 	} else {
 		if s.QueueAutoLogout {
-			add(cluster.QueueLogout{Exten: u.MainExtension})
+			add(pbx.QueueLogout{Exten: u.MainExtension})
 		}
 		if s.AutoDNDOnLogout && u.Perms.DND {
-			add(cluster.Presence{Exten: u.MainExtension, Status: "dnd"})
+			add(pbx.Presence{Exten: u.MainExtension, Status: "dnd"})
 		}
 	}
 	var errs []error

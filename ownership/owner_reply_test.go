@@ -8,6 +8,7 @@ import (
 
 	"github.com/ctiws/ctiws/cluster"
 	"github.com/ctiws/ctiws/cluster/memory"
+	"github.com/ctiws/ctiws/pbx"
 )
 
 // TestOwnerAnswersAwaitedCommands: the owner publishes the result of an
@@ -38,11 +39,11 @@ func TestOwnerAnswersAwaitedCommands(t *testing.T) {
 		}
 		return r
 	}
-	ok := await(cluster.NewCommand("t", "bob", cluster.Call{Exten: "202", Number: "201"}).WithReply(time.Now().Add(time.Minute)))
+	ok := await(cluster.NewCommand("t", "bob", pbx.Call{Exten: "202", Number: "201"}).WithReply(time.Now().Add(time.Minute)))
 	if ok.Status != 200 {
 		t.Fatalf("result %+v, want 200", ok)
 	}
-	expired := await(cluster.NewCommand("t", "bob", cluster.Hangup{Conv: cluster.Conv{Exten: "202", ConvID: "x"}}).WithReply(time.Now().Add(-time.Second)))
+	expired := await(cluster.NewCommand("t", "bob", pbx.Hangup{Conv: pbx.Conv{Exten: "202", ConvID: "x"}}).WithReply(time.Now().Add(-time.Second)))
 	if expired.Status != 504 {
 		t.Fatalf("expired command answered %+v, want 504", expired)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/ctiws/ctiws/cluster"
 	"github.com/ctiws/ctiws/cluster/memory"
 	"github.com/ctiws/ctiws/directory"
+	"github.com/ctiws/ctiws/pbx"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -58,7 +59,7 @@ func (f *fakePBX) Run(ctx context.Context, emit func(context.Context, []cluster.
 	f.mu.Lock()
 	f.runs++
 	f.mu.Unlock()
-	err := emit(ctx, []cluster.Event{{Tenant: "t", Name: cluster.EvExtenChanged, Key: "exten/201", Data: json.RawMessage(`{"exten":"201"}`)}})
+	err := emit(ctx, []cluster.Event{{Tenant: "t", Name: pbx.EvExtenChanged, Key: "exten/201", Data: json.RawMessage(`{"exten":"201"}`)}})
 	f.mu.Lock()
 	f.emitErr = err
 	f.mu.Unlock()
@@ -197,7 +198,7 @@ func TestLostLeaseStopsThePBX(t *testing.T) {
 	}
 	waitUntil(t, "owner to notice", 3*time.Second, func() bool { return !o.Owned() })
 	// A stale publish is fenced.
-	if err := b.Bus.PublishFenced(ctx, l, []cluster.Event{{Tenant: "t", Name: cluster.EvExtenChanged, Key: "exten/1", Data: json.RawMessage(`{}`)}}); err == nil {
+	if err := b.Bus.PublishFenced(ctx, l, []cluster.Event{{Tenant: "t", Name: pbx.EvExtenChanged, Key: "exten/1", Data: json.RawMessage(`{}`)}}); err == nil {
 		t.Fatal("stale epoch publish accepted")
 	}
 	cancel()

@@ -13,6 +13,7 @@ import (
 	"github.com/ctiws/ctiws/cluster"
 	"github.com/ctiws/ctiws/cluster/memory"
 	"github.com/ctiws/ctiws/internal/guard"
+	"github.com/ctiws/ctiws/pbx"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -32,7 +33,7 @@ func (p *panickyPBX) Run(ctx context.Context, emit func(context.Context, []clust
 }
 
 func (p *panickyPBX) Do(ctx context.Context, c cluster.Command) (json.RawMessage, error) {
-	if c.Name == cluster.CmdHangup {
+	if c.Name == pbx.CmdHangup {
 		panic("injected command panic")
 	}
 	return p.fakePBX.Do(ctx, c)
@@ -81,7 +82,7 @@ func TestOwnerPanicsAreContained(t *testing.T) {
 	}
 
 	// A command that panics fails alone; the next one is carried out.
-	for _, a := range []cluster.CommandArgs{cluster.Hangup{}, cluster.Call{Exten: "202", Number: "201"}} {
+	for _, a := range []pbx.CommandArgs{pbx.Hangup{}, pbx.Call{Exten: "202", Number: "201"}} {
 		if err := b.Commands.Send(ctx, cluster.NewCommand("t", "bob", a)); err != nil {
 			t.Fatal(err)
 		}

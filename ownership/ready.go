@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ctiws/ctiws/cluster"
+	"github.com/ctiws/ctiws/pbx"
 )
 
 // DefaultReadyWait is Owner.ReadyWait's default: long enough for a login
@@ -63,7 +64,7 @@ func (g *readyGate) ready() bool {
 
 // isHook reports whether c is a user's login or logout hook.
 func isHook(c cluster.Command) bool {
-	return c.Name == cluster.CmdUserLoggedIn || c.Name == cluster.CmdUserLoggedOut
+	return c.Name == pbx.CmdUserLoggedIn || c.Name == pbx.CmdUserLoggedOut
 }
 
 // do runs c through run once the PBX is ready (see readyGate), after the

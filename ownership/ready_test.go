@@ -9,6 +9,7 @@ import (
 
 	"github.com/ctiws/ctiws/cluster"
 	"github.com/ctiws/ctiws/cluster/memory"
+	"github.com/ctiws/ctiws/pbx"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
@@ -30,7 +31,7 @@ func runOwner(t *testing.T, o *Owner) (stop func()) {
 }
 
 // await sends an awaited command and returns its result.
-func await(t *testing.T, b cluster.Backend, args cluster.CommandArgs, within time.Duration) cluster.CommandResult {
+func await(t *testing.T, b cluster.Backend, args pbx.CommandArgs, within time.Duration) cluster.CommandResult {
 	t.Helper()
 	c := cluster.NewCommand("t", "bob", args).WithReply(time.Now().Add(within))
 	ctx, cancel := context.WithTimeout(context.Background(), within+5*time.Second)
@@ -61,28 +62,28 @@ func TestOwnerWaitsForThePBX(t *testing.T) {
 
 	// Ready a moment after the command arrived: it is carried out.
 	time.AfterFunc(200*time.Millisecond, func() { p.setReady(true) })
-	if r := await(t, b, cluster.Call{Exten: "202", Number: "201"}, 10*time.Second); r.Status != 200 {
+	if r := await(t, b, pbx.Call{Exten: "202", Number: "201"}, 10*time.Second); r.Status != 200 {
 		t.Fatalf("a command sent before the PBX was ready: %+v, want 200 once it is", r)
 	}
 	// Not ready for longer than the wait: 503, then 503 at once.
 	p.setReady(false)
 	start := time.Now()
-	if r := await(t, b, cluster.Hangup{Conv: cluster.Conv{Exten: "202", ConvID: "a>b"}}, 10*time.Second); r.Status != 503 {
+	if r := await(t, b, pbx.Hangup{Conv: pbx.Conv{Exten: "202", ConvID: "a>b"}}, 10*time.Second); r.Status != 503 {
 		t.Fatalf("a command the PBX was not ready for: %+v, want 503", r)
 	}
 	if took := time.Since(start); took < o.ReadyWait {
 		t.Fatalf("the 503 came after %s, before the owner's wait of %s", took, o.ReadyWait)
 	}
-	if r := await(t, b, cluster.Hangup{Conv: cluster.Conv{Exten: "202", ConvID: "a>b"}}, 10*time.Second); r.Status != 503 {
+	if r := await(t, b, pbx.Hangup{Conv: pbx.Conv{Exten: "202", ConvID: "a>b"}}, 10*time.Second); r.Status != 503 {
 		t.Fatalf("a command after a wait ran out: %+v, want 503", r)
 	}
 	// An awaited command waits no longer than its own deadline.
 	start = time.Now()
-	if r := await(t, b, cluster.Call{Exten: "202", Number: "203"}, 100*time.Millisecond); r.Status != 503 && r.Status != 504 {
+	if r := await(t, b, pbx.Call{Exten: "202", Number: "203"}, 100*time.Millisecond); r.Status != 503 && r.Status != 504 {
 		t.Fatalf("a command whose sender stops waiting: %+v, want 503 or 504", r)
 	}
 	p.setReady(true)
-	if r := await(t, b, cluster.Call{Exten: "202", Number: "204"}, 10*time.Second); r.Status != 200 {
+	if r := await(t, b, pbx.Call{Exten: "202", Number: "204"}, 10*time.Second); r.Status != 200 {
 		t.Fatalf("a command once the PBX is back: %+v, want 200", r)
 	}
 	got := p.commands()
@@ -109,10 +110,10 @@ func TestOwnerKeepsLoginHooksUntilReady(t *testing.T) {
 	// bob logs in, out and in again while the PBX is down: his last hook
 	// counts, once. Then he logs out of the queue by hand: that comes last.
 	for _, c := range []cluster.Command{
-		{Tenant: "t", Name: cluster.CmdUserLoggedIn, User: "bob"},
-		{Tenant: "t", Name: cluster.CmdUserLoggedOut, User: "bob"},
-		{Tenant: "t", Name: cluster.CmdUserLoggedIn, User: "bob"},
-		cluster.NewCommand("t", "bob", cluster.QueueLogout{Exten: "202"}),
+		{Tenant: "t", Name: pbx.CmdUserLoggedIn, User: "bob"},
+		{Tenant: "t", Name: pbx.CmdUserLoggedOut, User: "bob"},
+		{Tenant: "t", Name: pbx.CmdUserLoggedIn, User: "bob"},
+		cluster.NewCommand("t", "bob", pbx.QueueLogout{Exten: "202"}),
 	} {
 		if err := b.Commands.Send(ctx, c); err != nil {
 			t.Fatal(err)
@@ -142,7 +143,7 @@ func TestOwnerKeptHookWhenTheReadyPBXComesAlone(t *testing.T) {
 	o := newOwner(t, b, "n1", p)
 	runOwner(t, o)
 	waitUntil(t, "ownership", 3*time.Second, o.Owned)
-	if err := b.Commands.Send(context.Background(), cluster.Command{Tenant: "t", Name: cluster.CmdUserLoggedIn, User: "bob"}); err != nil {
+	if err := b.Commands.Send(context.Background(), cluster.Command{Tenant: "t", Name: pbx.CmdUserLoggedIn, User: "bob"}); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(200 * time.Millisecond)
@@ -161,7 +162,7 @@ func TestOwnerHandsKeptHooksOver(t *testing.T) {
 	o1 := newOwner(t, b, "n1", down)
 	stop1 := runOwner(t, o1)
 	waitUntil(t, "ownership", 3*time.Second, o1.Owned)
-	if err := b.Commands.Send(context.Background(), cluster.Command{Tenant: "t", Name: cluster.CmdUserLoggedIn, User: "bob"}); err != nil {
+	if err := b.Commands.Send(context.Background(), cluster.Command{Tenant: "t", Name: pbx.CmdUserLoggedIn, User: "bob"}); err != nil {
 		t.Fatal(err)
 	}
 	waitUntil(t, "the hook kept", 3*time.Second, func() bool {

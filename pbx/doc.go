@@ -1,4 +1,8 @@
-// Package pbx holds the JSON object types of the live PBX model, with exactly
+// Package pbx is the PBX vocabulary shared by the owner of a tenant's PBX
+// (package ami) and the nodes (package ws), importing neither: the object
+// kinds and their state keys (kind.go, keys.go), the owner's event names
+// and one type per event payload (events.go), the commands a user asks of
+// the PBX (command.go), and the JSON object types of the live PBX model, with exactly
 // the shapes astproxy's toJSON produces (docs/protocol.md, section 4;
 // docs/ami-model.md, section 2): Extension, Conversation, Channel, Queue, QueueMember,
 // WaitingCaller, Trunk, TrunkConversation, Parking, ParkedCaller, Conference

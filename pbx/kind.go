@@ -1,11 +1,6 @@
 package pbx
 
-import (
-	"encoding/json"
-	"strings"
-
-	"github.com/ctiws/ctiws/cluster"
-)
+import "strings"
 
 // Kind is the kind of a keyed PBX object: it fixes the object's state key
 // prefix and the name of the owner event that carries its changes. The PBX
@@ -27,44 +22,44 @@ const (
 // kinds lists every Kind, in the order KindOf tries their prefixes.
 var kinds = [...]Kind{KindExten, KindQueueMember, KindQueue, KindTrunk, KindParking, KindConf, KindVoicemail}
 
-// Prefix is the kind's state key prefix (cluster.KeyExten, …).
+// Prefix is the kind's state key prefix (KeyExten, …).
 func (k Kind) Prefix() string {
 	switch k {
 	case KindExten:
-		return cluster.KeyExten
+		return KeyExten
 	case KindQueue:
-		return cluster.KeyQueue
+		return KeyQueue
 	case KindQueueMember:
-		return cluster.KeyQueueMember
+		return KeyQueueMember
 	case KindTrunk:
-		return cluster.KeyTrunk
+		return KeyTrunk
 	case KindParking:
-		return cluster.KeyParking
+		return KeyParking
 	case KindConf:
-		return cluster.KeyConf
+		return KeyConf
 	default:
-		return cluster.KeyVoicemail
+		return KeyVoicemail
 	}
 }
 
 // ChangeEvent is the name of the owner event that carries a change of an
-// object of this kind (cluster.EvExtenChanged, …).
+// object of this kind (EvExtenChanged, …).
 func (k Kind) ChangeEvent() string {
 	switch k {
 	case KindExten:
-		return cluster.EvExtenChanged
+		return EvExtenChanged
 	case KindQueue:
-		return cluster.EvQueueChanged
+		return EvQueueChanged
 	case KindQueueMember:
-		return cluster.EvQueueMemberChanged
+		return EvQueueMemberChanged
 	case KindTrunk:
-		return cluster.EvTrunkChanged
+		return EvTrunkChanged
 	case KindParking:
-		return cluster.EvParkingChanged
+		return EvParkingChanged
 	case KindConf:
-		return cluster.EvConfBridgeConfChanged
+		return EvConfBridgeConfChanged
 	default:
-		return cluster.EvVoicemailChanged
+		return EvVoicemailChanged
 	}
 }
 
@@ -81,14 +76,4 @@ func KindOf(key string) (k Kind, id string, ok bool) {
 		}
 	}
 	return 0, "", false
-}
-
-// ConfEndJSON is the payload of a conference's end (the owner's
-// confBridgeConfEnd event and the clients' confBridgeEnd/meetmeConfEnd):
-// {"id":"<conference id>"}.
-func ConfEndJSON(id string) []byte {
-	b, _ := json.Marshal(struct {
-		ID string `json:"id"`
-	}{id}) // a struct of one string always marshals
-	return b
 }

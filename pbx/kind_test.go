@@ -1,23 +1,19 @@
 package pbx
 
-import (
-	"testing"
-
-	"github.com/ctiws/ctiws/cluster"
-)
+import "testing"
 
 func TestKindRoundTrip(t *testing.T) {
 	for _, tc := range []struct {
 		key, id, event string
 		kind           Kind
 	}{
-		{"exten/201", "201", cluster.EvExtenChanged, KindExten},
-		{"queue/401", "401", cluster.EvQueueChanged, KindQueue},
-		{"queuemember/401/201", "401/201", cluster.EvQueueMemberChanged, KindQueueMember},
-		{"trunk/t1", "t1", cluster.EvTrunkChanged, KindTrunk},
-		{"parking/71", "71", cluster.EvParkingChanged, KindParking},
-		{"conf/9", "9", cluster.EvConfBridgeConfChanged, KindConf},
-		{"voicemail/201", "201", cluster.EvVoicemailChanged, KindVoicemail},
+		{"exten/201", "201", EvExtenChanged, KindExten},
+		{"queue/401", "401", EvQueueChanged, KindQueue},
+		{"queuemember/401/201", "401/201", EvQueueMemberChanged, KindQueueMember},
+		{"trunk/t1", "t1", EvTrunkChanged, KindTrunk},
+		{"parking/71", "71", EvParkingChanged, KindParking},
+		{"conf/9", "9", EvConfBridgeConfChanged, KindConf},
+		{"voicemail/201", "201", EvVoicemailChanged, KindVoicemail},
 	} {
 		k, id, ok := KindOf(tc.key)
 		if !ok || k != tc.kind || id != tc.id {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/ctiws/ctiws/cluster"
 	"github.com/ctiws/ctiws/directory"
+	"github.com/ctiws/ctiws/pbx"
 	"github.com/ctiws/ctiws/ws/auth"
 	"github.com/ctiws/ctiws/ws/eio"
 )
@@ -26,8 +27,8 @@ const (
 // Commands sent to the owner of a tenant when a user's first socket logs in
 // or the last one goes away (docs/protocol.md, section 2.5).
 const (
-	CmdUserLoggedIn  = cluster.CmdUserLoggedIn
-	CmdUserLoggedOut = cluster.CmdUserLoggedOut
+	CmdUserLoggedIn  = pbx.CmdUserLoggedIn
+	CmdUserLoggedOut = pbx.CmdUserLoggedOut
 )
 
 // loginRequest is the payload of the `login` event (docs/protocol.md, section 2.1).
@@ -188,7 +189,7 @@ func (s *Server) logout(c *conn, l *login) {
 	}
 }
 
-func (s *Server) sendCommand(ctx context.Context, tenant string, name cluster.CommandKind, user string) {
+func (s *Server) sendCommand(ctx context.Context, tenant, name, user string) {
 	if err := s.backend.Commands.Send(ctx, cluster.Command{Tenant: tenant, Name: name, User: user}); err != nil {
 		s.log.Warn("command to PBX owner failed", "tenant", tenant, "command", name, "err", err)
 	}

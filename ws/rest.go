@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"github.com/ctiws/ctiws/internal/lograte"
+	"github.com/ctiws/ctiws/pbx"
 	"io"
 	"log/slog"
 	"net/http"
@@ -250,7 +251,7 @@ func (a *restAPI) refuse(q *request, reason string, status int, msg string) {
 }
 
 // command queues a command for the tenant's PBX owner and answers 202.
-func (a *restAPI) command(q *request, args cluster.CommandArgs) {
+func (a *restAPI) command(q *request, args pbx.CommandArgs) {
 	err := a.commands.Send(q.r.Context(), cluster.NewCommand(q.tenant.ID, strings.ToLower(q.user.Username), args))
 	if err != nil {
 		writeError(q.w, http.StatusServiceUnavailable, "command queue unavailable")

@@ -44,19 +44,19 @@ func (a *restAPI) astproxyRoutes() {
 		{"park", "park", a.restPark},
 		{"pickup_parking", "pickup_parking", a.restPickupParking},
 		{"pickup_conv", "pickup_conv", a.restPickupConv},
-		{"start_record", "start_record", a.restRecord(cluster.CmdStartRecord)},
-		{"stop_record", "stop_record", a.restRecord(cluster.CmdStopRecord)},
-		{"mute_record", "mute_record", a.restRecord(cluster.CmdMuteRecord)},
-		{"unmute_record", "unmute_record", a.restRecord(cluster.CmdUnmuteRecord)},
-		{"intrude", "intrude", a.restSpy(cluster.CmdIntrude)},
-		{"start_spy", "start_spy", a.restSpy(cluster.CmdListen)},
+		{"start_record", "start_record", a.restRecord(pbx.CmdStartRecord)},
+		{"stop_record", "stop_record", a.restRecord(pbx.CmdStopRecord)},
+		{"mute_record", "mute_record", a.restRecord(pbx.CmdMuteRecord)},
+		{"unmute_record", "unmute_record", a.restRecord(pbx.CmdUnmuteRecord)},
+		{"intrude", "intrude", a.restSpy(pbx.CmdIntrude)},
+		{"start_spy", "start_spy", a.restSpy(pbx.CmdListen)},
 	} {
 		a.authed("POST /webrest/astproxy/"+r.path, r.route, r.fn)
 	}
 }
 
 // awaitCommand queues args for the PBX owner and answers with its result.
-func (a *restAPI) awaitCommand(q *request, args cluster.CommandArgs, budget time.Duration) {
+func (a *restAPI) awaitCommand(q *request, args pbx.CommandArgs, budget time.Duration) {
 	start := time.Now()
 	startWithin := commandStartWithin
 	if w := a.commandWait; w > 0 {
@@ -163,7 +163,7 @@ func (a *restAPI) restHangup(q *request) {
 		a.refuse(q, "control_forbidden", http.StatusForbidden, "the extension is not the user's and the hangup permission is missing")
 		return
 	}
-	a.awaitCommand(q, cluster.Hangup{Conv: cluster.Conv{Exten: b.EndpointID, ConvID: b.ConvID}}, actionBudget)
+	a.awaitCommand(q, pbx.Hangup{Conv: pbx.Conv{Exten: b.EndpointID, ConvID: b.ConvID}}, actionBudget)
 }
 
 func (a *restAPI) restTransfer(attended bool) func(*request) {
@@ -176,12 +176,12 @@ func (a *restAPI) restTransfer(attended bool) func(*request) {
 			a.refuse(q, "control_forbidden", http.StatusForbidden, "the extension is not the user's and the transfer permission is missing")
 			return
 		}
-		conv := cluster.Conv{Exten: b.EndpointID, ConvID: b.ConvID}
+		conv := pbx.Conv{Exten: b.EndpointID, ConvID: b.ConvID}
 		if attended {
-			a.awaitCommand(q, cluster.AttendedTransfer{Conv: conv, To: b.To}, actionBudget)
+			a.awaitCommand(q, pbx.AttendedTransfer{Conv: conv, To: b.To}, actionBudget)
 			return
 		}
-		a.awaitCommand(q, cluster.BlindTransfer{Conv: conv, To: b.To}, actionBudget)
+		a.awaitCommand(q, pbx.BlindTransfer{Conv: conv, To: b.To}, actionBudget)
 	}
 }
 
@@ -194,7 +194,7 @@ func (a *restAPI) restPark(q *request) {
 		a.refuse(q, "control_forbidden", http.StatusForbidden, "the applicant is not the user's and the ad_parking permission is missing")
 		return
 	}
-	a.awaitCommand(q, cluster.Park{Conv: cluster.Conv{Exten: b.EndpointID, ConvID: b.ConvID}, Applicant: b.ApplicantID}, actionBudget)
+	a.awaitCommand(q, pbx.Park{Conv: pbx.Conv{Exten: b.EndpointID, ConvID: b.ConvID}, Applicant: b.ApplicantID}, actionBudget)
 }
 
 func (a *restAPI) restPickupParking(q *request) {
@@ -215,7 +215,7 @@ func (a *restAPI) restPickupParking(q *request) {
 		a.refuse(q, "control_forbidden", http.StatusForbidden, "the destination is not the user's and the ad_parking permission is missing")
 		return
 	}
-	a.awaitCommand(q, cluster.PickupParking{Parking: b.Parking, Dest: b.DestID}, actionBudget)
+	a.awaitCommand(q, pbx.PickupParking{Parking: b.Parking, Dest: b.DestID}, actionBudget)
 }
 
 func (a *restAPI) restPickupConv(q *request) {
@@ -231,13 +231,13 @@ func (a *restAPI) restPickupConv(q *request) {
 		a.refuse(q, "control_forbidden", http.StatusForbidden, "the destination is not the user's")
 		return
 	}
-	a.awaitCommand(q, cluster.PickupConv{Exten: b.EndpointID, Dest: b.DestID}, originateBudget)
+	a.awaitCommand(q, pbx.PickupConv{Exten: b.EndpointID, Dest: b.DestID}, originateBudget)
 }
 
 // restRecord: start, stop, mute and unmute the recording of a conversation.
 // The original lets anyone stop any recording (its checks are commented
 // out); here stop needs the same rights as start.
-func (a *restAPI) restRecord(kind cluster.CommandKind) func(*request) {
+func (a *restAPI) restRecord(kind string) func(*request) {
 	return func(q *request) {
 		b, ok := a.decodeConv(q, "convid", "endpointId")
 		if !ok {
@@ -248,17 +248,17 @@ func (a *restAPI) restRecord(kind cluster.CommandKind) func(*request) {
 			a.refuse(q, "control_forbidden", http.StatusForbidden, "recording permission on the user's own extension, or ad_recording, required")
 			return
 		}
-		conv := cluster.Conv{Exten: b.EndpointID, ConvID: b.ConvID}
-		var args cluster.CommandArgs
+		conv := pbx.Conv{Exten: b.EndpointID, ConvID: b.ConvID}
+		var args pbx.CommandArgs
 		switch kind {
-		case cluster.CmdStartRecord:
-			args = cluster.StartRecord{Conv: conv}
-		case cluster.CmdStopRecord:
-			args = cluster.StopRecord{Conv: conv}
-		case cluster.CmdMuteRecord:
-			args = cluster.MuteRecord{Conv: conv}
+		case pbx.CmdStartRecord:
+			args = pbx.StartRecord{Conv: conv}
+		case pbx.CmdStopRecord:
+			args = pbx.StopRecord{Conv: conv}
+		case pbx.CmdMuteRecord:
+			args = pbx.MuteRecord{Conv: conv}
 		default:
-			args = cluster.UnmuteRecord{Conv: conv}
+			args = pbx.UnmuteRecord{Conv: conv}
 		}
 		a.awaitCommand(q, args, actionBudget)
 	}
@@ -268,7 +268,7 @@ func (a *restAPI) restRecord(kind cluster.CommandKind) func(*request) {
 // (listen only). Allowed with the intrude / spy permission, or to a
 // qmanager of a queue the spied extension is a member of; the spying phone
 // must be the user's.
-func (a *restAPI) restSpy(kind cluster.CommandKind) func(*request) {
+func (a *restAPI) restSpy(kind string) func(*request) {
 	return func(q *request) {
 		b, ok := a.decodeConv(q, "convid", "endpointId", "destId")
 		if !ok {
@@ -276,7 +276,7 @@ func (a *restAPI) restSpy(kind cluster.CommandKind) func(*request) {
 		}
 		u := q.user
 		allowed := u.Perms.Spy
-		if kind == cluster.CmdIntrude {
+		if kind == pbx.CmdIntrude {
 			allowed = u.Perms.Intrude
 		}
 		if !allowed && !a.qmanagerOf(q, u, b.EndpointID) {
@@ -287,12 +287,12 @@ func (a *restAPI) restSpy(kind cluster.CommandKind) func(*request) {
 			a.refuse(q, "control_forbidden", http.StatusForbidden, "the destination is not the user's")
 			return
 		}
-		conv := cluster.Conv{Exten: b.EndpointID, ConvID: b.ConvID}
-		if kind == cluster.CmdIntrude {
-			a.awaitCommand(q, cluster.Intrude{Conv: conv, Dest: b.DestID}, actionBudget)
+		conv := pbx.Conv{Exten: b.EndpointID, ConvID: b.ConvID}
+		if kind == pbx.CmdIntrude {
+			a.awaitCommand(q, pbx.Intrude{Conv: conv, Dest: b.DestID}, actionBudget)
 			return
 		}
-		a.awaitCommand(q, cluster.Listen{Conv: conv, Dest: b.DestID}, actionBudget)
+		a.awaitCommand(q, pbx.Listen{Conv: conv, Dest: b.DestID}, actionBudget)
 	}
 }
 
@@ -358,7 +358,7 @@ func (a *restAPI) restCall(q *request) {
 		}
 		return
 	}
-	a.awaitCommand(q, cluster.Call{Exten: ext, Number: number}, originateBudget)
+	a.awaitCommand(q, pbx.Call{Exten: ext, Number: number}, originateBudget)
 }
 
 func (a *restAPI) restAnswerWebrtc(q *request) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ctiws/ctiws/cluster"
 	"github.com/ctiws/ctiws/directory"
+	"github.com/ctiws/ctiws/pbx"
 	"github.com/ctiws/ctiws/ws"
 	"github.com/ctiws/ctiws/ws/auth"
 )
@@ -43,10 +44,10 @@ type ctlEnv struct {
 	url string
 	b   cluster.Backend
 	mu  sync.Mutex
-	got []cluster.CommandArgs
+	got []pbx.CommandArgs
 }
 
-func newCtlEnv(t *testing.T, reply func(cluster.CommandArgs) *cluster.CommandResult) *ctlEnv {
+func newCtlEnv(t *testing.T, reply func(pbx.CommandArgs) *cluster.CommandResult) *ctlEnv {
 	t.Helper()
 	dir, err := directory.Parse([]byte(ctlUsers), []byte(ctlProfiles))
 	if err != nil {
@@ -61,7 +62,7 @@ func newCtlEnv(t *testing.T, reply func(cluster.CommandArgs) *cluster.CommandRes
 	go func() {
 		defer close(owner)
 		_ = b.Commands.Consume(ctx, "t1", "owner", func(cctx context.Context, c cluster.Command) error {
-			a, err := c.Decode()
+			a, err := pbx.DecodeCommand(c.Name, c.Args)
 			if err != nil {
 				t.Errorf("undecodable command %+v: %v", c, err)
 				return nil
@@ -103,7 +104,7 @@ func (e *ctlEnv) post(t *testing.T, user, path, body string) (int, string) {
 	return resp.StatusCode, strings.TrimSpace(string(b))
 }
 
-func (e *ctlEnv) take() []cluster.CommandArgs {
+func (e *ctlEnv) take() []pbx.CommandArgs {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	out := e.got
@@ -115,18 +116,18 @@ func (e *ctlEnv) take() []cluster.CommandArgs {
 // as the HTTP answer, and no command queued for a refused request.
 func TestCallControlREST(t *testing.T) {
 	ok := &cluster.CommandResult{Status: 200}
-	e := newCtlEnv(t, func(a cluster.CommandArgs) *cluster.CommandResult {
+	e := newCtlEnv(t, func(a pbx.CommandArgs) *cluster.CommandResult {
 		switch x := a.(type) {
-		case cluster.Call:
+		case pbx.Call:
 			if x.Exten == "203" {
 				return nil // the owner never answers: 504
 			}
 			return &cluster.CommandResult{Status: 200, Data: json.RawMessage(`{"uniqueid":"1712825400.7"}`)}
-		case cluster.Hangup:
+		case pbx.Hangup:
 			if x.ConvID == "gone" {
 				return &cluster.CommandResult{Status: 404, Error: "extension 202 has no such conversation"}
 			}
-		case cluster.BlindTransfer:
+		case pbx.BlindTransfer:
 			return &cluster.CommandResult{Status: 500, Error: "ami: BlindTransfer refused by the PBX: Transfer failed"}
 		}
 		return ok
@@ -136,51 +137,51 @@ func TestCallControlREST(t *testing.T) {
 		name, user, path, body string
 		want                   int
 		wantBody               string
-		cmd                    cluster.CommandArgs // the command the owner gets (nil: none)
+		cmd                    pbx.CommandArgs // the command the owner gets (nil: none)
 	}{
 		{"call own phone", "op", "call", `{"number":"+39 0721 405516"}`, 200, `{"uniqueid":"1712825400.7"}`,
-			cluster.Call{Exten: "202", Number: "00390721405516"}},
+			pbx.Call{Exten: "202", Number: "00390721405516"}},
 		{"call from another's phone", "op", "call", `{"endpointId":"201","endpointType":"extension","number":"300"}`, 403, "", nil},
 		{"call from another's phone with ad_phone", "adm", "call", `{"endpointId":"202","endpointType":"extension","number":"300"}`, 200, "",
-			cluster.Call{Exten: "202", Number: "300"}},
+			pbx.Call{Exten: "202", Number: "300"}},
 		{"call bad number", "op", "call", `{"number":"abc"}`, 400, "", nil},
 		{"call cellphone endpoint", "op", "call", `{"endpointId":"3331234567","endpointType":"cellphone","number":"300"}`, 400, "", nil},
-		{"call owner silent", "basic", "call", `{"number":"300"}`, 504, "", cluster.Call{Exten: "203", Number: "300"}},
+		{"call owner silent", "basic", "call", `{"number":"300"}`, 504, "", pbx.Call{Exten: "203", Number: "300"}},
 		{"hangup own", "op", "hangup", `{` + conv + `,"endpointId":"202"}`, 200, `{"message":"ok"}`,
-			cluster.Hangup{Conv: cluster.Conv{Exten: "202", ConvID: "PJSIP/202-00000001>PJSIP/201-00000002"}}},
+			pbx.Hangup{Conv: pbx.Conv{Exten: "202", ConvID: "PJSIP/202-00000001>PJSIP/201-00000002"}}},
 		{"hangup gone", "op", "hangup", `{"convid":"gone","endpointId":"202"}`, 404, "no such conversation",
-			cluster.Hangup{Conv: cluster.Conv{Exten: "202", ConvID: "gone"}}},
+			pbx.Hangup{Conv: pbx.Conv{Exten: "202", ConvID: "gone"}}},
 		{"hangup another's", "op", "hangup", `{` + conv + `,"endpointId":"201"}`, 403, "", nil},
 		{"hangup another's as admin", "adm", "hangup", `{` + conv + `,"endpointId":"202"}`, 200, "",
-			cluster.Hangup{Conv: cluster.Conv{Exten: "202", ConvID: "PJSIP/202-00000001>PJSIP/201-00000002"}}},
+			pbx.Hangup{Conv: pbx.Conv{Exten: "202", ConvID: "PJSIP/202-00000001>PJSIP/201-00000002"}}},
 		{"hangup bad endpoint", "op", "hangup", `{` + conv + `,"endpointId":"202\r\nAction: Hangup"}`, 400, "", nil},
 		{"hangup missing convid", "op", "hangup", `{"endpointId":"202"}`, 400, "", nil},
 		{"blind transfer bad number", "op", "blindtransfer", `{` + conv + `,"endpointId":"202","to":"x"}`, 400, "", nil},
 		{"blind transfer failed by the PBX", "op", "blindtransfer", `{` + conv + `,"endpointId":"202","to":"204"}`, 500, "Transfer failed",
-			cluster.BlindTransfer{Conv: cluster.Conv{Exten: "202", ConvID: "PJSIP/202-00000001>PJSIP/201-00000002"}, To: "204"}},
+			pbx.BlindTransfer{Conv: pbx.Conv{Exten: "202", ConvID: "PJSIP/202-00000001>PJSIP/201-00000002"}, To: "204"}},
 		{"attended transfer own", "op", "atxfer", `{` + conv + `,"endpointId":"202","to":"204"}`, 200, "",
-			cluster.AttendedTransfer{Conv: cluster.Conv{Exten: "202", ConvID: "PJSIP/202-00000001>PJSIP/201-00000002"}, To: "204"}},
+			pbx.AttendedTransfer{Conv: pbx.Conv{Exten: "202", ConvID: "PJSIP/202-00000001>PJSIP/201-00000002"}, To: "204"}},
 		{"attended transfer another's", "basic", "atxfer", `{` + conv + `,"endpointId":"202","to":"204"}`, 403, "", nil},
 		{"park for another applicant", "op", "park", `{` + conv + `,"endpointId":"202","applicantId":"201"}`, 403, "", nil},
 		{"park own", "op", "park", `{` + conv + `,"endpointId":"201","applicantId":"202"}`, 200, "",
-			cluster.Park{Conv: cluster.Conv{Exten: "201", ConvID: "PJSIP/202-00000001>PJSIP/201-00000002"}, Applicant: "202"}},
+			pbx.Park{Conv: pbx.Conv{Exten: "201", ConvID: "PJSIP/202-00000001>PJSIP/201-00000002"}, Applicant: "202"}},
 		{"pickup parking without permission", "basic", "pickup_parking", `{"parking":"71","destId":"203"}`, 403, "", nil},
 		{"pickup parking to another phone", "op", "pickup_parking", `{"parking":"71","destId":"201"}`, 403, "", nil},
-		{"pickup parking", "op", "pickup_parking", `{"parking":"71","destId":"202"}`, 200, "", cluster.PickupParking{Parking: "71", Dest: "202"}},
+		{"pickup parking", "op", "pickup_parking", `{"parking":"71","destId":"202"}`, 200, "", pbx.PickupParking{Parking: "71", Dest: "202"}},
 		{"pickup conv without permission", "op", "pickup_conv", `{"endpointId":"201","destId":"202"}`, 403, "", nil},
 		{"pickup conv to another phone", "adm", "pickup_conv", `{"endpointId":"203","destId":"202"}`, 403, "", nil},
-		{"pickup conv", "adm", "pickup_conv", `{"endpointId":"203","destId":"201"}`, 200, "", cluster.PickupConv{Exten: "203", Dest: "201"}},
+		{"pickup conv", "adm", "pickup_conv", `{"endpointId":"203","destId":"201"}`, 200, "", pbx.PickupConv{Exten: "203", Dest: "201"}},
 		{"record without permission", "basic", "start_record", `{` + conv + `,"endpointId":"203"}`, 403, "", nil},
 		{"stop record without permission", "basic", "stop_record", `{` + conv + `,"endpointId":"203"}`, 403, "", nil},
 		{"record another's", "op", "start_record", `{` + conv + `,"endpointId":"201"}`, 403, "", nil},
 		{"record own", "op", "start_record", `{` + conv + `,"endpointId":"202"}`, 200, "",
-			cluster.StartRecord{Conv: cluster.Conv{Exten: "202", ConvID: "PJSIP/202-00000001>PJSIP/201-00000002"}}},
+			pbx.StartRecord{Conv: pbx.Conv{Exten: "202", ConvID: "PJSIP/202-00000001>PJSIP/201-00000002"}}},
 		{"mute record as admin", "adm", "mute_record", `{` + conv + `,"endpointId":"202"}`, 200, "",
-			cluster.MuteRecord{Conv: cluster.Conv{Exten: "202", ConvID: "PJSIP/202-00000001>PJSIP/201-00000002"}}},
+			pbx.MuteRecord{Conv: pbx.Conv{Exten: "202", ConvID: "PJSIP/202-00000001>PJSIP/201-00000002"}}},
 		{"intrude without permission", "basic", "intrude", `{` + conv + `,"endpointId":"202","destId":"203"}`, 403, "", nil},
 		{"intrude from another's phone", "adm", "intrude", `{` + conv + `,"endpointId":"202","destId":"203"}`, 403, "", nil},
 		{"intrude", "adm", "intrude", `{` + conv + `,"endpointId":"202","destId":"201"}`, 200, "",
-			cluster.Intrude{Conv: cluster.Conv{Exten: "202", ConvID: "PJSIP/202-00000001>PJSIP/201-00000002"}, Dest: "201"}},
+			pbx.Intrude{Conv: pbx.Conv{Exten: "202", ConvID: "PJSIP/202-00000001>PJSIP/201-00000002"}, Dest: "201"}},
 		{"listen to a non-agent as qmanager", "op", "start_spy", `{` + conv + `,"endpointId":"201","destId":"202"}`, 403, "", nil},
 	}
 	for _, tt := range tests {
@@ -206,14 +207,14 @@ func TestCallControlREST(t *testing.T) {
 // TestCallControlQManager: a qmanager of queue 401 may listen to its
 // agents (membership read from the PBX state).
 func TestCallControlQManager(t *testing.T) {
-	e := newCtlEnv(t, func(cluster.CommandArgs) *cluster.CommandResult { return &cluster.CommandResult{Status: 200} })
+	e := newCtlEnv(t, func(pbx.CommandArgs) *cluster.CommandResult { return &cluster.CommandResult{Status: 200} })
 	ctx := context.Background()
 	l, ok, err := e.b.Ownership.Acquire(ctx, "t1", "owner", time.Minute)
 	if err != nil || !ok {
 		t.Fatal(err)
 	}
-	err = e.b.Bus.PublishFenced(ctx, l, []cluster.Event{{Tenant: "t1", Name: cluster.EvQueueMemberChanged,
-		Key: cluster.KeyQueueMember + "401/203", Data: json.RawMessage(`{"member":"203","queue":"401"}`)}})
+	err = e.b.Bus.PublishFenced(ctx, l, []cluster.Event{{Tenant: "t1", Name: pbx.EvQueueMemberChanged,
+		Key: pbx.KeyQueueMember + "401/203", Data: json.RawMessage(`{"member":"203","queue":"401"}`)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +225,7 @@ func TestCallControlQManager(t *testing.T) {
 	if st, _ := e.post(t, "op", "intrude", `{`+conv+`,"endpointId":"201","destId":"202"}`); st != 403 {
 		t.Fatalf("qmanager intrude on a non-agent: HTTP %d, want 403", st)
 	}
-	want := cluster.Listen{Conv: cluster.Conv{Exten: "203", ConvID: "PJSIP/203-00000001>PJSIP/201-00000002"}, Dest: "202"}
+	want := pbx.Listen{Conv: pbx.Conv{Exten: "203", ConvID: "PJSIP/203-00000001>PJSIP/201-00000002"}, Dest: "202"}
 	if got := e.take(); len(got) != 1 || got[0] != want {
 		t.Fatalf("owner got %+v", got)
 	}

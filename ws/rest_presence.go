@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/ctiws/ctiws/cluster"
 	"github.com/ctiws/ctiws/directory"
 	"github.com/ctiws/ctiws/pbx"
 )
@@ -94,5 +93,5 @@ func (a *restAPI) restPresenceSet(q *request) {
 		writeError(q.w, http.StatusBadRequest, "user has no main extension")
 		return
 	}
-	a.command(q, cluster.Presence{Exten: u.MainExtension, Status: body.Status, To: to})
+	a.command(q, pbx.Presence{Exten: u.MainExtension, Status: body.Status, To: to})
 }

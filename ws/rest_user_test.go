@@ -14,6 +14,7 @@ import (
 
 	"github.com/ctiws/ctiws/cluster"
 	"github.com/ctiws/ctiws/directory"
+	"github.com/ctiws/ctiws/pbx"
 	"github.com/ctiws/ctiws/ws"
 	"github.com/ctiws/ctiws/ws/auth"
 	"github.com/ctiws/ctiws/ws/client"
@@ -63,7 +64,7 @@ func islandEnv(t *testing.T) *env {
 	ext := testExtension("201", "alice")
 	ext.SIPUserAgent = "Yealink T54W"
 	ext.CF = ""
-	e.publish("t1", cluster.Event{Name: cluster.EvExtenChanged, Key: "exten/201", Data: mustJSON(t, ext)})
+	e.publish("t1", cluster.Event{Name: pbx.EvExtenChanged, Key: "exten/201", Data: mustJSON(t, ext)})
 	for _, u := range []string{"alice", "bob"} {
 		if err := e.backend.Tokens.Put(context.Background(), "t1", u, auth.HashToken("tok-"+u), time.Hour); err != nil {
 			t.Fatal(err)

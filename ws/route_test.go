@@ -53,7 +53,7 @@ func TestExtenUpdatePrivacyPerRecipient(t *testing.T) {
 	reset(all...)
 
 	ext := testExtension("202", "bob")
-	e.publish("t1", cluster.Event{Name: cluster.EvExtenChanged, Key: "exten/202", Data: mustJSON(t, ext)})
+	e.publish("t1", cluster.Event{Name: pbx.EvExtenChanged, Key: "exten/202", Data: mustJSON(t, ext)})
 	e.settle("t1", all...)
 
 	tests := []struct {
@@ -110,10 +110,10 @@ func TestRoomEvents(t *testing.T) {
 	pk := pbx.Parking{Name: "71", Parking: "71", ParkedCaller: pbx.ParkedCaller{Num: "0721405516", Name: "ACME", Channel: "PJSIP/t-1", Parking: "71"}}
 	m := pbx.QueueMember{Type: "dynamic", Queue: "401", Member: "203", LoggedIn: true}
 	e.publish("t1",
-		cluster.Event{Name: cluster.EvQueueChanged, Key: "queue/401", Data: mustJSON(t, q)},
-		cluster.Event{Name: cluster.EvTrunkChanged, Key: "trunk/trunk1", Data: mustJSON(t, tr)},
-		cluster.Event{Name: cluster.EvParkingChanged, Key: "parking/71", Data: mustJSON(t, pk)},
-		cluster.Event{Name: cluster.EvQueueMemberChanged, Key: "queuemember/401/203", Data: mustJSON(t, m)},
+		cluster.Event{Name: pbx.EvQueueChanged, Key: "queue/401", Data: mustJSON(t, q)},
+		cluster.Event{Name: pbx.EvTrunkChanged, Key: "trunk/trunk1", Data: mustJSON(t, tr)},
+		cluster.Event{Name: pbx.EvParkingChanged, Key: "parking/71", Data: mustJSON(t, pk)},
+		cluster.Event{Name: pbx.EvQueueMemberChanged, Key: "queuemember/401/203", Data: mustJSON(t, m)},
 	)
 	e.settle("t1", all...)
 
@@ -165,12 +165,12 @@ func TestUserTargetedEvents(t *testing.T) {
 	e.settle("t1", all...)
 	reset(all...)
 	e.publish("t1",
-		cluster.Event{Name: cluster.EvExtenDialing, Data: json.RawMessage(`{"dialingExten":"201","callerIdentity":{"numCalled":"201","callerNum":"0721405516","callerName":"ACME"},"callerHasConf":false,"channel":"PJSIP/t-1"}`)},
-		cluster.Event{Name: cluster.EvExtenConnected, Data: json.RawMessage(`{"num1":"202","num2":"201","direction":"in","uniqueid":"1.2","linkedid":"1.1","throughTrunk":false}`)},
-		cluster.Event{Name: cluster.EvExtenHangup, Data: json.RawMessage(`{"cause":"normal_clearing","callerNum":"201","channelExten":"91201","calledNum":"202"}`)},
-		cluster.Event{Name: cluster.EvVoicemailChanged, Key: "voicemail/202", Data: json.RawMessage(`{"voicemail":"202","new":"2","old":"5"}`)},
-		cluster.Event{Name: cluster.EvConfBridgeConfChanged, Key: "conf/201", Data: json.RawMessage(`{"id":"201","users":{"201":{"id":"1","name":"A","owner":true,"muted":false,"extenId":"201"},"202":{"id":"2","name":"B","owner":false,"muted":true,"extenId":"202"},"2010":{"id":"3","name":"A2","owner":false,"muted":false,"extenId":"91201"}}}`)},
-		cluster.Event{Name: cluster.EvConfBridgeConfEnd, Key: "conf/201", Del: true, Data: json.RawMessage(`{"id":"201"}`)},
+		cluster.Event{Name: pbx.EvExtenDialing, Data: json.RawMessage(`{"dialingExten":"201","callerIdentity":{"numCalled":"201","callerNum":"0721405516","callerName":"ACME"},"callerHasConf":false,"channel":"PJSIP/t-1"}`)},
+		cluster.Event{Name: pbx.EvExtenConnected, Data: json.RawMessage(`{"num1":"202","num2":"201","direction":"in","uniqueid":"1.2","linkedid":"1.1","throughTrunk":false}`)},
+		cluster.Event{Name: pbx.EvExtenHangup, Data: json.RawMessage(`{"cause":"normal_clearing","callerNum":"201","channelExten":"91201","calledNum":"202"}`)},
+		cluster.Event{Name: pbx.EvVoicemailChanged, Key: "voicemail/202", Data: json.RawMessage(`{"voicemail":"202","new":"2","old":"5"}`)},
+		cluster.Event{Name: pbx.EvConfBridgeConfChanged, Key: "conf/201", Data: json.RawMessage(`{"id":"201","users":{"201":{"id":"1","name":"A","owner":true,"muted":false,"extenId":"201"},"202":{"id":"2","name":"B","owner":false,"muted":true,"extenId":"202"},"2010":{"id":"3","name":"A2","owner":false,"muted":false,"extenId":"91201"}}}`)},
+		cluster.Event{Name: pbx.EvConfBridgeConfEnd, Key: "conf/201", Del: true, Data: json.RawMessage(`{"id":"201"}`)},
 	)
 	e.settle("t1", all...)
 	count := func(s *sock, name string) int { return len(s.events(name)) }
@@ -219,8 +219,8 @@ func TestTenantsNeverSeeEachOther(t *testing.T) {
 	e.settle("ta", a)
 	e.settle("tb", b)
 	reset(a, b)
-	e.publish("ta", cluster.Event{Name: cluster.EvExtenChanged, Key: "exten/201", Data: mustJSON(t, testExtension("201", "alice"))})
-	e.publish("ta", cluster.Event{Name: cluster.EvExtenDialing, Data: json.RawMessage(`{"dialingExten":"201","callerIdentity":{"numCalled":"201","callerNum":"1","callerName":"x"}}`)})
+	e.publish("ta", cluster.Event{Name: pbx.EvExtenChanged, Key: "exten/201", Data: mustJSON(t, testExtension("201", "alice"))})
+	e.publish("ta", cluster.Event{Name: pbx.EvExtenDialing, Data: json.RawMessage(`{"dialingExten":"201","callerIdentity":{"numCalled":"201","callerNum":"1","callerName":"x"}}`)})
 	e.settle("ta", a)
 	e.settle("tb", b)
 	if len(a.events("extenUpdate")) != 1 || len(a.events("extenRinging")) != 1 {
@@ -249,9 +249,9 @@ func TestConferenceEndAfterLastLeave(t *testing.T) {
 	e.settle("t1", all...)
 	reset(all...)
 	e.publish("t1",
-		cluster.Event{Name: cluster.EvConfBridgeConfChanged, Key: "conf/201", Data: json.RawMessage(`{"id":"201","users":{"202":{"id":"201-202","name":"B","owner":false,"muted":false,"extenId":"202"}}}`)},
-		cluster.Event{Name: cluster.EvConfBridgeConfChanged, Key: "conf/201", Data: json.RawMessage(`{"id":"201","users":{}}`)},
-		cluster.Event{Name: cluster.EvConfBridgeConfEnd, Key: "conf/201", Del: true, Data: json.RawMessage(`{"id":"201"}`)},
+		cluster.Event{Name: pbx.EvConfBridgeConfChanged, Key: "conf/201", Data: json.RawMessage(`{"id":"201","users":{"202":{"id":"201-202","name":"B","owner":false,"muted":false,"extenId":"202"}}}`)},
+		cluster.Event{Name: pbx.EvConfBridgeConfChanged, Key: "conf/201", Data: json.RawMessage(`{"id":"201","users":{}}`)},
+		cluster.Event{Name: pbx.EvConfBridgeConfEnd, Key: "conf/201", Del: true, Data: json.RawMessage(`{"id":"201"}`)},
 	)
 	e.settle("t1", all...)
 	tests := []struct {

@@ -10,6 +10,7 @@ import (
 	"github.com/ctiws/ctiws/cluster"
 	"github.com/ctiws/ctiws/internal/guard"
 	"github.com/ctiws/ctiws/internal/lograte"
+	"github.com/ctiws/ctiws/pbx"
 )
 
 // Client event names (docs/protocol.md, section 4).
@@ -39,12 +40,12 @@ const (
 	targetStreamPrefix   = "stream:"
 	targetAllLoggedIn    = ""
 	roomNameQManager     = "qmanager"
-	objectPrefixExten    = cluster.KeyExten
-	objectPrefixQueue    = cluster.KeyQueue
-	objectPrefixMember   = cluster.KeyQueueMember
-	objectPrefixTrunk    = cluster.KeyTrunk
-	objectPrefixParking  = cluster.KeyParking
-	objectPrefixConf     = cluster.KeyConf
+	objectPrefixExten    = pbx.KeyExten
+	objectPrefixQueue    = pbx.KeyQueue
+	objectPrefixMember   = pbx.KeyQueueMember
+	objectPrefixTrunk    = pbx.KeyTrunk
+	objectPrefixParking  = pbx.KeyParking
+	objectPrefixConf     = pbx.KeyConf
 	presenceOnline       = "online"
 	presenceDND          = "dnd"
 	presenceVoicemail    = "voicemail"

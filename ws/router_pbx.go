@@ -15,30 +15,28 @@ func (r *router) pbxEvent(ev cluster.Event) {
 	cfg := r.tenant.Config()
 	priv := cfg.Privacy
 	switch ev.Name {
-	case cluster.EvExtenChanged:
+	case pbx.EvExtenChanged:
 		e, err := r.state.rememberExten(ev)
 		if err != nil {
 			r.bad(ev, err)
 			return
 		}
 		r.routeExtension(cfg, e, ev.Data)
-	case cluster.EvQueueChanged, cluster.EvQueueMemberChanged, cluster.EvTrunkChanged, cluster.EvParkingChanged:
+	case pbx.EvQueueChanged, pbx.EvQueueMemberChanged, pbx.EvTrunkChanged, pbx.EvParkingChanged:
 		r.state.remember(ev)
 		r.routeRooms(roomEventOf(ev.Name), ev, priv)
-	case cluster.EvExtenDialing:
+	case pbx.EvExtenDialing:
 		r.routeDialing(cfg, ev)
-	case cluster.EvExtenConnected:
+	case pbx.EvExtenConnected:
 		r.routeConnected(cfg, ev)
-	case cluster.EvExtenHangup:
-		var h struct {
-			ChannelExten string `json:"channelExten"`
-		}
+	case pbx.EvExtenHangup:
+		var h pbx.ExtenHangup
 		if err := json.Unmarshal(ev.Data, &h); err != nil || h.ChannelExten == "" {
 			r.bad(ev, err)
 			return
 		}
 		r.toUsers(r.ownersOf(cfg, h.ChannelExten), eio.Event(evExtenHangup, ev.Data), evExtenHangup, "")
-	case cluster.EvConfBridgeConfChanged:
+	case pbx.EvConfBridgeConfChanged:
 		prev := r.state.confs[strings.TrimPrefix(ev.Key, objectPrefixConf)]
 		c, err := r.state.rememberConf(ev)
 		if err != nil {
@@ -49,7 +47,7 @@ func (r *router) pbxEvent(ev cluster.Event) {
 		r.state.addConfAudience(c.ID, users)
 		r.toUsers(users, eio.Event(evConfBridgeUpdate, ev.Data), evConfBridgeUpdate, evConfBridgeUpdate+"|"+ev.Key)
 		r.toUsers(users, eio.Event(evMeetmeConfUpdate, ev.Data), evMeetmeConfUpdate, evMeetmeConfUpdate+"|"+ev.Key)
-	case cluster.EvConfBridgeConfEnd:
+	case pbx.EvConfBridgeConfEnd:
 		// The end goes to the owner and to every user that was sent the
 		// conference's updates: Asterisk ends a conference after its last
 		// participant left, so the last update had no one in it.
@@ -65,7 +63,7 @@ func (r *router) pbxEvent(ev cluster.Event) {
 		data := pbx.ConfEndJSON(id)
 		r.toUsers(users, eio.Event(evConfBridgeEnd, data), evConfBridgeEnd, "")
 		r.toUsers(users, eio.Event(evMeetmeConfEnd, data), evMeetmeConfEnd, "")
-	case cluster.EvVoicemailChanged:
+	case pbx.EvVoicemailChanged:
 		r.state.remember(ev)
 		r.routeVoicemail(cfg, ev)
 	case cluster.EvResync:
@@ -101,11 +99,11 @@ type roomEvent struct {
 // roomEventOf returns the routing of an owner event of a room object.
 func roomEventOf(ownerEvent string) roomEvent {
 	switch ownerEvent {
-	case cluster.EvQueueChanged:
+	case pbx.EvQueueChanged:
 		return roomEvent{evQueueUpdate, roomQueuesClear, roomQueuesPrivacy, objectPrefixQueue}
-	case cluster.EvQueueMemberChanged:
+	case pbx.EvQueueMemberChanged:
 		return roomEvent{evQueueMemberUpdate, roomQueuesClear, roomQueuesPrivacy, ""}
-	case cluster.EvTrunkChanged:
+	case pbx.EvTrunkChanged:
 		return roomEvent{evTrunkUpdate, roomTrunksClear, roomTrunksPrivacy, objectPrefixTrunk}
 	default:
 		return roomEvent{evParkingUpdate, roomParkingsClear, roomParkingsPrivacy, objectPrefixParking}
@@ -143,15 +141,7 @@ func (r *router) ownersOf(cfg *TenantConfig, ext string) []string {
 
 // routeDialing sends extenRinging to the user owning the dialled extension.
 func (r *router) routeDialing(cfg *TenantConfig, ev cluster.Event) {
-	var d struct {
-		DialingExten   string `json:"dialingExten"`
-		CallerHasConf  bool   `json:"callerHasConf"`
-		CallerIdentity struct {
-			NumCalled  string `json:"numCalled"`
-			CallerNum  string `json:"callerNum"`
-			CallerName string `json:"callerName"`
-		} `json:"callerIdentity"`
-	}
+	var d pbx.ExtenDialing
 	if err := json.Unmarshal(ev.Data, &d); err != nil || d.DialingExten == "" {
 		r.bad(ev, err)
 		return
@@ -168,10 +158,7 @@ func (r *router) routeDialing(cfg *TenantConfig, ev cluster.Event) {
 // routeConnected sends extenConnected and extenConvConnected to the owner of
 // num1 (docs/protocol.md, section 4.3).
 func (r *router) routeConnected(cfg *TenantConfig, ev cluster.Event) {
-	var d struct {
-		Num1 string `json:"num1"`
-		Num2 string `json:"num2"`
-	}
+	var d pbx.ExtenConnected
 	if err := json.Unmarshal(ev.Data, &d); err != nil || d.Num1 == "" {
 		r.bad(ev, err)
 		return
@@ -210,11 +197,7 @@ func (r *router) confUsers(cfg *TenantConfig, c, prev *pbx.Conference) []string 
 // routeVoicemail sends updateNewVoiceMessages and newVoiceMessageCounter to
 // the owners of the box only (the original broadcast the counter).
 func (r *router) routeVoicemail(cfg *TenantConfig, ev cluster.Event) {
-	var v struct {
-		Voicemail string `json:"voicemail"`
-		New       string `json:"new"`
-		Old       string `json:"old"`
-	}
+	var v pbx.Voicemail
 	if err := json.Unmarshal(ev.Data, &v); err != nil || v.Voicemail == "" {
 		r.bad(ev, err)
 		return

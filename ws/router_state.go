@@ -314,7 +314,7 @@ func (r *router) applyObjects(objs []cluster.Object, seq uint64, emit bool, touc
 		}
 		changed++
 		if k, id, ok := pbx.KindOf(key); emit && ok && k == pbx.KindConf {
-			r.pbxEvent(cluster.Event{Tenant: r.tenant.ID, Key: key, Del: true, Name: cluster.EvConfBridgeConfEnd, Data: pbx.ConfEndJSON(id)})
+			r.pbxEvent(cluster.Event{Tenant: r.tenant.ID, Key: key, Del: true, Name: pbx.EvConfBridgeConfEnd, Data: pbx.ConfEndJSON(id)})
 			continue
 		}
 		r.state.forget(key)

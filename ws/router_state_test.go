@@ -104,7 +104,7 @@ func TestSlowStateDoesNotBlockEvents(t *testing.T) {
 	}
 	exten := func(status string) cluster.Event {
 		data, _ := json.Marshal(pbx.Extension{Exten: "201", Status: status})
-		return cluster.Event{Tenant: "t1", Name: cluster.EvExtenChanged, Key: cluster.KeyExten + "201", Data: data}
+		return cluster.Event{Tenant: "t1", Name: pbx.EvExtenChanged, Key: pbx.KeyExten + "201", Data: data}
 	}
 	publish := func(evs ...cluster.Event) {
 		t.Helper()
@@ -181,7 +181,7 @@ func TestResyncAfterLostCounters(t *testing.T) {
 	}
 	exten := func(id, status string) cluster.Event {
 		data, _ := json.Marshal(pbx.Extension{Exten: id, Status: status})
-		return cluster.Event{Tenant: "t1", Name: cluster.EvExtenChanged, Key: cluster.KeyExten + id, Data: data}
+		return cluster.Event{Tenant: "t1", Name: pbx.EvExtenChanged, Key: pbx.KeyExten + id, Data: data}
 	}
 	alice := e.login("t1", "alice")
 	var before []cluster.Event

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ctiws/ctiws/cluster"
+	"github.com/ctiws/ctiws/pbx"
 	"github.com/ctiws/ctiws/ws/auth"
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -109,7 +110,7 @@ func TestStateConflation(t *testing.T) {
 	const n = 400
 	for i := 0; i < n; i++ {
 		big.Port = strconv.Itoa(i)
-		e.publish("t1", cluster.Event{Name: cluster.EvExtenChanged, Key: "exten/202", Data: mustJSON(t, big)})
+		e.publish("t1", cluster.Event{Name: pbx.EvExtenChanged, Key: "exten/202", Data: mustJSON(t, big)})
 	}
 	e.settle("t1", good)
 	if got := testutil.ToFloat64(e.srv.Metrics().SlowConsumers.WithLabelValues("t1")); got != 0 {

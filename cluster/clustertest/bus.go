@@ -43,18 +43,18 @@ func testBusFenced(t *testing.T, b cluster.Backend) {
 		t.Fatal("acquire")
 	}
 	evs := []cluster.Event{
-		{Name: cluster.EvExtenChanged, Key: "exten/201", Data: raw(`{"exten":"201","status":"online"}`)},
-		{Name: cluster.EvExtenChanged, Key: "exten/202", Data: raw(`{"exten":"202"}`)},
-		{Name: cluster.EvConfBridgeConfChanged, Key: "conf/9", Data: raw(`{"id":"9"}`)},
-		{Name: cluster.EvQueueChanged, Key: "queue/400", Data: raw(`{"queue":"400"}`)},
+		{Name: "extenChanged", Key: "exten/201", Data: raw(`{"exten":"201","status":"online"}`)},
+		{Name: "extenChanged", Key: "exten/202", Data: raw(`{"exten":"202"}`)},
+		{Name: "confBridgeConfChanged", Key: "conf/9", Data: raw(`{"id":"9"}`)},
+		{Name: "queueChanged", Key: "queue/400", Data: raw(`{"queue":"400"}`)},
 	}
 	if err := b.Bus.PublishFenced(ctx, l, evs); err != nil {
 		t.Fatalf("PublishFenced: %v", err)
 	}
 	if err := b.Bus.PublishFenced(ctx, l, []cluster.Event{
-		{Name: cluster.EvExtenChanged, Key: "exten/201", Data: raw(`{"exten":"201","status":"busy"}`)},
-		{Name: cluster.EvConfBridgeConfEnd, Key: "conf/9", Del: true},
-		{Name: cluster.EvExtenHangup, Data: raw(`{"exten":"202"}`)}, // not keyed: no state
+		{Name: "extenChanged", Key: "exten/201", Data: raw(`{"exten":"201","status":"busy"}`)},
+		{Name: "confBridgeConfEnd", Key: "conf/9", Del: true},
+		{Name: "extenHangup", Data: raw(`{"exten":"202"}`)}, // not keyed: no state
 	}); err != nil {
 		t.Fatalf("PublishFenced: %v", err)
 	}
@@ -71,10 +71,10 @@ func testBusFenced(t *testing.T, b cluster.Backend) {
 				t.Fatalf("seq not increasing: %d after %d", ev.Seq, got[j-1].Seq)
 			}
 		}
-		if got[0].Name != cluster.EvExtenChanged || got[0].Key != "exten/201" || string(got[0].Data) != `{"exten":"201","status":"online"}` {
+		if got[0].Name != "extenChanged" || got[0].Key != "exten/201" || string(got[0].Data) != `{"exten":"201","status":"online"}` {
 			t.Fatalf("first event = %+v", got[0])
 		}
-		if got[5].Name != cluster.EvConfBridgeConfEnd || !got[5].Del || got[6].Name != cluster.EvExtenHangup {
+		if got[5].Name != "confBridgeConfEnd" || !got[5].Del || got[6].Name != "extenHangup" {
 			t.Fatalf("event order = %s", Names(got))
 		}
 	}
@@ -104,7 +104,7 @@ func testBusFenced(t *testing.T, b cluster.Backend) {
 		t.Fatalf("State(exten/) = %+v, %v", objs, err)
 	}
 	// An empty keyed event with nil Data also deletes.
-	if err := b.Bus.PublishFenced(ctx, l, []cluster.Event{{Name: cluster.EvQueueChanged, Key: "queue/400"}}); err != nil {
+	if err := b.Bus.PublishFenced(ctx, l, []cluster.Event{{Name: "queueChanged", Key: "queue/400"}}); err != nil {
 		t.Fatal(err)
 	}
 	if objs, _, _ := b.Bus.State(ctx, ten, "queue/"); len(objs) != 0 {
@@ -119,7 +119,7 @@ func testBusNotOwner(t *testing.T, b cluster.Backend) {
 	ctx := Ctx(t)
 	ten, na, nb := Unique("t"), Unique("na"), Unique("nb")
 	c := subscribe(t, b.Bus, ten)
-	ev := []cluster.Event{{Name: cluster.EvExtenChanged, Key: "exten/1", Data: raw(`{"v":1}`)}}
+	ev := []cluster.Event{{Name: "extenChanged", Key: "exten/1", Data: raw(`{"v":1}`)}}
 	// No lease at all.
 	if err := b.Bus.PublishFenced(ctx, cluster.Lease{Tenant: ten, Node: na, Epoch: 1}, ev); !errors.Is(err, cluster.ErrNotOwner) {
 		t.Fatalf("publish without a lease: %v, want ErrNotOwner", err)

@@ -71,7 +71,7 @@ func (s *seen) total() (int, int) {
 	return len(s.n), sum
 }
 
-func send(t *testing.T, c cluster.Commands, tenant string, name cluster.CommandKind, arg string) {
+func send(t *testing.T, c cluster.Commands, tenant string, name string, arg string) {
 	t.Helper()
 	if err := c.Send(Ctx(t), cluster.Command{Tenant: tenant, Name: name, User: "alice", Args: json.RawMessage(arg)}); err != nil {
 		t.Fatalf("Send: %v", err)
@@ -169,7 +169,7 @@ func testCommandsIsolation(t *testing.T, b cluster.Backend) {
 	send(t, b.Commands, ta, "forA", `2`)
 	for _, x := range []struct {
 		ch   chan cluster.Command
-		name cluster.CommandKind
+		name string
 		ten  string
 	}{{ga, "forA", ta}, {gb, "forB", tb}} {
 		select {
@@ -187,18 +187,28 @@ func testCommandsIsolation(t *testing.T, b cluster.Backend) {
 	}
 }
 
+// callBody is a command body as the PBX vocabulary writes one (pbx.Call):
+// the queue knows it only as a name and JSON.
+type callBody struct {
+	Exten  string `json:"exten"`
+	Number string `json:"number"`
+}
+
+// CommandName names the command.
+func (callBody) CommandName() string { return "call" }
+
 // testCommandsReply: an awaited command keeps its id, reply flag and
 // deadline through the queue; the consumer's reply reaches the waiter once.
 func testCommandsReply(t *testing.T, b cluster.Backend) {
 	ten := Unique("t")
 	deadline := time.Now().Add(time.Minute)
-	cmd := cluster.NewCommand(ten, "alice", cluster.Call{Exten: "201", Number: "202"}).WithReply(deadline)
+	cmd := cluster.NewCommand(ten, "alice", callBody{Exten: "201", Number: "202"}).WithReply(deadline)
 	consume(t, Ctx(t), b.Commands, ten, Unique("n"), func(ctx context.Context, c cluster.Command) error {
-		if c.ID != cmd.ID || !c.Reply || c.Expires != deadline.UnixMilli() || c.Name != cluster.CmdCall {
+		if c.ID != cmd.ID || !c.Reply || c.Expires != deadline.UnixMilli() || c.Name != "call" {
 			t.Errorf("delivered %+v, want id %s, reply, deadline", c, cmd.ID)
 		}
-		a, err := c.Decode()
-		if err != nil || a.(cluster.Call).Number != "202" {
+		var a callBody
+		if err := json.Unmarshal(c.Args, &a); err != nil || a.Number != "202" {
 			t.Errorf("decode: %v %+v", err, a)
 		}
 		return b.Commands.Reply(ctx, c.Tenant, c.ID, cluster.CommandResult{Status: 200, Data: json.RawMessage(`{"uniqueid":"1.2"}`)})

@@ -87,7 +87,7 @@ func TestRedisMemory(t *testing.T) {
 		for i := range n {
 			exten := strconv.Itoa(200 + i)
 			data, _ := json.Marshal(sampleExtension(exten))
-			evs = append(evs, cluster.Event{Name: cluster.EvExtenChanged, Key: cluster.KeyExten + exten, Data: data})
+			evs = append(evs, cluster.Event{Name: "extenChanged", Key: "exten/" + exten, Data: data})
 			fps["user"+exten] = hashOf("fp" + exten)[:16]
 			if len(evs) == 100 {
 				if err := b.Bus.PublishFenced(ctx, l, evs); err != nil {
