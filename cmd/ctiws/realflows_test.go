@@ -245,6 +245,25 @@ var realFlows = []realFlow{
 		f.expectExten(t, "bob", "201", "idle", func(e viewExten) bool { return e.Status == "online" && len(e.Conversations) == 0 })
 		f.wait(t, caller, callee)
 	}},
+	{name: "three-devices-mobile-answers", title: "202 calls alice's 201; the mobile 92201 answers, the desk phone and the WebRTC stop ringing.", run: func(t *testing.T, f *flowRun) {
+		desk := f.answer(t, "201", sipp.Script{NoAnswer: true})
+		webrtc := f.answer(t, "91201", sipp.Script{NoAnswer: true})
+		mobile := f.answer(t, "92201", sipp.Script{Ring: ringFor})
+		caller := f.dial(t, "202", "201", sipp.Script{Talk: talkFor})
+		f.inCall(t, "202", "92201")
+		f.checkTruth(t, "while 92201 talks")
+		f.expectExten(t, "alice", "92201", "talking to 202", talking("202"))
+		f.expectExten(t, "alice", "201", "idle", func(e viewExten) bool { return e.Status == "online" && len(e.Conversations) == 0 })
+		f.wait(t, caller, desk, webrtc, mobile)
+	}},
+	{name: "three-devices-webrtc-calls-out", title: "alice's WebRTC 91201 calls 204; the desk phone 201 stays idle.", run: func(t *testing.T, f *flowRun) {
+		callee := f.answer(t, "204", sipp.Script{Ring: time.Second})
+		caller := f.dial(t, "91201", "204", sipp.Script{Talk: talkFor})
+		f.inCall(t, "91201", "204")
+		f.checkTruth(t, "while 91201 talks")
+		f.expectExten(t, "dave", "204", "talking to alice in clear (own call)", talking("201"))
+		f.wait(t, caller, callee)
+	}},
 	{name: "conference", title: "202 and 203 join ConfBridge 300; 203 is muted; 202 leaves, then 203: the conference ends.", run: func(t *testing.T, f *flowRun) {
 		a := f.dial(t, "202", "300", sipp.Script{Talk: talkFor})
 		time.Sleep(500 * time.Millisecond)
