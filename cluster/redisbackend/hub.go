@@ -91,7 +91,7 @@ func (h *hub) subscribe(ctx context.Context, tenant string, fn func([]cluster.Ev
 		return errors.New("redis backend: subscribe: empty tenant")
 	}
 	if err := h.b.ctx.Err(); err != nil {
-		return errors.New("redis backend: subscribe: backend closed")
+		return fmt.Errorf("redis backend: subscribe: %w", errBackendClosed)
 	}
 	ch := eventsChannel(tenant)
 	m := mailbox.New(tenant, h.b.cfg.queueSize, &h.b.stats.Counters)
@@ -119,7 +119,7 @@ func (h *hub) subscribe(ctx context.Context, tenant string, fn func([]cluster.Ev
 	case <-ctx.Done():
 		err = ctx.Err()
 	case <-h.b.ctx.Done():
-		err = errors.New("backend closed")
+		err = errBackendClosed
 	case <-timer.C:
 		err = fmt.Errorf("not confirmed by redis within %v", h.b.cfg.subscribeTimeout)
 	}
@@ -146,7 +146,7 @@ func (h *hub) place(ctx context.Context, ts *tenantSub) error {
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
-		return errors.New("backend closed")
+		return errBackendClosed
 	}
 	if ts.lane != nil {
 		h.mu.Unlock()
