@@ -2,7 +2,6 @@ package ami
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -11,14 +10,6 @@ import (
 	"github.com/ctiws/ctiws/internal/clip"
 	"github.com/ctiws/ctiws/pbx"
 )
-
-// ErrUnsafeAction is wrapped by every refusal to build or send an AMI action
-// whose header could end a line or the message: a CR, LF or NUL in a header
-// name or value, a header name outside [A-Za-z0-9_-], or a line longer than
-// Asterisk reads. Such a value would let its sender append headers or whole
-// actions of their own (AMI header injection), so it is refused outright,
-// never cleaned.
-var ErrUnsafeAction = errors.New("ami: unsafe action header")
 
 // maxActionLine is the longest "Name: value" line Asterisk's manager reads
 // in one piece (its input buffer holds 1024 characters and the line end);

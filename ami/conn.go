@@ -17,75 +17,12 @@ import (
 	"github.com/staskobzar/goami2"
 )
 
-// Errors of a connection.
-var (
-	// ErrAuth is wrapped by a login that Asterisk refused.
-	ErrAuth = errors.New("ami: authentication failed")
-	// ErrClosed is returned by actions on a closed connection.
-	ErrClosed = errors.New("ami: connection closed")
-	// ErrBacklog closes a connection whose unread events exceed the cap:
-	// the model must resynchronise rather than lose events silently.
-	ErrBacklog = errors.New("ami: event backlog overflow")
-	// ErrActionFailed is wrapped by an action answered with Response: Error.
-	ErrActionFailed = errors.New("ami: action failed")
-	// ErrChannelGone is wrapped too when the error answer says that the
-	// channel the action names does not exist (any more): see channelGone.
-	ErrChannelGone = errors.New("ami: channel gone")
-)
-
-// channelGoneAnswers are Asterisk's error answers (Message) to an action
-// whose Channel no longer exists, from Asterisk 22: main/manager.c (Hangup,
-// Setvar, Getvar, SendText, Redirect, BlindTransfer, Atxfer,
-// CancelAtxfer, AOCMessage), apps/app_mixmonitor.c (MixMonitor,
-// StopMixMonitor, MixMonitorMute), res/parking/parking_manager.c (Park),
-// apps/app_senddtmf.c (PlayDTMF). A prefix match: Redirect and Park append
-// the channel name.
-var channelGoneAnswers = []string{
-	"No such channel",                  // Hangup, Setvar, MixMonitor…
-	"Channel specified does not exist", // BlindTransfer, Atxfer
-	"Channel does not exist",           // Redirect, Park: "…: <channel>"
-	"Channel not found",                // PlayDTMF, PlayMF
-	"Redirect failed, channel not up.", // Redirect of a channel being hung up
-}
-
-// channelGone reports whether an error answer's message says that the
-// channel named by the action is gone.
-func channelGone(msg string) bool {
-	msg = strings.TrimSpace(msg)
-	for _, a := range channelGoneAnswers {
-		if len(msg) >= len(a) && strings.EqualFold(msg[:len(a)], a) {
-			return true
-		}
-	}
-	return false
-}
-
 const (
 	bannerPrefix   = "Asterisk Call Manager/"
 	maxMessageSize = 64 << 10
 	maxBacklog     = 200_000
 	bootWait       = time.Second
 	writeTimeout   = 5 * time.Second
-)
-
-// DialConfig tells Dial where and how to log in.
-type DialConfig struct {
-	Address, Username, Secret string
-	// DialTimeout bounds TCP connect, banner and login (zero or negative:
-	// DefaultDialTimeout).
-	DialTimeout time.Duration
-	// PingInterval is the keepalive period; a Ping unanswered within it
-	// closes the connection (zero: DefaultPingInterval; negative disables).
-	PingInterval time.Duration
-}
-
-// Defaults of DialConfig.
-const (
-	// DefaultDialTimeout bounds connect, banner and login.
-	DefaultDialTimeout = 10 * time.Second
-	// DefaultPingInterval is the keepalive period: a dead PBX or a silent
-	// network drop is noticed within two of them.
-	DefaultPingInterval = 10 * time.Second
 )
 
 // Response is the answer to an action: the Response message and, for list
@@ -148,12 +85,7 @@ func Dial(ctx context.Context, cfg DialConfig, log *slog.Logger, hooks *Hooks) (
 	if hooks == nil {
 		hooks = &Hooks{}
 	}
-	if cfg.DialTimeout <= 0 {
-		cfg.DialTimeout = DefaultDialTimeout
-	}
-	if cfg.PingInterval == 0 {
-		cfg.PingInterval = DefaultPingInterval
-	}
+	cfg.init()
 	d := net.Dialer{Timeout: cfg.DialTimeout}
 	nc, err := d.DialContext(ctx, "tcp", cfg.Address)
 	if err != nil {

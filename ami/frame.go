@@ -2,13 +2,8 @@ package ami
 
 import (
 	"bufio"
-	"errors"
 	"io"
 )
-
-// errOversize reports a message longer than the framer's cap; it was
-// skipped and the stream stays usable.
-var errOversize = errors.New("ami: message too large, skipped")
 
 // framer cuts an AMI byte stream into messages on blank lines. It tolerates
 // LF-only line ends, keeps a partial message across read errors (a read

@@ -1,16 +1,12 @@
 package ami
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"unique"
 
 	"github.com/staskobzar/goami2"
 )
-
-// errMalformed reports a frame with no usable header.
-var errMalformed = errors.New("ami: malformed message")
 
 // parseFrame turns one framed message into a goami2.Message. goami2.Parse
 // is tried first (under recover: it panics on some inputs); when it rejects

@@ -14,30 +14,6 @@ import (
 	"github.com/staskobzar/goami2"
 )
 
-// Config configures a Runner.
-type Config struct {
-	// Address is the AMI host:port.
-	Address, Username, Secret string
-	// Tenant is set on every emitted event.
-	Tenant string
-	// PingInterval and DialTimeout are passed to Dial (see DialConfig;
-	// zero means DefaultPingInterval and DefaultDialTimeout).
-	PingInterval time.Duration
-	DialTimeout  time.Duration
-	// ReconcileInterval is the period of the healing CoreShowChannels and
-	// QueueStatus (zero: DefaultReconcileInterval; negative disables).
-	ReconcileInterval time.Duration
-}
-
-// DefaultReconcileInterval is Config.ReconcileInterval's default: often
-// enough to heal a missed event within a minute, rare enough that a large
-// PBX's CoreShowChannels costs nothing noticeable.
-const DefaultReconcileInterval = 60 * time.Second
-
-// ErrNotConnected is returned by Do while there is no AMI connection whose
-// snapshot is applied (see Ready). It wraps cluster.ErrCommandUnavailable.
-var ErrNotConnected = fmt.Errorf("ami: not connected: %w", cluster.ErrCommandUnavailable)
-
 // Runner owns the AMI connection and the model of one tenant's PBX.
 type Runner struct {
 	cfg   Config
@@ -73,9 +49,7 @@ func NewRunner(cfg Config, dir *directory.Directory, objs *Objects, log *slog.Lo
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("component", "ami", "tenant", cfg.Tenant)
-	if cfg.ReconcileInterval == 0 {
-		cfg.ReconcileInterval = DefaultReconcileInterval
-	}
+	cfg.init()
 	h := &hooks
 	return &Runner{
 		cfg: cfg, log: log, hooks: h,

@@ -317,14 +317,8 @@ func (o *Owner) term(parent context.Context, lease cluster.Lease, sent time.Time
 			}
 		}()
 		defer o.Panics.Recover(guard.Owner, o.Tenant, func(error) { contain() })
+		// The bus stamps the events' Origin (the lease's node) and Time.
 		emit := func(ectx context.Context, evs []cluster.Event) error {
-			now := time.Now().UnixNano()
-			for i := range evs {
-				evs[i].Origin = o.Node
-				if evs[i].Time == 0 {
-					evs[i].Time = now
-				}
-			}
 			err := o.Backend.Bus.PublishFenced(ectx, lease, evs)
 			if errors.Is(err, cluster.ErrNotOwner) {
 				o.Metrics.FenceRejects.WithLabelValues(o.Tenant).Inc()

@@ -68,7 +68,7 @@ func pollStream(ctx context.Context, tenant, node string, s Stream, bus cluster.
 				payload := map[string]map[string]string{"streaming": {"source": s.ID, "image": img}}
 				data, _ := json.Marshal([]any{payload})
 				ev := cluster.Event{Tenant: tenant, Name: "streamingSourceUpdate", Target: "stream:" + strings.ToLower(s.ID),
-					Data: data, Origin: node, Time: time.Now().UnixNano()}
+					Data: data, Origin: node}
 				if err := bus.Publish(ctx, ev); err != nil && ctx.Err() == nil {
 					log.Warn("streaming publish failed", "tenant", tenant, "source", s.ID, "err", err)
 				}

@@ -165,7 +165,7 @@ func (s *Server) takeOver(ctx context.Context, c *conn, l *login) {
 			c.tenant.sockets.deliverToSocket(other.ID, takeOver)
 			continue
 		}
-		ev := cluster.Event{Tenant: c.tenant.ID, Name: evTakeOver, Target: "socket:" + other.ID, Origin: s.opts.NodeID, Time: time.Now().UnixNano()}
+		ev := cluster.Event{Tenant: c.tenant.ID, Name: evTakeOver, Target: "socket:" + other.ID, Origin: s.opts.NodeID}
 		if err := s.backend.Bus.Publish(ctx, ev); err != nil {
 			s.log.Warn("take-over publish failed", "tenant", c.tenant.ID, "err", err)
 		}

@@ -267,7 +267,7 @@ func (a *restAPI) publish(q *request, name, target string, args ...any) bool {
 		writeError(q.w, http.StatusInternalServerError, "encode event")
 		return false
 	}
-	ev := cluster.Event{Tenant: q.tenant.ID, Name: name, Target: target, Data: raw, Origin: a.nodeID, Time: time.Now().UnixNano()}
+	ev := cluster.Event{Tenant: q.tenant.ID, Name: name, Target: target, Data: raw, Origin: a.nodeID}
 	if err := a.bus.Publish(q.r.Context(), ev); err != nil {
 		writeError(q.w, http.StatusServiceUnavailable, "bus unavailable")
 		return false

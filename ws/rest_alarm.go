@@ -40,7 +40,7 @@ func (a *restAPI) restAlarm(w http.ResponseWriter, r *http.Request, t *Tenant) {
 	}
 	payload := map[string]string{"date": time.Now().UTC().Format("2006-01-02T15:04:05.000Z"), "status": strings.ToLower(n.Status), "alarm": n.Type, "queue": queue}
 	raw, _ := json.Marshal([]any{payload})
-	ev := cluster.Event{Tenant: t.ID, Name: evQMAlarm, Target: targetRoomPrefix + roomNameQManager, Data: raw, Origin: a.nodeID, Time: time.Now().UnixNano()}
+	ev := cluster.Event{Tenant: t.ID, Name: evQMAlarm, Target: targetRoomPrefix + roomNameQManager, Data: raw, Origin: a.nodeID}
 	if err := a.bus.Publish(r.Context(), ev); err != nil {
 		writeError(w, http.StatusServiceUnavailable, "bus unavailable")
 		return

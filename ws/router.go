@@ -85,15 +85,17 @@ type routerDeps struct {
 // presence and conference routing rules need.
 //
 // The code is split by concern: router.go (the bus subscription, events
-// in, order and sequence), router_state.go (the state cache and its loads),
+// in, the resync signal and the events a state load already holds), router_state.go (the state cache and its loads),
 // router_pbx.go (owner events → client events), router_presence.go
 // (presence rules), router_deliver.go (the fan-out to sockets) and
 // router_node.go (events published by nodes).
 type router struct {
 	routerDeps
 
-	mu    sync.Mutex
-	epoch uint64
+	mu sync.Mutex
+	// seq is the last owner event routed or the sequence of the state
+	// loaded last, whichever is newer: events up to it are not routed
+	// again.
 	seq   uint64
 	state stateCache
 	// load is the progress of reading the state from the bus.
@@ -210,11 +212,12 @@ func (r *router) guarded(ev cluster.Event, route func(cluster.Event), hooked boo
 	route(ev)
 }
 
-// dispatch applies the order rules to one event and routes it; r.mu is
-// held. Owner events carry the owner's epoch and a per-tenant sequence
-// number: an event from a former owner is fenced out, one already in the
-// loaded state is skipped, and a gap makes the router read the state
-// again (in the background; routing goes on meanwhile).
+// dispatch routes one event once the first state is in; r.mu is held.
+// The order rules are the bus's (docs/cluster.md, "Bus"): a tenant's
+// owner events come in Seq order, a former owner's are fenced out, and a
+// loss arrives as a resync signal. The router only reacts to that signal
+// by reading the state again (in the background; routing goes on
+// meanwhile) and skips the events the state it loaded already holds.
 func (r *router) dispatch(ev cluster.Event) {
 	if !r.load.done && r.hold(ev) {
 		// Nothing is routed before the first state is in: presence rules
@@ -234,14 +237,11 @@ func (r *router) route(ev cluster.Event) {
 		// it is in, the sequence base is unknown: the events that come
 		// meanwhile are routed, and the read keeps what they changed
 		// (sequence numbers within one counter).
-		r.seq, r.epoch = 0, 0
+		r.seq = 0
 		r.startLoad(true)
 	case ev.Epoch == 0:
 		r.nodeEvent(ev)
 	default:
-		if ev.Epoch < r.epoch {
-			return // a former owner: fenced out
-		}
 		if ev.Seq <= r.seq {
 			// Older than the state loaded last: an object event is
 			// already applied (seq is per tenant, across epochs), but a
@@ -251,12 +251,7 @@ func (r *router) route(ev cluster.Event) {
 			}
 			return
 		}
-		if r.seq != 0 && ev.Seq != r.seq+1 {
-			r.metrics.Resyncs.WithLabelValues(r.tenant.ID).Inc()
-			r.log.Warn("event sequence gap: resyncing from state", "tenant", r.tenant.ID, "want", r.seq+1, "got", ev.Seq)
-			r.startLoad(true)
-		}
-		r.epoch, r.seq = ev.Epoch, ev.Seq
+		r.seq = ev.Seq
 		r.load.touch(ev)
 		if ev.Key != "" && !ev.Del && r.state.unchanged(ev.Key, ev.Data) {
 			// Unchanged object (e.g. a new owner re-publishing its whole

@@ -163,7 +163,7 @@ type stateLoad struct {
 	running bool // a read is in flight
 	emit    bool // the running read routes what changed
 	failed  bool // the last read failed: the next event retries
-	// again asks for another read once the running one is in (a gap came
+	// again asks for another read once the running one is in (a resync came
 	// meanwhile); againEmit is its emit.
 	again, againEmit bool
 	// touched maps the keys events changed while the read runs to the
@@ -323,11 +323,9 @@ func (r *router) applyObjects(objs []cluster.Object, seq uint64, emit bool, touc
 		r.log.Info("resynced from state", "tenant", r.tenant.ID, "objects", len(objs), "changed", changed)
 	}
 	// The state's sequence number is the new base, unless events newer
-	// than the state were routed while it was read. The epoch is unknown
-	// after a load (Redis may even have lost its counters); the fence in
-	// the bus keeps former owners out.
+	// than the state were routed while it was read.
 	if !r.load.done || seq >= r.seq {
-		r.seq, r.epoch = seq, 0
+		r.seq = seq
 	}
 	r.load.done = true
 }

@@ -32,6 +32,7 @@ func Cases() []Case {
 	cs = append(cs, sessionCases()...)
 	cs = append(cs, ownershipCases()...)
 	cs = append(cs, busCases()...)
+	cs = append(cs, busOrderCases()...)
 	cs = append(cs, commandCases()...)
 	cs = append(cs, Case{"ready", testReady})
 	return cs

@@ -2,9 +2,6 @@ package redisbackend
 
 import (
 	"context"
-	"errors"
-	"io"
-	"net"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -48,17 +45,4 @@ func (h slotMapHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 		}
 		return err
 	}
-}
-
-// connectionFailure tells a failed dial, a reset or a timeout from a reply
-// of Redis (an error reply, redis.Nil) and from the caller's cancellation.
-func connectionFailure(err error) bool {
-	if err == nil || errors.Is(err, redis.Nil) || errors.Is(err, context.Canceled) {
-		return false
-	}
-	if _, ok := errors.AsType[redis.Error](err); ok {
-		return false
-	}
-	var ne net.Error
-	return errors.As(err, &ne) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF)
 }

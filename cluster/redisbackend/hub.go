@@ -91,7 +91,7 @@ func (h *hub) subscribe(ctx context.Context, tenant string, fn func([]cluster.Ev
 		return errors.New("redis backend: subscribe: empty tenant")
 	}
 	if err := h.b.ctx.Err(); err != nil {
-		return errors.New("redis backend: subscribe: backend closed")
+		return fmt.Errorf("redis backend: subscribe: %w", errBackendClosed)
 	}
 	ch := eventsChannel(tenant)
 	m := mailbox.New(tenant, h.b.cfg.queueSize, &h.b.stats.Counters)
@@ -119,7 +119,7 @@ func (h *hub) subscribe(ctx context.Context, tenant string, fn func([]cluster.Ev
 	case <-ctx.Done():
 		err = ctx.Err()
 	case <-h.b.ctx.Done():
-		err = errors.New("backend closed")
+		err = errBackendClosed
 	case <-timer.C:
 		err = fmt.Errorf("not confirmed by redis within %v", h.b.cfg.subscribeTimeout)
 	}
@@ -146,7 +146,7 @@ func (h *hub) place(ctx context.Context, ts *tenantSub) error {
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
-		return errors.New("backend closed")
+		return errBackendClosed
 	}
 	if ts.lane != nil {
 		h.mu.Unlock()
@@ -361,35 +361,25 @@ func (ts *tenantSub) resyncLocked() {
 	}
 }
 
+// onMessage decodes one message of a tenant channel and hands it to the
+// tenant's subscribers. Decoding runs before h.mu is taken: the lock is
+// shared by every tenant of every lane, and only the order checks and the
+// pushes into the mailboxes need it. A lane's messages are handled by its
+// one reader goroutine, so they keep their order.
 func (h *hub) onMessage(m *redis.Message) {
+	ev, seq, bad, err := decodeMessage(m.Payload)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	ts := h.tenants[m.Channel]
 	if ts == nil {
 		return
 	}
-	var (
-		ev      cluster.Event
-		seq     uint64
-		payload string
-	)
 	switch {
-	case strings.HasPrefix(m.Payload, fencedPrefix):
-		s, rest, ok := strings.Cut(m.Payload[len(fencedPrefix):], ":")
-		n, err := strconv.ParseUint(s, 10, 64)
-		if !ok || err != nil {
-			h.b.cfg.log.Warn("malformed fenced message", "tenant", ts.tenant)
-			return
-		}
-		seq, payload = n, rest
-	case strings.HasPrefix(m.Payload, unfencedPrefix):
-		payload = m.Payload[len(unfencedPrefix):]
-	default:
-		h.b.cfg.log.Warn("unknown message on a tenant channel", "tenant", ts.tenant)
+	case err != nil:
+		h.b.cfg.log.Warn(bad, "tenant", ts.tenant, "err", err)
 		return
-	}
-	if err := json.Unmarshal([]byte(payload), &ev); err != nil {
-		h.b.cfg.log.Warn("malformed event", "tenant", ts.tenant, "err", err)
+	case bad != "":
+		h.b.cfg.log.Warn(bad, "tenant", ts.tenant)
 		return
 	}
 	ev.Tenant = ts.tenant
@@ -419,4 +409,28 @@ func (h *hub) onMessage(m *redis.Message) {
 	for mb := range ts.subs {
 		mb.Push(ev)
 	}
+}
+
+// decodeMessage parses the payload of a tenant channel message: a fenced
+// event and its sequence number, or an unfenced event (seq 0). A message
+// that is not one is named by bad (the warning to log), with the decoding
+// error if any.
+func decodeMessage(payload string) (ev cluster.Event, seq uint64, bad string, err error) {
+	switch {
+	case strings.HasPrefix(payload, fencedPrefix):
+		s, rest, ok := strings.Cut(payload[len(fencedPrefix):], ":")
+		n, err := strconv.ParseUint(s, 10, 64)
+		if !ok || err != nil {
+			return ev, 0, "malformed fenced message", nil
+		}
+		seq, payload = n, rest
+	case strings.HasPrefix(payload, unfencedPrefix):
+		payload = payload[len(unfencedPrefix):]
+	default:
+		return ev, 0, "unknown message on a tenant channel", nil
+	}
+	if err := json.Unmarshal([]byte(payload), &ev); err != nil {
+		return ev, 0, "malformed event", err
+	}
+	return ev, seq, "", nil
 }
