@@ -125,8 +125,8 @@ func startNode(t *testing.T, n *nodeProc, path string) {
 		n.signal(syscall.SIGCONT)
 		n.signal(syscall.SIGKILL)
 		<-n.done
-		if strings.Contains(n.log(), "WARNING: DATA RACE") {
-			t.Errorf("%s: the race detector found a data race in the node", n.name)
+		if i := strings.Index(n.log(), "WARNING: DATA RACE"); i >= 0 {
+			t.Errorf("%s: the race detector found a data race in the node:\n%s", n.name, n.log()[i:min(len(n.log()), i+8000)])
 		}
 		for _, line := range strings.Split(n.log(), "\n") {
 			if !strings.HasPrefix(line, "{") {
