@@ -215,23 +215,19 @@ var realFlows = []realFlow{
 		f.expectExten(t, "alice", "205", "offline", func(e viewExten) bool { return e.Status == "offline" })
 	}},
 	{name: "three-devices-webrtc-answers", title: "202 calls alice's 201, which rings desk phone 201, WebRTC 91201 and mobile 92201;\n91201 answers, the others stop ringing.", run: func(t *testing.T, f *flowRun) {
-		desk := f.answer(t, "201", sipp.Script{NoAnswer: true})
-		mobile := f.answer(t, "92201", sipp.Script{NoAnswer: true})
-		webrtc := f.answer(t, "91201", sipp.Script{Ring: ringFor})
+		devices := f.aliceDevices(t, "91201")
 		caller := f.dial(t, "202", "201", sipp.Script{Talk: talkFor})
 		f.ringingOn(t, "201")
 		f.ringingOn(t, "92201")
 		f.checkTruth(t, "while the three devices ring")
 		f.inCall(t, "202", "91201")
 		f.checkTruth(t, "while 91201 talks")
-		f.expectExten(t, "alice", "201", "idle (the desk phone did not answer)", func(e viewExten) bool {
-			return e.Status == "online" && len(e.Conversations) == 0
-		})
+		f.expectExten(t, "alice", "201", "idle (the desk phone did not answer)", idleExten)
 		f.expectExten(t, "alice", "91201", "talking to 202", talking("202"))
 		f.views["dave"].waitFor(t, "alice's main presence busy", 8*time.Second, func(v *liveView) bool {
 			return lastMainPresence(v, f.start, "alice") == "busy"
 		})
-		f.wait(t, caller, webrtc, desk, mobile)
+		f.wait(t, append(devices, caller)...)
 		f.views["dave"].waitFor(t, "alice's main presence online again", 8*time.Second, func(v *liveView) bool {
 			return lastMainPresence(v, f.start, "alice") == "online"
 		})
@@ -242,19 +238,17 @@ var realFlows = []realFlow{
 		f.inCall(t, "92201", "203")
 		f.checkTruth(t, "while 92201 talks")
 		f.expectExten(t, "alice", "92201", "talking to 203", talking("203"))
-		f.expectExten(t, "bob", "201", "idle", func(e viewExten) bool { return e.Status == "online" && len(e.Conversations) == 0 })
+		f.expectExten(t, "bob", "201", "idle", idleExten)
 		f.wait(t, caller, callee)
 	}},
 	{name: "three-devices-mobile-answers", title: "202 calls alice's 201; the mobile 92201 answers, the desk phone and the WebRTC stop ringing.", run: func(t *testing.T, f *flowRun) {
-		desk := f.answer(t, "201", sipp.Script{NoAnswer: true})
-		webrtc := f.answer(t, "91201", sipp.Script{NoAnswer: true})
-		mobile := f.answer(t, "92201", sipp.Script{Ring: ringFor})
+		devices := f.aliceDevices(t, "92201")
 		caller := f.dial(t, "202", "201", sipp.Script{Talk: talkFor})
 		f.inCall(t, "202", "92201")
 		f.checkTruth(t, "while 92201 talks")
 		f.expectExten(t, "alice", "92201", "talking to 202", talking("202"))
-		f.expectExten(t, "alice", "201", "idle", func(e viewExten) bool { return e.Status == "online" && len(e.Conversations) == 0 })
-		f.wait(t, caller, desk, webrtc, mobile)
+		f.expectExten(t, "alice", "201", "idle", idleExten)
+		f.wait(t, append(devices, caller)...)
 	}},
 	{name: "three-devices-webrtc-calls-out", title: "alice's WebRTC 91201 calls 204; the desk phone 201 stays idle.", run: func(t *testing.T, f *flowRun) {
 		callee := f.answer(t, "204", sipp.Script{Ring: time.Second})
@@ -339,9 +333,7 @@ var realFlows = []realFlow{
 		f.wait(t, caller, callee)
 	}},
 	{name: "trunk-inbound", title: "A call from the trunk to DID 0721405516 rings alice's devices; the desk phone 201 answers.", run: func(t *testing.T, f *flowRun) {
-		desk := f.answer(t, "201", sipp.Script{Ring: ringFor})
-		webrtc := f.answer(t, "91201", sipp.Script{NoAnswer: true})
-		mobile := f.answer(t, "92201", sipp.Script{NoAnswer: true})
+		devices := f.aliceDevices(t, "201")
 		caller := f.dial(t, "trunk", "0721405516", sipp.Script{Talk: talkFor})
 		f.inCall(t, "201", "trunk1")
 		f.checkTruth(t, "while 201 talks to the trunk")
@@ -351,7 +343,7 @@ var realFlows = []realFlow{
 			}
 			return false
 		})
-		f.wait(t, caller, desk, webrtc, mobile)
+		f.wait(t, append(devices, caller)...)
 	}},
 	{name: "trunk-outbound", title: "203 calls 0612345678 through the trunk; the far end answers.", run: func(t *testing.T, f *flowRun) {
 		far := f.answer(t, "trunk", sipp.Script{Ring: time.Second})
@@ -653,6 +645,24 @@ var realFlows = []realFlow{
 		f.noEvent(t, "bob", "newVoiceMessageCounter")
 	}},
 }
+
+// aliceDevices makes alice's three devices take the next call: answering
+// answers after ringing, the other two ring until it is answered elsewhere.
+func (f *flowRun) aliceDevices(t *testing.T, answering string) []*sipp.Call {
+	t.Helper()
+	var calls []*sipp.Call
+	for _, d := range []string{"201", "91201", "92201"} {
+		s := sipp.Script{NoAnswer: true}
+		if d == answering {
+			s = sipp.Script{Ring: ringFor}
+		}
+		calls = append(calls, f.answer(t, d, s))
+	}
+	return calls
+}
+
+// idleExten is a view of an extension that is online without calls.
+func idleExten(e viewExten) bool { return e.Status == "online" && len(e.Conversations) == 0 }
 
 // convOf waits until user sees one connected conversation on ext and
 // returns its id (the convid of the REST call-control routes).
