@@ -425,10 +425,7 @@ var realFlows = []realFlow{
 	{name: "park-pickup", title: "202 calls 203 and parks it by blind transfer to 70 (space 71); 204 dials 71 and takes it.", run: func(t *testing.T, f *flowRun) {
 		callee := f.answer(t, "203", sipp.Script{Ring: time.Second})
 		caller := f.dial(t, "202", "203", sipp.Script{Refer: "70"})
-		f.waitObject(t, "bob", "parkingUpdate 71", "with a parked call", func(o map[string]any) bool {
-			pc, _ := o["parkedCaller"].(map[string]any)
-			return len(pc) > 0
-		})
+		f.expectParking(t, "71", true)
 		f.wait(t, caller)
 		f.checkTruth(t, "while 203 is parked")
 		f.expectExten(t, "alice", "203", "parked: its counterpart is the space", func(e viewExten) bool {
@@ -441,27 +438,18 @@ var realFlows = []realFlow{
 		taker := f.dial(t, "204", "71", sipp.Script{Talk: talkFor})
 		f.inCall(t, "204", "203")
 		f.checkTruth(t, "after the pickup")
-		f.waitObject(t, "bob", "parkingUpdate 71", "empty again", func(o map[string]any) bool {
-			pc, _ := o["parkedCaller"].(map[string]any)
-			return len(pc) == 0
-		})
+		f.expectParking(t, "71", false)
 		f.wait(t, taker, callee)
 	}},
 	{name: "park-timeout", title: "202 parks 203 in 71; nobody takes it and it comes back to 202 after the timeout.", run: func(t *testing.T, f *flowRun) {
 		callee := f.answer(t, "203", sipp.Script{Ring: time.Second})
 		caller := f.dial(t, "202", "203", sipp.Script{Refer: "70"})
-		f.waitObject(t, "bob", "parkingUpdate 71", "with a parked call", func(o map[string]any) bool {
-			pc, _ := o["parkedCaller"].(map[string]any)
-			return len(pc) > 0
-		})
+		f.expectParking(t, "71", true)
 		f.wait(t, caller)
 		back := f.answer(t, "202", sipp.Script{Ring: time.Second, Talk: 3 * time.Second})
 		f.inCall(t, "202", "203")
 		f.checkTruth(t, "after the comeback")
-		f.waitObject(t, "bob", "parkingUpdate 71", "empty again", func(o map[string]any) bool {
-			pc, _ := o["parkedCaller"].(map[string]any)
-			return len(pc) == 0
-		})
+		f.expectParking(t, "71", false)
 		f.wait(t, back, callee)
 	}},
 	{name: "dnd-rest", title: "dave sets DND through REST, then back online.", commands: true, run: func(t *testing.T, f *flowRun) {
@@ -619,10 +607,7 @@ var realFlows = []realFlow{
 		f.inCall(t, "202", "203")
 		conv := f.convOf(t, "bob", "202")
 		f.command(t, "bob", "astproxy/park", map[string]string{"convid": conv, "endpointId": "202", "applicantId": "202"})
-		f.waitObject(t, "bob", "parkingUpdate 71", "with a parked call", func(o map[string]any) bool {
-			pc, _ := o["parkedCaller"].(map[string]any)
-			return len(pc) > 0
-		})
+		f.expectParking(t, "71", true)
 		f.wait(t, caller)
 		back := f.answer(t, "202", sipp.Script{Ring: 500 * time.Millisecond})
 		f.command(t, "bob", "astproxy/pickup_parking", map[string]string{"parking": "71", "destId": "202"})
@@ -663,6 +648,20 @@ func (f *flowRun) aliceDevices(t *testing.T, answering string) []*sipp.Call {
 
 // idleExten is a view of an extension that is online without calls.
 func idleExten(e viewExten) bool { return e.Status == "online" && len(e.Conversations) == 0 }
+
+// expectParking waits until bob (parkings permission) sees the space
+// holding a parked call (parked) or empty again.
+func (f *flowRun) expectParking(t *testing.T, space string, parked bool) {
+	t.Helper()
+	what := "empty"
+	if parked {
+		what = "with a parked call"
+	}
+	f.waitObject(t, "bob", "parkingUpdate "+space, what, func(o map[string]any) bool {
+		pc, _ := o["parkedCaller"].(map[string]any)
+		return (len(pc) > 0) == parked
+	})
+}
 
 // convOf waits until user sees one connected conversation on ext and
 // returns its id (the convid of the REST call-control routes).
