@@ -61,7 +61,7 @@ deps-asterisk:
 fuzz:
 	GO=$(GO) FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh \
 		./ws/eio:FuzzDecode ./ami:FuzzParse ./ami/sim:FuzzParseTranscript ./ami:FuzzAction \
-		./pbx:FuzzValidNumber ./cmd/ctiws:FuzzRESTToAMI ./internal/clip:FuzzString \
+		./pbx:FuzzValidNumber ./pbx:FuzzNormaliseNumber ./cmd/ctiws:FuzzRESTToAMI ./internal/clip:FuzzString \
 		./cmd/ctiws/internal/loadclient:FuzzParseFrame
 
 # The suite runs with its own TMPDIR, which must hold no ctiws-e2e-* folder

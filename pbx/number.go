@@ -34,22 +34,30 @@ func ValidNumber(s string) bool {
 }
 
 // NormaliseNumber applies NethCTI's dialling rule to a number typed by a
-// person: a leading "+" becomes "00" and anything but digits, "*" and "#"
-// (spaces, dashes, dots, brackets) is dropped. The result still has to pass
-// ValidNumber before it is used. Input without a digit gives "" (a lone
-// "+" does not become "00").
+// person: spaces, dashes, dots and brackets are dropped and a leading "+"
+// becomes "00". Anything else — a letter, a control character (CR and LF
+// above all), another symbol — makes the whole input "": junk is refused,
+// never dropped, so "333" + CRLF + "Key: 205" cannot become 333205. The
+// result still has to pass ValidNumber before it is used; input without a
+// digit also gives "" (a lone "+" does not become "00").
 func NormaliseNumber(s string) string {
-	s = strings.TrimSpace(s)
+	s = strings.Trim(s, " ")
 	var b strings.Builder
 	if rest, ok := strings.CutPrefix(s, "+"); ok {
 		b.WriteString("00")
 		s = rest
 	}
 	digits := false
-	for _, r := range s {
-		if (r >= '0' && r <= '9') || r == '*' || r == '#' {
-			digits = digits || (r >= '0' && r <= '9')
-			b.WriteRune(r)
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9':
+			digits = true
+			b.WriteByte(c)
+		case c == '*' || c == '#':
+			b.WriteByte(c)
+		case c == ' ' || c == '-' || c == '.' || c == '(' || c == ')':
+		default:
+			return ""
 		}
 	}
 	if !digits {

@@ -46,7 +46,15 @@ func TestNormaliseNumber(t *testing.T) {
 		"+":                 "",
 		"+*#":               "",
 		"abc":               "",
-		"333\r\nAction: X":  "333",
+		"333\r\nAction: X":  "",
+		"333\r\n":           "",
+		"\t333":             "",
+		"333205x":           "",
+		"203/4":             "",
+		"2+3":               "",
+		"++39":              "",
+		"333\u00a0444":      "",
+		"0039 (0)6 12":      "00390612",
 	} {
 		if got := NormaliseNumber(in); got != want {
 			t.Errorf("NormaliseNumber(%q) = %q, want %q", in, got, want)
@@ -67,6 +75,33 @@ func FuzzValidNumber(f *testing.F) {
 		}
 		if n := NormaliseNumber(s); !ValidNumber(n) && len(n) <= MaxNumberLen {
 			t.Fatalf("a valid number %q normalises to an invalid %q", s, n)
+		}
+	})
+}
+
+// FuzzNormaliseNumber: what the rule keeps is exactly the input's digits,
+// "*" and "#" in order (after a leading "+" as "00"), and only the
+// separators people type are ever dropped.
+func FuzzNormaliseNumber(f *testing.F) {
+	for _, s := range []string{"+39 06 1234-5678", "333\r\nKey: 205", "(02) 12.34", "*72#"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n := NormaliseNumber(s)
+		if n == "" {
+			return
+		}
+		in := strings.Trim(s, " ")
+		if rest, ok := strings.CutPrefix(in, "+"); ok {
+			in = "00" + rest
+		}
+		if kept := strings.Map(func(r rune) rune {
+			if strings.ContainsRune(" -.()", r) {
+				return -1
+			}
+			return r
+		}, in); kept != n {
+			t.Fatalf("NormaliseNumber(%q) = %q, want %q (only separators dropped)", s, n, kept)
 		}
 	})
 }
