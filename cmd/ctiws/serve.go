@@ -409,18 +409,16 @@ func stopTenant(id string, srv *ws.Server, owners *tenantOwners, pbxs *ownership
 }
 
 // restartKey is the part of a tenant that a running tenant cannot take
-// over in place: hosts, AMI connection, streaming sources, objects file.
+// over in place: hosts, AMI connection, streaming sources, objects file
+// (its contents as each configuration read them: the running tenant's
+// digest is from when it started, not the file as it is now).
 func restartKey(t *config.Tenant) string {
-	var objects []byte
-	if t.ObjectsFile != "" {
-		objects, _ = os.ReadFile(t.ObjectsFile)
-	}
 	b, _ := json.Marshal(struct {
 		Hosts     []string
 		AMI       config.AMI
 		Streaming []config.Stream
 		Objects   string
-	}{t.Hosts, t.AMI, t.Streaming, t.ObjectsFile + "\x00" + string(objects)})
+	}{t.Hosts, t.AMI, t.Streaming, t.ObjectsFile + "\x00" + t.ObjectsDigest})
 	return string(b)
 }
 

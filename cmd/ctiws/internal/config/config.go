@@ -153,6 +153,10 @@ type Tenant struct {
 	// Fingerprint changes when the tenant's entry or any of its files
 	// changes (set by Load): a reload leaves unchanged tenants alone.
 	Fingerprint string `yaml:"-"`
+	// ObjectsDigest is a digest of the objects file's contents as Load
+	// read them: a reload compares it with the running tenant's to tell
+	// whether the PBX must start over with new objects.
+	ObjectsDigest string `yaml:"-"`
 }
 
 // Privacy returns the privacy replacement string ("xxx" when not set; an
@@ -802,9 +806,12 @@ func (c *Config) loadFiles(dir string) error {
 			}
 		}
 		if t.ObjectsFile != "" {
-			if _, err := os.Stat(t.ObjectsFile); err != nil {
+			raw, err := os.ReadFile(t.ObjectsFile)
+			if err != nil {
 				return &Error{File: c.Path, Err: fmt.Errorf("tenant %s: objects_file: %w", t.ID, err)}
 			}
+			sum := sha256.Sum256(raw)
+			t.ObjectsDigest = hex.EncodeToString(sum[:])
 		}
 		t.Fingerprint = fingerprint(t)
 	}
