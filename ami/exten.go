@@ -197,6 +197,12 @@ func hostPort(s string) (ip, port string) {
 // contact applies a contact's address and user agent to an extension or a
 // trunk.
 func (m *Model) contact(id, via, uri, ua string, removed bool) {
+	switch {
+	case removed:
+		delete(m.contactURI, id)
+	case uri != "":
+		m.contactURI[id] = uri
+	}
 	addr := via
 	if addr == "" {
 		addr = uri
@@ -224,6 +230,14 @@ func (m *Model) onContactStatus(msg *goami2.Message) {
 	st := strings.ToLower(field(msg, "ContactStatus"))
 	if _, ok := m.exts[id]; !ok {
 		if _, ok := m.trunks[id]; !ok {
+			return
+		}
+	}
+	if st == "removed" {
+		if shown, uri := m.contactURI[id], field(msg, "URI"); shown != "" && uri != "" && shown != uri {
+			// Another contact of the AOR went away: the one shown
+			// is still registered (and a pending read of its user
+			// agent still applies).
 			return
 		}
 	}

@@ -49,6 +49,10 @@ type Model struct {
 	// the runner is to read (PJSIPShowEndpoint), with that seq.
 	contactSeq     map[string]uint64
 	contactQueries map[string]uint64
+	// contactURI is the URI of the contact whose address each endpoint
+	// shows: a Removed of another contact of the same AOR (a second
+	// device registered to it) leaves the shown one alone.
+	contactURI map[string]string
 
 	// last is the digest of the last published comparison JSON per
 	// object (the JSON itself is not kept: a node holds it for every
@@ -120,6 +124,7 @@ func (m *Model) clear() {
 	m.gone = map[string]uint64{}
 	m.contactSeq = map[string]uint64{}
 	m.contactQueries = map[string]uint64{}
+	m.contactURI = map[string]string{}
 }
 
 func (m *Model) nowMs() int64 { return m.now().UnixMilli() }
