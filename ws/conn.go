@@ -130,7 +130,8 @@ func (c *conn) close(reason string, first []byte) {
 }
 
 // disconnect sends the Socket.IO disconnect (41) and closes the transport:
-// only used after a refused login, where the client must not reconnect.
+// used where the client must not reconnect by itself (a refused login,
+// relay abuse, the socket cap).
 func (c *conn) disconnect(reason string) { c.close(reason, disconnectFrame) }
 
 // Disconnect reasons (metric label values).
@@ -147,6 +148,9 @@ const (
 	reasonReload       = "user_removed"
 	reasonPanic        = "panic"
 	reasonRelayAbuse   = "relay_abuse"
+	// reasonSocketCap: the user's newer logins went past
+	// Limits.MaxSocketsPerUser and this socket was the oldest.
+	reasonSocketCap = "socket_cap"
 	// reasonTenantRemoved: the tenant left the configuration.
 	reasonTenantRemoved = "tenant_removed"
 )

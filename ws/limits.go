@@ -10,4 +10,10 @@ const (
 	limitRelayBytes       = "relay_bytes"
 	limitRelayRate        = "relay_rate"
 	limitRelayReceiver    = "relay_receiver_busy"
+	limitPostitReceiver   = "postit_receiver_busy"
+	limitSocketsPerUser   = "sockets_per_user"
 )
+
+// userLimitName is the limit label of a per-user rate (userLimiter):
+// user_relay_rate, user_postit_rate, user_avatar_rate, user_presence_rate.
+func userLimitName(kind string) string { return "user_" + kind + "_rate" }

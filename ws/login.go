@@ -110,11 +110,6 @@ func (s *Server) handleLogin(c *conn, raw json.RawMessage) {
 	}
 	l.rooms = roomsFor(user)
 
-	// Take-over: older sockets of the same user and uaType, on any node.
-	if uaType != "" {
-		s.takeOver(ctx, c, l)
-	}
-
 	c.mu.Lock()
 	old := c.login
 	c.login = l
@@ -146,17 +141,19 @@ func (s *Server) handleLogin(c *conn, raw json.RawMessage) {
 	if first && (old == nil || old.username != l.username) {
 		s.sendCommand(ctx, t.ID, CmdUserLoggedIn, username)
 	}
+	// The user's other sockets, on any node: the older ones of the same
+	// uaType are taken over, the oldest past the socket cap closed.
+	sessions := s.userSessions(ctx, c, l)
+	if uaType != "" {
+		s.takeOver(ctx, c, l, sessions)
+	}
+	s.capSockets(ctx, c, l, sessions)
 }
 
 // takeOver sends `takeOver` to the older sockets of the user with the same
-// uaType. The new socket is logged in at once (no 8 s wait; see
-// docs/compatibility.md).
-func (s *Server) takeOver(ctx context.Context, c *conn, l *login) {
-	sessions, err := s.backend.Sessions.UserSessions(ctx, c.tenant.ID, l.username)
-	if err != nil {
-		s.log.Warn("take-over lookup failed", "tenant", c.tenant.ID, "err", err)
-		return
-	}
+// uaType (of sessions, userSessions). The new socket is logged in at once
+// (no 8 s wait; see docs/compatibility.md).
+func (s *Server) takeOver(ctx context.Context, c *conn, l *login, sessions []cluster.Session) {
 	for _, other := range sessions {
 		if other.ID == c.socketID || other.UAType != l.uaType {
 			continue

@@ -191,6 +191,18 @@ type Limits struct {
 	// RelayDisconnectAfter disconnects a socket once this many of its
 	// relays were refused within relayAbuseWindow (default 100).
 	RelayDisconnectAfter int
+	// UserRelay, UserPostit, UserAvatar and UserPresence bound, per user
+	// and node, what a user sends to others across all of their sockets
+	// and requests (userLimiter): `message` relays (default 10/s, burst
+	// 40), post-its (1/s, burst 10), avatars (one per 10 s, burst 3) and
+	// presence changes (1/s, burst 10). A zero field takes its default.
+	UserRelay    Rate
+	UserPostit   Rate
+	UserAvatar   Rate
+	UserPresence Rate
+	// MaxSocketsPerUser caps a user's logged-in sockets in the cluster;
+	// a login past it closes the user's oldest sockets (default 16).
+	MaxSocketsPerUser int
 }
 
 // Default limits.
@@ -202,6 +214,19 @@ const (
 	DefaultRelayRate            = 5
 	DefaultRelayBurst           = 20
 	DefaultRelayDisconnectAfter = 100
+	DefaultMaxSocketsPerUser    = 16
+)
+
+// Default per-user rates (Limits.UserRelay, …): per second, and burst.
+const (
+	DefaultUserRelayRate     = 10
+	DefaultUserRelayBurst    = 40
+	DefaultUserPostitRate    = 1
+	DefaultUserPostitBurst   = 10
+	DefaultUserAvatarRate    = 0.1
+	DefaultUserAvatarBurst   = 3
+	DefaultUserPresenceRate  = 1
+	DefaultUserPresenceBurst = 10
 )
 
 // init fills the zero fields with their defaults.
@@ -213,6 +238,24 @@ func (l *Limits) init() {
 	setDefault(&l.RelayBurst, DefaultRelayBurst)
 	setDefault(&l.RelayDisconnectAfter, DefaultRelayDisconnectAfter)
 	setDefault(&l.RelayRate, DefaultRelayRate)
+	setDefault(&l.MaxSocketsPerUser, DefaultMaxSocketsPerUser)
+	for _, r := range []struct {
+		v   *Rate
+		def Rate
+	}{
+		{&l.UserRelay, Rate{DefaultUserRelayRate, DefaultUserRelayBurst}},
+		{&l.UserPostit, Rate{DefaultUserPostitRate, DefaultUserPostitBurst}},
+		{&l.UserAvatar, Rate{DefaultUserAvatarRate, DefaultUserAvatarBurst}},
+		{&l.UserPresence, Rate{DefaultUserPresenceRate, DefaultUserPresenceBurst}},
+	} {
+		setDefault(&r.v.PerSecond, r.def.PerSecond)
+		setDefault(&r.v.Burst, r.def.Burst)
+	}
+}
+
+// userRates are the per-user rates by kind (userLimiter).
+func (l *Limits) userRates() map[string]Rate {
+	return map[string]Rate{userKindRelay: l.UserRelay, userKindPostit: l.UserPostit, userKindAvatar: l.UserAvatar, userKindPresence: l.UserPresence}
 }
 
 // setDefault sets a zero or negative *v to def.

@@ -21,8 +21,10 @@ type relayMessage struct {
 // docs/compatibility.md).
 //
 // Abuse limits: each socket has a token bucket (Limits.RelayRate per
-// second, Limits.RelayBurst at once) and a size cap (Limits.RelayBytes).
-// A relay over either limit is dropped and counted
+// second, Limits.RelayBurst at once) and a size cap (Limits.RelayBytes),
+// and each user one bucket shared by all of their sockets on the node
+// (Limits.UserRelay, userLimiter). A relay over any limit is dropped and
+// counted
 // (ctiws_limit_rejects_total); a socket with Limits.RelayDisconnectAfter
 // refused relays within relayAbuseWindow is disconnected with `41` (reason
 // relay_abuse), so it does not reconnect by itself. The receiver is never
@@ -42,6 +44,10 @@ func (s *Server) handleRelay(c *conn, raw json.RawMessage) {
 		return
 	case !c.relay.allow(now, lim.RelayRate, lim.RelayBurst):
 		s.relayRefused(c, l, now, limitRelayRate)
+		return
+	}
+	if ok, _ := s.users.take(now, c.tenant.ID, l.username, userKindRelay); !ok {
+		s.relayRefused(c, l, now, userLimitName(userKindRelay))
 		return
 	}
 	var obj map[string]json.RawMessage

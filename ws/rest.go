@@ -89,6 +89,9 @@ type restDeps struct {
 	bcryptQueue         int
 	limits              Limits
 	commandWait         time.Duration
+	// users bounds what each user sends to others per node, shared with
+	// the sockets (userLimiter).
+	users *userLimiter
 	// hook, when set, runs before each REST handler (in-package tests).
 	hook func(tenant, route string)
 }
@@ -262,17 +265,35 @@ func (a *restAPI) command(q *request, args pbx.CommandArgs) {
 
 // publish sends a node event (Data = the client event's arguments).
 func (a *restAPI) publish(q *request, name, target string, args ...any) bool {
+	return a.publishKeyed(q, name, target, "", args...)
+}
+
+// publishKeyed is publish with a key: the receivers' queues keep only the
+// newest unsent frame of a name and key (router.nodeEvent).
+func (a *restAPI) publishKeyed(q *request, name, target, key string, args ...any) bool {
 	raw, err := json.Marshal(args)
 	if err != nil {
 		writeError(q.w, http.StatusInternalServerError, "encode event")
 		return false
 	}
-	ev := cluster.Event{Tenant: q.tenant.ID, Name: name, Target: target, Data: raw, Origin: a.nodeID}
+	ev := cluster.Event{Tenant: q.tenant.ID, Name: name, Key: key, Target: target, Data: raw, Origin: a.nodeID}
 	if err := a.bus.Publish(q.r.Context(), ev); err != nil {
 		writeError(q.w, http.StatusServiceUnavailable, "bus unavailable")
 		return false
 	}
 	return true
+}
+
+// userRateOK takes a token of kind for the request's user; without one it
+// answers 429 with Retry-After, counts and logs it, and reports false.
+func (a *restAPI) userRateOK(q *request, kind string) bool {
+	ok, retry := a.users.take(time.Now(), q.tenant.ID, strings.ToLower(q.user.Username), kind)
+	if ok {
+		return true
+	}
+	q.w.Header().Set("Retry-After", strconv.Itoa(retryAfter(retry)))
+	a.limitReject(q, userLimitName(kind), http.StatusTooManyRequests, "too many "+kind+" requests of this user; retry later")
+	return false
 }
 
 // limitReject answers a request refused by a limit, counts and logs it.

@@ -44,6 +44,8 @@ func (a *restAPI) restPresenceGet(q *request) {
 // Permissions as in NethCTI: dnd needs the DND permission; callforward,
 // voicemail and cellphone the call-forward one; cellphone forwards to the
 // user's own cellphone from users.json (never a number from the request).
+// Presence changes reach every socket that sees the user, so they are
+// bounded by Limits.UserPresence (429 above).
 func (a *restAPI) restPresenceSet(q *request) {
 	var body struct {
 		Status string `json:"status"`
@@ -91,6 +93,9 @@ func (a *restAPI) restPresenceSet(q *request) {
 	}
 	if u.MainExtension == "" {
 		writeError(q.w, http.StatusBadRequest, "user has no main extension")
+		return
+	}
+	if !a.userRateOK(q, userKindPresence) {
 		return
 	}
 	a.command(q, pbx.Presence{Exten: u.MainExtension, Status: body.Status, To: to})

@@ -10,7 +10,9 @@ import (
 
 // restAvatar publishes `userProfileAvatarUpdate` with the avatar as the
 // original does (a data URL), but only a PNG, JPEG or WebP image within
-// the avatar limits: it goes to every logged-in socket of the tenant.
+// the avatar limits and the user's avatar rate (429 above): it goes to
+// every logged-in socket of the tenant, keyed by the user, so a receiver's
+// queue holds at most the newest unsent avatar of each user.
 func (a *restAPI) restAvatar(q *request) {
 	lim := a.limits
 	// A base64 data URL is 4/3 of the image, plus the JSON around it.
@@ -34,7 +36,10 @@ func (a *restAPI) restAvatar(q *request) {
 		}
 		payload["avatar"] = *body.Avatar
 	}
-	if a.publish(q, "userProfileAvatarUpdate", targetAllLoggedIn, payload) {
+	if !a.userRateOK(q, userKindAvatar) {
+		return
+	}
+	if a.publishKeyed(q, evAvatarUpdate, targetAllLoggedIn, strings.ToLower(q.user.Username), payload) {
 		writeJSON(q.w, http.StatusOK, map[string]string{"message": "ok"})
 	}
 }
@@ -57,7 +62,8 @@ func (a *restAPI) restDefaultDevice(q *request) {
 }
 
 // restPostit sends a post-it to its recipient; the text is capped at
-// Limits.PostitBytes (413 above).
+// Limits.PostitBytes (413 above), the sender's post-its per second at
+// Limits.UserPostit (429 above).
 func (a *restAPI) restPostit(q *request) {
 	var body struct {
 		Recipient string `json:"recipient"`
@@ -77,12 +83,15 @@ func (a *restAPI) restPostit(q *request) {
 		writeError(q.w, http.StatusNotFound, "no such recipient")
 		return
 	}
-	target := strings.ToLower(rcpt.Username)
-	postit := map[string]any{"creator": q.user.Username, "recipient": rcpt.Username, "text": body.Text, "creation": time.Now().UTC().Format(time.RFC3339)}
-	if !a.publish(q, "updateNewPostit", target, []any{postit}) {
+	if !a.userRateOK(q, userKindPostit) {
 		return
 	}
-	if a.publish(q, "newPostitCounter", target, map[string]any{"user": rcpt.Username, "counter": 1}) {
+	target := strings.ToLower(rcpt.Username)
+	postit := map[string]any{"creator": q.user.Username, "recipient": rcpt.Username, "text": body.Text, "creation": time.Now().UTC().Format(time.RFC3339)}
+	if !a.publish(q, evNewPostit, target, []any{postit}) {
+		return
+	}
+	if a.publish(q, evPostitCounter, target, map[string]any{"user": rcpt.Username, "counter": 1}) {
 		writeJSON(q.w, http.StatusOK, map[string]string{"message": "ok"})
 	}
 }

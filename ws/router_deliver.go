@@ -10,11 +10,16 @@ import (
 // none) lets a newer state of the same object replace it while unsent.
 // The socket's writer is woken when the batch ends (see socket).
 func (r *router) queue(c *conn, frame []byte, key string) {
-	if c.closed.Load() {
-		return
-	}
 	if r.deliverEveryState {
 		key = ""
+	}
+	r.enqueue(c, frame, key)
+}
+
+// enqueue is queue without DeliverEveryState: key always conflates.
+func (r *router) enqueue(c *conn, frame []byte, key string) {
+	if c.closed.Load() {
+		return
 	}
 	wake, replaced, err := c.sock.queue(opText, frame, key)
 	switch {
@@ -74,19 +79,32 @@ func (r *router) toAll(f []byte, name, key string) {
 	r.fanout(r.all(), name, key, frame(f))
 }
 
-// toUsersDroppable sends a relayed frame to every local socket of a user,
-// but never fills a receiver's queue past half: a flood of relays is
-// dropped and counted at the receiver, it never disconnects it as a slow
-// consumer.
-func (r *router) toUsersDroppable(user string, frame []byte, name string) {
+// toUsersDroppable sends a frame one user sent another (a relay, a
+// post-it) to every local socket of a user, but never fills a receiver's
+// queue past half: a flood is dropped and counted (limit) at the
+// receiver, it never disconnects it as a slow consumer.
+func (r *router) toUsersDroppable(user string, frame []byte, name, limit string) {
 	n := 0
 	for _, c := range r.sockets.userConns(user) {
 		if c.sendDroppable(frame) {
 			n++
 		} else {
-			r.metrics.LimitRejects.WithLabelValues(r.tenant.ID, limitRelayReceiver).Inc()
+			r.metrics.LimitRejects.WithLabelValues(r.tenant.ID, limit).Inc()
 		}
 	}
+	r.metrics.EventsDelivered.WithLabelValues(r.tenant.ID, name).Add(float64(n))
+}
+
+// toAllLatest sends a frame of a user's own state (an avatar) to every
+// logged-in local socket with a key that conflates even under
+// DeliverEveryState: a receiver's queue holds at most the newest unsent
+// frame of the key, so one user's flood never makes it a slow consumer.
+func (r *router) toAllLatest(f []byte, name, key string) {
+	n := 0
+	r.all()(func(c *conn, _ *login) {
+		r.enqueue(c, f, key)
+		n++
+	})
 	r.metrics.EventsDelivered.WithLabelValues(r.tenant.ID, name).Add(float64(n))
 }
 

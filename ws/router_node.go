@@ -8,6 +8,13 @@ import (
 	"github.com/ctiws/ctiws/ws/eio"
 )
 
+// Node events that carry what one user sends to others.
+const (
+	evAvatarUpdate  = "userProfileAvatarUpdate"
+	evNewPostit     = "updateNewPostit"
+	evPostitCounter = "newPostitCounter"
+)
+
 // nodeEvent routes an unfenced event published by a node: Data is the JSON
 // array of the client event's arguments, Target selects the recipients.
 func (r *router) nodeEvent(ev cluster.Event) {
@@ -15,8 +22,11 @@ func (r *router) nodeEvent(ev cluster.Event) {
 	case evTakeOver:
 		r.sockets.deliverToSocket(strings.TrimPrefix(ev.Target, targetSocketPrefix), takeOver)
 		return
+	case evSocketCap:
+		r.sockets.disconnectSocket(strings.TrimPrefix(ev.Target, targetSocketPrefix), reasonSocketCap)
+		return
 	case evMessage:
-		r.toUsersDroppable(ev.Target, eio.Event(evMessage, ev.Data), evMessage)
+		r.toUsersDroppable(ev.Target, eio.Event(evMessage, ev.Data), evMessage, limitRelayReceiver)
 		return
 	case evStreamSubscription:
 		r.streamSubscription(ev)
@@ -28,6 +38,11 @@ func (r *router) nodeEvent(ev cluster.Event) {
 		return
 	}
 	switch {
+	case ev.Name == evAvatarUpdate && ev.Target == targetAllLoggedIn && ev.Key != "":
+		// A user's avatar is state: only the newest unsent one is kept.
+		r.toAllLatest(f, ev.Name, ev.Name+"|"+ev.Key)
+	case (ev.Name == evNewPostit || ev.Name == evPostitCounter) && !strings.Contains(ev.Target, ":"):
+		r.toUsersDroppable(ev.Target, f, ev.Name, limitPostitReceiver)
 	case strings.HasPrefix(ev.Target, targetSocketPrefix):
 		r.sockets.deliverToSocket(strings.TrimPrefix(ev.Target, targetSocketPrefix), f)
 	case ev.Target == targetRoomPrefix+roomNameQManager:

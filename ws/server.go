@@ -49,6 +49,9 @@ type Server struct {
 	connDeps connDeps
 	// api serves the REST routes on the same mux.
 	api *restAPI
+	// users bounds what each user sends to others (shared with the REST
+	// API).
+	users *userLimiter
 }
 
 var (
@@ -67,6 +70,7 @@ func New(opts Options) *Server {
 		conns:   map[*conn]struct{}{},
 		badLog:  lograte.New(opts.Logger, time.Minute),
 		panics:  opts.Panics,
+		users:   newUserLimiter(opts.Limits.userRates()),
 	}
 	s.connDeps = connDeps{sendBuffer: opts.SendBuffer, disconnects: s.metrics.Disconnects, slowConsumer: s.slowConsumer}
 	s.auth = &authenticator{
@@ -112,6 +116,7 @@ func New(opts Options) *Server {
 		bcryptConcurrency:   opts.BcryptConcurrency,
 		bcryptQueue:         opts.BcryptQueue,
 		limits:              opts.Limits,
+		users:               s.users,
 		commandWait:         opts.CommandWait,
 		hook:                opts.hooks.rest,
 	}, s.mux)

@@ -96,6 +96,19 @@ func (h *socketIndex) deliverToSocket(id string, frame []byte) bool {
 	return true
 }
 
+// disconnectSocket sends the Socket.IO disconnect (41) to one local
+// socket, if it is here, and closes it (counted with reason).
+func (h *socketIndex) disconnectSocket(id, reason string) bool {
+	h.mu.RLock()
+	c := h.bySock[id]
+	h.mu.RUnlock()
+	if c == nil {
+		return false
+	}
+	c.disconnect(reason)
+	return true
+}
+
 // userConns returns the local sockets of a user.
 func (h *socketIndex) userConns(username string) []*conn {
 	h.mu.RLock()

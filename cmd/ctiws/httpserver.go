@@ -47,5 +47,10 @@ func limitsOf(cfg *config.Config) ws.Limits {
 		RelayRate:            float64(cfg.RelayRate),
 		RelayBurst:           cfg.RelayBurst,
 		RelayDisconnectAfter: cfg.RelayDisconnectAfter,
+		UserRelay:            ws.Rate{PerSecond: cfg.UserRelayRate, Burst: cfg.UserRelayBurst},
+		UserPostit:           ws.Rate{PerSecond: cfg.UserPostitRate, Burst: cfg.UserPostitBurst},
+		UserAvatar:           ws.Rate{PerSecond: cfg.UserAvatarRate, Burst: cfg.UserAvatarBurst},
+		UserPresence:         ws.Rate{PerSecond: cfg.UserPresenceRate, Burst: cfg.UserPresenceBurst},
+		MaxSocketsPerUser:    cfg.MaxSocketsPerUser,
 	}
 }

@@ -89,6 +89,18 @@ type Config struct {
 	RelayRate            int `yaml:"relay_rate"`
 	RelayBurst           int `yaml:"relay_burst"`
 	RelayDisconnectAfter int `yaml:"relay_disconnect_after"`
+	// Per-user rates (per second, and burst) of what a user sends to
+	// others across all of their sockets and requests, per node; and the
+	// cap on a user's logged-in sockets in the cluster (see ws.Limits).
+	UserRelayRate     float64 `yaml:"user_relay_rate"`
+	UserRelayBurst    int     `yaml:"user_relay_burst"`
+	UserPostitRate    float64 `yaml:"user_postit_rate"`
+	UserPostitBurst   int     `yaml:"user_postit_burst"`
+	UserAvatarRate    float64 `yaml:"user_avatar_rate"`
+	UserAvatarBurst   int     `yaml:"user_avatar_burst"`
+	UserPresenceRate  float64 `yaml:"user_presence_rate"`
+	UserPresenceBurst int     `yaml:"user_presence_burst"`
+	MaxSocketsPerUser int     `yaml:"max_sockets_per_user"`
 
 	// JWTMaxLifetime is the longest exp - iat of an accepted JWT.
 	JWTMaxLifetime time.Duration `yaml:"jwt_max_lifetime"`
@@ -248,6 +260,15 @@ func Defaults() Config {
 		RelayRate:            ws.DefaultRelayRate,
 		RelayBurst:           ws.DefaultRelayBurst,
 		RelayDisconnectAfter: ws.DefaultRelayDisconnectAfter,
+		UserRelayRate:        ws.DefaultUserRelayRate,
+		UserRelayBurst:       ws.DefaultUserRelayBurst,
+		UserPostitRate:       ws.DefaultUserPostitRate,
+		UserPostitBurst:      ws.DefaultUserPostitBurst,
+		UserAvatarRate:       ws.DefaultUserAvatarRate,
+		UserAvatarBurst:      ws.DefaultUserAvatarBurst,
+		UserPresenceRate:     ws.DefaultUserPresenceRate,
+		UserPresenceBurst:    ws.DefaultUserPresenceBurst,
+		MaxSocketsPerUser:    ws.DefaultMaxSocketsPerUser,
 
 		JWTMaxLifetime:           ws.DefaultJWTMaxLifetime,
 		MaxPersistentTokens:      ws.DefaultMaxPersistentTokens,

@@ -34,10 +34,27 @@ func (c *Config) validateLimits() error {
 		{"relay_rate", c.RelayRate, 1, 1000},
 		{"relay_burst", c.RelayBurst, 1, 10000},
 		{"relay_disconnect_after", c.RelayDisconnectAfter, 1, 1000000},
+		{"user_relay_burst", c.UserRelayBurst, 1, 100000},
+		{"user_postit_burst", c.UserPostitBurst, 1, 100000},
+		{"user_avatar_burst", c.UserAvatarBurst, 1, 100000},
+		{"user_presence_burst", c.UserPresenceBurst, 1, 100000},
+		{"max_sockets_per_user", c.MaxSocketsPerUser, 1, 10000},
 	}
 	for _, f := range ints {
 		if f.v < f.min || f.v > f.max {
 			return fmt.Errorf("%s: must be between %d and %d, got %d", f.name, f.min, f.max, f.v)
+		}
+	}
+	rates := []struct {
+		name string
+		v    float64
+	}{
+		{"user_relay_rate", c.UserRelayRate}, {"user_postit_rate", c.UserPostitRate},
+		{"user_avatar_rate", c.UserAvatarRate}, {"user_presence_rate", c.UserPresenceRate},
+	}
+	for _, r := range rates {
+		if r.v < 0.001 || r.v > 10000 {
+			return fmt.Errorf("%s: must be between 0.001 and 10000 per second, got %v", r.name, r.v)
 		}
 	}
 	return nil

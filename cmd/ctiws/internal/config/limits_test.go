@@ -13,7 +13,8 @@ func TestLimitDefaultsAndErrors(t *testing.T) {
 	}
 	if c.HTTPReadTimeout != 15*time.Second || c.HTTPWriteTimeout != 15*time.Second || c.HTTPIdleTimeout != 5*time.Second ||
 		c.HTTPMaxHeaderBytes != 16<<10 || c.MaxAvatarBytes != 256<<10 || c.MaxAvatarDimension != 1024 ||
-		c.MaxPostitBytes != 4<<10 || c.RelayMaxBytes != 4<<10 || c.RelayRate != 2 || c.RelayBurst != 20 || c.RelayDisconnectAfter != 100 {
+		c.MaxPostitBytes != 4<<10 || c.RelayMaxBytes != 4<<10 || c.RelayRate != 2 || c.RelayBurst != 20 || c.RelayDisconnectAfter != 100 ||
+		c.UserAvatarRate != 0.1 || c.UserAvatarBurst != 3 || c.MaxSocketsPerUser != 16 {
 		t.Fatalf("defaults/env: %+v", c)
 	}
 	for _, tt := range []struct{ line, field string }{
@@ -29,6 +30,11 @@ func TestLimitDefaultsAndErrors(t *testing.T) {
 		{"relay_rate: 0", "relay_rate"},
 		{"relay_burst: -3", "relay_burst"},
 		{"relay_disconnect_after: 0", "relay_disconnect_after"},
+		{"user_relay_rate: 0", "user_relay_rate"},
+		{"user_avatar_rate: -1", "user_avatar_rate"},
+		{"user_postit_burst: 0", "user_postit_burst"},
+		{"user_presence_rate: 100000", "user_presence_rate"},
+		{"max_sockets_per_user: 0", "max_sockets_per_user"},
 	} {
 		_, err := Parse([]byte(tt.line+"\n"+minimal), nil)
 		if err == nil || !strings.Contains(err.Error(), tt.field) {
