@@ -45,6 +45,10 @@ func failureReason(err error) string {
 		return "jwt_lifetime"
 	case errors.Is(err, auth.ErrJWT2FA):
 		return "jwt_2fa"
+	case errors.Is(err, auth.ErrJWTFuture):
+		return "jwt_iat_future"
+	case errors.Is(err, auth.ErrJWTClaimType):
+		return "jwt_claim_type"
 	case errors.Is(err, auth.ErrJWT):
 		return "jwt_invalid"
 	case errors.As(err, &le):

@@ -78,8 +78,9 @@ type restDeps struct {
 	panics  *guard.Panics
 	badLog  *lograte.Limiter
 	// tokenTTL, maxPersistentTokens, jwtMaxLifetime, loginLimits,
-	// trustedProxies, bcryptConcurrency, bcryptQueue, limits and
-	// commandWait are the Options fields of the same names.
+	// trustedProxies, bcryptConcurrency, bcryptQueue, bcryptPerAddress,
+	// bcryptPerUser, limits and commandWait are the Options fields of the
+	// same names.
 	tokenTTL            time.Duration
 	maxPersistentTokens int
 	jwtMaxLifetime      time.Duration
@@ -87,6 +88,8 @@ type restDeps struct {
 	trustedProxies      []netip.Prefix
 	bcryptConcurrency   int
 	bcryptQueue         int
+	bcryptPerAddress    int
+	bcryptPerUser       int
 	limits              Limits
 	commandWait         time.Duration
 	// hook, when set, runs before each REST handler (in-package tests).

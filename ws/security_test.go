@@ -124,7 +124,8 @@ func signClaims(t *testing.T, secret string, claims map[string]any) string {
 
 // TestJWTPolicy: a JWT is accepted or refused the same way over REST
 // (Bearer) and at socket login: bound to its tenant, at most
-// jwt_max_lifetime long, and 2FA claims honoured.
+// jwt_max_lifetime long, not issued in the future, every claim it reads of
+// the right type, and 2FA claims honoured.
 func TestJWTPolicy(t *testing.T) {
 	// Both tenants share a secret here (the configuration refuses that;
 	// the audience alone must keep ctiws tokens apart).
@@ -154,6 +155,26 @@ func TestJWTPolicy(t *testing.T) {
 		{"lifetime 24h", "ta", signClaims(t, "shared", claims(map[string]any{"exp": now.Add(24 * time.Hour).Unix()})), true, ""},
 		{"lifetime 14 days (middleware default)", "ta", signClaims(t, "shared", claims(map[string]any{"exp": now.Add(14 * 24 * time.Hour).Unix()})), false, "jwt_lifetime"},
 		{"no iat", "ta", signClaims(t, "shared", map[string]any{"id": "alice", "exp": now.Add(time.Hour).Unix()}), false, "jwt_lifetime"},
+		{"expired", "ta", signClaims(t, "shared", claims(map[string]any{"iat": now.Add(-2 * time.Hour).Unix(), "exp": now.Add(-time.Hour).Unix()})), false, "jwt_invalid"},
+		// iat or nbf in the future, beyond the clock skew (default 60 s).
+		{"iat a year ahead", "ta", signClaims(t, "shared", claims(map[string]any{"iat": now.AddDate(1, 0, 0).Unix(), "exp": now.AddDate(1, 0, 0).Add(time.Hour).Unix()})), false, "jwt_iat_future"},
+		{"iat 2 min ahead", "ta", signClaims(t, "shared", claims(map[string]any{"iat": now.Add(2 * time.Minute).Unix()})), false, "jwt_iat_future"},
+		{"iat 30 s ahead (skew)", "ta", signClaims(t, "shared", claims(map[string]any{"iat": now.Add(30 * time.Second).Unix()})), true, ""},
+		{"nbf 2 min ahead", "ta", signClaims(t, "shared", claims(map[string]any{"nbf": now.Add(2 * time.Minute).Unix()})), false, "jwt_iat_future"},
+		{"nbf 30 s ahead (skew)", "ta", signClaims(t, "shared", claims(map[string]any{"nbf": now.Add(30 * time.Second).Unix()})), true, ""},
+		// A claim of the wrong type is refused, never read as absent.
+		{"2fa as string", "ta", signClaims(t, "shared", claims(map[string]any{"2fa": "true"})), false, "jwt_claim_type"},
+		{"2fa as number", "ta", signClaims(t, "shared", claims(map[string]any{"2fa": 1})), false, "jwt_claim_type"},
+		{"otp_verified as string", "ta", signClaims(t, "shared", claims(map[string]any{"2fa": true, "otp_verified": "true"})), false, "jwt_claim_type"},
+		{"2fa false as string", "ta", signClaims(t, "shared", claims(map[string]any{"2fa": "false"})), false, "jwt_claim_type"},
+		{"iat as string", "ta", signClaims(t, "shared", claims(map[string]any{"iat": strconv.FormatInt(now.Unix(), 10)})), false, "jwt_claim_type"},
+		{"exp as string", "ta", signClaims(t, "shared", claims(map[string]any{"exp": strconv.FormatInt(now.Add(time.Hour).Unix(), 10)})), false, "jwt_claim_type"},
+		{"nbf as string", "ta", signClaims(t, "shared", claims(map[string]any{"nbf": "0"})), false, "jwt_claim_type"},
+		{"aud as number", "ta", signClaims(t, "shared", claims(map[string]any{"aud": 7})), false, "jwt_claim_type"},
+		{"aud list with a number", "ta", signClaims(t, "shared", claims(map[string]any{"aud": []any{"ctiws:ta", 7}})), false, "jwt_claim_type"},
+		{"aud list", "ta", signClaims(t, "shared", claims(map[string]any{"aud": []string{"ctiws:ta", "other"}})), true, ""},
+		{"id as number", "ta", signClaims(t, "shared", claims(map[string]any{"id": 7})), false, "jwt_claim_type"},
+		{"sub as object", "ta", signClaims(t, "shared", claims(map[string]any{"sub": map[string]any{"u": "alice"}})), false, "jwt_claim_type"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -76,6 +76,7 @@ func New(opts Options) *Server {
 		loginLog:       newLogBudget(10, 10*time.Second),
 		tokenTTL:       opts.TokenTTL,
 		jwtMaxLifetime: opts.JWTMaxLifetime,
+		jwtClockSkew:   opts.JWTClockSkew,
 	}
 	for _, t := range opts.Tenants {
 		s.attach(t)
@@ -111,6 +112,8 @@ func New(opts Options) *Server {
 		trustedProxies:      opts.TrustedProxies,
 		bcryptConcurrency:   opts.BcryptConcurrency,
 		bcryptQueue:         opts.BcryptQueue,
+		bcryptPerAddress:    opts.BcryptPerAddress,
+		bcryptPerUser:       opts.BcryptPerUser,
 		limits:              opts.Limits,
 		commandWait:         opts.CommandWait,
 		hook:                opts.hooks.rest,

@@ -92,6 +92,8 @@ type Config struct {
 
 	// JWTMaxLifetime is the longest exp - iat of an accepted JWT.
 	JWTMaxLifetime time.Duration `yaml:"jwt_max_lifetime"`
+	// JWTClockSkew is how far in the future a JWT's iat and nbf may lie.
+	JWTClockSkew time.Duration `yaml:"jwt_clock_skew"`
 	// MaxPersistentTokens caps the persistent (auth-exp: no-exp) tokens
 	// of a user; the oldest is evicted.
 	MaxPersistentTokens int `yaml:"max_persistent_tokens"`
@@ -108,6 +110,11 @@ type Config struct {
 	// BcryptQueue bounds each tenant's waiting checks.
 	BcryptConcurrency int `yaml:"bcrypt_concurrency"`
 	BcryptQueue       int `yaml:"bcrypt_queue"`
+	// BcryptPerAddress and BcryptPerUser bound the password checks one
+	// client address, and one user, may have running or waiting in a
+	// tenant.
+	BcryptPerAddress int `yaml:"bcrypt_per_address"`
+	BcryptPerUser    int `yaml:"bcrypt_per_user"`
 
 	Tenants []Tenant `yaml:"tenants"`
 	// TenantsDir is a folder with one sub-folder per tenant (its
@@ -246,6 +253,7 @@ func Defaults() Config {
 		RelayDisconnectAfter: ws.DefaultRelayDisconnectAfter,
 
 		JWTMaxLifetime:           ws.DefaultJWTMaxLifetime,
+		JWTClockSkew:             ws.DefaultJWTClockSkew,
 		MaxPersistentTokens:      ws.DefaultMaxPersistentTokens,
 		LoginFreeFailures:        ws.DefaultLoginFreeUser,
 		LoginAddressFreeFailures: ws.DefaultLoginFreeAddress,
@@ -253,6 +261,8 @@ func Defaults() Config {
 		LoginBackoffMax:          ws.DefaultLoginBackoffMax,
 		BcryptConcurrency:        ws.DefaultBcryptConcurrency,
 		BcryptQueue:              ws.DefaultBcryptQueue,
+		BcryptPerAddress:         ws.DefaultBcryptPerAddress,
+		BcryptPerUser:            ws.DefaultBcryptPerUser,
 	}
 }
 
@@ -825,11 +835,16 @@ func (c *Config) validateSecurity() error {
 		{"login_address_free_failures", c.LoginAddressFreeFailures, 1, 100000},
 		{"bcrypt_concurrency", c.BcryptConcurrency, 1, 256},
 		{"bcrypt_queue", c.BcryptQueue, 1, 100000},
+		{"bcrypt_per_address", c.BcryptPerAddress, 1, 100000},
+		{"bcrypt_per_user", c.BcryptPerUser, 1, 100000},
 	}
 	for _, i := range ints {
 		if i.v < i.lo || i.v > i.hi {
 			return fmt.Errorf("%s: must be between %d and %d, got %d", i.name, i.lo, i.hi, i.v)
 		}
+	}
+	if c.JWTClockSkew < time.Second || c.JWTClockSkew > time.Hour {
+		return fmt.Errorf("jwt_clock_skew: must be between 1s and 1h, got %v", c.JWTClockSkew)
 	}
 	if c.LoginBackoffMax < c.LoginBackoffBase {
 		return fmt.Errorf("login_backoff_max: must be at least login_backoff_base (%v), got %v", c.LoginBackoffBase, c.LoginBackoffMax)
