@@ -106,6 +106,7 @@ type restAPI struct {
 	mux      *http.ServeMux
 	bcrypt   *fairPool // bounds concurrent password checks, fair between tenants
 	failures *backoff  // password-login back-off, per user and address
+	inflight *inflight // password checks in flight, per address and user
 }
 
 // newRESTAPI builds the REST API and registers its routes on mux, which
@@ -116,6 +117,7 @@ func newRESTAPI(d restDeps, mux *http.ServeMux) *restAPI {
 		mux:      mux,
 		bcrypt:   newFairPool(d.bcryptConcurrency, d.bcryptQueue),
 		failures: newBackoff(d.loginLimits.Base, d.loginLimits.Max),
+		inflight: newInflight(),
 	}
 	a.routes()
 	return a

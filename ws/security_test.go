@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -429,5 +430,52 @@ func TestFailedLoginLogRateLimited(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(m.LoginLogsSuppressed.WithLabelValues("t1")); got+float64(logs.count("REST authentication refused")) != n {
 		t.Errorf("suppressed %v + logged %d != %d", got, logs.count("REST authentication refused"), n)
+	}
+}
+
+// TestLockedUserFreshAddress: a user locked by failures from one address
+// stays locked to the addresses that failed for them, even with the right
+// password; an address that has not failed for the user may try once per
+// lock period (the real user at another address gets in; a botnet of fresh
+// addresses gets one guess per period between them).
+func TestLockedUserFreshAddress(t *testing.T) {
+	e := secEnv(t, []string{"t1"}, func(string) string { return "k1" }, htpasswdFor(t, "alice", "pw", "bob", "pwb"), func(o *ws.Options) {
+		o.LoginLimits = ws.LoginLimits{FreeUser: 2, FreeAddress: 100, Base: time.Minute, Max: time.Hour}
+		o.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	})
+	steps := []struct {
+		addr, user, pw string
+		want           int // 200: logged in (401 with a nonce); 401: refused
+	}{
+		{"192.0.2.1", "alice", "x", 401}, {"192.0.2.1", "alice", "x", 401}, // free failures
+		{"192.0.2.1", "alice", "x", 401},     // third: alice locked
+		{"192.0.2.1", "alice", "pw", 429},    // the failing address stays locked out of alice
+		{"198.51.100.2", "alice", "pw", 200}, // the real alice elsewhere: her one fresh try passes (and clears the lock)
+		{"192.0.2.1", "alice", "x", 401}, {"192.0.2.1", "alice", "x", 401},
+		{"192.0.2.1", "alice", "x", 401},    // locked again
+		{"203.0.113.3", "alice", "x", 401},  // a fresh address: the period's one try, wrong
+		{"203.0.113.4", "alice", "pw", 429}, // another fresh address: the period's try is used
+		{"203.0.113.3", "alice", "pw", 429}, // the fresh address that failed is locked out of alice now
+		{"192.0.2.1", "bob", "pwb", 200},    // the lock is alice's alone
+	}
+	for i, st := range steps {
+		tok, resp := e.passwordLogin("t1", st.user, st.pw, "X-Forwarded-For", st.addr)
+		got := resp.StatusCode
+		if got == 401 && tok != "" {
+			got = 200
+		}
+		if got != st.want {
+			t.Fatalf("step %d (%s from %s): %d, want %d", i, st.user, st.addr, got, st.want)
+		}
+		if got == 429 && resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("step %d: 429 without Retry-After", i)
+		}
+	}
+	m := e.srv.Metrics()
+	if got := testutil.ToFloat64(m.LoginFreshTries.WithLabelValues("t1")); got != 2 {
+		t.Errorf("login_fresh_address_tries_total = %v, want 2", got)
+	}
+	if got := testutil.ToFloat64(m.LoginThrottled.WithLabelValues("t1", "user")); got != 3 {
+		t.Errorf("login_throttled_total{user} = %v, want 3", got)
 	}
 }
