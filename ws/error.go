@@ -24,6 +24,7 @@ const (
 	errJWTRevoked   errLogin = "JWT revoked (logout or password change)"
 	errNoCreds      errLogin = "missing credentials"
 	errWrongPass    errLogin = "wrong password"
+	errWrongAlarm   errLogin = "wrong alarm secret"
 )
 
 // refused reports whether err refuses the client's credentials (an
@@ -65,6 +66,8 @@ func failureReason(err error) string {
 			return "wrong_password"
 		case errNoCreds:
 			return "no_credentials"
+		case errWrongAlarm:
+			return "wrong_alarm_secret"
 		}
 		return "bad_request"
 	}

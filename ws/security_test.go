@@ -479,3 +479,45 @@ func TestLockedUserFreshAddress(t *testing.T) {
 		t.Errorf("login_throttled_total{user} = %v, want 3", got)
 	}
 }
+
+// TestAlarmSecretThrottled: wrong alarm secrets are counted, logged within
+// the failed-login budget and throttled per client address like failed
+// logins (429 with Retry-After, even with the right secret); another
+// address is not locked.
+func TestAlarmSecretThrottled(t *testing.T) {
+	logs := &countingHandler{n: map[string]int{}}
+	e := newEnvWith(t, []string{"t1"}, nil, func(o *ws.Options) {
+		o.LoginLimits = ws.LoginLimits{FreeUser: 2, FreeAddress: 2, Base: time.Minute, Max: time.Hour}
+		o.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+		o.Logger = slog.New(logs)
+	})
+	const body = `{"type":"collectd_notify","notification":{"status":"FAILURE","type":"q","type_instance":"Queue401"}}`
+	steps := []struct {
+		addr, secret string
+		want         int
+	}{
+		{"192.0.2.1", "wrong-secret-0123456789", 403}, {"192.0.2.1", "wrong-secret-0123456789", 403}, // free failures
+		{"192.0.2.1", "wrong-secret-0123456789", 403}, // third: the address is locked
+		{"192.0.2.1", testAlarmSecret, 429},           // even with the right secret
+		{"198.51.100.2", testAlarmSecret, 200},        // another address is not
+	}
+	for i, st := range steps {
+		resp, _ := e.rest("t1", "POST", "/webrest/alarm", "Alarm "+st.secret, body, "X-Forwarded-For", st.addr)
+		if resp.StatusCode != st.want {
+			t.Fatalf("step %d (%s): HTTP %d, want %d", i, st.addr, resp.StatusCode, st.want)
+		}
+		if st.want == 429 && resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("step %d: 429 without Retry-After", i)
+		}
+	}
+	m := e.srv.Metrics()
+	if got := testutil.ToFloat64(m.LoginFailures.WithLabelValues("t1", "wrong_alarm_secret")); got != 3 {
+		t.Errorf("login_failures_total{wrong_alarm_secret} = %v, want 3", got)
+	}
+	if got := testutil.ToFloat64(m.LoginThrottled.WithLabelValues("t1", "alarm")); got != 1 {
+		t.Errorf("login_throttled_total{alarm} = %v, want 1", got)
+	}
+	if got := logs.count("alarm refused"); got != 4 {
+		t.Errorf("%d alarm refusals logged, want 4 (within the budget)", got)
+	}
+}

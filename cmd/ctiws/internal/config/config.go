@@ -266,6 +266,11 @@ func Defaults() Config {
 	}
 }
 
+// MinSecretLen is the shortest jwt_secret, jwt_secret_previous and
+// alarm_secret accepted (inline or from a file), in bytes: a shorter HS256
+// key or alarm secret can be guessed offline from one token or online.
+const MinSecretLen = 16
+
 // Error is a configuration problem; the command exits with code 2 on it.
 type Error struct {
 	File string
@@ -694,8 +699,12 @@ func (c *Config) validate() error {
 		if t.Auth.AlarmSecret != "" && t.Auth.AlarmSecretFile != "" {
 			return fmt.Errorf("%s.auth: set alarm_secret or alarm_secret_file, not both", where)
 		}
-		if t.Auth.AlarmSecret != "" && len(t.Auth.AlarmSecret) < 16 {
-			return fmt.Errorf("%s.auth.alarm_secret: at least 16 characters", where)
+		for _, s := range []struct{ field, v string }{
+			{"alarm_secret", t.Auth.AlarmSecret}, {"jwt_secret", t.Auth.JWTSecret}, {"jwt_secret_previous", t.Auth.JWTSecretPrevious},
+		} {
+			if s.v != "" && len(s.v) < MinSecretLen {
+				return fmt.Errorf("%s.auth.%s: at least %d characters", where, s.field, MinSecretLen)
+			}
 		}
 		if t.Auth.JWTSecretPrevious != "" && t.Auth.JWTSecretPreviousFile != "" {
 			return fmt.Errorf("%s.auth: set jwt_secret_previous or jwt_secret_previous_file, not both", where)
@@ -786,6 +795,9 @@ func (c *Config) loadFiles(dir string) error {
 				return &Error{File: c.Path, Err: fmt.Errorf("tenant %s: auth.jwt_secret_file: %w", t.ID, err)}
 			}
 			t.Auth.JWTSecret = strings.TrimSpace(string(b))
+			if len(t.Auth.JWTSecret) < MinSecretLen {
+				return &Error{File: c.Path, Err: fmt.Errorf("tenant %s: auth.jwt_secret_file: the secret needs at least %d characters", t.ID, MinSecretLen)}
+			}
 		}
 		if t.Auth.JWTSecretPreviousFile != "" {
 			b, err := os.ReadFile(t.Auth.JWTSecretPreviousFile)
@@ -793,6 +805,9 @@ func (c *Config) loadFiles(dir string) error {
 				return &Error{File: c.Path, Err: fmt.Errorf("tenant %s: auth.jwt_secret_previous_file: %w", t.ID, err)}
 			}
 			t.Auth.JWTSecretPrevious = strings.TrimSpace(string(b))
+			if len(t.Auth.JWTSecretPrevious) < MinSecretLen {
+				return &Error{File: c.Path, Err: fmt.Errorf("tenant %s: auth.jwt_secret_previous_file: the secret needs at least %d characters", t.ID, MinSecretLen)}
+			}
 		}
 		if t.AMI.SecretFile != "" {
 			b, err := os.ReadFile(t.AMI.SecretFile)
@@ -807,8 +822,8 @@ func (c *Config) loadFiles(dir string) error {
 				return &Error{File: c.Path, Err: fmt.Errorf("tenant %s: auth.alarm_secret_file: %w", t.ID, err)}
 			}
 			t.Auth.AlarmSecret = strings.TrimSpace(string(b))
-			if len(t.Auth.AlarmSecret) < 16 {
-				return &Error{File: c.Path, Err: fmt.Errorf("tenant %s: auth.alarm_secret_file: the secret needs at least 16 characters", t.ID)}
+			if len(t.Auth.AlarmSecret) < MinSecretLen {
+				return &Error{File: c.Path, Err: fmt.Errorf("tenant %s: auth.alarm_secret_file: the secret needs at least %d characters", t.ID, MinSecretLen)}
 			}
 		}
 		if t.ObjectsFile != "" {
