@@ -302,3 +302,45 @@ func TestLoginFloodShare(t *testing.T) {
 		t.Errorf("login_throttled_total{address_share} = %v, want %d", got, flood-2)
 	}
 }
+
+// TestBackoffFreshTry: while a key is locked, one fresh try passes per
+// lock period; the next one only once the lock as it stood at that try
+// would have ended, however many fresh clients ask.
+func TestBackoffFreshTry(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 0)
+	b := newBackoff(time.Second, time.Hour)
+	if !b.freshTry("k", t0) {
+		t.Fatal("not locked: refused")
+	}
+	b.fail("k", 0, t0) // locked until t0+1s
+	steps := []struct {
+		at   time.Duration
+		want bool
+		fail bool // the try fails: the lock doubles from there
+	}{
+		{0, true, true},                        // the period's try, wrong: locked until 2s
+		{100 * time.Millisecond, false, false}, // another fresh client, same period
+		{900 * time.Millisecond, false, false},
+		{time.Second, true, true}, // the lock at the last try (1s) has ended: next try; wrong: until 5s
+		{1500 * time.Millisecond, false, false},
+		{2 * time.Second, true, false},  // the lock at the last try (2s) has ended
+		{3 * time.Second, false, false}, // until 5s
+		{5 * time.Second, true, false},  // not locked any more
+	}
+	for i, st := range steps {
+		now := t0.Add(st.at)
+		if got := b.freshTry("k", now); got != st.want {
+			t.Fatalf("step %d (%v): freshTry %v, want %v", i, st.at, got, st.want)
+		}
+		if st.fail {
+			b.fail("k", 0, now)
+		}
+	}
+	if b.failed("p", t0) {
+		t.Fatal("failed: a key without failures")
+	}
+	b.fail("p", 1<<30, t0)
+	if !b.failed("p", t0) || b.wait("p", t0) != 0 {
+		t.Fatal("a record-only key: want failed and never locked")
+	}
+}
