@@ -132,6 +132,8 @@ expect_fail "template refuses 3 replicas without Redis" "needs Redis" helm "${T[
 expect_fail "template refuses redis.sentinel with redis.cluster" "both set" helm "${T[@]}" --set redis.sentinel.masterName=m --set-json 'redis.sentinel.addresses=["s:26379"]' --set-json 'redis.cluster.nodes=["c:6379"]'
 expect_fail "schema rejects a cluster node without port" "nodes" helm "${T[@]}" --set-json 'redis.cluster.nodes=["c"]'
 expect_fail "template refuses a short terminationGracePeriodSeconds" "terminationGracePeriodSeconds" helm "${T[@]}" --set terminationGracePeriodSeconds=5
+expect_fail "schema rejects a short jwtSecret" "jwtSecret" helm "${T[@]}" --set-json 'tenants=[{"id":"a","ami":{"address":"sim"},"auth":{"enabled":true,"jwtSecret":"x"}}]'
+expect_fail "schema rejects a short jwtSecretPrevious" "jwtSecretPrevious" helm "${T[@]}" --set-json 'tenants=[{"id":"a","ami":{"address":"sim"},"auth":{"enabled":true,"jwtSecret":"0123456789abcdef","jwtSecretPrevious":"old"}}]'
 expect_fail "schema rejects a tenant id with a dot" "id" helm "${T[@]}" --set-json 'tenants=[{"id":"a.b","ami":{"address":"sim"}}]'
 expect_fail "template refuses a host used by two tenants" "used by tenants" helm "${T[@]}" --set-json 'tenants=[{"id":"a","hosts":["h"],"ami":{"address":"sim"},"auth":{"enabled":false}},{"id":"b","hosts":["H"],"ami":{"address":"sim"},"auth":{"enabled":false}}]'
 expect_fail "template refuses no tenants without tenantsDir" "at least one tenant" helm "${T[@]}" --set-json 'tenants=[]'

@@ -27,6 +27,9 @@ type authenticator struct {
 	// jwtMaxLifetime is the longest exp - iat of a JWT
 	// (Options.JWTMaxLifetime).
 	jwtMaxLifetime time.Duration
+	// jwtClockSkew is how far in the future iat and nbf may lie
+	// (Options.JWTClockSkew).
+	jwtClockSkew time.Duration
 }
 
 // authenticate checks accessKey/token for a tenant and returns the user.
@@ -76,6 +79,7 @@ func (au *authenticator) jwtPolicy(t *Tenant, cfg *TenantConfig) auth.JWTPolicy 
 		Secrets:     [][]byte{cfg.JWTSecret, cfg.JWTPreviousSecret},
 		Tenant:      t.ID,
 		MaxLifetime: au.jwtMaxLifetime,
+		ClockSkew:   au.jwtClockSkew,
 		Now:         time.Now(),
 	}
 }

@@ -24,6 +24,7 @@ const (
 	errJWTRevoked   errLogin = "JWT revoked (logout or password change)"
 	errNoCreds      errLogin = "missing credentials"
 	errWrongPass    errLogin = "wrong password"
+	errWrongAlarm   errLogin = "wrong alarm secret"
 )
 
 // refused reports whether err refuses the client's credentials (an
@@ -45,6 +46,10 @@ func failureReason(err error) string {
 		return "jwt_lifetime"
 	case errors.Is(err, auth.ErrJWT2FA):
 		return "jwt_2fa"
+	case errors.Is(err, auth.ErrJWTFuture):
+		return "jwt_iat_future"
+	case errors.Is(err, auth.ErrJWTClaimType):
+		return "jwt_claim_type"
 	case errors.Is(err, auth.ErrJWT):
 		return "jwt_invalid"
 	case errors.As(err, &le):
@@ -61,6 +66,8 @@ func failureReason(err error) string {
 			return "wrong_password"
 		case errNoCreds:
 			return "no_credentials"
+		case errWrongAlarm:
+			return "wrong_alarm_secret"
 		}
 		return "bad_request"
 	}

@@ -14,6 +14,9 @@ type failState struct {
 	n     int
 	last  time.Time
 	until time.Time
+	// freshNext is when the next attempt from a fresh address may pass
+	// the lock (see freshTry).
+	freshNext time.Time
 }
 
 // backoff is the per-node table of failure counts.
@@ -73,6 +76,37 @@ func (b *backoff) fail(key string, free int, now time.Time) {
 			st.until = until
 		}
 	}
+}
+
+// failed reports whether key has a failure on record that is not yet
+// forgotten.
+func (b *backoff) failed(key string, now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	st, ok := b.m[key]
+	return ok && !b.idle(st, now)
+}
+
+// freshTry lets one attempt through the lock of key per lock period: the
+// caller asks only for a client that has not failed for key (a user's
+// real owner at a new address). It returns true when key is not locked,
+// or when it is locked and no attempt was let through during the lock as
+// it stood at the last one (the next one may pass once that lock would
+// have ended). Many fresh addresses (a botnet) thus get one guess per
+// lock period between them, and each failed guess still doubles the lock:
+// no faster than the lock lets one address guess.
+func (b *backoff) freshTry(key string, now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	st, ok := b.m[key]
+	if !ok || !now.Before(st.until) {
+		return true
+	}
+	if now.Before(st.freshNext) {
+		return false
+	}
+	st.freshNext = st.until
+	return true
 }
 
 // reset forgets key.

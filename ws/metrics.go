@@ -47,6 +47,7 @@ type Metrics struct {
 	LoginFailures       *prometheus.CounterVec
 	LoginLogsSuppressed *prometheus.CounterVec
 	LoginThrottled      *prometheus.CounterVec
+	LoginFreshTries     *prometheus.CounterVec
 	PasswordChecks      *prometheus.CounterVec
 	PasswordCheckBusy   *prometheus.CounterVec
 	TokensRevoked       *prometheus.CounterVec
@@ -106,7 +107,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		LoginLogsSuppressed: f.NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "login_failure_logs_suppressed_total",
 			Help: "Failed-login log lines held back by the per-tenant log budget."}, []string{"tenant"}),
 		LoginThrottled: f.NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "login_throttled_total",
-			Help: "Password logins answered 429 by the back-off, by what was locked (user or address)."}, []string{"tenant", "scope"}),
+			Help: "Password logins and alarm secrets answered 429, by scope: user or address (back-off), address_share or user_share (checks in flight), alarm (wrong alarm secrets)."}, []string{"tenant", "scope"}),
+		LoginFreshTries: f.NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "login_fresh_address_tries_total",
+			Help: "Password checks let through a user's lock because the address had not failed for that user (one per lock period)."}, []string{"tenant"}),
 		PasswordChecks: f.NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "password_checks_total",
 			Help: "bcrypt password checks run (unknown users included)."}, []string{"tenant"}),
 		PasswordCheckBusy: f.NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "password_check_queue_full_total",

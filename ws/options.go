@@ -7,6 +7,7 @@ import (
 
 	"github.com/ctiws/ctiws/cluster"
 	"github.com/ctiws/ctiws/internal/guard"
+	"github.com/ctiws/ctiws/ws/auth"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -48,6 +49,9 @@ type Options struct {
 	// JWTMaxLifetime is the longest exp - iat a JWT may have
 	// (default DefaultJWTMaxLifetime).
 	JWTMaxLifetime time.Duration
+	// JWTClockSkew is how far in the future a JWT's iat and nbf may lie
+	// (default DefaultJWTClockSkew).
+	JWTClockSkew time.Duration
 	// MaxPersistentTokens caps the persistent (auth-exp: no-exp) tokens of
 	// a user; the oldest is evicted (default DefaultMaxPersistentTokens).
 	MaxPersistentTokens int
@@ -61,6 +65,13 @@ type Options struct {
 	// waiting checks (default DefaultBcryptQueue).
 	BcryptConcurrency int
 	BcryptQueue       int
+	// BcryptPerAddress and BcryptPerUser bound the password checks one
+	// client address, and one user, may have running or waiting at once in
+	// a tenant (defaults DefaultBcryptPerAddress, DefaultBcryptPerUser):
+	// a flood of logins, right or wrong, from one address cannot fill the
+	// tenant's queue.
+	BcryptPerAddress int
+	BcryptPerUser    int
 	// DeliverEveryState turns state conflation off (see socket).
 	DeliverEveryState bool
 	// Limits bound user-to-user payloads (avatars, post-its, the message
@@ -94,6 +105,10 @@ const (
 	DefaultMaxPersistentTokens = 10
 	DefaultBcryptConcurrency   = 2
 	DefaultBcryptQueue         = 16
+	DefaultBcryptPerAddress    = 4
+	DefaultBcryptPerUser       = 4
+	// DefaultJWTClockSkew is how far in the future iat and nbf may be.
+	DefaultJWTClockSkew = auth.DefaultJWTClockSkew
 	// DefaultJWTMaxLifetime is the longest exp - iat accepted by default.
 	DefaultJWTMaxLifetime = 24 * time.Hour
 )
@@ -121,6 +136,9 @@ func (o *Options) init() {
 	setDefault(&o.MaxPersistentTokens, DefaultMaxPersistentTokens)
 	setDefault(&o.BcryptConcurrency, DefaultBcryptConcurrency)
 	setDefault(&o.BcryptQueue, DefaultBcryptQueue)
+	setDefault(&o.BcryptPerAddress, DefaultBcryptPerAddress)
+	setDefault(&o.BcryptPerUser, DefaultBcryptPerUser)
+	setDefault(&o.JWTClockSkew, DefaultJWTClockSkew)
 	o.LoginLimits.init()
 	o.Limits.init()
 	if o.Logger == nil {

@@ -78,8 +78,9 @@ type restDeps struct {
 	panics  *guard.Panics
 	badLog  *lograte.Limiter
 	// tokenTTL, maxPersistentTokens, jwtMaxLifetime, loginLimits,
-	// trustedProxies, bcryptConcurrency, bcryptQueue, limits and
-	// commandWait are the Options fields of the same names.
+	// trustedProxies, bcryptConcurrency, bcryptQueue, bcryptPerAddress,
+	// bcryptPerUser, limits and commandWait are the Options fields of the
+	// same names.
 	tokenTTL            time.Duration
 	maxPersistentTokens int
 	jwtMaxLifetime      time.Duration
@@ -87,6 +88,8 @@ type restDeps struct {
 	trustedProxies      []netip.Prefix
 	bcryptConcurrency   int
 	bcryptQueue         int
+	bcryptPerAddress    int
+	bcryptPerUser       int
 	limits              Limits
 	commandWait         time.Duration
 	// users bounds what each user sends to others per node, shared with
@@ -106,6 +109,7 @@ type restAPI struct {
 	mux      *http.ServeMux
 	bcrypt   *fairPool // bounds concurrent password checks, fair between tenants
 	failures *backoff  // password-login back-off, per user and address
+	inflight *inflight // password checks in flight, per address and user
 }
 
 // newRESTAPI builds the REST API and registers its routes on mux, which
@@ -116,6 +120,7 @@ func newRESTAPI(d restDeps, mux *http.ServeMux) *restAPI {
 		mux:      mux,
 		bcrypt:   newFairPool(d.bcryptConcurrency, d.bcryptQueue),
 		failures: newBackoff(d.loginLimits.Base, d.loginLimits.Max),
+		inflight: newInflight(),
 	}
 	a.routes()
 	return a

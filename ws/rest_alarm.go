@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,10 +15,11 @@ import (
 // qmanager room. The poster proves itself with the tenant's alarm secret
 // (`Authorization: Alarm <secret>`) or a user token with the qmanager
 // permission; a loopback address proves nothing behind a proxy or sidecar.
+// Wrong alarm secrets are throttled per client address like failed
+// password logins (429 with Retry-After) and logged within the
+// failed-login log budget.
 func (a *restAPI) restAlarm(w http.ResponseWriter, r *http.Request, t *Tenant) {
-	if !a.alarmAllowed(r, t) {
-		a.metrics.RESTRefused.WithLabelValues(t.ID, "alarm_forbidden").Inc()
-		writeError(w, http.StatusForbidden, "alarm secret or qmanager permission required")
+	if !a.alarmAllowed(w, r, t) {
 		return
 	}
 	var body struct {
@@ -48,12 +50,41 @@ func (a *restAPI) restAlarm(w http.ResponseWriter, r *http.Request, t *Tenant) {
 	writeJSON(w, http.StatusOK, map[string]string{"message": "ok"})
 }
 
-// alarmAllowed checks the credential of an alarm poster.
-func (a *restAPI) alarmAllowed(r *http.Request, t *Tenant) bool {
-	if secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Alarm "); ok {
-		want := t.Config().AlarmSecret
-		return len(want) > 0 && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(secret)), want) == 1
+// alarmAllowed checks the credential of an alarm poster and answers the
+// refusals itself (403, or 429 for an address locked by wrong secrets).
+func (a *restAPI) alarmAllowed(w http.ResponseWriter, r *http.Request, t *Tenant) bool {
+	forbidden := func() bool {
+		a.metrics.RESTRefused.WithLabelValues(t.ID, "alarm_forbidden").Inc()
+		writeError(w, http.StatusForbidden, "alarm secret or qmanager permission required")
+		return false
 	}
-	u, err := a.restAuth(r, t)
-	return err == nil && u != nil && u.Perms.QManager
+	secret, isSecret := strings.CutPrefix(r.Header.Get("Authorization"), "Alarm ")
+	if !isSecret {
+		u, err := a.restAuth(r, t)
+		if err != nil && refused(err) {
+			a.auth.loginFailed(t, "alarm", restUser(r), err)
+		}
+		if err != nil || u == nil || !u.Perms.QManager {
+			return forbidden()
+		}
+		return true
+	}
+	// Its own key: a monitoring agent that lost its secret does not lock
+	// the password logins of the users behind the same address.
+	key := "m\x00" + t.ID + "\x00" + addrKey(clientAddr(r, a.trustedProxies))
+	now := time.Now()
+	if wait := a.failures.wait(key, now); wait > 0 {
+		a.metrics.LoginThrottled.WithLabelValues(t.ID, "alarm").Inc()
+		a.auth.loginFailed(t, "alarm", "", errLogin("too many wrong alarm secrets: address locked"), "retry_after", wait.Round(time.Second).String())
+		w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+		writeError(w, http.StatusTooManyRequests, "too many wrong alarm secrets, retry later")
+		return false
+	}
+	want := t.Config().AlarmSecret
+	if len(want) > 0 && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(secret)), want) == 1 {
+		return true
+	}
+	a.failures.fail(key, a.loginLimits.FreeAddress, now)
+	a.auth.loginFailed(t, "alarm", "", errWrongAlarm)
+	return forbidden()
 }

@@ -2,6 +2,7 @@ package ws
 
 import (
 	"errors"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -68,25 +69,43 @@ func (a *restAPI) restLogin(w http.ResponseWriter, r *http.Request, t *Tenant) {
 
 // checkPassword runs the throttled, queued password check of a REST login
 // and answers the refusals itself; true means the password is right.
+//
+// A locked address is refused. A locked user is refused to the addresses
+// that have failed for that user; an address that has not may try once per
+// lock period (backoff.freshTry; docs/security.md, section 4). Then the
+// address and the user must be within their share of checks in flight
+// (inflight), and the tenant's bcrypt queue must have room.
 func (a *restAPI) checkPassword(w http.ResponseWriter, r *http.Request, t *Tenant, cfg *TenantConfig, user *directory.User, username, password string) bool {
 	now := time.Now()
 	name := username
 	if user != nil {
 		name = user.Username
 	}
+	addr := addrKey(clientAddr(r, a.trustedProxies))
 	userKey := "u\x00" + t.ID + "\x00" + strings.ToLower(name)
-	addrKey := "a\x00" + t.ID + "\x00" + addrKey(clientAddr(r, a.trustedProxies))
-	scope, wait := "user", a.failures.wait(userKey, now)
-	if aw := a.failures.wait(addrKey, now); aw > wait {
-		scope, wait = "address", aw
-	}
-	if wait > 0 {
-		a.metrics.Logins.WithLabelValues(t.ID, "rest_refused").Inc()
-		a.metrics.LoginThrottled.WithLabelValues(t.ID, scope).Inc()
-		a.auth.loginFailed(t, "REST login", username, errLogin("too many failed logins: "+scope+" locked"), "retry_after", wait.Round(time.Second).String())
-		w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
-		writeError(w, http.StatusTooManyRequests, "too many failed logins, retry later")
+	addrKey := "a\x00" + t.ID + "\x00" + addr
+	// pairKey records that this address failed for this user.
+	pairKey := "p\x00" + t.ID + "\x00" + strings.ToLower(name) + "\x00" + addr
+	if wait := a.failures.wait(addrKey, now); wait > 0 {
+		a.throttled(w, t, username, "address", wait)
 		return false
+	}
+	if wait := a.failures.wait(userKey, now); wait > 0 {
+		if a.failures.failed(pairKey, now) || !a.failures.freshTry(userKey, now) {
+			a.throttled(w, t, username, "user", wait)
+			return false
+		}
+		a.metrics.LoginFreshTries.WithLabelValues(t.ID).Inc()
+	}
+	for _, share := range []struct {
+		scope, key string
+		limit      int
+	}{{"address_share", addrKey, a.bcryptPerAddress}, {"user_share", userKey, a.bcryptPerUser}} {
+		if !a.inflight.take(share.key, share.limit) {
+			a.throttled(w, t, username, share.scope, time.Second)
+			return false
+		}
+		defer a.inflight.give(share.key)
 	}
 	if err := a.bcrypt.acquire(r.Context(), t.ID); err != nil {
 		if errors.Is(err, errBcryptBusy) {
@@ -108,6 +127,7 @@ func (a *restAPI) checkPassword(w http.ResponseWriter, r *http.Request, t *Tenan
 	now = time.Now()
 	a.failures.fail(userKey, a.loginLimits.FreeUser, now)
 	a.failures.fail(addrKey, a.loginLimits.FreeAddress, now)
+	a.failures.fail(pairKey, math.MaxInt, now) // never locks: a record only
 	a.metrics.Logins.WithLabelValues(t.ID, "rest_refused").Inc()
 	why := errWrongPass
 	if user == nil {
@@ -116,6 +136,17 @@ func (a *restAPI) checkPassword(w http.ResponseWriter, r *http.Request, t *Tenan
 	a.auth.loginFailed(t, "REST login", username, why)
 	writeError(w, http.StatusUnauthorized, "unauthorized")
 	return false
+}
+
+// throttled answers 429 with Retry-After to a login refused by scope
+// (user, address: the back-off; address_share, user_share: too many
+// checks in flight), counts and logs it within the log budget.
+func (a *restAPI) throttled(w http.ResponseWriter, t *Tenant, username, scope string, wait time.Duration) {
+	a.metrics.Logins.WithLabelValues(t.ID, "rest_refused").Inc()
+	a.metrics.LoginThrottled.WithLabelValues(t.ID, scope).Inc()
+	a.auth.loginFailed(t, "REST login", username, errLogin("too many logins: "+scope), "retry_after", wait.Round(time.Second).String())
+	w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+	writeError(w, http.StatusTooManyRequests, "too many logins, retry later")
 }
 
 // restLogout implements POST /webrest/authentication/logout. A legacy token

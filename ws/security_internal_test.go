@@ -15,6 +15,8 @@ import (
 	"github.com/ctiws/ctiws/cluster/memory"
 	"github.com/ctiws/ctiws/directory"
 	"github.com/ctiws/ctiws/ws/auth"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"golang.org/x/crypto/bcrypt"
 )
 
 func TestBackoff(t *testing.T) {
@@ -212,4 +214,133 @@ func TestBcryptQueueFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.api.bcrypt.release()
+}
+
+// TestLoginFloodShare: a flood of correct logins from one address takes at
+// most its share of the tenant's bcrypt queue (429 with Retry-After beyond
+// it); a login from another address still finds room and passes.
+func TestLoginFloodShare(t *testing.T) {
+	dir, err := directory.Parse([]byte(`{"alice":{"name":"A","endpoints":{}},"bob":{"name":"B","endpoints":{}}}`), []byte(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []byte
+	for _, up := range [][2]string{{"alice", "pwa"}, {"bob", "pwb"}} {
+		h, err := bcrypt.GenerateFromPassword([]byte(up[1]), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, up[0]+":"+string(h)+"\n"...)
+	}
+	h, err := auth.ParseHtpasswd(lines)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb := memory.New()
+	defer mb.Close()
+	s := New(Options{NodeID: "n", Backend: mb.Cluster(), BcryptConcurrency: 1, BcryptQueue: 4, BcryptPerAddress: 2,
+		Tenants: []*Tenant{NewTenant("t", nil, &TenantConfig{Directory: dir, AuthEnabled: true, Htpasswd: h})},
+		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil))})
+	login := func(addr, user, pw string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("POST", "/webrest/authentication/login", strings.NewReader(`{"username":"`+user+`","password":"`+pw+`"}`))
+		r.RemoteAddr = addr + ":40000"
+		w := httptest.NewRecorder()
+		s.Handler().ServeHTTP(w, r)
+		return w
+	}
+	ok := func(w *httptest.ResponseRecorder) bool {
+		return w.Code == http.StatusUnauthorized && strings.HasPrefix(w.Header().Get("WWW-Authenticate"), "Digest ")
+	}
+	ctx := context.Background()
+	if err := s.api.bcrypt.acquire(ctx, "t"); err != nil { // the only slot, busy: the flood queues
+		t.Fatal(err)
+	}
+	const flood = 10
+	results := make(chan *httptest.ResponseRecorder, flood+1)
+	for range flood {
+		go func() { results <- login("192.0.2.1", "alice", "pwa") }()
+	}
+	var refused []*httptest.ResponseRecorder
+	for len(refused) < flood-2 {
+		select {
+		case w := <-results:
+			refused = append(refused, w)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("flood: %d answers before the slot is free, want %d", len(refused), flood-2)
+		}
+	}
+	for _, w := range refused {
+		if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") != "1" {
+			t.Fatalf("flood beyond its share: HTTP %d Retry-After %q, want 429 and 1", w.Code, w.Header().Get("Retry-After"))
+		}
+	}
+	if got := s.api.bcrypt.queued("t"); got != 2 {
+		t.Fatalf("flood queued %d checks, want its share 2", got)
+	}
+	other := make(chan *httptest.ResponseRecorder, 1)
+	go func() { other <- login("198.51.100.7", "bob", "pwb") }()
+	for deadline := time.Now().Add(5 * time.Second); s.api.bcrypt.queued("t") != 3; time.Sleep(time.Millisecond) {
+		select {
+		case w := <-other:
+			t.Fatalf("the other address was answered HTTP %d while the flood waited", w.Code)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the other address's login never queued")
+		}
+	}
+	s.api.bcrypt.release()
+	if w := <-other; !ok(w) {
+		t.Fatalf("the other address's correct login: HTTP %d, want success", w.Code)
+	}
+	for range 2 {
+		if w := <-results; !ok(w) {
+			t.Fatalf("a queued flood login: HTTP %d, want success", w.Code)
+		}
+	}
+	if got := testutil.ToFloat64(s.metrics.LoginThrottled.WithLabelValues("t", "address_share")); got != flood-2 {
+		t.Errorf("login_throttled_total{address_share} = %v, want %d", got, flood-2)
+	}
+}
+
+// TestBackoffFreshTry: while a key is locked, one fresh try passes per
+// lock period; the next one only once the lock as it stood at that try
+// would have ended, however many fresh clients ask.
+func TestBackoffFreshTry(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 0)
+	b := newBackoff(time.Second, time.Hour)
+	if !b.freshTry("k", t0) {
+		t.Fatal("not locked: refused")
+	}
+	b.fail("k", 0, t0) // locked until t0+1s
+	steps := []struct {
+		at   time.Duration
+		want bool
+		fail bool // the try fails: the lock doubles from there
+	}{
+		{0, true, true},                        // the period's try, wrong: locked until 2s
+		{100 * time.Millisecond, false, false}, // another fresh client, same period
+		{900 * time.Millisecond, false, false},
+		{time.Second, true, true}, // the lock at the last try (1s) has ended: next try; wrong: until 5s
+		{1500 * time.Millisecond, false, false},
+		{2 * time.Second, true, false},  // the lock at the last try (2s) has ended
+		{3 * time.Second, false, false}, // until 5s
+		{5 * time.Second, true, false},  // not locked any more
+	}
+	for i, st := range steps {
+		now := t0.Add(st.at)
+		if got := b.freshTry("k", now); got != st.want {
+			t.Fatalf("step %d (%v): freshTry %v, want %v", i, st.at, got, st.want)
+		}
+		if st.fail {
+			b.fail("k", 0, now)
+		}
+	}
+	if b.failed("p", t0) {
+		t.Fatal("failed: a key without failures")
+	}
+	b.fail("p", 1<<30, t0)
+	if !b.failed("p", t0) || b.wait("p", t0) != 0 {
+		t.Fatal("a record-only key: want failed and never locked")
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -124,7 +125,8 @@ func signClaims(t *testing.T, secret string, claims map[string]any) string {
 
 // TestJWTPolicy: a JWT is accepted or refused the same way over REST
 // (Bearer) and at socket login: bound to its tenant, at most
-// jwt_max_lifetime long, and 2FA claims honoured.
+// jwt_max_lifetime long, not issued in the future, every claim it reads of
+// the right type, and 2FA claims honoured.
 func TestJWTPolicy(t *testing.T) {
 	// Both tenants share a secret here (the configuration refuses that;
 	// the audience alone must keep ctiws tokens apart).
@@ -154,6 +156,26 @@ func TestJWTPolicy(t *testing.T) {
 		{"lifetime 24h", "ta", signClaims(t, "shared", claims(map[string]any{"exp": now.Add(24 * time.Hour).Unix()})), true, ""},
 		{"lifetime 14 days (middleware default)", "ta", signClaims(t, "shared", claims(map[string]any{"exp": now.Add(14 * 24 * time.Hour).Unix()})), false, "jwt_lifetime"},
 		{"no iat", "ta", signClaims(t, "shared", map[string]any{"id": "alice", "exp": now.Add(time.Hour).Unix()}), false, "jwt_lifetime"},
+		{"expired", "ta", signClaims(t, "shared", claims(map[string]any{"iat": now.Add(-2 * time.Hour).Unix(), "exp": now.Add(-time.Hour).Unix()})), false, "jwt_invalid"},
+		// iat or nbf in the future, beyond the clock skew (default 60 s).
+		{"iat a year ahead", "ta", signClaims(t, "shared", claims(map[string]any{"iat": now.AddDate(1, 0, 0).Unix(), "exp": now.AddDate(1, 0, 0).Add(time.Hour).Unix()})), false, "jwt_iat_future"},
+		{"iat 2 min ahead", "ta", signClaims(t, "shared", claims(map[string]any{"iat": now.Add(2 * time.Minute).Unix()})), false, "jwt_iat_future"},
+		{"iat 30 s ahead (skew)", "ta", signClaims(t, "shared", claims(map[string]any{"iat": now.Add(30 * time.Second).Unix()})), true, ""},
+		{"nbf 2 min ahead", "ta", signClaims(t, "shared", claims(map[string]any{"nbf": now.Add(2 * time.Minute).Unix()})), false, "jwt_iat_future"},
+		{"nbf 30 s ahead (skew)", "ta", signClaims(t, "shared", claims(map[string]any{"nbf": now.Add(30 * time.Second).Unix()})), true, ""},
+		// A claim of the wrong type is refused, never read as absent.
+		{"2fa as string", "ta", signClaims(t, "shared", claims(map[string]any{"2fa": "true"})), false, "jwt_claim_type"},
+		{"2fa as number", "ta", signClaims(t, "shared", claims(map[string]any{"2fa": 1})), false, "jwt_claim_type"},
+		{"otp_verified as string", "ta", signClaims(t, "shared", claims(map[string]any{"2fa": true, "otp_verified": "true"})), false, "jwt_claim_type"},
+		{"2fa false as string", "ta", signClaims(t, "shared", claims(map[string]any{"2fa": "false"})), false, "jwt_claim_type"},
+		{"iat as string", "ta", signClaims(t, "shared", claims(map[string]any{"iat": strconv.FormatInt(now.Unix(), 10)})), false, "jwt_claim_type"},
+		{"exp as string", "ta", signClaims(t, "shared", claims(map[string]any{"exp": strconv.FormatInt(now.Add(time.Hour).Unix(), 10)})), false, "jwt_claim_type"},
+		{"nbf as string", "ta", signClaims(t, "shared", claims(map[string]any{"nbf": "0"})), false, "jwt_claim_type"},
+		{"aud as number", "ta", signClaims(t, "shared", claims(map[string]any{"aud": 7})), false, "jwt_claim_type"},
+		{"aud list with a number", "ta", signClaims(t, "shared", claims(map[string]any{"aud": []any{"ctiws:ta", 7}})), false, "jwt_claim_type"},
+		{"aud list", "ta", signClaims(t, "shared", claims(map[string]any{"aud": []string{"ctiws:ta", "other"}})), true, ""},
+		{"id as number", "ta", signClaims(t, "shared", claims(map[string]any{"id": 7})), false, "jwt_claim_type"},
+		{"sub as object", "ta", signClaims(t, "shared", claims(map[string]any{"sub": map[string]any{"u": "alice"}})), false, "jwt_claim_type"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -408,5 +430,94 @@ func TestFailedLoginLogRateLimited(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(m.LoginLogsSuppressed.WithLabelValues("t1")); got+float64(logs.count("REST authentication refused")) != n {
 		t.Errorf("suppressed %v + logged %d != %d", got, logs.count("REST authentication refused"), n)
+	}
+}
+
+// TestLockedUserFreshAddress: a user locked by failures from one address
+// stays locked to the addresses that failed for them, even with the right
+// password; an address that has not failed for the user may try once per
+// lock period (the real user at another address gets in; a botnet of fresh
+// addresses gets one guess per period between them).
+func TestLockedUserFreshAddress(t *testing.T) {
+	e := secEnv(t, []string{"t1"}, func(string) string { return "k1" }, htpasswdFor(t, "alice", "pw", "bob", "pwb"), func(o *ws.Options) {
+		o.LoginLimits = ws.LoginLimits{FreeUser: 2, FreeAddress: 100, Base: time.Minute, Max: time.Hour}
+		o.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	})
+	steps := []struct {
+		addr, user, pw string
+		want           int // 200: logged in (401 with a nonce); 401: refused
+	}{
+		{"192.0.2.1", "alice", "x", 401}, {"192.0.2.1", "alice", "x", 401}, // free failures
+		{"192.0.2.1", "alice", "x", 401},     // third: alice locked
+		{"192.0.2.1", "alice", "pw", 429},    // the failing address stays locked out of alice
+		{"198.51.100.2", "alice", "pw", 200}, // the real alice elsewhere: her one fresh try passes (and clears the lock)
+		{"192.0.2.1", "alice", "x", 401}, {"192.0.2.1", "alice", "x", 401},
+		{"192.0.2.1", "alice", "x", 401},    // locked again
+		{"203.0.113.3", "alice", "x", 401},  // a fresh address: the period's one try, wrong
+		{"203.0.113.4", "alice", "pw", 429}, // another fresh address: the period's try is used
+		{"203.0.113.3", "alice", "pw", 429}, // the fresh address that failed is locked out of alice now
+		{"192.0.2.1", "bob", "pwb", 200},    // the lock is alice's alone
+	}
+	for i, st := range steps {
+		tok, resp := e.passwordLogin("t1", st.user, st.pw, "X-Forwarded-For", st.addr)
+		got := resp.StatusCode
+		if got == 401 && tok != "" {
+			got = 200
+		}
+		if got != st.want {
+			t.Fatalf("step %d (%s from %s): %d, want %d", i, st.user, st.addr, got, st.want)
+		}
+		if got == 429 && resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("step %d: 429 without Retry-After", i)
+		}
+	}
+	m := e.srv.Metrics()
+	if got := testutil.ToFloat64(m.LoginFreshTries.WithLabelValues("t1")); got != 2 {
+		t.Errorf("login_fresh_address_tries_total = %v, want 2", got)
+	}
+	if got := testutil.ToFloat64(m.LoginThrottled.WithLabelValues("t1", "user")); got != 3 {
+		t.Errorf("login_throttled_total{user} = %v, want 3", got)
+	}
+}
+
+// TestAlarmSecretThrottled: wrong alarm secrets are counted, logged within
+// the failed-login budget and throttled per client address like failed
+// logins (429 with Retry-After, even with the right secret); another
+// address is not locked.
+func TestAlarmSecretThrottled(t *testing.T) {
+	logs := &countingHandler{n: map[string]int{}}
+	e := newEnvWith(t, []string{"t1"}, nil, func(o *ws.Options) {
+		o.LoginLimits = ws.LoginLimits{FreeUser: 2, FreeAddress: 2, Base: time.Minute, Max: time.Hour}
+		o.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+		o.Logger = slog.New(logs)
+	})
+	const body = `{"type":"collectd_notify","notification":{"status":"FAILURE","type":"q","type_instance":"Queue401"}}`
+	steps := []struct {
+		addr, secret string
+		want         int
+	}{
+		{"192.0.2.1", "wrong-secret-0123456789", 403}, {"192.0.2.1", "wrong-secret-0123456789", 403}, // free failures
+		{"192.0.2.1", "wrong-secret-0123456789", 403}, // third: the address is locked
+		{"192.0.2.1", testAlarmSecret, 429},           // even with the right secret
+		{"198.51.100.2", testAlarmSecret, 200},        // another address is not
+	}
+	for i, st := range steps {
+		resp, _ := e.rest("t1", "POST", "/webrest/alarm", "Alarm "+st.secret, body, "X-Forwarded-For", st.addr)
+		if resp.StatusCode != st.want {
+			t.Fatalf("step %d (%s): HTTP %d, want %d", i, st.addr, resp.StatusCode, st.want)
+		}
+		if st.want == 429 && resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("step %d: 429 without Retry-After", i)
+		}
+	}
+	m := e.srv.Metrics()
+	if got := testutil.ToFloat64(m.LoginFailures.WithLabelValues("t1", "wrong_alarm_secret")); got != 3 {
+		t.Errorf("login_failures_total{wrong_alarm_secret} = %v, want 3", got)
+	}
+	if got := testutil.ToFloat64(m.LoginThrottled.WithLabelValues("t1", "alarm")); got != 1 {
+		t.Errorf("login_throttled_total{alarm} = %v, want 1", got)
+	}
+	if got := logs.count("alarm refused"); got != 4 {
+		t.Errorf("%d alarm refusals logged, want 4 (within the budget)", got)
 	}
 }

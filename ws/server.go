@@ -80,6 +80,7 @@ func New(opts Options) *Server {
 		loginLog:       newLogBudget(10, 10*time.Second),
 		tokenTTL:       opts.TokenTTL,
 		jwtMaxLifetime: opts.JWTMaxLifetime,
+		jwtClockSkew:   opts.JWTClockSkew,
 	}
 	for _, t := range opts.Tenants {
 		s.attach(t)
@@ -115,6 +116,8 @@ func New(opts Options) *Server {
 		trustedProxies:      opts.TrustedProxies,
 		bcryptConcurrency:   opts.BcryptConcurrency,
 		bcryptQueue:         opts.BcryptQueue,
+		bcryptPerAddress:    opts.BcryptPerAddress,
+		bcryptPerUser:       opts.BcryptPerUser,
 		limits:              opts.Limits,
 		users:               s.users,
 		commandWait:         opts.CommandWait,

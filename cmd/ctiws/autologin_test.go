@@ -59,7 +59,7 @@ drain_timeout: 1s
 tenants:
   - id: t1
     ami: {address: %q, username: admin, secret: s3cret}
-    auth: {jwt_secret: "stack"}
+    auth: {jwt_secret: "stack-test-jwt-secret"}
     users_file: %s/users.json
     profiles_file: %s/profiles.json
     objects_file: %s/objects.json
@@ -87,7 +87,7 @@ tenants:
 	}
 
 	// carol's socket logs in while the PBX is down.
-	token, _ := auth.SignJWT("carol", "t1", []byte("stack"), time.Hour, time.Now())
+	token, _ := auth.SignJWT("carol", "t1", []byte("stack-test-jwt-secret"), time.Hour, time.Now())
 	var cc *client.Conn
 	waitFor("carol's socket", func() bool {
 		dctx, dcancel := context.WithTimeout(ctx, 5*time.Second)

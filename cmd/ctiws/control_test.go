@@ -49,7 +49,7 @@ drain_timeout: 1s
 tenants:
   - id: t1
     ami: {address: %q, username: admin, secret: s3cret}
-    auth: {jwt_secret: "stack"}
+    auth: {jwt_secret: "stack-test-jwt-secret"}
     users_file: %s/users.json
     profiles_file: %s/profiles.json
 `, listen, metrics, ln.Addr().String(), stack, stack)
@@ -57,7 +57,7 @@ tenants:
 
 	tokens := map[string]string{}
 	for _, u := range []string{"alice", "bob"} {
-		tokens[u], _ = auth.SignJWT(u, "t1", []byte("stack"), time.Hour, time.Now())
+		tokens[u], _ = auth.SignJWT(u, "t1", []byte("stack-test-jwt-secret"), time.Hour, time.Now())
 	}
 	rest := func(user, method, path, body string) (int, []byte) {
 		t.Helper()

@@ -65,7 +65,7 @@ drain_timeout: 2s
 tenants:
   - id: demo
     ami: {address: sim, sim_calls_per_second: 5}
-    auth: {htpasswd_file: %s/users.htpasswd, jwt_secret: "k"}
+    auth: {htpasswd_file: %s/users.htpasswd, jwt_secret: "demo-test-jwt-secret"}
     users_file: %s/users.json
     profiles_file: %s/profiles.json
     objects_file: %s/objects.json
@@ -83,6 +83,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 	_ = os.WriteFile(bad, []byte("listen: [oops\n"), 0o600)
 	unknown := filepath.Join(dir, "unknown.yaml")
 	_ = os.WriteFile(unknown, []byte("nope: 1\n"), 0o600)
+	shortJWT := filepath.Join(dir, "short.yaml")
+	_ = os.WriteFile(shortJWT, []byte("tenants:\n  - id: a\n    ami: {address: sim}\n    auth: {jwt_secret: \"Qx\"}\n    users_file: u.json\n    profiles_file: p.json\n"), 0o600)
 	tests := []struct {
 		args []string
 		want string
@@ -93,6 +95,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"serve", "-config", filepath.Join(dir, "missing.yaml")}, "missing.yaml"},
 		{[]string{"serve", "-config", bad}, "bad.yaml"},
 		{[]string{"serve", "-config", unknown}, "nope"},
+		{[]string{"serve", "-config", shortJWT}, "auth.jwt_secret: at least 16"},
 		{[]string{"serve", "-bogus"}, "bogus"},
 		{[]string{"watch"}, "-user"},
 		{[]string{"token", "-config", unknown}, "nope"},
@@ -106,6 +109,9 @@ func TestUsageErrorsExit2(t *testing.T) {
 		}
 		if !strings.Contains(errb.String(), tt.want) {
 			t.Errorf("%v: stderr %q does not mention %q", tt.args, errb.String(), tt.want)
+		}
+		if strings.Contains(errb.String(), `"Qx"`) || strings.Contains(errb.String(), " Qx") {
+			t.Errorf("%v: stderr %q shows the secret", tt.args, errb.String())
 		}
 	}
 	var out bytes.Buffer

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ctiws/ctiws/cmd/ctiws/internal/config"
 )
 
 func TestWatchPasswordSources(t *testing.T) {
@@ -69,6 +71,30 @@ func TestRedisURLErrorHidesThePassword(t *testing.T) {
 		got := redisURLError(raw, err).Error()
 		if strings.Contains(got, "s3cr3t") || !strings.Contains(got, "redis://:xxxxx@host:port/0") {
 			t.Errorf("%q: want the URL with its password redacted", got)
+		}
+	}
+	// A password in the query, in a URL that parses (go-redis refuses the
+	// option) and in one that does not (url.Parse quotes it), in the
+	// userinfo form, and in a sentinel or cluster URL: never shown.
+	for _, raw := range []string{
+		"redis://h:6379/0?password=s3cr3t",
+		"redis://h:6379/0?db=0&Password=s3cr3t",
+		"redis://h:port/0?password=s3cr3t",
+		"redis://h:6379/0?password=s3cr3t&x=%zz",
+		"redis://:s3cr3t@h:port/0",
+		"redis+sentinel://h:1/m?sentinel_password=s3cr3t",
+		"redis+cluster://h:1?password=s3cr3t",
+	} {
+		_, err := redisClientFactory(&config.Config{RedisURL: raw})
+		if err == nil {
+			t.Errorf("%s: accepted", config.RedactURL(raw))
+			continue
+		}
+		if strings.Contains(err.Error(), "s3cr3t") || !strings.Contains(err.Error(), "xxxxx") {
+			t.Errorf("%q: want the URL shown with its password redacted", err)
+		}
+		if _, err := config.Parse([]byte("redis_url: "+raw+"\ntenants:\n  - id: a\n    ami: {address: sim}\n    users_file: u\n    profiles_file: p\n"), nil); err != nil && strings.Contains(err.Error(), "s3cr3t") {
+			t.Errorf("config: %q shows the password", err)
 		}
 	}
 }

@@ -142,7 +142,7 @@ tenants:
   - id: t1
     ami: {address: %q, username: admin, secret: s3cret}
     privacy_numbers: "xxx"
-    auth: {jwt_secret: "stack"}
+    auth: {jwt_secret: "stack-test-jwt-secret"}
     users_file: %s/users.json
     profiles_file: %s/profiles.json
     objects_file: %s
@@ -156,7 +156,7 @@ tenants:
 	last := time.Now()
 	deadline := time.Now().Add(10 * time.Second)
 	for _, u := range setup.users {
-		token, _ := auth.SignJWT(u, "t1", []byte("stack"), time.Hour, time.Now())
+		token, _ := auth.SignJWT(u, "t1", []byte("stack-test-jwt-secret"), time.Hour, time.Now())
 		var c *client.Conn
 		for {
 			c, err = client.Dial(ctx, client.Options{URL: "http://" + listen, User: u, Token: token, PingEvery: -1,

@@ -123,6 +123,15 @@ func TestJWT(t *testing.T) {
 		{"no iat", sign(map[string]any{"id": "alice", "exp": now.Add(time.Hour).Unix()}, secret), ErrJWTLifetime},
 		{"2fa without otp_verified", sign(base(map[string]any{"2fa": true}), secret), ErrJWT2FA},
 		{"2fa with otp_verified false", sign(base(map[string]any{"2fa": true, "otp_verified": false}), secret), ErrJWT2FA},
+		{"iat in the future (no skew here)", sign(base(map[string]any{"iat": now.Add(time.Second).Unix()}), secret), ErrJWTFuture},
+		{"iat a year ahead", sign(base(map[string]any{"iat": now.AddDate(1, 0, 0).Unix(), "exp": now.AddDate(1, 0, 0).Add(time.Hour).Unix()}), secret), ErrJWTFuture},
+		{"iat far beyond any date", sign(base(map[string]any{"iat": 1e300}), secret), ErrJWTFuture},
+		{"nbf in the future", sign(base(map[string]any{"nbf": now.Add(time.Second).Unix()}), secret), ErrJWTFuture},
+		{"nbf now", sign(base(map[string]any{"nbf": now.Unix()}), secret), nil},
+		{"2fa as a string", sign(base(map[string]any{"2fa": "true"}), secret), ErrJWTClaimType},
+		{"otp_verified as a number", sign(base(map[string]any{"2fa": true, "otp_verified": 1}), secret), ErrJWTClaimType},
+		{"exp as a string", sign(base(map[string]any{"exp": "9999999999"}), secret), ErrJWTClaimType},
+		{"aud as an object", sign(base(map[string]any{"aud": map[string]any{}}), secret), ErrJWTClaimType},
 	}
 	p := JWTPolicy{Secrets: [][]byte{secret, previous}, Tenant: "t1", MaxLifetime: 24 * time.Hour, Now: now}
 	for _, tt := range tests {

@@ -23,6 +23,11 @@ var (
 	// ErrJWT2FA: the user has two-factor authentication on and the token
 	// was issued before the one-time password was verified.
 	ErrJWT2FA = errors.New("2fa enabled but otp not verified")
+	// ErrJWTFuture: iat or nbf lies more than the clock skew in the future.
+	ErrJWTFuture = errors.New("iat or nbf in the future")
+	// ErrJWTClaimType: a claim ctiws reads (id, sub, iat, exp, nbf, aud,
+	// 2fa, otp_verified) has the wrong JSON type.
+	ErrJWTClaimType = errors.New("claim of the wrong type")
 )
 
 // audiencePrefix starts the audience ctiws gives the tokens it mints.
@@ -49,6 +54,9 @@ type JWTPolicy struct {
 	Tenant string
 	// MaxLifetime bounds exp - iat; 0 means no bound.
 	MaxLifetime time.Duration
+	// ClockSkew is how far in the future iat and nbf may be (the issuer's
+	// clock ahead of ours); 0 allows none. See DefaultJWTClockSkew.
+	ClockSkew time.Duration
 	// Now is the verification time.
 	Now time.Time
 }
@@ -60,9 +68,10 @@ type JWTClaims struct {
 	Expires  time.Time
 }
 
-// VerifyJWT checks an HS256 JWT: signature with one of the secrets, exp and
-// iat required, lifetime, audience, and the nethcti-middleware 2FA claims
-// ("2fa": true needs "otp_verified": true).
+// VerifyJWT checks an HS256 JWT: signature with one of the secrets, the
+// types of the claims it reads, exp and iat required, iat and nbf not in
+// the future (beyond the clock skew), lifetime, audience, and the
+// nethcti-middleware 2FA claims ("2fa": true needs "otp_verified": true).
 func VerifyJWT(token string, p JWTPolicy) (JWTClaims, error) {
 	var keys []jwt.VerificationKey
 	for _, s := range p.Secrets {
@@ -75,10 +84,13 @@ func VerifyJWT(token string, p JWTPolicy) (JWTClaims, error) {
 	}
 	claims := jwt.MapClaims{}
 	_, err := jwt.ParseWithClaims(token, claims, func(*jwt.Token) (any, error) { return jwt.VerificationKeySet{Keys: keys}, nil },
-		jwt.WithValidMethods([]string{"HS256"}), jwt.WithExpirationRequired(),
-		jwt.WithTimeFunc(func() time.Time { return p.Now }))
+		// The claims are checked below, types first (checkClaims).
+		jwt.WithValidMethods([]string{"HS256"}), jwt.WithoutClaimsValidation())
 	if err != nil {
 		return JWTClaims{}, fmt.Errorf("%w: %v", ErrJWT, err)
+	}
+	if err := checkClaims(claims, p); err != nil {
+		return JWTClaims{}, err
 	}
 	var c JWTClaims
 	c.User, _ = claims["id"].(string)
@@ -108,6 +120,7 @@ func VerifyJWT(token string, p JWTPolicy) (JWTClaims, error) {
 	if ours && !mine {
 		return JWTClaims{}, fmt.Errorf("%w: %w", ErrJWT, ErrJWTAudience)
 	}
+	// Both are booleans when present (checkClaims).
 	if on, _ := claims["2fa"].(bool); on {
 		if ok, _ := claims["otp_verified"].(bool); !ok {
 			return JWTClaims{}, fmt.Errorf("%w: %w", ErrJWT, ErrJWT2FA)

@@ -75,7 +75,7 @@ tenants:
   - id: demo
     ami: {address: "127.0.0.1:${amiPort}", username: proxycti, secret: proxycti}
     privacy_numbers: "xxx"
-    auth: {enabled: true, htpasswd_file: users.htpasswd, jwt_secret: "island-e2e"}
+    auth: {enabled: true, htpasswd_file: users.htpasswd, jwt_secret: "island-e2e-jwt-secret"}
     users_file: users.json
     profiles_file: profiles.json
     objects_file: objects.json

@@ -88,7 +88,7 @@ tenants:
   - id: demo
     ami: {address: "sim", sim_calls_per_second: ${callsPerSecond}, sim_seed: 7}
     privacy_numbers: "xxx"
-    auth: {enabled: true, htpasswd_file: users.htpasswd, jwt_secret: "e2e-secret"}
+    auth: {enabled: true, htpasswd_file: users.htpasswd, jwt_secret: "e2e-test-jwt-secret"}
     users_file: users.json
     profiles_file: profiles.json
     objects_file: objects.json

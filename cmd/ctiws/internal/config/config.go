@@ -104,6 +104,8 @@ type Config struct {
 
 	// JWTMaxLifetime is the longest exp - iat of an accepted JWT.
 	JWTMaxLifetime time.Duration `yaml:"jwt_max_lifetime"`
+	// JWTClockSkew is how far in the future a JWT's iat and nbf may lie.
+	JWTClockSkew time.Duration `yaml:"jwt_clock_skew"`
 	// MaxPersistentTokens caps the persistent (auth-exp: no-exp) tokens
 	// of a user; the oldest is evicted.
 	MaxPersistentTokens int `yaml:"max_persistent_tokens"`
@@ -120,6 +122,11 @@ type Config struct {
 	// BcryptQueue bounds each tenant's waiting checks.
 	BcryptConcurrency int `yaml:"bcrypt_concurrency"`
 	BcryptQueue       int `yaml:"bcrypt_queue"`
+	// BcryptPerAddress and BcryptPerUser bound the password checks one
+	// client address, and one user, may have running or waiting in a
+	// tenant.
+	BcryptPerAddress int `yaml:"bcrypt_per_address"`
+	BcryptPerUser    int `yaml:"bcrypt_per_user"`
 
 	Tenants []Tenant `yaml:"tenants"`
 	// TenantsDir is a folder with one sub-folder per tenant (its
@@ -271,6 +278,7 @@ func Defaults() Config {
 		MaxSocketsPerUser:    ws.DefaultMaxSocketsPerUser,
 
 		JWTMaxLifetime:           ws.DefaultJWTMaxLifetime,
+		JWTClockSkew:             ws.DefaultJWTClockSkew,
 		MaxPersistentTokens:      ws.DefaultMaxPersistentTokens,
 		LoginFreeFailures:        ws.DefaultLoginFreeUser,
 		LoginAddressFreeFailures: ws.DefaultLoginFreeAddress,
@@ -278,8 +286,15 @@ func Defaults() Config {
 		LoginBackoffMax:          ws.DefaultLoginBackoffMax,
 		BcryptConcurrency:        ws.DefaultBcryptConcurrency,
 		BcryptQueue:              ws.DefaultBcryptQueue,
+		BcryptPerAddress:         ws.DefaultBcryptPerAddress,
+		BcryptPerUser:            ws.DefaultBcryptPerUser,
 	}
 }
+
+// MinSecretLen is the shortest jwt_secret, jwt_secret_previous and
+// alarm_secret accepted (inline or from a file), in bytes: a shorter HS256
+// key or alarm secret can be guessed offline from one token or online.
+const MinSecretLen = 16
 
 // Error is a configuration problem; the command exits with code 2 on it.
 type Error struct {
@@ -709,8 +724,12 @@ func (c *Config) validate() error {
 		if t.Auth.AlarmSecret != "" && t.Auth.AlarmSecretFile != "" {
 			return fmt.Errorf("%s.auth: set alarm_secret or alarm_secret_file, not both", where)
 		}
-		if t.Auth.AlarmSecret != "" && len(t.Auth.AlarmSecret) < 16 {
-			return fmt.Errorf("%s.auth.alarm_secret: at least 16 characters", where)
+		for _, s := range []struct{ field, v string }{
+			{"alarm_secret", t.Auth.AlarmSecret}, {"jwt_secret", t.Auth.JWTSecret}, {"jwt_secret_previous", t.Auth.JWTSecretPrevious},
+		} {
+			if s.v != "" && len(s.v) < MinSecretLen {
+				return fmt.Errorf("%s.auth.%s: at least %d characters", where, s.field, MinSecretLen)
+			}
 		}
 		if t.Auth.JWTSecretPrevious != "" && t.Auth.JWTSecretPreviousFile != "" {
 			return fmt.Errorf("%s.auth: set jwt_secret_previous or jwt_secret_previous_file, not both", where)
@@ -801,6 +820,9 @@ func (c *Config) loadFiles(dir string) error {
 				return &Error{File: c.Path, Err: fmt.Errorf("tenant %s: auth.jwt_secret_file: %w", t.ID, err)}
 			}
 			t.Auth.JWTSecret = strings.TrimSpace(string(b))
+			if len(t.Auth.JWTSecret) < MinSecretLen {
+				return &Error{File: c.Path, Err: fmt.Errorf("tenant %s: auth.jwt_secret_file: the secret needs at least %d characters", t.ID, MinSecretLen)}
+			}
 		}
 		if t.Auth.JWTSecretPreviousFile != "" {
 			b, err := os.ReadFile(t.Auth.JWTSecretPreviousFile)
@@ -808,6 +830,9 @@ func (c *Config) loadFiles(dir string) error {
 				return &Error{File: c.Path, Err: fmt.Errorf("tenant %s: auth.jwt_secret_previous_file: %w", t.ID, err)}
 			}
 			t.Auth.JWTSecretPrevious = strings.TrimSpace(string(b))
+			if len(t.Auth.JWTSecretPrevious) < MinSecretLen {
+				return &Error{File: c.Path, Err: fmt.Errorf("tenant %s: auth.jwt_secret_previous_file: the secret needs at least %d characters", t.ID, MinSecretLen)}
+			}
 		}
 		if t.AMI.SecretFile != "" {
 			b, err := os.ReadFile(t.AMI.SecretFile)
@@ -822,8 +847,8 @@ func (c *Config) loadFiles(dir string) error {
 				return &Error{File: c.Path, Err: fmt.Errorf("tenant %s: auth.alarm_secret_file: %w", t.ID, err)}
 			}
 			t.Auth.AlarmSecret = strings.TrimSpace(string(b))
-			if len(t.Auth.AlarmSecret) < 16 {
-				return &Error{File: c.Path, Err: fmt.Errorf("tenant %s: auth.alarm_secret_file: the secret needs at least 16 characters", t.ID)}
+			if len(t.Auth.AlarmSecret) < MinSecretLen {
+				return &Error{File: c.Path, Err: fmt.Errorf("tenant %s: auth.alarm_secret_file: the secret needs at least %d characters", t.ID, MinSecretLen)}
 			}
 		}
 		if t.ObjectsFile != "" {
@@ -853,11 +878,16 @@ func (c *Config) validateSecurity() error {
 		{"login_address_free_failures", c.LoginAddressFreeFailures, 1, 100000},
 		{"bcrypt_concurrency", c.BcryptConcurrency, 1, 256},
 		{"bcrypt_queue", c.BcryptQueue, 1, 100000},
+		{"bcrypt_per_address", c.BcryptPerAddress, 1, 100000},
+		{"bcrypt_per_user", c.BcryptPerUser, 1, 100000},
 	}
 	for _, i := range ints {
 		if i.v < i.lo || i.v > i.hi {
 			return fmt.Errorf("%s: must be between %d and %d, got %d", i.name, i.lo, i.hi, i.v)
 		}
+	}
+	if c.JWTClockSkew < time.Second || c.JWTClockSkew > time.Hour {
+		return fmt.Errorf("jwt_clock_skew: must be between 1s and 1h, got %v", c.JWTClockSkew)
 	}
 	if c.LoginBackoffMax < c.LoginBackoffBase {
 		return fmt.Errorf("login_backoff_max: must be at least login_backoff_base (%v), got %v", c.LoginBackoffBase, c.LoginBackoffMax)

@@ -65,6 +65,12 @@ func TestParseErrors(t *testing.T) {
 		{"duplicate streaming id", tenant("    streaming: [{id: a, url: \"http://x\"}, {id: A, url: \"http://y\"}]\n"), nil, "streaming[1].id"},
 		{"env bad bool", tenant(""), []string{"CTIWS_PPROF=maybe"}, "CTIWS_PPROF"},
 		{"alarm secret too short", strings.Replace(tenant(""), "enabled: false", "enabled: false, alarm_secret: short", 1), nil, "alarm_secret"},
+		{"jwt secret too short", strings.Replace(tenant(""), "auth: {enabled: false}", "auth: {jwt_secret: \"x\"}", 1), nil, "auth.jwt_secret:"},
+		{"jwt secret of 15", strings.Replace(tenant(""), "auth: {enabled: false}", "auth: {jwt_secret: 0123456789abcde}", 1), nil, "auth.jwt_secret:"},
+		{"previous jwt secret too short", strings.Replace(tenant(""), "auth: {enabled: false}", "auth: {jwt_secret: 0123456789abcdef, jwt_secret_previous: short-old}", 1), nil, "auth.jwt_secret_previous:"},
+		{"jwt_clock_skew zero", "jwt_clock_skew: 0s\n" + tenant(""), nil, "jwt_clock_skew"},
+		{"bcrypt_per_address zero", "bcrypt_per_address: 0\n" + tenant(""), nil, "bcrypt_per_address"},
+		{"bcrypt_per_user zero", "bcrypt_per_user: 0\n" + tenant(""), nil, "bcrypt_per_user"},
 		{"alarm secret twice", strings.Replace(tenant(""), "enabled: false", "enabled: false, alarm_secret: 0123456789abcdef, alarm_secret_file: f", 1), nil, "alarm_secret_file"},
 		{"jwt_max_lifetime zero", "jwt_max_lifetime: 0s\n" + tenant(""), nil, "jwt_max_lifetime"},
 		{"max_persistent_tokens zero", "max_persistent_tokens: 0\n" + tenant(""), nil, "max_persistent_tokens"},
@@ -74,7 +80,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad trusted proxy", "trusted_proxies: [\"10.0.0.0/33\"]\n" + tenant(""), nil, "trusted_proxies[0]"},
 		{"bcrypt_concurrency zero", "bcrypt_concurrency: 0\n" + tenant(""), nil, "bcrypt_concurrency"},
 		{"bcrypt_queue env", tenant(""), []string{"CTIWS_BCRYPT_QUEUE=0"}, "bcrypt_queue"},
-		{"previous secret without a current one", strings.Replace(tenant(""), "auth: {enabled: false}", "auth: {jwt_secret_previous: old}", 1), nil, "jwt_secret_previous"},
+		{"previous secret without a current one", strings.Replace(tenant(""), "auth: {enabled: false}", "auth: {jwt_secret_previous: old-secret-0123456789}", 1), nil, "jwt_secret_previous"},
 		{"sim rate on real pbx", strings.Replace(tenant(""), "address: sim", "address: \"10.0.0.1:5038\", sim_calls_per_second: 3", 1), nil, "sim_calls_per_second"},
 	}
 	for _, tt := range tests {
@@ -85,6 +91,11 @@ func TestParseErrors(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tt.wantField) {
 				t.Fatalf("error %q does not name %q", err, tt.wantField)
+			}
+			for _, secret := range []string{"0123456789abcde", "short-old"} {
+				if strings.Contains(tt.yaml, secret) && strings.Contains(err.Error(), secret) {
+					t.Fatalf("error %q shows the secret", err)
+				}
 			}
 		})
 	}
@@ -99,23 +110,37 @@ func TestLoadFiles(t *testing.T) {
 	}
 	write("u.json", `{"alice":{"endpoints":{"mainextension":{"201":{}}}}}`)
 	write("p.json", `{}`)
-	write("secret", "s3cr3t\n")
+	write("secret", "s3cr3t-0123456789\n")
+	write("short", "s3cr3t\n")
 	write("c.yaml", "tenants:\n  - id: demo\n    ami: {address: \"127.0.0.1:5038\", username: u, secret_file: secret}\n    auth: {jwt_secret_file: secret}\n    users_file: u.json\n    profiles_file: p.json\n")
 	c, err := Load(filepath.Join(dir, "c.yaml"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tn := c.Tenants[0]
-	if tn.AMI.Secret != "s3cr3t" || tn.Auth.JWTSecret != "s3cr3t" || tn.Directory == nil {
+	if tn.AMI.Secret != "s3cr3t-0123456789" || tn.Auth.JWTSecret != "s3cr3t-0123456789" || tn.Directory == nil {
 		t.Fatalf("%+v", tn)
 	}
 	if _, ok := tn.Directory.User("alice"); !ok {
 		t.Fatal("users not loaded")
 	}
 	// A short alarm secret in a file is refused, naming the field.
-	write("c3.yaml", "tenants:\n  - id: demo\n    ami: {address: sim}\n    auth: {enabled: false, alarm_secret_file: secret}\n    users_file: u.json\n    profiles_file: p.json\n")
+	write("c3.yaml", "tenants:\n  - id: demo\n    ami: {address: sim}\n    auth: {enabled: false, alarm_secret_file: short}\n    users_file: u.json\n    profiles_file: p.json\n")
 	if _, err := Load(filepath.Join(dir, "c3.yaml"), nil); err == nil || !strings.Contains(err.Error(), "alarm_secret_file") {
 		t.Fatalf("short alarm secret file: %v", err)
+	}
+	// So are short JWT secrets in files, never showing them.
+	for _, field := range []string{"jwt_secret_file", "jwt_secret_previous_file"} {
+		auth := "{jwt_secret: 0123456789abcdef, jwt_secret_previous_file: short}"
+		if field == "jwt_secret_file" {
+			auth = "{jwt_secret_file: short}"
+		}
+		write("c4.yaml", "tenants:\n  - id: demo\n    ami: {address: sim}\n    auth: "+auth+"\n    users_file: u.json\n    profiles_file: p.json\n")
+		_, err := Load(filepath.Join(dir, "c4.yaml"), nil)
+		var ce *Error
+		if !errors.As(err, &ce) || !strings.Contains(err.Error(), field) || strings.Contains(err.Error(), "s3cr3t") {
+			t.Fatalf("short %s: %v", field, err)
+		}
 	}
 	// A missing referenced file names the tenant and the file.
 	write("c2.yaml", "tenants:\n  - id: demo\n    ami: {address: sim}\n    auth: {enabled: false}\n    users_file: missing.json\n    profiles_file: p.json\n")
@@ -159,7 +184,7 @@ func TestSharedJWTSecretRefused(t *testing.T) {
 	}
 	write("u.json", `{}`)
 	write("p.json", `{}`)
-	write("secret", "Zq9shared\n")
+	write("secret", "Zq9shared-0123456789\n")
 	tenant := func(id, auth string) string {
 		return "  - id: " + id + "\n    hosts: [" + id + ".example]\n    ami: {address: sim}\n    auth: " + auth + "\n    users_file: u.json\n    profiles_file: p.json\n"
 	}
@@ -167,11 +192,11 @@ func TestSharedJWTSecretRefused(t *testing.T) {
 		name, a, b string
 		wantErr    string
 	}{
-		{"distinct secrets", "{jwt_secret: one}", "{jwt_secret: two}", ""},
-		{"same inline secret", "{jwt_secret: Zq9shared}", "{jwt_secret: Zq9shared}", "tenants[1] (b).auth.jwt_secret"},
-		{"same secret through a file", "{jwt_secret: Zq9shared}", "{jwt_secret_file: secret}", "tenants[1] (b).auth.jwt_secret"},
-		{"previous secret of another tenant", "{jwt_secret: one, jwt_secret_previous: Zq9shared}", "{jwt_secret: Zq9shared}", "tenants[1] (b).auth.jwt_secret"},
-		{"rotation within one tenant", "{jwt_secret: one, jwt_secret_previous: old}", "{jwt_secret: two}", ""},
+		{"distinct secrets", "{jwt_secret: secret-of-tenant-one}", "{jwt_secret: secret-of-tenant-two}", ""},
+		{"same inline secret", "{jwt_secret: Zq9shared-0123456789}", "{jwt_secret: Zq9shared-0123456789}", "tenants[1] (b).auth.jwt_secret"},
+		{"same secret through a file", "{jwt_secret: Zq9shared-0123456789}", "{jwt_secret_file: secret}", "tenants[1] (b).auth.jwt_secret"},
+		{"previous secret of another tenant", "{jwt_secret: secret-of-tenant-one, jwt_secret_previous: Zq9shared-0123456789}", "{jwt_secret: Zq9shared-0123456789}", "tenants[1] (b).auth.jwt_secret"},
+		{"rotation within one tenant", "{jwt_secret: secret-of-tenant-one, jwt_secret_previous: old-secret-0123456789}", "{jwt_secret: secret-of-tenant-two}", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -186,7 +211,7 @@ func TestSharedJWTSecretRefused(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), `tenant "a"`) {
 				t.Fatalf("err = %v, want one naming %s and tenant a", err, tt.wantErr)
 			}
-			if strings.Contains(err.Error(), "Zq9shared") {
+			if strings.Contains(err.Error(), "Zq9shared-0123456789") {
 				t.Fatalf("error leaks the secret: %v", err)
 			}
 		})
@@ -217,8 +242,8 @@ func TestFingerprint(t *testing.T) {
 	write("u2.json", `{"bob":{"endpoints":{"mainextension":{"202":{}}}}}`)
 	write("p.json", `{}`)
 	write("secret", "s3cr3t\n")
-	write("jwt-a", "jwt-secret-of-a\n")
-	write("jwt-b", "jwt-secret-of-b\n")
+	write("jwt-a", "jwt-secret-of-a-0123\n")
+	write("jwt-b", "jwt-secret-of-b-0123\n")
 	a0, b0 := load(entry("a", "xxx", "u.json") + entry("b", "xxx", "u2.json"))
 	if a0 == "" || a0 == b0 {
 		t.Fatalf("fingerprints %q %q: want set and different", a0, b0)
@@ -264,13 +289,13 @@ func TestTenantsDir(t *testing.T) {
 		}
 	}
 	tenant := func(hosts string) string {
-		return "hosts: [" + hosts + "]\nami: {address: \"127.0.0.1:5038\", username: u, secret: s}\nauth: {jwt_secret: jwt-of-" + hosts + "}\nusers_file: u.json\nprofiles_file: p.json\n"
+		return "hosts: [" + hosts + "]\nami: {address: \"127.0.0.1:5038\", username: u, secret: s}\nauth: {jwt_secret: jwt-secret-of-" + hosts + "}\nusers_file: u.json\nprofiles_file: p.json\n"
 	}
 	files := func(folder string) {
 		write(folder+"/u.json", `{"alice":{"endpoints":{"mainextension":{"201":{}}}}}`)
 		write(folder+"/p.json", `{}`)
 	}
-	write("c.yaml", "tenants_dir: farm\ntenants:\n  - id: inline\n    hosts: [inline.test]\n    ami: {address: sim}\n    auth: {jwt_secret: jwt-of-inline}\n    users_file: farm/good/u.json\n    profiles_file: farm/good/p.json\n")
+	write("c.yaml", "tenants_dir: farm\ntenants:\n  - id: inline\n    hosts: [inline.test]\n    ami: {address: sim}\n    auth: {jwt_secret: jwt-secret-of-inline}\n    users_file: farm/good/u.json\n    profiles_file: farm/good/p.json\n")
 	for _, f := range []string{"good", "broken", "dup-host", "badid", "nofiles", "same-jwt"} {
 		files("farm/" + f)
 	}
@@ -281,7 +306,7 @@ func TestTenantsDir(t *testing.T) {
 	write("farm/dup-host/tenant.yaml", tenant("GOOD.test"))
 	write("farm/badid/tenant.yaml", "id: other\n"+tenant("badid.test"))
 	write("farm/nofiles/tenant.yaml", strings.Replace(tenant("nofiles.test"), "u.json", "missing.json", 1))
-	write("farm/same-jwt/tenant.yaml", strings.Replace(tenant("same-jwt.test"), "jwt-of-same-jwt.test", "jwt-of-inline", 1))
+	write("farm/same-jwt/tenant.yaml", strings.Replace(tenant("same-jwt.test"), "jwt-secret-of-same-jwt.test", "jwt-secret-of-inline", 1))
 	write("farm/.hidden/tenant.yaml", "garbage")
 	write("farm/notafolder", "x")
 	c, err := Load(filepath.Join(dir, "c.yaml"), nil)
@@ -308,7 +333,7 @@ func TestTenantsDir(t *testing.T) {
 	if len(c.TenantErrors) != 6 {
 		t.Errorf("TenantErrors = %v, want the 6 refused folders only", c.TenantErrors)
 	}
-	if strings.Contains(fmt.Sprint(c.TenantErrors), "jwt-of-inline") {
+	if strings.Contains(fmt.Sprint(c.TenantErrors), "jwt-secret-of-inline") {
 		t.Errorf("an error leaks a JWT secret: %v", c.TenantErrors)
 	}
 	// Only an unreadable tenants_dir fails the whole configuration.

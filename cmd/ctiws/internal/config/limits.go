@@ -60,10 +60,14 @@ func (c *Config) validateLimits() error {
 	return nil
 }
 
-// RedactURL returns u with its password replaced by "xxxxx", for errors
-// and logs. A URL that does not parse is redacted too: everything between
-// the scheme and the last '@' after the user name.
+// RedactURL returns u with its passwords replaced by "xxxxx", for errors
+// and logs: the userinfo password and the value of every query parameter
+// whose name contains "pass" in any case (`?password=`,
+// `sentinel_password=`, …). A URL that does not parse is redacted too:
+// everything between the scheme and the last '@' after the user name, and
+// the query parameters likewise.
 func RedactURL(u string) string {
+	u = redactQuery(u)
 	if p, err := url.Parse(u); err == nil && p.Opaque == "" {
 		return p.Redacted()
 	}
@@ -82,4 +86,32 @@ func RedactURL(u string) string {
 		return u
 	}
 	return scheme + user + ":xxxxx@" + rest[at+1:]
+}
+
+// redactQuery replaces the value of every query parameter of u whose name
+// (unescaped when it can be) contains "pass" with "xxxxx". It works on the
+// raw text, so that a URL that does not parse is redacted as well; the
+// query is what follows the first '?' (up to a '#').
+func redactQuery(u string) string {
+	head, query, ok := strings.Cut(u, "?")
+	if !ok {
+		return u
+	}
+	query, frag, hasFrag := strings.Cut(query, "#")
+	params := strings.Split(query, "&")
+	for i, kv := range params {
+		k, _, hasValue := strings.Cut(kv, "=")
+		name := k
+		if un, err := url.QueryUnescape(k); err == nil {
+			name = un
+		}
+		if hasValue && strings.Contains(strings.ToLower(name), "pass") {
+			params[i] = k + "=xxxxx"
+		}
+	}
+	out := head + "?" + strings.Join(params, "&")
+	if hasFrag {
+		out += "#" + frag
+	}
+	return out
 }

@@ -67,6 +67,16 @@ func TestRedisURLErrorsHideThePassword(t *testing.T) {
 		"redis://h:6379/0":          "redis://h:6379/0",
 		"u:secret@h":                "u:xxxxx@h",
 		"rediss://default:x@h:6380": "rediss://default:xxxxx@h:6380",
+		// Passwords in the query, parsed or not, whatever the key's case.
+		"redis://h:6379/0?password=s3cr3t":                           "redis://h:6379/0?password=xxxxx",
+		"redis://h:6379/0?db=1&Password=s3cr3t&dial_timeout=1s":      "redis://h:6379/0?db=1&Password=xxxxx&dial_timeout=1s",
+		"redis://h:1/0?sentinel_password=s3cr3t&sentinelPass=s3cr3t": "redis://h:1/0?sentinel_password=xxxxx&sentinelPass=xxxxx",
+		"redis://h:1/0?pa%73sword=s3cr3t":                            "redis://h:1/0?pa%73sword=xxxxx",
+		"redis://h:port/0?password=s3cr3t%zz":                        "redis://h:port/0?password=xxxxx",
+		"redis://u:p%zz@h:1/0?password=s3cr3t#frag":                  "redis://u:xxxxx@h:1/0?password=xxxxx#frag",
+		"redis://h:1/0?password=s3@cr3t":                             "redis://h:1/0?password=xxxxx",
+		"redis://:a?b@h:1/?password=s3cr3t":                          "redis://:xxxxx@h:1/?password=xxxxx",
+		"redis://h:1/0?passthrough":                                  "redis://h:1/0?passthrough",
 	} {
 		if got := RedactURL(in); got != want {
 			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
