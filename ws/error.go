@@ -24,6 +24,10 @@ const (
 	errJWTRevoked   errLogin = "JWT revoked (logout or password change)"
 	errNoCreds      errLogin = "missing credentials"
 	errWrongPass    errLogin = "wrong password"
+	// errPasswordStale: the password is right for this node's htpasswd,
+	// but the cluster holds another hash for the user (one node's file is
+	// not up to date): no token is issued.
+	errPasswordStale errLogin = "password hash differs from the cluster's (htpasswd file not up to date)"
 )
 
 // refused reports whether err refuses the client's credentials (an
@@ -59,6 +63,8 @@ func failureReason(err error) string {
 			return "jwt_revoked"
 		case errWrongPass:
 			return "wrong_password"
+		case errPasswordStale:
+			return "password_stale"
 		case errNoCreds:
 			return "no_credentials"
 		}
