@@ -30,8 +30,8 @@ type tokens struct {
 	m         map[tokenKey]tokenEntry
 	notBefore map[userKey]time.Time
 	deny      map[denyKey]time.Time // until
-	passwords map[userKey]string   // current fingerprint; "" removed
-	retired   map[userKey][]string // replaced fingerprints, oldest first
+	passwords map[userKey]string    // current fingerprint; "" removed
+	retired   map[userKey][]string  // replaced fingerprints, oldest first
 	lastSweep time.Time
 }
 
@@ -192,4 +192,3 @@ func (t *tokens) CheckJWT(_ context.Context, tenant, user, tokenHash string, iss
 	}
 	return !issued.Before(t.notBefore[userKey{tenant, user}]) && t.passwordCurrentLocked(tenant, user, pwfp), nil
 }
-

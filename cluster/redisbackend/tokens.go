@@ -116,4 +116,3 @@ func (t tokens) CheckJWT(ctx context.Context, tenant, user, tokenHash string, is
 	}
 	return n == 1, nil
 }
-
