@@ -36,9 +36,11 @@ func (s *Server) syncPasswords(ctx context.Context, t *Tenant, cfg *TenantConfig
 	}
 	res, err := s.backend.Tokens.SyncPasswords(ctx, t.ID, previous, current, time.Now())
 	if err != nil {
-		s.log.Error("password change check failed: tokens of users whose password changed are not revoked until the next reload", "tenant", t.ID, "err", err)
+		s.log.Error("password change check failed: retried with the next heartbeat; until then tokens of users whose password changed are not revoked", "tenant", t.ID, "err", err)
+		t.passwordsPending.Store(true)
 		return
 	}
+	t.passwordsPending.Store(false)
 	t.passwords.Store(&current)
 	s.metrics.StalePasswords.WithLabelValues(t.ID).Set(float64(len(res.Stale)))
 	if len(res.Stale) > 0 {

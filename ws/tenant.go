@@ -79,6 +79,9 @@ type Tenant struct {
 	// passwords are the password fingerprints this node last published
 	// (Tokens.SyncPasswords' previous); nil until the first one.
 	passwords atomic.Pointer[map[string]string]
+	// passwordsPending: the last publication failed (the store was
+	// unreachable); the heartbeat retries it.
+	passwordsPending atomic.Bool
 }
 
 // NewTenant returns a tenant with its initial configuration.
