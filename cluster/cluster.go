@@ -24,6 +24,10 @@ import (
 // the tenant's lease with the given epoch.
 var ErrNotOwner = errors.New("cluster: not the owner of the tenant lease")
 
+// ErrPasswordStale is returned by Tokens.PutIssued when the password a
+// token was to be issued under is not the user's current one in the store.
+var ErrPasswordStale = errors.New("cluster: password fingerprint is not the user's current one")
+
 // RenewErrors is RenewAll's answer when only some leases could not be
 // asked about: Failed[i] is why leases[i] was not renewed, nil for a lease
 // the backend answered for. One unreachable shard then costs only its own
@@ -109,7 +113,9 @@ type Tokens interface {
 	PutPersistent(ctx context.Context, tenant, user, tokenHash string, max int) (evicted int, err error)
 	// Check reports whether the token hash is valid for user and, for a
 	// non-persistent token, slides its expiry to now+ttl. A token stored
-	// before the user's not-before time is invalid (and removed).
+	// before the user's not-before time is invalid (and removed), and so
+	// is a token of PutIssued whose password fingerprint is no longer the
+	// user's current one.
 	Check(ctx context.Context, tenant, user, tokenHash string, ttl time.Duration) (bool, error)
 	// Delete removes a token hash.
 	Delete(ctx context.Context, tenant, user, tokenHash string) error
@@ -125,15 +131,59 @@ type Tokens interface {
 	DenyJWT(ctx context.Context, tenant, tokenHash string, exp time.Time) error
 	// CheckJWT reports whether a signature-verified JWT of user, issued at
 	// issued, is neither denied nor issued before the user's not-before.
-	CheckJWT(ctx context.Context, tenant, user, tokenHash string, issued time.Time) (bool, error)
-	// SyncPasswords compares the password fingerprints of the tenant's
-	// users (lower-cased user -> fingerprint of the htpasswd hash) with the
-	// ones stored by the last call, stores the new ones, and revokes (as
-	// RevokeUser at at) every user whose fingerprint changed or who is no
-	// longer listed. A user seen for the first time is not revoked. It
-	// returns the revoked users, sorted. Every node calls it at start and
-	// on reload; it is atomic, so a change is acted upon once.
-	SyncPasswords(ctx context.Context, tenant string, fingerprints map[string]string, at time.Time) (revoked []string, err error)
+	// pwfp is the password fingerprint the JWT was issued under (ctiws's
+	// password logins put it in the token; "" for other JWTs): when the
+	// store holds a current fingerprint for the user and it is not pwfp,
+	// the JWT is refused.
+	CheckJWT(ctx context.Context, tenant, user, tokenHash string, issued time.Time, pwfp string) (bool, error)
+	// PutIssued stores a token hash that a password login issued under the
+	// password fingerprint pwfp: the token is valid only while pwfp is the
+	// user's current fingerprint in the store (Check refuses and removes
+	// it afterwards). ttl 0 means persistent, capped at max like
+	// PutPersistent. When the store holds another current fingerprint for
+	// the user (the issuing node's htpasswd is behind or not yet synced)
+	// or the user was removed, nothing is stored and the error is
+	// ErrPasswordStale. It returns how many persistent tokens were
+	// evicted.
+	PutIssued(ctx context.Context, tenant, user, tokenHash string, ttl time.Duration, max int, pwfp string) (evicted int, err error)
+	// PasswordFingerprint returns the user's current password fingerprint
+	// as the store holds it. known is false when no node has published
+	// one; an empty fp with known true means the user was removed.
+	PasswordFingerprint(ctx context.Context, tenant, user string) (fp string, known bool, err error)
+	// SyncPasswords publishes a node's password fingerprints of the
+	// tenant's users (lower-cased user -> fingerprint of the htpasswd
+	// hash): current is what the node's file holds now, previous what the
+	// node last published (nil at start). Per user, atomically:
+	//   - a fingerprint the store has never held becomes the current one;
+	//     when it replaces another, the replaced one is retired and the
+	//     user revoked (as RevokeUser at at). A user seen for the first
+	//     time is not revoked.
+	//   - a retired fingerprint (the node's file is older than what
+	//     another node published) is never written back: the user is
+	//     reported Stale, and the node must refuse its password logins.
+	//   - a user missing from current is removed (retired, revoked) only
+	//     when previous holds the store's current fingerprint, i.e. this
+	//     node saw the removal; a node whose file merely lacks a user
+	//     another node added does not remove it.
+	// Every node calls it at start and on reload; a change is acted upon
+	// once, whatever the order in which the nodes see it.
+	SyncPasswords(ctx context.Context, tenant string, previous, current map[string]string, at time.Time) (PasswordSync, error)
+}
+
+// MaxRetiredPasswords is how many replaced fingerprints per user the store
+// remembers, so that a node with an older htpasswd cannot roll a password
+// back.
+const MaxRetiredPasswords = 16
+
+// PasswordSync is what SyncPasswords did.
+type PasswordSync struct {
+	// Revoked are the users whose password changed or who were removed:
+	// every token of theirs is revoked. Sorted.
+	Revoked []string
+	// Stale are the users whose fingerprint on the calling node is one
+	// the store retired: the node's htpasswd is older than the cluster's.
+	// Sorted.
+	Stale []string
 }
 
 // PersistentToken is one persistent (auth-exp: no-exp) token, as an

@@ -97,7 +97,7 @@ func (au *authenticator) verifyJWT(ctx context.Context, t *Tenant, token string)
 	if !ok {
 		return nil, c, errUnknownUser
 	}
-	valid, err := au.tokens.CheckJWT(ctx, t.ID, strings.ToLower(u.Username), auth.HashToken(token), c.IssuedAt)
+	valid, err := au.tokens.CheckJWT(ctx, t.ID, strings.ToLower(u.Username), auth.HashToken(token), c.IssuedAt, c.Password)
 	if err != nil {
 		return nil, c, err
 	}

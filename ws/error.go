@@ -25,6 +25,10 @@ const (
 	errNoCreds      errLogin = "missing credentials"
 	errWrongPass    errLogin = "wrong password"
 	errWrongAlarm   errLogin = "wrong alarm secret"
+	// errPasswordStale: the password is right for this node's htpasswd,
+	// but the cluster holds another hash for the user (one node's file is
+	// not up to date): no token is issued.
+	errPasswordStale errLogin = "password hash differs from the cluster's (htpasswd file not up to date)"
 )
 
 // refused reports whether err refuses the client's credentials (an
@@ -64,6 +68,8 @@ func failureReason(err error) string {
 			return "jwt_revoked"
 		case errWrongPass:
 			return "wrong_password"
+		case errPasswordStale:
+			return "password_stale"
 		case errNoCreds:
 			return "no_credentials"
 		case errWrongAlarm:

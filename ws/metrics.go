@@ -52,6 +52,10 @@ type Metrics struct {
 	PasswordCheckBusy   *prometheus.CounterVec
 	TokensRevoked       *prometheus.CounterVec
 	TokensEvicted       *prometheus.CounterVec
+	// StalePasswords is how many users' htpasswd hash on this node is one
+	// the cluster has replaced (the node's file is older); their password
+	// logins are refused here.
+	StalePasswords *prometheus.GaugeVec
 }
 
 // NewMetrics registers the collectors on reg.
@@ -118,5 +122,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Tokens revoked, by reason (logout, password_change)."}, []string{"tenant", "reason"}),
 		TokensEvicted: f.NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "persistent_tokens_evicted_total",
 			Help: "Persistent tokens evicted because a user had more than max_persistent_tokens."}, []string{"tenant"}),
+		StalePasswords: f.NewGaugeVec(prometheus.GaugeOpts{Namespace: "ctiws", Name: "htpasswd_stale_users",
+			Help: "Users whose password hash in this node's htpasswd file the cluster has replaced (the file is older); their password logins are refused here."}, []string{"tenant"}),
 	}
 }

@@ -55,6 +55,11 @@ type Options struct {
 	// MaxPersistentTokens caps the persistent (auth-exp: no-exp) tokens of
 	// a user; the oldest is evicted (default DefaultMaxPersistentTokens).
 	MaxPersistentTokens int
+	// PasswordStale, when set, is called (it must not block) when a
+	// password login is refused because the node's htpasswd hash of the
+	// user is not the cluster's current one: the caller re-reads the file
+	// (docs/security.md, section 4).
+	PasswordStale func(tenant string)
 	// LoginLimits configure the back-off of password logins.
 	LoginLimits LoginLimits
 	// TrustedProxies are the peers whose X-Forwarded-For is believed for

@@ -97,6 +97,8 @@ type restDeps struct {
 	users *userLimiter
 	// hook, when set, runs before each REST handler (in-package tests).
 	hook func(tenant, route string)
+	// passwordStale is Options.PasswordStale (nil: none).
+	passwordStale func(tenant string)
 }
 
 // restAPI is the REST API of every tenant of the node: NethCTI's /webrest

@@ -1,6 +1,7 @@
 package ws
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -16,8 +17,9 @@ const apiJWTLifetime = 14 * 24 * time.Hour
 // mintAPIJWT signs the JWT POST /api/login answers with, carrying the
 // middleware's claims (id, 2fa, otp_verified, profile_id, iat, exp; ctiws
 // has no second factor: both false), the tenant's ctiws audience and a
-// random jti.
-func (a *restAPI) mintAPIJWT(t *Tenant, cfg *TenantConfig, u *directory.User, now time.Time) (string, time.Time, error) {
+// random jti; pwfp, when set, is the fingerprint of the password hash the
+// login was checked against (auth.ClaimPassword).
+func (a *restAPI) mintAPIJWT(t *Tenant, cfg *TenantConfig, u *directory.User, pwfp string, now time.Time) (string, time.Time, error) {
 	life := apiJWTLifetime
 	if m := a.jwtMaxLifetime; m > 0 && m < life {
 		life = m
@@ -36,6 +38,9 @@ func (a *restAPI) mintAPIJWT(t *Tenant, cfg *TenantConfig, u *directory.User, no
 	}
 	if u.ProfileID != "" {
 		claims["profile_id"] = u.ProfileID
+	}
+	if pwfp != "" {
+		claims[auth.ClaimPassword] = pwfp
 	}
 	tok, err := auth.SignJWTClaims(claims, cfg.JWTSecret)
 	if err != nil {
@@ -83,7 +88,27 @@ func (a *restAPI) apiLogin(w http.ResponseWriter, r *http.Request, t *Tenant) {
 		apiUnauthorized(w, "incorrect Username or Password")
 		return
 	}
-	tok, exp, err := a.mintAPIJWT(t, cfg, user, time.Now())
+	var pwfp string
+	if cfg.AuthEnabled {
+		var err error
+		if pwfp, err = a.currentPassword(r.Context(), t, cfg, user); err != nil {
+			if errors.Is(err, errPasswordStale) {
+				a.refuseStale(t, "API login", strings.ToLower(user.Username))
+				apiUnauthorized(w, "incorrect Username or Password")
+				return
+			}
+			if refused(err) {
+				a.metrics.Logins.WithLabelValues(t.ID, "api_refused").Inc()
+				a.auth.loginFailed(t, "API login", username, err)
+				apiUnauthorized(w, "incorrect Username or Password")
+				return
+			}
+			a.log.Error("token store failed", "tenant", t.ID, "err", err)
+			writeError(w, http.StatusServiceUnavailable, "token store unavailable")
+			return
+		}
+	}
+	tok, exp, err := a.mintAPIJWT(t, cfg, user, pwfp, time.Now())
 	if err != nil {
 		a.log.Error("API login failed", "tenant", t.ID, "err", err)
 		writeError(w, http.StatusInternalServerError, "cannot issue token")

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ctiws/ctiws/cluster"
 	"github.com/ctiws/ctiws/directory"
 	"github.com/ctiws/ctiws/ws/auth"
 )
@@ -46,16 +47,26 @@ func (a *restAPI) restLogin(w http.ResponseWriter, r *http.Request, t *Tenant) {
 	}
 	nonce := auth.NewNonce()
 	token := auth.LegacyToken(username, password, nonce)
-	var err error
+	// The token is bound to the password hash it was issued under: the
+	// store refuses it (and stores nothing) when the cluster already holds
+	// another hash for the user (docs/security.md, section 4).
+	var pwfp string
+	if cfg.AuthEnabled {
+		pwfp, _ = cfg.Htpasswd.Fingerprint(canonical)
+	}
+	ttl, max := a.tokenTTL, 0
 	if strings.EqualFold(r.Header.Get("auth-exp"), "no-exp") {
-		var evicted int
-		evicted, err = a.tokens.PutPersistent(r.Context(), t.ID, canonical, auth.HashToken(token), a.maxPersistentTokens)
-		if evicted > 0 {
-			a.metrics.TokensEvicted.WithLabelValues(t.ID).Add(float64(evicted))
-			a.log.Info("persistent tokens evicted: user over max_persistent_tokens", "tenant", t.ID, "user", canonical, "evicted", evicted)
-		}
-	} else {
-		err = a.tokens.Put(r.Context(), t.ID, canonical, auth.HashToken(token), a.tokenTTL)
+		ttl, max = 0, a.maxPersistentTokens
+	}
+	evicted, err := a.tokens.PutIssued(r.Context(), t.ID, canonical, auth.HashToken(token), ttl, max, pwfp)
+	if evicted > 0 {
+		a.metrics.TokensEvicted.WithLabelValues(t.ID).Add(float64(evicted))
+		a.log.Info("persistent tokens evicted: user over max_persistent_tokens", "tenant", t.ID, "user", canonical, "evicted", evicted)
+	}
+	if errors.Is(err, cluster.ErrPasswordStale) {
+		a.refuseStale(t, "REST login", canonical)
+		writeError(w, http.StatusUnauthorized, "unauthorized")
+		return
 	}
 	if err != nil {
 		a.log.Error("token store failed", "tenant", t.ID, "err", err)

@@ -34,6 +34,7 @@ const (
 	evNewVoiceMsgCounter = "newVoiceMessageCounter"
 	evServerReloaded     = "serverReloaded"
 	evStreamSubscription = "streamSubscription" // node-internal
+	evPasswordChanged    = "passwordChanged"    // node-internal
 	evQMAlarm            = "qmAlarm"
 	targetSocketPrefix   = "socket:"
 	targetRoomPrefix     = "room:"

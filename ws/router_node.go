@@ -31,6 +31,9 @@ func (r *router) nodeEvent(ev cluster.Event) {
 	case evStreamSubscription:
 		r.streamSubscription(ev)
 		return
+	case evPasswordChanged:
+		r.closeUser(ev.Target, reasonPasswordChanged)
+		return
 	}
 	f, err := nodeFrame(ev)
 	if err != nil {
@@ -115,4 +118,12 @@ func (r *router) toStream(id string, f []byte, name string) {
 		}
 		return nil
 	})
+}
+
+// closeUser closes every local socket of a user (on its own goroutine: a
+// close frame may wait on a slow peer, and the router must not).
+func (r *router) closeUser(user, reason string) {
+	for _, c := range r.sockets.userConns(user) {
+		go c.closeTransport(reason)
+	}
 }

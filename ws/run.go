@@ -84,6 +84,11 @@ func (s *Server) Heartbeat(ctx context.Context) {
 		if err != nil {
 			s.log.Warn("expired-session sweep failed", "tenants", len(ids), "err", err)
 		}
+		for _, t := range all {
+			if t.passwordsPending.Load() {
+				s.syncPasswords(hctx, t, t.Config())
+			}
+		}
 		for _, id := range ids {
 			for _, u := range gone[id] {
 				s.log.Info("user's last socket went with a dead node", "tenant", id, "user", u)

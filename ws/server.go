@@ -111,6 +111,7 @@ func New(opts Options) *Server {
 		badLog:              s.badLog,
 		tokenTTL:            opts.TokenTTL,
 		maxPersistentTokens: opts.MaxPersistentTokens,
+		passwordStale:       opts.PasswordStale,
 		jwtMaxLifetime:      opts.JWTMaxLifetime,
 		loginLimits:         opts.LoginLimits,
 		trustedProxies:      opts.TrustedProxies,

@@ -76,6 +76,12 @@ type Tenant struct {
 	// stop ends the tenant's router (set when it starts; under the
 	// server's tenantsMu).
 	stop func()
+	// passwords are the password fingerprints this node last published
+	// (Tokens.SyncPasswords' previous); nil until the first one.
+	passwords atomic.Pointer[map[string]string]
+	// passwordsPending: the last publication failed (the store was
+	// unreachable); the heartbeat retries it.
+	passwordsPending atomic.Bool
 }
 
 // NewTenant returns a tenant with its initial configuration.

@@ -19,6 +19,9 @@ func tokenCases() []Case {
 		{"tokens/jwt-deny", testTokensJWTDeny},
 		{"tokens/jwt-not-before", testTokensJWTNotBefore},
 		{"tokens/sync-passwords", testTokensSyncPasswords},
+		{"tokens/sync-passwords-stale", testTokensSyncPasswordsStale},
+		{"tokens/sync-passwords-removal", testTokensSyncPasswordsRemoval},
+		{"tokens/put-issued", testTokensPutIssued},
 	}
 }
 
@@ -147,7 +150,7 @@ func mustPersistent(t *testing.T, tk cluster.Tokens, tenant, user string, want .
 
 func mustCheckJWT(t *testing.T, tk cluster.Tokens, tenant, user, hash string, issued time.Time, want bool) {
 	t.Helper()
-	ok, err := tk.CheckJWT(Ctx(t), tenant, user, hash, issued)
+	ok, err := tk.CheckJWT(Ctx(t), tenant, user, hash, issued, "")
 	if err != nil {
 		t.Fatalf("CheckJWT(%s,%s,%s): %v", tenant, user, hash, err)
 	}
@@ -257,7 +260,7 @@ func testTokensJWTDeny(t *testing.T, b cluster.Backend) {
 	// The entry lives until the JWT's exp, then goes.
 	deadline := time.Now().Add(Bound)
 	for {
-		ok, err := b.Tokens.CheckJWT(ctx, ten, "alice", "j1", now)
+		ok, err := b.Tokens.CheckJWT(ctx, ten, "alice", "j1", now, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -283,43 +286,4 @@ func testTokensJWTNotBefore(t *testing.T, b cluster.Backend) {
 	mustCheckJWT(t, b.Tokens, ten, "alice", "j", at, true)
 	mustCheckJWT(t, b.Tokens, ten, "alice", "j", at.Add(time.Second), true)
 	mustCheckJWT(t, b.Tokens, ten, "bob", "j", at.Add(-time.Second), true)
-}
-
-func testTokensSyncPasswords(t *testing.T, b cluster.Backend) {
-	ctx := Ctx(t)
-	ten := Unique("t")
-	steps := []struct {
-		fps  map[string]string
-		want []string
-	}{
-		{map[string]string{"alice": "a", "bob": "b", "carol": "c"}, nil}, // first sight: nothing revoked
-		{map[string]string{"alice": "a", "bob": "b", "carol": "c"}, nil}, // unchanged
-		{map[string]string{"alice": "a", "bob": "b2", "dave": "d"}, []string{"bob", "carol"}},
-		{map[string]string{"alice": "a", "bob": "b2", "dave": "d"}, nil}, // acted upon once
-	}
-	for i, st := range steps {
-		if i == 2 {
-			for _, u := range []string{"alice", "bob"} {
-				if err := b.Tokens.Put(ctx, ten, u, "e", time.Minute); err != nil {
-					t.Fatal(err)
-				}
-				if err := b.Tokens.Put(ctx, ten, u, "p", 0); err != nil {
-					t.Fatal(err)
-				}
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-		got, err := b.Tokens.SyncPasswords(ctx, ten, st.fps, time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !slices.Equal(got, st.want) {
-			t.Fatalf("step %d: SyncPasswords revoked %v, want %v", i, got, st.want)
-		}
-	}
-	mustCheck(t, b.Tokens, ten, "alice", "e", time.Minute, true)
-	mustCheck(t, b.Tokens, ten, "alice", "p", time.Minute, true)
-	mustCheck(t, b.Tokens, ten, "bob", "e", time.Minute, false)
-	mustPersistent(t, b.Tokens, ten, "bob")
-	mustCheckJWT(t, b.Tokens, ten, "bob", "j", time.Now().Add(-time.Minute), false)
 }

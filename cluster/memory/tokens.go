@@ -2,7 +2,6 @@ package memory
 
 import (
 	"context"
-	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -22,6 +21,7 @@ type denyKey struct{ tenant, hash string }
 type tokenEntry struct {
 	deadline time.Time // zero = persistent
 	created  time.Time
+	pwfp     string // password fingerprint it was issued under; "" none
 }
 
 type tokens struct {
@@ -30,13 +30,14 @@ type tokens struct {
 	m         map[tokenKey]tokenEntry
 	notBefore map[userKey]time.Time
 	deny      map[denyKey]time.Time // until
-	passwords map[string]map[string]string
+	passwords map[userKey]string    // current fingerprint; "" removed
+	retired   map[userKey][]string  // replaced fingerprints, oldest first
 	lastSweep time.Time
 }
 
 func newTokens(now func() time.Time) *tokens {
 	return &tokens{now: now, m: map[tokenKey]tokenEntry{}, notBefore: map[userKey]time.Time{},
-		deny: map[denyKey]time.Time{}, passwords: map[string]map[string]string{}, lastSweep: now()}
+		deny: map[denyKey]time.Time{}, passwords: map[userKey]string{}, retired: map[userKey][]string{}, lastSweep: now()}
 }
 
 // Put stores a token hash for user; ttl 0 means persistent.
@@ -73,10 +74,16 @@ func (t *tokens) PutPersistent(_ context.Context, tenant, user, tokenHash string
 	now := t.now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.m[tokenKey{tenant, user, tokenHash}] = tokenEntry{created: now}
+	return t.putLocked(now, tenant, user, tokenHash, 0, max, ""), nil
+}
+
+// putLocked stores a token (ttl 0: persistent, the oldest evicted beyond
+// max) and returns how many were evicted.
+func (t *tokens) putLocked(now time.Time, tenant, user, tokenHash string, ttl time.Duration, max int, pwfp string) int {
+	t.m[tokenKey{tenant, user, tokenHash}] = tokenEntry{deadline: deadline(now, ttl), created: now, pwfp: pwfp}
 	t.sweepLocked(now)
-	if max <= 0 {
-		return 0, nil
+	if ttl > 0 || max <= 0 {
+		return 0
 	}
 	list := t.persistentLocked(tenant, user)
 	evicted := 0
@@ -85,7 +92,7 @@ func (t *tokens) PutPersistent(_ context.Context, tenant, user, tokenHash string
 		list = list[1:]
 		evicted++
 	}
-	return evicted, nil
+	return evicted
 }
 
 // persistentLocked lists the user's persistent tokens, oldest first (ties
@@ -116,7 +123,7 @@ func (t *tokens) Check(_ context.Context, tenant, user, tokenHash string, ttl ti
 	if !ok {
 		return false, nil
 	}
-	if expired(e.deadline, now) || e.created.Before(t.notBefore[userKey{tenant, user}]) {
+	if expired(e.deadline, now) || e.created.Before(t.notBefore[userKey{tenant, user}]) || !t.passwordCurrentLocked(tenant, user, e.pwfp) {
 		delete(t.m, k)
 		return false, nil
 	}
@@ -176,33 +183,12 @@ func (t *tokens) DenyJWT(_ context.Context, tenant, tokenHash string, exp time.T
 
 // CheckJWT reports whether a JWT is neither denied nor issued before the
 // user's not-before.
-func (t *tokens) CheckJWT(_ context.Context, tenant, user, tokenHash string, issued time.Time) (bool, error) {
+func (t *tokens) CheckJWT(_ context.Context, tenant, user, tokenHash string, issued time.Time, pwfp string) (bool, error) {
 	now := t.now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if until, ok := t.deny[denyKey{tenant, tokenHash}]; ok && now.Before(until) {
 		return false, nil
 	}
-	return !issued.Before(t.notBefore[userKey{tenant, user}]), nil
-}
-
-// SyncPasswords revokes the users whose password fingerprint changed.
-func (t *tokens) SyncPasswords(_ context.Context, tenant string, fingerprints map[string]string, at time.Time) ([]string, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	stored := t.passwords[tenant]
-	var revoked []string
-	for user, old := range stored {
-		if fp, ok := fingerprints[user]; !ok || fp != old {
-			revoked = append(revoked, user)
-			t.revokeLocked(tenant, user, at)
-		}
-	}
-	next := make(map[string]string, len(fingerprints))
-	for user, fp := range fingerprints {
-		next[user] = fp
-	}
-	t.passwords[tenant] = next
-	slices.Sort(revoked)
-	return revoked, nil
+	return !issued.Before(t.notBefore[userKey{tenant, user}]) && t.passwordCurrentLocked(tenant, user, pwfp), nil
 }

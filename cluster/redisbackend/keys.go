@@ -31,6 +31,10 @@ func jwtDenyKey(tenant, hash string) string { return tenantPrefix(tenant) + "jwt
 // passwordsKey is the hash user -> password fingerprint of the tenant.
 func passwordsKey(tenant string) string { return tenantPrefix(tenant) + "pwd" }
 
+// retiredPasswordsKey is the hash user -> the fingerprints a password
+// change replaced (space-separated, oldest first), never published again.
+func retiredPasswordsKey(tenant string) string { return tenantPrefix(tenant) + "pwdold" }
+
 func sessKey(tenant, id string) string      { return tenantPrefix(tenant) + "sess:" + id }
 func userSetKey(tenant, user string) string { return tenantPrefix(tenant) + "user:" + user }
 func nodeSetKey(tenant, node string) string { return tenantPrefix(tenant) + "node:" + node }

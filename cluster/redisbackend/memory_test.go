@@ -96,7 +96,7 @@ func TestRedisMemory(t *testing.T) {
 				evs = nil
 			}
 		}
-		if _, err := b.Tokens.SyncPasswords(ctx, tenant, fps, time.Now()); err != nil {
+		if _, err := b.Tokens.SyncPasswords(ctx, tenant, nil, fps, time.Now()); err != nil {
 			t.Fatal(err)
 		}
 		delta := used() - before

@@ -6,18 +6,27 @@ import "github.com/redis/go-redis/v9"
 // keys derived inside a script use the tenant prefix passed in ARGV, which
 // carries the same hash tag. Scripts are immutable, so package-level vars.
 
-// tokenPut: KEYS[1]=token, KEYS[2]=user's persistent index; ARGV: created
-// ms, ttl ms (0: persistent), max persistent (0: no cap), token key prefix
-// of the user, hash. A token's value is its creation time (ms), compared
-// with the user's not-before. Returns the number of evicted tokens.
+// tokenPut: KEYS[1]=token, KEYS[2]=user's persistent index, KEYS[3]=password
+// fingerprint hash; ARGV: created ms, ttl ms (0: persistent), max persistent
+// (0: no cap), token key prefix of the user, hash, password fingerprint
+// ("": not bound to a password), user. A token's value is its creation time
+// (ms), compared with the user's not-before, then "|" and the fingerprint
+// when it has one. Returns the number of evicted tokens, or -1 (nothing
+// stored) when the fingerprint is not the user's current one.
 var tokenPut = redis.NewScript(`
+if ARGV[6] ~= '' then
+  local cur = redis.call('HGET', KEYS[3], ARGV[7])
+  if cur and cur ~= ARGV[6] then return -1 end
+end
+local v = ARGV[1]
+if ARGV[6] ~= '' then v = v .. '|' .. ARGV[6] end
 local ttl = tonumber(ARGV[2])
 if ttl > 0 then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
+  redis.call('SET', KEYS[1], v, 'PX', ttl)
   redis.call('ZREM', KEYS[2], ARGV[5])
   return 0
 end
-redis.call('SET', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[1], v)
 redis.call('ZADD', KEYS[2], ARGV[1], ARGV[5])
 local max = tonumber(ARGV[3])
 local evicted = 0
@@ -35,14 +44,21 @@ return evicted
 `)
 
 // tokenCheck: KEYS[1]=token, KEYS[2]=not-before hash, KEYS[3]=user's
-// persistent index; ARGV: ttl ms (0: no slide), user, hash. A token created
-// before the user's not-before is deleted. Slides only tokens that have a
-// TTL.
+// persistent index, KEYS[4]=password fingerprint hash; ARGV: ttl ms (0: no
+// slide), user, hash. A token created before the user's not-before, or
+// issued under a password fingerprint that is no longer the user's current
+// one, is deleted. Slides only tokens that have a TTL.
 var tokenCheck = redis.NewScript(`
 local v = redis.call('GET', KEYS[1])
 if not v then return 0 end
+local created, fp = string.match(v, '^(%d+)|?(.*)$')
 local nbf = redis.call('HGET', KEYS[2], ARGV[2])
-if nbf and (tonumber(v) or 0) < tonumber(nbf) then
+local stale = false
+if fp and fp ~= '' then
+  local cur = redis.call('HGET', KEYS[4], ARGV[2])
+  stale = cur and cur ~= fp
+end
+if stale or (nbf and (tonumber(created) or 0) < tonumber(nbf)) then
   redis.call('DEL', KEYS[1])
   redis.call('ZREM', KEYS[3], ARGV[3])
   return 0
@@ -72,31 +88,77 @@ var tokenRevokeUser = redis.NewScript(revokeLua + `
 return revoke(ARGV[1], KEYS[1], ARGV[2], ARGV[3])
 `)
 
-// tokenSyncPasswords: KEYS[1]=password fingerprint hash, KEYS[2]=not-before
-// hash; ARGV: tenant prefix, at ms, then user, fingerprint pairs. Revokes
-// users whose fingerprint changed or who are gone; returns them.
+// tokenSyncPasswords: KEYS[1]=password fingerprint hash (user ->
+// current fingerprint, "" when removed), KEYS[2]=not-before hash,
+// KEYS[3]=retired fingerprint hash (user -> space-separated fingerprints,
+// oldest first); ARGV: tenant prefix, at ms, max retired, n, then n user,
+// fingerprint pairs of the node's file now, then the user, fingerprint
+// pairs the node published last. Returns {revoked, stale}; the rules are
+// cluster.Tokens.SyncPasswords'.
 var tokenSyncPasswords = redis.NewScript(revokeLua + `
-local given = {}
-for i = 3, #ARGV, 2 do given[ARGV[i]] = ARGV[i + 1] end
-local revoked = {}
-local stored = redis.call('HGETALL', KEYS[1])
-for i = 1, #stored, 2 do
-  if given[stored[i]] ~= stored[i + 1] then
-    table.insert(revoked, stored[i])
-    revoke(ARGV[1], KEYS[2], stored[i], ARGV[2])
+local maxRetired = tonumber(ARGV[3])
+local n = tonumber(ARGV[4])
+local function retiredList(user)
+  local list = {}
+  local r = redis.call('HGET', KEYS[3], user)
+  if r then for f in string.gmatch(r, '%S+') do table.insert(list, f) end end
+  return list
+end
+local function isRetired(user, fp)
+  for _, f in ipairs(retiredList(user)) do if f == fp then return true end end
+  return false
+end
+local function retire(user, cur, nxt)
+  if cur ~= '' then
+    local list = retiredList(user)
+    table.insert(list, cur)
+    while #list > maxRetired do table.remove(list, 1) end
+    redis.call('HSET', KEYS[3], user, table.concat(list, ' '))
+  end
+  redis.call('HSET', KEYS[1], user, nxt)
+end
+local listed = {}
+local revoked, stale = {}, {}
+for i = 5, 4 + 2 * n, 2 do
+  local user, fp = ARGV[i], ARGV[i + 1]
+  listed[user] = true
+  local cur = redis.call('HGET', KEYS[1], user)
+  if cur == fp then
+  elseif isRetired(user, fp) then
+    table.insert(stale, user)
+  elseif not cur then
+    redis.call('HSET', KEYS[1], user, fp)
+  else
+    retire(user, cur, fp)
+    revoke(ARGV[1], KEYS[2], user, ARGV[2])
+    table.insert(revoked, user)
   end
 end
-redis.call('DEL', KEYS[1])
-for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-return revoked
+local previous = {}
+for i = 5 + 2 * n, #ARGV, 2 do previous[ARGV[i]] = ARGV[i + 1] end
+local stored = redis.call('HGETALL', KEYS[1])
+for i = 1, #stored, 2 do
+  local user, cur = stored[i], stored[i + 1]
+  if cur ~= '' and not listed[user] and previous[user] == cur then
+    retire(user, cur, '')
+    revoke(ARGV[1], KEYS[2], user, ARGV[2])
+    table.insert(revoked, user)
+  end
+end
+return {revoked, stale}
 `)
 
-// tokenCheckJWT: KEYS[1]=deny-list entry, KEYS[2]=not-before hash; ARGV:
-// user, issued ms. Returns 1 when the JWT is still valid.
+// tokenCheckJWT: KEYS[1]=deny-list entry, KEYS[2]=not-before hash,
+// KEYS[3]=password fingerprint hash; ARGV: user, issued ms, password
+// fingerprint ("": none). Returns 1 when the JWT is still valid.
 var tokenCheckJWT = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local nbf = redis.call('HGET', KEYS[2], ARGV[1])
 if nbf and tonumber(ARGV[2]) < tonumber(nbf) then return 0 end
+if ARGV[3] ~= '' then
+  local cur = redis.call('HGET', KEYS[3], ARGV[1])
+  if cur and cur ~= ARGV[3] then return 0 end
+end
 return 1
 `)
 

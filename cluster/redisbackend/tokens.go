@@ -3,8 +3,6 @@ package redisbackend
 import (
 	"context"
 	"fmt"
-	"sort"
-	"strconv"
 	"time"
 
 	"github.com/ctiws/ctiws/cluster"
@@ -13,28 +11,37 @@ import (
 
 type tokens struct{ b *Backend }
 
-func (t tokens) put(ctx context.Context, tenant, user, tokenHash string, ttl time.Duration, max int) (int, error) {
+func (t tokens) put(ctx context.Context, tenant, user, tokenHash string, ttl time.Duration, max int, pwfp string) (int, error) {
 	var px int64
 	if ttl > 0 {
 		px = ms(ttl)
 	}
-	n, err := tokenPut.Run(ctx, t.b.rdb, []string{tokenKey(tenant, user, tokenHash), persistentKey(tenant, user)},
-		time.Now().UnixMilli(), px, max, tokenUserPrefix(tenant, user), tokenHash).Int()
+	n, err := tokenPut.Run(ctx, t.b.rdb, []string{tokenKey(tenant, user, tokenHash), persistentKey(tenant, user), passwordsKey(tenant)},
+		time.Now().UnixMilli(), px, max, tokenUserPrefix(tenant, user), tokenHash, pwfp, user).Int()
 	if err != nil {
 		return 0, fmt.Errorf("redis backend: put token for %s/%s: %w", tenant, user, err)
+	}
+	if n < 0 {
+		return 0, fmt.Errorf("redis backend: put token for %s/%s: %w", tenant, user, cluster.ErrPasswordStale)
 	}
 	return n, nil
 }
 
 // Put stores a token hash for user; ttl 0 means persistent.
 func (t tokens) Put(ctx context.Context, tenant, user, tokenHash string, ttl time.Duration) error {
-	_, err := t.put(ctx, tenant, user, tokenHash, ttl, 0)
+	_, err := t.put(ctx, tenant, user, tokenHash, ttl, 0, "")
 	return err
 }
 
 // PutPersistent stores a persistent token and evicts the oldest beyond max.
 func (t tokens) PutPersistent(ctx context.Context, tenant, user, tokenHash string, max int) (int, error) {
-	return t.put(ctx, tenant, user, tokenHash, 0, max)
+	return t.put(ctx, tenant, user, tokenHash, 0, max, "")
+}
+
+// PutIssued stores a token issued under the password fingerprint pwfp,
+// unless another fingerprint is the user's current one.
+func (t tokens) PutIssued(ctx context.Context, tenant, user, tokenHash string, ttl time.Duration, max int, pwfp string) (int, error) {
+	return t.put(ctx, tenant, user, tokenHash, ttl, max, pwfp)
 }
 
 // Check reports whether the token is valid and slides an expiring one.
@@ -43,7 +50,7 @@ func (t tokens) Check(ctx context.Context, tenant, user, tokenHash string, ttl t
 	if ttl > 0 {
 		slide = ms(ttl)
 	}
-	n, err := tokenCheck.Run(ctx, t.b.rdb, []string{tokenKey(tenant, user, tokenHash), notBeforeKey(tenant), persistentKey(tenant, user)},
+	n, err := tokenCheck.Run(ctx, t.b.rdb, []string{tokenKey(tenant, user, tokenHash), notBeforeKey(tenant), persistentKey(tenant, user), passwordsKey(tenant)},
 		slide, user, tokenHash).Int64()
 	if err != nil {
 		return false, fmt.Errorf("redis backend: check token for %s/%s: %w", tenant, user, err)
@@ -100,26 +107,12 @@ func (t tokens) DenyJWT(ctx context.Context, tenant, tokenHash string, exp time.
 }
 
 // CheckJWT reports whether a JWT is neither denied nor issued before the
-// user's not-before.
-func (t tokens) CheckJWT(ctx context.Context, tenant, user, tokenHash string, issued time.Time) (bool, error) {
-	n, err := tokenCheckJWT.Run(ctx, t.b.rdb, []string{jwtDenyKey(tenant, tokenHash), notBeforeKey(tenant)}, user, issued.UnixMilli()).Int64()
+// user's not-before, nor under a password that is no longer current.
+func (t tokens) CheckJWT(ctx context.Context, tenant, user, tokenHash string, issued time.Time, pwfp string) (bool, error) {
+	n, err := tokenCheckJWT.Run(ctx, t.b.rdb, []string{jwtDenyKey(tenant, tokenHash), notBeforeKey(tenant), passwordsKey(tenant)},
+		user, issued.UnixMilli(), pwfp).Int64()
 	if err != nil {
 		return false, fmt.Errorf("redis backend: check JWT of %s/%s: %w", tenant, user, err)
 	}
 	return n == 1, nil
-}
-
-// SyncPasswords revokes the users whose password fingerprint changed.
-func (t tokens) SyncPasswords(ctx context.Context, tenant string, fingerprints map[string]string, at time.Time) ([]string, error) {
-	args := make([]any, 0, 2+2*len(fingerprints))
-	args = append(args, tenantPrefix(tenant), strconv.FormatInt(at.UnixMilli(), 10))
-	for u, fp := range fingerprints {
-		args = append(args, u, fp)
-	}
-	revoked, err := tokenSyncPasswords.Run(ctx, t.b.rdb, []string{passwordsKey(tenant), notBeforeKey(tenant)}, args...).StringSlice()
-	if err != nil {
-		return nil, fmt.Errorf("redis backend: sync passwords of %s: %w", tenant, err)
-	}
-	sort.Strings(revoked)
-	return revoked, nil
 }

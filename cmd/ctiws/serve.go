@@ -148,11 +148,20 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return errUsage{err}
 	}
+	// staleLogin: a password login was refused because this node's
+	// htpasswd hash differs from the cluster's: look at the files now.
+	staleLogin := make(chan struct{}, 1)
 	srv := ws.New(ws.Options{
 		NodeID:              cfg.NodeID,
 		JWTMaxLifetime:      cfg.JWTMaxLifetime,
 		JWTClockSkew:        cfg.JWTClockSkew,
 		MaxPersistentTokens: cfg.MaxPersistentTokens,
+		PasswordStale: func(string) {
+			select {
+			case staleLogin <- struct{}{}:
+			default:
+			}
+		},
 		LoginLimits: ws.LoginLimits{FreeUser: cfg.LoginFreeFailures, FreeAddress: cfg.LoginAddressFreeFailures,
 			Base: cfg.LoginBackoffBase, Max: cfg.LoginBackoffMax},
 		TrustedProxies:    proxies,
@@ -230,6 +239,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if cfg.TenantsDir != "" {
 		go watchTenantsDir(runCtx, cfg.TenantsDir, dirChanged, log)
 	}
+	htpasswdPoll := time.NewTicker(cfg.HtpasswdPollInterval)
+	defer htpasswdPoll.Stop()
+	var htpasswd htpasswdWatch
 loop:
 	for {
 		select {
@@ -240,6 +252,14 @@ loop:
 		case <-dirChanged:
 			log.Info("tenants_dir changed: reloading")
 			reload(cfg.Path, srv, owners, pbxs, log)
+		case <-htpasswdPoll.C:
+			if htpasswd.changed(owners, log) {
+				reload(cfg.Path, srv, owners, pbxs, log)
+			}
+		case <-staleLogin:
+			if htpasswd.changed(owners, log) {
+				reload(cfg.Path, srv, owners, pbxs, log)
+			}
 		}
 	}
 

@@ -96,7 +96,7 @@ func TestTokensCommand(t *testing.T) {
 	if ok, err := b.Tokens.Check(ctx, "demo", "alice", "cccc3333", time.Hour); err != nil || ok {
 		t.Fatalf("expiring token after revoke -all: %v %v", ok, err)
 	}
-	if ok, err := b.Tokens.CheckJWT(ctx, "demo", "alice", "j", time.Now().Add(-time.Minute)); err != nil || ok {
+	if ok, err := b.Tokens.CheckJWT(ctx, "demo", "alice", "j", time.Now().Add(-time.Minute), ""); err != nil || ok {
 		t.Fatalf("older JWT after revoke -all: %v %v", ok, err)
 	}
 }

@@ -130,10 +130,25 @@ func (h *Htpasswd) Fingerprints() map[string]string {
 	}
 	out := make(map[string]string, len(h.hashes))
 	for u, hash := range h.hashes {
-		s := sha256.Sum256(hash)
-		out[u] = hex.EncodeToString(s[:16])
+		out[u] = fingerprint(hash)
 	}
 	return out
+}
+
+// Fingerprint returns the fingerprint (as Fingerprints) of one user's hash
+// (case-insensitive name); false when the user is not in the file.
+func (h *Htpasswd) Fingerprint(user string) (string, bool) {
+	hash, ok := h.lookup(strings.ToLower(user))
+	if !ok {
+		return "", false
+	}
+	return fingerprint(hash), true
+}
+
+// fingerprint is 128 bits of the SHA-256 of a bcrypt hash, in hex.
+func fingerprint(hash []byte) string {
+	s := sha256.Sum256(hash)
+	return hex.EncodeToString(s[:16])
 }
 
 // ChangedUsers returns the users (lower-cased, sorted) whose password was

@@ -61,11 +61,20 @@ type JWTPolicy struct {
 	Now time.Time
 }
 
+// ClaimPassword is the claim of a JWT that ctiws issued for a password
+// login: the fingerprint of the password hash it was issued under
+// (Htpasswd.Fingerprint). Such a JWT is refused once the user's password
+// has changed. JWTs without it (nethcti-middleware's, `ctiws token`'s) are
+// governed by the user's not-before only.
+const ClaimPassword = "ctiws_pwf"
+
 // JWTClaims is what ctiws uses of a verified JWT.
 type JWTClaims struct {
 	User     string // the "id" claim
 	IssuedAt time.Time
 	Expires  time.Time
+	// Password is the ClaimPassword claim; "" when absent.
+	Password string
 }
 
 // VerifyJWT checks an HS256 JWT: signature with one of the secrets, the
@@ -94,6 +103,7 @@ func VerifyJWT(token string, p JWTPolicy) (JWTClaims, error) {
 	}
 	var c JWTClaims
 	c.User, _ = claims["id"].(string)
+	c.Password, _ = claims[ClaimPassword].(string)
 	if c.User == "" {
 		return JWTClaims{}, fmt.Errorf("%w: no id claim", ErrJWT)
 	}

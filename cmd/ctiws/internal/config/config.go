@@ -51,6 +51,10 @@ type Config struct {
 	DrainTimeout              time.Duration `yaml:"drain_timeout"`
 	MaxConnectionLifetime     time.Duration `yaml:"max_connection_lifetime"`
 	LeaseTTL                  time.Duration `yaml:"lease_ttl"`
+	// HtpasswdPollInterval is how often a node reads its tenants'
+	// htpasswd files and reloads when one changed, without a SIGHUP (a
+	// mounted Kubernetes Secret changes under the process).
+	HtpasswdPollInterval time.Duration `yaml:"htpasswd_poll_interval"`
 	// OwnerStartRate bounds how many PBX ownerships (lease, AMI
 	// connection, snapshot) a node starts per second: after a cold start
 	// or the death of a node, neither Redis nor the PBXs see a herd.
@@ -239,21 +243,25 @@ type ParamURL struct {
 	OnlyQueues bool   `yaml:"only_queues"`
 }
 
+// DefaultHtpasswdPollInterval is the default htpasswd_poll_interval.
+const DefaultHtpasswdPollInterval = 5 * time.Second
+
 // Defaults returns a configuration with every default set.
 func Defaults() Config {
 	return Config{
-		Listen:           "127.0.0.1:8181",
-		MetricsListen:    "127.0.0.1:9464",
-		TokenTTL:         ws.DefaultTokenTTL,
-		MaxMessageBytes:  ws.DefaultMaxMessageBytes,
-		DrainTimeout:     10 * time.Second,
-		LeaseTTL:         ownership.DefaultLeaseTTL,
-		OwnerStartRate:   ownership.DefaultStartRate,
-		MetricsPerTenant: true,
-		LoginTimeout:     ws.DefaultLoginTimeout,
-		PingInterval:     ws.DefaultPingInterval,
-		PingTimeout:      ws.DefaultPingTimeout,
-		LogLevel:         "info",
+		Listen:               "127.0.0.1:8181",
+		MetricsListen:        "127.0.0.1:9464",
+		TokenTTL:             ws.DefaultTokenTTL,
+		MaxMessageBytes:      ws.DefaultMaxMessageBytes,
+		DrainTimeout:         10 * time.Second,
+		LeaseTTL:             ownership.DefaultLeaseTTL,
+		HtpasswdPollInterval: DefaultHtpasswdPollInterval,
+		OwnerStartRate:       ownership.DefaultStartRate,
+		MetricsPerTenant:     true,
+		LoginTimeout:         ws.DefaultLoginTimeout,
+		PingInterval:         ws.DefaultPingInterval,
+		PingTimeout:          ws.DefaultPingTimeout,
+		LogLevel:             "info",
 
 		HTTPReadTimeout:    15 * time.Second,
 		HTTPWriteTimeout:   15 * time.Second,
@@ -647,6 +655,7 @@ func (c *Config) validate() error {
 		d    time.Duration
 	}{
 		{"token_ttl", c.TokenTTL}, {"drain_timeout", c.DrainTimeout}, {"lease_ttl", c.LeaseTTL},
+		{"htpasswd_poll_interval", c.HtpasswdPollInterval},
 		{"login_timeout", c.LoginTimeout}, {"ping_interval", c.PingInterval}, {"ping_timeout", c.PingTimeout},
 		{"jwt_max_lifetime", c.JWTMaxLifetime}, {"login_backoff_base", c.LoginBackoffBase}, {"login_backoff_max", c.LoginBackoffMax},
 	}

@@ -58,6 +58,7 @@ func TestParseErrors(t *testing.T) {
 		{"message limit too small", "max_message_bytes: 10\n" + tenant(""), nil, "max_message_bytes"},
 		{"owner start rate zero", "owner_start_rate: 0\n" + tenant(""), nil, "owner_start_rate"},
 		{"owner start rate negative", "owner_start_rate: -5\n" + tenant(""), nil, "owner_start_rate"},
+		{"htpasswd poll interval zero", "htpasswd_poll_interval: 0s\n" + tenant(""), nil, "htpasswd_poll_interval"},
 		{"redis scheme", "redis_url: http://x\n" + tenant(""), nil, "redis_url"},
 		{"streaming without id", tenant("    streaming: [{url: \"http://x/y.jpg\"}]\n"), nil, "streaming[0].id"},
 		{"streaming bad url", tenant("    streaming: [{id: gate, url: \"ftp://x\"}]\n"), nil, "streaming[0].url"},
