@@ -83,6 +83,10 @@ type Event struct {
 	Target string `json:"u,omitempty"`
 	// Origin is the node that published the event.
 	Origin string `json:"o,omitempty"`
+	// From is the user (lower-cased username) whose request a node event
+	// carries to others (a relay, a post-it): receivers give each sender
+	// a bounded share of their queues.
+	From string `json:"f,omitempty"`
 	// Time is the publish time in Unix nanoseconds (for lag metrics and
 	// end-to-end latency).
 	Time int64 `json:"ts,omitempty"`

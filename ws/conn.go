@@ -81,14 +81,16 @@ func (c *conn) send(frame []byte) {
 	}
 }
 
-// sendDroppable queues a frame unless the socket's queue is half full, and
-// reports whether it did: for frames one user sends another (relays),
-// which must never make the receiver a slow consumer.
-func (c *conn) sendDroppable(frame []byte) bool {
+// sendDroppable queues a frame user from sent (a relay, a post-it) unless
+// the socket's queue is half full or already holds from's share of it (an
+// eighth), and reports whether it did: such frames must never make the
+// receiver a slow consumer, and one sender's flood must not crowd out the
+// others'.
+func (c *conn) sendDroppable(frame []byte, from string) bool {
 	if c.closed.Load() {
 		return false
 	}
-	return c.sock.writeTextBelow(frame, max(1, c.deps.sendBuffer/2)) == nil
+	return c.sock.writeTextBelow(frame, max(1, c.deps.sendBuffer/2), from, max(1, c.deps.sendBuffer/8)) == nil
 }
 
 // currentLogin returns the login bound to the socket, or nil.

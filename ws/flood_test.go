@@ -197,11 +197,12 @@ func TestPostitFlood(t *testing.T) {
 			if bc.closed.Load() || testutil.ToFloat64(m.SlowConsumers.WithLabelValues("t1")) != 0 {
 				t.Fatal("the paused receiver was disconnected by another user's post-its")
 			}
-			if busy := testutil.ToFloat64(m.LimitRejects.WithLabelValues("t1", limitPostitReceiver)); busy != float64(2*accepted-8) {
-				t.Errorf("limit_rejects{postit_receiver_busy} = %v, want %d (all but half the queue)", busy, 2*accepted-8)
+			const share = 16 / 8 // alice's share of bob's queue
+			if busy := testutil.ToFloat64(m.LimitRejects.WithLabelValues("t1", limitPostitReceiver)); busy != float64(2*accepted-share) {
+				t.Errorf("limit_rejects{postit_receiver_busy} = %v, want %d (all but the sender's share of the queue)", busy, 2*accepted-share)
 			}
 			resume(bc)
-			waitFor(t, "the queued post-its", func() bool { return bob.count(evNewPostit)+bob.count(evPostitCounter) == 8 })
+			waitFor(t, "the queued post-its", func() bool { return bob.count(evNewPostit)+bob.count(evPostitCounter) == share })
 			alive(t, bob, "bob")
 		})
 	}

@@ -82,7 +82,7 @@ func (s *Server) handleRelay(c *conn, raw json.RawMessage) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	ev := cluster.Event{Tenant: c.tenant.ID, Name: evMessage, Target: destName, Data: data, Origin: s.opts.NodeID}
+	ev := cluster.Event{Tenant: c.tenant.ID, Name: evMessage, Target: destName, Data: data, Origin: s.opts.NodeID, From: strings.ToLower(sender)}
 	if err := s.backend.Bus.Publish(ctx, ev); err != nil {
 		s.log.Warn("message relay publish failed", "tenant", c.tenant.ID, "err", err)
 	}

@@ -283,7 +283,7 @@ func (a *restAPI) publishKeyed(q *request, name, target, key string, args ...any
 		writeError(q.w, http.StatusInternalServerError, "encode event")
 		return false
 	}
-	ev := cluster.Event{Tenant: q.tenant.ID, Name: name, Key: key, Target: target, Data: raw, Origin: a.nodeID}
+	ev := cluster.Event{Tenant: q.tenant.ID, Name: name, Key: key, Target: target, Data: raw, Origin: a.nodeID, From: strings.ToLower(q.user.Username)}
 	if err := a.bus.Publish(q.r.Context(), ev); err != nil {
 		writeError(q.w, http.StatusServiceUnavailable, "bus unavailable")
 		return false

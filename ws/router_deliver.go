@@ -79,14 +79,15 @@ func (r *router) toAll(f []byte, name, key string) {
 	r.fanout(r.all(), name, key, frame(f))
 }
 
-// toUsersDroppable sends a frame one user sent another (a relay, a
+// toUsersDroppable sends a frame user from sent another (a relay, a
 // post-it) to every local socket of a user, but never fills a receiver's
-// queue past half: a flood is dropped and counted (limit) at the
-// receiver, it never disconnects it as a slow consumer.
-func (r *router) toUsersDroppable(user string, frame []byte, name, limit string) {
+// queue past half, nor past from's share of it: a flood is dropped and
+// counted (limit) at the receiver, it never disconnects it as a slow
+// consumer and leaves room for other senders.
+func (r *router) toUsersDroppable(user, from string, frame []byte, name, limit string) {
 	n := 0
 	for _, c := range r.sockets.userConns(user) {
-		if c.sendDroppable(frame) {
+		if c.sendDroppable(frame, from) {
 			n++
 		} else {
 			r.metrics.LimitRejects.WithLabelValues(r.tenant.ID, limit).Inc()

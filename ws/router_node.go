@@ -26,7 +26,7 @@ func (r *router) nodeEvent(ev cluster.Event) {
 		r.sockets.disconnectSocket(strings.TrimPrefix(ev.Target, targetSocketPrefix), reasonSocketCap)
 		return
 	case evMessage:
-		r.toUsersDroppable(ev.Target, eio.Event(evMessage, ev.Data), evMessage, limitRelayReceiver)
+		r.toUsersDroppable(ev.Target, ev.From, eio.Event(evMessage, ev.Data), evMessage, limitRelayReceiver)
 		return
 	case evStreamSubscription:
 		r.streamSubscription(ev)
@@ -45,7 +45,7 @@ func (r *router) nodeEvent(ev cluster.Event) {
 		// A user's avatar is state: only the newest unsent one is kept.
 		r.toAllLatest(f, ev.Name, ev.Name+"|"+ev.Key)
 	case (ev.Name == evNewPostit || ev.Name == evPostitCounter) && !strings.Contains(ev.Target, ":"):
-		r.toUsersDroppable(ev.Target, f, ev.Name, limitPostitReceiver)
+		r.toUsersDroppable(ev.Target, ev.From, f, ev.Name, limitPostitReceiver)
 	case strings.HasPrefix(ev.Target, targetSocketPrefix):
 		r.sockets.deliverToSocket(strings.TrimPrefix(ev.Target, targetSocketPrefix), f)
 	case ev.Target == targetRoomPrefix+roomNameQManager:

@@ -60,6 +60,7 @@ type socket struct {
 	keyed     int            // frames with a key in q
 	barrier   int            // q[:barrier] is never replaced (a keyless frame follows)
 	index     map[string]int // key -> position in q, once q is long
+	from      map[string]int // frames in q per sending user (droppable frames only)
 	flushing  bool           // a writer owns the socket (ready, writing or flushing)
 	waking    bool           // a queue() caller owes a wake()
 	closing   bool           // a close frame is queued: nothing more is accepted
@@ -130,11 +131,15 @@ func (s *socket) writeClose(code int, reason string) error {
 	return s.write(opClose, websocket.FormatCloseMessage(code, reason))
 }
 
-// writeTextBelow queues a keyless text frame only while fewer than limit
-// keyless frames are queued; errQueueBusy otherwise (the socket is not
-// disconnected: for frames that may be dropped, such as relays).
-func (s *socket) writeTextBelow(payload []byte, limit int) error {
-	wake, _, err := s.queueBelow(opText, payload, "", limit)
+// writeTextBelow queues a keyless text frame one user sent another (from)
+// only while fewer than limit keyless frames are queued and fewer than
+// fromLimit frames of the same sender (no share without a sender);
+// errQueueBusy otherwise (the socket
+// is not disconnected: for frames that may be dropped, such as relays).
+// The sender's share keeps one user's flood from using up the room other
+// senders' frames have.
+func (s *socket) writeTextBelow(payload []byte, limit int, from string, fromLimit int) error {
+	wake, err := s.queueFrom(opText, payload, limit, from, fromLimit)
 	if wake {
 		s.wake()
 	}
@@ -158,11 +163,35 @@ func (s *socket) queue(op byte, payload []byte, key string) (wake, replaced bool
 	return s.queueBelow(op, payload, key, s.maxFrames)
 }
 
+// queueFrom queues a keyless frame of a sending user with a lower bound
+// (queueBelow) while the sender has fewer than fromLimit frames queued,
+// and counts it in the sender's share.
+func (s *socket) queueFrom(op byte, payload []byte, limit int, from string, fromLimit int) (wake bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if from != "" && !s.closed && !s.closing && s.from[from] >= fromLimit {
+		return false, errQueueBusy
+	}
+	wake, _, err = s.queueLocked(op, payload, "", limit)
+	if err == nil && from != "" {
+		if s.from == nil {
+			s.from = map[string]int{}
+		}
+		s.from[from]++
+	}
+	return wake, err
+}
+
 // queueBelow is queue with a lower bound for keyless frames: past it
 // (below maxFrames) errQueueBusy instead of errQueueFull.
 func (s *socket) queueBelow(op byte, payload []byte, key string, limit int) (wake, replaced bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.queueLocked(op, payload, key, limit)
+}
+
+// queueLocked is queueBelow with s.mu held.
+func (s *socket) queueLocked(op byte, payload []byte, key string, limit int) (wake, replaced bool, err error) {
 	if s.closed || s.closing {
 		return false, false, errSocketClosed
 	}
@@ -252,6 +281,7 @@ func (s *socket) take() []qframe {
 	q := s.q
 	s.q = nil
 	s.frames, s.keyed, s.barrier, s.index = 0, 0, 0, nil
+	clear(s.from)
 	if len(q) > 0 && !s.closed {
 		s.mu.Unlock()
 		return q

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"strconv"
 	"testing"
 	"time"
 
@@ -205,6 +206,29 @@ func TestSocketQueue(t *testing.T) {
 				return nil, 0
 			},
 			wantErr: errSocketClosed,
+		},
+		{
+			// A sender's droppable frames stop at its share; another
+			// sender still gets in; the share is free again once written.
+			name: "droppable frames: each sender's share",
+			run: func(t *testing.T, s *socket) ([][]byte, int) {
+				var texts [][]byte
+				for i := range 2 {
+					texts = append(texts, []byte("alice"+strconv.Itoa(i)))
+					if err := s.writeTextBelow(texts[i], limit, "alice", 2); err != nil {
+						t.Fatalf("alice's relay %d: %v", i, err)
+					}
+				}
+				if err := s.writeTextBelow([]byte("alice2"), limit, "alice", 2); !errors.Is(err, errQueueBusy) {
+					t.Fatalf("alice past her share: %v, want errQueueBusy", err)
+				}
+				texts = append(texts, []byte("carol0"))
+				if err := s.writeTextBelow(texts[2], limit, "carol", 2); err != nil {
+					t.Fatalf("carol's relay beside alice's flood: %v", err)
+				}
+				return texts, -1
+			},
+			wantErr: nil,
 		},
 		{
 			// A deadline left behind by an earlier write is moved, not hit.

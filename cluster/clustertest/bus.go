@@ -249,7 +249,7 @@ func testBusIsolation(t *testing.T, b cluster.Backend) {
 func testBusUnfenced(t *testing.T, b cluster.Backend) {
 	ten := Unique("t")
 	c := subscribe(t, b.Bus, ten)
-	in := cluster.Event{Tenant: ten, Name: "presence", Target: "alice", Origin: "n1", Time: 123, Data: raw(`{"status":"dnd"}`)}
+	in := cluster.Event{Tenant: ten, Name: "presence", Target: "alice", Origin: "n1", From: "bob", Time: 123, Data: raw(`{"status":"dnd"}`)}
 	if err := b.Bus.Publish(Ctx(t), in); err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +257,7 @@ func testBusUnfenced(t *testing.T, b cluster.Backend) {
 		t.Fatal(err)
 	}
 	got := c.WaitN(t, 2)
-	if g := got[0]; g.Name != in.Name || g.Target != in.Target || g.Origin != in.Origin || g.Time != in.Time ||
+	if g := got[0]; g.Name != in.Name || g.Target != in.Target || g.Origin != in.Origin || g.From != in.From || g.Time != in.Time ||
 		string(g.Data) != string(in.Data) || g.Tenant != ten || g.Seq != 0 || g.Epoch != 0 {
 		t.Fatalf("got %+v, want %+v", g, in)
 	}
