@@ -3,6 +3,7 @@ package ownership
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -225,5 +226,52 @@ func TestOwnerKeepsOneUsersOrder(t *testing.T) {
 	close(h.release)
 	if r := result(t, "bob's call", hung); r.Status != 200 {
 		t.Fatalf("bob's call answered %+v", r)
+	}
+}
+
+// TestOwnerRequeuesUndoneCommands: the commands a term's end interrupts
+// (a call on the PBX) or leaves unstarted (a presence behind it in the
+// user's lane) are queued again for the next owner, in order.
+func TestOwnerRequeuesUndoneCommands(t *testing.T) {
+	mb := memory.New()
+	defer mb.Close()
+	b := mb.Cluster()
+	h := &heldPBX{fakePBX: &fakePBX{running: make(chan struct{}, 1)}, hold: func(cluster.Command) bool { return true },
+		release: make(chan struct{}), started: make(chan cluster.Command, 64)}
+	o := newOwner(t, b, "n1", h.fakePBX)
+	o.NewPBX = func() PBX { return h }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); o.Run(ctx) }()
+	waitUntil(t, "ownership", 5*time.Second, o.Owned)
+	c := call("alice", "201")
+	first := cluster.NewCommand("t", "bob", pbx.Presence{Exten: "202", Status: "dnd"})
+	second := cluster.NewCommand("t", "bob", pbx.Presence{Exten: "202", Status: "online"})
+	for _, cmd := range []cluster.Command{c, first, second} {
+		if err := b.Commands.Send(ctx, cmd); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.next(t, "a command")
+	h.next(t, "another command") // the call and bob's first presence hang
+	cancel()
+	<-done
+
+	var got []string
+	cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer ccancel()
+	_ = b.Commands.Consume(cctx, "t", "n2", func(_ context.Context, q cluster.Command) error {
+		got = append(got, q.User+":"+string(q.Args))
+		if len(got) == 3 {
+			ccancel()
+		}
+		return nil
+	})
+	want := map[string]bool{"alice:" + string(c.Args): true, "bob:" + string(first.Args): true, "bob:" + string(second.Args): true}
+	if len(got) != 3 || !want[got[0]] || !want[got[1]] || !want[got[2]] {
+		t.Fatalf("queued again %q, want the call and both presences", got)
+	}
+	if bobFirst, bobSecond := slices.Index(got, "bob:"+string(first.Args)), slices.Index(got, "bob:"+string(second.Args)); bobFirst > bobSecond {
+		t.Fatalf("bob's presences queued again out of order: %q", got)
 	}
 }
