@@ -395,7 +395,8 @@ func (o *Owner) renew(ctx context.Context, cancel context.CancelCauseFunc, lease
 // publishes the result. An expired command is answered, not carried out.
 // A command that panics fails alone (logged, counted, answered and
 // acknowledged like any failed command). A login or logout hook that finds
-// the PBX not ready is acknowledged and kept by the gate.
+// the PBX not ready is acknowledged and kept by the gate. An error means
+// the term ended (ctx) before it was done: the dispatcher queues it again.
 func (o *Owner) command(ctx context.Context, gate *readyGate, run func(context.Context, cluster.Command) (json.RawMessage, error), c cluster.Command) error {
 	data, err := o.carryOut(ctx, gate, run, c)
 	return o.answer(ctx, c, data, err)
@@ -412,7 +413,8 @@ func (o *Owner) answer(ctx context.Context, c cluster.Command, data json.RawMess
 	o.commandDone(c, err)
 	// A command that fails on the PBX is not retried forever: it is logged,
 	// counted, answered and acknowledged. Only a lost lease (ctx) leaves it
-	// queued, for the next owner to carry out and answer.
+	// to the next owner (queued again by the dispatcher) to carry out and
+	// answer.
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
