@@ -48,7 +48,7 @@ max_pending_commands_per_user: 4
 tenants:
   - id: t1
     ami: {address: %q, username: admin, secret: s3cret}
-    auth: {jwt_secret: "stack"}
+    auth: {jwt_secret: "stack-test-jwt-secret"}
     users_file: %s/users.json
     profiles_file: %s/profiles.json
 `, listen, metrics, ln.Addr().String(), stack, stack)
@@ -56,7 +56,7 @@ tenants:
 
 	tokens := map[string]string{}
 	for _, u := range []string{"alice", "bob"} {
-		tokens[u], _ = auth.SignJWT(u, "t1", []byte("stack"), time.Hour, time.Now())
+		tokens[u], _ = auth.SignJWT(u, "t1", []byte("stack-test-jwt-secret"), time.Hour, time.Now())
 	}
 	type answer struct {
 		user   string
