@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -491,4 +493,74 @@ func (w *afterWrite) Write(b []byte) (int, error) {
 	n, err := w.Conn.Write(b)
 	w.after()
 	return n, err
+}
+
+// TestConnActionsInFlightMatchedByActionID: several actions wait on one
+// connection at once (the owner carries out different users' commands
+// concurrently); the PBX answers them in reverse order, and each caller
+// gets its own answer. A quick action is answered while the others wait.
+func TestConnActionsInFlightMatchedByActionID(t *testing.T) {
+	const n = 8
+	client, pbx := net.Pipe()
+	c := newConn(client, slog.New(slog.DiscardHandler), &Hooks{})
+	go c.readLoop()
+	defer c.Close()
+	go func() {
+		fr := newFramer(pbx, maxMessageSize)
+		var ids, tags []string
+		pinged := false
+		for len(ids) < n || !pinged {
+			f, err := fr.next()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			m, _, _ := parseFrame(f)
+			id := field(m, "ActionID")
+			if field(m, "Action") == "Ping" {
+				pinged = true
+				_, _ = pbx.Write([]byte("Response: Success\r\nActionID: " + id + "\r\nPing: Pong\r\n\r\n"))
+				continue
+			}
+			_, _ = pbx.Write([]byte("Response: Success\r\nActionID: " + id + "\r\nMessage: Originate successfully queued\r\n\r\n"))
+			ids, tags = append(ids, id), append(tags, field(m, "Exten"))
+		}
+		for i := n - 1; i >= 0; i-- {
+			_, _ = pbx.Write([]byte("Event: OriginateResponse\r\nActionID: " + ids[i] + "\r\nResponse: Success\r\nExten: " + tags[i] + "\r\n\r\n"))
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			want := strconv.Itoa(200 + i)
+			a, err := action("Originate", "Channel", "PJSIP/201", "Exten", want, "Async", "true")
+			if err != nil {
+				errs <- err
+				return
+			}
+			r, err := c.ActionUntil(ctx, a, "OriginateResponse")
+			switch {
+			case err != nil:
+				errs <- err
+			case len(r.Items) != 1 || field(r.Items[0], "Exten") != want:
+				errs <- fmt.Errorf("originate %s got %v", want, r.Items)
+			default:
+				errs <- nil
+			}
+		}()
+	}
+	ping, err := action("Ping")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := c.Action(ctx, ping); err != nil || field(r.Message, "Ping") != "Pong" {
+		t.Fatalf("ping while originates wait: %v %v", r, err)
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
 }

@@ -46,6 +46,9 @@ type Metrics struct {
 	FenceRejects *prometheus.CounterVec
 	// Commands is ctiws_owner_commands_total{tenant,command,result}.
 	Commands *prometheus.CounterVec
+	// CommandsRunning is ctiws_owner_commands_running{tenant}: commands
+	// carried out at this moment (at most max_concurrent_commands).
+	CommandsRunning *prometheus.GaugeVec
 }
 
 // NewMetrics registers the ownership collectors on reg.
@@ -61,7 +64,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		FenceRejects: f.NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "fence_rejects_total",
 			Help: "Publishes refused because the lease was lost."}, []string{"tenant"}),
 		Commands: f.NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "owner_commands_total",
-			Help: "Commands carried out by the owner, by result."}, []string{"tenant", "command", "result"}),
+			Help: "Commands carried out by the owner, by result (busy: refused, too many pending of the user)."}, []string{"tenant", "command", "result"}),
+		CommandsRunning: f.NewGaugeVec(prometheus.GaugeOpts{Namespace: "ctiws", Name: "owner_commands_running",
+			Help: "Commands the owner is carrying out at this moment."}, []string{"tenant"}),
 	}
 }
 
@@ -73,6 +78,7 @@ func (m *Metrics) Forget(tenant string) {
 	m.Published.DeletePartialMatch(l)
 	m.FenceRejects.DeletePartialMatch(l)
 	m.Commands.DeletePartialMatch(l)
+	m.CommandsRunning.DeletePartialMatch(l)
 }
 
 // Owner competes for one tenant's lease and runs its PBX while holding it.
@@ -122,6 +128,15 @@ type Owner struct {
 	// Login and logout hooks are kept until it is ready instead (see
 	// readyGate).
 	ReadyWait time.Duration
+	// MaxPendingPerUser bounds the awaited commands (call control) of one
+	// user that the owner has accepted and not answered yet; the next one
+	// is refused with cluster.ErrCommandBusy (429). Zero means
+	// DefaultMaxPendingPerUser (max_pending_commands_per_user).
+	MaxPendingPerUser int
+	// MaxConcurrentCommands bounds the tenant's commands carried out at
+	// once on its PBX; zero means DefaultMaxConcurrentCommands
+	// (max_concurrent_commands).
+	MaxConcurrentCommands int
 
 	mu    sync.Mutex
 	lease *cluster.Lease
@@ -338,10 +353,12 @@ func (o *Owner) term(parent context.Context, lease cluster.Lease, sent time.Time
 	go func() {
 		defer wg.Done()
 		defer o.Panics.Recover(guard.Owner, o.Tenant, func(error) { contain() })
+		// The dispatcher's commands stop with the term; the undone ones
+		// are queued again before the lease is released.
+		d := newDispatcher(ctx, o, gate, run, func(error) { contain() })
+		defer d.handOver()
 		for ctx.Err() == nil {
-			err := o.Backend.Commands.Consume(ctx, o.Tenant, o.Node, func(cctx context.Context, c cluster.Command) error {
-				return o.command(cctx, gate, run, c)
-			})
+			err := o.Backend.Commands.Consume(ctx, o.Tenant, o.Node, d.dispatch)
 			if ctx.Err() == nil {
 				o.Log.Warn("command consumer ended; retrying", "tenant", o.Tenant, "err", err)
 				select {
@@ -378,9 +395,16 @@ func (o *Owner) renew(ctx context.Context, cancel context.CancelCauseFunc, lease
 // publishes the result. An expired command is answered, not carried out.
 // A command that panics fails alone (logged, counted, answered and
 // acknowledged like any failed command). A login or logout hook that finds
-// the PBX not ready is acknowledged and kept by the gate.
+// the PBX not ready is acknowledged and kept by the gate. An error means
+// the term ended (ctx) before it was done: the dispatcher queues it again.
 func (o *Owner) command(ctx context.Context, gate *readyGate, run func(context.Context, cluster.Command) (json.RawMessage, error), c cluster.Command) error {
 	data, err := o.carryOut(ctx, gate, run, c)
+	return o.answer(ctx, c, data, err)
+}
+
+// answer ends command c with its outcome (see command): it is logged,
+// counted and, when its sender waits, answered; nil means acknowledge it.
+func (o *Owner) answer(ctx context.Context, c cluster.Command, data json.RawMessage, err error) error {
 	if errors.Is(err, errDeferred) {
 		o.Log.Info("login hook kept until the PBX is ready", "tenant", o.Tenant, "command", c.Name, "user", c.User)
 		o.Metrics.Commands.WithLabelValues(o.Tenant, string(c.Name), "deferred").Inc()
@@ -389,7 +413,8 @@ func (o *Owner) command(ctx context.Context, gate *readyGate, run func(context.C
 	o.commandDone(c, err)
 	// A command that fails on the PBX is not retried forever: it is logged,
 	// counted, answered and acknowledged. Only a lost lease (ctx) leaves it
-	// queued, for the next owner to carry out and answer.
+	// to the next owner (queued again by the dispatcher) to carry out and
+	// answer.
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -406,7 +431,10 @@ func (o *Owner) command(ctx context.Context, gate *readyGate, run func(context.C
 // commandDone logs a failed command and counts the command by result.
 func (o *Owner) commandDone(c cluster.Command, err error) {
 	result := "ok"
-	if err != nil {
+	switch {
+	case errors.Is(err, cluster.ErrCommandBusy):
+		result = "busy" // counted, not logged: the REST node logs its 429
+	case err != nil:
 		result = "error"
 		o.Log.Warn("owner command failed", "tenant", o.Tenant, "command", c.Name, "user", c.User, "err", err)
 	}

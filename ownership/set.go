@@ -99,6 +99,9 @@ func (s *Set) newOwner(t *Tenant) *runningOwner {
 		Log:        s.opt.Logger,
 		Metrics:    s.metrics,
 		Panics:     s.opt.Panics,
+
+		MaxPendingPerUser:     s.opt.MaxPendingCommandsPerUser,
+		MaxConcurrentCommands: s.opt.MaxConcurrentCommands,
 	}
 	s.metrics.LeaseOwned.WithLabelValues(t.ID).Set(0)
 	return &runningOwner{o: o, tenant: cur, done: make(chan struct{})}

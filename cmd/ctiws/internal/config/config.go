@@ -106,6 +106,13 @@ type Config struct {
 	UserPresenceBurst int     `yaml:"user_presence_burst"`
 	MaxSocketsPerUser int     `yaml:"max_sockets_per_user"`
 
+	// MaxPendingCommandsPerUser bounds a user's call control requests
+	// that the PBX owner has accepted and not answered yet (429 beyond);
+	// MaxConcurrentCommands bounds a tenant's commands the owner carries
+	// out at once. The owner's own values apply.
+	MaxPendingCommandsPerUser int `yaml:"max_pending_commands_per_user"`
+	MaxConcurrentCommands     int `yaml:"max_concurrent_commands"`
+
 	// JWTMaxLifetime is the longest exp - iat of an accepted JWT.
 	JWTMaxLifetime time.Duration `yaml:"jwt_max_lifetime"`
 	// JWTClockSkew is how far in the future a JWT's iat and nbf may lie.
@@ -284,6 +291,9 @@ func Defaults() Config {
 		UserPresenceRate:     ws.DefaultUserPresenceRate,
 		UserPresenceBurst:    ws.DefaultUserPresenceBurst,
 		MaxSocketsPerUser:    ws.DefaultMaxSocketsPerUser,
+
+		MaxPendingCommandsPerUser: ownership.DefaultMaxPendingPerUser,
+		MaxConcurrentCommands:     ownership.DefaultMaxConcurrentCommands,
 
 		JWTMaxLifetime:           ws.DefaultJWTMaxLifetime,
 		JWTClockSkew:             ws.DefaultJWTClockSkew,
