@@ -211,7 +211,11 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	var metricsSrv *http.Server
 	if mln != nil {
 		// No write timeout: /debug/pprof/profile streams for its duration.
-		metricsSrv = newHTTPServer(metricsMux(reg, backend, srv, cfg.Pprof, cfg.MetricsPerTenant), httpLimitsOf(cfg), false)
+		mux := metricsMux(reg, backend, srv, cfg.Pprof, cfg.MetricsPerTenant)
+		if err := mountConsole(mux, cfg, backend, srv, log); err != nil {
+			log.Error("operator console not served", "err", err)
+		}
+		metricsSrv = newHTTPServer(mux, httpLimitsOf(cfg), false)
 		go func() { _ = metricsSrv.Serve(mln) }()
 	}
 	log.Info("ctiws node started", "version", version, "node", cfg.NodeID, "listen", ln.Addr().String(),
