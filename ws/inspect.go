@@ -1,6 +1,10 @@
 package ws
 
-import "slices"
+import (
+	"slices"
+	"strings"
+	"time"
+)
 
 // TenantIDs lists the tenants this node serves, sorted (for the operator
 // console).
@@ -12,4 +16,33 @@ func (s *Server) TenantIDs() []string {
 	}
 	slices.Sort(ids)
 	return ids
+}
+
+// SocketInfo is one logged-in socket of this node, as the operator console
+// shows it.
+type SocketInfo struct {
+	ID     string    `json:"id"`
+	User   string    `json:"user"`
+	UAType string    `json:"ua,omitempty"`
+	Since  time.Time `json:"since"`
+}
+
+// Sockets lists the logged-in sockets of a tenant on this node, by user
+// then login time (nil for a tenant not served).
+func (s *Server) Sockets(tenant string) []SocketInfo {
+	t := s.tenants.Load().byID[tenant]
+	if t == nil || t.sockets == nil {
+		return nil
+	}
+	var out []SocketInfo
+	t.sockets.each(func(c *conn, l *login) {
+		out = append(out, SocketInfo{ID: c.socketID, User: l.username, UAType: l.uaType, Since: l.at})
+	})
+	slices.SortFunc(out, func(a, b SocketInfo) int {
+		if a.User != b.User {
+			return strings.Compare(a.User, b.User)
+		}
+		return a.Since.Compare(b.Since)
+	})
+	return out
 }
