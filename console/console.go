@@ -95,6 +95,7 @@ func (c *Console) routes() {
 		http.Redirect(w, r, Prefix+"cluster", http.StatusSeeOther)
 	}))
 	m.HandleFunc("GET /console/cluster", c.authed(c.clusterPage))
+	m.HandleFunc("GET /console/tenants", c.authed(c.tenantsPage))
 	c.mux = m
 }
 

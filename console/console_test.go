@@ -41,9 +41,13 @@ func testConsole(t *testing.T, mod func(*Options)) (*Console, *httptest.Server) 
 	if err != nil {
 		t.Fatal(err)
 	}
+	return c, newServer(t, c)
+}
+
+func newServer(t *testing.T, c *Console) *httptest.Server {
 	srv := httptest.NewServer(c)
 	t.Cleanup(srv.Close)
-	return c, srv
+	return srv
 }
 
 // client is an HTTP client with a cookie jar that does not follow redirects.
@@ -282,29 +286,18 @@ func TestSessionKeyShared(t *testing.T) {
 	}
 }
 
-func TestClusterPage(t *testing.T) {
+func TestSecurityHeaders(t *testing.T) {
 	_, srv := testConsole(t, nil)
-	cl := client(t)
-	login(t, srv, cl, "admin")
-	resp, body := get(t, cl, srv.URL+"/console/cluster")
-	if resp.StatusCode != 200 {
-		t.Fatalf("status %d", resp.StatusCode)
-	}
-	for _, want := range []string{`data-tenant="t1"`, `data-tenant="t2"`, "unmasked", "Content-Security-Policy"} {
-		if want == "Content-Security-Policy" {
-			if resp.Header.Get(want) == "" {
-				t.Errorf("no %s header", want)
-			}
-			continue
-		}
-		if !strings.Contains(body, want) {
-			t.Errorf("page lacks %q", want)
+	resp, _ := get(t, client(t), srv.URL+"/console/login")
+	for h, want := range map[string]string{"X-Frame-Options": "DENY", "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"} {
+		if got := resp.Header.Get(h); got != want {
+			t.Errorf("%s: %q, want %q", h, got, want)
 		}
 	}
-	if strings.Index(body, `data-tenant="t1"`) > strings.Index(body, `data-tenant="t2"`) {
-		t.Errorf("tenants not sorted")
+	if !strings.Contains(resp.Header.Get("Content-Security-Policy"), "default-src 'self'") {
+		t.Errorf("CSP: %q", resp.Header.Get("Content-Security-Policy"))
 	}
-	if resp, _ := get(t, cl, srv.URL+"/console/assets/console.css"); resp.StatusCode != 200 {
+	if resp, _ := get(t, client(t), srv.URL+"/console/assets/console.css"); resp.StatusCode != 200 {
 		t.Errorf("asset: %d", resp.StatusCode)
 	}
 }

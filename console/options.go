@@ -7,6 +7,7 @@ import (
 
 	"github.com/ctiws/ctiws/cluster"
 	"github.com/ctiws/ctiws/ws/auth"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Defaults of Options.
@@ -46,6 +47,14 @@ type Options struct {
 	Backend cluster.Backend
 	// Tenants lists the tenants this node serves.
 	Tenants func() []string
+	// Sockets lists a tenant's logged-in sockets on this node.
+	Sockets func(tenant string) []Socket
+	// Gatherer is the node's metrics registry, read for the status record
+	// (CPU, RSS, goroutines, leases, AMI links).
+	Gatherer prometheus.Gatherer
+	// Store names the shared store's topology ("memory", "redis",
+	// "redis sentinel", "redis cluster"); Schema its schema version.
+	Store, Schema string
 	// Draining reports whether this node is draining.
 	Draining func() bool
 	// Logger logs logins and actions (slog.Default when nil).
@@ -78,6 +87,9 @@ func (o *Options) init() {
 	}
 	if o.Tenants == nil {
 		o.Tenants = func() []string { return nil }
+	}
+	if o.Sockets == nil {
+		o.Sockets = func(string) []Socket { return nil }
 	}
 	if o.Draining == nil {
 		o.Draining = func() bool { return false }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -31,8 +32,11 @@ func TestConsoleMounted(t *testing.T) {
 			backend := memory.New().Cluster()
 			srv := ws.New(ws.Options{NodeID: "n1", Backend: backend})
 			log := slog.New(slog.DiscardHandler)
-			mux := metricsMux(prometheus.NewRegistry(), backend, srv, false, true)
-			if err := mountConsole(mux, &cfg, backend, srv, log); err != nil {
+			reg := prometheus.NewRegistry()
+			mux := metricsMux(reg, backend, srv, false, true)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if err := mountConsole(ctx, mux, &cfg, backend, srv, reg, log); err != nil {
 				t.Fatal(err)
 			}
 			w := httptest.NewRecorder()
@@ -41,5 +45,18 @@ func TestConsoleMounted(t *testing.T) {
 				t.Fatalf("GET /console/login: %d, want %d", w.Code, tc.want)
 			}
 		})
+	}
+}
+
+func TestStoreTopology(t *testing.T) {
+	for url, want := range map[string]string{
+		"":                          "in memory (one node)",
+		"redis://r:6379/0":          "redis (redis)",
+		"rediss+sentinel://s:26379": "redis sentinel (rediss+sentinel)",
+		"redis+cluster://a:1,b:2":   "redis cluster (redis+cluster)",
+	} {
+		if got := storeTopology(url); got != want {
+			t.Errorf("storeTopology(%q) = %q, want %q", url, got, want)
+		}
 	}
 }

@@ -212,7 +212,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if mln != nil {
 		// No write timeout: /debug/pprof/profile streams for its duration.
 		mux := metricsMux(reg, backend, srv, cfg.Pprof, cfg.MetricsPerTenant)
-		if err := mountConsole(mux, cfg, backend, srv, log); err != nil {
+		if err := mountConsole(runCtx, mux, cfg, backend, srv, reg, log); err != nil {
 			log.Error("operator console not served", "err", err)
 		}
 		metricsSrv = newHTTPServer(mux, httpLimitsOf(cfg), false)
