@@ -96,6 +96,8 @@ func (c *Console) routes() {
 	}))
 	m.HandleFunc("GET /console/cluster", c.authed(c.clusterPage))
 	m.HandleFunc("GET /console/tenants", c.authed(c.tenantsPage))
+	m.HandleFunc("GET /console/tenant/{id}", c.authed(c.tenantPage))
+	m.HandleFunc("GET /console/tenant/{id}/events", c.authed(c.tenantEvents))
 	c.mux = m
 }
 
@@ -167,6 +169,12 @@ func timeout(r *http.Request) (context.Context, context.CancelFunc) {
 }
 
 var funcs = template.FuncMap{
+	"unix": func(sec int64) string {
+		if sec == 0 {
+			return "—"
+		}
+		return time.Unix(sec, 0).UTC().Format("15:04:05 UTC")
+	},
 	"ago": func(t time.Time) string {
 		if t.IsZero() {
 			return "—"

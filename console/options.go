@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ctiws/ctiws/cluster"
+	"github.com/ctiws/ctiws/directory"
 	"github.com/ctiws/ctiws/ws/auth"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -47,6 +48,8 @@ type Options struct {
 	Backend cluster.Backend
 	// Tenants lists the tenants this node serves.
 	Tenants func() []string
+	// Directory returns a served tenant's users and privacy string.
+	Directory func(tenant string) (*directory.Directory, string, bool)
 	// Sockets lists a tenant's logged-in sockets on this node.
 	Sockets func(tenant string) []Socket
 	// Gatherer is the node's metrics registry, read for the status record
@@ -87,6 +90,9 @@ func (o *Options) init() {
 	}
 	if o.Tenants == nil {
 		o.Tenants = func() []string { return nil }
+	}
+	if o.Directory == nil {
+		o.Directory = func(string) (*directory.Directory, string, bool) { return nil, "", false }
 	}
 	if o.Sockets == nil {
 		o.Sockets = func(string) []Socket { return nil }

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/ctiws/ctiws/directory"
 )
 
 // TenantIDs lists the tenants this node serves, sorted (for the operator
@@ -45,4 +47,15 @@ func (s *Server) Sockets(tenant string) []SocketInfo {
 		return a.Since.Compare(b.Since)
 	})
 	return out
+}
+
+// TenantDirectory returns a served tenant's users and its privacy string
+// (empty: no masking), for the operator console.
+func (s *Server) TenantDirectory(tenant string) (*directory.Directory, string, bool) {
+	t := s.tenants.Load().byID[tenant]
+	if t == nil {
+		return nil, "", false
+	}
+	cfg := t.Config()
+	return cfg.Directory, cfg.Privacy, true
 }

@@ -49,6 +49,7 @@ func mountConsole(ctx context.Context, mux *http.ServeMux, cfg *config.Config, b
 		Version:          version,
 		Backend:          backend,
 		Tenants:          srv.TenantIDs,
+		Directory:        srv.TenantDirectory,
 		Sockets:          func(tenant string) []console.Socket { return consoleSockets(srv.Sockets(tenant)) },
 		Gatherer:         reg,
 		Store:            storeTopology(cfg.RedisURL),
