@@ -98,6 +98,9 @@ func (c *Console) routes() {
 	m.HandleFunc("GET /console/tenants", c.authed(c.tenantsPage))
 	m.HandleFunc("GET /console/tenant/{id}", c.authed(c.tenantPage))
 	m.HandleFunc("GET /console/tenant/{id}/events", c.authed(c.tenantEvents))
+	m.HandleFunc("GET /console/trace/{tenant}/{$}", c.authed(c.tracePage))
+	m.HandleFunc("GET /console/trace/{tenant}/{user}", c.authed(c.tracePage))
+	m.HandleFunc("GET /console/trace/{tenant}/{user}/events", c.authed(c.traceEvents))
 	c.mux = m
 }
 

@@ -50,6 +50,8 @@ type Options struct {
 	Tenants func() []string
 	// Directory returns a served tenant's users and privacy string.
 	Directory func(tenant string) (*directory.Directory, string, bool)
+	// Trace traces a user's frames on this node (nil: no tracing).
+	Trace TraceFunc
 	// Sockets lists a tenant's logged-in sockets on this node.
 	Sockets func(tenant string) []Socket
 	// Gatherer is the node's metrics registry, read for the status record

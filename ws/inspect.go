@@ -38,6 +38,9 @@ func (s *Server) Sockets(tenant string) []SocketInfo {
 	}
 	var out []SocketInfo
 	t.sockets.each(func(c *conn, l *login) {
+		if c.trace != nil {
+			return
+		}
 		out = append(out, SocketInfo{ID: c.socketID, User: l.username, UAType: l.uaType, Since: l.at})
 	})
 	slices.SortFunc(out, func(a, b SocketInfo) int {

@@ -3,6 +3,8 @@ package ws
 import (
 	"errors"
 
+	"github.com/ctiws/ctiws/cluster"
+
 	"github.com/ctiws/ctiws/ws/eio"
 )
 
@@ -11,6 +13,15 @@ import (
 // The socket's writer is woken when the batch ends (see socket).
 func (r *router) queue(c *conn, frame []byte, key string) {
 	if c.closed.Load() {
+		return
+	}
+	if c.trace != nil {
+		var cause *cluster.Event
+		if r.inRoute {
+			ev := r.routing
+			cause = &ev
+		}
+		c.trace(TracedFrame{Frame: frame, Cause: cause})
 		return
 	}
 	if r.deliverEveryState {

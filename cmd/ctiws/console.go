@@ -50,12 +50,15 @@ func mountConsole(ctx context.Context, mux *http.ServeMux, cfg *config.Config, b
 		Backend:          backend,
 		Tenants:          srv.TenantIDs,
 		Directory:        srv.TenantDirectory,
-		Sockets:          func(tenant string) []console.Socket { return consoleSockets(srv.Sockets(tenant)) },
-		Gatherer:         reg,
-		Store:            storeTopology(cfg.RedisURL),
-		Schema:           schemaOf(cfg.RedisURL),
-		Draining:         srv.Draining,
-		Logger:           log,
+		Trace: func(ctx context.Context, tenant, user string, masked bool, fn func([]byte, *cluster.Event)) error {
+			return srv.Trace(ctx, tenant, user, masked, func(f ws.TracedFrame) { fn(f.Frame, f.Cause) })
+		},
+		Sockets:  func(tenant string) []console.Socket { return consoleSockets(srv.Sockets(tenant)) },
+		Gatherer: reg,
+		Store:    storeTopology(cfg.RedisURL),
+		Schema:   schemaOf(cfg.RedisURL),
+		Draining: srv.Draining,
+		Logger:   log,
 	})
 	if err != nil {
 		return err
