@@ -293,7 +293,17 @@ type Console interface {
 	Audit(ctx context.Context, entry json.RawMessage, max int) error
 	// AuditLog returns the newest n entries, newest first.
 	AuditLog(ctx context.Context, n int) ([]json.RawMessage, error)
+	// Request queues an action for node (e.g. drain); the node takes it
+	// with TakeRequests. A request no node takes within RequestTTL is
+	// dropped.
+	Request(ctx context.Context, node string, req json.RawMessage) error
+	// TakeRequests returns and removes node's queued requests, oldest
+	// first; each is taken once.
+	TakeRequests(ctx context.Context, node string) ([]json.RawMessage, error)
 }
+
+// RequestTTL is how long a console request waits for its node.
+const RequestTTL = time.Minute
 
 // Backend bundles the implementations a node runs with.
 type Backend struct {

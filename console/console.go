@@ -98,6 +98,8 @@ func (c *Console) routes() {
 	m.HandleFunc("GET /console/tenants", c.authed(c.tenantsPage))
 	m.HandleFunc("GET /console/tenant/{id}", c.authed(c.tenantPage))
 	m.HandleFunc("GET /console/tenant/{id}/events", c.authed(c.tenantEvents))
+	m.HandleFunc("POST /console/action/{action}", c.authed(c.action))
+	m.HandleFunc("GET /console/audit", c.authed(c.auditPage))
 	m.HandleFunc("GET /console/trace/{tenant}/{$}", c.authed(c.tracePage))
 	m.HandleFunc("GET /console/trace/{tenant}/{user}", c.authed(c.tracePage))
 	m.HandleFunc("GET /console/trace/{tenant}/{user}/events", c.authed(c.traceEvents))

@@ -18,6 +18,7 @@ const (
 	DefaultAddrFailures = 20
 	DefaultBackoffBase  = time.Second
 	DefaultBackoffMax   = 15 * time.Minute
+	DefaultAuditMax     = 1000
 )
 
 // Options configure a Console. Users is required; the rest has defaults.
@@ -50,6 +51,10 @@ type Options struct {
 	Tenants func() []string
 	// Directory returns a served tenant's users and privacy string.
 	Directory func(tenant string) (*directory.Directory, string, bool)
+	// Actions are what this node does on the console's requests.
+	Actions NodeActions
+	// AuditMax caps the audit log in the store (DefaultAuditMax).
+	AuditMax int
 	// Trace traces a user's frames on this node (nil: no tracing).
 	Trace TraceFunc
 	// Sockets lists a tenant's logged-in sockets on this node.
@@ -83,6 +88,9 @@ func (o *Options) init() {
 	}
 	if o.BackoffMax < o.BackoffBase {
 		o.BackoffMax = max(DefaultBackoffMax, o.BackoffBase)
+	}
+	if o.AuditMax <= 0 {
+		o.AuditMax = DefaultAuditMax
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

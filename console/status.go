@@ -81,6 +81,9 @@ func (c *Console) Report(ctx context.Context) {
 		if err := r.report(ctx); err != nil && ctx.Err() == nil {
 			c.log.Warn("console status not written", "err", err)
 		}
+		if c.opt.Backend.Console != nil {
+			c.serveRequests(ctx)
+		}
 		select {
 		case <-ctx.Done():
 			return

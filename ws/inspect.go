@@ -62,3 +62,22 @@ func (s *Server) TenantDirectory(tenant string) (*directory.Directory, string, b
 	cfg := t.Config()
 	return cfg.Directory, cfg.Privacy, true
 }
+
+// reasonConsole closes the sockets an operator disconnected from the
+// console.
+const reasonConsole = "console"
+
+// DisconnectUser closes this node's sockets of a tenant's user without a
+// Socket.IO disconnect, so the clients reconnect (and log in again if
+// their token is still valid). It returns how many it closed.
+func (s *Server) DisconnectUser(tenant, user string) int {
+	user = strings.ToLower(user)
+	n := 0
+	for _, c := range s.snapshotConns() {
+		if l := c.currentLogin(); c.tenant != nil && c.tenant.ID == tenant && l != nil && l.username == user {
+			c.closeTransport(reasonConsole)
+			n++
+		}
+	}
+	return n
+}

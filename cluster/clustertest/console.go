@@ -13,6 +13,7 @@ func consoleCases() []Case {
 	return []Case{
 		{"console/status", testConsoleStatus},
 		{"console/audit", testConsoleAudit},
+		{"console/requests", testConsoleRequests},
 	}
 }
 
@@ -75,5 +76,37 @@ func testConsoleAudit(t *testing.T, b cluster.Backend) {
 	}
 	if two, _ := c.AuditLog(Ctx(t), 2); len(two) != 2 || string(two[0]) != string(got[0]) {
 		t.Fatalf("AuditLog(2): %s", two)
+	}
+}
+
+// testConsoleRequests: a node takes its own requests, in order, once.
+func testConsoleRequests(t *testing.T, b cluster.Backend) {
+	c := b.Console
+	n1, n2 := Unique("n"), Unique("n")
+	for _, r := range []struct{ node, req string }{{n1, `"a"`}, {n2, `"x"`}, {n1, `"b"`}} {
+		if err := c.Request(Ctx(t), r.node, json.RawMessage(r.req)); err != nil {
+			t.Fatalf("Request: %v", err)
+		}
+	}
+	take := func(node string) string {
+		t.Helper()
+		got, err := c.TakeRequests(Ctx(t), node)
+		if err != nil {
+			t.Fatalf("TakeRequests: %v", err)
+		}
+		var s []string
+		for _, r := range got {
+			s = append(s, string(r))
+		}
+		return fmt.Sprint(s)
+	}
+	if got := take(n1); got != `["a" "b"]` {
+		t.Fatalf("n1 took %s", got)
+	}
+	if got := take(n1); got != "[]" {
+		t.Fatalf("n1 took %s again", got)
+	}
+	if got := take(n2); got != `["x"]` {
+		t.Fatalf("n2 took %s", got)
 	}
 }

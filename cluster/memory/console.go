@@ -6,6 +6,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/ctiws/ctiws/cluster"
 )
 
 // console is the memory twin of the console's records
@@ -15,6 +17,12 @@ type console struct {
 	mu    sync.Mutex
 	stats map[string]statusRecord
 	audit []json.RawMessage // oldest first
+	reqs  map[string][]request
+}
+
+type request struct {
+	data     json.RawMessage
+	deadline time.Time
 }
 
 type statusRecord struct {
@@ -23,7 +31,7 @@ type statusRecord struct {
 }
 
 func newConsole(now func() time.Time) *console {
-	return &console{now: now, stats: map[string]statusRecord{}}
+	return &console{now: now, stats: map[string]statusRecord{}, reqs: map[string][]request{}}
 }
 
 // PutStatus stores node's status record for ttl.
@@ -73,5 +81,28 @@ func (c *console) AuditLog(_ context.Context, n int) ([]json.RawMessage, error) 
 	for i := len(c.audit) - 1; i >= 0 && len(out) < n; i-- {
 		out = append(out, slices.Clone(c.audit[i]))
 	}
+	return out, nil
+}
+
+// Request queues a request for node.
+func (c *console) Request(_ context.Context, node string, req json.RawMessage) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.reqs[node] = append(c.reqs[node], request{data: slices.Clone(req), deadline: c.now().Add(cluster.RequestTTL)})
+	return nil
+}
+
+// TakeRequests returns and removes node's live requests.
+func (c *console) TakeRequests(_ context.Context, node string) ([]json.RawMessage, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	var out []json.RawMessage
+	for _, r := range c.reqs[node] {
+		if !expired(r.deadline, now) {
+			out = append(out, r.data)
+		}
+	}
+	delete(c.reqs, node)
 	return out, nil
 }

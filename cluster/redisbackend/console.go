@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ctiws/ctiws/cluster"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -48,6 +49,9 @@ for i = 1, #all, 2 do
 end
 return out
 `)
+
+// consoleRequestKey is the list of console requests queued for node.
+func consoleRequestKey(node string) string { return keyPrefix + "console:req:" + node }
 
 type console struct{ b *Backend }
 
@@ -100,6 +104,40 @@ func (c console) AuditLog(ctx context.Context, n int) ([]json.RawMessage, error)
 	out := make([]json.RawMessage, 0, len(vals))
 	for i := len(vals) - 1; i >= 0; i-- {
 		out = append(out, json.RawMessage(vals[i]))
+	}
+	return out, nil
+}
+
+// Request queues a request for node; the list expires RequestTTL after
+// the last request.
+func (c console) Request(ctx context.Context, node string, req json.RawMessage) error {
+	key := consoleRequestKey(node)
+	_, err := c.b.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.RPush(ctx, key, []byte(req))
+		p.PExpire(ctx, key, cluster.RequestTTL)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("redis backend: request for %s: %w", node, err)
+	}
+	return nil
+}
+
+// TakeRequests reads and deletes node's requests in one transaction.
+func (c console) TakeRequests(ctx context.Context, node string) ([]json.RawMessage, error) {
+	key := consoleRequestKey(node)
+	var rng *redis.StringSliceCmd
+	_, err := c.b.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		rng = p.LRange(ctx, key, 0, -1)
+		p.Del(ctx, key)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("redis backend: requests of %s: %w", node, err)
+	}
+	var out []json.RawMessage
+	for _, v := range rng.Val() {
+		out = append(out, json.RawMessage(v))
 	}
 	return out, nil
 }

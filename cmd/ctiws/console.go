@@ -22,7 +22,8 @@ import (
 // console").
 // Once mounted, it writes this node's status record to the store until ctx
 // ends.
-func mountConsole(ctx context.Context, mux *http.ServeMux, cfg *config.Config, backend cluster.Backend, srv *ws.Server, reg prometheus.Gatherer, log *slog.Logger) error {
+// drain drains this node when an operator asks.
+func mountConsole(ctx context.Context, mux *http.ServeMux, cfg *config.Config, backend cluster.Backend, srv *ws.Server, reg prometheus.Gatherer, drain func(), log *slog.Logger) error {
 	cc := cfg.Console
 	if !cc.Enabled() {
 		return nil
@@ -50,6 +51,8 @@ func mountConsole(ctx context.Context, mux *http.ServeMux, cfg *config.Config, b
 		Backend:          backend,
 		Tenants:          srv.TenantIDs,
 		Directory:        srv.TenantDirectory,
+		Actions:          console.NodeActions{Drain: drain, Disconnect: srv.DisconnectUser},
+		AuditMax:         cc.AuditMax,
 		Trace: func(ctx context.Context, tenant, user string, masked bool, fn func([]byte, *cluster.Event)) error {
 			return srv.Trace(ctx, tenant, user, masked, func(f ws.TracedFrame) { fn(f.Frame, f.Cause) })
 		},
