@@ -8,15 +8,26 @@
     var d = t ? new Date(t) : new Date();
     return two(d.getHours()) + ":" + two(d.getMinutes()) + ":" + two(d.getSeconds());
   }
-  function line(ev) {
-    var parts = [clock(ev.time)];
-    if (ev.dropped) parts.push("(" + ev.dropped + " dropped)");
-    if (ev.cause) parts.push("AMI " + ev.cause);
-    if (ev.socket) parts.push("→ " + ev.socket);
-    parts.push(ev.name);
+  // fill writes one event into li: for a traced frame, its cause beside
+  // the frame as the client gets it; else the event with its data.
+  function fill(li, ev) {
+    var head = clock(ev.time) + (ev.dropped ? "  (" + ev.dropped + " dropped)" : "");
+    if (ev.kind === "frame") {
+      var cause = document.createElement("span");
+      cause.className = "cause";
+      cause.textContent = head + "  " + (ev.cause ? "← " + ev.cause : "(no bus event)");
+      var frame = document.createElement("span");
+      frame.className = "data";
+      frame.textContent = ev.data;
+      li.appendChild(cause);
+      li.appendChild(frame);
+      return;
+    }
+    var parts = [head, ev.name];
     if (ev.key) parts.push(ev.key);
+    if (ev.seq) parts.push("#" + ev.seq);
     if (ev.data !== undefined) parts.push(JSON.stringify(ev.data));
-    return parts.join("  ");
+    li.textContent = parts.join("  ");
   }
   document.querySelectorAll("[data-live]").forEach(function (list) {
     var src = new EventSource(list.getAttribute("data-live"));
@@ -27,7 +38,7 @@
       if (first) { list.textContent = ""; first = false; }
       var li = document.createElement("li");
       li.className = ev.kind || "event";
-      li.textContent = line(ev);
+      fill(li, ev);
       list.insertBefore(li, list.firstChild);
       while (list.childNodes.length > 300) list.removeChild(list.lastChild);
     };
