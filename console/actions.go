@@ -15,6 +15,8 @@ const (
 	ActDrain      = "drain"
 	ActDisconnect = "disconnect"
 	ActRevoke     = "revoke"
+	// ActTrace is audited when a trace starts (it is no POST).
+	ActTrace = "trace"
 )
 
 // auditShown is how many audit entries the audit page shows.

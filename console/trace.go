@@ -71,8 +71,18 @@ func (c *Console) traceEvents(w http.ResponseWriter, r *http.Request, ss session
 		return
 	}
 	masked := !c.unmasked[ss.User]
-	c.log.Info("console trace", "user", ss.User, "tenant", tenant, "traced", user, "masked", masked,
-		"from", clientAddr(r, c.opt.TrustedProxies))
+	// Seeing a user's frames is an action of its own: audited.
+	e := AuditEntry{Time: c.opt.Now().UTC(), User: ss.User, From: clientAddr(r, c.opt.TrustedProxies), Node: c.opt.Node,
+		Action: ActTrace, Target: tenant + "/" + strings.ToLower(user), Result: "started, numbers unmasked"}
+	if masked {
+		e.Result = "started, numbers masked"
+	}
+	c.log.Info("console trace", "user", e.User, "from", e.From, "target", e.Target, "result", e.Result)
+	actx, cancel := timeout(r)
+	if err := c.audit(actx, e); err != nil {
+		c.log.Error("console audit entry not stored", "err", err, "action", e.Action, "target", e.Target)
+	}
+	cancel()
 	c.stream(w, r, func(ctx context.Context, send func(any)) error {
 		ch := make(chan traceLine, liveBuffer)
 		var dropped atomic.Int64

@@ -16,9 +16,10 @@ import (
 // for that user with their cause, masked for a console user without the
 // unmasked right.
 func TestTraceStream(t *testing.T) {
-	_, _, dir := tenantFixture(t)
+	b, _, dir := tenantFixture(t)
 	asked := make(chan bool, 4)
 	_, srv := testConsole(t, func(o *Options) {
+		o.Backend = b
 		o.Directory = func(id string) (*directory.Directory, string, bool) { return dir, "xxx", id == "t1" }
 		o.Trace = func(ctx context.Context, tenant, user string, masked bool, fn func([]byte, *cluster.Event)) error {
 			asked <- masked
@@ -68,5 +69,11 @@ func TestTraceStream(t *testing.T) {
 			}
 			t.Fatalf("stream ended: %v", sc.Err())
 		})
+	}
+	// Both traces are in the audit log, with what their viewer saw.
+	log, err := b.Console.AuditLog(context.Background(), 10)
+	if err != nil || len(log) != 2 || !strings.Contains(string(log[0]), `"user":"eve"`) || !strings.Contains(string(log[0]), "numbers masked") ||
+		!strings.Contains(string(log[1]), `"action":"trace","target":"t1/alice","result":"started, numbers unmasked"`) {
+		t.Fatalf("audit log %s (%v)", log, err)
 	}
 }
