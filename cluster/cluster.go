@@ -333,6 +333,32 @@ type Commands interface {
 	Await(ctx context.Context, tenant, id string) (CommandResult, error)
 }
 
+// Console keeps what the operator console shows of the whole cluster:
+// each node's status record and the audit log of console actions. Both
+// are opaque JSON; their types are the console's.
+type Console interface {
+	// PutStatus stores node's status record until ttl has passed (a
+	// node rewrites it every few seconds while it lives).
+	PutStatus(ctx context.Context, node string, status json.RawMessage, ttl time.Duration) error
+	// Statuses returns the status records that have not expired, by node.
+	// It reads one place, whatever the number of nodes.
+	Statuses(ctx context.Context) (map[string]json.RawMessage, error)
+	// Audit appends an entry to the audit log and keeps its newest max.
+	Audit(ctx context.Context, entry json.RawMessage, max int) error
+	// AuditLog returns the newest n entries, newest first.
+	AuditLog(ctx context.Context, n int) ([]json.RawMessage, error)
+	// Request queues an action for node (e.g. drain); the node takes it
+	// with TakeRequests. A request no node takes within RequestTTL is
+	// dropped.
+	Request(ctx context.Context, node string, req json.RawMessage) error
+	// TakeRequests returns and removes node's queued requests, oldest
+	// first; each is taken once.
+	TakeRequests(ctx context.Context, node string) ([]json.RawMessage, error)
+}
+
+// RequestTTL is how long a console request waits for its node.
+const RequestTTL = time.Minute
+
 // Backend bundles the implementations a node runs with.
 type Backend struct {
 	Tokens    Tokens
@@ -340,6 +366,7 @@ type Backend struct {
 	Ownership Ownership
 	Bus       Bus
 	Commands  Commands
+	Console   Console
 	// Ready reports whether the backend is reachable (nil) or why not.
 	Ready func(ctx context.Context) error
 	// Close releases the backend's connections.

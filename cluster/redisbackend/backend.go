@@ -125,6 +125,7 @@ func (b *Backend) Cluster() cluster.Backend {
 		Ownership: ownership{b},
 		Bus:       bus{b},
 		Commands:  commands{b},
+		Console:   console{b},
 		Ready:     b.Ready,
 		Close:     b.Close,
 	}

@@ -139,6 +139,9 @@ type Config struct {
 	BcryptPerAddress int `yaml:"bcrypt_per_address"`
 	BcryptPerUser    int `yaml:"bcrypt_per_user"`
 
+	// Console is the operator console on metrics_listen (off unless set).
+	Console Console `yaml:"console"`
+
 	Tenants []Tenant `yaml:"tenants"`
 	// TenantsDir is a folder with one sub-folder per tenant (its
 	// tenant.yaml, a tenant entry, plus the files it names, relative to
@@ -677,6 +680,9 @@ func (c *Config) validate() error {
 	if err := c.validateLimits(); err != nil {
 		return err
 	}
+	if err := c.validateConsole(); err != nil {
+		return err
+	}
 	if err := c.validateSecurity(); err != nil {
 		return err
 	}
@@ -801,6 +807,9 @@ func (c *Config) loadFiles(dir string) error {
 		return filepath.Join(dir, p)
 	}
 	if err := c.loadRedisFiles(abs); err != nil {
+		return &Error{File: c.Path, Err: err}
+	}
+	if err := c.loadConsole(abs); err != nil {
 		return &Error{File: c.Path, Err: err}
 	}
 	for i := range c.Tenants {
