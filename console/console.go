@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ctiws/ctiws/internal/backoff"
 )
 
 // Prefix is where the console is mounted on the internal listener.
@@ -29,7 +31,7 @@ var assetFS embed.FS
 type Console struct {
 	opt      Options
 	sess     sessions
-	throttle *throttle
+	throttle *backoff.Table
 	pages    map[string]*template.Template
 	mux      *http.ServeMux
 	unmasked map[string]bool
@@ -46,7 +48,7 @@ func New(opt Options) (*Console, error) {
 	c := &Console{
 		opt:      opt,
 		sess:     newSessions(opt.SessionKey, opt.SessionTTL),
-		throttle: newThrottle(opt.BackoffBase, opt.BackoffMax),
+		throttle: backoff.New(opt.BackoffBase, opt.BackoffMax),
 		pages:    map[string]*template.Template{},
 		unmasked: map[string]bool{},
 		log:      opt.Logger.With("component", "console"),

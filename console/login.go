@@ -32,7 +32,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	uk, ak := "u:"+user, "a:"+addr
-	if d := max(c.throttle.wait(uk, now), c.throttle.wait(ak, now)); d > 0 {
+	if d := max(c.throttle.Wait(uk, now), c.throttle.Wait(ak, now)); d > 0 {
 		secs := int((d + time.Second - 1) / time.Second)
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		c.log.Warn("console login throttled", "user", user, "from", addr)
@@ -41,13 +41,13 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !c.opt.Users.Check(user, pass) {
-		c.throttle.fail(uk, c.opt.FreeFailures, now)
-		c.throttle.fail(ak, c.opt.AddrFreeFailures, now)
+		c.throttle.Fail(uk, c.opt.FreeFailures, now)
+		c.throttle.Fail(ak, c.opt.AddrFreeFailures, now)
 		c.log.Warn("console login failed", "user", user, "from", addr)
 		c.render(w, "login", http.StatusUnauthorized, page{Title: "Log in", Error: "Wrong user or password."})
 		return
 	}
-	c.throttle.reset(uk)
+	c.throttle.Reset(uk)
 	ss, v := c.sess.issue(user, now)
 	http.SetCookie(w, c.sess.cookie(v, ss.Expires, overTLS(r, c.opt.TrustedProxies)))
 	c.log.Info("console login", "user", user, "from", addr)
