@@ -7,57 +7,24 @@ package main
 // refused 429.
 
 import (
-	"context"
-	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ctiws/ctiws/ami/sim"
-	"github.com/ctiws/ctiws/ws/auth"
 )
 
 func TestCallControlUsersDoNotWaitOnEachOther(t *testing.T) {
 	scfg := sim.DefaultConfig()
-	scfg.Username, scfg.Secret = "admin", "s3cret"
 	scfg.CallsPerSecond = 0
 	scfg.AvgRingTime = 400 * time.Millisecond
 	scfg.AvgCallDuration = 10 * time.Minute
 	scfg.Unanswered = []string{"201"} // alice's phone
-	s := sim.New(scfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { _ = s.Serve(ctx, ln) }()
-	defer s.Close()
-
-	stack, _ := filepath.Abs(filepath.Join("testdata", "stack"))
-	listen, metrics := freeAddr(t), freeAddr(t)
-	cfg := fmt.Sprintf(`listen: %q
-metrics_listen: %q
-drain_timeout: 1s
-max_pending_commands_per_user: 4
-tenants:
-  - id: t1
-    ami: {address: %q, username: admin, secret: s3cret}
-    auth: {jwt_secret: "stack-test-jwt-secret"}
-    users_file: %s/users.json
-    profiles_file: %s/profiles.json
-`, listen, metrics, ln.Addr().String(), stack, stack)
-	defer serveInProcess(t, ctx, cfg)()
-
-	tokens := map[string]string{}
-	for _, u := range []string{"alice", "bob"} {
-		tokens[u], _ = auth.SignJWT(u, "t1", []byte("stack-test-jwt-secret"), time.Hour, time.Now())
-	}
+	lab := startSimStack(t, scfg, simStackOptions{Extra: "max_pending_commands_per_user: 4"})
+	ctx, listen := lab.ctx, lab.listen
+	tokens := map[string]string{"alice": lab.token("alice"), "bob": lab.token("bob")}
 	type answer struct {
 		user   string
 		status int
