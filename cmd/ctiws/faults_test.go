@@ -97,6 +97,18 @@ func TestClusterNetworkFaults(t *testing.T) {
 			heal: func(*faultproxy.Proxy) {},
 			dur:  8 * time.Second, keeps: true, recover: 10 * time.Second,
 		},
+		{
+			// The owner's AMI session goes silent (no FIN, no RST): its
+			// keepalive, a Ping every 10 s (ami.DefaultPingInterval) that
+			// must be answered within the next 10 s, sees it within 20 s;
+			// the lease stays (Redis is fine), the node reconnects and
+			// the session waiting for its banner goes on once it heals.
+			name: "ami blackhole", ami: true,
+			fault: func(p *faultproxy.Proxy, _ time.Time) { p.SetBlackhole(true) },
+			heal:  func(p *faultproxy.Proxy) { p.SetBlackhole(false) },
+			dur:   22 * time.Second, keeps: true, amiLost: 21 * time.Second,
+			recover: 15 * time.Second,
+		},
 	}
 	for _, fc := range cases {
 		t.Run(strings.ReplaceAll(fc.name, " ", "_"), func(t *testing.T) { runFault(t, fc) })
@@ -254,11 +266,18 @@ func runFault(t *testing.T, fc faultCase) {
 	}
 	sessions := sampleSessions(c.sim)
 	start := time.Now()
+	// What an operator's probes see in the middle of the fault
+	// (docs/operations.md, "Network faults").
+	readyMid := make(chan string, 1)
+	go func() {
+		time.Sleep(fc.dur / 2)
+		readyMid <- fmt.Sprintf("%s ready %v, %s ready %v", owner.name, owner.ready(), other.name, other.ready())
+	}()
 	fc.fault(p, start.Add(fc.dur))
 	time.Sleep(time.Until(start.Add(fc.dur)))
 	fc.heal(p)
 	healed := time.Now()
-	t.Logf("%s: %v on %s's link, healed after %v", fc.name, fc.name, owner.name, healed.Sub(start).Round(time.Millisecond))
+	t.Logf("%s on %s's link, healed after %v; in the middle: %s", fc.name, owner.name, healed.Sub(start).Round(time.Millisecond), <-readyMid)
 
 	var final *nodeProc
 	took := c.eventually("one owner with its AMI session and events on every client after the heal", fc.recover, func() bool {
