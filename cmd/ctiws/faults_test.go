@@ -1,7 +1,7 @@
 package main
 
 // Network faults between a node and Redis or its PBX (docs/operations.md,
-// "Network faults"): two nodes, one tenant, the faulted link through
+// section 7.7): two nodes, one tenant, the faulted link through
 // internal/faultproxy. Each case states its bounds; the invariants hold in
 // every case: at most one node counts itself the owner at any instant
 // (judged from the nodes' logs, one clock), at most one AMI session logged
@@ -267,7 +267,7 @@ func runFault(t *testing.T, fc faultCase) {
 	sessions := sampleSessions(c.sim)
 	start := time.Now()
 	// What an operator's probes see in the middle of the fault
-	// (docs/operations.md, "Network faults").
+	// (docs/operations.md, section 7.7).
 	readyMid := make(chan string, 1)
 	go func() {
 		time.Sleep(fc.dur / 2)
