@@ -63,8 +63,10 @@ func TestClusterNetworkFaults(t *testing.T) {
 		{
 			// The owner steps down 2T/3 after its last renewal was sent
 			// (≤ 2T/3 after the fault), before the lease expires (≥ T
-			// after it); the other node takes it after the expiry and at
-			// most three quiet retries of up to T/2 each.
+			// after that renewal); the other node takes it after the
+			// expiry (≤ T after the fault) within four retries of up to
+			// T/2 each (it asks Redis every fourth one while the
+			// holder's connections are open): ≤ 3T.
 			name:  "redis blackhole",
 			fault: func(p *faultproxy.Proxy, _ time.Time) { p.SetBlackhole(true) },
 			heal:  func(p *faultproxy.Proxy) { p.SetBlackhole(false) },
