@@ -12,6 +12,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -222,6 +223,17 @@ func (ss *sessionSampler) firstAfter(from time.Time, n int) time.Time {
 	return time.Time{}
 }
 
+// readyWithin reports whether n's /readyz answers 200 within d.
+func readyWithin(n *nodeProc, d time.Duration) bool {
+	c := http.Client{Timeout: d}
+	r, err := c.Get("http://" + n.metrics + "/readyz")
+	if err != nil {
+		return false
+	}
+	r.Body.Close()
+	return r.StatusCode == http.StatusOK
+}
+
 // logTimes returns the times of node n's log lines with message msg.
 func logTimes(n *nodeProc, msg string) []time.Time {
 	var out []time.Time
@@ -273,7 +285,8 @@ func runFault(t *testing.T, fc faultCase) {
 	readyMid := make(chan string, 1)
 	go func() {
 		time.Sleep(fc.dur / 2)
-		readyMid <- fmt.Sprintf("%s ready %v, %s ready %v", owner.name, owner.ready(), other.name, other.ready())
+		readyMid <- fmt.Sprintf("/readyz within the chart's 3 s probe timeout: %s %v, %s %v",
+			owner.name, readyWithin(owner, 3*time.Second), other.name, readyWithin(other, 3*time.Second))
 	}()
 	fc.fault(p, start.Add(fc.dur))
 	time.Sleep(time.Until(start.Add(fc.dur)))
