@@ -53,13 +53,13 @@ func (p redisPool) apply(o poolOptions) {
 }
 
 // redisClientFactory turns redis_url and the redis_* fields into a
-// function returning a new client for a pool (redisPool). A Sentinel URL gives go-redis'
-// failover clients: they ask the sentinels for the master, follow its
-// promotions and reconnect by themselves. A Cluster URL gives go-redis'
-// cluster clients: they learn the slot map from the seed nodes, route each
-// command to its slot's master, follow MOVED/ASK and reload the map after
-// a failover (pool and minIdle are then per cluster node). Errors never
-// show a password.
+// function returning a new client for a pool (redisPool). A Sentinel URL
+// gives go-redis' failover clients: they ask the sentinels for the master,
+// follow its promotions and reconnect by themselves. A Cluster URL gives
+// go-redis' cluster clients: they learn the slot map from the seed nodes,
+// route each command to its slot's master, follow MOVED/ASK and reload the
+// map after a failover (pool and minIdle are then per cluster node).
+// Errors never show a password.
 func redisClientFactory(cfg *config.Config) (func(redisPool) redis.UniversalClient, error) {
 	tlsConf, err := redisTLS(cfg)
 	if err != nil {
