@@ -289,7 +289,7 @@ func (o *Owner) term(parent context.Context, lease cluster.Lease, sent time.Time
 	}
 	defer func() {
 		stepDownNow()
-		rctx, rcancel := context.WithTimeout(context.Background(), 2*time.Second)
+		rctx, rcancel := context.WithTimeout(context.Background(), releaseTimeout(o.LeaseTTL))
 		if err := o.Backend.Ownership.Release(rctx, lease); err != nil {
 			o.Log.Warn("lease release failed; it expires by itself", "tenant", o.Tenant, "err", err)
 		}
@@ -333,8 +333,12 @@ func (o *Owner) term(parent context.Context, lease cluster.Lease, sent time.Time
 		}()
 		defer o.Panics.Recover(guard.Owner, o.Tenant, func(error) { contain() })
 		// The bus stamps the events' Origin (the lease's node) and Time.
+		// The publish returns when the term ends, not when Redis answers:
+		// on a dead link the call waits for the client's timeout, and the
+		// AMI session must close at the step-down (the call goes on,
+		// fenced, until it ends by itself).
 		emit := func(ectx context.Context, evs []cluster.Event) error {
-			err := o.Backend.Bus.PublishFenced(ectx, lease, evs)
+			err := o.untilDone(ectx, func() error { return o.Backend.Bus.PublishFenced(ectx, lease, evs) })
 			if errors.Is(err, cluster.ErrNotOwner) {
 				o.Metrics.FenceRejects.WithLabelValues(o.Tenant).Inc()
 				cancel(fmt.Errorf("fenced: %w", err))
@@ -369,6 +373,30 @@ func (o *Owner) term(parent context.Context, lease cluster.Lease, sent time.Time
 		}
 	}()
 	wg.Wait()
+}
+
+// releaseTimeout bounds the Release at the end of a term: a third of the
+// TTL (at most 2 s). A lease not renewed since the step-down, 2/3 of the
+// TTL after its last renewal was sent, has expired by then anyway, and the
+// owner competes again only after the release returned.
+func releaseTimeout(ttl time.Duration) time.Duration { return min(ttl/3, 2*time.Second) }
+
+// untilDone runs call and returns its error, or ctx's error as soon as ctx
+// ends first: a term's step-down never waits for a Redis call on a dead
+// link. The call goes on in the background until it returns by itself (a
+// panic in it is contained and counted like the term's own).
+func (o *Owner) untilDone(ctx context.Context, call func() error) error {
+	done := make(chan error, 1)
+	go func() {
+		defer o.Panics.Recover(guard.Owner, o.Tenant, func(err error) { done <- err })
+		done <- call()
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // renew keeps the lease through the node's Renewer (or a private one);
