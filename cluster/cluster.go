@@ -261,6 +261,16 @@ type Ownership interface {
 	Release(ctx context.Context, l Lease) error
 	// Owner returns the current holder, if any.
 	Owner(ctx context.Context, tenant string) (Lease, bool, error)
+	// Reserve marks l's tenant as reserved for node to, for ttl, and
+	// reports whether it did: only the holder of the live lease l can
+	// (false otherwise, nothing written). While the mark lasts, Acquire of
+	// the free lease by any node but to is refused as a held-back lease
+	// (no holder); to's Acquire takes it with a new epoch and clears the
+	// mark. A mark nobody uses expires, so a target that never comes does
+	// not leave the tenant without an owner for longer than ttl. A planned
+	// hand-over sets it, then releases l (docs/cluster.md, "Handing a
+	// tenant to a chosen node").
+	Reserve(ctx context.Context, l Lease, to string, ttl time.Duration) (bool, error)
 }
 
 // Bus carries events between nodes and keeps the current PBX object state.
