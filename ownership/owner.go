@@ -141,8 +141,23 @@ type Owner struct {
 	mu    sync.Mutex
 	lease *cluster.Lease
 	pbx   PBX
-	// handBack asks the owner to release its lease (spreading).
-	handBack chan struct{}
+	// handBack asks the owner to release its lease, saying why
+	// (spreading, a hand-over).
+	handBack chan error
+	// wake interrupts Run's wait between two attempts (Wake); eagerUntil
+	// is when Wake's quick attempts end.
+	wake       chan struct{}
+	eagerUntil time.Time
+	// handedIn: the current term began on a Wake (a hand-over to this
+	// node); lease spreading does not hand it back.
+	handedIn bool
+}
+
+// LastErrorer is a PBX that tells its last connection error and when it
+// happened (ami.Runner): login refused, connection refused, a failed
+// snapshot… An empty err means none yet.
+type LastErrorer interface {
+	LastError() (err string, at time.Time)
 }
 
 // Owned reports whether this node currently holds the lease.
@@ -163,17 +178,98 @@ func (o *Owner) SetDirectory(d *directory.Directory) {
 }
 
 // HandBack releases the lease if held, so another node takes the tenant.
-func (o *Owner) HandBack() {
+func (o *Owner) HandBack() { o.handBackWith(errors.New("handed back to spread leases")) }
+
+func (o *Owner) handBackWith(why error) {
 	o.mu.Lock()
 	ch := o.handBack
 	o.mu.Unlock()
 	if ch != nil {
 		select {
-		case ch <- struct{}{}:
+		case ch <- why:
 		default:
 		}
 	}
 }
+
+// HandOver hands the tenant to node to: it reserves the lease for to for
+// hold (cluster.Ownership.Reserve: no other node, this one included, takes
+// it meanwhile) and ends the term, which releases the lease. to's owner
+// takes it at its next attempt; Wake it so that this is at once. It
+// returns the lease handed over, or ErrNotOwned when this node does not
+// hold it (any more).
+func (o *Owner) HandOver(ctx context.Context, to string, hold time.Duration) (cluster.Lease, error) {
+	o.mu.Lock()
+	l := o.lease
+	o.mu.Unlock()
+	if l == nil {
+		return cluster.Lease{}, fmt.Errorf("tenant %s: %w", o.Tenant, ErrNotOwned)
+	}
+	ok, err := o.Backend.Ownership.Reserve(ctx, *l, to, hold)
+	if err != nil {
+		return cluster.Lease{}, fmt.Errorf("tenant %s: reserve the lease for %s: %w", o.Tenant, to, err)
+	}
+	if !ok {
+		return cluster.Lease{}, fmt.Errorf("tenant %s: lease epoch %d lost: %w", o.Tenant, l.Epoch, ErrNotOwned)
+	}
+	o.Log.Info("handing the PBX over", "tenant", o.Tenant, "to", to, "epoch", l.Epoch)
+	o.Metrics.OwnershipChanges.WithLabelValues(o.Tenant, "handed_over").Inc()
+	o.handBackWith(fmt.Errorf("handed over to %s", to))
+	return *l, nil
+}
+
+// Wake makes Run try to take the lease at once and then every eagerRetry
+// for d, whatever the lease spreading says and whether or not the holder
+// is alive: a hand-over to this node (HandOver on the old owner) reserved
+// the lease for it.
+func (o *Owner) Wake(d time.Duration) {
+	o.mu.Lock()
+	o.eagerUntil = time.Now().Add(d)
+	ch := o.wakeChan()
+	o.mu.Unlock()
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// wakeChan returns the Wake channel, made on first use; the caller holds mu.
+func (o *Owner) wakeChan() chan struct{} {
+	if o.wake == nil {
+		o.wake = make(chan struct{}, 1)
+	}
+	return o.wake
+}
+
+// eager reports whether a Wake's quick attempts are on.
+func (o *Owner) eager() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return time.Now().Before(o.eagerUntil)
+}
+
+// handedOverHere reports whether the current term began on a Wake.
+func (o *Owner) handedOverHere() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.lease != nil && o.handedIn
+}
+
+// LastError returns the current term's last PBX connection error and when
+// it happened; "" when there is none or the node does not own the tenant.
+func (o *Owner) LastError() (string, time.Time) {
+	o.mu.Lock()
+	p := o.pbx
+	o.mu.Unlock()
+	if le, ok := p.(LastErrorer); ok {
+		return le.LastError()
+	}
+	return "", time.Time{}
+}
+
+// eagerRetry is the wait between two attempts after a Wake: an eighth of
+// the normal retry interval.
+func eagerRetry(retry time.Duration) time.Duration { return max(retry/8, 10*time.Millisecond) }
 
 // Run competes for the lease until ctx ends; on return a held lease has been
 // released (planned handover).
@@ -185,11 +281,15 @@ func (o *Owner) Run(ctx context.Context) {
 	retry := o.LeaseTTL / 3
 	refused, quiet := 0, 0
 	holder := "" // the last holder seen, while it is alive
+	o.mu.Lock()
+	wake := o.wakeChan()
+	o.mu.Unlock()
 	for ctx.Err() == nil {
+		eager := o.eager()
 		switch {
-		case holder != "" && quiet < 3 && o.holderAlive(ctx, holder):
+		case !eager && holder != "" && quiet < 3 && o.holderAlive(ctx, holder):
 			quiet++
-		case o.MayAcquire != nil && !o.MayAcquire() && refused < 5:
+		case !eager && o.MayAcquire != nil && !o.MayAcquire() && refused < 5:
 			refused++
 		case o.Starts != nil && !o.Starts.Take(ctx, retry/2):
 			// This node starts no more terms for now.
@@ -211,6 +311,9 @@ func (o *Owner) Run(ctx context.Context) {
 				o.Log.Warn("lease acquire failed", "tenant", o.Tenant, "err", err)
 			case ok:
 				refused = 0
+				o.mu.Lock()
+				o.eagerUntil, o.handedIn = time.Time{}, eager
+				o.mu.Unlock()
 				o.term(ctx, lease, sent)
 			case err == nil:
 				holder = lease.Node
@@ -218,9 +321,13 @@ func (o *Owner) Run(ctx context.Context) {
 		}
 		// Jitter spreads the nodes' attempts.
 		wait := retry/2 + time.Duration(rand.Int64N(int64(retry)))
+		if o.eager() {
+			wait = eagerRetry(retry)
+		}
 		select {
 		case <-ctx.Done():
 		case <-time.After(wait):
+		case <-wake:
 		}
 	}
 }
@@ -267,7 +374,7 @@ func (o *Owner) term(parent context.Context, lease cluster.Lease, sent time.Time
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
 	p := o.NewPBX()
-	handBack := make(chan struct{}, 1)
+	handBack := make(chan error, 1)
 	// Logged before the node counts itself the owner and after it stopped,
 	// so the log's ownership interval covers the node's own.
 	o.Log.Info("PBX ownership acquired", "tenant", o.Tenant, "epoch", lease.Epoch)
@@ -402,7 +509,7 @@ func (o *Owner) untilDone(ctx context.Context, call func() error) error {
 // renew keeps the lease through the node's Renewer (or a private one);
 // losing it, or not renewing it in time, ends the term before the lease can
 // expire (the owner stops itself).
-func (o *Owner) renew(ctx context.Context, cancel context.CancelCauseFunc, lease cluster.Lease, sent time.Time, handBack <-chan struct{}) {
+func (o *Owner) renew(ctx context.Context, cancel context.CancelCauseFunc, lease cluster.Lease, sent time.Time, handBack <-chan error) {
 	r := o.Renewer
 	if r == nil {
 		r = &Renewer{Ownership: o.Backend.Ownership, TTL: o.LeaseTTL, Log: o.Log}
@@ -414,8 +521,8 @@ func (o *Owner) renew(ctx context.Context, cancel context.CancelCauseFunc, lease
 	})
 	select {
 	case <-ctx.Done():
-	case <-handBack:
-		cancel(errors.New("handed back to spread leases"))
+	case why := <-handBack:
+		cancel(why)
 	}
 }
 
