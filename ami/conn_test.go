@@ -564,3 +564,61 @@ func TestConnActionsInFlightMatchedByActionID(t *testing.T) {
 		}
 	}
 }
+
+// TestRunnerLastError: why the last session ended is kept with its time
+// (the operator console's "last error"), and none before any session.
+func TestRunnerLastError(t *testing.T) {
+	refused := func(t *testing.T) string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		return addr
+	}
+	for _, tc := range []struct {
+		name string
+		addr func(t *testing.T) string
+		text string
+	}{
+		{"login refused", func(t *testing.T) string {
+			return fakeServer(t, func(c net.Conn) {
+				c.Write([]byte(banner))
+				readAction(newFramer(c, maxMessageSize))
+				c.Write([]byte("Response: Error\r\nActionID: login\r\nMessage: Authentication failed\r\n\r\n"))
+			})
+		}, "Authentication failed"},
+		{"connection refused", refused, "refused"},
+		{"closed before login reply", func(t *testing.T) string {
+			return fakeServer(t, func(c net.Conn) {
+				c.Write([]byte(banner))
+				readAction(newFramer(c, maxMessageSize))
+			})
+		}, "login response"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := NewRunner(Config{Address: tc.addr(t), Tenant: "t", DialTimeout: 2 * time.Second}, nil, nil, nil, Hooks{})
+			if msg, at := r.LastError(); msg != "" || !at.IsZero() {
+				t.Fatalf("LastError before any session = %q, %v", msg, at)
+			}
+			r.backoffMin, r.backoffMax = 20*time.Millisecond, 40*time.Millisecond
+			start := time.Now()
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { _ = r.Run(ctx, func(context.Context, []cluster.Event) error { return nil }); close(done) }()
+			defer func() { cancel(); <-done }()
+			var msg string
+			var at time.Time
+			for deadline := time.Now().Add(5 * time.Second); msg == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+				msg, at = r.LastError()
+			}
+			if !strings.Contains(msg, tc.text) {
+				t.Errorf("LastError = %q, want it to say %q", msg, tc.text)
+			}
+			if at.Before(start) || at.After(time.Now()) {
+				t.Errorf("LastError at %v, not within the run (from %v)", at, start)
+			}
+		})
+	}
+}

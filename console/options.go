@@ -65,6 +65,9 @@ type Options struct {
 	// Store names the shared store's topology ("memory", "redis",
 	// "redis sentinel", "redis cluster"); Schema its schema version.
 	Store, Schema string
+	// LastError returns the last AMI error of a tenant this node owns, and
+	// when it happened ("" when none; ownership.Set.LastError).
+	LastError func(tenant string) (string, time.Time)
 	// Draining reports whether this node is draining.
 	Draining func() bool
 	// Logger logs logins and actions (slog.Default when nil).
@@ -106,6 +109,9 @@ func (o *Options) init() {
 	}
 	if o.Sockets == nil {
 		o.Sockets = func(string) []Socket { return nil }
+	}
+	if o.LastError == nil {
+		o.LastError = func(string) (string, time.Time) { return "", time.Time{} }
 	}
 	if o.Draining == nil {
 		o.Draining = func() bool { return false }

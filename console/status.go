@@ -43,6 +43,11 @@ type TenantOnNode struct {
 	// Owner: this node holds the tenant's lease; AMI is then its link.
 	Owner bool       `json:"owner,omitempty"`
 	AMI   *AMIStatus `json:"ami,omitempty"`
+	// LastErr is the owner's last AMI error in its current term (login
+	// refused, connection refused, a failed snapshot…) and LastErrAt
+	// when it happened; empty when none.
+	LastErr   string    `json:"lastErr,omitempty"`
+	LastErrAt time.Time `json:"lastErrAt,omitzero"`
 }
 
 // AMIStatus is the owner's AMI link of a tenant.
@@ -136,6 +141,7 @@ func (r *reporter) status(ctx context.Context) NodeStatus {
 		st.Sockets += tn.Sockets
 		if tn.Owner {
 			tn.AMI = r.ami(id, s, now)
+			tn.LastErr, tn.LastErrAt = c.opt.LastError(id)
 		}
 		st.Tenants = append(st.Tenants, tn)
 	}

@@ -31,6 +31,9 @@ type tenantRow struct {
 	Users   int
 	Nodes   []string // nodes serving it
 	Err     string
+	// AMIErr is the owner's last AMI error and AMIErrAt its time.
+	AMIErr   string
+	AMIErrAt time.Time
 }
 
 // clusterView is what the cluster and tenants pages show.
@@ -101,6 +104,7 @@ func (c *Console) clusterOf(ctx context.Context, withLeases bool) clusterView {
 				if tn.Owner {
 					r.Owned = append(r.Owned, tn.ID)
 					t.AMI = tn.AMI
+					t.AMIErr, t.AMIErrAt = tn.LastErr, tn.LastErrAt
 				}
 			}
 		}

@@ -36,6 +36,7 @@ func nodeMetrics(owned map[string]bool, amiMessages float64) *prometheus.Registr
 func TestClusterAndTenantsPages(t *testing.T) {
 	backend := memory.New().Cluster()
 	ctx := context.Background()
+	errAt := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	for _, n := range []string{"n1", "n2"} {
 		if err := backend.Sessions.Heartbeat(ctx, n, time.Minute); err != nil {
 			t.Fatal(err)
@@ -60,6 +61,10 @@ func TestClusterAndTenantsPages(t *testing.T) {
 			o.Tenants = func() []string { return n.tenants }
 			o.Sockets = func(tenant string) []Socket { return sockets[n.id+"/"+tenant] }
 			o.Gatherer = nodeMetrics(n.owned, 42)
+			// Every node knows an error; only the owner's is reported.
+			o.LastError = func(tenant string) (string, time.Time) {
+				return n.id + " " + tenant + ": ami: login: Authentication failed", errAt
+			}
 		})
 		r := &reporter{c: c, since: map[string]time.Time{}, lastEv: map[string]time.Time{}, wasUp: map[string]bool{}}
 		if err := r.report(ctx); err != nil {
@@ -85,10 +90,19 @@ func TestClusterAndTenantsPages(t *testing.T) {
 		{"t1", "t1 n2 1 up since"}, // owner, epoch, AMI link
 		{"t1", "4 3"},              // sockets over both nodes, users online
 		{"t2", "no report from the owner 1 1 no owner"},
+		{"t1", "n2 t1: ami: login: Authentication failed at 03:04:05 UTC"}, // the owner's last AMI error
+		{"t1", "n1 Hand over…"},                                            // to the other node serving it
 	}
 	for _, tc := range cases {
 		if !strings.Contains(rows[tc.tenant], tc.want) {
 			t.Errorf("tenant %s row %q lacks %q", tc.tenant, rows[tc.tenant], tc.want)
+		}
+	}
+	for _, tc := range []struct{ tenant, not string }{
+		{"t1", "n1 t1:"}, {"t2", "Authentication"}, {"t2", "Hand over"},
+	} {
+		if strings.Contains(rows[tc.tenant], tc.not) {
+			t.Errorf("tenant %s row %q has %q", tc.tenant, rows[tc.tenant], tc.not)
 		}
 	}
 }

@@ -7,11 +7,13 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ctiws/ctiws/cluster"
 	"github.com/ctiws/ctiws/cluster/redisbackend"
 	"github.com/ctiws/ctiws/cmd/ctiws/internal/config"
 	"github.com/ctiws/ctiws/console"
+	"github.com/ctiws/ctiws/ownership"
 	"github.com/ctiws/ctiws/ws"
 	"github.com/ctiws/ctiws/ws/auth"
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,8 +24,10 @@ import (
 // console").
 // Once mounted, it writes this node's status record to the store until ctx
 // ends.
-// drain drains this node when an operator asks.
-func mountConsole(ctx context.Context, mux *http.ServeMux, cfg *config.Config, backend cluster.Backend, srv *ws.Server, reg prometheus.Gatherer, drain func(), log *slog.Logger) error {
+// drain drains this node when an operator asks; owners hands the node's
+// tenants over, wakes them as a hand-over's target and tells their last
+// AMI errors.
+func mountConsole(ctx context.Context, mux *http.ServeMux, cfg *config.Config, backend cluster.Backend, srv *ws.Server, reg prometheus.Gatherer, drain func(), owners *ownership.Set, log *slog.Logger) error {
 	cc := cfg.Console
 	if !cc.Enabled() {
 		return nil
@@ -35,6 +39,11 @@ func mountConsole(ctx context.Context, mux *http.ServeMux, cfg *config.Config, b
 	proxies, err := cfg.TrustedProxyPrefixes()
 	if err != nil {
 		return errUsage{err}
+	}
+	actions := console.NodeActions{Drain: drain, Disconnect: srv.DisconnectUser}
+	var lastError func(string) (string, time.Time)
+	if owners != nil {
+		actions.HandOver, actions.TakeOver, lastError = owners.HandOver, owners.Wake, owners.LastError
 	}
 	c, err := console.New(console.Options{
 		Users:            users,
@@ -51,7 +60,8 @@ func mountConsole(ctx context.Context, mux *http.ServeMux, cfg *config.Config, b
 		Backend:          backend,
 		Tenants:          srv.TenantIDs,
 		Directory:        srv.TenantDirectory,
-		Actions:          console.NodeActions{Drain: drain, Disconnect: srv.DisconnectUser},
+		Actions:          actions,
+		LastError:        lastError,
 		AuditMax:         cc.AuditMax,
 		Trace: func(ctx context.Context, tenant, user string, masked bool, fn func([]byte, *cluster.Event)) error {
 			return srv.Trace(ctx, tenant, user, masked, func(f ws.TracedFrame) { fn(f.Frame, f.Cause) })

@@ -36,7 +36,7 @@ func TestConsoleMounted(t *testing.T) {
 			mux := metricsMux(reg, backend, srv, false, true)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			if err := mountConsole(ctx, mux, &cfg, backend, srv, reg, func() {}, log); err != nil {
+			if err := mountConsole(ctx, mux, &cfg, backend, srv, reg, func() {}, nil, log); err != nil {
 				t.Fatal(err)
 			}
 			w := httptest.NewRecorder()

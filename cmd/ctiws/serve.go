@@ -234,7 +234,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 			defer cancel()
 			srv.Shutdown(dctx)
 		}
-		if err := mountConsole(runCtx, mux, cfg, backend, srv, reg, drain, log); err != nil {
+		if err := mountConsole(runCtx, mux, cfg, backend, srv, reg, drain, owners.set, log); err != nil {
 			log.Error("operator console not served", "err", err)
 		}
 		metricsSrv = newHTTPServer(mux, httpLimitsOf(cfg), false)
