@@ -101,6 +101,45 @@ func TestClusterNetworkFaults(t *testing.T) {
 			dur:  8 * time.Second, keeps: true, recover: 10 * time.Second,
 		},
 		{
+			// 2 s round trip: above a renewal's budget, the same as a
+			// dead link for the lease (the owner steps down by its own
+			// timer), though every request is answered in the end.
+			name: "redis +2s RTT",
+			fault: func(p *faultproxy.Proxy, _ time.Time) {
+				p.SetLatency(faultproxy.Up, time.Second)
+				p.SetLatency(faultproxy.Down, time.Second)
+			},
+			heal: func(p *faultproxy.Proxy) {
+				p.SetLatency(faultproxy.Up, 0)
+				p.SetLatency(faultproxy.Down, 0)
+			},
+			dur: 10 * time.Second, stepDown: 2*T/3 + time.Second, takeover: 3*T + time.Second,
+			recover: 15 * time.Second,
+		},
+		{
+			// The AMI link cut every 2 s, mid-message as it falls: the
+			// owner reconnects each time (one session at a time), keeps
+			// the lease and its model converges after a snapshot.
+			name: "ami reset every 2s", ami: true,
+			fault: func(p *faultproxy.Proxy, until time.Time) {
+				for time.Until(until) > 0 {
+					p.ResetAll()
+					time.Sleep(min(2*time.Second, time.Until(until)))
+				}
+			},
+			heal: func(*faultproxy.Proxy) {},
+			dur:  8 * time.Second, keeps: true, recover: 15 * time.Second,
+		},
+		{
+			// Asterisk reads slowly (200 bytes/s towards it) while its
+			// events still flow: the owner's actions queue up behind
+			// TCP's window, nothing is lost and the lease stays.
+			name: "ami slow reader", ami: true,
+			fault: func(p *faultproxy.Proxy, _ time.Time) { p.SetBandwidth(faultproxy.Up, 200) },
+			heal:  func(p *faultproxy.Proxy) { p.SetBandwidth(faultproxy.Up, 0) },
+			dur:   8 * time.Second, keeps: true, recover: 15 * time.Second,
+		},
+		{
 			// The owner's AMI session goes silent (no FIN, no RST): its
 			// keepalive, a Ping every 10 s (ami.DefaultPingInterval) that
 			// must be answered within the next 10 s, sees it within 20 s;
