@@ -422,7 +422,8 @@ func TestSocketQueueThenWake(t *testing.T) {
 // pattern (queue a change's two frames on every socket, then wake them
 // all), until every peer has read its burst, with the pool writers and with
 // a flusher goroutine per socket. cpu-ns/socket counts the whole process
-// (the peers' reads included).
+// (the peers' reads included). The writers count into a node's metrics,
+// as in a node.
 func BenchmarkSocketFanout(b *testing.B) {
 	const sockets = 1000
 	ext, pres := payload(800, 1), payload(200, 2)
@@ -430,6 +431,7 @@ func BenchmarkSocketFanout(b *testing.B) {
 	for _, mode := range []string{"pool", "flusher"} {
 		b.Run(mode, func(b *testing.B) {
 			peers := newSocketPeers(b, 64)
+			peers.out = newWriters(NewMetrics(prometheus.NewRegistry()))
 			socks := make([]*socket, sockets)
 			var read sync.WaitGroup // one Done per peer and burst
 			for i := range socks {
