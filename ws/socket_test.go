@@ -423,7 +423,8 @@ func TestSocketQueueThenWake(t *testing.T) {
 // all), until every peer has read its burst, with the pool writers and with
 // a flusher goroutine per socket. cpu-ns/socket counts the whole process
 // (the peers' reads included). The writers count into a node's metrics,
-// as in a node.
+// as in a node, and the frames carry a bus event's stamp (one
+// ctiws_event_to_write_seconds observation per socket and burst).
 func BenchmarkSocketFanout(b *testing.B) {
 	const sockets = 1000
 	ext, pres := payload(800, 1), payload(200, 2)
@@ -459,9 +460,10 @@ func BenchmarkSocketFanout(b *testing.B) {
 			b.ResetTimer()
 			for b.Loop() {
 				read.Add(sockets)
+				at := time.Now().UnixNano() // a bus event's stamp, as the router passes it
 				for _, s := range socks {
-					_, _, _ = s.queue(opText, ext, "x")
-					_, _, _ = s.queue(opText, pres, "p")
+					_, _, _ = s.queueAt(opText, ext, "x", at)
+					_, _, _ = s.queueAt(opText, pres, "p", at)
 				}
 				for _, s := range socks {
 					s.wake()
