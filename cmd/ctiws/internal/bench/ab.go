@@ -69,6 +69,10 @@ const (
 	figMissing     = "missing"
 	figDisconnects = "slow-consumer disconnects"
 	figRSSPerSock  = "RSS KiB/socket"
+	// figBusy is the machine's busy share during the window: not a
+	// figure of the build, the context to judge the others by (a pair
+	// far from 1 here was measured under unequal load).
+	figBusy = "machine busy %"
 )
 
 // abFigures lists the comparable figures of one window's results, keyed by
@@ -90,7 +94,8 @@ func abFigures(results []Result) []figure {
 				figure{step: step, name: figP50, value: f.P50Ms},
 				figure{step: step, name: figP99, value: f.P99Ms},
 				figure{step: step, name: figMissing, value: float64(f.Missing), sum: true},
-				figure{step: step, name: figDisconnects, value: slow, sum: true})
+				figure{step: step, name: figDisconnects, value: slow, sum: true},
+				figure{step: step, name: figBusy, value: f.MachineBusyPct})
 			if f.Clients > 0 && f.RSSKiB > 0 {
 				// The nodes' RSS during fan-out over the sockets: not the
 				// settled idle figure, but the same for both sides.

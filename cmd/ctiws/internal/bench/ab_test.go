@@ -93,7 +93,7 @@ func TestCompareAB(t *testing.T) {
 
 func TestABFigures(t *testing.T) {
 	res := []Result{
-		{Name: "fanout", Fanout: []FanoutResult{{Clients: 100, Rate: 20, CPUUsPerFrame: 4.5, P50Ms: 3, P99Ms: 9, Missing: 2, RSSKiB: 1000,
+		{Name: "fanout", Fanout: []FanoutResult{{Clients: 100, Rate: 20, CPUUsPerFrame: 4.5, P50Ms: 3, P99Ms: 9, Missing: 2, RSSKiB: 1000, MachineBusyPct: 40,
 			Runs: []Window{{SlowConsumers: 1}, {SlowConsumers: 2}}}}},
 		{Name: "idle", Idle: &IdleResult{RSSPerConnKiB: 8.5, Failed: 1}},
 		{Name: "broken", Error: "boom", Fanout: []FanoutResult{{Clients: 1, Rate: 1, P99Ms: 1}}},
@@ -105,6 +105,7 @@ func TestABFigures(t *testing.T) {
 		"fanout (20/s)/" + figMissing:     2,
 		"fanout (20/s)/" + figDisconnects: 3,
 		"fanout (20/s)/" + figRSSPerSock:  10,
+		"fanout (20/s)/" + figBusy:        40,
 		"idle/" + figRSSPerSock:           8.5,
 		"idle/" + figMissing:              1,
 	}
