@@ -250,4 +250,3 @@ func TestLoginFloodShare(t *testing.T) {
 		t.Errorf("login_throttled_total{address_share} = %v, want %d", got, flood-2)
 	}
 }
-
