@@ -39,6 +39,9 @@ type conn struct {
 
 	lastPong atomic.Int64 // unix nanos
 	nextPing atomic.Int64 // unix nanos
+	// pingSent is when the last Engine.IO ping was queued (unix nanos; 0:
+	// none unanswered), for ctiws_client_ping_rtt_seconds.
+	pingSent atomic.Int64
 	closed   atomic.Bool
 
 	mu          sync.Mutex

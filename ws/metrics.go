@@ -42,6 +42,16 @@ type Metrics struct {
 	// WriteHandoffs counts pool writes that found the peer's buffer full
 	// and handed the socket to a flusher goroutine of its own.
 	WriteHandoffs prometheus.Counter
+	// EventToWrite is, once per write(2) to a socket, the time from the
+	// publish stamp of the oldest bus event among its frames
+	// (cluster.Event.Time, stamped by the owner) to the write: what the
+	// path from the owner to a client's kernel adds. Node-wide, like every
+	// histogram here: a tenant label would multiply its series by the
+	// tenants (docs/operations.md, section 4).
+	EventToWrite prometheus.Histogram
+	// ClientPingRTT is the Engine.IO ping round trip per socket: from the
+	// server queueing a ping to the client's pong read.
+	ClientPingRTT prometheus.Histogram
 	// Security of logins and tokens (see ws/authenticator.go,
 	// ws/rest_auth.go and ws/passwords.go).
 	LoginFailures       *prometheus.CounterVec
@@ -56,6 +66,12 @@ type Metrics struct {
 	// the cluster has replaced (the node's file is older); their password
 	// logins are refused here.
 	StalePasswords *prometheus.GaugeVec
+}
+
+// latencyBuckets are the buckets of the latencies a user notices, from
+// 1 ms to 10 s (docs/operations.md, section 4).
+func latencyBuckets() []float64 {
+	return []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
 }
 
 // NewMetrics registers the collectors on reg.
@@ -104,6 +120,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Websocket frames in those buffers: frames per write = this / ctiws_socket_writes_total."}),
 		WriteHandoffs: f.NewCounter(prometheus.CounterOpts{Namespace: "ctiws", Name: "socket_write_handoffs_total",
 			Help: "Non-blocking writes that found the peer's buffer full; the rest went to a goroutine of the socket's own (a slow reader)."}),
+		EventToWrite: f.NewHistogram(prometheus.HistogramOpts{Namespace: "ctiws", Name: "event_to_write_seconds",
+			Help:    "Bus event publish stamp (the owner's) to the write(2) of a socket's buffer holding its frame; one observation per write, of the oldest event in it.",
+			Buckets: latencyBuckets()}),
+		ClientPingRTT: f.NewHistogram(prometheus.HistogramOpts{Namespace: "ctiws", Name: "client_ping_rtt_seconds",
+			Help: "Engine.IO ping sent (queued) to pong received, per socket.", Buckets: latencyBuckets()}),
 		LimitRejects: f.NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "limit_rejects_total",
 			Help: "User-to-user payloads refused by a limit (avatar, post-it, message relay), by limit."}, []string{"tenant", "limit"}),
 		LoginFailures: f.NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "login_failures_total",

@@ -32,7 +32,11 @@ func (r *router) enqueue(c *conn, frame []byte, key string) {
 		c.trace(TracedFrame{Frame: frame, Cause: cause})
 		return
 	}
-	wake, replaced, err := c.sock.queue(opText, frame, key)
+	var at int64 // the bus event's publish stamp, for ctiws_event_to_write_seconds
+	if r.inRoute {
+		at = r.routing.Time
+	}
+	wake, replaced, err := c.sock.queueAt(opText, frame, key, at)
 	switch {
 	case errors.Is(err, errQueueFull):
 		r.slowConsumer(c)

@@ -152,6 +152,7 @@ func (s *Server) sweep(ctx context.Context) {
 					c.closeTransport(reasonLifetime)
 				case n >= c.nextPing.Load():
 					c.nextPing.Store(n + s.opts.PingInterval.Nanoseconds())
+					c.pingSent.Store(time.Now().UnixNano()) // not n: a sweep of many sockets takes a while
 					c.send(eio.Ping)
 				}
 			}

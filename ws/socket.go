@@ -73,11 +73,14 @@ type socket struct {
 }
 
 // qframe is one queued frame: its opcode, its payload (never modified, often
-// shared with other sockets) and its conflation key ("" for none).
+// shared with other sockets), its conflation key ("" for none) and the
+// publish stamp of the bus event it carries (Unix ns; 0: none), for
+// ctiws_event_to_write_seconds.
 type qframe struct {
 	op      byte
 	payload []byte
 	key     string
+	at      int64
 }
 
 // maxKeyedFrames bounds the distinct objects a slow socket may have queued
@@ -160,11 +163,20 @@ func (s *socket) write(op byte, payload []byte) error {
 // (replaced is true). wake is true when the caller must call wake once it
 // has queued the rest of its burst.
 func (s *socket) queue(op byte, payload []byte, key string) (wake, replaced bool, err error) {
-	return s.queueBelow(op, payload, key, s.maxFrames)
+	return s.queueAt(op, payload, key, 0)
+}
+
+// queueAt is queue for a frame carrying a bus event published at at (Unix
+// ns, cluster.Event.Time; 0: unknown): the write that carries it observes
+// the time since in ctiws_event_to_write_seconds.
+func (s *socket) queueAt(op byte, payload []byte, key string, at int64) (wake, replaced bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.queueLocked(op, payload, key, s.maxFrames, at)
 }
 
 // queueFrom queues a keyless frame of a sending user with a lower bound
-// (queueBelow) while the sender has fewer than fromLimit frames queued,
+// (queueLocked) while the sender has fewer than fromLimit frames queued,
 // and counts it in the sender's share.
 func (s *socket) queueFrom(op byte, payload []byte, limit int, from string, fromLimit int) (wake bool, err error) {
 	s.mu.Lock()
@@ -172,7 +184,7 @@ func (s *socket) queueFrom(op byte, payload []byte, limit int, from string, from
 	if from != "" && !s.closed && !s.closing && s.from[from] >= fromLimit {
 		return false, errQueueBusy
 	}
-	wake, _, err = s.queueLocked(op, payload, "", limit)
+	wake, _, err = s.queueLocked(op, payload, "", limit, 0)
 	if err == nil && from != "" {
 		if s.from == nil {
 			s.from = map[string]int{}
@@ -182,22 +194,15 @@ func (s *socket) queueFrom(op byte, payload []byte, limit int, from string, from
 	return wake, err
 }
 
-// queueBelow is queue with a lower bound for keyless frames: past it
-// (below maxFrames) errQueueBusy instead of errQueueFull.
-func (s *socket) queueBelow(op byte, payload []byte, key string, limit int) (wake, replaced bool, err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.queueLocked(op, payload, key, limit)
-}
-
-// queueLocked is queueBelow with s.mu held.
-func (s *socket) queueLocked(op byte, payload []byte, key string, limit int) (wake, replaced bool, err error) {
+// queueLocked is queueAt with s.mu held and a bound for keyless frames,
+// limit: past it (below maxFrames) errQueueBusy instead of errQueueFull.
+func (s *socket) queueLocked(op byte, payload []byte, key string, limit int, at int64) (wake, replaced bool, err error) {
 	if s.closed || s.closing {
 		return false, false, errSocketClosed
 	}
 	if key != "" {
 		if i := s.find(key); i >= 0 {
-			s.q[i].payload = payload
+			s.q[i].payload, s.q[i].at = payload, at
 			return false, true, nil
 		}
 		if s.keyed >= maxKeyedFrames {
@@ -216,7 +221,7 @@ func (s *socket) queueLocked(op byte, payload []byte, key string, limit int) (wa
 	if s.q == nil {
 		s.q, s.spare = s.spare, nil // the array of an earlier write
 	}
-	s.q = append(s.q, qframe{op: op, payload: payload, key: key})
+	s.q = append(s.q, qframe{op: op, payload: payload, key: key, at: at})
 	switch {
 	case key == "":
 		s.barrier, s.index = len(s.q), nil
@@ -304,14 +309,18 @@ func (s *socket) stopLocked() {
 	}
 }
 
-// encode frames q into an output buffer and keeps q's array for reuse.
-func (s *socket) encode(q []qframe) *[]byte {
-	buf := s.out.buffer()
+// encode frames q into an output buffer and keeps q's array for reuse;
+// oldest is the earliest bus event stamp among the frames (0: none).
+func (s *socket) encode(q []qframe) (buf *[]byte, oldest int64) {
+	buf = s.out.buffer()
 	for _, f := range q {
 		*buf = appendFrame(*buf, f.op, f.payload)
+		if f.at > 0 && (oldest == 0 || f.at < oldest) {
+			oldest = f.at
+		}
 	}
 	s.recycle(q)
-	return buf
+	return buf, oldest
 }
 
 // flush is the socket's own flusher: it writes the queue with blocking
@@ -323,7 +332,9 @@ func (s *socket) flush() {
 			return
 		}
 		s.out.count(1, len(q))
-		s.writeBlocking(s.encode(q), 0)
+		buf, oldest := s.encode(q)
+		s.out.written(oldest)
+		s.writeBlocking(buf, 0)
 	}
 }
 
@@ -349,19 +360,24 @@ func (s *socket) writeBlocking(buf *[]byte, off int) {
 // of everything queued. Afterwards the socket goes back to the end of the
 // ready list if more was queued meanwhile (so it waits its turn and takes
 // more frames along), to its own flusher if the peer's buffer was full, or
-// the writer lets go of it. It returns the frames written (0: none).
-func (s *socket) writeOnce(w *rawWriter) int {
+// the writer lets go of it. It returns the frames written (0: none). With
+// sample, a write that carries a bus event observes
+// ctiws_event_to_write_seconds (sampled: true).
+func (s *socket) writeOnce(w *rawWriter, sample bool) (frames int, sampled bool) {
 	q := s.take()
 	if q == nil {
-		return 0
+		return 0, false
 	}
-	frames := len(q)
-	buf := s.encode(q)
+	frames = len(q)
+	buf, oldest := s.encode(q)
 	if !s.deadline.IsZero() {
 		// The flusher's deadline would fail a later non-blocking write
 		// once passed; these writes never wait.
 		s.deadline = time.Time{}
 		_ = s.nc.SetWriteDeadline(s.deadline)
+	}
+	if sampled = sample && oldest > 0; sampled {
+		s.out.written(oldest)
 	}
 	n, err := w.write(s.raw, *buf)
 	switch {
@@ -369,7 +385,7 @@ func (s *socket) writeOnce(w *rawWriter) int {
 		s.out.release(buf)
 		s.kill()
 		s.take() // closed: lets go
-		return 0
+		return 0, sampled
 	case n < len(*buf):
 		s.out.handedOff()
 		go s.flushRest(buf, n)
@@ -378,12 +394,12 @@ func (s *socket) writeOnce(w *rawWriter) int {
 		s.mu.Lock()
 		if len(s.q) == 0 || s.closed {
 			s.stopLocked()
-			return frames
+			return frames, sampled
 		}
 		s.mu.Unlock()
 		s.out.ready(s)
 	}
-	return frames
+	return frames, sampled
 }
 
 // flushRest is the flusher a pool writer hands a socket over to when the

@@ -422,7 +422,9 @@ func TestSocketQueueThenWake(t *testing.T) {
 // pattern (queue a change's two frames on every socket, then wake them
 // all), until every peer has read its burst, with the pool writers and with
 // a flusher goroutine per socket. cpu-ns/socket counts the whole process
-// (the peers' reads included).
+// (the peers' reads included). The writers count into a node's metrics,
+// as in a node, and the frames carry a bus event's stamp (one
+// ctiws_event_to_write_seconds observation per socket and burst).
 func BenchmarkSocketFanout(b *testing.B) {
 	const sockets = 1000
 	ext, pres := payload(800, 1), payload(200, 2)
@@ -430,6 +432,7 @@ func BenchmarkSocketFanout(b *testing.B) {
 	for _, mode := range []string{"pool", "flusher"} {
 		b.Run(mode, func(b *testing.B) {
 			peers := newSocketPeers(b, 64)
+			peers.out = newWriters(NewMetrics(prometheus.NewRegistry()))
 			socks := make([]*socket, sockets)
 			var read sync.WaitGroup // one Done per peer and burst
 			for i := range socks {
@@ -457,9 +460,10 @@ func BenchmarkSocketFanout(b *testing.B) {
 			b.ResetTimer()
 			for b.Loop() {
 				read.Add(sockets)
+				at := time.Now().UnixNano() // a bus event's stamp, as the router passes it
 				for _, s := range socks {
-					_, _, _ = s.queue(opText, ext, "x")
-					_, _, _ = s.queue(opText, pres, "p")
+					_, _, _ = s.queueAt(opText, ext, "x", at)
+					_, _, _ = s.queueAt(opText, pres, "p", at)
 				}
 				for _, s := range socks {
 					s.wake()

@@ -187,9 +187,15 @@ func (s *Server) onMessage(c *conn, msg []byte) {
 		s.badFrame(c, "decode", err)
 		return
 	}
-	c.lastPong.Store(time.Now().UnixNano())
+	now := time.Now().UnixNano()
+	c.lastPong.Store(now)
 	switch f.Engine {
-	case eio.EnginePong, eio.EngineNoop:
+	case eio.EnginePong:
+		if sent := c.pingSent.Swap(0); sent > 0 {
+			s.metrics.ClientPingRTT.Observe(float64(max(now-sent, 0)) / 1e9)
+		}
+		return
+	case eio.EngineNoop:
 		return
 	case eio.EnginePing:
 		c.send(pongFrame)

@@ -3,6 +3,7 @@ package ws
 import (
 	"runtime"
 	"sync"
+	"time"
 )
 
 // writers is a Server's output side, shared by its sockets: the pool of
@@ -85,11 +86,14 @@ func (w *writers) run() {
 			return
 		}
 		writes, frames := 0, 0
+		sample := true // the batch's first write of a bus event is observed
 		for i, s := range batch {
-			if n := s.writeOnce(&rw); n > 0 {
+			n, sampled := s.writeOnce(&rw, sample)
+			if n > 0 {
 				writes++
 				frames += n
 			}
+			sample = sample && !sampled
 			batch[i] = nil
 		}
 		w.count(writes, frames)
@@ -110,6 +114,21 @@ func (w *writers) count(writes, frames int) {
 	}
 	w.metrics.SocketWrites.Add(float64(writes))
 	w.metrics.FramesWritten.Add(float64(frames))
+}
+
+// written observes, for a buffer about to be handed to write(2), the time
+// since the publish stamp of its oldest bus event (at, Unix ns; 0: the
+// buffer holds none) in ctiws_event_to_write_seconds. It samples: a pool
+// writer observes the first such write of each batch (up to writerBatch
+// sockets, from wherever the batch falls in a burst), a flusher every write
+// of its own, so a burst to thousands of sockets pays one clock read and
+// observation per batch, not per socket (docs/benchmarks.md, History). A
+// stamp ahead of this node's clock counts as 0.
+func (w *writers) written(at int64) {
+	if at == 0 || w.metrics == nil {
+		return
+	}
+	w.metrics.EventToWrite.Observe(float64(max(time.Now().UnixNano()-at, 0)) / 1e9)
 }
 
 // take moves up to writerBatch ready sockets into batch; with none left it

@@ -43,6 +43,8 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&o.Tenants, "tenants", 0, "farm: tenants, each a simulated PBX (default 300); -clients is then per tenant (default 1)")
 	fs.IntVar(&o.Extensions, "extensions", 0, "farm: extensions (and users) per tenant (default 20); memory: extensions of the tenant (default 10000)")
 	fs.Float64Var(&o.CallsPerSecond, "calls-per-second", 0, "farm: simulated calls per second per PBX (default 0.05)")
+	abList := fs.String("ab", "", "OLD,NEW: measure two ctiws executables in alternation (A B A B …, fresh nodes each window) and report each figure's ratio B/A pair by pair; scenarios "+strings.Join(bench.ABScenarios(), ", "))
+	fs.IntVar(&o.Pairs, "pairs", 0, "with -ab: A/B pairs of windows (default 3)")
 	jsonPath := fs.String("json", "", "also write the report as JSON to this file")
 	verbose := fs.Bool("v", false, "log progress at debug level")
 	floorWriter := fs.Bool("floor-writer", false, "internal: be the writer process of -scenario floor (uses -clients and -rate; ends when stdin closes)")
@@ -87,7 +89,31 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if o.Scenario == bench.ScenarioFailover && o.Nodes == 1 {
 		return usageErr("bench: failover needs -nodes 2 or more")
 	}
-	if o.Binary == "" {
+	if *abList != "" {
+		o.AB = strings.Split(*abList, ",")
+		if len(o.AB) != 2 || o.AB[0] == "" || o.AB[1] == "" {
+			return usageErr("bench: -ab %q: want two executables, OLD,NEW", *abList)
+		}
+		if o.Binary != "" {
+			return usageErr("bench: -ab names both executables: drop -ctiws")
+		}
+		if o.ProfileDir != "" {
+			return usageErr("bench: -ab and -pprof: the windows' profiles would overwrite each other")
+		}
+		ok := false
+		for _, s := range bench.ABScenarios() {
+			ok = ok || s == o.Scenario
+		}
+		if !ok {
+			return usageErr("bench: -ab runs -scenario %s, not %q", strings.Join(bench.ABScenarios(), ", "), o.Scenario)
+		}
+	} else if o.Pairs != 0 {
+		return usageErr("bench: -pairs needs -ab")
+	}
+	if o.Pairs < 0 {
+		return usageErr("bench: -pairs must not be negative")
+	}
+	if o.Binary == "" && len(o.AB) == 0 {
 		exe, err := os.Executable()
 		if err != nil {
 			return fmt.Errorf("bench: find this executable (use -ctiws): %w", err)

@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ctiws/ctiws/cmd/ctiws/internal/bench"
@@ -47,6 +49,37 @@ func TestBenchLoadClients(t *testing.T) {
 			}
 			if w.P99Ms <= 0 {
 				t.Errorf("p99 %v ms: no latency recorded", w.P99Ms)
+			}
+		})
+	}
+}
+
+// -ab and -pairs are checked before anything starts.
+func TestBenchABFlags(t *testing.T) {
+	exe := filepath.Join(t.TempDir(), "ctiws")
+	if err := os.WriteFile(exe, nil, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"one executable", []string{"-scenario", "fanout", "-ab", exe}, "want two executables"},
+		{"an empty side", []string{"-scenario", "fanout", "-ab", exe + ","}, "want two executables"},
+		{"with -ctiws", []string{"-scenario", "fanout", "-ab", exe + "," + exe, "-ctiws", exe}, "drop -ctiws"},
+		{"with -pprof", []string{"-scenario", "fanout", "-ab", exe + "," + exe, "-pprof", t.TempDir()}, "-pprof"},
+		{"a scenario without its figures", []string{"-scenario", "farm", "-ab", exe + "," + exe}, "not \"farm\""},
+		{"-pairs alone", []string{"-scenario", "fanout", "-pairs", "3"}, "-pairs needs -ab"},
+		{"negative -pairs", []string{"-scenario", "fanout", "-ab", exe + "," + exe, "-pairs", "-1"}, "must not be negative"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			err := cmdBench(t.Context(), tt.args, &out, &errOut)
+			var u errUsage
+			if !errors.As(err, &u) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("cmdBench(%q) = %v, want a usage error with %q", tt.args, err, tt.want)
 			}
 		})
 	}

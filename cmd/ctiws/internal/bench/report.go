@@ -19,6 +19,9 @@ type Report struct {
 	LoadClient string   `json:"load_client"`
 	Machine    Machine  `json:"machine"`
 	Results    []Result `json:"results"`
+	// AB is the comparison of an A/B run (-ab); Results then hold every
+	// window, named A1, B1, A2, … .
+	AB *ABResult `json:"ab,omitempty"`
 }
 
 // Machine describes where the bench ran.
@@ -260,6 +263,11 @@ func (r *Report) WriteText(w io.Writer) {
 		for _, p := range res.Profiles {
 			fmt.Fprintf(w, "  profile: %s\n", p)
 		}
+	}
+	if r.AB != nil {
+		// The windows are judged against each other, not the targets.
+		r.AB.WriteText(w)
+		return
 	}
 	r.writeVerdicts(w)
 }

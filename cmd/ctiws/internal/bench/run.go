@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -92,16 +93,27 @@ type Options struct {
 	// the memory scenario.
 	Tenants, Extensions int
 	CallsPerSecond      float64
+	// AB, when set, holds two executables measured in alternation (A B A
+	// B …, Pairs windows each) instead of Binary; see ab.go.
+	AB []string
+	// Pairs is the number of A/B pairs (default 3).
+	Pairs int
 }
 
 // Run executes the scenario and returns its report; stdout gets progress
 // lines only through log.
 func Run(ctx context.Context, o Options, log *slog.Logger) (*Report, error) {
-	if o.Binary == "" {
+	switch {
+	case len(o.AB) > 0:
+		if o.ProfileDir != "" {
+			return nil, errors.New("bench: -ab and -pprof: the windows' profiles would overwrite each other")
+		}
+	case o.Binary == "":
 		return nil, errors.New("bench: no ctiws binary")
-	}
-	if fi, err := os.Stat(o.Binary); err != nil || fi.IsDir() {
-		return nil, fmt.Errorf("bench: ctiws binary %q: not a file", o.Binary)
+	default:
+		if fi, err := os.Stat(o.Binary); err != nil || fi.IsDir() {
+			return nil, fmt.Errorf("bench: ctiws binary %q: not a file", o.Binary)
+		}
 	}
 	if o.ProfileDir != "" {
 		if err := os.MkdirAll(o.ProfileDir, 0o755); err != nil {
@@ -119,6 +131,23 @@ func Run(ctx context.Context, o Options, log *slog.Logger) (*Report, error) {
 	}
 	r := &Report{Scenario: o.Scenario, Started: time.Now().UTC(), Machine: machine(), LoadClient: o.LoadClient}
 	b := &runner{o: o, log: log, r: r}
+	if len(o.AB) > 0 {
+		err = b.ab(ctx)
+	} else {
+		err = b.scenario(ctx)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	return r, err
+}
+
+// scenario runs b.o.Scenario with b.o.Binary and adds its results to b.r.
+func (b *runner) scenario(ctx context.Context) error {
+	o := b.o
 	switch o.Scenario {
 	case ScenarioIdle:
 		b.add(b.idleMedian(ctx, "idle", def(o.Clients, 10000), def(o.Runs, 1)))
@@ -157,12 +186,51 @@ func Run(ctx context.Context, o Options, log *slog.Logger) (*Report, error) {
 		b.add(b.fanout(ctx, "fanout: 3 nodes + Redis, 1,000 clients × 20/s, 10 s", 3, 1000, []float64{20}, 10*time.Second, 1))
 		b.add(b.loginStorm(ctx, "login-storm: 2,000 clients, 1 node", 1, 2000))
 	default:
-		return nil, fmt.Errorf("bench: unknown scenario %q (want one of %s)", o.Scenario, strings.Join(ScenarioNames(), ", "))
+		return fmt.Errorf("bench: unknown scenario %q (want one of %s)", o.Scenario, strings.Join(ScenarioNames(), ", "))
 	}
-	if ctx.Err() != nil {
-		err = ctx.Err()
+	return nil
+}
+
+// ab runs the scenario Pairs times with each of the two executables of
+// AB, alternating A B A B …, and compares the windows pair by pair.
+func (b *runner) ab(ctx context.Context) error {
+	if len(b.o.AB) != 2 {
+		return fmt.Errorf("bench: -ab wants two executables, got %d", len(b.o.AB))
 	}
-	return r, err
+	if !slices.Contains(ABScenarios(), b.o.Scenario) {
+		return fmt.Errorf("bench: -ab runs %s, not %q", strings.Join(ABScenarios(), ", "), b.o.Scenario)
+	}
+	for _, bin := range b.o.AB {
+		if fi, err := os.Stat(bin); err != nil || fi.IsDir() {
+			return fmt.Errorf("bench: -ab executable %q: not a file", bin)
+		}
+	}
+	pairs := def(b.o.Pairs, 3)
+	all := b.r
+	figs := [2][][]figure{}
+	for i := range pairs {
+		for side, bin := range b.o.AB {
+			if ctx.Err() != nil {
+				break
+			}
+			label := fmt.Sprintf("%c%d", 'A'+side, i+1)
+			b.log.Info("A/B window", "window", label, "ctiws", bin)
+			b.o.Binary = bin
+			b.r = &Report{}
+			if err := b.scenario(ctx); err != nil {
+				b.r = all
+				return err
+			}
+			figs[side] = append(figs[side], abFigures(b.r.Results))
+			for _, res := range b.r.Results {
+				res.Name = label + ": " + res.Name
+				all.Results = append(all.Results, res)
+			}
+		}
+	}
+	b.r = all
+	all.AB = &ABResult{A: b.o.AB[0], B: b.o.AB[1], Pairs: pairs, Figures: compareAB(figs[0], figs[1])}
+	return nil
 }
 
 type runner struct {
