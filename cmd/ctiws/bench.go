@@ -26,7 +26,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&o.Clients, "clients", 0, "sockets (and users); default per scenario: idle 10000, fanout 1000, login-storm 10000, failover 1000")
 	rateList := fs.String("rate", "", "bench changes per second; a comma list ramps (fanout), default fanout 100, failover 20")
 	fs.IntVar(&o.Nodes, "nodes", 0, "ctiws nodes (more than one starts redis-server); default fanout/failover 3, login-storm 1")
-	fs.DurationVar(&o.Duration, "duration", 0, "measurement window (default 20s)")
+	fs.DurationVar(&o.Duration, "duration", 0, "measurement window (default 20s); soak: how long the fault schedule runs (default 10m; under 5m the short schedule runs once)")
 	fs.IntVar(&o.Runs, "runs", 0, "windows per rate (idle: fresh nodes); the table shows medians (default 1; traffic 3)")
 	fs.DurationVar(&o.P99Limit, "p99-limit", 0, "stop a -rate ramp at the first rate whose p99 exceeds this (e.g. 50ms)")
 	fs.DurationVar(&o.IdleWait, "idle-wait", 0, "idle: how long sockets sit before RSS is read (default 30s; quick 15s)")
