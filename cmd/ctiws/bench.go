@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -43,6 +44,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&o.Tenants, "tenants", 0, "farm: tenants, each a simulated PBX (default 300); -clients is then per tenant (default 1)")
 	fs.IntVar(&o.Extensions, "extensions", 0, "farm: extensions (and users) per tenant (default 20); memory: extensions of the tenant (default 10000)")
 	fs.Float64Var(&o.CallsPerSecond, "calls-per-second", 0, "farm: simulated calls per second per PBX (default 0.05)")
+	soakFaults := fs.String("faults", "", "soak: run only the faults whose name matches this regular expression (e.g. '^AMI|failover'), cycling for -duration")
 	jsonPath := fs.String("json", "", "also write the report as JSON to this file")
 	verbose := fs.Bool("v", false, "log progress at debug level")
 	floorWriter := fs.Bool("floor-writer", false, "internal: be the writer process of -scenario floor (uses -clients and -rate; ends when stdin closes)")
@@ -58,6 +60,13 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer cancel()
 		go func() { _, _ = io.Copy(io.Discard, os.Stdin); cancel() }()
 		return bench.FloorWriter(ctx, o.Clients, rate, stdout)
+	}
+	if *soakFaults != "" {
+		re, err := regexp.Compile(*soakFaults)
+		if err != nil {
+			return usageErr("bench: -faults: %v", err)
+		}
+		o.SoakFaults = re
 	}
 	if fs.NArg() > 0 {
 		return usageErr("bench: unexpected argument %q", fs.Arg(0))

@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"regexp"
 	"runtime"
 	"strings"
 	"syscall"
@@ -96,6 +97,9 @@ type Options struct {
 	// the memory scenario.
 	Tenants, Extensions int
 	CallsPerSecond      float64
+	// SoakFaults, when set, limits the soak to the faults whose name it
+	// matches.
+	SoakFaults *regexp.Regexp
 }
 
 // Run executes the scenario and returns its report; stdout gets progress
@@ -156,7 +160,7 @@ func Run(ctx context.Context, o Options, log *slog.Logger) (*Report, error) {
 		}
 		b.add(b.idleMedian(ctx, "idle: 10,000 sockets, 1 node", def(o.Clients, 10000), runs))
 	case ScenarioSoak:
-		res := b.soak(ctx, SoakSpec{Duration: o.Duration, Users: o.Extensions, Clients: o.Clients, ChangesPerSecond: first(o.Rates), CallsPerSecond: o.CallsPerSecond})
+		res := b.soak(ctx, SoakSpec{Duration: o.Duration, Users: o.Extensions, Clients: o.Clients, ChangesPerSecond: first(o.Rates), CallsPerSecond: o.CallsPerSecond, Only: o.SoakFaults})
 		b.add(res)
 		if res.Error != "" || !res.Soak.Pass {
 			err = ErrSoakFailed

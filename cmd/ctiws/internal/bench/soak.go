@@ -2,11 +2,14 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ctiws/ctiws/ami/sim"
 )
 
 // soakQuiet is the quiet traffic window before each fault (no fault,
@@ -123,13 +126,18 @@ func (b *runner) runSoak(ctx context.Context, spec SoakSpec, sr *SoakResult) err
 			}
 			if n := l.amiSessions(); n > 1 {
 				doubleAMI.Add(1)
+				s := fmt.Sprintf("%s: the PBX sees %d AMI sessions", time.Now().UTC().Format(time.RFC3339Nano), n)
+				firstDouble.CompareAndSwap(nil, &s)
 				b.log.Error("soak: the PBX sees several AMI sessions", "sessions", n)
 			}
 		}
 	})
 	defer func() { stopMonitor(); mwg.Wait() }()
 
-	schedule := pickSchedule(spec.Duration)
+	schedule := pickSchedule(spec.Duration, spec.Only)
+	if len(schedule) == 0 {
+		return fmt.Errorf("no fault of the schedule matches %v", spec.Only)
+	}
 	start := time.Now()
 	end := start.Add(spec.Duration)
 	b.log.Info("soak starts", "faults", len(schedule), "duration", spec.Duration)
@@ -166,7 +174,7 @@ func (b *runner) runSoak(ctx context.Context, spec SoakSpec, sr *SoakResult) err
 		b.log.Info("recovered", "quiet_p99_ms_before", w.QuietP99Ms, "fault", f.Name, "target", target, "seconds", w.RecoverySec, "wrong", w.WrongFinal, "stale_nodes", w.StaleNodes, "sample", w.Sample)
 		sr.Faults = append(sr.Faults, w)
 		sr.Samples = append(sr.Samples, l.sample(ctx, time.Since(start)))
-		if k+1 == len(schedule) && spec.Duration < soakShortLimit {
+		if k+1 == len(schedule) && spec.Duration < soakShortLimit && spec.Only == nil {
 			k++
 			break
 		}
@@ -188,7 +196,7 @@ func (b *runner) runSoak(ctx context.Context, spec SoakSpec, sr *SoakResult) err
 	}
 	sr.DoubleOwner, sr.DoubleAMI, sr.OwnerSamples = int(doubleOwner.Load()), int(doubleAMI.Load()), int(samples.Load())
 	if s := firstDouble.Load(); s != nil {
-		sr.Reasons = append(sr.Reasons, "first double owner: "+*s)
+		sr.Reasons = append(sr.Reasons, "first double owner or AMI session: "+*s)
 	}
 	q, f := l.quietHist, l.faultHist
 	sr.P50Ms, sr.P99Ms, sr.MaxMs = ms(q.Quantile(0.5)), ms(q.Quantile(0.99)), ms(q.Max())
@@ -248,6 +256,10 @@ func (l *soakLab) checkViews(ctx context.Context, done map[*soakClient]bool) (wr
 		snaps[u] = n
 	}
 	if ref := snaps[l.nodeURL(soakNodes-1)]; ref != nil {
+		if why := l.behindPBX(ref); why != "" {
+			stale++
+			sample = why
+		}
 		for i := range soakNodes - 1 {
 			if s := snaps[l.nodeURL(i)]; s != nil && !sameSnap(s, ref) {
 				stale++
@@ -315,6 +327,34 @@ func (l *soakLab) checkClient(ctx context.Context, c *soakClient) (ok bool, why 
 			clip(string(c.viewOf(diff[0])), 300), clip(string(snap[diff[0]]), 300))
 	}
 	return true, ""
+}
+
+// behindPBX checks a node's snapshot (normalised) against the simulated
+// PBX: every extension carries the last bench change the PBX wrote for it
+// (the PBX is paused). It names the first extension that does not.
+func (l *soakLab) behindPBX(snap map[string]string) string {
+	l.simMu.Lock()
+	var written uint64
+	up := l.sim != nil
+	if up {
+		written = l.sim.Stats().BenchChanges
+	}
+	l.simMu.Unlock()
+	if !up {
+		return "the simulated PBX is down"
+	}
+	for k := range l.spec.Users {
+		var e struct {
+			UA string `json:"sipuseragent"`
+		}
+		_ = json.Unmarshal([]byte(snap[Extension(k)]), &e)
+		want := FinalSeq(written, l.spec.Users, k)
+		got, _, ok := sim.ParseBenchUserAgent(e.UA)
+		if (want == 0 && ok) || (want > 0 && (!ok || got != want)) {
+			return fmt.Sprintf("node %d is behind the PBX: extension %s has %q, the PBX wrote seq %d last", soakNodes, Extension(k), e.UA, want)
+		}
+	}
+	return ""
 }
 
 func sameSnap(a, b map[string]string) bool {

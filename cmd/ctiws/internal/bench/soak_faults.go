@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"time"
 
 	"github.com/ctiws/ctiws/internal/faultproxy"
@@ -78,8 +79,11 @@ func soakSchedule() []soakFault {
 			p.SetLatency(faultproxy.Up, 250*time.Millisecond)
 			p.SetLatency(faultproxy.Down, 250*time.Millisecond)
 		})},
-		{Name: "AMI slow reader 2 KB/s (owner)", Window: w, inject: amiProxyFault(func(p *faultproxy.Proxy) {
-			p.SetBandwidth(faultproxy.Down, 2<<10)
+		// Below the stream's ≈ 10 KB/s: a backlog builds. Not slower: the
+		// proxy paces a piece of up to 32 KiB as a whole, so a heal takes
+		// effect only after the piece under way (≤ 5 s here).
+		{Name: "AMI slow reader 6 KB/s (owner)", Window: w, inject: amiProxyFault(func(p *faultproxy.Proxy) {
+			p.SetBandwidth(faultproxy.Down, 6<<10)
 		})},
 		{Name: "AMI drop mid-message (owner)", Window: w, inject: func(ctx context.Context, l *soakLab) (string, func(), error) {
 			// A trickle makes sure a message is in flight when the link
@@ -110,7 +114,7 @@ func soakSchedule() []soakFault {
 			return "node 1, node 2", func() {}, nil
 		}},
 		{Name: "redis master failover (SIGKILL)", Short: true, inject: func(ctx context.Context, l *soakLab) (string, func(), error) {
-			if err := l.redis.failover(ctx); err != nil {
+			if err := l.redis.failover(ctx, l.vip.switchTo); err != nil {
 				return "", nil, err
 			}
 			return "master", func() {}, nil
@@ -167,17 +171,23 @@ const soakShortWindow = 8 * time.Second
 // pickSchedule returns the faults a soak of duration d runs: the short
 // ones once under soakShortLimit (windows capped at soakShortWindow), else
 // the whole table.
-func pickSchedule(d time.Duration) []soakFault {
-	all := soakSchedule()
-	if d >= soakShortLimit {
-		return all
-	}
+// With only (a regular expression; nil: all), only the faults whose name
+// matches run, short windows or not.
+func pickSchedule(d time.Duration, only *regexp.Regexp) []soakFault {
 	var out []soakFault
-	for _, f := range all {
-		if f.Short {
+	for _, f := range soakSchedule() {
+		switch {
+		case only != nil:
+			if !only.MatchString(f.Name) {
+				continue
+			}
+		case d < soakShortLimit:
+			if !f.Short {
+				continue
+			}
 			f.Window = min(f.Window, soakShortWindow)
-			out = append(out, f)
 		}
+		out = append(out, f)
 	}
 	return out
 }

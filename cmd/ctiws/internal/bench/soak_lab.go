@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,6 +32,9 @@ type SoakSpec struct {
 	ChangesPerSecond, CallsPerSecond float64
 	// Recovery bounds the wait for convergence after each fault.
 	Recovery time.Duration
+	// Only, when set, runs only the faults whose name it matches, cycling
+	// for Duration.
+	Only *regexp.Regexp `json:"-"`
 }
 
 func (s *SoakSpec) defaults() {

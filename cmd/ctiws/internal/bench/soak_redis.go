@@ -177,9 +177,13 @@ func (r *soakRedis) dataProc(addr string) *redisProc {
 }
 
 // failover SIGKILLs the master, waits until the sentinels promote the
-// replica (at most 30 s), then starts the old master again: the sentinels
-// turn it into the new master's replica.
-func (r *soakRedis) failover(ctx context.Context) error {
+// replica (at most 30 s), hands the new master to switched (the VIP moves
+// there), then starts the old master again: the sentinels turn it into
+// the new master's replica. It comes back empty (no persistence) and a
+// master until they do: anything still sent to its address meanwhile
+// would find no lease and no state (Redis's documentation warns against
+// restarting a master without persistence for this reason).
+func (r *soakRedis) failover(ctx context.Context, switched func(master string)) error {
 	old := r.master(ctx)
 	p := r.dataProc(old)
 	if p == nil {
@@ -190,6 +194,7 @@ func (r *soakRedis) failover(ctx context.Context) error {
 	for {
 		if m := r.master(ctx); m != "" && m != old {
 			r.log.Info("redis master failed over", "from", old, "to", m)
+			switched(m)
 			break
 		}
 		if time.Now().After(deadline) {
@@ -270,18 +275,24 @@ func (v *masterVIP) Addr() string { return v.ln.Addr().String() }
 
 func (v *masterVIP) follow(ctx context.Context) {
 	for sleepCtx(ctx, 200*time.Millisecond) == nil {
-		m := v.redis.master(ctx)
-		v.mu.Lock()
-		if m == "" || m == v.addr {
-			v.mu.Unlock()
-			continue
+		if m := v.redis.master(ctx); m != "" {
+			v.switchTo(m)
 		}
-		v.log.Info("master VIP follows the new master", "from", v.addr, "to", m, "closed", len(v.conns))
-		v.addr = m
-		for c := range v.conns {
-			_ = c.Close()
-		}
-		v.mu.Unlock()
+	}
+}
+
+// switchTo makes m the target and closes every forwarded connection (no-op
+// when m is the target already).
+func (v *masterVIP) switchTo(m string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if m == v.addr {
+		return
+	}
+	v.log.Info("master VIP follows the new master", "from", v.addr, "to", m, "closed", len(v.conns))
+	v.addr = m
+	for c := range v.conns {
+		_ = c.Close()
 	}
 }
 

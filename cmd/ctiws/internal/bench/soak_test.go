@@ -2,6 +2,7 @@ package bench
 
 import (
 	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -60,7 +61,7 @@ func TestSoakClientMatches(t *testing.T) {
 }
 
 func TestPickSchedule(t *testing.T) {
-	short := pickSchedule(90 * time.Second)
+	short := pickSchedule(90*time.Second, nil)
 	if len(short) == 0 || len(short) == len(soakSchedule()) {
 		t.Fatalf("short schedule has %d of %d faults", len(short), len(soakSchedule()))
 	}
@@ -75,13 +76,25 @@ func TestPickSchedule(t *testing.T) {
 		t.Errorf("short schedule's fault windows add up to %v", total)
 	}
 	seen := map[string]bool{}
-	for _, f := range pickSchedule(time.Hour) {
+	for _, f := range pickSchedule(time.Hour, nil) {
 		if seen[f.Name] {
 			t.Errorf("fault %q twice", f.Name)
 		}
 		seen[f.Name] = true
 		if f.inject == nil {
 			t.Errorf("fault %q injects nothing", f.Name)
+		}
+	}
+}
+
+func TestPickScheduleOnly(t *testing.T) {
+	got := pickSchedule(90*time.Second, regexp.MustCompile(`^AMI`))
+	if len(got) != 4 {
+		t.Fatalf("AMI faults: %d, want 4", len(got))
+	}
+	for _, f := range got {
+		if f.Window != 20*time.Second {
+			t.Errorf("%s: window %v; -faults keeps the full windows", f.Name, f.Window)
 		}
 	}
 }
