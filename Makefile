@@ -8,6 +8,7 @@ VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 E2E_DIR   := ws/e2e
 BROWSER_DIR := ws/e2e-browser
+CONSOLE_DIR := console/e2e-browser
 FUZZTIME  ?= 5s
 # Asterisk and pjproject sources for the real-PBX suite (docs/real-pbx.md).
 THIRD_PARTY ?= ../shared/third-party
@@ -16,7 +17,7 @@ ASTERISK_TARBALL := $(THIRD_PARTY)/asterisk-22.10.1.tar.gz
 ASTERISK_DEBS := build-essential libedit-dev libjansson-dev libxml2-dev uuid-dev libsqlite3-dev libssl-dev bzip2 \
 	sip-tester asterisk-core-sounds-en-gsm
 
-.PHONY: all build run test test-fresh unit soak-short soak realpbx deps-asterisk e2e e2e-browser fuzz lint deps-redis deps-npm deps-chromium helm-check image-build bench bench-traffic clean
+.PHONY: all build run test test-fresh unit soak-short soak realpbx deps-asterisk e2e e2e-browser e2e-console fuzz lint deps-redis deps-npm deps-chromium helm-check image-build bench bench-traffic clean
 
 all: build
 
@@ -27,7 +28,7 @@ build:
 run: build
 	./$(BIN) serve -config cmd/ctiws/demo/config.yaml
 
-test: lint deps-redis deps-npm deps-chromium build unit soak-short realpbx fuzz e2e e2e-browser helm-check image-build
+test: lint deps-redis deps-npm deps-chromium build unit soak-short realpbx fuzz e2e e2e-browser e2e-console helm-check image-build
 	@echo "make test: all suites passed"
 
 # make test as a fresh machine runs it: a fresh clone, env -i, a new HOME and
@@ -43,7 +44,7 @@ unit:
 # Redis, its AMI link goes half-open, the clients stall past the ping
 # timeout, two nodes restart and the Redis master fails over; it fails on
 # any wrong final state, mask error or double owner (docs/operations.md,
-# "Chaos soak"). Logs are kept only when it fails.
+# "Chaos soak", section 7.8). Logs are kept only when it fails.
 soak-short: build deps-redis
 	@logs=$$(mktemp -d); \
 	./$(BIN) bench -scenario soak -duration 90s -log-dir $$logs; rc=$$?; \
@@ -97,6 +98,15 @@ e2e-browser: build deps-npm deps-chromium
 	left=$$(ls -A $$tmp); rm -rf $$tmp; \
 	if [ -n "$$left" ]; then echo "e2e-browser left temporary files behind: $$left"; exit 1; fi; exit $$rc
 
+# The operator console in headless Chromium: three nodes on a three-master
+# Redis Cluster (console/e2e-browser/README.md). Screenshots:
+# console/e2e-browser/output/. Like e2e-browser, it must leave TMPDIR empty.
+e2e-console: build deps-redis deps-npm deps-chromium
+	@tmp=$$(mktemp -d); \
+	(cd $(CONSOLE_DIR) && TMPDIR=$$tmp CTIWS_BIN=$(CURDIR)/$(BIN) CHROMIUM=$$(command -v chromium) node --test --test-concurrency=1 ./*.test.mjs); rc=$$?; \
+	left=$$(ls -A $$tmp); rm -rf $$tmp; \
+	if [ -n "$$left" ]; then echo "e2e-console left temporary files behind: $$left"; exit 1; fi; exit $$rc
+
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 		if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -114,6 +124,7 @@ deps-redis:
 deps-npm:
 	@cd $(E2E_DIR) && { [ -d node_modules/socket.io-client ] && npm ls --silent >/dev/null 2>&1 || npm ci --no-audit --no-fund --silent; }
 	@cd $(BROWSER_DIR) && { [ -d node_modules/@nethesis/phone-island ] && npm ls --silent >/dev/null 2>&1 || npm ci --no-audit --no-fund --silent; }
+	@cd $(CONSOLE_DIR) && { [ -d node_modules/playwright-core ] && npm ls --silent >/dev/null 2>&1 || npm ci --no-audit --no-fund --silent; }
 
 # chromium from Debian's packages, when missing (driven by playwright-core).
 deps-chromium:

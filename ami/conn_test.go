@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -491,4 +493,132 @@ func (w *afterWrite) Write(b []byte) (int, error) {
 	n, err := w.Conn.Write(b)
 	w.after()
 	return n, err
+}
+
+// TestConnActionsInFlightMatchedByActionID: several actions wait on one
+// connection at once (the owner carries out different users' commands
+// concurrently); the PBX answers them in reverse order, and each caller
+// gets its own answer. A quick action is answered while the others wait.
+func TestConnActionsInFlightMatchedByActionID(t *testing.T) {
+	const n = 8
+	client, pbx := net.Pipe()
+	c := newConn(client, slog.New(slog.DiscardHandler), &Hooks{})
+	go c.readLoop()
+	defer c.Close()
+	go func() {
+		fr := newFramer(pbx, maxMessageSize)
+		var ids, tags []string
+		pinged := false
+		for len(ids) < n || !pinged {
+			f, err := fr.next()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			m, _, _ := parseFrame(f)
+			id := field(m, "ActionID")
+			if field(m, "Action") == "Ping" {
+				pinged = true
+				_, _ = pbx.Write([]byte("Response: Success\r\nActionID: " + id + "\r\nPing: Pong\r\n\r\n"))
+				continue
+			}
+			_, _ = pbx.Write([]byte("Response: Success\r\nActionID: " + id + "\r\nMessage: Originate successfully queued\r\n\r\n"))
+			ids, tags = append(ids, id), append(tags, field(m, "Exten"))
+		}
+		for i := n - 1; i >= 0; i-- {
+			_, _ = pbx.Write([]byte("Event: OriginateResponse\r\nActionID: " + ids[i] + "\r\nResponse: Success\r\nExten: " + tags[i] + "\r\n\r\n"))
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			want := strconv.Itoa(200 + i)
+			a, err := action("Originate", "Channel", "PJSIP/201", "Exten", want, "Async", "true")
+			if err != nil {
+				errs <- err
+				return
+			}
+			r, err := c.ActionUntil(ctx, a, "OriginateResponse")
+			switch {
+			case err != nil:
+				errs <- err
+			case len(r.Items) != 1 || field(r.Items[0], "Exten") != want:
+				errs <- fmt.Errorf("originate %s got %v", want, r.Items)
+			default:
+				errs <- nil
+			}
+		}()
+	}
+	ping, err := action("Ping")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := c.Action(ctx, ping); err != nil || field(r.Message, "Ping") != "Pong" {
+		t.Fatalf("ping while originates wait: %v %v", r, err)
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestRunnerLastError: why the last session ended is kept with its time
+// (the operator console's "last error"), and none before any session.
+func TestRunnerLastError(t *testing.T) {
+	refused := func(t *testing.T) string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		return addr
+	}
+	for _, tc := range []struct {
+		name string
+		addr func(t *testing.T) string
+		text string
+	}{
+		{"login refused", func(t *testing.T) string {
+			return fakeServer(t, func(c net.Conn) {
+				c.Write([]byte(banner))
+				readAction(newFramer(c, maxMessageSize))
+				c.Write([]byte("Response: Error\r\nActionID: login\r\nMessage: Authentication failed\r\n\r\n"))
+			})
+		}, "Authentication failed"},
+		{"connection refused", refused, "refused"},
+		{"closed before login reply", func(t *testing.T) string {
+			return fakeServer(t, func(c net.Conn) {
+				c.Write([]byte(banner))
+				readAction(newFramer(c, maxMessageSize))
+			})
+		}, "login response"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := NewRunner(Config{Address: tc.addr(t), Tenant: "t", DialTimeout: 2 * time.Second}, nil, nil, nil, Hooks{})
+			if msg, at := r.LastError(); msg != "" || !at.IsZero() {
+				t.Fatalf("LastError before any session = %q, %v", msg, at)
+			}
+			r.backoffMin, r.backoffMax = 20*time.Millisecond, 40*time.Millisecond
+			start := time.Now()
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { _ = r.Run(ctx, func(context.Context, []cluster.Event) error { return nil }); close(done) }()
+			defer func() { cancel(); <-done }()
+			var msg string
+			var at time.Time
+			for deadline := time.Now().Add(5 * time.Second); msg == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+				msg, at = r.LastError()
+			}
+			if !strings.Contains(msg, tc.text) {
+				t.Errorf("LastError = %q, want it to say %q", msg, tc.text)
+			}
+			if at.Before(start) || at.After(time.Now()) {
+				t.Errorf("LastError at %v, not within the run (from %v)", at, start)
+			}
+		})
+	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ctiws/ctiws/cluster"
 	"github.com/ctiws/ctiws/directory"
+	"github.com/ctiws/ctiws/internal/clip"
 	"github.com/staskobzar/goami2"
 )
 
@@ -31,7 +32,10 @@ type Runner struct {
 	// readySessions counts the sessions that got as far as a published
 	// snapshot; Run resets its backoff after one.
 	readySessions int
-	tasks         chan task
+	// lastErr is why the last session ended, and lastErrAt when.
+	lastErr   string
+	lastErrAt time.Time
+	tasks     chan task
 }
 
 // task is work for the session loop: a model change that must be emitted
@@ -76,6 +80,7 @@ func (r *Runner) Run(ctx context.Context, emit func(context.Context, []cluster.E
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		r.setLastError(err)
 		delay = r.restartBackoff(delay, r.sessionsReady() > readyBefore, time.Since(start))
 		wait := jitter(delay)
 		r.log.Warn("ami: connection lost, reconnecting", "err", err, "in", wait.Round(time.Millisecond))
@@ -89,6 +94,28 @@ func (r *Runner) Run(ctx context.Context, emit func(context.Context, []cluster.E
 		}
 		delay = min(delay*2, r.backoffMax)
 	}
+}
+
+// maxLastError bounds LastError's text (a PBX's refusal is untrusted input).
+const maxLastError = 300
+
+// setLastError records why a session ended.
+func (r *Runner) setLastError(err error) {
+	if err == nil {
+		err = errors.New("ami: connection ended")
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.lastErr, r.lastErrAt = clip.String(err.Error(), maxLastError), time.Now()
+}
+
+// LastError returns why the runner's last AMI session ended (login
+// refused, connection refused, a failed snapshot, the link lost…) and
+// when; "" while none has. The operator console shows it per tenant.
+func (r *Runner) LastError() (string, time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lastErr, r.lastErrAt
 }
 
 // jitter spreads d over [d/2, d].

@@ -261,6 +261,16 @@ type Ownership interface {
 	Release(ctx context.Context, l Lease) error
 	// Owner returns the current holder, if any.
 	Owner(ctx context.Context, tenant string) (Lease, bool, error)
+	// Reserve marks l's tenant as reserved for node to, for ttl, and
+	// reports whether it did: only the holder of the live lease l can
+	// (false otherwise, nothing written). While the mark lasts, Acquire of
+	// the free lease by any node but to is refused as a held-back lease
+	// (no holder); to's Acquire takes it with a new epoch and clears the
+	// mark. A mark nobody uses expires, so a target that never comes does
+	// not leave the tenant without an owner for longer than ttl. A planned
+	// hand-over sets it, then releases l (docs/cluster.md, "Handing a
+	// tenant to a chosen node").
+	Reserve(ctx context.Context, l Lease, to string, ttl time.Duration) (bool, error)
 }
 
 // Bus carries events between nodes and keeps the current PBX object state.
@@ -333,6 +343,32 @@ type Commands interface {
 	Await(ctx context.Context, tenant, id string) (CommandResult, error)
 }
 
+// Console keeps what the operator console shows of the whole cluster:
+// each node's status record and the audit log of console actions. Both
+// are opaque JSON; their types are the console's.
+type Console interface {
+	// PutStatus stores node's status record until ttl has passed (a
+	// node rewrites it every few seconds while it lives).
+	PutStatus(ctx context.Context, node string, status json.RawMessage, ttl time.Duration) error
+	// Statuses returns the status records that have not expired, by node.
+	// It reads one place, whatever the number of nodes.
+	Statuses(ctx context.Context) (map[string]json.RawMessage, error)
+	// Audit appends an entry to the audit log and keeps its newest max.
+	Audit(ctx context.Context, entry json.RawMessage, max int) error
+	// AuditLog returns the newest n entries, newest first.
+	AuditLog(ctx context.Context, n int) ([]json.RawMessage, error)
+	// Request queues an action for node (e.g. drain); the node takes it
+	// with TakeRequests. A request no node takes within RequestTTL is
+	// dropped.
+	Request(ctx context.Context, node string, req json.RawMessage) error
+	// TakeRequests returns and removes node's queued requests, oldest
+	// first; each is taken once.
+	TakeRequests(ctx context.Context, node string) ([]json.RawMessage, error)
+}
+
+// RequestTTL is how long a console request waits for its node.
+const RequestTTL = time.Minute
+
 // Backend bundles the implementations a node runs with.
 type Backend struct {
 	Tokens    Tokens
@@ -340,6 +376,7 @@ type Backend struct {
 	Ownership Ownership
 	Bus       Bus
 	Commands  Commands
+	Console   Console
 	// Ready reports whether the backend is reachable (nil) or why not.
 	Ready func(ctx context.Context) error
 	// Close releases the backend's connections.

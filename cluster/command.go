@@ -55,7 +55,8 @@ type CommandResult struct {
 	// Status is the HTTP status the requester answers with: 200 for
 	// success, 4xx when the owner refused the command (see the Err…
 	// classes below), 503 when the owner's PBX connection was not ready
-	// in time, 500 when the PBX failed it.
+	// in time, 429 when the user had too many commands pending, 500 when
+	// the PBX failed it.
 	Status int `json:"status"`
 	// Error says why the command failed ("" on success). It never quotes
 	// the user's input verbatim.
@@ -83,6 +84,10 @@ var (
 	// (not connected, or its start-up snapshot not done) within the
 	// owner's wait; it was not carried out: 503.
 	ErrCommandUnavailable = errors.New("the PBX is not connected")
+	// ErrCommandBusy: the user already has as many commands pending at
+	// the owner as it allows (max_pending_commands_per_user); it was not
+	// carried out: 429.
+	ErrCommandBusy = errors.New("too many pending commands of this user")
 )
 
 // ResultOf turns the outcome of a command into its result: nil error → 200
@@ -106,6 +111,8 @@ func ResultOf(data json.RawMessage, err error) CommandResult {
 		st = 504
 	case errors.Is(err, ErrCommandUnavailable):
 		st = 503
+	case errors.Is(err, ErrCommandBusy):
+		st = 429
 	}
 	return CommandResult{Status: st, Error: err.Error()}
 }

@@ -45,6 +45,7 @@ func TestCommandExpiryAndResult(t *testing.T) {
 		nil: 200, cluster.ErrCommandInvalid: 400, cluster.ErrCommandForbidden: 403, cluster.ErrCommandNotFound: 404,
 		cluster.ErrCommandExpired: 504, badCommand{}: 400, fmt.Errorf("decode: %w", badCommand{}): 400, errors.New("PBX said no"): 500,
 		cluster.ErrCommandUnavailable: 503, fmt.Errorf("hangup: %w", cluster.ErrCommandUnavailable): 503,
+		fmt.Errorf("call: %w", cluster.ErrCommandBusy): 429,
 	} {
 		if got := cluster.ResultOf(nil, err); got.Status != want || (err != nil) != (got.Error != "") {
 			t.Errorf("ResultOf(%v) = %+v, want status %d", err, got, want)

@@ -57,9 +57,12 @@ type Connections struct {
 	Nodes map[string]bool
 }
 
-// refresh reads the live nodes; on error the last view stays.
+// refresh reads the live nodes; on error the last view stays. It may take
+// two intervals: the two reads are two round trips, and on the lease
+// client a call cut at its deadline costs its connection (a slow link
+// would otherwise make every refresh redial).
 func (m *members) refresh(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, m.every)
+	ctx, cancel := context.WithTimeout(ctx, 2*m.every)
 	defer cancel()
 	nodes, err := m.list(ctx)
 	if err != nil {

@@ -77,6 +77,11 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Panics counts and logs the owners' panics (Owner.Panics).
 	Panics *guard.Panics
+	// MaxPendingCommandsPerUser and MaxConcurrentCommands are the
+	// owners' command bounds (Owner.MaxPendingPerUser,
+	// Owner.MaxConcurrentCommands); zero means their defaults.
+	MaxPendingCommandsPerUser int
+	MaxConcurrentCommands     int
 }
 
 const (

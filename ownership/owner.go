@@ -46,6 +46,9 @@ type Metrics struct {
 	FenceRejects *prometheus.CounterVec
 	// Commands is ctiws_owner_commands_total{tenant,command,result}.
 	Commands *prometheus.CounterVec
+	// CommandsRunning is ctiws_owner_commands_running{tenant}: commands
+	// carried out at this moment (at most max_concurrent_commands).
+	CommandsRunning *prometheus.GaugeVec
 }
 
 // NewMetrics registers the ownership collectors on reg.
@@ -61,7 +64,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		FenceRejects: f.NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "fence_rejects_total",
 			Help: "Publishes refused because the lease was lost."}, []string{"tenant"}),
 		Commands: f.NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "owner_commands_total",
-			Help: "Commands carried out by the owner, by result."}, []string{"tenant", "command", "result"}),
+			Help: "Commands carried out by the owner, by result (busy: refused, too many pending of the user)."}, []string{"tenant", "command", "result"}),
+		CommandsRunning: f.NewGaugeVec(prometheus.GaugeOpts{Namespace: "ctiws", Name: "owner_commands_running",
+			Help: "Commands the owner is carrying out at this moment."}, []string{"tenant"}),
 	}
 }
 
@@ -73,6 +78,7 @@ func (m *Metrics) Forget(tenant string) {
 	m.Published.DeletePartialMatch(l)
 	m.FenceRejects.DeletePartialMatch(l)
 	m.Commands.DeletePartialMatch(l)
+	m.CommandsRunning.DeletePartialMatch(l)
 }
 
 // Owner competes for one tenant's lease and runs its PBX while holding it.
@@ -122,12 +128,36 @@ type Owner struct {
 	// Login and logout hooks are kept until it is ready instead (see
 	// readyGate).
 	ReadyWait time.Duration
+	// MaxPendingPerUser bounds the awaited commands (call control) of one
+	// user that the owner has accepted and not answered yet; the next one
+	// is refused with cluster.ErrCommandBusy (429). Zero means
+	// DefaultMaxPendingPerUser (max_pending_commands_per_user).
+	MaxPendingPerUser int
+	// MaxConcurrentCommands bounds the tenant's commands carried out at
+	// once on its PBX; zero means DefaultMaxConcurrentCommands
+	// (max_concurrent_commands).
+	MaxConcurrentCommands int
 
 	mu    sync.Mutex
 	lease *cluster.Lease
 	pbx   PBX
-	// handBack asks the owner to release its lease (spreading).
-	handBack chan struct{}
+	// handBack asks the owner to release its lease, saying why
+	// (spreading, a hand-over).
+	handBack chan error
+	// wake interrupts Run's wait between two attempts (Wake); eagerUntil
+	// is when Wake's quick attempts end.
+	wake       chan struct{}
+	eagerUntil time.Time
+	// handedIn: the current term began on a Wake (a hand-over to this
+	// node); lease spreading does not hand it back.
+	handedIn bool
+}
+
+// LastErrorer is a PBX that tells its last connection error and when it
+// happened (ami.Runner): login refused, connection refused, a failed
+// snapshot… An empty err means none yet.
+type LastErrorer interface {
+	LastError() (err string, at time.Time)
 }
 
 // Owned reports whether this node currently holds the lease.
@@ -148,17 +178,98 @@ func (o *Owner) SetDirectory(d *directory.Directory) {
 }
 
 // HandBack releases the lease if held, so another node takes the tenant.
-func (o *Owner) HandBack() {
+func (o *Owner) HandBack() { o.handBackWith(errors.New("handed back to spread leases")) }
+
+func (o *Owner) handBackWith(why error) {
 	o.mu.Lock()
 	ch := o.handBack
 	o.mu.Unlock()
 	if ch != nil {
 		select {
-		case ch <- struct{}{}:
+		case ch <- why:
 		default:
 		}
 	}
 }
+
+// HandOver hands the tenant to node to: it reserves the lease for to for
+// hold (cluster.Ownership.Reserve: no other node, this one included, takes
+// it meanwhile) and ends the term, which releases the lease. to's owner
+// takes it at its next attempt; Wake it so that this is at once. It
+// returns the lease handed over, or ErrNotOwned when this node does not
+// hold it (any more).
+func (o *Owner) HandOver(ctx context.Context, to string, hold time.Duration) (cluster.Lease, error) {
+	o.mu.Lock()
+	l := o.lease
+	o.mu.Unlock()
+	if l == nil {
+		return cluster.Lease{}, fmt.Errorf("tenant %s: %w", o.Tenant, ErrNotOwned)
+	}
+	ok, err := o.Backend.Ownership.Reserve(ctx, *l, to, hold)
+	if err != nil {
+		return cluster.Lease{}, fmt.Errorf("tenant %s: reserve the lease for %s: %w", o.Tenant, to, err)
+	}
+	if !ok {
+		return cluster.Lease{}, fmt.Errorf("tenant %s: lease epoch %d lost: %w", o.Tenant, l.Epoch, ErrNotOwned)
+	}
+	o.Log.Info("handing the PBX over", "tenant", o.Tenant, "to", to, "epoch", l.Epoch)
+	o.Metrics.OwnershipChanges.WithLabelValues(o.Tenant, "handed_over").Inc()
+	o.handBackWith(fmt.Errorf("handed over to %s", to))
+	return *l, nil
+}
+
+// Wake makes Run try to take the lease at once and then every eagerRetry
+// for d, whatever the lease spreading says and whether or not the holder
+// is alive: a hand-over to this node (HandOver on the old owner) reserved
+// the lease for it.
+func (o *Owner) Wake(d time.Duration) {
+	o.mu.Lock()
+	o.eagerUntil = time.Now().Add(d)
+	ch := o.wakeChan()
+	o.mu.Unlock()
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// wakeChan returns the Wake channel, made on first use; the caller holds mu.
+func (o *Owner) wakeChan() chan struct{} {
+	if o.wake == nil {
+		o.wake = make(chan struct{}, 1)
+	}
+	return o.wake
+}
+
+// eager reports whether a Wake's quick attempts are on.
+func (o *Owner) eager() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return time.Now().Before(o.eagerUntil)
+}
+
+// handedOverHere reports whether the current term began on a Wake.
+func (o *Owner) handedOverHere() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.lease != nil && o.handedIn
+}
+
+// LastError returns the current term's last PBX connection error and when
+// it happened; "" when there is none or the node does not own the tenant.
+func (o *Owner) LastError() (string, time.Time) {
+	o.mu.Lock()
+	p := o.pbx
+	o.mu.Unlock()
+	if le, ok := p.(LastErrorer); ok {
+		return le.LastError()
+	}
+	return "", time.Time{}
+}
+
+// eagerRetry is the wait between two attempts after a Wake: an eighth of
+// the normal retry interval.
+func eagerRetry(retry time.Duration) time.Duration { return max(retry/8, 10*time.Millisecond) }
 
 // Run competes for the lease until ctx ends; on return a held lease has been
 // released (planned handover).
@@ -170,11 +281,15 @@ func (o *Owner) Run(ctx context.Context) {
 	retry := o.LeaseTTL / 3
 	refused, quiet := 0, 0
 	holder := "" // the last holder seen, while it is alive
+	o.mu.Lock()
+	wake := o.wakeChan()
+	o.mu.Unlock()
 	for ctx.Err() == nil {
+		eager := o.eager()
 		switch {
-		case holder != "" && quiet < 3 && o.holderAlive(ctx, holder):
+		case !eager && holder != "" && quiet < 3 && o.holderAlive(ctx, holder):
 			quiet++
-		case o.MayAcquire != nil && !o.MayAcquire() && refused < 5:
+		case !eager && o.MayAcquire != nil && !o.MayAcquire() && refused < 5:
 			refused++
 		case o.Starts != nil && !o.Starts.Take(ctx, retry/2):
 			// This node starts no more terms for now.
@@ -196,6 +311,9 @@ func (o *Owner) Run(ctx context.Context) {
 				o.Log.Warn("lease acquire failed", "tenant", o.Tenant, "err", err)
 			case ok:
 				refused = 0
+				o.mu.Lock()
+				o.eagerUntil, o.handedIn = time.Time{}, eager
+				o.mu.Unlock()
 				o.term(ctx, lease, sent)
 			case err == nil:
 				holder = lease.Node
@@ -203,9 +321,13 @@ func (o *Owner) Run(ctx context.Context) {
 		}
 		// Jitter spreads the nodes' attempts.
 		wait := retry/2 + time.Duration(rand.Int64N(int64(retry)))
+		if o.eager() {
+			wait = eagerRetry(retry)
+		}
 		select {
 		case <-ctx.Done():
 		case <-time.After(wait):
+		case <-wake:
 		}
 	}
 }
@@ -252,7 +374,7 @@ func (o *Owner) term(parent context.Context, lease cluster.Lease, sent time.Time
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
 	p := o.NewPBX()
-	handBack := make(chan struct{}, 1)
+	handBack := make(chan error, 1)
 	// Logged before the node counts itself the owner and after it stopped,
 	// so the log's ownership interval covers the node's own.
 	o.Log.Info("PBX ownership acquired", "tenant", o.Tenant, "epoch", lease.Epoch)
@@ -274,7 +396,7 @@ func (o *Owner) term(parent context.Context, lease cluster.Lease, sent time.Time
 	}
 	defer func() {
 		stepDownNow()
-		rctx, rcancel := context.WithTimeout(context.Background(), 2*time.Second)
+		rctx, rcancel := context.WithTimeout(context.Background(), releaseTimeout(o.LeaseTTL))
 		if err := o.Backend.Ownership.Release(rctx, lease); err != nil {
 			o.Log.Warn("lease release failed; it expires by itself", "tenant", o.Tenant, "err", err)
 		}
@@ -318,8 +440,12 @@ func (o *Owner) term(parent context.Context, lease cluster.Lease, sent time.Time
 		}()
 		defer o.Panics.Recover(guard.Owner, o.Tenant, func(error) { contain() })
 		// The bus stamps the events' Origin (the lease's node) and Time.
+		// The publish returns when the term ends, not when Redis answers:
+		// on a dead link the call waits for the client's timeout, and the
+		// AMI session must close at the step-down (the call goes on,
+		// fenced, until it ends by itself).
 		emit := func(ectx context.Context, evs []cluster.Event) error {
-			err := o.Backend.Bus.PublishFenced(ectx, lease, evs)
+			err := o.untilDone(ectx, func() error { return o.Backend.Bus.PublishFenced(ectx, lease, evs) })
 			if errors.Is(err, cluster.ErrNotOwner) {
 				o.Metrics.FenceRejects.WithLabelValues(o.Tenant).Inc()
 				cancel(fmt.Errorf("fenced: %w", err))
@@ -338,10 +464,12 @@ func (o *Owner) term(parent context.Context, lease cluster.Lease, sent time.Time
 	go func() {
 		defer wg.Done()
 		defer o.Panics.Recover(guard.Owner, o.Tenant, func(error) { contain() })
+		// The dispatcher's commands stop with the term; the undone ones
+		// are queued again before the lease is released.
+		d := newDispatcher(ctx, o, gate, run, func(error) { contain() })
+		defer d.handOver()
 		for ctx.Err() == nil {
-			err := o.Backend.Commands.Consume(ctx, o.Tenant, o.Node, func(cctx context.Context, c cluster.Command) error {
-				return o.command(cctx, gate, run, c)
-			})
+			err := o.Backend.Commands.Consume(ctx, o.Tenant, o.Node, d.dispatch)
 			if ctx.Err() == nil {
 				o.Log.Warn("command consumer ended; retrying", "tenant", o.Tenant, "err", err)
 				select {
@@ -354,10 +482,34 @@ func (o *Owner) term(parent context.Context, lease cluster.Lease, sent time.Time
 	wg.Wait()
 }
 
+// releaseTimeout bounds the Release at the end of a term: a third of the
+// TTL (at most 2 s). A lease not renewed since the step-down, 2/3 of the
+// TTL after its last renewal was sent, has expired by then anyway, and the
+// owner competes again only after the release returned.
+func releaseTimeout(ttl time.Duration) time.Duration { return min(ttl/3, 2*time.Second) }
+
+// untilDone runs call and returns its error, or ctx's error as soon as ctx
+// ends first: a term's step-down never waits for a Redis call on a dead
+// link. The call goes on in the background until it returns by itself (a
+// panic in it is contained and counted like the term's own).
+func (o *Owner) untilDone(ctx context.Context, call func() error) error {
+	done := make(chan error, 1)
+	go func() {
+		defer o.Panics.Recover(guard.Owner, o.Tenant, func(err error) { done <- err })
+		done <- call()
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // renew keeps the lease through the node's Renewer (or a private one);
 // losing it, or not renewing it in time, ends the term before the lease can
 // expire (the owner stops itself).
-func (o *Owner) renew(ctx context.Context, cancel context.CancelCauseFunc, lease cluster.Lease, sent time.Time, handBack <-chan struct{}) {
+func (o *Owner) renew(ctx context.Context, cancel context.CancelCauseFunc, lease cluster.Lease, sent time.Time, handBack <-chan error) {
 	r := o.Renewer
 	if r == nil {
 		r = &Renewer{Ownership: o.Backend.Ownership, TTL: o.LeaseTTL, Log: o.Log}
@@ -369,8 +521,8 @@ func (o *Owner) renew(ctx context.Context, cancel context.CancelCauseFunc, lease
 	})
 	select {
 	case <-ctx.Done():
-	case <-handBack:
-		cancel(errors.New("handed back to spread leases"))
+	case why := <-handBack:
+		cancel(why)
 	}
 }
 
@@ -378,9 +530,16 @@ func (o *Owner) renew(ctx context.Context, cancel context.CancelCauseFunc, lease
 // publishes the result. An expired command is answered, not carried out.
 // A command that panics fails alone (logged, counted, answered and
 // acknowledged like any failed command). A login or logout hook that finds
-// the PBX not ready is acknowledged and kept by the gate.
+// the PBX not ready is acknowledged and kept by the gate. An error means
+// the term ended (ctx) before it was done: the dispatcher queues it again.
 func (o *Owner) command(ctx context.Context, gate *readyGate, run func(context.Context, cluster.Command) (json.RawMessage, error), c cluster.Command) error {
 	data, err := o.carryOut(ctx, gate, run, c)
+	return o.answer(ctx, c, data, err)
+}
+
+// answer ends command c with its outcome (see command): it is logged,
+// counted and, when its sender waits, answered; nil means acknowledge it.
+func (o *Owner) answer(ctx context.Context, c cluster.Command, data json.RawMessage, err error) error {
 	if errors.Is(err, errDeferred) {
 		o.Log.Info("login hook kept until the PBX is ready", "tenant", o.Tenant, "command", c.Name, "user", c.User)
 		o.Metrics.Commands.WithLabelValues(o.Tenant, string(c.Name), "deferred").Inc()
@@ -389,7 +548,8 @@ func (o *Owner) command(ctx context.Context, gate *readyGate, run func(context.C
 	o.commandDone(c, err)
 	// A command that fails on the PBX is not retried forever: it is logged,
 	// counted, answered and acknowledged. Only a lost lease (ctx) leaves it
-	// queued, for the next owner to carry out and answer.
+	// to the next owner (queued again by the dispatcher) to carry out and
+	// answer.
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -406,7 +566,10 @@ func (o *Owner) command(ctx context.Context, gate *readyGate, run func(context.C
 // commandDone logs a failed command and counts the command by result.
 func (o *Owner) commandDone(c cluster.Command, err error) {
 	result := "ok"
-	if err != nil {
+	switch {
+	case errors.Is(err, cluster.ErrCommandBusy):
+		result = "busy" // counted, not logged: the REST node logs its 429
+	case err != nil:
 		result = "error"
 		o.Log.Warn("owner command failed", "tenant", o.Tenant, "command", c.Name, "user", c.User, "err", err)
 	}

@@ -301,3 +301,50 @@ func TestStepDownDoesNotWaitForRedis(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// hungBus is a bus whose fenced publishes hang for a while whatever their
+// context, like a go-redis call on a dead link (it waits for its read
+// timeout, not for the context).
+type hungBus struct {
+	cluster.Bus
+	hang    time.Duration
+	started chan struct{} // told when a publish starts
+}
+
+func (b hungBus) PublishFenced(ctx context.Context, l cluster.Lease, evs []cluster.Event) error {
+	select {
+	case b.started <- struct{}{}:
+	default:
+	}
+	time.Sleep(b.hang)
+	return b.Bus.PublishFenced(ctx, l, evs)
+}
+
+// TestStepDownDoesNotWaitForAPublish: the AMI session stops, and the node
+// stops counting itself the owner, as soon as the term ends, even while a
+// fenced publish hangs on a dead link: the lease may expire and be taken
+// before that call returns (docs/cluster.md, "One owner at a time").
+func TestStepDownDoesNotWaitForAPublish(t *testing.T) {
+	mb := memory.New()
+	defer mb.Close()
+	b := mb.Cluster()
+	bus := hungBus{Bus: b.Bus, hang: 3 * time.Second, started: make(chan struct{}, 1)}
+	b.Bus = bus
+	p := &fakePBX{running: make(chan struct{}, 1)}
+	o := newOwner(t, b, "n1", p)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	go func() { o.Run(ctx); close(done) }()
+	<-bus.started
+	waitUntil(t, "the term", 3*time.Second, o.Owned)
+	start := time.Now()
+	o.HandBack()
+	waitUntil(t, "the owner to step down", 5*time.Second, func() bool { return !o.Owned() })
+	// Well below the 3 s the publish hangs, with room for a loaded machine.
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("stepped down %v after the term ended; want at once (the publish hangs for 3 s)", d)
+	}
+	cancel()
+	<-done
+}

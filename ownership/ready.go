@@ -1,6 +1,7 @@
 package ownership
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,9 +19,10 @@ import (
 // to get its 503 well within its own timeout.
 const DefaultReadyWait = 5 * time.Second
 
-// readyGate runs one term's commands in order against a PBX that is not
-// always ready (not connected yet, taking its start-up snapshot,
-// reconnecting). docs/ami-model.md, section 10:
+// readyGate runs one term's commands against a PBX that is not always
+// ready (not connected yet, taking its start-up snapshot, reconnecting).
+// Commands pass it concurrently (the dispatcher decides what runs at once);
+// docs/ami-model.md, section 10:
 //
 //   - a command waits for the PBX to be ready, at most the owner's
 //     ReadyWait and never past its own deadline; then it fails with
@@ -36,8 +38,10 @@ type readyGate struct {
 	p    PBX
 	wait time.Duration
 
-	// mu is held while a command or the kept hooks run: commands run one
-	// at a time, in order.
+	// hooks is held while the kept hooks run: a command that comes
+	// meanwhile waits for them (they go first).
+	hooks sync.Mutex
+	// mu guards the fields below; it is never held while a command runs.
 	mu       sync.Mutex
 	gaveUp   bool                       // a wait ran out since the PBX was last ready
 	deferred map[string]cluster.Command // user → latest hook not carried out yet
@@ -69,10 +73,8 @@ func isHook(c cluster.Command) bool {
 
 // do runs c through run once the PBX is ready (see readyGate), after the
 // hooks kept so far. A hook that finds the PBX not ready is kept and do
-// returns errDeferred.
+// returns errDeferred. Safe for concurrent use.
 func (g *readyGate) do(ctx context.Context, c cluster.Command, run func(context.Context, cluster.Command) (json.RawMessage, error)) (json.RawMessage, error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
 	if isHook(c) && !g.ready() {
 		g.keep(c)
 		return nil, errDeferred
@@ -90,13 +92,16 @@ func (g *readyGate) do(ctx context.Context, c cluster.Command, run func(context.
 }
 
 // waitReady waits until the PBX is ready, ctx ends, or the wait runs out
-// (the owner's ReadyWait, or c's deadline if sooner). mu is held.
+// (the owner's ReadyWait, or c's deadline if sooner).
 func (g *readyGate) waitReady(ctx context.Context, c cluster.Command) error {
 	if g.ready() {
-		g.gaveUp = false
+		g.setGaveUp(false)
 		return nil
 	}
-	if g.gaveUp {
+	g.mu.Lock()
+	gaveUp := g.gaveUp
+	g.mu.Unlock()
+	if gaveUp {
 		return fmt.Errorf("%s: %w (still not ready)", c.Name, cluster.ErrCommandUnavailable)
 	}
 	wait, full := g.wait, true
@@ -109,21 +114,33 @@ func (g *readyGate) waitReady(ctx context.Context, c cluster.Command) error {
 	defer t.Stop()
 	select {
 	case <-g.p.Ready():
-		g.gaveUp = false
+		g.setGaveUp(false)
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-t.C:
-		g.gaveUp = g.gaveUp || full
+		if full {
+			g.setGaveUp(true)
+		}
 		return fmt.Errorf("%s: %w (not ready within %s)", c.Name, cluster.ErrCommandUnavailable, wait.Round(time.Millisecond))
 	}
 }
 
+// setGaveUp records whether a full wait ran out since the PBX was last
+// ready.
+func (g *readyGate) setGaveUp(v bool) {
+	g.mu.Lock()
+	g.gaveUp = v
+	g.mu.Unlock()
+}
+
 // keep records a hook for later; a user's later hook replaces an earlier
-// one (a logout after a login leaves only the logout to do). mu is held.
+// one (a logout after a login leaves only the logout to do).
 func (g *readyGate) keep(c cluster.Command) {
 	c.ID, c.Reply, c.Expires = "", false, 0
+	g.mu.Lock()
 	g.deferred[c.User] = c
+	g.mu.Unlock()
 	select {
 	case g.kept <- struct{}{}:
 	default:
@@ -131,15 +148,31 @@ func (g *readyGate) keep(c cluster.Command) {
 }
 
 // runKept carries out the kept hooks while the PBX is ready; a hook that
-// finds it gone again stays kept. mu is held.
+// finds it gone again stays kept. Commands that call it meanwhile wait
+// until the hooks are done.
 func (g *readyGate) runKept(ctx context.Context, run func(context.Context, cluster.Command) (json.RawMessage, error)) {
+	g.mu.Lock()
+	n := len(g.deferred)
+	g.mu.Unlock()
+	if n == 0 {
+		return
+	}
+	g.hooks.Lock()
+	defer g.hooks.Unlock()
+	g.mu.Lock()
 	users := make([]string, 0, len(g.deferred))
 	for u := range g.deferred {
 		users = append(users, u)
 	}
+	g.mu.Unlock()
 	slices.Sort(users)
 	for _, u := range users {
-		c := g.deferred[u]
+		g.mu.Lock()
+		c, ok := g.deferred[u]
+		g.mu.Unlock()
+		if !ok {
+			continue
+		}
 		if !g.ready() || ctx.Err() != nil {
 			return
 		}
@@ -147,7 +180,11 @@ func (g *readyGate) runKept(ctx context.Context, run func(context.Context, clust
 		if ctx.Err() != nil || errors.Is(err, cluster.ErrCommandUnavailable) {
 			return // kept: the PBX went away meanwhile
 		}
-		delete(g.deferred, u)
+		g.mu.Lock()
+		if cur, ok := g.deferred[u]; ok && cur.Name == c.Name && bytes.Equal(cur.Args, c.Args) {
+			delete(g.deferred, u) // not replaced by a newer hook meanwhile
+		}
+		g.mu.Unlock()
 		g.o.commandDone(c, err)
 	}
 }
@@ -166,8 +203,8 @@ func (g *readyGate) runWhenReady(ctx context.Context, run func(context.Context, 
 			return
 		case <-g.p.Ready():
 		}
-		g.mu.Lock()
 		g.runKept(ctx, run)
+		g.mu.Lock()
 		left := len(g.deferred) > 0
 		g.mu.Unlock()
 		if left {

@@ -23,8 +23,10 @@ import (
 // renewal (or of its acquisition) was sent: Redis counts the TTL from when
 // it ran that request, which is later, so the owner steps down at least a
 // third of the TTL before the lease can expire under it and be taken
-// (docs/cluster.md, "One owner at a time"). A failed batch is retried a few
-// times within the interval, so one slow answer does not cost any lease.
+// (docs/cluster.md, "One owner at a time"). The timer is local: it never
+// waits for Redis. A renewal may take until the batch's first step-down
+// deadline (so a slow link costs no lease while its round trip fits the
+// budget), and one that fails fast is retried within that time.
 type Renewer struct {
 	// Ownership renews the leases (RenewAll).
 	Ownership cluster.Ownership
@@ -142,10 +144,10 @@ func (r *Renewer) Every() time.Duration { return r.TTL / 3 }
 // Run renews the held leases every TTL/3 until ctx ends.
 func (r *Renewer) Run(ctx context.Context) { periodic.Every(ctx, r.Every(), r.RenewOnce) }
 
-// RenewOnce renews every held lease in one batch, retrying a failed batch
-// a few times within the interval, and gives up the leases that are lost.
-// (Overdue leases are given up by their timer, at their deadline, not at
-// the end of a batch, which may take the whole interval.)
+// RenewOnce renews every held lease in one batch, retrying a batch that
+// failed fast until the batch's first step-down deadline (attemptDeadline),
+// and gives up the leases that are lost. (Overdue leases are given up by
+// their timer, at their deadline, not at the end of a batch.)
 func (r *Renewer) RenewOnce(ctx context.Context) {
 	r.mu.Lock()
 	batch := make([]*heldLease, 0, len(r.held))
@@ -160,22 +162,16 @@ func (r *Renewer) RenewOnce(ctx context.Context) {
 	for i, h := range batch {
 		leases[i] = h.lease
 	}
-	deadline := time.Now().Add(r.Every())
+	end := r.attemptDeadline(batch)
 	var held []bool
 	var err error
 	var sent time.Time
 	for attempt := 0; ; attempt++ {
-		// Each attempt gets a share of the interval, so a hung connection
-		// is given up while there is time for another try.
-		end := time.Now().Add(r.Every() / 2)
-		if end.After(deadline) {
-			end = deadline
-		}
 		actx, cancel := context.WithDeadline(ctx, end)
 		sent = time.Now()
 		held, err = r.Ownership.RenewAll(actx, leases, r.TTL)
 		cancel()
-		if err == nil || ctx.Err() != nil || time.Until(deadline) < r.Every()/10 {
+		if err == nil || ctx.Err() != nil || time.Until(end) < r.Every()/10 {
 			break
 		}
 		if attempt == 0 {
@@ -212,6 +208,29 @@ func (r *Renewer) RenewOnce(ctx context.Context) {
 	if err != nil {
 		r.Log.Warn("lease renewal failed", "leases", len(leases), "err", err)
 	}
+}
+
+// attemptDeadline is how long a renewal of batch may take: until the
+// first of its step-down deadlines, when an answer would come too late for
+// that lease anyway, but at least half an interval. A slow link therefore
+// costs no lease while a round trip fits the budget (in the steady state
+// StepDown − Every = TTL/3: 1.67 s at the 5 s default, docs/cluster.md,
+// "One owner at a time"); an attempt that fails at once (a reset
+// connection) is retried on a new connection within that time.
+func (r *Renewer) attemptDeadline(batch []*heldLease) time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	end := time.Now().Add(r.Every() / 2)
+	first := time.Time{}
+	for _, h := range batch {
+		if first.IsZero() || h.deadline.Before(first) {
+			first = h.deadline
+		}
+	}
+	if first.After(end) {
+		end = first
+	}
+	return end
 }
 
 // give tells h's owner that its lease is gone (once).

@@ -152,8 +152,7 @@ func TestRenewerStepsDownInTime(t *testing.T) {
 			<-ctx.Done() // Redis is gone
 			return nil, ctx.Err()
 		}
-		// Redis renewed the lease at once; the answer took 480 ms (an
-		// attempt may take half the 1 s interval).
+		// Redis renewed the lease at once; the answer took 480 ms.
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
@@ -182,6 +181,63 @@ func TestRenewerStepsDownInTime(t *testing.T) {
 	stepDown, slack := r.StepDown(), 400*time.Millisecond
 	if got := at.Sub(firstSent); got < stepDown-10*time.Millisecond || got > stepDown+slack {
 		t.Fatalf("given up %v after the last successful renewal was sent; want %v (+%v); the lease expires after %v", got, stepDown, slack, ttl)
+	}
+}
+
+// TestRenewerSlowLink: a renewal round trip that fits the budget (TTL/3:
+// the interval between a renewal's send and the step-down deadline of the
+// last one) costs no lease, however much longer than half an interval it
+// takes; one that does not fit loses the lease at its step-down deadline,
+// by the timer, not later.
+func TestRenewerSlowLink(t *testing.T) {
+	const ttl = 3 * time.Second // interval 1 s, budget 1 s
+	for _, tc := range []struct {
+		name  string
+		rtt   time.Duration
+		keeps bool
+	}{
+		{"600 ms round trip: kept", 600 * time.Millisecond, true},
+		{"1.5 s round trip: given up", 1500 * time.Millisecond, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var mu sync.Mutex
+			calls := 0
+			renew := func(ctx context.Context, l []cluster.Lease) ([]bool, error) {
+				mu.Lock()
+				calls++
+				mu.Unlock()
+				select {
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				case <-time.After(tc.rtt):
+					return []bool{true}, nil
+				}
+			}
+			r := &Renewer{Ownership: funcOwnership{renew: renew}, TTL: ttl, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+			ctx := t.Context()
+			lostAt := make(chan time.Time, 1)
+			start := time.Now()
+			r.Keep(ctx, cluster.Lease{Tenant: "t1", Node: "n", Epoch: 1}, start, func(error) { lostAt <- time.Now() })
+			go r.Run(ctx)
+			select {
+			case at := <-lostAt:
+				if tc.keeps {
+					mu.Lock()
+					defer mu.Unlock()
+					t.Fatalf("given up %v after the start (%d renewals sent) with a %v round trip, within the %v budget", at.Sub(start), calls, tc.rtt, ttl/3)
+				}
+				// No renewal ever succeeded: the step-down counts from
+				// the acquisition.
+				if got := at.Sub(start); got > r.StepDown()+400*time.Millisecond {
+					t.Fatalf("given up %v after the start, want ≈ %v", got, r.StepDown())
+				}
+			case <-time.After(2 * ttl):
+				if !tc.keeps {
+					t.Fatalf("kept for %v with a %v round trip, beyond the %v budget", 2*ttl, tc.rtt, ttl/3)
+				}
+			}
+		})
 	}
 }
 

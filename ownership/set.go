@@ -2,12 +2,14 @@ package ownership
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"math"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/ctiws/ctiws/cluster"
 	"github.com/ctiws/ctiws/directory"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
@@ -99,6 +101,9 @@ func (s *Set) newOwner(t *Tenant) *runningOwner {
 		Log:        s.opt.Logger,
 		Metrics:    s.metrics,
 		Panics:     s.opt.Panics,
+
+		MaxPendingPerUser:     s.opt.MaxPendingCommandsPerUser,
+		MaxConcurrentCommands: s.opt.MaxConcurrentCommands,
 	}
 	s.metrics.LeaseOwned.WithLabelValues(t.ID).Set(0)
 	return &runningOwner{o: o, tenant: cur, done: make(chan struct{})}
@@ -175,6 +180,61 @@ func (s *Set) goRun(fn func()) {
 	}()
 }
 
+// HandOverHold is how long a hand-over keeps a tenant's free lease for its
+// target node, and how long the target's owner tries every few
+// milliseconds to take it: long enough for both nodes to see the request
+// (the console's requests are taken every 2 s) and the old owner to step
+// down; short enough that a target that died meanwhile leaves the tenant
+// without an owner for a few seconds only.
+const HandOverHold = 6 * time.Second
+
+// HandOver hands tenant's PBX to node to (Owner.HandOver, for
+// HandOverHold) and returns the lease handed over: ErrUnknownTenant when
+// the set does not run the tenant, ErrNotOwned when this node does not own
+// it. The target takes it when woken (Wake on its node).
+func (s *Set) HandOver(ctx context.Context, tenant, to string) (cluster.Lease, error) {
+	o, ok := s.owner(tenant)
+	if !ok {
+		return cluster.Lease{}, fmt.Errorf("tenant %s: %w", tenant, ErrUnknownTenant)
+	}
+	if to == s.opt.Node {
+		return cluster.Lease{}, fmt.Errorf("tenant %s: %s already owns it", tenant, to)
+	}
+	return o.HandOver(ctx, to, HandOverHold)
+}
+
+// Wake makes tenant's owner on this node try to take the lease at once and
+// every few milliseconds for HandOverHold (the node is a hand-over's
+// target); ErrUnknownTenant when the set does not run the tenant.
+func (s *Set) Wake(tenant string) error {
+	o, ok := s.owner(tenant)
+	if !ok {
+		return fmt.Errorf("tenant %s: %w", tenant, ErrUnknownTenant)
+	}
+	o.Wake(HandOverHold)
+	return nil
+}
+
+// LastError returns the last PBX connection error of tenant while this
+// node owns it (Owner.LastError).
+func (s *Set) LastError(tenant string) (string, time.Time) {
+	if o, ok := s.owner(tenant); ok {
+		return o.LastError()
+	}
+	return "", time.Time{}
+}
+
+// owner returns tenant's owner.
+func (s *Set) owner(tenant string) (*Owner, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.owners[tenant]
+	if !ok {
+		return nil, false
+	}
+	return r.o, true
+}
+
 // Wait returns when every owner has stopped (and released its lease), once
 // the context Start was given has ended.
 func (s *Set) Wait() { s.wg.Wait() }
@@ -240,7 +300,8 @@ func (l *leaseSpread) rebalance(ctx context.Context, set *Set, every time.Durati
 			if extra <= 0 {
 				break
 			}
-			if o.Owned() {
+			// A tenant an operator handed to this node stays here.
+			if o.Owned() && !o.handedOverHere() {
 				o.HandBack()
 				extra--
 			}

@@ -138,6 +138,10 @@ expect_fail "schema rejects a tenant id with a dot" "id" helm "${T[@]}" --set-js
 expect_fail "template refuses a host used by two tenants" "used by tenants" helm "${T[@]}" --set-json 'tenants=[{"id":"a","hosts":["h"],"ami":{"address":"sim"},"auth":{"enabled":false}},{"id":"b","hosts":["H"],"ami":{"address":"sim"},"auth":{"enabled":false}}]'
 expect_fail "template refuses no tenants without tenantsDir" "at least one tenant" helm "${T[@]}" --set-json 'tenants=[]'
 expect_fail "template refuses a tenant without AMI secret" "ami.secret is required" helm "${T[@]}" --set-json 'tenants=[{"id":"a","ami":{"address":"10.0.0.1:5038","username":"u"}}]'
+expect_fail "template refuses the console without users" "console.htpasswd" helm "${T[@]}" --set console.enabled=true
+expect_fail "template refuses a short console session secret" "sessionSecret" helm "${T[@]}" --set console.enabled=true --set console.htpasswd=a:b --set console.sessionSecret=short
+expect_fail "template refuses the console ingress without a host" "console.ingress.host" helm "${T[@]}" --set console.enabled=true --set console.htpasswd=a:b --set console.ingress.enabled=true
+expect_fail "schema rejects console.auditMax=1" "auditMax" helm "${T[@]}" --set console.auditMax=1
 
 # The rendered manifests: strict decode + schema + chart assertions.
 if [ ${#rendered[@]} -gt 0 ]; then

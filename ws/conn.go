@@ -48,6 +48,9 @@ type conn struct {
 
 	// relay limits the socket's `message` relays (reader goroutine only).
 	relay relayBucket
+	// trace, set only on a tracing socket (Server.Trace), gets its frames
+	// instead of a network connection.
+	trace func(TracedFrame)
 }
 
 // login is what a successful login binds to a socket.
@@ -76,6 +79,10 @@ func (c *conn) send(frame []byte) {
 	if c.closed.Load() {
 		return
 	}
+	if c.trace != nil {
+		c.trace(TracedFrame{Frame: frame})
+		return
+	}
 	if err := c.sock.writeText(frame); errors.Is(err, errQueueFull) {
 		c.deps.slowConsumer(c)
 	}
@@ -89,6 +96,10 @@ func (c *conn) send(frame []byte) {
 func (c *conn) sendDroppable(frame []byte, from string) bool {
 	if c.closed.Load() {
 		return false
+	}
+	if c.trace != nil {
+		c.trace(TracedFrame{Frame: frame})
+		return true
 	}
 	return c.sock.writeTextBelow(frame, max(1, c.deps.sendBuffer/2), from, max(1, c.deps.sendBuffer/8)) == nil
 }

@@ -3,6 +3,7 @@ package ws
 import (
 	"encoding/json"
 	"errors"
+	"github.com/ctiws/ctiws/internal/backoff"
 	"github.com/ctiws/ctiws/internal/lograte"
 	"github.com/ctiws/ctiws/pbx"
 	"io"
@@ -109,9 +110,9 @@ type restDeps struct {
 type restAPI struct {
 	restDeps
 	mux      *http.ServeMux
-	bcrypt   *fairPool // bounds concurrent password checks, fair between tenants
-	failures *backoff  // password-login back-off, per user and address
-	inflight *inflight // password checks in flight, per address and user
+	bcrypt   *fairPool      // bounds concurrent password checks, fair between tenants
+	failures *backoff.Table // password-login back-off, per user and address
+	inflight *inflight      // password checks in flight, per address and user
 }
 
 // newRESTAPI builds the REST API and registers its routes on mux, which
@@ -121,7 +122,7 @@ func newRESTAPI(d restDeps, mux *http.ServeMux) *restAPI {
 		restDeps: d,
 		mux:      mux,
 		bcrypt:   newFairPool(d.bcryptConcurrency, d.bcryptQueue),
-		failures: newBackoff(d.loginLimits.Base, d.loginLimits.Max),
+		failures: backoff.New(d.loginLimits.Base, d.loginLimits.Max),
 		inflight: newInflight(),
 	}
 	a.routes()

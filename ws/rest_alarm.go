@@ -73,7 +73,7 @@ func (a *restAPI) alarmAllowed(w http.ResponseWriter, r *http.Request, t *Tenant
 	// the password logins of the users behind the same address.
 	key := "m\x00" + t.ID + "\x00" + addrKey(clientAddr(r, a.trustedProxies))
 	now := time.Now()
-	if wait := a.failures.wait(key, now); wait > 0 {
+	if wait := a.failures.Wait(key, now); wait > 0 {
 		a.metrics.LoginThrottled.WithLabelValues(t.ID, "alarm").Inc()
 		a.auth.loginFailed(t, "alarm", "", errLogin("too many wrong alarm secrets: address locked"), "retry_after", wait.Round(time.Second).String())
 		w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
@@ -84,7 +84,7 @@ func (a *restAPI) alarmAllowed(w http.ResponseWriter, r *http.Request, t *Tenant
 	if len(want) > 0 && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(secret)), want) == 1 {
 		return true
 	}
-	a.failures.fail(key, a.loginLimits.FreeAddress, now)
+	a.failures.Fail(key, a.loginLimits.FreeAddress, now)
 	a.auth.loginFailed(t, "alarm", "", errWrongAlarm)
 	return forbidden()
 }

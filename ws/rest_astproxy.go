@@ -30,6 +30,12 @@ const (
 	originateBudget = 30 * time.Second
 	// actionBudget is what the other call control actions may take.
 	actionBudget = 15 * time.Second
+	// answerMargin is added to a command's whole wait for the node's own
+	// answer: the connection's deadlines are moved past both.
+	answerMargin = 5 * time.Second
+	// busyRetryAfter is the Retry-After of a 429 for too many pending
+	// commands (a pending call rings the phone up to 15 s).
+	busyRetryAfter = "5"
 )
 
 // astproxyRoutes registers the call control routes.
@@ -56,12 +62,20 @@ func (a *restAPI) astproxyRoutes() {
 }
 
 // awaitCommand queues args for the PBX owner and answers with its result.
+//
+// The wait (up to 40 s for a call) may outlast the server's read and write
+// timeouts (http_read_timeout, http_write_timeout, 15 s): the connection's
+// deadlines are moved past the wait plus answerMargin first, so the answer
+// is written and the request's context is not cancelled by the read
+// timeout (net/http cancels it when its background read of an idle
+// connection times out). docs/security.md, section 5.
 func (a *restAPI) awaitCommand(q *request, args pbx.CommandArgs, budget time.Duration) {
 	start := time.Now()
 	startWithin := commandStartWithin
 	if w := a.commandWait; w > 0 {
 		startWithin, budget = w/2, w/2
 	}
+	a.extendDeadlines(q, start.Add(startWithin+budget+answerMargin))
 	cmd := cluster.NewCommand(q.tenant.ID, strings.ToLower(q.user.Username), args).WithReply(start.Add(startWithin))
 	if err := a.commands.Send(q.r.Context(), cmd); err != nil {
 		a.log.Warn("call control: command queue unavailable", "tenant", q.tenant.ID, "command", cmd.Name, "err", err)
@@ -83,6 +97,11 @@ func (a *restAPI) awaitCommand(q *request, args pbx.CommandArgs, budget time.Dur
 		writeError(q.w, http.StatusServiceUnavailable, "command queue unavailable")
 		return
 	}
+	if res.Status == http.StatusTooManyRequests {
+		q.w.Header().Set("Retry-After", busyRetryAfter)
+		a.limitReject(q, "pending_commands", http.StatusTooManyRequests, "too many pending call control requests of this user")
+		return
+	}
 	if res.Status != http.StatusOK {
 		st := res.Status
 		if st < 400 || st > 599 {
@@ -98,6 +117,17 @@ func (a *restAPI) awaitCommand(q *request, args pbx.CommandArgs, budget time.Dur
 		return
 	}
 	writeJSON(q.w, http.StatusOK, map[string]string{"message": "ok"})
+}
+
+// extendDeadlines moves the connection's read and write deadlines to
+// until, for a handler that waits longer than the server's timeouts.
+func (a *restAPI) extendDeadlines(q *request, until time.Time) {
+	rc := http.NewResponseController(q.w)
+	for _, set := range []func(time.Time) error{rc.SetWriteDeadline, rc.SetReadDeadline} {
+		if err := set(until); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			a.log.Debug("call control: connection deadline not extended", "tenant", q.tenant.ID, "err", err)
+		}
+	}
 }
 
 // validConvID reports whether s can be a conversation id (two channel

@@ -42,6 +42,7 @@ const ctlProfiles = `{
 // command with reply (nil: no answer).
 type ctlEnv struct {
 	url string
+	srv *ws.Server
 	b   cluster.Backend
 	mu  sync.Mutex
 	got []pbx.CommandArgs
@@ -57,7 +58,7 @@ func newCtlEnv(t *testing.T, reply func(pbx.CommandArgs) *cluster.CommandResult)
 		Tenants: []*ws.Tenant{ws.NewTenant("t1", nil, &ws.TenantConfig{Directory: dir, Privacy: "xxx", AuthEnabled: true})}})
 	hs, b := ts.HTTP, ts.Backend
 	ctx, cancel := context.WithCancel(context.Background())
-	e := &ctlEnv{url: hs.URL, b: b}
+	e := &ctlEnv{url: hs.URL, srv: ts.Srv, b: b}
 	owner := make(chan struct{})
 	go func() {
 		defer close(owner)

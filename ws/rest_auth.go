@@ -97,12 +97,12 @@ func (a *restAPI) checkPassword(w http.ResponseWriter, r *http.Request, t *Tenan
 	addrKey := "a\x00" + t.ID + "\x00" + addr
 	// pairKey records that this address failed for this user.
 	pairKey := "p\x00" + t.ID + "\x00" + strings.ToLower(name) + "\x00" + addr
-	if wait := a.failures.wait(addrKey, now); wait > 0 {
+	if wait := a.failures.Wait(addrKey, now); wait > 0 {
 		a.throttled(w, t, username, "address", wait)
 		return false
 	}
-	if wait := a.failures.wait(userKey, now); wait > 0 {
-		if a.failures.failed(pairKey, now) || !a.failures.freshTry(userKey, now) {
+	if wait := a.failures.Wait(userKey, now); wait > 0 {
+		if a.failures.Failed(pairKey, now) || !a.failures.FreshTry(userKey, now) {
 			a.throttled(w, t, username, "user", wait)
 			return false
 		}
@@ -132,13 +132,13 @@ func (a *restAPI) checkPassword(w http.ResponseWriter, r *http.Request, t *Tenan
 	a.bcrypt.release()
 	a.metrics.PasswordChecks.WithLabelValues(t.ID).Inc()
 	if good && user != nil {
-		a.failures.reset(userKey)
+		a.failures.Reset(userKey)
 		return true
 	}
 	now = time.Now()
-	a.failures.fail(userKey, a.loginLimits.FreeUser, now)
-	a.failures.fail(addrKey, a.loginLimits.FreeAddress, now)
-	a.failures.fail(pairKey, math.MaxInt, now) // never locks: a record only
+	a.failures.Fail(userKey, a.loginLimits.FreeUser, now)
+	a.failures.Fail(addrKey, a.loginLimits.FreeAddress, now)
+	a.failures.Fail(pairKey, math.MaxInt, now) // never locks: a record only
 	a.metrics.Logins.WithLabelValues(t.ID, "rest_refused").Inc()
 	why := errWrongPass
 	if user == nil {

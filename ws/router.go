@@ -107,6 +107,10 @@ type router struct {
 	// conflated counts the frames of this batch that replaced a queued
 	// frame of the same object.
 	conflated int
+	// routing is the bus event being routed while inRoute, for tracing
+	// sockets (under mu; a copy, so routing allocates nothing).
+	routing cluster.Event
+	inRoute bool
 	// subscribed is set once the bus subscription of the tenant is live.
 	subscribed atomic.Bool
 }
@@ -194,7 +198,9 @@ func (r *router) handleOne(ev cluster.Event) {
 	if ev.Time > 0 {
 		m.BusLag.Observe(time.Since(time.Unix(0, ev.Time)).Seconds())
 	}
+	r.routing, r.inRoute = ev, true
 	r.guarded(ev, r.dispatch, true)
+	r.routing, r.inRoute = cluster.Event{}, false
 	m.FanoutDuration.Observe(time.Since(start).Seconds())
 }
 

@@ -3,6 +3,8 @@ package ws
 import (
 	"errors"
 
+	"github.com/ctiws/ctiws/cluster"
+
 	"github.com/ctiws/ctiws/ws/eio"
 )
 
@@ -19,6 +21,15 @@ func (r *router) queue(c *conn, frame []byte, key string) {
 // enqueue is queue without DeliverEveryState: key always conflates.
 func (r *router) enqueue(c *conn, frame []byte, key string) {
 	if c.closed.Load() {
+		return
+	}
+	if c.trace != nil {
+		var cause *cluster.Event
+		if r.inRoute {
+			ev := r.routing
+			cause = &ev
+		}
+		c.trace(TracedFrame{Frame: frame, Cause: cause})
 		return
 	}
 	wake, replaced, err := c.sock.queue(opText, frame, key)

@@ -92,6 +92,11 @@ type Config struct {
 	Parking    Parking     `yaml:"parking"`
 	Conference Conference  `yaml:"conference"`
 
+	// Unanswered lists extensions whose phone nobody picks up when an
+	// Originate rings it: it rings until the Originate's Timeout, then
+	// OriginateResponse reports a failure (reason 3, no answer).
+	Unanswered []string `yaml:"unanswered"`
+
 	// CallsPerSecond is the rate at which scenarios start (0 = no traffic).
 	CallsPerSecond float64 `yaml:"calls_per_second"`
 	// AvgCallDuration is the mean talk time of a call.

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -132,6 +133,9 @@ func (p *pbx) runOriginate(o originate, ep *endpoint, timeout time.Duration) {
 		context: o.context, exten: o.exten, state: stDown})
 	p.setState(c, stRinging)
 	ring := p.ringTime() / 2
+	if slices.Contains(p.cfg.Unanswered, ep.id) {
+		ring = timeout // nobody picks up
+	}
 	if ring >= timeout {
 		p.after(timeout, func() {
 			if c.alive {

@@ -81,3 +81,24 @@ func TestOriginateRingsTheCallee(t *testing.T) {
 		t.Fatalf("OriginateResponse %s", fail)
 	}
 }
+
+// TestOriginateUnanswered: a phone listed in Unanswered rings until the
+// Originate's Timeout; then OriginateResponse reports no answer (3).
+func TestOriginateUnanswered(t *testing.T) {
+	cfg := testConfig()
+	cfg.AvgRingTime = 100 * time.Millisecond
+	cfg.Unanswered = []string{"201"}
+	_, addr := startServer(t, cfg)
+	c := dial(t, addr)
+	c.login("proxycti", "proxycti")
+	start := time.Now()
+	c.do("o1", nil, "Action", "Originate", "Channel", "PJSIP/201", "Context", "from-internal", "Exten", "202",
+		"Priority", "1", "Timeout", "700", "Async", "true")
+	or := c.waitEvent("OriginateResponse", func(m *Message) bool { return m.Get("Event") == "OriginateResponse" })
+	if or.Get("ActionID") != "o1" || or.Get("Response") != "Failure" || or.Get("Reason") != "3" {
+		t.Fatalf("OriginateResponse %s, want a failure with reason 3", or)
+	}
+	if took := time.Since(start); took < 700*time.Millisecond {
+		t.Fatalf("OriginateResponse after %v, before the 700 ms timeout", took)
+	}
+}

@@ -14,6 +14,8 @@ func ownershipCases() []Case {
 		{"ownership/lifecycle", testOwnership},
 		{"ownership/tenant-isolation", testOwnershipIsolation},
 		{"ownership/renew-all", testOwnershipRenewAll},
+		{"ownership/reserve", testOwnershipReserve},
+		{"ownership/reserve-expires", testOwnershipReserveExpires},
 	}
 }
 
@@ -155,5 +157,95 @@ func testOwnershipRenewAll(t *testing.T, b cluster.Backend) {
 	}
 	if _, err := b.Ownership.RenewAll(ctx, leases, 0); err == nil {
 		t.Fatal("RenewAll with ttl 0 succeeded")
+	}
+}
+
+// testOwnershipReserve: a hand-over. Only the live lease's holder can
+// reserve its tenant; once it releases, every other node (the old holder
+// too) is refused as for a held-back lease, the target takes the lease with
+// a higher epoch, the mark is gone with it, and the old lease is fenced.
+func testOwnershipReserve(t *testing.T, b cluster.Backend) {
+	ctx := Ctx(t)
+	ten, na, nb, nc := Unique("t"), Unique("na"), Unique("nb"), Unique("nc")
+	la, ok := acquire(t, b.Ownership, ten, na, time.Minute)
+	if !ok {
+		t.Fatal("acquire")
+	}
+	for _, tc := range []struct {
+		name string
+		l    cluster.Lease
+	}{
+		{"another node", cluster.Lease{Tenant: ten, Node: nc, Epoch: la.Epoch}},
+		{"the holder's older epoch", cluster.Lease{Tenant: ten, Node: na, Epoch: la.Epoch - 1}},
+		{"another tenant", cluster.Lease{Tenant: Unique("t"), Node: na, Epoch: la.Epoch}},
+	} {
+		if ok, err := b.Ownership.Reserve(ctx, tc.l, nc, time.Minute); err != nil || ok {
+			t.Fatalf("Reserve by %s = %v, %v; want false", tc.name, ok, err)
+		}
+	}
+	if _, err := b.Ownership.Reserve(ctx, la, nb, 0); err == nil {
+		t.Fatal("Reserve with ttl 0 succeeded")
+	}
+	if ok, err := b.Ownership.Reserve(ctx, la, nb, time.Minute); err != nil || !ok {
+		t.Fatalf("Reserve by the holder = %v, %v", ok, err)
+	}
+	// Still held: the holder renews and extends as before, the target is
+	// refused and told who holds it.
+	if ok, err := b.Ownership.Renew(ctx, la, time.Minute); err != nil || !ok {
+		t.Fatalf("Renew of a reserved lease = %v, %v", ok, err)
+	}
+	if l, ok := acquire(t, b.Ownership, ten, nb, time.Minute); ok || l.Node != na {
+		t.Fatalf("target's acquire while held = %+v, %v; want refused, holder %s", l, ok, na)
+	}
+	if err := b.Ownership.Release(ctx, la); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{nc, na} {
+		if l, ok := acquire(t, b.Ownership, ten, n, time.Minute); ok || l.Node != "" {
+			t.Fatalf("acquire of a lease reserved for %s by %s = %+v, %v; want refused, no holder", nb, n, l, ok)
+		}
+	}
+	lb, ok := acquire(t, b.Ownership, ten, nb, time.Minute)
+	if !ok || lb.Node != nb || lb.Epoch <= la.Epoch {
+		t.Fatalf("target's acquire = %+v, %v; want it, epoch > %d", lb, ok, la.Epoch)
+	}
+	if err := b.Bus.PublishFenced(ctx, la, []cluster.Event{{Name: "x"}}); !errors.Is(err, cluster.ErrNotOwner) {
+		t.Fatalf("publish with the handed-over lease: %v, want ErrNotOwner", err)
+	}
+	// The mark went with the target's acquire: once it lets the lease go,
+	// any node takes it.
+	if err := b.Ownership.Release(ctx, lb); err != nil {
+		t.Fatal(err)
+	}
+	if lc, ok := acquire(t, b.Ownership, ten, nc, time.Minute); !ok || lc.Epoch <= lb.Epoch {
+		t.Fatalf("acquire after the target released = %+v, %v; want it, epoch > %d", lc, ok, lb.Epoch)
+	}
+}
+
+// testOwnershipReserveExpires: a target that never comes does not strand
+// the tenant: the mark expires and any node takes the lease.
+func testOwnershipReserveExpires(t *testing.T, b cluster.Backend) {
+	ctx := Ctx(t)
+	ten, na, nb, nc := Unique("t"), Unique("na"), Unique("nb"), Unique("nc")
+	la, ok := acquire(t, b.Ownership, ten, na, time.Minute)
+	if !ok {
+		t.Fatal("acquire")
+	}
+	if ok, err := b.Ownership.Reserve(ctx, la, nb, 300*time.Millisecond); err != nil || !ok {
+		t.Fatalf("Reserve = %v, %v", ok, err)
+	}
+	if err := b.Ownership.Release(ctx, la); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := acquire(t, b.Ownership, ten, nc, time.Minute); ok {
+		t.Fatal("another node took a lease reserved for the target")
+	}
+	var lc cluster.Lease
+	Eventually(t, Bound, "another node takes the lease once the mark expired", func() bool {
+		lc, ok = acquire(t, b.Ownership, ten, nc, time.Minute)
+		return ok
+	})
+	if lc.Epoch <= la.Epoch {
+		t.Fatalf("lease after the mark expired %+v, previous %+v: epoch must grow", lc, la)
 	}
 }

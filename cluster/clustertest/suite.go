@@ -34,6 +34,7 @@ func Cases() []Case {
 	cs = append(cs, busCases()...)
 	cs = append(cs, busOrderCases()...)
 	cs = append(cs, commandCases()...)
+	cs = append(cs, consoleCases()...)
 	cs = append(cs, Case{"ready", testReady})
 	return cs
 }

@@ -38,6 +38,7 @@ type Backend struct {
 	owners   *ownership
 	bus      *bus
 	commands *commands
+	console  *console
 	closeOne sync.Once
 }
 
@@ -51,6 +52,7 @@ func New(opts ...Option) *Backend {
 	b.owners = newOwnership(cfg.now)
 	b.bus = newBus(b)
 	b.commands = newCommands(b)
+	b.console = newConsole(cfg.now)
 	return b
 }
 
@@ -62,6 +64,7 @@ func (b *Backend) Cluster() cluster.Backend {
 		Ownership: b.owners,
 		Bus:       b.bus,
 		Commands:  b.commands,
+		Console:   b.console,
 		Ready:     func(context.Context) error { return nil },
 		Close:     b.Close,
 	}

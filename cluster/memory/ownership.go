@@ -15,15 +15,22 @@ type lease struct {
 	deadline time.Time
 }
 
+// reservation is a free lease kept for one node (Reserve).
+type reservation struct {
+	node     string
+	deadline time.Time
+}
+
 type ownership struct {
-	now    func() time.Time
-	mu     sync.RWMutex
-	leases map[string]lease
-	fence  map[string]uint64 // last epoch handed out per tenant; never reset
+	now      func() time.Time
+	mu       sync.RWMutex
+	leases   map[string]lease
+	fence    map[string]uint64 // last epoch handed out per tenant; never reset
+	reserved map[string]reservation
 }
 
 func newOwnership(now func() time.Time) *ownership {
-	return &ownership{now: now, leases: map[string]lease{}, fence: map[string]uint64{}}
+	return &ownership{now: now, leases: map[string]lease{}, fence: map[string]uint64{}, reserved: map[string]reservation{}}
 }
 
 // current returns the live lease of tenant; the caller holds mu.
@@ -50,6 +57,16 @@ func (o *ownership) Acquire(_ context.Context, tenant, node string, ttl time.Dur
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	cur, ok := o.current(tenant, now)
+	if r, held := o.reserved[tenant]; !ok && held {
+		switch {
+		case expired(r.deadline, now):
+			delete(o.reserved, tenant)
+		case r.node != node:
+			return cluster.Lease{Tenant: tenant}, false, nil
+		default:
+			delete(o.reserved, tenant)
+		}
+	}
 	switch {
 	case !ok:
 		o.fence[tenant]++
@@ -98,6 +115,21 @@ func (o *ownership) Release(_ context.Context, l cluster.Lease) error {
 		delete(o.leases, l.Tenant)
 	}
 	return nil
+}
+
+// Reserve keeps l's tenant for node to for ttl, if l is the live lease.
+func (o *ownership) Reserve(_ context.Context, l cluster.Lease, to string, ttl time.Duration) (bool, error) {
+	if ttl <= 0 || to == "" {
+		return false, errors.New("memory: reserve lease: ttl must be positive and the node named")
+	}
+	now := o.now()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if !o.holds(l) {
+		return false, nil
+	}
+	o.reserved[l.Tenant] = reservation{node: to, deadline: now.Add(ttl)}
+	return true, nil
 }
 
 // Owner returns the live lease of tenant, if any.

@@ -13,7 +13,7 @@ var ACLRules = strings.Join([]string{
 	"+hget", "+hset", "+hdel", "+hmget", "+hgetall",
 	"+sadd", "+srem", "+smembers", "+scard",
 	"+zadd", "+zrem", "+zrange", "+zrangebyscore", "+zremrangebyscore", "+zcard",
-	"+rpush", "+blpop",
+	"+rpush", "+blpop", "+ltrim", "+lrange",
 	"+spublish", "+ssubscribe", "+sunsubscribe",
 	"+xadd", "+xreadgroup", "+xack", "+xautoclaim", "+xgroup", "+xdel",
 	"+eval", "+evalsha", "+script|load", "+multi", "+exec", "+info", "+client|list", "+client|setname",

@@ -13,6 +13,7 @@ import (
 	"github.com/ctiws/ctiws/cluster"
 	"github.com/ctiws/ctiws/cluster/internal/mailbox"
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 )
 
 // Stats are counters a node exports as metrics.
@@ -71,7 +72,18 @@ func New(url string, opts ...Option) (*Backend, error) {
 	bo.MinIdleConns = 0
 	lo := *o
 	lo.PoolSize = leasePoolSize
-	lo.MinIdleConns = 1
+	// A lease call ends at its context's deadline, not after go-redis'
+	// read timeout: a renewal on a dead link must not outlast the step-down
+	// deadline it is for; and every lease connection is kept open and
+	// ready (dialled ahead, used in turn, pipelines on them too, a one
+	// round trip handshake), so a renewal on a slow link does not pay for
+	// a handshake (docs/cluster.md, "One owner at a time").
+	lo.MinIdleConns = leasePoolSize
+	lo.PipelinePoolSize = -1
+	lo.PoolFIFO = true
+	lo.DisableIdentity = true
+	lo.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	lo.ContextTimeoutEnabled = true
 	b := newBackend(redis.NewClient(o), opts)
 	b.ownsRdb = true
 	if b.blocking == nil {
@@ -125,6 +137,7 @@ func (b *Backend) Cluster() cluster.Backend {
 		Ownership: ownership{b},
 		Bus:       bus{b},
 		Commands:  commands{b},
+		Console:   console{b},
 		Ready:     b.Ready,
 		Close:     b.Close,
 	}

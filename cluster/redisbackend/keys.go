@@ -62,3 +62,7 @@ func replyKey(tenant, id string) string { return tenantPrefix(tenant) + "cmdres:
 // Acquire of the tenant, and since when (docs/cluster.md, "One owner at a
 // time").
 func leaseServerKey(tenant string) string { return tenantPrefix(tenant) + "leasesrv" }
+
+// leaseForKey names the node a planned hand-over keeps the tenant's free
+// lease for, until it takes it or the mark expires (leaseReserve).
+func leaseForKey(tenant string) string { return tenantPrefix(tenant) + "leasefor" }

@@ -20,7 +20,7 @@ func (o ownership) Acquire(ctx context.Context, tenant, node string, ttl time.Du
 	if ttl <= 0 {
 		return cluster.Lease{}, false, errors.New("redis backend: acquire lease: ttl must be positive")
 	}
-	res, err := leaseAcquire.Run(ctx, o.b.lease, []string{leaseKey(tenant), fenceKey(tenant), leaseServerKey(tenant)}, node, ms(ttl)).Slice()
+	res, err := leaseAcquire.Run(ctx, o.b.lease, []string{leaseKey(tenant), fenceKey(tenant), leaseServerKey(tenant), leaseForKey(tenant)}, node, ms(ttl)).Slice()
 	if err != nil {
 		return cluster.Lease{}, false, fmt.Errorf("redis backend: acquire lease of %s for %s: %w", tenant, node, err)
 	}
@@ -88,6 +88,19 @@ func (o ownership) Release(ctx context.Context, l cluster.Lease) error {
 		return fmt.Errorf("redis backend: release lease of %s epoch %d: %w", l.Tenant, l.Epoch, err)
 	}
 	return nil
+}
+
+// Reserve keeps l's tenant for node to for ttl, if l is the live lease
+// (leaseReserve); Acquire honours the mark.
+func (o ownership) Reserve(ctx context.Context, l cluster.Lease, to string, ttl time.Duration) (bool, error) {
+	if ttl <= 0 || to == "" {
+		return false, errors.New("redis backend: reserve lease: ttl must be positive and the node named")
+	}
+	n, err := leaseReserve.Run(ctx, o.b.lease, []string{leaseKey(l.Tenant), leaseForKey(l.Tenant)}, l.Node, l.Epoch, to, ms(ttl)).Int64()
+	if err != nil {
+		return false, fmt.Errorf("redis backend: reserve lease of %s epoch %d for %s: %w", l.Tenant, l.Epoch, to, err)
+	}
+	return n == 1, nil
 }
 
 // Owner returns the live lease of tenant, if any.

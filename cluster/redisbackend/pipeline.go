@@ -2,7 +2,6 @@ package redisbackend
 
 import (
 	"context"
-	"fmt"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -17,28 +16,32 @@ type scriptCall struct {
 // runPipelined runs s once per call in one pipeline (one round trip per
 // Redis server), each call touching its own keys, so calls of different
 // tenants may go to different cluster slots. A script missing on the server
-// (e.g. after a restart) is loaded and the pipeline sent once more. The
-// returned commands hold each call's reply or error.
+// (e.g. after a restart or a failover) is sent once more with its body
+// (EVAL, which also caches it), so the first renewal on a fresh server costs
+// two round trips, not three: a renewal must fit its deadline even on a slow
+// link (docs/cluster.md, "One owner at a time"). The returned commands hold
+// each call's reply or error.
 func runPipelined(ctx context.Context, c redis.UniversalClient, s *redis.Script, calls []scriptCall) ([]*redis.Cmd, error) {
 	if len(calls) == 0 {
 		return nil, nil
 	}
-	send := func() ([]*redis.Cmd, error) {
+	send := func(withBody bool) ([]*redis.Cmd, error) {
 		cmds := make([]*redis.Cmd, len(calls))
 		_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i, call := range calls {
-				cmds[i] = s.EvalSha(ctx, p, call.keys, call.args...)
+				if withBody {
+					cmds[i] = s.Eval(ctx, p, call.keys, call.args...)
+				} else {
+					cmds[i] = s.EvalSha(ctx, p, call.keys, call.args...)
+				}
 			}
 			return nil
 		})
 		return cmds, err
 	}
-	cmds, err := send()
+	cmds, err := send(false)
 	if err != nil && isNoScript(cmds) {
-		if lerr := s.Load(ctx, c).Err(); lerr != nil {
-			return nil, fmt.Errorf("load script: %w", lerr)
-		}
-		cmds, err = send()
+		cmds, err = send(true)
 	}
 	if err != nil && ctx.Err() != nil {
 		return nil, err

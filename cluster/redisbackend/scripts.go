@@ -212,9 +212,11 @@ return gone
 `)
 
 // leaseAcquire: KEYS[1]=lease hash, KEYS[2]=fence counter, KEYS[3]=lease
-// server record (hash: run, since); ARGV: node, ttl ms. Returns {1, epoch,
-// node} when acquired (or already ours, extended), {0, epoch, holder} when
-// held by another node, {0, 0, ”} when free but held back.
+// server record (hash: run, since), KEYS[4]=reservation (string: the node a
+// hand-over keeps the free lease for, PX); ARGV: node, ttl ms. Returns {1,
+// epoch, node} when acquired (or already ours, extended), {0, epoch, holder}
+// when held by another node, {0, 0, ”} when free but held back (after a
+// failover, or reserved for another node by leaseReserve).
 //
 // A new epoch is the larger of the counter plus one and Redis' clock in
 // milliseconds: a replica promoted by Sentinel may have missed the last
@@ -245,6 +247,11 @@ if not owner then
   if now < since + tonumber(ARGV[2]) then
     return {0, 0, ''}
   end
+  local to = redis.call('GET', KEYS[4])
+  if to and to ~= ARGV[1] then
+    return {0, 0, ''}
+  end
+  if to then redis.call('DEL', KEYS[4]) end
   local epoch = redis.call('INCR', KEYS[2])
   if epoch < now then
     epoch = now
@@ -273,6 +280,18 @@ return 0
 var leaseRelease = redis.NewScript(`
 local f = redis.call('HMGET', KEYS[1], 'owner', 'epoch')
 if f[1] == ARGV[1] and f[2] == ARGV[2] then return redis.call('DEL', KEYS[1]) end
+return 0
+`)
+
+// leaseReserve: KEYS[1]=lease, KEYS[2]=reservation; ARGV: node, epoch, the
+// node to keep the lease for, ttl ms. Only the holder of the live lease
+// (node and epoch) can reserve it: returns 1 when it did, 0 otherwise.
+var leaseReserve = redis.NewScript(`
+local f = redis.call('HMGET', KEYS[1], 'owner', 'epoch')
+if f[1] == ARGV[1] and f[2] == ARGV[2] then
+  redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
+  return 1
+end
 return 0
 `)
 

@@ -7,10 +7,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -19,27 +15,13 @@ import (
 	"time"
 
 	"github.com/ctiws/ctiws/ami/sim"
-	"github.com/ctiws/ctiws/ws/auth"
 	"github.com/ctiws/ctiws/ws/client"
 )
 
 func TestQueueAutoLoginWhenThePBXComesUpLater(t *testing.T) {
 	scfg := sim.DefaultConfig()
-	scfg.Username, scfg.Secret = "admin", "s3cret"
 	scfg.CallsPerSecond = 0
-	s := sim.New(scfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { _ = s.Serve(ctx, ln) }()
-	defer s.Close()
-	s.Restart(time.Hour) // Asterisk is not up: connections are closed at once
-
 	dir := t.TempDir()
-	stack, _ := filepath.Abs(filepath.Join("testdata", "stack"))
 	// carol (203, a queue agent) is a dynamic member of 401 with queue
 	// auto-login.
 	files := map[string]string{
@@ -52,19 +34,10 @@ func TestQueueAutoLoginWhenThePBXComesUpLater(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	listen, metrics := freeAddr(t), freeAddr(t)
-	cfg := fmt.Sprintf(`listen: %q
-metrics_listen: %q
-drain_timeout: 1s
-tenants:
-  - id: t1
-    ami: {address: %q, username: admin, secret: s3cret}
-    auth: {jwt_secret: "stack-test-jwt-secret"}
-    users_file: %s/users.json
-    profiles_file: %s/profiles.json
-    objects_file: %s/objects.json
-`, listen, metrics, ln.Addr().String(), dir, stack, dir)
-	defer serveInProcess(t, ctx, cfg)()
+	lab := startSimStack(t, scfg, simStackOptions{Dir: dir, Before: func(s *sim.Server) {
+		s.Restart(time.Hour) // Asterisk is not up: connections are closed at once
+	}})
+	ctx, listen, s := lab.ctx, lab.listen, lab.sim
 	waitFor := func(what string, ok func() bool) {
 		t.Helper()
 		for deadline := time.Now().Add(30 * time.Second); !ok(); time.Sleep(50 * time.Millisecond) {
@@ -87,8 +60,9 @@ tenants:
 	}
 
 	// carol's socket logs in while the PBX is down.
-	token, _ := auth.SignJWT("carol", "t1", []byte("stack-test-jwt-secret"), time.Hour, time.Now())
+	token := lab.token("carol")
 	var cc *client.Conn
+	var err error
 	waitFor("carol's socket", func() bool {
 		dctx, dcancel := context.WithTimeout(ctx, 5*time.Second)
 		defer dcancel()

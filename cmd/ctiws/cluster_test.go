@@ -155,6 +155,9 @@ type testCluster struct {
 	// tenantYAML is each tenant's entry in the node configs.
 	tenantYAML map[string]string
 	lease      time.Duration
+	// nodeRedisURL, if set, overrides redisURL per node name (a node
+	// reaching Redis through a fault proxy).
+	nodeRedisURL map[string]string
 }
 
 func newTestCluster(t *testing.T, nodes int, tenants []string, callsPerSecond float64, leaseTTL ...time.Duration) *testCluster {
@@ -226,8 +229,12 @@ func (c *testCluster) writeConfig(n *nodeProc, tenants []string) {
 	for _, id := range tenants {
 		tc.WriteString(c.tenantYAML[id])
 	}
+	url := c.redisURL
+	if u, ok := c.nodeRedisURL[n.name]; ok {
+		url = u
+	}
 	cfg := fmt.Sprintf("listen: %q\nmetrics_listen: %q\nredis_url: %q\nnode_id: %s\nlease_ttl: %s\ndrain_timeout: 2s\nlog_level: debug\ntenants:\n%s",
-		n.listen, n.metrics, c.redisURL, n.name, c.lease, tc.String())
+		n.listen, n.metrics, url, n.name, c.lease, tc.String())
 	if err := os.WriteFile(n.config, []byte(cfg), 0o600); err != nil {
 		c.t.Fatal(err)
 	}

@@ -11,54 +11,24 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/ctiws/ctiws/ami/sim"
-	"github.com/ctiws/ctiws/ws/auth"
 	"github.com/ctiws/ctiws/ws/client"
 )
 
 func TestCallControlEndToEnd(t *testing.T) {
 	scfg := sim.DefaultConfig()
-	scfg.Username, scfg.Secret = "admin", "s3cret"
 	scfg.CallsPerSecond = 0
 	scfg.AvgRingTime = 800 * time.Millisecond
 	scfg.AvgCallDuration = 10 * time.Minute
-	s := sim.New(scfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { _ = s.Serve(ctx, ln) }()
-	defer s.Close()
-
-	stack, _ := filepath.Abs(filepath.Join("testdata", "stack"))
-	listen, metrics := freeAddr(t), freeAddr(t)
-	cfg := fmt.Sprintf(`listen: %q
-metrics_listen: %q
-drain_timeout: 1s
-tenants:
-  - id: t1
-    ami: {address: %q, username: admin, secret: s3cret}
-    auth: {jwt_secret: "stack-test-jwt-secret"}
-    users_file: %s/users.json
-    profiles_file: %s/profiles.json
-`, listen, metrics, ln.Addr().String(), stack, stack)
-	defer serveInProcess(t, ctx, cfg)()
-
-	tokens := map[string]string{}
-	for _, u := range []string{"alice", "bob"} {
-		tokens[u], _ = auth.SignJWT(u, "t1", []byte("stack-test-jwt-secret"), time.Hour, time.Now())
-	}
+	lab := startSimStack(t, scfg, simStackOptions{})
+	ctx, listen, s := lab.ctx, lab.listen, lab.sim
+	tokens := map[string]string{"alice": lab.token("alice"), "bob": lab.token("bob")}
 	rest := func(user, method, path, body string) (int, []byte) {
 		t.Helper()
 		req, _ := http.NewRequestWithContext(ctx, method, "http://"+listen+path, strings.NewReader(body))
@@ -90,6 +60,7 @@ tenants:
 	var mu sync.Mutex
 	var bobEvents []string
 	var bc *client.Conn
+	var err error
 	waitFor("bob's socket", func() bool {
 		dctx, dcancel := context.WithTimeout(ctx, 5*time.Second) // a hung attempt must not outlive waitFor
 		defer dcancel()

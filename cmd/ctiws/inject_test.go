@@ -48,6 +48,10 @@ func startInjectStack(tb testing.TB) *injectStack {
 	cfg := fmt.Sprintf(`listen: %q
 metrics_listen: %q
 drain_timeout: 1s
+# The fuzzer sends presence changes as fast as it can: the per-user rate
+# would answer most of them 429 before they reach the checks under test.
+user_presence_rate: 10000
+user_presence_burst: 100000
 tenants:
   - id: demo
     ami: {address: %q, username: %s, secret: %s}

@@ -78,6 +78,9 @@ func startOwners(ctx context.Context, cfg *config.Config, backend cluster.Backen
 		Logger:     log,
 		Registerer: reg,
 		Panics:     panics,
+
+		MaxPendingCommandsPerUser: cfg.MaxPendingCommandsPerUser,
+		MaxConcurrentCommands:     cfg.MaxConcurrentCommands,
 	}, tenants)
 	return o
 }

@@ -25,15 +25,18 @@ func newRedisBackend(_ context.Context, cfg *config.Config, log *slog.Logger, re
 	if err != nil {
 		return cluster.Backend{}, clusterInfo{}, errUsage{err}
 	}
-	rdb := newClient(0, 0)
+	rdb := newClient(redisPool{})
 	// Lease and node-liveness traffic gets its own small pool, so that
 	// subscriptions, sweeps and commands on the main pool never delay a
-	// renewal.
-	lease := newClient(4, 1)
+	// renewal; its calls end at their deadlines, so a renewal on a dead
+	// link cannot outlast its owner's step-down; and its connections are
+	// all kept open, so a renewal on a slow link never pays for a new
+	// connection's handshake (a few round trips) within its deadline.
+	lease := newClient(redisPool{size: 4, deadlines: true, warm: true})
 	// Blocking command reads (one XREADGROUP BLOCK per owned tenant) get
 	// a pool of their own too: on the main pool, a few hundred owned
 	// tenants would hold every connection and make publishes wait.
-	blocking := newClient(4096, 0)
+	blocking := newClient(redisPool{size: 4096})
 	errs := promauto.With(reg).NewCounterVec(prometheus.CounterOpts{Namespace: "ctiws", Name: "redis_errors_total",
 		Help: "Redis command errors, by command."}, []string{"op"})
 	rdb.AddHook(errorHook{errs})

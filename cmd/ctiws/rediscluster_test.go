@@ -36,7 +36,7 @@ func TestRedisClusterFailover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bad := newClient(1, 0)
+	bad := newClient(redisPool{size: 1})
 	if err := bad.Ping(context.Background()).Err(); err == nil || strings.Contains(err.Error(), "wrong-pw") {
 		t.Fatalf("ping with a wrong password: %v", err)
 	}

@@ -8,18 +8,59 @@ import (
 
 	"github.com/ctiws/ctiws/cmd/ctiws/internal/config"
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 )
 
+// redisPool describes one of a node's Redis clients.
+type redisPool struct {
+	// size and minIdle are the pool size and idle connections (0, 0:
+	// go-redis defaults).
+	size, minIdle int
+	// deadlines makes the callers' context deadlines bound the socket
+	// reads and writes (go-redis ContextTimeoutEnabled), so a call on a
+	// dead link ends at its deadline; without it go-redis' own 5 s read
+	// and write timeouts do, whatever the deadline. The lease client needs
+	// it: a renewal must end by its owner's step-down deadline
+	// (docs/cluster.md, "One owner at a time").
+	deadlines bool
+	// warm keeps all size connections open and ready: dialled ahead,
+	// used in turn (FIFO, so none waits unused with its handshake still
+	// to do: go-redis runs HELLO on a connection's first use), pipelines
+	// on them too (go-redis' separate pipeline pool never dials ahead), and
+	// a new connection's handshake one round trip (no CLIENT SETINFO, no
+	// CLIENT MAINT_NOTIFICATIONS). A call on a slow link then does not pay
+	// for a handshake within its deadline.
+	warm bool
+}
+
+// poolOptions are the fields of go-redis' Options, FailoverOptions and
+// ClusterOptions that redisPool sets.
+type poolOptions struct {
+	size, minIdle, pipelinePool *int
+	deadlines, fifo, noIdentity *bool
+	maint                       **maintnotifications.Config
+}
+
+// apply sets p on a client's options.
+func (p redisPool) apply(o poolOptions) {
+	*o.size, *o.minIdle, *o.deadlines = p.size, p.minIdle, p.deadlines
+	if p.warm {
+		*o.minIdle, *o.pipelinePool, *o.fifo, *o.noIdentity = p.size, -1, true, true
+		if o.maint != nil {
+			*o.maint = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+		}
+	}
+}
+
 // redisClientFactory turns redis_url and the redis_* fields into a
-// function returning a new client with the given pool size and idle
-// connections (0, 0 = go-redis defaults). A Sentinel URL gives go-redis'
-// failover clients: they ask the sentinels for the master, follow its
-// promotions and reconnect by themselves. A Cluster URL gives go-redis'
-// cluster clients: they learn the slot map from the seed nodes, route each
-// command to its slot's master, follow MOVED/ASK and reload the map after
-// a failover (pool and minIdle are then per cluster node). Errors never
-// show a password.
-func redisClientFactory(cfg *config.Config) (func(pool, minIdle int) redis.UniversalClient, error) {
+// function returning a new client for a pool (redisPool). A Sentinel URL
+// gives go-redis' failover clients: they ask the sentinels for the master,
+// follow its promotions and reconnect by themselves. A Cluster URL gives
+// go-redis' cluster clients: they learn the slot map from the seed nodes,
+// route each command to its slot's master, follow MOVED/ASK and reload the
+// map after a failover (pool and minIdle are then per cluster node).
+// Errors never show a password.
+func redisClientFactory(cfg *config.Config) (func(redisPool) redis.UniversalClient, error) {
 	tlsConf, err := redisTLS(cfg)
 	if err != nil {
 		return nil, err
@@ -43,9 +84,9 @@ func redisClientFactory(cfg *config.Config) (func(pool, minIdle int) redis.Unive
 			TLSConfig:        tlsConf,
 		}
 		base.Username, base.Password = credentials(cfg, base.Username, base.Password)
-		return func(pool, minIdle int) redis.UniversalClient {
+		return func(p redisPool) redis.UniversalClient {
 			o := base
-			o.PoolSize, o.MinIdleConns = pool, minIdle
+			p.apply(poolOptions{&o.PoolSize, &o.MinIdleConns, &o.PipelinePoolSize, &o.ContextTimeoutEnabled, &o.PoolFIFO, &o.DisableIdentity, nil})
 			return redis.NewFailoverClient(&o)
 		}, nil
 	case config.SchemeCluster, config.SchemeClusterTLS:
@@ -61,9 +102,9 @@ func redisClientFactory(cfg *config.Config) (func(pool, minIdle int) redis.Unive
 			TLSConfig:  tlsConf,
 		}
 		base.Username, base.Password = credentials(cfg, base.Username, base.Password)
-		return func(pool, minIdle int) redis.UniversalClient {
+		return func(p redisPool) redis.UniversalClient {
 			o := base
-			o.PoolSize, o.MinIdleConns = pool, minIdle
+			p.apply(poolOptions{&o.PoolSize, &o.MinIdleConns, &o.PipelinePoolSize, &o.ContextTimeoutEnabled, &o.PoolFIFO, &o.DisableIdentity, &o.MaintNotificationsConfig})
 			return redis.NewClusterClient(&o)
 		}, nil
 	default:
@@ -79,9 +120,9 @@ func redisClientFactory(cfg *config.Config) (func(pool, minIdle int) redis.Unive
 			}
 			opts.TLSConfig = tlsConf
 		}
-		return func(pool, minIdle int) redis.UniversalClient {
+		return func(p redisPool) redis.UniversalClient {
 			o := *opts
-			o.PoolSize, o.MinIdleConns = pool, minIdle
+			p.apply(poolOptions{&o.PoolSize, &o.MinIdleConns, &o.PipelinePoolSize, &o.ContextTimeoutEnabled, &o.PoolFIFO, &o.DisableIdentity, &o.MaintNotificationsConfig})
 			return redis.NewClient(&o)
 		}, nil
 	}

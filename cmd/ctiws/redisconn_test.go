@@ -51,8 +51,8 @@ func TestRedisClientForms(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			for _, pool := range [][2]int{{0, 0}, {4, 1}, {16, 0}} { // main, lease, blocking
-				rdb := newClient(pool[0], pool[1])
+			for _, pool := range []redisPool{{}, {size: 4, deadlines: true, warm: true}, {size: 16}} { // main, lease, blocking
+				rdb := newClient(pool)
 				err := rdb.Set(ctx, "ctiws:probe", "1", time.Minute).Err()
 				_ = rdb.Close()
 				if c.err {
@@ -102,19 +102,22 @@ func TestRedisClientTLSFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rdb := f(1, 0).(*redis.Client)
+	rdb := f(redisPool{size: 2, deadlines: true, warm: true}).(*redis.Client)
 	defer rdb.Close()
 	if o := rdb.Options(); o.TLSConfig == nil || o.TLSConfig.ServerName != "h" {
 		t.Fatalf("TLS config = %+v", o.TLSConfig)
+	}
+	if o := rdb.Options(); !o.ContextTimeoutEnabled || o.MinIdleConns != 2 || o.PipelinePoolSize >= 0 {
+		t.Fatalf("a warm pool with deadlines: ContextTimeoutEnabled %v, MinIdleConns %d, PipelinePoolSize %d", o.ContextTimeoutEnabled, o.MinIdleConns, o.PipelinePoolSize)
 	}
 	// A rediss+cluster URL gives a cluster client speaking TLS.
 	f, err = redisClientFactory(&config.Config{RedisURL: "rediss+cluster://ctiws:pw@h1:7000,h2:7001"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cc, ok := f(1, 0).(*redis.ClusterClient)
+	cc, ok := f(redisPool{size: 1}).(*redis.ClusterClient)
 	if !ok {
-		t.Fatalf("rediss+cluster:// gave %T, want a *redis.ClusterClient", f(1, 0))
+		t.Fatalf("rediss+cluster:// gave %T, want a *redis.ClusterClient", f(redisPool{size: 1}))
 	}
 	defer cc.Close()
 	if o := cc.Options(); o.TLSConfig == nil || len(o.Addrs) != 2 || o.Username != "ctiws" || o.Password != "pw" || o.PoolSize != 1 {

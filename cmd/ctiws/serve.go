@@ -223,7 +223,21 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	var metricsSrv *http.Server
 	if mln != nil {
 		// No write timeout: /debug/pprof/profile streams for its duration.
-		metricsSrv = newHTTPServer(metricsMux(reg, backend, srv, cfg.Pprof, cfg.MetricsPerTenant), httpLimitsOf(cfg), false)
+		mux := metricsMux(reg, backend, srv, cfg.Pprof, cfg.MetricsPerTenant)
+		// An operator's drain (console): what a stop does, less the exit.
+		drain := func() {
+			log.Info("draining on an operator's request", "drain_timeout", cfg.DrainTimeout)
+			srv.BeginDrain()
+			stopOwners()
+			owners.wait()
+			dctx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
+			defer cancel()
+			srv.Shutdown(dctx)
+		}
+		if err := mountConsole(runCtx, mux, cfg, backend, srv, reg, drain, owners.set, log); err != nil {
+			log.Error("operator console not served", "err", err)
+		}
+		metricsSrv = newHTTPServer(mux, httpLimitsOf(cfg), false)
 		go func() { _ = metricsSrv.Serve(mln) }()
 	}
 	log.Info("ctiws node started", "version", version, "node", cfg.NodeID, "listen", ln.Addr().String(),

@@ -59,6 +59,11 @@ app.kubernetes.io/part-of: ctiws
 {{- default (include "ctiws.fullname" .) .Values.secrets.existingSecret -}}
 {{- end -}}
 
+{{/* The Secret of the console's users and session key. */}}
+{{- define "ctiws.consoleSecretName" -}}
+{{- .Values.console.existingSecret | default (printf "%s-console" (include "ctiws.fullname" .)) -}}
+{{- end -}}
+
 {{- define "ctiws.redisName" -}}
 {{- printf "%s-redis" (include "ctiws.fullname" .) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
@@ -252,6 +257,11 @@ and, during a JWT secret rotation, <id>-jwt-secret-previous. */}}
 {{- end -}}
 {{- end -}}
 {{- if (.Values.tenantsDir | default dict).volume -}}{{- $_ := set $cfg "tenants_dir" "/etc/ctiws/tenants-dir" -}}{{- end -}}
+{{- if .Values.console.enabled -}}
+{{- $cc := .Values.console -}}
+{{- $_ := set $cfg "console" (dict "htpasswd_file" "/etc/ctiws/console/htpasswd" "session_secret_file" "/etc/ctiws/console/session-secret"
+  "unmasked_users" ($cc.unmaskedUsers | default list) "session_ttl" (toString ($cc.sessionTTL | default "8h")) "audit_max" (int ($cc.auditMax | default 1000))) -}}
+{{- end -}}
 {{- with $c.extra -}}{{- $cfg = mergeOverwrite $cfg (deepCopy .) -}}{{- end -}}
 {{ toYaml $cfg }}
 {{- end -}}

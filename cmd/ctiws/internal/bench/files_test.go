@@ -24,7 +24,7 @@ func TestGeneratedFilesLoad(t *testing.T) {
 	write("profiles.json", ProfilesJSON())
 	nc := NodeConfig{
 		NodeID: "n1", Listen: "127.0.0.1:1234", MetricsListen: "127.0.0.1:1235", RedisURL: "redis://127.0.0.1:6390/0",
-		AMIAddress: "127.0.0.1:5038", AMIUsername: "bench", AMISecret: `s"e\cret`, JWTSecret: "jwt-secret-of-16+", LeaseTTL: 2 * time.Second, Pprof: true,
+		AMIAddress: "127.0.0.1:5038", AMIUsername: "bench", AMISecret: `s"e\cret`, JWTSecret: "jwt-secret-of-the-bench", LeaseTTL: 2 * time.Second, Pprof: true,
 	}
 	write("n1.yaml", ConfigYAML(nc))
 	cfg, err := config.Load(filepath.Join(dir, "n1.yaml"), nil)
@@ -35,7 +35,7 @@ func TestGeneratedFilesLoad(t *testing.T) {
 		t.Fatalf("config %+v", cfg)
 	}
 	ten := cfg.Tenants[0]
-	if ten.ID != TenantID || ten.AMI.Address != nc.AMIAddress || ten.AMI.Secret != nc.AMISecret || ten.Auth.JWTSecret != "jwt-secret-of-16+" || !ten.Auth.IsEnabled() || ten.Privacy() != "xxx" {
+	if ten.ID != TenantID || ten.AMI.Address != nc.AMIAddress || ten.AMI.Secret != nc.AMISecret || ten.Auth.JWTSecret != "jwt-secret-of-the-bench" || !ten.Auth.IsEnabled() || ten.Privacy() != "xxx" {
 		t.Fatalf("tenant %+v", ten)
 	}
 	d := ten.Directory
@@ -57,7 +57,7 @@ func TestGeneratedFilesLoad(t *testing.T) {
 }
 
 func TestConfigYAMLDefaults(t *testing.T) {
-	raw := ConfigYAML(NodeConfig{NodeID: "x", Listen: "127.0.0.1:1", MetricsListen: "127.0.0.1:2", AMIAddress: "127.0.0.1:3", AMIUsername: "u", JWTSecret: "jwt-secret-of-16+"})
+	raw := ConfigYAML(NodeConfig{NodeID: "x", Listen: "127.0.0.1:1", MetricsListen: "127.0.0.1:2", AMIAddress: "127.0.0.1:3", AMIUsername: "u", JWTSecret: "jwt-secret-of-the-bench"})
 	cfg, err := config.Parse(raw, nil)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, raw)

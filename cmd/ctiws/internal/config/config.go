@@ -106,6 +106,13 @@ type Config struct {
 	UserPresenceBurst int     `yaml:"user_presence_burst"`
 	MaxSocketsPerUser int     `yaml:"max_sockets_per_user"`
 
+	// MaxPendingCommandsPerUser bounds a user's call control requests
+	// that the PBX owner has accepted and not answered yet (429 beyond);
+	// MaxConcurrentCommands bounds a tenant's commands the owner carries
+	// out at once. The owner's own values apply.
+	MaxPendingCommandsPerUser int `yaml:"max_pending_commands_per_user"`
+	MaxConcurrentCommands     int `yaml:"max_concurrent_commands"`
+
 	// JWTMaxLifetime is the longest exp - iat of an accepted JWT.
 	JWTMaxLifetime time.Duration `yaml:"jwt_max_lifetime"`
 	// JWTClockSkew is how far in the future a JWT's iat and nbf may lie.
@@ -131,6 +138,9 @@ type Config struct {
 	// tenant.
 	BcryptPerAddress int `yaml:"bcrypt_per_address"`
 	BcryptPerUser    int `yaml:"bcrypt_per_user"`
+
+	// Console is the operator console on metrics_listen (off unless set).
+	Console Console `yaml:"console"`
 
 	Tenants []Tenant `yaml:"tenants"`
 	// TenantsDir is a folder with one sub-folder per tenant (its
@@ -284,6 +294,9 @@ func Defaults() Config {
 		UserPresenceRate:     ws.DefaultUserPresenceRate,
 		UserPresenceBurst:    ws.DefaultUserPresenceBurst,
 		MaxSocketsPerUser:    ws.DefaultMaxSocketsPerUser,
+
+		MaxPendingCommandsPerUser: ownership.DefaultMaxPendingPerUser,
+		MaxConcurrentCommands:     ownership.DefaultMaxConcurrentCommands,
 
 		JWTMaxLifetime:           ws.DefaultJWTMaxLifetime,
 		JWTClockSkew:             ws.DefaultJWTClockSkew,
@@ -667,6 +680,9 @@ func (c *Config) validate() error {
 	if err := c.validateLimits(); err != nil {
 		return err
 	}
+	if err := c.validateConsole(); err != nil {
+		return err
+	}
 	if err := c.validateSecurity(); err != nil {
 		return err
 	}
@@ -791,6 +807,9 @@ func (c *Config) loadFiles(dir string) error {
 		return filepath.Join(dir, p)
 	}
 	if err := c.loadRedisFiles(abs); err != nil {
+		return &Error{File: c.Path, Err: err}
+	}
+	if err := c.loadConsole(abs); err != nil {
 		return &Error{File: c.Path, Err: err}
 	}
 	for i := range c.Tenants {

@@ -39,6 +39,8 @@ func (c *Config) validateLimits() error {
 		{"user_avatar_burst", c.UserAvatarBurst, 1, 100000},
 		{"user_presence_burst", c.UserPresenceBurst, 1, 100000},
 		{"max_sockets_per_user", c.MaxSocketsPerUser, 1, 10000},
+		{"max_pending_commands_per_user", c.MaxPendingCommandsPerUser, 1, 100},
+		{"max_concurrent_commands", c.MaxConcurrentCommands, 1, 1000},
 	}
 	for _, f := range ints {
 		if f.v < f.min || f.v > f.max {

@@ -35,6 +35,8 @@ func TestLimitDefaultsAndErrors(t *testing.T) {
 		{"user_postit_burst: 0", "user_postit_burst"},
 		{"user_presence_rate: 100000", "user_presence_rate"},
 		{"max_sockets_per_user: 0", "max_sockets_per_user"},
+		{"max_pending_commands_per_user: 0", "max_pending_commands_per_user"},
+		{"max_concurrent_commands: 5000", "max_concurrent_commands"},
 	} {
 		_, err := Parse([]byte(tt.line+"\n"+minimal), nil)
 		if err == nil || !strings.Contains(err.Error(), tt.field) {

@@ -1,13 +1,18 @@
-package ws
+// Package backoff is the login back-off of ctiws: per key (a user, a client
+// address), in one node's memory, after the free failures every further
+// failure locks the key for a time that doubles up to a maximum
+// (docs/security.md, section 4). Tenant logins, wrong alarm secrets and
+// the operator console's logins share it.
+package backoff
 
 import (
 	"sync"
 	"time"
 )
 
-// maxBackoffKeys bounds the memory of the back-off table; beyond it idle
-// keys are dropped first, then arbitrary ones.
-const maxBackoffKeys = 100_000
+// MaxKeys bounds the memory of a table; beyond it idle keys are dropped
+// first, then arbitrary ones.
+const MaxKeys = 100_000
 
 // failState is the failure history of one key.
 type failState struct {
@@ -19,19 +24,20 @@ type failState struct {
 	freshNext time.Time
 }
 
-// backoff is the per-node table of failure counts.
-type backoff struct {
+// Table is the per-node table of failure counts; safe for concurrent use.
+type Table struct {
 	base, max time.Duration
 	mu        sync.Mutex
 	m         map[string]*failState
 }
 
-func newBackoff(base, max time.Duration) *backoff {
-	return &backoff{base: base, max: max, m: map[string]*failState{}}
+// New returns a table whose locks start at base and double up to max.
+func New(base, max time.Duration) *Table {
+	return &Table{base: base, max: max, m: map[string]*failState{}}
 }
 
-// wait returns how long key is still locked (0: not locked).
-func (b *backoff) wait(key string, now time.Time) time.Duration {
+// Wait returns how long key is still locked (0: not locked).
+func (b *Table) Wait(key string, now time.Time) time.Duration {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	st, ok := b.m[key]
@@ -48,18 +54,18 @@ func (b *backoff) wait(key string, now time.Time) time.Duration {
 	return 0
 }
 
-func (b *backoff) idle(st *failState, now time.Time) bool {
+func (b *Table) idle(st *failState, now time.Time) bool {
 	return now.Sub(st.last) > b.max && !now.Before(st.until)
 }
 
-// fail records a failure of key; free failures are allowed before the
+// Fail records a failure of key; free failures are allowed before the
 // lock starts.
-func (b *backoff) fail(key string, free int, now time.Time) {
+func (b *Table) Fail(key string, free int, now time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	st, ok := b.m[key]
 	if !ok || b.idle(st, now) {
-		if !ok && len(b.m) >= maxBackoffKeys {
+		if !ok && len(b.m) >= MaxKeys {
 			b.evictLocked(now)
 		}
 		st = &failState{}
@@ -78,16 +84,16 @@ func (b *backoff) fail(key string, free int, now time.Time) {
 	}
 }
 
-// failed reports whether key has a failure on record that is not yet
+// Failed reports whether key has a failure on record that is not yet
 // forgotten.
-func (b *backoff) failed(key string, now time.Time) bool {
+func (b *Table) Failed(key string, now time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	st, ok := b.m[key]
 	return ok && !b.idle(st, now)
 }
 
-// freshTry lets one attempt through the lock of key per lock period: the
+// FreshTry lets one attempt through the lock of key per lock period: the
 // caller asks only for a client that has not failed for key (a user's
 // real owner at a new address). It returns true when key is not locked,
 // or when it is locked and no attempt was let through during the lock as
@@ -95,7 +101,7 @@ func (b *backoff) failed(key string, now time.Time) bool {
 // have ended). Many fresh addresses (a botnet) thus get one guess per
 // lock period between them, and each failed guess still doubles the lock:
 // no faster than the lock lets one address guess.
-func (b *backoff) freshTry(key string, now time.Time) bool {
+func (b *Table) FreshTry(key string, now time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	st, ok := b.m[key]
@@ -109,21 +115,21 @@ func (b *backoff) freshTry(key string, now time.Time) bool {
 	return true
 }
 
-// reset forgets key.
-func (b *backoff) reset(key string) {
+// Reset forgets key.
+func (b *Table) Reset(key string) {
 	b.mu.Lock()
 	delete(b.m, key)
 	b.mu.Unlock()
 }
 
-func (b *backoff) evictLocked(now time.Time) {
+func (b *Table) evictLocked(now time.Time) {
 	for k, st := range b.m {
 		if b.idle(st, now) {
 			delete(b.m, k)
 		}
 	}
 	for k := range b.m {
-		if len(b.m) < maxBackoffKeys {
+		if len(b.m) < MaxKeys {
 			return
 		}
 		delete(b.m, k)
