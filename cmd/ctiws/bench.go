@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -23,10 +24,10 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var o bench.Options
 	fs.StringVar(&o.Scenario, "scenario", bench.ScenarioQuick, "scenario: "+strings.Join(bench.ScenarioNames(), ", "))
 	fs.StringVar(&o.Binary, "ctiws", "", "ctiws executable started as 'serve' for each node (default: this executable)")
-	fs.IntVar(&o.Clients, "clients", 0, "sockets (and users); default per scenario: idle 10000, fanout 1000, login-storm 10000, failover 1000")
-	rateList := fs.String("rate", "", "bench changes per second; a comma list ramps (fanout), default fanout 100, failover 20")
+	fs.IntVar(&o.Clients, "clients", 0, "sockets (and users); default per scenario: idle 10000, fanout 1000, login-storm 10000, failover 1000, soak 300 (of -extensions users)")
+	rateList := fs.String("rate", "", "bench changes per second; a comma list ramps (fanout), default fanout 100, failover 20, soak 10 (with presence)")
 	fs.IntVar(&o.Nodes, "nodes", 0, "ctiws nodes (more than one starts redis-server); default fanout/failover 3, login-storm 1")
-	fs.DurationVar(&o.Duration, "duration", 0, "measurement window (default 20s)")
+	fs.DurationVar(&o.Duration, "duration", 0, "measurement window (default 20s); soak: how long the fault schedule runs (default 10m; under 5m the short schedule runs once)")
 	fs.IntVar(&o.Runs, "runs", 0, "windows per rate (idle: fresh nodes); the table shows medians (default 1; traffic 3)")
 	fs.DurationVar(&o.P99Limit, "p99-limit", 0, "stop a -rate ramp at the first rate whose p99 exceeds this (e.g. 50ms)")
 	fs.DurationVar(&o.IdleWait, "idle-wait", 0, "idle: how long sockets sit before RSS is read (default 30s; quick 15s)")
@@ -41,8 +42,9 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.BoolVar(&o.Presence, "presence", false, "fan-out: every change also moves the extension's presence (real traffic: extenUpdate + userMainPresenceUpdate)")
 	fs.StringVar(&o.LoadClient, "load-client", bench.LoadEpoll, "how the load client reads its sockets: epoll (a few epoll loops, one read per socket per burst) or goroutines (a ws/client goroutine per socket)")
 	fs.IntVar(&o.Tenants, "tenants", 0, "farm: tenants, each a simulated PBX (default 300); -clients is then per tenant (default 1)")
-	fs.IntVar(&o.Extensions, "extensions", 0, "farm: extensions (and users) per tenant (default 20); memory: extensions of the tenant (default 10000)")
-	fs.Float64Var(&o.CallsPerSecond, "calls-per-second", 0, "farm: simulated calls per second per PBX (default 0.05)")
+	fs.IntVar(&o.Extensions, "extensions", 0, "farm: extensions (and users) per tenant (default 20); memory: extensions of the tenant (default 10000); soak: users (default 100)")
+	fs.Float64Var(&o.CallsPerSecond, "calls-per-second", 0, "farm: simulated calls per second per PBX (default 0.05); soak: calls per second (default 0.5)")
+	soakFaults := fs.String("faults", "", "soak: run only the faults whose name matches this regular expression (e.g. '^AMI|failover'), cycling for -duration")
 	abList := fs.String("ab", "", "OLD,NEW: measure two ctiws executables in alternation (A B A B …, fresh nodes each window) and report each figure's ratio B/A pair by pair; scenarios "+strings.Join(bench.ABScenarios(), ", "))
 	fs.IntVar(&o.Pairs, "pairs", 0, "with -ab: A/B pairs of windows (default 3)")
 	jsonPath := fs.String("json", "", "also write the report as JSON to this file")
@@ -60,6 +62,13 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer cancel()
 		go func() { _, _ = io.Copy(io.Discard, os.Stdin); cancel() }()
 		return bench.FloorWriter(ctx, o.Clients, rate, stdout)
+	}
+	if *soakFaults != "" {
+		re, err := regexp.Compile(*soakFaults)
+		if err != nil {
+			return usageErr("bench: -faults: %v", err)
+		}
+		o.SoakFaults = re
 	}
 	if fs.NArg() > 0 {
 		return usageErr("bench: unexpected argument %q", fs.Arg(0))

@@ -2,7 +2,8 @@
 // at run time: added latency per direction, a blackhole (nothing forwarded
 // either way, connections left open: no FIN, no RST, as when a link or a
 // firewall drops every packet), resetting every connection, refusing new
-// ones, and a bandwidth limit per direction. Only tests import it.
+// ones, and a bandwidth limit per direction. Tests and the chaos soak
+// (`ctiws bench -scenario soak`) import it.
 //
 // A blackhole holds the bytes read meanwhile (at most a few chunks per
 // direction; then the reader stops and the peer's kernel buffers fill) and

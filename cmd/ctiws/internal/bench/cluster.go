@@ -80,6 +80,8 @@ type Node struct {
 	done                chan struct{}
 	waitErr             error
 	logPath             string
+	// cfgPath, listen and metricsListen start it again (Restart).
+	cfgPath, listen, metricsListen string
 }
 
 // Pid is the node's process id.
@@ -298,22 +300,54 @@ func (c *Cluster) launch(id string, cfgYAML []byte, listen, metricsListen string
 	if err := os.WriteFile(cfgPath, cfgYAML, 0o600); err != nil {
 		return fmt.Errorf("write %s: %w", cfgPath, err)
 	}
-	logPath := c.logPath(id)
-	logf, err := os.Create(logPath)
+	n, err := c.spawn(id, cfgPath, listen, metricsListen, os.O_TRUNC)
 	if err != nil {
-		return fmt.Errorf("node log: %w", err)
+		return err
+	}
+	c.Nodes = append(c.Nodes, n)
+	return nil
+}
+
+// spawn starts `ctiws serve -config cfgPath` as node id, its output in the
+// node's log file, opened with os.O_TRUNC or os.O_APPEND.
+func (c *Cluster) spawn(id, cfgPath, listen, metricsListen string, logMode int) (*Node, error) {
+	logPath := c.logPath(id)
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|logMode, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("node log: %w", err)
 	}
 	defer logf.Close()
 	cmd := exec.Command(c.spec.Binary, "serve", "-config", cfgPath)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s serve: %w", c.spec.Binary, err)
+		return nil, fmt.Errorf("start %s serve: %w", c.spec.Binary, err)
 	}
-	n := &Node{ID: id, URL: "http://" + listen, MetricsURL: "http://" + metricsListen, cmd: cmd, done: make(chan struct{}), logPath: logPath}
+	n := &Node{ID: id, URL: "http://" + listen, MetricsURL: "http://" + metricsListen, cmd: cmd, done: make(chan struct{}), logPath: logPath,
+		cfgPath: cfgPath, listen: listen, metricsListen: metricsListen}
 	go func() { n.waitErr = cmd.Wait(); close(n.done) }()
-	c.Nodes = append(c.Nodes, n)
 	c.log.Info("node started", "node", id, "pid", cmd.Process.Pid, "url", n.URL)
+	return n, nil
+}
+
+// Restart stops node i (SIGTERM, SIGKILL after 10 s) and starts it again
+// with the same configuration and addresses, its log appended to.
+func (c *Cluster) Restart(i int) error {
+	old := c.Nodes[i]
+	if old.Alive() {
+		_ = old.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-old.done:
+		case <-time.After(10 * time.Second):
+			_ = old.cmd.Process.Signal(syscall.SIGKILL)
+			<-old.done
+		}
+	}
+	n, err := c.spawn(old.ID, old.cfgPath, old.listen, old.metricsListen, os.O_APPEND)
+	if err != nil {
+		return err
+	}
+	c.Nodes[i] = n
 	return nil
 }
 

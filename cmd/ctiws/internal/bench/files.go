@@ -98,6 +98,9 @@ type NodeConfig struct {
 	LeaseTTL      time.Duration // 0: the server's default
 	Pprof         bool
 	LogLevel      string // default "warn"
+	// PingInterval and PingTimeout are Engine.IO's heartbeat (0: the
+	// server's defaults).
+	PingInterval, PingTimeout time.Duration
 }
 
 // ConfigYAML returns a ctiws node configuration for one bench node; the
@@ -118,6 +121,12 @@ func ConfigYAML(c NodeConfig) []byte {
 	}
 	if c.Pprof {
 		fmt.Fprintf(&b, "pprof: true\n")
+	}
+	if c.PingInterval > 0 {
+		fmt.Fprintf(&b, "ping_interval: %s\n", c.PingInterval)
+	}
+	if c.PingTimeout > 0 {
+		fmt.Fprintf(&b, "ping_timeout: %s\n", c.PingTimeout)
 	}
 	fmt.Fprintf(&b, "tenants:\n  - id: %s\n    hosts: []\n", TenantID)
 	fmt.Fprintf(&b, "    ami: {address: %s, username: %s, secret: %s}\n", q(c.AMIAddress), q(c.AMIUsername), q(c.AMISecret))

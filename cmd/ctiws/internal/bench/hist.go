@@ -89,6 +89,23 @@ func (h *Histogram) Quantile(q float64) time.Duration {
 	return h.Max()
 }
 
+// Merge adds o's values to h (o must not be recorded into meanwhile).
+func (h *Histogram) Merge(o *Histogram) {
+	for b := range o.counts {
+		if n := o.counts[b].Load(); n > 0 {
+			h.counts[b].Add(n)
+		}
+	}
+	h.total.Add(o.total.Load())
+	h.neg.Add(o.neg.Load())
+	for {
+		m := h.max.Load()
+		if o.max.Load() <= m || h.max.CompareAndSwap(m, o.max.Load()) {
+			break
+		}
+	}
+}
+
 // Reset clears the histogram (not concurrently with Record).
 func (h *Histogram) Reset() {
 	for b := range h.counts {

@@ -143,3 +143,18 @@ func TestMedianIdle(t *testing.T) {
 		})
 	}
 }
+
+func TestHistogramMerge(t *testing.T) {
+	var a, b Histogram
+	for i := 1; i <= 50; i++ {
+		a.Record(time.Duration(i) * time.Millisecond)
+		b.Record(time.Duration(i+50) * time.Millisecond)
+	}
+	a.Merge(&b)
+	if a.Count() != 100 || a.Max() != 100*time.Millisecond {
+		t.Fatalf("merged: count %d max %v", a.Count(), a.Max())
+	}
+	if p := a.Quantile(0.99); p < 98*time.Millisecond || p > 100*time.Millisecond {
+		t.Errorf("merged p99 = %v, want about 99 ms", p)
+	}
+}

@@ -46,6 +46,7 @@ type Result struct {
 	Floor      *FloorResult    `json:"floor,omitempty"`
 	Farm       *FarmResult     `json:"farm,omitempty"`
 	Memory     *MemoryResult   `json:"memory,omitempty"`
+	Soak       *SoakResult     `json:"soak,omitempty"`
 	Profiles   []string        `json:"profiles,omitempty"`
 }
 
@@ -245,6 +246,9 @@ func (r *Report) WriteText(w io.Writer) {
 		}
 		if f := res.Farm; f != nil {
 			f.WriteText(w)
+		}
+		if s := res.Soak; s != nil {
+			s.WriteText(w)
 		}
 		for _, f := range res.Fanout {
 			if len(f.Runs) > 1 || (len(f.Runs) == 1 && (f.Runs[0].Missing > 0 || f.Runs[0].SlowConsumers > 0)) {

@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -35,11 +36,15 @@ const (
 	// 1,000 × 100/s, 5,000 × 20/s and 10,000 × 10/s on 3 nodes + Redis,
 	// and idle memory at 10,000 sockets, against that targets.
 	ScenarioTraffic = "traffic"
+	// ScenarioSoak is the chaos soak: 3 nodes, Redis with Sentinel and
+	// the simulated PBX under traffic and calls while a schedule injects
+	// network faults, restarts and failovers (docs/benchmarks.md).
+	ScenarioSoak = "soak"
 )
 
 // ScenarioNames lists the valid -scenario values.
 func ScenarioNames() []string {
-	return []string{ScenarioIdle, ScenarioFanout, ScenarioLoginStorm, ScenarioFailover, ScenarioQuick, ScenarioFloor, ScenarioFarm, ScenarioMemory, ScenarioTraffic}
+	return []string{ScenarioIdle, ScenarioFanout, ScenarioLoginStorm, ScenarioFailover, ScenarioQuick, ScenarioFloor, ScenarioFarm, ScenarioMemory, ScenarioTraffic, ScenarioSoak}
 }
 
 // Options configure Run. Zero values take the scenario's defaults.
@@ -98,6 +103,9 @@ type Options struct {
 	AB []string
 	// Pairs is the number of A/B pairs (default 3).
 	Pairs int
+	// SoakFaults, when set, limits the soak to the faults whose name it
+	// matches.
+	SoakFaults *regexp.Regexp
 }
 
 // Run executes the scenario and returns its report; stdout gets progress
@@ -139,6 +147,7 @@ func Run(ctx context.Context, o Options, log *slog.Logger) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	err = b.failed
 	if ctx.Err() != nil {
 		err = ctx.Err()
 	}
@@ -180,6 +189,12 @@ func (b *runner) scenario(ctx context.Context) error {
 			b.add(b.fanout(ctx, fmt.Sprintf("traffic: %d clients × %g/s", step.clients, step.rate), nodes, step.clients, []float64{step.rate}, dur, runs))
 		}
 		b.add(b.idleMedian(ctx, "idle: 10,000 sockets, 1 node", def(o.Clients, 10000), runs))
+	case ScenarioSoak:
+		res := b.soak(ctx, SoakSpec{Duration: o.Duration, Users: o.Extensions, Clients: o.Clients, ChangesPerSecond: first(o.Rates), CallsPerSecond: o.CallsPerSecond, Only: o.SoakFaults})
+		b.add(res)
+		if res.Error != "" || !res.Soak.Pass {
+			b.failed = ErrSoakFailed
+		}
 	case ScenarioQuick:
 		b.add(b.idle(ctx, "idle: 2,000 sockets, 1 node", 2000))
 		b.add(b.fanout(ctx, "fanout: 1 node, 500 clients × 20/s, 10 s", 1, 500, []float64{20}, 10*time.Second, 1))
@@ -237,6 +252,9 @@ type runner struct {
 	o   Options
 	log *slog.Logger
 	r   *Report
+	// failed is a verdict that fails the run once its report is written
+	// (ErrSoakFailed).
+	failed error
 }
 
 func (b *runner) add(res Result) { b.r.Results = append(b.r.Results, res) }
@@ -253,6 +271,14 @@ func defD(v, d time.Duration) time.Duration {
 		return v
 	}
 	return d
+}
+
+// first returns v's first value (0 when empty).
+func first(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	return v[0]
 }
 
 func rates(v []float64, d float64) []float64 {
