@@ -9,6 +9,7 @@ import (
 
 	"github.com/ctiws/ctiws/cluster"
 	"github.com/ctiws/ctiws/internal/guard"
+	"github.com/ctiws/ctiws/pbx"
 )
 
 const (
@@ -18,17 +19,18 @@ const (
 	// DefaultMaxConcurrentCommands is Owner.MaxConcurrentCommands' default
 	// (max_concurrent_commands).
 	DefaultMaxConcurrentCommands = 16
-	// maxSerialPerUser bounds the fire-and-forget commands (presence,
-	// queue log-in, hooks) one user may have queued at the owner; past it
-	// a new one is dropped (logged, counted with result "busy"). The REST
-	// node answers those 202 at once, so only a flood reaches it.
+	// maxSerialPerUser bounds the in-order commands (presence, queue
+	// log-in, hooks) one user may have queued at the owner; past it a new
+	// one is refused (logged, counted with result "busy"; a waiting sender
+	// gets 429). The per-user presence rate at the REST edge keeps this
+	// to floods.
 	maxSerialPerUser = 64
 )
 
 // dispatcher carries out one ownership term's commands, concurrently
 // across users (docs/architecture.md, section 3):
 //
-//   - an awaited command (call control: its sender waits for the result)
+//   - an awaited call control command (its sender waits for the result)
 //     runs on a goroutine of its own, so one user's slow command (an
 //     Originate rings the phone up to 15 s) never delays another user's.
 //     A user has at most maxPending awaited commands accepted and not yet
@@ -37,8 +39,9 @@ const (
 //     tenant, whichever node queued it, so the bound holds cluster-wide.
 //   - the other commands of a user (presence, queue log-in and log-out,
 //     the login and logout hooks) run one at a time, in the order they
-//     were queued: their sender does not wait, and a later presence must
-//     not be overtaken by an earlier one.
+//     were queued, whether their sender waits (a REST presence change) or
+//     not: a later presence must not be overtaken by an earlier one. Past
+//     maxSerialPerUser queued, a new one is answered busy (429).
 //   - at most cap(slots) commands of the tenant run at once (the AMI
 //     actions in flight on its one connection); the others wait for a
 //     slot, an awaited one never past its deadline.
@@ -114,7 +117,7 @@ func (d *dispatcher) dispatch(ctx context.Context, c cluster.Command) error {
 	}
 	d.mu.Lock()
 	l := d.lane(c.User)
-	if c.Reply && c.ID != "" {
+	if c.Reply && c.ID != "" && !inOrder(c.Name) {
 		if l.awaited >= d.maxPending {
 			d.dropLane(c.User, l)
 			d.mu.Unlock()
@@ -139,6 +142,17 @@ func (d *dispatcher) dispatch(ctx context.Context, c cluster.Command) error {
 	}
 	d.mu.Unlock()
 	return nil
+}
+
+// inOrder reports whether commands called name run in their user's
+// order (one at a time), awaited or not: a presence change must not
+// overtake an earlier one, nor a queue log-in a log-out.
+func inOrder(name string) bool {
+	switch name {
+	case pbx.CmdPresence, pbx.CmdQueueLogin, pbx.CmdQueueLogout, pbx.CmdUserLoggedIn, pbx.CmdUserLoggedOut:
+		return true
+	}
+	return false
 }
 
 // awaited runs one awaited command in a slot.

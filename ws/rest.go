@@ -5,7 +5,6 @@ import (
 	"errors"
 	"github.com/ctiws/ctiws/internal/backoff"
 	"github.com/ctiws/ctiws/internal/lograte"
-	"github.com/ctiws/ctiws/pbx"
 	"io"
 	"log/slog"
 	"net/http"
@@ -259,16 +258,6 @@ func decodeBody(r *http.Request, v any) error {
 func (a *restAPI) refuse(q *request, reason string, status int, msg string) {
 	a.metrics.RESTRefused.WithLabelValues(q.tenant.ID, reason).Inc()
 	writeError(q.w, status, msg)
-}
-
-// command queues a command for the tenant's PBX owner and answers 202.
-func (a *restAPI) command(q *request, args pbx.CommandArgs) {
-	err := a.commands.Send(q.r.Context(), cluster.NewCommand(q.tenant.ID, strings.ToLower(q.user.Username), args))
-	if err != nil {
-		writeError(q.w, http.StatusServiceUnavailable, "command queue unavailable")
-		return
-	}
-	writeJSON(q.w, http.StatusAccepted, map[string]string{"message": "accepted"})
 }
 
 // publish sends a node event (Data = the client event's arguments).

@@ -78,7 +78,7 @@ func (a *restAPI) awaitCommand(q *request, args pbx.CommandArgs, budget time.Dur
 	a.extendDeadlines(q, start.Add(startWithin+budget+answerMargin))
 	cmd := cluster.NewCommand(q.tenant.ID, strings.ToLower(q.user.Username), args).WithReply(start.Add(startWithin))
 	if err := a.commands.Send(q.r.Context(), cmd); err != nil {
-		a.log.Warn("call control: command queue unavailable", "tenant", q.tenant.ID, "command", cmd.Name, "err", err)
+		a.log.Warn("command queue unavailable", "tenant", q.tenant.ID, "command", cmd.Name, "err", err)
 		writeError(q.w, http.StatusServiceUnavailable, "command queue unavailable")
 		return
 	}
@@ -93,13 +93,13 @@ func (a *restAPI) awaitCommand(q *request, args pbx.CommandArgs, budget time.Dur
 		if q.r.Context().Err() != nil {
 			return // the client went away
 		}
-		a.log.Warn("call control: waiting for the owner failed", "tenant", q.tenant.ID, "command", cmd.Name, "err", err)
+		a.log.Warn("waiting for the PBX owner failed", "tenant", q.tenant.ID, "command", cmd.Name, "err", err)
 		writeError(q.w, http.StatusServiceUnavailable, "command queue unavailable")
 		return
 	}
 	if res.Status == http.StatusTooManyRequests {
 		q.w.Header().Set("Retry-After", busyRetryAfter)
-		a.limitReject(q, "pending_commands", http.StatusTooManyRequests, "too many pending call control requests of this user")
+		a.limitReject(q, "pending_commands", http.StatusTooManyRequests, "too many pending requests of this user")
 		return
 	}
 	if res.Status != http.StatusOK {
@@ -107,7 +107,7 @@ func (a *restAPI) awaitCommand(q *request, args pbx.CommandArgs, budget time.Dur
 		if st < 400 || st > 599 {
 			st = http.StatusInternalServerError
 		}
-		a.log.Info("call control: refused or failed", "tenant", q.tenant.ID, "user", q.user.Username, "command", cmd.Name,
+		a.log.Info("command refused or failed", "tenant", q.tenant.ID, "user", q.user.Username, "command", cmd.Name,
 			"status", st, "why", res.Error, "took", time.Since(start).Round(time.Millisecond))
 		a.refuse(q, "pbx_"+strconv.Itoa(st), st, res.Error)
 		return

@@ -98,5 +98,5 @@ func (a *restAPI) restPresenceSet(q *request) {
 	if !a.userRateOK(q, userKindPresence) {
 		return
 	}
-	a.command(q, pbx.Presence{Exten: u.MainExtension, Status: body.Status, To: to})
+	a.awaitCommand(q, pbx.Presence{Exten: u.MainExtension, Status: body.Status, To: to}, actionBudget)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -135,6 +136,28 @@ func TestRESTAccepted(t *testing.T) {
 	bob := e.login("t1", "bob", "mobile")
 	e.settle("t1", alice, bob)
 	reset(alice, bob)
+	// The owner: records the commands and answers those awaited (a
+	// presence change waits for its result).
+	var (
+		cmdMu sync.Mutex
+		cmds  []string
+	)
+	octx, stopOwner := context.WithCancel(ctx)
+	ownerDone := make(chan struct{})
+	go func() {
+		defer close(ownerDone)
+		_ = e.backend.Commands.Consume(octx, "t1", "test", func(cctx context.Context, c cluster.Command) error {
+			if c.Name != ws.CmdUserLoggedIn {
+				cmdMu.Lock()
+				cmds = append(cmds, string(c.Name)+" "+string(c.Args))
+				cmdMu.Unlock()
+			}
+			if c.Reply {
+				_ = e.backend.Commands.Reply(cctx, c.Tenant, c.ID, cluster.CommandResult{Status: 200})
+			}
+			return nil
+		})
+	}()
 	post := func(path, body string) int {
 		req, _ := http.NewRequest("POST", e.hs.URL+path, strings.NewReader(body))
 		req.Header.Set("Authorization", "alice:tok-alice")
@@ -154,8 +177,8 @@ func TestRESTAccepted(t *testing.T) {
 		{"/webrest/user/default_device", `{"id":"91201"}`, 200},
 		{"/webrest/postit/create", `{"recipient":"Bob","text":"call me"}`, 200},
 		{"/webrest/user/profile/avatar", `{"avatar":"` + onePixelPNG + `"}`, 200},
-		{"/webrest/user/presence", `{"status":"callforward","to":"+390721405516"}`, 202},
-		{"/webrest/user/presence", `{"status":"cellphone","to":"999"}`, 202},
+		{"/webrest/user/presence", `{"status":"callforward","to":"+390721405516"}`, 200},
+		{"/webrest/user/presence", `{"status":"cellphone","to":"999"}`, 200},
 		{"/webrest/streaming/subscribe", `{"id":"GATE"}`, 200},
 	}
 	for _, s := range steps {
@@ -184,15 +207,8 @@ func TestRESTAccepted(t *testing.T) {
 	if n := len(bob.events("callWebrtc")); n != 0 {
 		t.Errorf("bob got %d callWebrtc", n)
 	}
-	var cmds []string
-	cctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
-	defer cancel()
-	_ = e.backend.Commands.Consume(cctx, "t1", "test", func(_ context.Context, c cluster.Command) error {
-		if c.Name != ws.CmdUserLoggedIn {
-			cmds = append(cmds, string(c.Name)+" "+string(c.Args))
-		}
-		return nil
-	})
+	stopOwner()
+	<-ownerDone
 	want := []string{`presence {"exten":"201","status":"callforward","to":"+390721405516"}`,
 		`presence {"exten":"201","status":"cellphone"}`}
 	if strings.Join(cmds, "|") != strings.Join(want, "|") {

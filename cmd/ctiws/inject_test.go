@@ -115,11 +115,13 @@ func (st *injectStack) post(tb testing.TB, method, user, path string, body any) 
 
 // sync has bob's presence set to online — DBDel DND/202, DBDel CF/202 and
 // a devstate command for 202 — and returns everything the PBX received
-// since the last sync, up to that sentinel. The owner carries commands out
-// in order, so whatever an earlier request caused is in the window.
+// since the last sync, up to that sentinel. A presence change and a call
+// are answered once the owner has carried them out (users' commands run
+// side by side, so order across users alone would not do), so whatever an
+// earlier request caused is in the window.
 func (st *injectStack) sync(tb testing.TB) []sim.Message {
 	tb.Helper()
-	if code, body := st.post(tb, "POST", "bob", "/webrest/user/presence", map[string]string{"status": "online"}); code != http.StatusAccepted {
+	if code, body := st.post(tb, "POST", "bob", "/webrest/user/presence", map[string]string{"status": "online"}); code != http.StatusOK {
 		tb.Fatalf("sentinel presence: HTTP %d %s", code, body)
 	}
 	deadline := time.Now().Add(10 * time.Second)

@@ -78,7 +78,7 @@ test('presence set through REST comes back as events from the PBX', async () => 
     method: 'POST', headers: { Authorization: `carol:${socks.carol.token}`, 'Content-Type': 'application/json' },
     body: JSON.stringify({ status: 'dnd' }),
   });
-  assert.equal(r.status, 202);
+  assert.equal(r.status, 200);
   await waitFor(() => socks.alice.events.some((e) => e.name === 'userPresenceUpdate' && e.args[0].presence.username === 'carol' && e.args[0].presence.status === 'dnd'), 10000, 'carol dnd presence');
   await waitFor(() => socks.dave.events.some((e) => e.name === 'extenUpdate' && e.args[0].exten === '203' && e.args[0].dnd === true), 10000, 'extension 203 dnd');
 });
