@@ -897,10 +897,7 @@ func (c *Config) loadFiles(dir string) error {
 
 // validateSecurity checks the login, token and bcrypt limits.
 func (c *Config) validateSecurity() error {
-	ints := []struct {
-		name      string
-		v, lo, hi int
-	}{
+	if err := checkInts([]intField{
 		{"max_persistent_tokens", c.MaxPersistentTokens, 1, 1000},
 		{"login_free_failures", c.LoginFreeFailures, 1, 1000},
 		{"login_address_free_failures", c.LoginAddressFreeFailures, 1, 100000},
@@ -908,11 +905,8 @@ func (c *Config) validateSecurity() error {
 		{"bcrypt_queue", c.BcryptQueue, 1, 100000},
 		{"bcrypt_per_address", c.BcryptPerAddress, 1, 100000},
 		{"bcrypt_per_user", c.BcryptPerUser, 1, 100000},
-	}
-	for _, i := range ints {
-		if i.v < i.lo || i.v > i.hi {
-			return fmt.Errorf("%s: must be between %d and %d, got %d", i.name, i.lo, i.hi, i.v)
-		}
+	}); err != nil {
+		return err
 	}
 	if c.JWTClockSkew < time.Second || c.JWTClockSkew > time.Hour {
 		return fmt.Errorf("jwt_clock_skew: must be between 1s and 1h, got %v", c.JWTClockSkew)

@@ -7,6 +7,23 @@ import (
 	"time"
 )
 
+// intField is one integer setting and its allowed range.
+type intField struct {
+	name     string
+	v        int
+	min, max int
+}
+
+// checkInts returns an error naming the first field outside its range.
+func checkInts(fields []intField) error {
+	for _, f := range fields {
+		if f.v < f.min || f.v > f.max {
+			return fmt.Errorf("%s: must be between %d and %d, got %d", f.name, f.min, f.max, f.v)
+		}
+	}
+	return nil
+}
+
 // validateLimits checks the HTTP server limits and the user-to-user
 // payload limits; each error names its field.
 func (c *Config) validateLimits() error {
@@ -21,11 +38,7 @@ func (c *Config) validateLimits() error {
 			return fmt.Errorf("%s: must be between 100ms and 10m, got %v", t.name, t.d)
 		}
 	}
-	ints := []struct {
-		name     string
-		v        int
-		min, max int
-	}{
+	if err := checkInts([]intField{
 		{"http_max_header_bytes", c.HTTPMaxHeaderBytes, 1024, 1 << 20},
 		{"max_avatar_bytes", c.MaxAvatarBytes, 1024, 700 << 10},
 		{"max_avatar_dimension", c.MaxAvatarDimension, 16, 4096},
@@ -41,11 +54,8 @@ func (c *Config) validateLimits() error {
 		{"max_sockets_per_user", c.MaxSocketsPerUser, 1, 10000},
 		{"max_pending_commands_per_user", c.MaxPendingCommandsPerUser, 1, 100},
 		{"max_concurrent_commands", c.MaxConcurrentCommands, 1, 1000},
-	}
-	for _, f := range ints {
-		if f.v < f.min || f.v > f.max {
-			return fmt.Errorf("%s: must be between %d and %d, got %d", f.name, f.min, f.max, f.v)
-		}
+	}); err != nil {
+		return err
 	}
 	rates := []struct {
 		name string
