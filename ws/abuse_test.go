@@ -171,8 +171,16 @@ func TestRelayLimits(t *testing.T) {
 	if got := testutil.ToFloat64(m.LimitRejects.WithLabelValues("t1", limitRelayRate)); got < 49 {
 		t.Errorf("limit_rejects{relay_rate} = %v, want >= 49", got)
 	}
-	// At most the burst plus what the rate refilled while flooding.
+	// At most the burst plus what the rate refilled while flooding. The
+	// relays reach bob through the bus: wait for the burst, then make
+	// sure nothing more is on its way (a marker through the same bus).
 	most := 3 + int(time.Since(start).Seconds()*1) + 1
+	waitFor(t, "the burst relayed to bob", func() bool { return bob.count("message") >= 3 })
+	marker := cluster.Event{Tenant: "t1", Name: "testMarker", Data: json.RawMessage(`["m"]`)}
+	if err := e.backend.Bus.Publish(context.Background(), marker); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the marker after the relays", func() bool { return bob.count("testMarker") == 1 })
 	alive(t, bob, "bob")
 	if n := bob.count("message"); n < 3 || n > most {
 		t.Errorf("bob got %d relays, want between the burst (3) and %d", n, most)
