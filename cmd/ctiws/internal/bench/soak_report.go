@@ -27,10 +27,11 @@ func (r *SoakResult) WriteText(w io.Writer) {
 		fmt.Fprintf(tw, "  %s\t%d\t%s\t%d\t%d\t%s\n", f.Fault, counts[f.Fault], rec, f.WrongFinal, f.StaleNodes, clip(f.Sample+f.Error, 160))
 	}
 	_ = tw.Flush()
-	fmt.Fprintf(w, "  RSS MiB and goroutines per node after each recovery (node 3 is never restarted):\n")
+	fmt.Fprintf(w, "  RSS MiB and goroutines per node after a recovery (node 3 is never restarted; %d samples, at most %d shown, all in -json):\n",
+		len(r.Samples), soakRowsShown)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "  at s\tRSS 1\tRSS 2\tRSS 3\tgoroutines 1\tgoroutines 2\tgoroutines 3\t")
-	for _, s := range r.Samples {
+	for _, s := range spread(r.Samples, soakRowsShown) {
 		fmt.Fprintf(tw, "  %.0f\t%.1f\t%.1f\t%.1f\t%.0f\t%.0f\t%.0f\t\n", s.At, s.RSSMiB[0], s.RSSMiB[1], s.RSSMiB[2], s.Goroutines[0], s.Goroutines[1], s.Goroutines[2])
 	}
 	_ = tw.Flush()
@@ -44,4 +45,20 @@ func (r *SoakResult) WriteText(w io.Writer) {
 		verdict = "FAIL: " + strings.Join(r.Reasons, "; ")
 	}
 	fmt.Fprintf(w, "  soak verdict: %s\n", verdict)
+}
+
+// soakRowsShown bounds the RSS and goroutine rows of the text report.
+const soakRowsShown = 16
+
+// spread returns at most n of xs, evenly spaced, the first and the last
+// included.
+func spread[T any](xs []T, n int) []T {
+	if len(xs) <= n || n < 2 {
+		return xs
+	}
+	out := make([]T, 0, n)
+	for i := range n {
+		out = append(out, xs[i*(len(xs)-1)/(n-1)])
+	}
+	return out
 }

@@ -140,3 +140,22 @@ func TestMaxRecovery(t *testing.T) {
 		t.Errorf("maxRecovery = %+v", got)
 	}
 }
+
+func TestSpread(t *testing.T) {
+	xs := make([]int, 121)
+	for i := range xs {
+		xs[i] = i
+	}
+	got := spread(xs, 16)
+	if len(got) != 16 || got[0] != 0 || got[15] != 120 {
+		t.Errorf("spread = %v", got)
+	}
+	for i := 1; i < len(got); i++ {
+		if got[i] <= got[i-1] {
+			t.Errorf("not increasing: %v", got)
+		}
+	}
+	if got := spread(xs[:5], 16); len(got) != 5 {
+		t.Errorf("short input: %v", got)
+	}
+}
