@@ -31,9 +31,9 @@ type soakClient struct {
 	// hist is where delivery latencies go: the lab swaps it between the
 	// fault windows and the quiet ones.
 	hist *atomic.Pointer[Histogram]
-	// newest is the write time of the newest bench change received (read
-	// goroutine only: one connection at a time).
-	newest int64
+	// newest is the write time of the newest bench change received (the
+	// read goroutine of the current connection; an old one may linger).
+	newest atomic.Int64
 
 	mu    sync.Mutex
 	view  map[string]json.RawMessage
@@ -70,8 +70,8 @@ func (c *soakClient) session(ctx context.Context, hc *http.Client, restURL func(
 		OnRaw: func(frame []byte, at time.Time) bool {
 			// Only a change newer than any before counts: a resync sends
 			// the current state again, with its old marker.
-			if _, nanos, ok := ParseMarker(frame); ok && nanos > c.newest {
-				c.newest = nanos
+			if _, nanos, ok := ParseMarker(frame); ok && nanos > c.newest.Load() {
+				c.newest.Store(nanos)
 				c.hist.Load().Record(at.Sub(time.Unix(0, nanos)))
 			}
 			return false
