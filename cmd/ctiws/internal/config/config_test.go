@@ -264,6 +264,14 @@ func TestFingerprint(t *testing.T) {
 			write("jwt-a", "another-secret-of-a\n")
 			return entry("a", "xxx", "u.json") + entry("b", "xxx", "u2.json")
 		}, false},
+		{"objects file", func() string {
+			write("o.json", `{}`)
+			return entry("a", "xxx", "u.json") + "    objects_file: o.json\n" + entry("b", "xxx", "u2.json")
+		}, false},
+		{"objects file contents", func() string {
+			write("o.json", `{"confbridge_prefix": "987"}`)
+			return entry("a", "xxx", "u.json") + "    objects_file: o.json\n" + entry("b", "xxx", "u2.json")
+		}, false},
 	} {
 		a, b := load(tc.change())
 		if (a == a0) != tc.aSame {
