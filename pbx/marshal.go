@@ -7,27 +7,35 @@ import (
 
 // Encoder marshals objects into a reused buffer, without HTML escaping (like
 // JavaScript's JSON.stringify, so conversation ids keep their literal '>').
+// The object types of this package are written by append encoders (no
+// reflection, no allocation); anything else goes through encoding/json.
 // It is not safe for concurrent use.
 type Encoder struct {
-	buf bytes.Buffer
+	buf []byte
+	app appender
+	js  bytes.Buffer
 	enc *json.Encoder
 }
 
 // NewEncoder returns an Encoder.
 func NewEncoder() *Encoder {
 	e := &Encoder{}
-	e.enc = json.NewEncoder(&e.buf)
+	e.enc = json.NewEncoder(&e.js)
 	e.enc.SetEscapeHTML(false)
 	return e
 }
 
 // Encode marshals v. The returned bytes are valid until the next call.
 func (e *Encoder) Encode(v any) ([]byte, error) {
-	e.buf.Reset()
+	if b, ok := e.app.append(e.buf[:0], v); ok {
+		e.buf = b
+		return b, nil
+	}
+	e.js.Reset()
 	if err := e.enc.Encode(v); err != nil {
 		return nil, err
 	}
-	b := e.buf.Bytes()
+	b := e.js.Bytes()
 	return b[:len(b)-1], nil // drop the newline Encode appends
 }
 
