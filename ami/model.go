@@ -202,12 +202,6 @@ func (m *Model) notify(name string, v any) {
 	m.out = append(m.out, cluster.Event{Tenant: m.tenant, Name: name, Data: bytes.Clone(b)})
 }
 
-// timer is implemented by objects with clock-derived fields.
-type timer interface {
-	SetTimes(nowMs int64)
-	HasTimes() bool
-}
-
 // flush publishes every dirty object whose JSON changed.
 func (m *Model) flush() {
 	for i := 0; i < len(m.dirty); i++ {
@@ -217,67 +211,93 @@ func (m *Model) flush() {
 }
 
 // publish compares object k with what was last published and appends its
-// change (or deletion) event.
+// change (or deletion) event. Each kind is encoded by its typed encoder:
+// through an interface the object would move to the heap.
 func (m *Model) publish(k okey) {
 	switch k.k {
 	case pbx.KindExten:
 		if e := m.exts[k.id]; e != nil {
 			v := m.extensionWithConvs(e)
-			m.compare(k, &v, &v)
+			v.SetTimes(0)
+			if m.changed(k, m.enc.Extension(&v)) {
+				if v.HasTimes() {
+					v.SetTimes(m.nowMs())
+				}
+				m.emit(k, m.enc.Extension(&v))
+			}
 			return
 		}
 	case pbx.KindTrunk:
 		if t := m.trunks[k.id]; t != nil {
 			v := m.trunkJSON(t)
-			m.compare(k, &v, &v)
+			v.SetTimes(0)
+			if m.changed(k, m.enc.Trunk(&v)) {
+				if v.HasTimes() {
+					v.SetTimes(m.nowMs())
+				}
+				m.emit(k, m.enc.Trunk(&v))
+			}
 			return
 		}
 	case pbx.KindQueue:
 		if q := m.queues[k.id]; q != nil {
 			v := q.obj
-			m.compare(k, &v, &v)
+			v.SetTimes(0)
+			if m.changed(k, m.enc.Queue(&v)) {
+				if v.HasTimes() {
+					v.SetTimes(m.nowMs())
+				}
+				m.emit(k, m.enc.Queue(&v))
+			}
 			return
 		}
 	case pbx.KindQueueMember:
 		if q := m.queues[k.id]; q != nil {
 			if mem, ok := q.obj.Members[k.sub]; ok {
-				m.compare(k, &mem, nil)
+				if b := m.enc.QueueMember(&mem); m.changed(k, b) {
+					m.emit(k, b)
+				}
 				return
 			}
 		}
 	case pbx.KindParking:
 		if p := m.parkings[k.id]; p != nil {
 			v := *p
-			m.compare(k, &v, &v)
+			v.SetTimes(0)
+			if m.changed(k, m.enc.Parking(&v)) {
+				if v.HasTimes() {
+					v.SetTimes(m.nowMs())
+				}
+				m.emit(k, m.enc.Parking(&v))
+			}
 			return
 		}
 	case pbx.KindConf:
 		if c := m.confs[k.id]; c != nil {
-			m.compare(k, c, nil)
+			if b := m.enc.Conference(c); m.changed(k, b) {
+				m.emit(k, b)
+			}
 			return
 		}
 	case pbx.KindVoicemail:
 		if v := m.vms[k.id]; v != nil {
-			m.compare(k, v, nil)
+			if b := m.enc.Voicemail(v); m.changed(k, b) {
+				m.emit(k, b)
+			}
 			return
 		}
 	}
 	m.deleted(k)
 }
 
-func (m *Model) compare(k okey, v any, t timer) {
-	if t != nil {
-		t.SetTimes(0)
-	}
-	b, err := m.enc.Encode(v)
-	if err != nil {
-		m.log.Error("ami: marshal object", "key", k.String(), "err", err)
-		return
-	}
+// changed reports whether b, the comparison JSON of object k (without the
+// clock-derived fields), differs from the last one published, and records
+// it as published.
+func (m *Model) changed(k okey, b []byte) bool {
 	d := m.digests.Sum(b)
 	old, ok := m.last[k]
 	if ok && old == d {
-		return
+		return false
 	}
 	if !ok {
 		// A key kept for as long as the object lives: its own copy of
@@ -285,14 +305,12 @@ func (m *Model) compare(k okey, v any, t timer) {
 		k.id, k.sub = keep(k.id), keep(k.sub)
 	}
 	m.last[k] = d
-	data := bytes.Clone(b)
-	if t != nil && t.HasTimes() {
-		t.SetTimes(m.nowMs())
-		if b, err = m.enc.Encode(v); err == nil {
-			data = bytes.Clone(b)
-		}
-	}
-	m.out = append(m.out, cluster.Event{Tenant: m.tenant, Name: k.k.ChangeEvent(), Key: k.String(), Data: data})
+	return true
+}
+
+// emit appends the change event of object k with its JSON b (copied).
+func (m *Model) emit(k okey, b []byte) {
+	m.out = append(m.out, cluster.Event{Tenant: m.tenant, Name: k.k.ChangeEvent(), Key: k.String(), Data: bytes.Clone(b)})
 }
 
 // deleted publishes the removal of an object that was published before.

@@ -104,7 +104,9 @@ func appendCodecs(dst []byte, c Codecs) []byte {
 }
 
 // appendMap writes m as Map's MarshalJSON does: keys sorted, HTML escaped.
-func appendMap[V any](a *appender, dst []byte, m Map[V], val func([]byte, *V) []byte) []byte {
+// val takes its value by copy: a pointer through a func value would move
+// every value to the heap.
+func appendMap[V any](a *appender, dst []byte, m Map[V], val func([]byte, V) []byte) []byte {
 	if len(m) == 0 {
 		return append(dst, "{}"...)
 	}
@@ -120,8 +122,7 @@ func appendMap[V any](a *appender, dst []byte, m Map[V], val func([]byte, *V) []
 		}
 		dst = appendString(dst, k, true)
 		dst = append(dst, ':')
-		v := m[k]
-		dst = val(dst, &v)
+		dst = val(dst, m[k])
 	}
 	clear(keys)
 	a.keys = keys[:0]
@@ -145,7 +146,7 @@ func appendChannel(dst []byte, c *Channel, html bool) []byte {
 	return append(dst, '}')
 }
 
-func appendConversation(dst []byte, c *Conversation) []byte {
+func appendConversation(dst []byte, c Conversation) []byte {
 	const html = true // only ever inside a Map
 	dst = appendStrField(dst, `{"id":`, c.ID, html)
 	dst = appendStrField(dst, `,"owner":`, c.Owner, html)
@@ -196,7 +197,7 @@ func (a *appender) extension(dst []byte, e *Extension) []byte {
 	return append(dst, '}')
 }
 
-func appendTrunkConversation(dst []byte, c *TrunkConversation) []byte {
+func appendTrunkConversation(dst []byte, c TrunkConversation) []byte {
 	const html = true // only ever inside a Map
 	dst = appendStrField(dst, `{"id":`, c.ID, html)
 	dst = appendStrField(dst, `,"owner":`, c.Owner, html)
@@ -244,7 +245,7 @@ func appendQueueMember(dst []byte, q *QueueMember, html bool) []byte {
 	return append(dst, '}')
 }
 
-func appendWaitingCaller(dst []byte, w *WaitingCaller) []byte {
+func appendWaitingCaller(dst []byte, w WaitingCaller) []byte {
 	const html = true // only ever inside a Map
 	dst = appendStrField(dst, `{"id":`, w.ID, html)
 	dst = appendStrField(dst, `,"num":`, w.Num, html)
@@ -261,8 +262,8 @@ func (a *appender) queue(dst []byte, q *Queue) []byte {
 	const html = false
 	dst = appendStrField(dst, `{"name":`, q.Name, html)
 	dst = appendStrField(dst, `,"queue":`, q.Queue, html)
-	dst = appendMap(a, append(dst, `,"members":`...), q.Members, func(b []byte, m *QueueMember) []byte {
-		return appendQueueMember(b, m, true)
+	dst = appendMap(a, append(dst, `,"members":`...), q.Members, func(b []byte, m QueueMember) []byte {
+		return appendQueueMember(b, &m, true)
 	})
 	dst = appendStrField(dst, `,"avgHoldTime":`, q.AvgHoldTime, html)
 	dst = appendStrField(dst, `,"avgTalkTime":`, q.AvgTalkTime, html)
@@ -299,7 +300,7 @@ func appendParkedCaller(dst []byte, c *ParkedCaller) []byte {
 	return append(dst, '}')
 }
 
-func appendConfUser(dst []byte, u *ConfUser) []byte {
+func appendConfUser(dst []byte, u ConfUser) []byte {
 	const html = true // only ever inside a Map
 	dst = appendStrField(dst, `{"id":`, u.ID, html)
 	dst = appendStrField(dst, `,"name":`, u.Name, html)

@@ -136,3 +136,35 @@ func FuzzAppendJSON(f *testing.F) {
 		checkShapes(t, r, enc, []string{a, b, a + b})
 	})
 }
+
+// TestTypedEncoders: the typed encoders write what Encode writes.
+func TestTypedEncoders(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	enc := NewEncoder()
+	for i := 0; i < 500; i++ {
+		var (
+			e  Extension
+			tr Trunk
+			q  Queue
+			qm QueueMember
+			p  Parking
+			c  Conference
+			v  Voicemail
+		)
+		for _, x := range []any{&e, &tr, &q, &qm, &p, &c, &v} {
+			fill(r, reflect.ValueOf(x).Elem(), trickyStrings)
+		}
+		for _, tc := range []struct {
+			v   any
+			got []byte
+		}{
+			{&e, bytes.Clone(enc.Extension(&e))}, {&tr, bytes.Clone(enc.Trunk(&tr))}, {&q, bytes.Clone(enc.Queue(&q))},
+			{&qm, bytes.Clone(enc.QueueMember(&qm))}, {&p, bytes.Clone(enc.Parking(&p))},
+			{&c, bytes.Clone(enc.Conference(&c))}, {&v, bytes.Clone(enc.Voicemail(&v))},
+		} {
+			if want := reference(t, tc.v); !bytes.Equal(tc.got, want) {
+				t.Fatalf("%T:\n got %s\nwant %s", tc.v, tc.got, want)
+			}
+		}
+	}
+}

@@ -47,3 +47,49 @@ func Marshal(v any) ([]byte, error) {
 	}
 	return bytes.Clone(b), nil
 }
+
+// The typed encoders below are Encode for one type each, without the
+// interface conversion (which would move the value to the heap). The
+// returned bytes are valid until the next call.
+
+// Extension marshals v.
+func (e *Encoder) Extension(v *Extension) []byte {
+	e.buf = e.app.extension(e.buf[:0], v)
+	return e.buf
+}
+
+// Trunk marshals v.
+func (e *Encoder) Trunk(v *Trunk) []byte {
+	e.buf = e.app.trunk(e.buf[:0], v)
+	return e.buf
+}
+
+// Queue marshals v.
+func (e *Encoder) Queue(v *Queue) []byte {
+	e.buf = e.app.queue(e.buf[:0], v)
+	return e.buf
+}
+
+// QueueMember marshals v.
+func (e *Encoder) QueueMember(v *QueueMember) []byte {
+	e.buf = appendQueueMember(e.buf[:0], v, false)
+	return e.buf
+}
+
+// Parking marshals v.
+func (e *Encoder) Parking(v *Parking) []byte {
+	e.buf = appendParking(e.buf[:0], v)
+	return e.buf
+}
+
+// Conference marshals v.
+func (e *Encoder) Conference(v *Conference) []byte {
+	e.buf = e.app.conference(e.buf[:0], v)
+	return e.buf
+}
+
+// Voicemail marshals v.
+func (e *Encoder) Voicemail(v *Voicemail) []byte {
+	e.buf = appendVoicemail(e.buf[:0], v)
+	return e.buf
+}
