@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 )
 
@@ -46,5 +47,22 @@ func FuzzParse(f *testing.F) {
 			m.Apply(nil, msg)
 		}
 		snapshot(m)
+	})
+}
+
+// FuzzEqualFold: field's header name comparison agrees with
+// strings.EqualFold on names of the same length.
+func FuzzEqualFold(f *testing.F) {
+	for _, p := range [][2]string{{"Channel", "Context"}, {"UNIQUEID", "Uniqueid"}, {"\u212a", "kkk"}, {"s\u017f", "ss\xc5"}, {"é", "É"}, {"a\xff", "A\xff"}, {"[", "{"}} {
+		f.Add(p[0], p[1])
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		if len(b) > len(a) {
+			a, b = b, a
+		}
+		a = a[:len(b)]
+		if got, want := equalFold(a, b), strings.EqualFold(a, b); got != want {
+			t.Fatalf("equalFold(%q, %q) = %v, strings.EqualFold %v", a, b, got, want)
+		}
 	})
 }

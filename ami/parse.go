@@ -3,6 +3,7 @@ package ami
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 	"unique"
 
 	"github.com/staskobzar/goami2"
@@ -95,11 +96,30 @@ func field(m *goami2.Message, key string) string {
 		return ""
 	}
 	for _, h := range m.Headers() {
-		if len(h.Name) == len(key) && (h.Name == key || strings.EqualFold(h.Name, key)) {
+		if len(h.Name) == len(key) && (h.Name == key || equalFold(h.Name, key)) {
 			return h.Value
 		}
 	}
 	return ""
+}
+
+// equalFold is strings.EqualFold for strings of the same length, without
+// its cost when they differ in their first ASCII letters (most header
+// names of one length do: Channel, Context).
+func equalFold(a, b string) bool {
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if x == y {
+			continue
+		}
+		if x|y >= utf8.RuneSelf {
+			return strings.EqualFold(a, b)
+		}
+		if l := x | 0x20; l != y|0x20 || l < 'a' || l > 'z' {
+			return false
+		}
+	}
+	return true
 }
 
 // kind classifies a message by its first meaningful header.
