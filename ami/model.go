@@ -59,6 +59,9 @@ type Model struct {
 	// object of every tenant it owns).
 	last    map[okey]pbx.Digest
 	digests pbx.Digester
+	// busKeys are the bus keys (exten/201, …) of the objects published, built
+	// once per object rather than once per change.
+	busKeys map[okey]string
 	dirty   []okey
 	out     []cluster.Event
 }
@@ -104,6 +107,7 @@ func NewModel(tenant string, dir *directory.Directory, objs *Objects, log *slog.
 	m := &Model{
 		tenant: tenant, log: log, hooks: hooks, rl: lograte.New(log, time.Minute), now: now,
 		dir: dir, objs: objs, enc: pbx.NewEncoder(), last: map[okey]pbx.Digest{}, digests: pbx.NewDigester(),
+		busKeys: map[okey]string{},
 	}
 	m.clear()
 	return m
@@ -310,11 +314,23 @@ func (m *Model) changed(k okey, b []byte) bool {
 
 // emit appends the change event of object k with its JSON b (copied).
 func (m *Model) emit(k okey, b []byte) {
-	m.out = append(m.out, cluster.Event{Tenant: m.tenant, Name: k.k.ChangeEvent(), Key: k.String(), Data: bytes.Clone(b)})
+	m.out = append(m.out, cluster.Event{Tenant: m.tenant, Name: k.k.ChangeEvent(), Key: m.busKey(k), Data: bytes.Clone(b)})
+}
+
+// busKey is k's bus key, kept while the object lives (deleted drops it).
+func (m *Model) busKey(k okey) string {
+	s, ok := m.busKeys[k]
+	if !ok {
+		s = k.String()
+		k.id, k.sub = keep(k.id), keep(k.sub) // not substrings of a frame
+		m.busKeys[k] = s
+	}
+	return s
 }
 
 // deleted publishes the removal of an object that was published before.
 func (m *Model) deleted(k okey) {
+	delete(m.busKeys, k)
 	if _, ok := m.last[k]; !ok {
 		return
 	}
