@@ -19,7 +19,7 @@ var appendShapes = []any{
 var trickyStrings = []string{
 	"", "201", "PJSIP/201-00000001>PJSIP/202-00000002", "<unknown>", "a&b", `q"uote`, `back\slash`,
 	"\b\f\n\r\t", "\x00\x01\x1f\x7f", "é ü 日本", "\u2028\u2029", "\xff\xfe", "a\xc3", "\xed\xa0\x80",
-	"CID:123", "Name 201",
+	"CID:123", "Name 201", "abcdefgh<ijklmnop&qrstuvw\"xyz01234567\\89", "0123456789abcdef\u2028ghijklmn\x01opqrstuv",
 }
 
 // fill sets v (addressable) to random contents drawn from strs.
