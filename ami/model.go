@@ -216,78 +216,49 @@ func (m *Model) flush() {
 
 // publish compares object k with what was last published and appends its
 // change (or deletion) event. Each kind is encoded by its typed encoder:
-// through an interface the object would move to the heap.
+// through an interface the object would move to the heap. An object with
+// clock-derived fields is compared by its JSON without them (as after
+// SetTimes(0)) and published with them (Encoder.Stamp: as after
+// SetTimes(now)).
 func (m *Model) publish(k okey) {
 	switch k.k {
 	case pbx.KindExten:
 		if e := m.exts[k.id]; e != nil {
 			v := m.extensionWithConvs(e)
-			v.SetTimes(0)
-			if m.changed(k, m.enc.Extension(&v)) {
-				if v.HasTimes() {
-					v.SetTimes(m.nowMs())
-				}
-				m.emit(k, m.enc.Extension(&v))
-			}
+			m.publishJSON(k, m.enc.CompareExtension(&v))
 			return
 		}
 	case pbx.KindTrunk:
 		if t := m.trunks[k.id]; t != nil {
 			v := m.trunkJSON(t)
-			v.SetTimes(0)
-			if m.changed(k, m.enc.Trunk(&v)) {
-				if v.HasTimes() {
-					v.SetTimes(m.nowMs())
-				}
-				m.emit(k, m.enc.Trunk(&v))
-			}
+			m.publishJSON(k, m.enc.CompareTrunk(&v))
 			return
 		}
 	case pbx.KindQueue:
 		if q := m.queues[k.id]; q != nil {
-			v := q.obj
-			v.SetTimes(0)
-			if m.changed(k, m.enc.Queue(&v)) {
-				if v.HasTimes() {
-					v.SetTimes(m.nowMs())
-				}
-				m.emit(k, m.enc.Queue(&v))
-			}
+			m.publishJSON(k, m.enc.CompareQueue(&q.obj))
 			return
 		}
 	case pbx.KindQueueMember:
 		if q := m.queues[k.id]; q != nil {
 			if mem, ok := q.obj.Members[k.sub]; ok {
-				if b := m.enc.QueueMember(&mem); m.changed(k, b) {
-					m.emit(k, b)
-				}
+				m.publishJSON(k, m.enc.QueueMember(&mem))
 				return
 			}
 		}
 	case pbx.KindParking:
 		if p := m.parkings[k.id]; p != nil {
-			v := *p
-			v.SetTimes(0)
-			if m.changed(k, m.enc.Parking(&v)) {
-				if v.HasTimes() {
-					v.SetTimes(m.nowMs())
-				}
-				m.emit(k, m.enc.Parking(&v))
-			}
+			m.publishJSON(k, m.enc.CompareParking(p))
 			return
 		}
 	case pbx.KindConf:
 		if c := m.confs[k.id]; c != nil {
-			if b := m.enc.Conference(c); m.changed(k, b) {
-				m.emit(k, b)
-			}
+			m.publishJSON(k, m.enc.Conference(c))
 			return
 		}
 	case pbx.KindVoicemail:
 		if v := m.vms[k.id]; v != nil {
-			if b := m.enc.Voicemail(v); m.changed(k, b) {
-				m.emit(k, b)
-			}
+			m.publishJSON(k, m.enc.Voicemail(v))
 			return
 		}
 	}
@@ -312,9 +283,20 @@ func (m *Model) changed(k okey, b []byte) bool {
 	return true
 }
 
-// emit appends the change event of object k with its JSON b (copied).
-func (m *Model) emit(k okey, b []byte) {
-	m.out = append(m.out, cluster.Event{Tenant: m.tenant, Name: k.k.ChangeEvent(), Key: m.busKey(k), Data: bytes.Clone(b)})
+// publishJSON publishes object k if b, its JSON from the last call of
+// m.enc (a comparison JSON for an object with clock-derived fields),
+// changed; the event carries those fields for now.
+func (m *Model) publishJSON(k okey, b []byte) {
+	if !m.changed(k, b) {
+		return
+	}
+	var data []byte
+	if m.enc.Timed() {
+		data = m.enc.Stamp(m.nowMs())
+	} else {
+		data = bytes.Clone(b)
+	}
+	m.out = append(m.out, cluster.Event{Tenant: m.tenant, Name: k.k.ChangeEvent(), Key: m.busKey(k), Data: data})
 }
 
 // busKey is k's bus key, kept while the object lives (deleted drops it).

@@ -17,6 +17,55 @@ import (
 // appender holds the scratch space of one Encoder.
 type appender struct {
 	keys []string // sorted map keys
+	// cmp writes the comparison JSON: every clock-derived field as 0 (as
+	// after SetTimes(0)), its place and inputs noted in marks for stamp.
+	cmp   bool
+	marks []clockMark
+}
+
+// clockMark is a clock-derived value of a comparison JSON: the seconds from
+// start to now, or (down) left less the seconds from start to now, at
+// least 0 (a parked caller's timeout).
+type clockMark struct {
+	off   int // offset of the 0 written in its place
+	start int64
+	left  int64
+	down  bool
+}
+
+// value is the mark's value at nowMs: what SetTimes(nowMs) sets.
+func (m clockMark) value(nowMs int64) int64 {
+	if !m.down {
+		return seconds(nowMs, m.start)
+	}
+	if nowMs == 0 {
+		return 0
+	}
+	return max(m.left-seconds(nowMs, m.start), 0)
+}
+
+// clock writes the clock-derived field key: v, or 0 and a mark when a.cmp.
+func (a *appender) clock(dst []byte, key string, v int64, m clockMark) []byte {
+	dst = append(dst, key...)
+	if !a.cmp {
+		return strconv.AppendInt(dst, v, 10)
+	}
+	m.off = len(dst)
+	a.marks = append(a.marks, m)
+	return append(dst, '0')
+}
+
+// stamp returns a copy of b, a comparison JSON, with its clock-derived
+// values for nowMs.
+func (a *appender) stamp(b []byte, nowMs int64) []byte {
+	out := make([]byte, 0, len(b)+len(a.marks)*8)
+	prev := 0
+	for _, m := range a.marks {
+		out = append(out, b[prev:m.off]...)
+		out = strconv.AppendInt(out, m.value(nowMs), 10)
+		prev = m.off + 1
+	}
+	return append(out, b[prev:]...)
 }
 
 const hexDigits = "0123456789abcdef"
@@ -122,7 +171,7 @@ func appendCodecs(dst []byte, c Codecs) []byte {
 // appendMap writes m as Map's MarshalJSON does: keys sorted, HTML escaped.
 // val takes its value by copy: a pointer through a func value would move
 // every value to the heap.
-func appendMap[V any](a *appender, dst []byte, m Map[V], val func([]byte, V) []byte) []byte {
+func appendMap[V any](a *appender, dst []byte, m Map[V], val func(*appender, []byte, V) []byte) []byte {
 	if len(m) == 0 {
 		return append(dst, "{}"...)
 	}
@@ -138,7 +187,7 @@ func appendMap[V any](a *appender, dst []byte, m Map[V], val func([]byte, V) []b
 		}
 		dst = appendString(dst, k, true)
 		dst = append(dst, ':')
-		dst = val(dst, m[k])
+		dst = val(a, dst, m[k])
 	}
 	clear(keys)
 	a.keys = keys[:0]
@@ -162,7 +211,7 @@ func appendChannel(dst []byte, c *Channel, html bool) []byte {
 	return append(dst, '}')
 }
 
-func appendConversation(dst []byte, c Conversation) []byte {
+func appendConversation(a *appender, dst []byte, c Conversation) []byte {
 	const html = true // only ever inside a Map
 	dst = appendStrField(dst, `{"id":`, c.ID, html)
 	dst = appendStrField(dst, `,"owner":`, c.Owner, html)
@@ -173,7 +222,7 @@ func appendConversation(dst []byte, c Conversation) []byte {
 	}
 	dst = appendStrField(dst, `,"linkedId":`, c.LinkedID, html)
 	dst = appendStrField(dst, `,"uniqueId":`, c.UniqueID, html)
-	dst = appendIntField(dst, `,"duration":`, c.Duration)
+	dst = a.clock(dst, `,"duration":`, c.Duration, clockMark{start: c.StartTime})
 	dst = appendIntField(dst, `,"startTime":`, c.StartTime)
 	dst = appendBoolField(dst, `,"connected":`, c.Connected)
 	dst = appendStrField(dst, `,"recording":`, c.Recording, html)
@@ -213,13 +262,13 @@ func (a *appender) extension(dst []byte, e *Extension) []byte {
 	return append(dst, '}')
 }
 
-func appendTrunkConversation(dst []byte, c TrunkConversation) []byte {
+func appendTrunkConversation(a *appender, dst []byte, c TrunkConversation) []byte {
 	const html = true // only ever inside a Map
 	dst = appendStrField(dst, `{"id":`, c.ID, html)
 	dst = appendStrField(dst, `,"owner":`, c.Owner, html)
 	dst = appendChannel(append(dst, `,"chDest":`...), c.ChDest, html)
 	dst = appendChannel(append(dst, `,"chSource":`...), c.ChSource, html)
-	dst = appendIntField(dst, `,"duration":`, c.Duration)
+	dst = a.clock(dst, `,"duration":`, c.Duration, clockMark{start: c.StartTime})
 	dst = appendStrField(dst, `,"recording":`, c.Recording, html)
 	dst = appendStrField(dst, `,"direction":`, c.Direction, html)
 	dst = appendStrField(dst, `,"internalNum":`, c.InternalNum, html)
@@ -261,13 +310,13 @@ func appendQueueMember(dst []byte, q *QueueMember, html bool) []byte {
 	return append(dst, '}')
 }
 
-func appendWaitingCaller(dst []byte, w WaitingCaller) []byte {
+func appendWaitingCaller(a *appender, dst []byte, w WaitingCaller) []byte {
 	const html = true // only ever inside a Map
 	dst = appendStrField(dst, `{"id":`, w.ID, html)
 	dst = appendStrField(dst, `,"num":`, w.Num, html)
 	dst = appendStrField(dst, `,"name":`, w.Name, html)
 	dst = appendStrField(dst, `,"queue":`, w.Queue, html)
-	dst = appendIntField(dst, `,"waiting":`, w.Waiting)
+	dst = a.clock(dst, `,"waiting":`, w.Waiting, clockMark{start: w.WaitingTime})
 	dst = appendStrField(dst, `,"channel":`, w.Channel, html)
 	dst = appendStrField(dst, `,"position":`, w.Position, html)
 	dst = appendIntField(dst, `,"waitingTime":`, w.WaitingTime)
@@ -278,7 +327,7 @@ func (a *appender) queue(dst []byte, q *Queue) []byte {
 	const html = false
 	dst = appendStrField(dst, `{"name":`, q.Name, html)
 	dst = appendStrField(dst, `,"queue":`, q.Queue, html)
-	dst = appendMap(a, append(dst, `,"members":`...), q.Members, func(b []byte, m QueueMember) []byte {
+	dst = appendMap(a, append(dst, `,"members":`...), q.Members, func(_ *appender, b []byte, m QueueMember) []byte {
 		return appendQueueMember(b, &m, true)
 	})
 	dst = appendStrField(dst, `,"avgHoldTime":`, q.AvgHoldTime, html)
@@ -291,17 +340,17 @@ func (a *appender) queue(dst []byte, q *Queue) []byte {
 	return append(dst, '}')
 }
 
-func appendParking(dst []byte, p *Parking) []byte {
+func (a *appender) parking(dst []byte, p *Parking) []byte {
 	const html = false
 	dst = appendStrField(dst, `{"name":`, p.Name, html)
 	dst = appendStrField(dst, `,"parking":`, p.Parking, html)
 	dst = appendIntField(dst, `,"timeout":`, int64(p.Timeout))
-	dst = appendParkedCaller(append(dst, `,"parkedCaller":`...), &p.ParkedCaller)
+	dst = a.parkedCaller(append(dst, `,"parkedCaller":`...), &p.ParkedCaller)
 	return append(dst, '}')
 }
 
-// appendParkedCaller writes c as its MarshalJSON does.
-func appendParkedCaller(dst []byte, c *ParkedCaller) []byte {
+// parkedCaller writes c as its MarshalJSON does.
+func (a *appender) parkedCaller(dst []byte, c *ParkedCaller) []byte {
 	if c.Empty() {
 		return append(dst, "{}"...)
 	}
@@ -310,13 +359,13 @@ func appendParkedCaller(dst []byte, c *ParkedCaller) []byte {
 	dst = appendStrField(dst, `,"name":`, c.Name, html)
 	dst = appendStrField(dst, `,"parking":`, c.Parking, html)
 	dst = appendStrField(dst, `,"channel":`, c.Channel, html)
-	dst = appendIntField(dst, `,"timeout":`, c.Timeout)
+	dst = a.clock(dst, `,"timeout":`, c.Timeout, clockMark{start: c.ParkedAt, left: c.TimeoutAt, down: true})
 	dst = appendStrField(dst, `,"parkeeNum":`, c.ParkeeNum, html)
 	dst = appendStrField(dst, `,"parkeeName":`, c.ParkeeName, html)
 	return append(dst, '}')
 }
 
-func appendConfUser(dst []byte, u ConfUser) []byte {
+func appendConfUser(_ *appender, dst []byte, u ConfUser) []byte {
 	const html = true // only ever inside a Map
 	dst = appendStrField(dst, `{"id":`, u.ID, html)
 	dst = appendStrField(dst, `,"name":`, u.Name, html)
@@ -409,9 +458,9 @@ func (a *appender) append(dst []byte, v any) (_ []byte, ok bool) {
 		if v == nil {
 			return dst, false
 		}
-		return appendParking(dst, v), true
+		return a.parking(dst, v), true
 	case Parking:
-		return appendParking(dst, &v), true
+		return a.parking(dst, &v), true
 	case *Conference:
 		if v == nil {
 			return dst, false

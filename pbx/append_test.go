@@ -134,6 +134,7 @@ func FuzzAppendJSON(f *testing.F) {
 	f.Fuzz(func(t *testing.T, a, b string, seed uint64) {
 		r := rand.New(rand.NewPCG(seed, 7))
 		checkShapes(t, r, enc, []string{a, b, a + b})
+		checkCompare(t, r, enc, []string{a, b, a + b})
 	})
 }
 
@@ -165,6 +166,65 @@ func TestTypedEncoders(t *testing.T) {
 			if want := reference(t, tc.v); !bytes.Equal(tc.got, want) {
 				t.Fatalf("%T:\n got %s\nwant %s", tc.v, tc.got, want)
 			}
+		}
+	}
+}
+
+// TestCompareAndStamp: a comparison JSON is the object's JSON after
+// SetTimes(0) and its stamp the JSON after SetTimes(now), byte for byte.
+func TestCompareAndStamp(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	enc := NewEncoder()
+	for i := 0; i < 2000; i++ {
+		checkCompare(t, r, enc, trickyStrings)
+	}
+	// After a plain call, Stamp copies that call's JSON.
+	v := Voicemail{Voicemail: "201", New: "1"}
+	enc.Voicemail(&v)
+	if got, want := enc.Stamp(5), reference(t, &v); enc.Timed() || !bytes.Equal(got, want) {
+		t.Fatalf("stamp after a plain call: %s, want %s", got, want)
+	}
+}
+
+// timed is implemented by the objects with clock-derived fields.
+type timed interface {
+	SetTimes(nowMs int64)
+	HasTimes() bool
+}
+
+// checkCompare compares the comparison encoders and Stamp with
+// encoding/json after SetTimes, for objects filled from strs.
+func checkCompare(t testing.TB, r *rand.Rand, enc *Encoder, strs []string) {
+	nows := []int64{0, 1, 500, 1712825010123, 1712825010123 + 37_500, 1712825099999}
+	var (
+		e  Extension
+		tr Trunk
+		q  Queue
+		p  Parking
+	)
+	for _, tc := range []struct {
+		v   timed
+		cmp func() []byte
+	}{
+		{&e, func() []byte { return enc.CompareExtension(&e) }},
+		{&tr, func() []byte { return enc.CompareTrunk(&tr) }},
+		{&q, func() []byte { return enc.CompareQueue(&q) }},
+		{&p, func() []byte { return enc.CompareParking(&p) }},
+	} {
+		fill(r, reflect.ValueOf(tc.v).Elem(), strs)
+		now := nows[r.IntN(len(nows))]
+		cmp := bytes.Clone(tc.cmp())
+		stamped, isTimed := enc.Stamp(now), enc.Timed()
+		tc.v.SetTimes(0)
+		if want := reference(t, tc.v); !bytes.Equal(cmp, want) {
+			t.Fatalf("%T comparison:\n got %s\nwant %s", tc.v, cmp, want)
+		}
+		if isTimed != tc.v.HasTimes() {
+			t.Fatalf("%T: Timed %v, HasTimes %v", tc.v, isTimed, tc.v.HasTimes())
+		}
+		tc.v.SetTimes(now)
+		if want := reference(t, tc.v); !bytes.Equal(stamped, want) {
+			t.Fatalf("%T at %d:\n got %s\nwant %s", tc.v, now, stamped, want)
 		}
 	}
 }

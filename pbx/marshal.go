@@ -27,6 +27,7 @@ func NewEncoder() *Encoder {
 
 // Encode marshals v. The returned bytes are valid until the next call.
 func (e *Encoder) Encode(v any) ([]byte, error) {
+	e.app.marks = e.app.marks[:0]
 	if b, ok := e.app.append(e.buf[:0], v); ok {
 		e.buf = b
 		return b, nil
@@ -54,42 +55,102 @@ func Marshal(v any) ([]byte, error) {
 
 // Extension marshals v.
 func (e *Encoder) Extension(v *Extension) []byte {
+	e.app.marks = e.app.marks[:0]
 	e.buf = e.app.extension(e.buf[:0], v)
 	return e.buf
 }
 
 // Trunk marshals v.
 func (e *Encoder) Trunk(v *Trunk) []byte {
+	e.app.marks = e.app.marks[:0]
 	e.buf = e.app.trunk(e.buf[:0], v)
 	return e.buf
 }
 
 // Queue marshals v.
 func (e *Encoder) Queue(v *Queue) []byte {
+	e.app.marks = e.app.marks[:0]
 	e.buf = e.app.queue(e.buf[:0], v)
 	return e.buf
 }
 
 // QueueMember marshals v.
 func (e *Encoder) QueueMember(v *QueueMember) []byte {
+	e.app.marks = e.app.marks[:0]
 	e.buf = appendQueueMember(e.buf[:0], v, false)
 	return e.buf
 }
 
 // Parking marshals v.
 func (e *Encoder) Parking(v *Parking) []byte {
-	e.buf = appendParking(e.buf[:0], v)
+	e.app.marks = e.app.marks[:0]
+	e.buf = e.app.parking(e.buf[:0], v)
 	return e.buf
 }
 
 // Conference marshals v.
 func (e *Encoder) Conference(v *Conference) []byte {
+	e.app.marks = e.app.marks[:0]
 	e.buf = e.app.conference(e.buf[:0], v)
 	return e.buf
 }
 
 // Voicemail marshals v.
 func (e *Encoder) Voicemail(v *Voicemail) []byte {
+	e.app.marks = e.app.marks[:0]
 	e.buf = appendVoicemail(e.buf[:0], v)
 	return e.buf
 }
+
+// The comparison encoders below write the JSON of an object with clock
+// derived fields as after SetTimes(0), without changing the object, and
+// note where those fields are: Stamp then gives the JSON as after
+// SetTimes(nowMs) without marshalling again. The returned bytes are valid
+// until the next call.
+
+// CompareExtension writes the comparison JSON of v.
+func (e *Encoder) CompareExtension(v *Extension) []byte {
+	e.startCompare()
+	e.buf = e.app.extension(e.buf[:0], v)
+	return e.endCompare()
+}
+
+// CompareTrunk writes the comparison JSON of v.
+func (e *Encoder) CompareTrunk(v *Trunk) []byte {
+	e.startCompare()
+	e.buf = e.app.trunk(e.buf[:0], v)
+	return e.endCompare()
+}
+
+// CompareQueue writes the comparison JSON of v.
+func (e *Encoder) CompareQueue(v *Queue) []byte {
+	e.startCompare()
+	e.buf = e.app.queue(e.buf[:0], v)
+	return e.endCompare()
+}
+
+// CompareParking writes the comparison JSON of v.
+func (e *Encoder) CompareParking(v *Parking) []byte {
+	e.startCompare()
+	e.buf = e.app.parking(e.buf[:0], v)
+	return e.endCompare()
+}
+
+func (e *Encoder) startCompare() {
+	e.app.cmp = true
+	e.app.marks = e.app.marks[:0]
+}
+
+func (e *Encoder) endCompare() []byte {
+	e.app.cmp = false
+	return e.buf
+}
+
+// Timed reports whether the comparison JSON of the last call has clock-derived fields
+// (the object's HasTimes).
+func (e *Encoder) Timed() bool { return len(e.app.marks) > 0 }
+
+// Stamp returns, in a new slice, the comparison JSON of the last call with
+// its clock-derived fields for nowMs (epoch ms); after another call it is
+// a copy of that call's JSON.
+func (e *Encoder) Stamp(nowMs int64) []byte { return e.app.stamp(e.buf, nowMs) }
