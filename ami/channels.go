@@ -51,6 +51,7 @@ type channel struct {
 	recMuted  bool // … muted (MixMonitorMute State 1)
 	born      uint64
 	touched   uint64
+	convID    string // the id of its last conversation (see convID)
 }
 
 // bridge is a bridge and its member channels.

@@ -68,7 +68,13 @@ func isNumeric(s string) bool {
 }
 
 func channelJSON(c, partner *channel, typ string) *pbx.Channel {
-	ch := &pbx.Channel{
+	ch := &pbx.Channel{}
+	fillChannel(ch, c, partner, typ)
+	return ch
+}
+
+func fillChannel(ch *pbx.Channel, c, partner *channel, typ string) {
+	*ch = pbx.Channel{
 		Type: typ, Channel: c.name, CallerNum: c.cidNum, CallerName: c.cidName,
 		BridgedNum: bridgedNum(c), BridgedName: c.connName, StartTime: c.startMs,
 		InConference: c.inConf, ChannelStatus: stateName(c.state),
@@ -76,7 +82,82 @@ func channelJSON(c, partner *channel, typ string) *pbx.Channel {
 	if partner != nil {
 		ch.BridgedChannel = partner.name
 	}
+}
+
+// convScratch is space reused from one publish to the next for the
+// conversations of the object being marshalled (nil: allocate).
+type convScratch struct {
+	convs  pbx.Conversations
+	tconvs pbx.TrunkConversations
+	chans  []pbx.Channel
+}
+
+// reset makes the space free for the next object.
+func (s *convScratch) reset() {
+	if s != nil {
+		clear(s.convs)
+		clear(s.tconvs)
+		clear(s.chans)
+		s.chans = s.chans[:0]
+	}
+}
+
+func (s *convScratch) conversations(n int) pbx.Conversations {
+	if s == nil {
+		return make(pbx.Conversations, n)
+	}
+	if s.convs == nil {
+		s.convs = pbx.Conversations{}
+	}
+	return s.convs
+}
+
+func (s *convScratch) trunkConversations(n int) pbx.TrunkConversations {
+	if s == nil {
+		return make(pbx.TrunkConversations, n)
+	}
+	if s.tconvs == nil {
+		s.tconvs = pbx.TrunkConversations{}
+	}
+	return s.tconvs
+}
+
+// channels returns the source and destination channels of p.
+func (s *convScratch) channels(p pair) (src, dst *pbx.Channel) {
+	if s == nil {
+		return p.channels()
+	}
+	src = s.channel(p.src, p.dst, "source")
+	if p.dst != nil {
+		dst = s.channel(p.dst, p.src, "dest")
+	}
+	return src, dst
+}
+
+func (s *convScratch) channel(c, partner *channel, typ string) *pbx.Channel {
+	if len(s.chans) == cap(s.chans) {
+		// A new array: the channels given out keep the old one.
+		s.chans = make([]pbx.Channel, 0, max(8, 2*cap(s.chans)))
+	}
+	s.chans = s.chans[:len(s.chans)+1]
+	ch := &s.chans[len(s.chans)-1]
+	fillChannel(ch, c, partner, typ)
 	return ch
+}
+
+// convID is p.id() for p, the pair of channel c, kept on c: built again
+// only when the pair changes.
+func convID(c *channel, p pair) string {
+	src, dst := p.src.name, ""
+	if p.dst != nil {
+		dst = p.dst.name
+	}
+	id := c.convID
+	if len(id) == len(src)+1+len(dst) && id[len(src)] == '>' && id[:len(src)] == src && id[len(src)+1:] == dst {
+		return id
+	}
+	c.convID = p.id()
+	return c.convID
 }
 
 // pair is a channel, its partner, and which is the source.
@@ -149,13 +230,17 @@ func (m *Model) queueOf(p pair) (through bool, queueID string) {
 }
 
 // extensionWithConvs builds the extension with its conversations.
-func (m *Model) extensionWithConvs(e *extension) pbx.Extension {
+func (m *Model) extensionWithConvs(e *extension) pbx.Extension { return m.extensionIn(e, nil) }
+
+// extensionIn builds the extension with its conversations, in s (nil: in
+// maps and channels of their own).
+func (m *Model) extensionIn(e *extension, s *convScratch) pbx.Extension {
 	v := e.obj
 	v.Conversations = nil
 	if len(e.chans) == 0 {
 		return v
 	}
-	v.Conversations = make(pbx.Conversations, len(e.chans))
+	v.Conversations = s.conversations(len(e.chans))
 
 	for _, c := range e.chans {
 		p := m.pairOf(c)
@@ -168,9 +253,9 @@ func (m *Model) extensionWithConvs(e *extension) pbx.Extension {
 			// a parked channel waiting in its holding bridge still shows).
 			continue
 		}
-		src, dst := p.channels()
+		src, dst := s.channels(p)
 		conv := pbx.Conversation{
-			ID: p.id(), Owner: e.obj.Exten, ChSource: src, ChDest: dst,
+			ID: convID(c, p), Owner: e.obj.Exten, ChSource: src, ChDest: dst,
 			LinkedID: c.lid, UniqueID: c.uid, StartTime: p.startTime(), Recording: recordingOf(p),
 			Direction: "in",
 		}
@@ -226,19 +311,20 @@ func unknownDots(s string) string {
 	return s
 }
 
-// trunkJSON builds the trunk with its conversations.
-func (m *Model) trunkJSON(t *trunk) pbx.Trunk {
+// trunkJSON builds the trunk with its conversations, in s (nil: in maps
+// and channels of their own).
+func (m *Model) trunkJSON(t *trunk, s *convScratch) pbx.Trunk {
 	v := t.obj
 	v.Conversations = nil
 	if len(t.chans) == 0 {
 		return v
 	}
-	v.Conversations = make(pbx.TrunkConversations, len(t.chans))
+	v.Conversations = s.trunkConversations(len(t.chans))
 	for _, c := range t.chans {
 		p := m.pairOf(c)
-		src, dst := p.channels()
+		src, dst := s.channels(p)
 		conv := pbx.TrunkConversation{
-			ID: p.id(), Owner: t.obj.Exten, ChSource: src, ChDest: dst, Recording: recordingOf(p),
+			ID: convID(c, p), Owner: t.obj.Exten, ChSource: src, ChDest: dst, Recording: recordingOf(p),
 			StartTime: p.startTime(), Direction: "out",
 			ExternalNum: unknownDots(c.cidNum), ExternalName: unknownDots(c.cidName),
 			InternalNum: unknownDots(c.connNum), InternalName: unknownDots(c.connName),

@@ -64,6 +64,7 @@ type Model struct {
 	busKeys map[okey]string
 	dirty   []okey
 	out     []cluster.Event
+	scratch convScratch // for the object being published
 }
 
 type extension struct {
@@ -224,14 +225,16 @@ func (m *Model) publish(k okey) {
 	switch k.k {
 	case pbx.KindExten:
 		if e := m.exts[k.id]; e != nil {
-			v := m.extensionWithConvs(e)
+			v := m.extensionIn(e, &m.scratch)
 			m.publishJSON(k, m.enc.CompareExtension(&v))
+			m.scratch.reset()
 			return
 		}
 	case pbx.KindTrunk:
 		if t := m.trunks[k.id]; t != nil {
-			v := m.trunkJSON(t)
+			v := m.trunkJSON(t, &m.scratch)
 			m.publishJSON(k, m.enc.CompareTrunk(&v))
+			m.scratch.reset()
 			return
 		}
 	case pbx.KindQueue:
