@@ -47,7 +47,7 @@ import (
 // write and the flusher's rest, and the connection closes right after.)
 type socket struct {
 	nc        net.Conn
-	ws        *websocket.Conn // used for reading only
+	ws        *websocket.Conn // used for reading only, in the goroutine mode (nil in poll mode)
 	maxFrames int
 	writeWait time.Duration
 	out       *writers        // output buffers and pool writers, shared by a Server
@@ -96,7 +96,15 @@ const indexFrom = 16
 // (newWriters) provides the output buffers and the pool writers.
 func newSocket(ws *websocket.Conn, maxFrames int, writeWait time.Duration, out *writers) *socket {
 	nc := ws.UnderlyingConn()
-	return &socket{nc: nc, ws: ws, maxFrames: maxFrames, writeWait: writeWait, out: out, raw: rawConn(nc)}
+	s := newSocketOn(nc, rawConn(nc), maxFrames, writeWait, out)
+	s.ws = ws
+	return s
+}
+
+// newSocketOn is newSocket for a connection read in poll mode (no gorilla
+// Conn): raw is nc's descriptor for non-blocking writes and reads.
+func newSocketOn(nc net.Conn, raw syscall.RawConn, maxFrames int, writeWait time.Duration, out *writers) *socket {
+	return &socket{nc: nc, maxFrames: maxFrames, writeWait: writeWait, out: out, raw: raw}
 }
 
 // Websocket opcodes (RFC 6455 §5.2).
