@@ -14,9 +14,15 @@ import (
 // fan-out, where one PBX change becomes a frame for every socket of a
 // tenant:
 //
-//   - After the upgrade the HTTP handler returns; one goroutine per socket
-//     reads frames (gorilla/websocket, small read buffer). Nothing else runs
-//     per idle socket: no writer goroutine, no timer.
+//   - After the upgrade the HTTP handler returns. On a plain TCP connection
+//     (Linux, Options.ReadMode epoll) the socket is read in poll mode
+//     (pollReader, pollread.go): its descriptor waits in one of the node's
+//     few epoll instances, and only when bytes arrive does a goroutine read
+//     them without waiting, handle each message in order and end; frames
+//     are parsed by readFrames (framereader.go). Other connections (TLS,
+//     pipes) and the goroutine mode have one reading goroutine per socket
+//     (gorilla/websocket, small read buffer). Nothing runs per idle socket
+//     in poll mode: no goroutine, read buffer, writer or timer.
 //   - Writing never blocks the caller: the frame's payload (shared by every
 //     socket that gets the same variant) is queued by reference, and
 //     everything queued is framed and written in one write(2). A router
