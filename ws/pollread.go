@@ -285,6 +285,12 @@ func (r *pollReader) readAll() (err error) {
 		} else if used < len(b) {
 			r.pending = append(r.pending, b[used:]...)
 		}
+		if n < len(into) {
+			// The kernel had less than asked for: most likely nothing is
+			// left, and re-arming checks anyway (it reports what arrived
+			// since), which saves the read that would say EAGAIN.
+			return nil
+		}
 	}
 }
 
