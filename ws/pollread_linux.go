@@ -3,8 +3,8 @@
 package ws
 
 import (
-	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -12,16 +12,21 @@ import (
 )
 
 // epoller is the process's epoll instances for poll mode (pollReader), one
-// per CPU, each waited on by one goroutine. It is shared by every Server of
+// per CPU, each waited on by one goroutine (parked in the runtime's poller). It is shared by every Server of
 // the process and never closed, like the runtime's own poller.
 type epoller struct {
 	loops []*epollLoop
 	ids   atomic.Uint64
 }
 
-// epollLoop is one epoll instance and its sockets by event data.
+// epollLoop is one epoll instance and its sockets by event data. The
+// instance is itself in the runtime's poller (file, non-blocking): its
+// goroutine waits there until sockets are ready, like any reader, instead
+// of holding a thread in epoll_wait.
 type epollLoop struct {
 	fd      int
+	file    *os.File        // keeps fd open (and in the runtime's poller)
+	rc      syscall.RawConn // file's descriptor access, to wait for events
 	mu      sync.Mutex
 	readers map[uint64]*pollReader
 }
@@ -37,15 +42,15 @@ func newEpoller() (*epoller, error) {
 	shared.once.Do(func() {
 		p := &epoller{}
 		for range max(1, runtime.GOMAXPROCS(0)) {
-			fd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+			l, err := newEpollLoop()
 			if err != nil {
 				for _, l := range p.loops {
-					_ = syscall.Close(l.fd)
+					_ = l.file.Close()
 				}
-				shared.err = fmt.Errorf("ws: epoll_create1: %w", err)
+				shared.err = err
 				return
 			}
-			p.loops = append(p.loops, &epollLoop{fd: fd, readers: map[uint64]*pollReader{}})
+			p.loops = append(p.loops, l)
 		}
 		for _, l := range p.loops {
 			go l.run()
@@ -53,6 +58,25 @@ func newEpoller() (*epoller, error) {
 		shared.p = p
 	})
 	return shared.p, shared.err
+}
+
+// newEpollLoop creates an epoll instance in the runtime's poller.
+func newEpollLoop() (*epollLoop, error) {
+	fd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("ws: epoll_create1: %w", err)
+	}
+	if err := syscall.SetNonblock(fd, true); err != nil {
+		_ = syscall.Close(fd)
+		return nil, fmt.Errorf("ws: epoll instance non-blocking: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), "epoll")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("ws: epoll instance: %w", err)
+	}
+	return &epollLoop{fd: fd, file: f, rc: rc, readers: map[uint64]*pollReader{}}, nil
 }
 
 // pollEvents: readable, the peer's half-close, one event per arming (the
@@ -107,31 +131,43 @@ func (l *epollLoop) remove(r *pollReader) {
 	l.mu.Unlock()
 }
 
-// run waits for events and wakes their readers.
+// run waits for events and wakes their readers, for good. It takes
+// events without waiting (epoll_wait with no timeout) and, once the ready
+// list is empty, parks in the runtime's poller until the instance is
+// readable again. All of it runs in one RawConn.Read, whose loop waits
+// without clearing a readiness that arrived meanwhile: every reader made
+// ready after the last epoll_wait wakes it again.
 func (l *epollLoop) run() {
 	events := make([]syscall.EpollEvent, 128)
 	woken := make([]*pollReader, 0, len(events))
-	for {
-		n, err := syscall.EpollWait(l.fd, events, -1)
-		if err != nil {
-			if errors.Is(err, syscall.EINTR) {
+	take := func(fd uintptr) bool {
+		for {
+			n, err := syscall.EpollWait(int(fd), events, 0)
+			if err == syscall.EINTR {
 				continue
 			}
-			panic("ws: epoll_wait: " + err.Error()) // a bad instance: cannot happen
-		}
-		l.mu.Lock()
-		for _, ev := range events[:n] {
-			if r := l.readers[uint64(uint32(ev.Fd))|uint64(uint32(ev.Pad))<<32]; r != nil {
-				woken = append(woken, r)
+			if err != nil {
+				panic("ws: epoll_wait: " + err.Error()) // a bad instance: cannot happen
+			}
+			l.mu.Lock()
+			for _, ev := range events[:n] {
+				if r := l.readers[uint64(uint32(ev.Fd))|uint64(uint32(ev.Pad))<<32]; r != nil {
+					woken = append(woken, r)
+				}
+			}
+			l.mu.Unlock()
+			for i, r := range woken {
+				r.wake()
+				woken[i] = nil
+			}
+			woken = woken[:0]
+			if n < len(events) {
+				return false // drained: wait until the instance is readable
 			}
 		}
-		l.mu.Unlock()
-		for i, r := range woken {
-			r.wake()
-			woken[i] = nil
-		}
-		woken = woken[:0]
 	}
+	err := l.rc.Read(take)
+	panic("ws: epoll instance: " + fmt.Sprint(err)) // never closed: cannot happen
 }
 
 // rawReader reads a descriptor without ever waiting for it; its callback
