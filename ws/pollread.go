@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -257,9 +258,7 @@ func (r *pollReader) readAll() (err error) {
 		}
 		into := rd.buf
 		if len(r.pending) > 0 { // continue the incomplete frame in its own buffer
-			if cap(r.pending)-len(r.pending) < readBufSize {
-				r.pending = append(r.pending, make([]byte, readBufSize)...)[:len(r.pending)]
-			}
+			r.pending = slices.Grow(r.pending, readBufSize)
 			into = r.pending[len(r.pending):cap(r.pending)]
 		}
 		n, again, err := rd.read(r.c.sock.raw, into)
