@@ -101,7 +101,7 @@ func (s *Server) startReading(c *conn, wc *websocket.Conn) {
 		// another watch): gorilla reads it on a goroutine, which finds a
 		// closed connection at once.
 		if !errors.Is(err, net.ErrClosed) {
-			s.log.Warn("epoll registration failed: socket read on a goroutine", "tenant", c.tenant.ID, "err", err)
+			s.badLog.Warn("epoll_add", "epoll registration failed (fs.epoll.max_user_watches?): socket read on a goroutine", "tenant", c.tenant.ID, "err", err)
 		}
 		r.mu.Lock()
 		r.state = pollEnded
