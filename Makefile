@@ -80,7 +80,7 @@ fuzz:
 	GO=$(GO) FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh \
 		./ws/eio:FuzzDecode ./ami:FuzzParse ./ami/sim:FuzzParseTranscript ./ami:FuzzAction \
 		./pbx:FuzzValidNumber ./pbx:FuzzNormaliseNumber ./cmd/ctiws:FuzzRESTToAMI ./internal/clip:FuzzString \
-		./cmd/ctiws/internal/loadclient:FuzzParseFrame
+		./cmd/ctiws/internal/loadclient:FuzzParseFrame ./ws:FuzzReadFrames
 
 # The suite runs with its own TMPDIR, which must hold no ctiws-e2e-* folder
 # (config, demo htpasswd, JWT secret) afterwards, pass or fail.

@@ -27,8 +27,10 @@ type connDeps struct {
 
 // conn is one websocket transport and the Socket.IO socket on it.
 type conn struct {
-	deps      *connDeps
-	sock      *socket
+	deps *connDeps
+	sock *socket
+	// pr reads the socket in poll mode; nil in the goroutine mode.
+	pr        *pollReader
 	tenant    *Tenant
 	engineID  string
 	socketID  string
@@ -49,7 +51,7 @@ type conn struct {
 	login       *login // nil until logged in
 	streams     map[string]bool
 
-	// relay limits the socket's `message` relays (reader goroutine only).
+	// relay limits the socket's `message` relays (reader only).
 	relay relayBucket
 	// trace, set only on a tracing socket (Server.Trace), gets its frames
 	// instead of a network connection.
@@ -141,8 +143,8 @@ func (c *conn) close(reason string, first []byte) {
 		return
 	}
 	// Wait a little for the peer's close frame; a peer that ignores ours
-	// is cut when the read deadline passes.
-	_ = c.sock.nc.SetReadDeadline(time.Now().Add(2 * time.Second))
+	// is cut when the wait is over.
+	c.awaitPeerClose(2 * time.Second)
 }
 
 // disconnect sends the Socket.IO disconnect (41) and closes the transport:

@@ -77,6 +77,11 @@ type Options struct {
 	// tenant's queue.
 	BcryptPerAddress int
 	BcryptPerUser    int
+	// ReadMode is how sockets are read: ReadModeEpoll (the default on
+	// Linux: an idle socket has no goroutine) or ReadModeGoroutine (one
+	// reading goroutine per socket). TLS connections, and every socket off
+	// Linux, use the goroutine mode.
+	ReadMode string
 	// DeliverEveryState turns state conflation off (see socket).
 	DeliverEveryState bool
 	// Limits bound user-to-user payloads (avatars, post-its, the message
@@ -144,6 +149,9 @@ func (o *Options) init() {
 	setDefault(&o.BcryptPerAddress, DefaultBcryptPerAddress)
 	setDefault(&o.BcryptPerUser, DefaultBcryptPerUser)
 	setDefault(&o.JWTClockSkew, DefaultJWTClockSkew)
+	if o.ReadMode == "" {
+		o.ReadMode = ReadModeEpoll
+	}
 	o.LoginLimits.init()
 	o.Limits.init()
 	if o.Logger == nil {

@@ -24,6 +24,9 @@ type Server struct {
 	log      *slog.Logger
 	upgrader websocket.Upgrader
 	out      *writers // output buffers and pool writers shared by the sockets
+	// poll reads the plain TCP sockets in poll mode (pollReader); nil: every
+	// socket is read on a goroutine of its own.
+	poll *epoller
 	// tenants is replaced as a whole when a tenant is added or removed
 	// (tenantsMu serialises the changes and the start of their routers).
 	tenants   atomic.Pointer[tenantSet]
@@ -96,6 +99,13 @@ func New(opts Options) *Server {
 		CheckOrigin:     s.checkOrigin,
 	}
 	s.out = newWriters(s.metrics)
+	if opts.ReadMode == ReadModeEpoll {
+		p, err := newEpoller()
+		if err != nil {
+			s.log.Warn("epoll read mode unavailable: sockets read on goroutines", "err", err)
+		}
+		s.poll = p
+	}
 	s.mux = http.NewServeMux()
 	s.routes()
 	s.api = newRESTAPI(restDeps{

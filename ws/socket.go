@@ -14,9 +14,15 @@ import (
 // fan-out, where one PBX change becomes a frame for every socket of a
 // tenant:
 //
-//   - After the upgrade the HTTP handler returns; one goroutine per socket
-//     reads frames (gorilla/websocket, small read buffer). Nothing else runs
-//     per idle socket: no writer goroutine, no timer.
+//   - After the upgrade the HTTP handler returns. On a plain TCP connection
+//     (Linux, Options.ReadMode epoll) the socket is read in poll mode
+//     (pollReader, pollread.go): its descriptor waits in one of the node's
+//     few epoll instances, and only when bytes arrive does a goroutine read
+//     them without waiting, handle each message in order and end; frames
+//     are parsed by readFrames (framereader.go). Other connections (TLS,
+//     pipes) and the goroutine mode have one reading goroutine per socket
+//     (gorilla/websocket, small read buffer). Nothing runs per idle socket
+//     in poll mode: no goroutine, read buffer, writer or timer.
 //   - Writing never blocks the caller: the frame's payload (shared by every
 //     socket that gets the same variant) is queued by reference, and
 //     everything queued is framed and written in one write(2). A router
@@ -47,7 +53,7 @@ import (
 // write and the flusher's rest, and the connection closes right after.)
 type socket struct {
 	nc        net.Conn
-	ws        *websocket.Conn // used for reading only
+	ws        *websocket.Conn // used for reading only, in the goroutine mode (nil in poll mode)
 	maxFrames int
 	writeWait time.Duration
 	out       *writers        // output buffers and pool writers, shared by a Server
@@ -96,7 +102,15 @@ const indexFrom = 16
 // (newWriters) provides the output buffers and the pool writers.
 func newSocket(ws *websocket.Conn, maxFrames int, writeWait time.Duration, out *writers) *socket {
 	nc := ws.UnderlyingConn()
-	return &socket{nc: nc, ws: ws, maxFrames: maxFrames, writeWait: writeWait, out: out, raw: rawConn(nc)}
+	s := newSocketOn(nc, rawConn(nc), maxFrames, writeWait, out)
+	s.ws = ws
+	return s
+}
+
+// newSocketOn is newSocket for a connection read in poll mode (no gorilla
+// Conn): raw is nc's descriptor for non-blocking writes and reads.
+func newSocketOn(nc net.Conn, raw syscall.RawConn, maxFrames int, writeWait time.Duration, out *writers) *socket {
+	return &socket{nc: nc, maxFrames: maxFrames, writeWait: writeWait, out: out, raw: raw}
 }
 
 // Websocket opcodes (RFC 6455 §5.2).

@@ -70,25 +70,10 @@ func (s *Server) serveSocketIO(w http.ResponseWriter, r *http.Request) {
 	// hijacked websocket lives on with the sweep's ping timeout and the
 	// socket's own write deadline instead.
 	_ = wc.UnderlyingConn().SetDeadline(time.Time{})
-	wc.SetReadLimit(s.opts.MaxMessageBytes)
-	c.sock = newSocket(wc, s.opts.SendBuffer, writeWait, s.out)
-	wc.SetPingHandler(func(data string) error {
-		c.lastPong.Store(time.Now().UnixNano())
-		_ = c.sock.write(opPong, []byte(data)) // a full queue is found by the next event
-		return nil
-	})
-	wc.SetPongHandler(func(string) error {
-		c.lastPong.Store(time.Now().UnixNano())
-		return nil
-	})
-	wc.SetCloseHandler(func(code int, _ string) error {
-		_ = c.sock.writeClose(code, "") // echo (RFC 6455 §5.5.1); the reader then ends
-		return nil
-	})
-	s.onConnect(c)
 	// The handler returns: net/http's goroutine, stack and buffers go away,
-	// and the socket lives on in one reading goroutine.
-	go s.readLoop(c)
+	// and the socket lives on in the poller (no goroutine while idle) or in
+	// one reading goroutine.
+	s.startReading(c, wc)
 }
 
 // writeWait bounds one write to a socket; a peer that takes longer is gone.

@@ -180,6 +180,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		AllowedOrigins:    cfg.AllowedOrigins,
 		Limits:            limitsOf(cfg),
 		DeliverEveryState: cfg.DeliverEveryState,
+		ReadMode:          cfg.WSReadMode,
 		Panics:            panics,
 		Logger:            log,
 		Registry:          reg,

@@ -75,6 +75,10 @@ type Config struct {
 	// disconnected sooner).
 	DeliverEveryState bool     `yaml:"deliver_every_state"`
 	AllowedOrigins    []string `yaml:"allowed_origins"`
+	// WSReadMode is how sockets are read (ws.Options.ReadMode): "epoll"
+	// (an idle socket has no goroutine; Linux, plain TCP) or "goroutine"
+	// (one reading goroutine per socket, the way back).
+	WSReadMode string `yaml:"ws_read_mode"`
 
 	// HTTP server limits: a request's headers and body must arrive within
 	// HTTPReadTimeout, a REST response leave within HTTPWriteTimeout, and
@@ -272,6 +276,7 @@ func Defaults() Config {
 		PingInterval:         ws.DefaultPingInterval,
 		PingTimeout:          ws.DefaultPingTimeout,
 		LogLevel:             "info",
+		WSReadMode:           ws.ReadModeEpoll,
 
 		HTTPReadTimeout:    15 * time.Second,
 		HTTPWriteTimeout:   15 * time.Second,
@@ -697,6 +702,11 @@ func (c *Config) validate() error {
 	}
 	if c.MaxMessageBytes < 1024 || c.MaxMessageBytes > 16<<20 {
 		return fmt.Errorf("max_message_bytes: must be between 1024 and 16777216, got %d", c.MaxMessageBytes)
+	}
+	switch c.WSReadMode {
+	case ws.ReadModeEpoll, ws.ReadModeGoroutine:
+	default:
+		return fmt.Errorf("ws_read_mode: must be epoll or goroutine, got %q", c.WSReadMode)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -56,6 +56,7 @@ func TestParseErrors(t *testing.T) {
 		{"env bad int", tenant(""), []string{"CTIWS_MAX_MESSAGE_BYTES=big"}, "CTIWS_MAX_MESSAGE_BYTES"},
 		{"env bad number", tenant(""), []string{"CTIWS_OWNER_START_RATE=fast"}, "CTIWS_OWNER_START_RATE"},
 		{"message limit too small", "max_message_bytes: 10\n" + tenant(""), nil, "max_message_bytes"},
+		{"unknown read mode", "ws_read_mode: poll\n" + tenant(""), nil, "ws_read_mode"},
 		{"owner start rate zero", "owner_start_rate: 0\n" + tenant(""), nil, "owner_start_rate"},
 		{"owner start rate negative", "owner_start_rate: -5\n" + tenant(""), nil, "owner_start_rate"},
 		{"htpasswd poll interval zero", "htpasswd_poll_interval: 0s\n" + tenant(""), nil, "htpasswd_poll_interval"},
