@@ -27,6 +27,51 @@ func extensionVariant(u *directory.User, exten, priv string) string {
 	return variantMasked
 }
 
+// seesOf is the variant user u gets of the extensions it does not own,
+// decided once per login (socketIndex keeps it with the socket): the
+// fan-out then checks ownership only for a login that would see a masked
+// variant. extenVariant(seesOf(u), …) equals extensionVariant(u, …).
+func seesOf(u *directory.User) variant {
+	switch {
+	case u == nil:
+		return vMasked
+	case !u.Perms.Privacy:
+		return vClear
+	case u.Perms.AdminQueues:
+		return vMaskedOutQ
+	}
+	return vMasked
+}
+
+// extenVariant is extensionVariant for a fan-out: sees is seesOf(u) and
+// owner the extension's owner in the tenant's directory, both found
+// once (per login, per event) instead of once per recipient. The owner
+// pointer is a shortcut only: a login's user from before a reload is
+// still asked whether it owns exten.
+func extenVariant(sees variant, u, owner *directory.User, exten, priv string) variant {
+	switch {
+	case priv == "" || sees == vClear:
+		return vClear
+	case u != nil && (u == owner || ownsExten(u, exten)):
+		return vClear
+	}
+	return sees
+}
+
+// ownsExten is u.Owns(exten), scanning a short list instead of a binary
+// search.
+func ownsExten(u *directory.User, exten string) bool {
+	if len(u.Extensions) > 8 {
+		return u.Owns(exten)
+	}
+	for i := range u.Extensions {
+		if u.Extensions[i].ID == exten {
+			return true
+		}
+	}
+	return false
+}
+
 // extensionJSON returns an extension's JSON in a privacy variant.
 func extensionJSON(e *pbx.Extension, clear []byte, variant, priv string) ([]byte, error) {
 	switch variant {

@@ -262,6 +262,18 @@ func (s *socket) find(key string) int {
 // wake hands the socket to a writer for what queue() added, unless one
 // owns it already.
 func (s *socket) wake() {
+	switch {
+	case !s.claim():
+	case s.raw != nil:
+		s.out.ready(s)
+	default:
+		go s.flush()
+	}
+}
+
+// claim is wake up to the hand-over: it reports whether the caller now
+// owns the socket and must hand it to a writer.
+func (s *socket) claim() bool {
 	s.mu.Lock()
 	s.waking = false
 	start := !s.flushing && len(s.q) > 0
@@ -269,12 +281,35 @@ func (s *socket) wake() {
 		s.flushing = true
 	}
 	s.mu.Unlock()
-	switch {
-	case !start:
-	case s.raw != nil:
-		s.out.ready(s)
-	default:
-		go s.flush()
+	return start
+}
+
+// wakeAll is wake for every socket of a router's batch: the pool
+// writers' list takes the sockets in runs, one lock per run instead of
+// one per socket.
+func wakeAll(conns []*conn) {
+	var run [64]*socket
+	n := 0
+	var out *writers
+	for _, c := range conns {
+		s := c.sock
+		if !s.claim() {
+			continue
+		}
+		if s.raw == nil {
+			go s.flush()
+			continue
+		}
+		if n == len(run) || (n > 0 && s.out != out) {
+			out.readyAll(run[:n])
+			n = 0
+		}
+		out = s.out
+		run[n] = s
+		n++
+	}
+	if n > 0 {
+		out.readyAll(run[:n])
 	}
 }
 
