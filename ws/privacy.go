@@ -43,19 +43,23 @@ func seesOf(u *directory.User) variant {
 	return vMasked
 }
 
-// extenVariant is extensionVariant for a fan-out: sees is seesOf(u) and
-// owner the extension's owner in the tenant's directory, both found
-// once (per login, per event) instead of once per recipient. The owner
-// pointer is a shortcut only: a login's user from before a reload is
-// still asked whether it owns exten.
-func extenVariant(sees variant, u, owner *directory.User, exten, priv string) variant {
+// extenVariant is extensionVariant for a fan-out to m: the login's
+// seesOf and its user's extension digest are the index's (decided per
+// login), owner and bit (extBit) the extension's, found once per event.
+// Only a user whose digest has the bit is asked whether it owns exten;
+// the owner pointer is a shortcut only (a login's user from before a
+// reload is still asked).
+func extenVariant(m *member, owner *directory.User, bit uint64, exten, priv string) variant {
 	switch {
-	case priv == "" || sees == vClear:
+	case priv == "" || m.sees == vClear:
 		return vClear
-	case u != nil && (u == owner || ownsExten(u, exten)):
+	case m.exts&bit == 0:
+		return m.sees
+	}
+	if u := m.l.user; u != nil && (u == owner || ownsExten(u, exten)) {
 		return vClear
 	}
-	return sees
+	return m.sees
 }
 
 // ownsExten is u.Owns(exten), scanning a short list instead of a binary

@@ -82,8 +82,9 @@ func (r *router) routeExtension(cfg *TenantConfig, e *pbx.Extension, clear json.
 		return extensionJSON(e, clear, variant, priv)
 	})
 	owner, _ := cfg.Directory.OwnerOf(e.Exten)
+	bit := extBit(e.Exten)
 	r.fanout(r.all(), evExtenUpdate, evExtenUpdate+"|"+e.Exten, func(m *member) []byte {
-		return vc.get(extenVariant(m.sees, m.l.user, owner, e.Exten, priv))
+		return vc.get(extenVariant(m, owner, bit, e.Exten, priv))
 	})
 	r.routePresence(cfg, e)
 }

@@ -344,8 +344,8 @@ func (s *socket) stopLocked() {
 	}
 }
 
-// encode frames q into an output buffer and keeps q's array for reuse;
-// oldest is the earliest bus event stamp among the frames (0: none).
+// encode frames q into an output buffer; oldest is the earliest bus
+// event stamp among the frames (0: none). The caller recycles q.
 func (s *socket) encode(q []qframe) (buf *[]byte, oldest int64) {
 	buf = s.out.buffer()
 	for _, f := range q {
@@ -354,7 +354,6 @@ func (s *socket) encode(q []qframe) (buf *[]byte, oldest int64) {
 			oldest = f.at
 		}
 	}
-	s.recycle(q)
 	return buf, oldest
 }
 
@@ -368,6 +367,7 @@ func (s *socket) flush() {
 		}
 		s.out.count(1, len(q))
 		buf, oldest := s.encode(q)
+		s.recycle(q)
 		s.out.written(oldest)
 		s.writeBlocking(buf, 0)
 	}
@@ -418,15 +418,18 @@ func (s *socket) writeOnce(w *rawWriter, sample bool) (frames int, sampled bool)
 	switch {
 	case err != nil:
 		s.out.release(buf)
+		s.recycle(q)
 		s.kill()
 		s.take() // closed: lets go
 		return 0, sampled
 	case n < len(*buf):
 		s.out.handedOff()
+		s.recycle(q)
 		go s.flushRest(buf, n)
 	default:
 		s.out.release(buf)
 		s.mu.Lock()
+		s.keepLocked(q)
 		if len(s.q) == 0 || s.closed {
 			s.stopLocked()
 			return frames, sampled
@@ -454,12 +457,18 @@ func (s *socket) recycle(q []qframe) {
 	if cap(q) > maxSpareFrames {
 		return
 	}
-	clear(q) // drop the payload references
 	s.mu.Lock()
-	if s.spare == nil {
-		s.spare = q[:0]
-	}
+	s.keepLocked(q)
 	s.mu.Unlock()
+}
+
+// keepLocked is recycle with s.mu held.
+func (s *socket) keepLocked(q []qframe) {
+	if cap(q) > maxSpareFrames || s.spare != nil {
+		return
+	}
+	clear(q) // drop the payload references
+	s.spare = q[:0]
 }
 
 // finish closes the connection once what is queued has been written (or

@@ -19,12 +19,36 @@ type socketIndex struct {
 	bySock map[string]*conn
 }
 
-// member is a logged-in socket, its login and the privacy variant the
-// login gets of other users' extensions (sees), decided once per login.
+// member is a logged-in socket and its login, with what a fan-out needs
+// of the login's user at hand in the index's array: the privacy variant
+// the login gets of other users' extensions (sees) and a 64-bit digest of
+// the user's extensions (exts), so a fan-out looks at a user's own data
+// only for a socket that might be its owner's.
 type member struct {
 	c    *conn
 	l    *login
 	sees variant
+	exts uint64
+}
+
+// newMember returns the index entry of a socket and its login.
+func newMember(c *conn, l *login) member {
+	m := member{c: c, l: l, sees: seesOf(l.user)}
+	if l.user != nil {
+		for i := range l.user.Extensions {
+			m.exts |= extBit(l.user.Extensions[i].ID)
+		}
+	}
+	return m
+}
+
+// extBit is an extension's bit in member.exts.
+func extBit(exten string) uint64 {
+	h := uint32(2166136261) // FNV-1a
+	for i := 0; i < len(exten); i++ {
+		h = (h ^ uint32(exten[i])) * 16777619
+	}
+	return 1 << (h % 64)
 }
 
 func newSocketIndex() *socketIndex {
@@ -39,10 +63,10 @@ func (h *socketIndex) add(c *conn, l *login) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if i, ok := h.all[c]; ok {
-		h.list[i].l, h.list[i].sees = l, seesOf(l.user)
+		h.list[i] = newMember(c, l)
 	} else {
 		h.all[c] = len(h.list)
-		h.list = append(h.list, member{c, l, seesOf(l.user)})
+		h.list = append(h.list, newMember(c, l))
 	}
 	set := h.byUser[l.username]
 	if set == nil {
@@ -84,7 +108,7 @@ func (h *socketIndex) replace(c *conn, nl *login) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if i, ok := h.all[c]; ok {
-		h.list[i].l, h.list[i].sees = nl, seesOf(nl.user)
+		h.list[i] = newMember(c, nl)
 	}
 }
 
