@@ -103,9 +103,9 @@ type router struct {
 	load stateLoad
 	// wake lists the sockets that got frames in the current batch and
 	// whose flusher must be started once the batch is routed.
-	wake []*conn
+	wake []*socket
 	// spare is the array of an earlier batch's wake list, for the next.
-	spare []*conn
+	spare []*socket
 	// conflated counts the frames of this batch that replaced a queued
 	// frame of the same object.
 	conflated int

@@ -11,19 +11,20 @@ import (
 // queue adds a frame to a socket's queue within a batch; key ("" for
 // none) lets a newer state of the same object replace it while unsent.
 // The socket's writer is woken when the batch ends (see socket).
-func (r *router) queue(c *conn, frame []byte, key string) {
+func (r *router) queue(m *member, frame []byte, key string) {
 	if r.deliverEveryState {
 		key = ""
 	}
-	r.enqueue(c, frame, key)
+	r.enqueue(m, frame, key)
 }
 
 // enqueue is queue without DeliverEveryState: key always conflates.
-func (r *router) enqueue(c *conn, frame []byte, key string) {
+func (r *router) enqueue(m *member, frame []byte, key string) {
+	c := m.c
 	if c.closed.Load() {
 		return
 	}
-	if c.trace != nil {
+	if m.sock == nil {
 		var cause *cluster.Event
 		if r.inRoute {
 			ev := r.routing
@@ -36,12 +37,12 @@ func (r *router) enqueue(c *conn, frame []byte, key string) {
 	if r.inRoute {
 		at = r.routing.Time
 	}
-	wake, replaced, err := c.sock.queueAt(opText, frame, key, at)
+	wake, replaced, err := m.sock.queueAt(opText, frame, key, at)
 	switch {
 	case errors.Is(err, errQueueFull):
 		r.slowConsumer(c)
 	case wake:
-		r.wake = append(r.wake, c)
+		r.wake = append(r.wake, m.sock)
 	case replaced:
 		r.conflated++
 	}
@@ -57,7 +58,7 @@ func (r *router) fanout(to sockets, name, key string, pick func(m *member) []byt
 	n := 0
 	to(func(m *member) {
 		if f := pick(m); f != nil {
-			r.queue(m.c, f, key)
+			r.queue(m, f, key)
 			n++
 		}
 	})
@@ -118,7 +119,7 @@ func (r *router) toUsersDroppable(user, from string, frame []byte, name, limit s
 func (r *router) toAllLatest(f []byte, name, key string) {
 	n := 0
 	r.all()(func(m *member) {
-		r.enqueue(m.c, f, key)
+		r.enqueue(m, f, key)
 		n++
 	})
 	r.metrics.EventsDelivered.WithLabelValues(r.tenant.ID, name).Add(float64(n))

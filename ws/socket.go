@@ -172,7 +172,7 @@ func (s *socket) queue(op byte, payload []byte, key string) (wake, replaced bool
 func (s *socket) queueAt(op byte, payload []byte, key string, at int64) (wake, replaced bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.queueLocked(op, payload, key, s.maxFrames, at)
+	return s.queueLocked(op, payload, key, -1, at)
 }
 
 // queueFrom queues a keyless frame of a sending user with a lower bound
@@ -195,7 +195,9 @@ func (s *socket) queueFrom(op byte, payload []byte, limit int, from string, from
 }
 
 // queueLocked is queueAt with s.mu held and a bound for keyless frames,
-// limit: past it (below maxFrames) errQueueBusy instead of errQueueFull.
+// limit (negative: maxFrames): past it (below maxFrames) errQueueBusy
+// instead of errQueueFull. maxFrames is read only for a keyless frame, so
+// a fan-out's keyed frames touch one cache line of the socket less.
 func (s *socket) queueLocked(op byte, payload []byte, key string, limit int, at int64) (wake, replaced bool, err error) {
 	if s.closed || s.closing {
 		return false, false, errSocketClosed
@@ -210,6 +212,9 @@ func (s *socket) queueLocked(op byte, payload []byte, key string, limit int, at 
 		}
 		s.keyed++
 	} else {
+		if limit < 0 {
+			limit = s.maxFrames
+		}
 		if op != opClose && s.frames >= limit {
 			if limit < s.maxFrames {
 				return false, false, errQueueBusy
@@ -287,12 +292,11 @@ func (s *socket) claim() bool {
 // wakeAll is wake for every socket of a router's batch: the pool
 // writers' list takes the sockets in runs, one lock per run instead of
 // one per socket.
-func wakeAll(conns []*conn) {
+func wakeAll(socks []*socket) {
 	var run [64]*socket
 	n := 0
 	var out *writers
-	for _, c := range conns {
-		s := c.sock
+	for _, s := range socks {
 		if !s.claim() {
 			continue
 		}

@@ -27,6 +27,7 @@ type socketIndex struct {
 type member struct {
 	c    *conn
 	l    *login
+	sock *socket // c.sock; nil for a tracing socket (c.trace is set)
 	sees variant
 	exts uint64
 }
@@ -34,6 +35,9 @@ type member struct {
 // newMember returns the index entry of a socket and its login.
 func newMember(c *conn, l *login) member {
 	m := member{c: c, l: l, sees: seesOf(l.user)}
+	if c != nil && c.trace == nil {
+		m.sock = c.sock
+	}
 	if l.user != nil {
 		for i := range l.user.Extensions {
 			m.exts |= extBit(l.user.Extensions[i].ID)
