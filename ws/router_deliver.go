@@ -37,7 +37,7 @@ func (r *router) enqueue(m *member, frame []byte, key string) {
 	if r.inRoute {
 		at = r.routing.Time
 	}
-	wake, replaced, err := m.sock.queueAt(opText, frame, key, at)
+	wake, replaced, err := m.sock.queueClaim(opText, frame, key, at)
 	switch {
 	case errors.Is(err, errQueueFull):
 		r.slowConsumer(c)

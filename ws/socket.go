@@ -175,6 +175,21 @@ func (s *socket) queueAt(op byte, payload []byte, key string, at int64) (wake, r
 	return s.queueLocked(op, payload, key, -1, at)
 }
 
+// queueClaim is queueAt for a router's batch: when the socket needs a
+// writer, the caller owns it at once (claimed: the socket is flushing) and
+// must hand it over (handOver, or wakeAll) once the batch is routed, with
+// no second look at the socket. Meanwhile it is handled as if on the ready
+// list: other frames join the queue, a close waits for the writer.
+func (s *socket) queueClaim(op byte, payload []byte, key string, at int64) (claimed, replaced bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	claimed, replaced, err = s.queueLocked(op, payload, key, -1, at)
+	if claimed {
+		s.waking, s.flushing = false, true
+	}
+	return claimed, replaced, err
+}
+
 // queueFrom queues a keyless frame of a sending user with a lower bound
 // (queueLocked) while the sender has fewer than fromLimit frames queued,
 // and counts it in the sender's share.
@@ -267,18 +282,6 @@ func (s *socket) find(key string) int {
 // wake hands the socket to a writer for what queue() added, unless one
 // owns it already.
 func (s *socket) wake() {
-	switch {
-	case !s.claim():
-	case s.raw != nil:
-		s.out.ready(s)
-	default:
-		go s.flush()
-	}
-}
-
-// claim is wake up to the hand-over: it reports whether the caller now
-// owns the socket and must hand it to a writer.
-func (s *socket) claim() bool {
 	s.mu.Lock()
 	s.waking = false
 	start := !s.flushing && len(s.q) > 0
@@ -286,20 +289,23 @@ func (s *socket) claim() bool {
 		s.flushing = true
 	}
 	s.mu.Unlock()
-	return start
+	switch {
+	case !start:
+	case s.raw != nil:
+		s.out.ready(s)
+	default:
+		go s.flush()
+	}
 }
 
-// wakeAll is wake for every socket of a router's batch: the pool
-// writers' list takes the sockets in runs, one lock per run instead of
-// one per socket.
+// wakeAll hands the sockets a router's batch claimed (queueClaim) to
+// writers: the pool writers' list takes them in runs, one lock per run
+// instead of one per socket.
 func wakeAll(socks []*socket) {
 	var run [64]*socket
 	n := 0
 	var out *writers
 	for _, s := range socks {
-		if !s.claim() {
-			continue
-		}
 		if s.raw == nil {
 			go s.flush()
 			continue
