@@ -110,9 +110,6 @@ func (w *writers) run() {
 			batch[i] = nil
 		}
 		w.count(writes, frames)
-		// The writes are raw system calls that keep the P (rawWriter.do):
-		// let the router, readers and timers run between batches.
-		runtime.Gosched()
 	}
 }
 
