@@ -30,7 +30,7 @@ func extensionVariant(u *directory.User, exten, priv string) string {
 // seesOf is the variant user u gets of the extensions it does not own,
 // decided once per login (socketIndex keeps it with the socket): the
 // fan-out then checks ownership only for a login that would see a masked
-// variant. extenVariant(seesOf(u), …) equals extensionVariant(u, …).
+// variant (extenVariant, which equals extensionVariant).
 func seesOf(u *directory.User) variant {
 	switch {
 	case u == nil:

@@ -177,8 +177,8 @@ func (s *socket) queueAt(op byte, payload []byte, key string, at int64) (wake, r
 
 // queueClaim is queueAt for a router's batch: when the socket needs a
 // writer, the caller owns it at once (claimed: the socket is flushing) and
-// must hand it over (handOver, or wakeAll) once the batch is routed, with
-// no second look at the socket. Meanwhile it is handled as if on the ready
+// must hand it over (wakeAll) once the batch is routed, with no second
+// look at the socket. Meanwhile it is handled as if on the ready
 // list: other frames join the queue, a close waits for the writer.
 func (s *socket) queueClaim(op byte, payload []byte, key string, at int64) (claimed, replaced bool, err error) {
 	s.mu.Lock()
