@@ -27,6 +27,55 @@ func extensionVariant(u *directory.User, exten, priv string) string {
 	return variantMasked
 }
 
+// seesOf is the variant user u gets of the extensions it does not own,
+// decided once per login (socketIndex keeps it with the socket): the
+// fan-out then checks ownership only for a login that would see a masked
+// variant (extenVariant, which equals extensionVariant).
+func seesOf(u *directory.User) variant {
+	switch {
+	case u == nil:
+		return vMasked
+	case !u.Perms.Privacy:
+		return vClear
+	case u.Perms.AdminQueues:
+		return vMaskedOutQ
+	}
+	return vMasked
+}
+
+// extenVariant is extensionVariant for a fan-out to m: the login's
+// seesOf and its user's extension digest are the index's (decided per
+// login), owner and bit (extBit) the extension's, found once per event.
+// Only a user whose digest has the bit is asked whether it owns exten;
+// the owner pointer is a shortcut only (a login's user from before a
+// reload is still asked).
+func extenVariant(m *member, owner *directory.User, bit uint64, exten, priv string) variant {
+	switch {
+	case priv == "" || m.sees == vClear:
+		return vClear
+	case m.exts&bit == 0:
+		return m.sees
+	}
+	if u := m.l.user; u != nil && (u == owner || ownsExten(u, exten)) {
+		return vClear
+	}
+	return m.sees
+}
+
+// ownsExten is u.Owns(exten), scanning a short list instead of a binary
+// search.
+func ownsExten(u *directory.User, exten string) bool {
+	if len(u.Extensions) > 8 {
+		return u.Owns(exten)
+	}
+	for i := range u.Extensions {
+		if u.Extensions[i].ID == exten {
+			return true
+		}
+	}
+	return false
+}
+
 // extensionJSON returns an extension's JSON in a privacy variant.
 func extensionJSON(e *pbx.Extension, clear []byte, variant, priv string) ([]byte, error) {
 	switch variant {

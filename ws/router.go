@@ -103,7 +103,9 @@ type router struct {
 	load stateLoad
 	// wake lists the sockets that got frames in the current batch and
 	// whose flusher must be started once the batch is routed.
-	wake []*conn
+	wake []*socket
+	// spare is the array of an earlier batch's wake list, for the next.
+	spare []*socket
 	// conflated counts the frames of this batch that replaced a queued
 	// frame of the same object.
 	conflated int
@@ -174,17 +176,26 @@ func (r *router) handle(evs []cluster.Event) {
 // last one is routed.
 const maxBatchEvents = 64
 
+// maxSpareWake is the longest wake list kept for the next batch (a
+// fan-out to every socket of a tenant fills one per batch).
+const maxSpareWake = 1 << 16
+
 // batch runs route with r.mu held, then wakes the writers of every socket
 // that got frames.
 func (r *router) batch(route func()) {
 	r.mu.Lock()
 	route()
 	wake, conflated := r.wake, r.conflated
-	r.wake, r.conflated = nil, 0
+	r.wake, r.conflated = r.spare, 0
+	r.spare = nil
 	r.mu.Unlock()
-	for _, c := range wake {
-		c.sock.wake()
+	wakeAll(wake)
+	clear(wake)
+	r.mu.Lock()
+	if r.spare == nil && cap(wake) <= maxSpareWake {
+		r.spare = wake[:0]
 	}
+	r.mu.Unlock()
 	if conflated > 0 {
 		r.metrics.Conflated.WithLabelValues(r.tenant.ID).Add(float64(conflated))
 	}

@@ -11,19 +11,20 @@ import (
 // queue adds a frame to a socket's queue within a batch; key ("" for
 // none) lets a newer state of the same object replace it while unsent.
 // The socket's writer is woken when the batch ends (see socket).
-func (r *router) queue(c *conn, frame []byte, key string) {
+func (r *router) queue(m *member, frame []byte, key string) {
 	if r.deliverEveryState {
 		key = ""
 	}
-	r.enqueue(c, frame, key)
+	r.enqueue(m, frame, key)
 }
 
 // enqueue is queue without DeliverEveryState: key always conflates.
-func (r *router) enqueue(c *conn, frame []byte, key string) {
+func (r *router) enqueue(m *member, frame []byte, key string) {
+	c := m.c
 	if c.closed.Load() {
 		return
 	}
-	if c.trace != nil {
+	if m.sock == nil {
 		var cause *cluster.Event
 		if r.inRoute {
 			ev := r.routing
@@ -36,28 +37,28 @@ func (r *router) enqueue(c *conn, frame []byte, key string) {
 	if r.inRoute {
 		at = r.routing.Time
 	}
-	wake, replaced, err := c.sock.queueAt(opText, frame, key, at)
+	wake, replaced, err := m.sock.queueClaim(opText, frame, key, at)
 	switch {
 	case errors.Is(err, errQueueFull):
 		r.slowConsumer(c)
 	case wake:
-		r.wake = append(r.wake, c)
+		r.wake = append(r.wake, m.sock)
 	case replaced:
 		r.conflated++
 	}
 }
 
 // sockets is a set of logged-in local sockets: it calls fn for each.
-type sockets func(fn func(c *conn, l *login))
+type sockets func(fn func(m *member))
 
 // fanout is the one delivery loop of the router: it queues, to every
 // socket of to, the frame pick chooses for it (nil: nothing), with key as
 // for queue, and counts the deliveries of event name.
-func (r *router) fanout(to sockets, name, key string, pick func(c *conn, l *login) []byte) {
+func (r *router) fanout(to sockets, name, key string, pick func(m *member) []byte) {
 	n := 0
-	to(func(c *conn, l *login) {
-		if f := pick(c, l); f != nil {
-			r.queue(c, f, key)
+	to(func(m *member) {
+		if f := pick(m); f != nil {
+			r.queue(m, f, key)
 			n++
 		}
 	})
@@ -65,16 +66,16 @@ func (r *router) fanout(to sockets, name, key string, pick func(c *conn, l *logi
 }
 
 // frame is a pick that gives every socket the same frame.
-func frame(f []byte) func(*conn, *login) []byte {
-	return func(*conn, *login) []byte { return f }
+func frame(f []byte) func(*member) []byte {
+	return func(*member) []byte { return f }
 }
 
 // all is every logged-in local socket of the tenant.
-func (r *router) all() sockets { return r.sockets.each }
+func (r *router) all() sockets { return r.sockets.members }
 
 // users are the local sockets of the given (lower-cased) users.
 func (r *router) users(names []string) sockets {
-	return func(fn func(*conn, *login)) { r.sockets.eachOf(names, fn) }
+	return func(fn func(*member)) { r.sockets.membersOf(names, fn) }
 }
 
 // broadcast sends a frame to every logged-in local socket now (outside a
@@ -117,8 +118,8 @@ func (r *router) toUsersDroppable(user, from string, frame []byte, name, limit s
 // frame of the key, so one user's flood never makes it a slow consumer.
 func (r *router) toAllLatest(f []byte, name, key string) {
 	n := 0
-	r.all()(func(c *conn, _ *login) {
-		r.enqueue(c, f, key)
+	r.all()(func(m *member) {
+		r.enqueue(m, f, key)
 		n++
 	})
 	r.metrics.EventsDelivered.WithLabelValues(r.tenant.ID, name).Add(float64(n))
@@ -131,30 +132,44 @@ const (
 	variantMaskedOutQ = "masked-out-of-queue"
 )
 
+// variant is a privacy variant as a small number, so a fan-out picks a
+// socket's frame by index (variantNames gives its name).
+type variant uint8
+
+const (
+	vClear variant = iota
+	vMasked
+	vMaskedOutQ
+	numVariants
+)
+
+var variantNames = [numVariants]string{variantClear, variantMasked, variantMaskedOutQ}
+
 // variantCache builds each privacy variant of a payload at most once.
 type variantCache struct {
 	name   string
-	frames map[string][]byte
+	frames [numVariants][]byte
+	built  [numVariants]bool
 	build  func(variant string) ([]byte, error)
 	r      *router
 }
 
-func (v *variantCache) get(variant string) []byte {
-	if f, ok := v.frames[variant]; ok {
-		return f
+func (v *variantCache) get(vr variant) []byte {
+	if v.built[vr] {
+		return v.frames[vr]
 	}
-	payload, err := v.build(variant)
+	v.built[vr] = true
+	payload, err := v.build(variantNames[vr])
 	if err != nil {
 		v.r.log.Warn("payload serialisation failed", "event", v.name, "err", err)
-		v.frames[variant] = nil
 		return nil
 	}
 	v.r.metrics.Serialisations.WithLabelValues(v.name).Inc()
 	f := eio.Event(v.name, payload)
-	v.frames[variant] = f
+	v.frames[vr] = f
 	return f
 }
 
 func (r *router) variants(name string, build func(variant string) ([]byte, error)) *variantCache {
-	return &variantCache{name: name, frames: make(map[string][]byte, 3), build: build, r: r}
+	return &variantCache{name: name, build: build, r: r}
 }

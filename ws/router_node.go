@@ -49,8 +49,8 @@ func (r *router) nodeEvent(ev cluster.Event) {
 	case strings.HasPrefix(ev.Target, targetSocketPrefix):
 		r.sockets.deliverToSocket(strings.TrimPrefix(ev.Target, targetSocketPrefix), f)
 	case ev.Target == targetRoomPrefix+roomNameQManager:
-		r.fanout(r.all(), ev.Name, "", func(_ *conn, l *login) []byte {
-			if l.rooms&roomQManager != 0 {
+		r.fanout(r.all(), ev.Name, "", func(m *member) []byte {
+			if m.l.rooms&roomQManager != 0 {
 				return f
 			}
 			return nil
@@ -110,7 +110,8 @@ func (r *router) streamSubscription(ev cluster.Event) {
 // a newer frame of the source replaces an unsent one.
 func (r *router) toStream(id string, f []byte, name string) {
 	id = strings.ToLower(id)
-	r.fanout(r.all(), name, name+"|"+id, func(c *conn, _ *login) []byte {
+	r.fanout(r.all(), name, name+"|"+id, func(m *member) []byte {
+		c := m.c
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		if c.streams[id] {

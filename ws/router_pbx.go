@@ -81,8 +81,10 @@ func (r *router) routeExtension(cfg *TenantConfig, e *pbx.Extension, clear json.
 	vc := r.variants(evExtenUpdate, func(variant string) ([]byte, error) {
 		return extensionJSON(e, clear, variant, priv)
 	})
-	r.fanout(r.all(), evExtenUpdate, evExtenUpdate+"|"+e.Exten, func(_ *conn, l *login) []byte {
-		return vc.get(extensionVariant(l.user, e.Exten, priv))
+	owner, _ := cfg.Directory.OwnerOf(e.Exten)
+	bit := extBit(e.Exten)
+	r.fanout(r.all(), evExtenUpdate, evExtenUpdate+"|"+e.Exten, func(m *member) []byte {
+		return vc.get(extenVariant(m, owner, bit, e.Exten, priv))
 	})
 	r.routePresence(cfg, e)
 }
@@ -120,12 +122,12 @@ func (r *router) routeRooms(re roomEvent, ev cluster.Event, priv string) {
 		}
 		return ev.Data, nil
 	})
-	r.fanout(r.all(), re.name, re.name+"|"+ev.Key, func(_ *conn, l *login) []byte {
+	r.fanout(r.all(), re.name, re.name+"|"+ev.Key, func(m *member) []byte {
 		switch {
-		case l.rooms&re.clear != 0:
-			return vc.get(variantClear)
-		case l.rooms&re.priv != 0:
-			return vc.get(variantMasked)
+		case m.l.rooms&re.clear != 0:
+			return vc.get(vClear)
+		case m.l.rooms&re.priv != 0:
+			return vc.get(vMasked)
 		}
 		return nil
 	})

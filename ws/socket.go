@@ -186,7 +186,22 @@ func (s *socket) queue(op byte, payload []byte, key string) (wake, replaced bool
 func (s *socket) queueAt(op byte, payload []byte, key string, at int64) (wake, replaced bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.queueLocked(op, payload, key, s.maxFrames, at)
+	return s.queueLocked(op, payload, key, -1, at)
+}
+
+// queueClaim is queueAt for a router's batch: when the socket needs a
+// writer, the caller owns it at once (claimed: the socket is flushing) and
+// must hand it over (wakeAll) once the batch is routed, with no second
+// look at the socket. Meanwhile it is handled as if on the ready
+// list: other frames join the queue, a close waits for the writer.
+func (s *socket) queueClaim(op byte, payload []byte, key string, at int64) (claimed, replaced bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	claimed, replaced, err = s.queueLocked(op, payload, key, -1, at)
+	if claimed {
+		s.waking, s.flushing = false, true
+	}
+	return claimed, replaced, err
 }
 
 // queueFrom queues a keyless frame of a sending user with a lower bound
@@ -209,7 +224,9 @@ func (s *socket) queueFrom(op byte, payload []byte, limit int, from string, from
 }
 
 // queueLocked is queueAt with s.mu held and a bound for keyless frames,
-// limit: past it (below maxFrames) errQueueBusy instead of errQueueFull.
+// limit (negative: maxFrames): past it (below maxFrames) errQueueBusy
+// instead of errQueueFull. maxFrames is read only for a keyless frame, so
+// a fan-out's keyed frames touch one cache line of the socket less.
 func (s *socket) queueLocked(op byte, payload []byte, key string, limit int, at int64) (wake, replaced bool, err error) {
 	if s.closed || s.closing {
 		return false, false, errSocketClosed
@@ -224,6 +241,9 @@ func (s *socket) queueLocked(op byte, payload []byte, key string, limit int, at 
 		}
 		s.keyed++
 	} else {
+		if limit < 0 {
+			limit = s.maxFrames
+		}
 		if op != opClose && s.frames >= limit {
 			if limit < s.maxFrames {
 				return false, false, errQueueBusy
@@ -292,6 +312,31 @@ func (s *socket) wake() {
 	}
 }
 
+// wakeAll hands the sockets a router's batch claimed (queueClaim) to
+// writers: the pool writers' list takes them in runs, one lock per run
+// instead of one per socket.
+func wakeAll(socks []*socket) {
+	var run [64]*socket
+	n := 0
+	var out *writers
+	for _, s := range socks {
+		if s.raw == nil {
+			go s.flush()
+			continue
+		}
+		if n == len(run) || (n > 0 && s.out != out) {
+			out.readyAll(run[:n])
+			n = 0
+		}
+		out = s.out
+		run[n] = s
+		n++
+	}
+	if n > 0 {
+		out.readyAll(run[:n])
+	}
+}
+
 // take returns the queue for the next write; nil when there is nothing
 // (more) to write or the socket is closed: then the owning writer lets go
 // of the socket, and a finished socket's connection is closed.
@@ -323,8 +368,8 @@ func (s *socket) stopLocked() {
 	}
 }
 
-// encode frames q into an output buffer and keeps q's array for reuse;
-// oldest is the earliest bus event stamp among the frames (0: none).
+// encode frames q into an output buffer; oldest is the earliest bus
+// event stamp among the frames (0: none). The caller recycles q.
 func (s *socket) encode(q []qframe) (buf *[]byte, oldest int64) {
 	buf = s.out.buffer()
 	for _, f := range q {
@@ -333,7 +378,6 @@ func (s *socket) encode(q []qframe) (buf *[]byte, oldest int64) {
 			oldest = f.at
 		}
 	}
-	s.recycle(q)
 	return buf, oldest
 }
 
@@ -347,6 +391,7 @@ func (s *socket) flush() {
 		}
 		s.out.count(1, len(q))
 		buf, oldest := s.encode(q)
+		s.recycle(q)
 		s.out.written(oldest)
 		s.writeBlocking(buf, 0)
 	}
@@ -397,15 +442,18 @@ func (s *socket) writeOnce(w *rawWriter, sample bool) (frames int, sampled bool)
 	switch {
 	case err != nil:
 		s.out.release(buf)
+		s.recycle(q)
 		s.kill()
 		s.take() // closed: lets go
 		return 0, sampled
 	case n < len(*buf):
 		s.out.handedOff()
+		s.recycle(q)
 		go s.flushRest(buf, n)
 	default:
 		s.out.release(buf)
 		s.mu.Lock()
+		s.keepLocked(q)
 		if len(s.q) == 0 || s.closed {
 			s.stopLocked()
 			return frames, sampled
@@ -433,12 +481,18 @@ func (s *socket) recycle(q []qframe) {
 	if cap(q) > maxSpareFrames {
 		return
 	}
-	clear(q) // drop the payload references
 	s.mu.Lock()
-	if s.spare == nil {
-		s.spare = q[:0]
-	}
+	s.keepLocked(q)
 	s.mu.Unlock()
+}
+
+// keepLocked is recycle with s.mu held.
+func (s *socket) keepLocked(q []qframe) {
+	if cap(q) > maxSpareFrames || s.spare != nil {
+		return
+	}
+	clear(q) // drop the payload references
+	s.spare = q[:0]
 }
 
 // finish closes the connection once what is queued has been written (or

@@ -76,6 +76,19 @@ func (w *writers) ready(s *socket) {
 	}
 }
 
+// readyAll is ready for several sockets, with one lock.
+func (w *writers) readyAll(ss []*socket) {
+	w.mu.Lock()
+	w.list = append(w.list, ss...)
+	start := min(w.max-w.running, (len(ss)+writerBatch-1)/writerBatch)
+	start = max(start, 0)
+	w.running += start
+	w.mu.Unlock()
+	for range start {
+		go w.run()
+	}
+}
+
 // run is one pool writer: it writes ready sockets until none is left.
 func (w *writers) run() {
 	var rw rawWriter
