@@ -5,7 +5,6 @@ package ws
 import (
 	"net"
 	"syscall"
-	"unsafe"
 )
 
 // rawConn returns the descriptor access of a plain TCP connection, for the
@@ -52,28 +51,17 @@ func (w *rawWriter) write(rc syscall.RawConn, b []byte) (int, error) {
 // do is the RawConn.Write callback: it returns true always, so the writer
 // never parks on a slow peer. A partial write means the buffer is full
 // (the next write would fail with EAGAIN), so it is not retried.
-//
-// The write is a raw system call: the descriptor is non-blocking, so it
-// never waits, and the runtime need not hand the writer's P to another
-// thread meanwhile. With syscall.Write, a pool writer's back-to-back
-// writes looked like a blocked P to the runtime's monitor whenever a
-// write was slow on a busy machine; each hand-off woke threads and kept
-// the monitor polling every 20 µs (about 5 % of a node's CPU in a
-// fan-out, docs/benchmarks.md, History).
 func (w *rawWriter) do(fd uintptr) bool {
-	if len(w.b) == 0 {
-		return true
-	}
 	for {
-		m, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(w.b))), uintptr(len(w.b)))
+		m, err := syscall.Write(int(fd), w.b)
 		switch {
-		case errno == syscall.EINTR:
+		case err == syscall.EINTR:
 			continue
-		case errno == syscall.EAGAIN:
-		case errno != 0:
-			w.err = errno
+		case err == syscall.EAGAIN:
+		case err != nil:
+			w.err = err
 		default:
-			w.n = int(m)
+			w.n = m
 		}
 		return true
 	}
