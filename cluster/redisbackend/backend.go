@@ -55,8 +55,10 @@ type Backend struct {
 	// readers are the shared command readers, by node (cmdReader).
 	readersMu sync.Mutex
 	readers   map[string]*cmdReader
-	closeOne  sync.Once
-	closeErr  error
+	// sweep skips the session sweep while no node has died (sweepGate).
+	sweep    sweepGate
+	closeOne sync.Once
+	closeErr error
 }
 
 // New connects to the Redis at url (redis:// or rediss://, see
