@@ -271,15 +271,23 @@ func (o *Owner) LastError() (string, time.Time) {
 // the normal retry interval.
 func eagerRetry(retry time.Duration) time.Duration { return max(retry/8, 10*time.Millisecond) }
 
+// quietPeeks is how many times in a row an owner whose lease is held by a
+// live node reads the lease (Ownership.Owner, one command) instead of
+// trying to take it (the acquisition script, six): a lease handed back is
+// still found at the next read, and the full attempts in between keep the
+// lease's server record fresh after a failover (leaseAcquire).
+const quietPeeks = 3
+
 // Run competes for the lease until ctx ends; on return a held lease has been
 // released (planned handover).
 //
 // While the lease is held by a node that NodeAlive reports alive, only every
-// fourth attempt asks the backend (a lease handed back is still found
-// quickly), which keeps an idle farm's acquisition traffic low.
+// fourth attempt asks the backend, and of those three in four only read the
+// lease (a lease handed back or whose holder died is still found quickly),
+// which keeps an idle farm's acquisition traffic low.
 func (o *Owner) Run(ctx context.Context) {
 	retry := o.LeaseTTL / 3
-	refused, quiet := 0, 0
+	refused, quiet, peeks := 0, 0, 0
 	holder := "" // the last holder seen, while it is alive
 	o.mu.Lock()
 	wake := o.wakeChan()
@@ -291,10 +299,17 @@ func (o *Owner) Run(ctx context.Context) {
 			quiet++
 		case !eager && o.MayAcquire != nil && !o.MayAcquire() && refused < 5:
 			refused++
+		case !eager && holder != "" && peeks < quietPeeks && o.holderAlive(ctx, holder):
+			quiet = 0
+			peeks++
+			if !o.peek(ctx, holder) {
+				holder = ""
+				continue // free, ours, or unknown: an attempt at once
+			}
 		case o.Starts != nil && !o.Starts.Take(ctx, retry/2):
 			// This node starts no more terms for now.
 		default:
-			quiet, holder = 0, ""
+			quiet, peeks, holder = 0, 0, ""
 			// The lease's time counts from the request's send time: Redis
 			// starts its TTL later, when it runs the request.
 			sent := time.Now()
@@ -330,6 +345,17 @@ func (o *Owner) Run(ctx context.Context) {
 		case <-wake:
 		}
 	}
+}
+
+// peek reads the lease and reports whether it is still held by holder, or
+// by another node that is alive (then holder is not worth an attempt
+// either); false when it is free, ours, or unreadable.
+func (o *Owner) peek(ctx context.Context, holder string) bool {
+	l, ok, err := o.Backend.Ownership.Owner(ctx, o.Tenant)
+	if err != nil || !ok {
+		return false
+	}
+	return l.Node == holder || o.holderAlive(ctx, l.Node)
 }
 
 // holderAlive reports whether node is known to be alive; without NodeAlive
