@@ -56,7 +56,7 @@ func (c commands) Consume(ctx context.Context, tenant, node string, fn func(cont
 	stop := context.AfterFunc(c.b.ctx, cancel)
 	defer stop()
 	cs := &consumer{b: c.b, tenant: tenant, node: node, key: cmdStreamKey(tenant), fn: fn,
-		attempts: map[string]int{}, pending: true, claimStart: "0-0",
+		attempts: map[string]int{}, pending: true, claimStart: "0-0", started: time.Now(),
 		reader: c.b.reader(node), inbox: make(chan []redis.XMessage, 1)}
 	defer func() {
 		if cs.shared {
@@ -67,8 +67,8 @@ func (c commands) Consume(ctx context.Context, tenant, node string, fn func(cont
 	return nil
 }
 
-// maxClaimEvery is the longest pause between two claims of stale commands
-// while none is found (claimEvery).
+// maxClaimEveryIdles, in claim times, is the longest pause between two
+// claims of stale commands while none is found (consumer.claim).
 const maxClaimEveryIdles = 6
 
 type consumer struct {
@@ -85,6 +85,7 @@ type consumer struct {
 	// claimEvery the pause after that (see claim).
 	nextClaim  time.Time
 	claimEvery time.Duration
+	started    time.Time
 	// reader, if set, reads the new entries (shared is set once cs is
 	// registered with it) and hands them over in inbox; lost is set when
 	// it read entries for cs that cs could not take (they are pending).
@@ -198,10 +199,11 @@ func (cs *consumer) round(ctx context.Context) error {
 
 // claim claims the entries of other consumers (a node that died or
 // stepped down with commands read and not acknowledged) idle for the claim
-// time, and reports whether it handled some. It runs at the start and then
-// every claimIdle/2 while it finds some; while it finds none the pause
-// doubles up to maxClaimEveryIdles claim times: such entries only come from
-// a previous owner, around the start of this consumer's term.
+// time, and reports whether it handled some. It runs every claimIdle/2 for
+// the first two claim times of the consumer and while it finds some; then,
+// while it finds none, the pause doubles up to maxClaimEveryIdles claim
+// times: such entries only come from a previous owner, around the start of
+// this consumer's term.
 func (cs *consumer) claim(ctx context.Context) (bool, error) {
 	idle := cs.b.cfg.claimIdle
 	msgs, next, err := cs.b.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
@@ -212,7 +214,7 @@ func (cs *consumer) claim(ctx context.Context) (bool, error) {
 	}
 	cs.claimStart = next
 	switch {
-	case cs.claimEvery == 0 || len(msgs) > 0:
+	case cs.claimEvery == 0 || len(msgs) > 0 || time.Since(cs.started) < 2*idle:
 		cs.claimEvery = idle / 2
 	default:
 		cs.claimEvery = min(2*cs.claimEvery, maxClaimEveryIdles*idle)
