@@ -270,10 +270,23 @@ func (b *runner) runFarm(ctx context.Context, fs FarmSpec, fr *FarmResult) error
 	opsBefore = redisCommands(ctx, rdb)
 	statsBefore := redisCommandStats(ctx, rdb)
 	t0 = time.Now()
+	var profErr chan error
+	if b.o.ProfileDir != "" {
+		// The first node's CPU during the idle window (-pprof).
+		profErr = make(chan error, 1)
+		go func() {
+			profErr <- c.Profile(ctx, 0, fs.Idle-time.Second, filepath.Join(b.o.ProfileDir, "farm-idle-cpu.pprof"))
+		}()
+	}
 	if err := sleepCtx(ctx, fs.Idle); err != nil {
 		return err
 	}
 	secs := time.Since(t0).Seconds()
+	if profErr != nil {
+		if err := <-profErr; err != nil {
+			b.log.Warn("idle CPU profile", "err", err)
+		}
+	}
 	after := c.Sample()
 	redisAfter, _ := ReadProc(c.redis.Process.Pid)
 	fr.RedisOpsPerSecIdle = float64(redisCommands(ctx, rdb)-opsBefore) / secs
