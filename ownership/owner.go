@@ -105,6 +105,9 @@ type Owner struct {
 	// taken over at once instead of after its TTL; the fence keeps this
 	// safe even if the answer is wrong.
 	NodeAlive func(ctx context.Context, node string) (bool, error)
+	// Watch, if set, watches the lease while another live node holds it
+	// (the owner then waits for it instead of asking Redis itself).
+	Watch *leaseWatch
 	// Renewer, if set, renews this owner's lease together with the other
 	// leases of the node (one batch per interval); without it the owner
 	// renews alone.
@@ -281,10 +284,12 @@ const quietPeeks = 3
 // Run competes for the lease until ctx ends; on return a held lease has been
 // released (planned handover).
 //
-// While the lease is held by a node that NodeAlive reports alive, only every
-// fourth attempt asks the backend, and of those three in four only read the
-// lease (a lease handed back or whose holder died is still found quickly),
-// which keeps an idle farm's acquisition traffic low.
+// While the lease is held by a node that NodeAlive reports alive, the owner
+// waits for its Watch (the node's one watch of such leases) to wake it;
+// without one, only every fourth attempt asks the backend, and of those
+// three in four only read the lease (a lease handed back or whose holder
+// died is still found quickly), which keeps an idle farm's acquisition
+// traffic low.
 func (o *Owner) Run(ctx context.Context) {
 	retry := o.LeaseTTL / 3
 	refused, quiet, peeks := 0, 0, 0
@@ -295,6 +300,10 @@ func (o *Owner) Run(ctx context.Context) {
 	for ctx.Err() == nil {
 		eager := o.eager()
 		switch {
+		case !eager && holder != "" && o.Watch != nil && o.holderAlive(ctx, holder):
+			o.Watch.wait(ctx, o.Tenant, holder, wake)
+			quiet, peeks, holder = 0, 0, ""
+			continue
 		case !eager && holder != "" && quiet < 3 && o.holderAlive(ctx, holder):
 			quiet++
 		case !eager && o.MayAcquire != nil && !o.MayAcquire() && refused < 5:

@@ -175,3 +175,33 @@ func (o ownership) Owner(ctx context.Context, tenant string) (cluster.Lease, boo
 	}
 	return cluster.Lease{Tenant: tenant, Node: owner, Epoch: epoch}, true, nil
 }
+
+// Owners returns the live leases of tenants (a zero Node when free), in
+// one pipeline: one round trip per Redis server.
+func (o ownership) Owners(ctx context.Context, tenants []string) ([]cluster.Lease, error) {
+	cmds := make([]*redis.SliceCmd, len(tenants))
+	if _, err := o.b.lease.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, t := range tenants {
+			cmds[i] = p.HMGet(ctx, leaseKey(t), "owner", "epoch")
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("redis backend: read the leases of %d tenants: %w", len(tenants), err)
+	}
+	out := make([]cluster.Lease, len(tenants))
+	for i, t := range tenants {
+		out[i].Tenant = t
+		f := cmds[i].Val()
+		if len(f) != 2 {
+			continue
+		}
+		owner, _ := f[0].(string)
+		es, _ := f[1].(string)
+		epoch, err := strconv.ParseUint(es, 10, 64)
+		if owner == "" || err != nil {
+			continue
+		}
+		out[i].Node, out[i].Epoch = owner, epoch
+	}
+	return out, nil
+}
