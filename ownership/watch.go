@@ -30,9 +30,11 @@ type leaseWatch struct {
 	readEvery time.Duration
 	fullEvery time.Duration
 
+	reads      sync.WaitGroup
 	mu         sync.Mutex
 	watching   map[string]*watcher // by tenant
 	lastRead   time.Time
+	reading    bool // a read runs
 	lastServer string
 }
 
@@ -69,8 +71,11 @@ func (w *leaseWatch) wait(ctx context.Context, tenant, holder string, own <-chan
 	}
 }
 
-// run checks every interval until ctx ends.
-func (w *leaseWatch) run(ctx context.Context) { periodic.Every(ctx, w.every, w.check) }
+// run checks every interval until ctx ends (and its last read is done).
+func (w *leaseWatch) run(ctx context.Context) {
+	periodic.Every(ctx, w.every, w.check)
+	w.reads.Wait()
+}
 
 // check wakes the owners whose lease is worth an attempt (see leaseWatch).
 func (w *leaseWatch) check(ctx context.Context) {
@@ -81,7 +86,7 @@ func (w *leaseWatch) check(ctx context.Context) {
 	if server != "" {
 		w.lastServer = server
 	}
-	read := now.Sub(w.lastRead) >= w.readEvery
+	read := !w.reading && now.Sub(w.lastRead) >= w.readEvery
 	if read {
 		w.lastRead = now
 	}
@@ -94,10 +99,29 @@ func (w *leaseWatch) check(ctx context.Context) {
 			toRead = append(toRead, e)
 		}
 	}
-	w.mu.Unlock()
 	if len(toRead) == 0 {
+		w.mu.Unlock()
 		return
 	}
+	// The read runs on its own, so a slow one never delays the wake-ups
+	// for a dead holder.
+	w.reading = true
+	w.mu.Unlock()
+	w.reads.Add(1)
+	go func() {
+		defer w.reads.Done()
+		w.read(ctx, toRead)
+	}()
+}
+
+// read reads the leases of toRead in one round trip and wakes the owners
+// whose lease is worth an attempt.
+func (w *leaseWatch) read(ctx context.Context, toRead []*watcher) {
+	defer func() {
+		w.mu.Lock()
+		w.reading = false
+		w.mu.Unlock()
+	}()
 	tenants := make([]string, len(toRead))
 	for i, e := range toRead {
 		tenants[i] = e.tenant

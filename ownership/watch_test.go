@@ -87,6 +87,7 @@ func TestLeaseWatch(t *testing.T) {
 	holders["a"] = ""
 	mu.Unlock()
 	w.check(ctx)
+	w.reads.Wait()
 	expect("a")
 	// No read due, n3 dies: its tenant's owner is woken without a read.
 	mu.Lock()
