@@ -127,14 +127,19 @@ func (w *leaseWatch) read(ctx context.Context, toRead []*watcher) {
 		tenants[i] = e.tenant
 	}
 	rctx, cancel := context.WithTimeout(ctx, w.readEvery)
-	leases, err := w.owners(rctx, tenants)
+	// On an error the leases read still count (a Redis Cluster with one
+	// shard down); the others wait for the next read.
+	leases, _ := w.owners(rctx, tenants)
 	cancel()
-	if err != nil || len(leases) != len(toRead) {
-		return // the owners' own attempts would fail alike; next read
+	if len(leases) != len(toRead) {
+		return
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for i, e := range toRead {
+		if leases[i].Tenant == "" {
+			continue // not read
+		}
 		switch n := leases[i].Node; {
 		case n == "" || n == w.self || w.dead(ctx, n):
 			w.wakeLocked(e)

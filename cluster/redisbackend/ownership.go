@@ -180,16 +180,22 @@ func (o ownership) Owner(ctx context.Context, tenant string) (cluster.Lease, boo
 // one pipeline: one round trip per Redis server.
 func (o ownership) Owners(ctx context.Context, tenants []string) ([]cluster.Lease, error) {
 	cmds := make([]*redis.SliceCmd, len(tenants))
-	if _, err := o.b.lease.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, err := o.b.lease.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, t := range tenants {
 			cmds[i] = p.HMGet(ctx, leaseKey(t), "owner", "epoch")
 		}
 		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("redis backend: read the leases of %d tenants: %w", len(tenants), err)
+	})
+	if err != nil {
+		err = fmt.Errorf("redis backend: read the leases of %d tenants: %w", len(tenants), err)
 	}
+	// Each lease stands alone: on a Redis Cluster one unreachable shard
+	// must not hide the others' leases.
 	out := make([]cluster.Lease, len(tenants))
 	for i, t := range tenants {
+		if cmds[i] == nil || cmds[i].Err() != nil {
+			continue
+		}
 		out[i].Tenant = t
 		f := cmds[i].Val()
 		if len(f) != 2 {
@@ -203,5 +209,5 @@ func (o ownership) Owners(ctx context.Context, tenants []string) ([]cluster.Leas
 		}
 		out[i].Node, out[i].Epoch = owner, epoch
 	}
-	return out, nil
+	return out, err
 }
