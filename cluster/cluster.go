@@ -261,6 +261,13 @@ type Ownership interface {
 	Release(ctx context.Context, l Lease) error
 	// Owner returns the current holder, if any.
 	Owner(ctx context.Context, tenant string) (Lease, bool, error)
+	// Owners returns the current holders of tenants, out[i] that of
+	// tenants[i] (a zero Node when the lease is free), at a cost in round
+	// trips that does not grow with the number of tenants. When some could
+	// not be read (on a Redis Cluster, those of an unreachable shard) it
+	// returns an error and out still holds the others: out[i].Tenant is
+	// empty for each one not read.
+	Owners(ctx context.Context, tenants []string) ([]Lease, error)
 	// Reserve marks l's tenant as reserved for node to, for ttl, and
 	// reports whether it did: only the holder of the live lease l can
 	// (false otherwise, nothing written). While the mark lasts, Acquire of

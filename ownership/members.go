@@ -127,6 +127,14 @@ func (m *members) run(ctx context.Context) {
 	periodic.Every(ctx, m.every, func(ctx context.Context) { _ = m.refresh(ctx) })
 }
 
+// serverID is the Redis server the last connection list came from, ""
+// while unknown (no Connected, or it never answered).
+func (m *members) serverID() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.server
+}
+
 // count is the number of live nodes, this one included; 0 while unknown
 // (no read has succeeded yet).
 func (m *members) count() int {

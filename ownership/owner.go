@@ -105,6 +105,9 @@ type Owner struct {
 	// taken over at once instead of after its TTL; the fence keeps this
 	// safe even if the answer is wrong.
 	NodeAlive func(ctx context.Context, node string) (bool, error)
+	// Watch, if set, watches the lease while another live node holds it
+	// (the owner then waits for it instead of asking Redis itself).
+	Watch *leaseWatch
 	// Renewer, if set, renews this owner's lease together with the other
 	// leases of the node (one batch per interval); without it the owner
 	// renews alone.
@@ -271,15 +274,25 @@ func (o *Owner) LastError() (string, time.Time) {
 // the normal retry interval.
 func eagerRetry(retry time.Duration) time.Duration { return max(retry/8, 10*time.Millisecond) }
 
+// quietPeeks is how many times in a row an owner whose lease is held by a
+// live node reads the lease (Ownership.Owner, one command) instead of
+// trying to take it (the acquisition script, six): a lease handed back is
+// still found at the next read, and the full attempts in between keep the
+// lease's server record fresh after a failover (leaseAcquire).
+const quietPeeks = 3
+
 // Run competes for the lease until ctx ends; on return a held lease has been
 // released (planned handover).
 //
-// While the lease is held by a node that NodeAlive reports alive, only every
-// fourth attempt asks the backend (a lease handed back is still found
-// quickly), which keeps an idle farm's acquisition traffic low.
+// While the lease is held by a node that NodeAlive reports alive, the owner
+// waits for its Watch (the node's one watch of such leases) to wake it;
+// without one, only every fourth attempt asks the backend, and of those
+// three in four only read the lease (a lease handed back or whose holder
+// died is still found quickly), which keeps an idle farm's acquisition
+// traffic low.
 func (o *Owner) Run(ctx context.Context) {
 	retry := o.LeaseTTL / 3
-	refused, quiet := 0, 0
+	refused, quiet, peeks := 0, 0, 0
 	holder := "" // the last holder seen, while it is alive
 	o.mu.Lock()
 	wake := o.wakeChan()
@@ -287,14 +300,25 @@ func (o *Owner) Run(ctx context.Context) {
 	for ctx.Err() == nil {
 		eager := o.eager()
 		switch {
+		case !eager && holder != "" && o.Watch != nil && o.holderAlive(ctx, holder):
+			o.Watch.wait(ctx, o.Tenant, holder, wake)
+			quiet, peeks, holder = 0, 0, ""
+			continue
 		case !eager && holder != "" && quiet < 3 && o.holderAlive(ctx, holder):
 			quiet++
 		case !eager && o.MayAcquire != nil && !o.MayAcquire() && refused < 5:
 			refused++
+		case !eager && holder != "" && peeks < quietPeeks && o.holderAlive(ctx, holder):
+			quiet = 0
+			peeks++
+			if !o.peek(ctx, holder) {
+				holder = ""
+				continue // free, ours, or unknown: an attempt at once
+			}
 		case o.Starts != nil && !o.Starts.Take(ctx, retry/2):
 			// This node starts no more terms for now.
 		default:
-			quiet, holder = 0, ""
+			quiet, peeks, holder = 0, 0, ""
 			// The lease's time counts from the request's send time: Redis
 			// starts its TTL later, when it runs the request.
 			sent := time.Now()
@@ -330,6 +354,17 @@ func (o *Owner) Run(ctx context.Context) {
 		case <-wake:
 		}
 	}
+}
+
+// peek reads the lease and reports whether it is still held by holder, or
+// by another node that is alive (then holder is not worth an attempt
+// either); false when it is free, ours, or unreadable.
+func (o *Owner) peek(ctx context.Context, holder string) bool {
+	l, ok, err := o.Backend.Ownership.Owner(ctx, o.Tenant)
+	if err != nil || !ok {
+		return false
+	}
+	return l.Node == holder || o.holderAlive(ctx, l.Node)
 }
 
 // holderAlive reports whether node is known to be alive; without NodeAlive

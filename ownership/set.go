@@ -30,6 +30,7 @@ type Set struct {
 	spread  *leaseSpread
 	alive   func(context.Context, string) (bool, error)
 	renewer *Renewer
+	watch   *leaseWatch
 	wg      sync.WaitGroup
 
 	mu     sync.Mutex
@@ -64,6 +65,10 @@ func Start(ctx context.Context, opt Options, tenants []*Tenant) *Set {
 		}
 		set.spread.nodes, set.alive = mem.count, mem.alive
 		set.goRun(func() { mem.run(ctx) })
+		retry := opt.LeaseTTL / 3
+		set.watch = &leaseWatch{self: opt.Node, owners: opt.Backend.Ownership.Owners, alive: mem.alive, server: mem.serverID,
+			every: membersEvery(opt.LeaseTTL), readEvery: 4 * retry, fullEvery: 16 * retry}
+		set.goRun(func() { set.watch.run(ctx) })
 	}
 	set.goRun(func() { set.gate.Run(ctx) })
 	set.goRun(func() { set.renewer.Run(ctx) })
@@ -95,6 +100,7 @@ func (s *Set) newOwner(t *Tenant) *runningOwner {
 		Directory:  func() *directory.Directory { return cur.Load().Directory },
 		MayAcquire: s.spread.mayAcquire,
 		Renewer:    s.renewer,
+		Watch:      s.watch,
 		Starts:     s.gate,
 		Streams:    t.Streams,
 		NodeAlive:  s.alive,

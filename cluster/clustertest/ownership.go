@@ -50,6 +50,11 @@ func testOwnership(t *testing.T, b cluster.Backend) {
 	if cur, ok, err := b.Ownership.Owner(ctx, ten); err != nil || !ok || cur != la {
 		t.Fatalf("Owner = %+v, %v, %v; want %+v", cur, ok, err, la)
 	}
+	free := Unique("free")
+	if all, err := b.Ownership.Owners(ctx, []string{free, ten}); err != nil || len(all) != 2 ||
+		all[0] != (cluster.Lease{Tenant: free}) || all[1] != la {
+		t.Fatalf("Owners = %+v, %v; want a free lease of %s and %+v", all, err, free, la)
+	}
 	// A stops renewing: B gets the lease with a higher epoch.
 	var lb cluster.Lease
 	Eventually(t, Bound, "node B acquires after A's lease expired", func() bool {

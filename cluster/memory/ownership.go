@@ -133,6 +133,18 @@ func (o *ownership) Reserve(_ context.Context, l cluster.Lease, to string, ttl t
 }
 
 // Owner returns the live lease of tenant, if any.
+func (o *ownership) Owners(ctx context.Context, tenants []string) ([]cluster.Lease, error) {
+	out := make([]cluster.Lease, len(tenants))
+	for i, t := range tenants {
+		l, ok, _ := o.Owner(ctx, t)
+		if !ok {
+			l = cluster.Lease{Tenant: t}
+		}
+		out[i] = l
+	}
+	return out, nil
+}
+
 func (o *ownership) Owner(_ context.Context, tenant string) (cluster.Lease, bool, error) {
 	o.mu.RLock()
 	defer o.mu.RUnlock()

@@ -52,8 +52,13 @@ type Backend struct {
 	cancel       context.CancelFunc
 	stats        counters
 	hub          *hub
-	closeOne     sync.Once
-	closeErr     error
+	// readers are the shared command readers, by node (cmdReader).
+	readersMu sync.Mutex
+	readers   map[string]*cmdReader
+	// sweep skips the session sweep while no node has died (sweepGate).
+	sweep    sweepGate
+	closeOne sync.Once
+	closeErr error
 }
 
 // New connects to the Redis at url (redis:// or rediss://, see

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ctiws/ctiws/cluster"
@@ -55,10 +56,20 @@ func (c commands) Consume(ctx context.Context, tenant, node string, fn func(cont
 	stop := context.AfterFunc(c.b.ctx, cancel)
 	defer stop()
 	cs := &consumer{b: c.b, tenant: tenant, node: node, key: cmdStreamKey(tenant), fn: fn,
-		attempts: map[string]int{}, pending: true, claimStart: "0-0"}
+		attempts: map[string]int{}, pending: true, claimStart: "0-0", started: time.Now(),
+		reader: c.b.reader(node), inbox: make(chan []redis.XMessage, 1)}
+	defer func() {
+		if cs.shared {
+			cs.reader.remove(cs)
+		}
+	}()
 	cs.loop(ctx)
 	return nil
 }
+
+// maxClaimEveryIdles, in claim times, is the longest pause between two
+// claims of stale commands while none is found (consumer.claim).
+const maxClaimEveryIdles = 6
 
 type consumer struct {
 	b            *Backend
@@ -70,7 +81,40 @@ type consumer struct {
 	failed       bool           // the last round had a failure
 	groupReady   bool
 	claimStart   string
-	lastClaim    time.Time
+	// nextClaim is when stale entries of other consumers are claimed next,
+	// claimEvery the pause after that (see claim).
+	nextClaim  time.Time
+	claimEvery time.Duration
+	started    time.Time
+	// reader, if set, reads the new entries (shared is set once cs is
+	// registered with it) and hands them over in inbox; lost is set when
+	// it read entries for cs that cs could not take (they are pending).
+	reader *cmdReader
+	shared bool
+	inbox  chan []redis.XMessage
+	lost   atomic.Bool
+	// readBack is the last entry id the own pending reads returned.
+	readBack string
+}
+
+// idAfter reports whether stream entry id a comes after b ("" is before
+// every id).
+func idAfter(a, b string) bool {
+	if b == "" {
+		return true
+	}
+	am, as, _ := strings.Cut(a, "-")
+	bm, bs, _ := strings.Cut(b, "-")
+	if len(am) != len(bm) {
+		return len(am) > len(bm)
+	}
+	if am != bm {
+		return am > bm
+	}
+	if len(as) != len(bs) {
+		return len(as) > len(bs)
+	}
+	return as > bs
 }
 
 func (cs *consumer) loop(ctx context.Context) {
@@ -109,6 +153,9 @@ func (cs *consumer) round(ctx context.Context) error {
 		}
 		cs.groupReady, cs.pending = true, true
 	}
+	if cs.lost.Swap(false) {
+		cs.pending = true
+	}
 	if cs.pending {
 		res, err := rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
 			Group: cmdGroup, Consumer: cs.node, Streams: []string{cs.key, "0"}, Count: 16,
@@ -121,27 +168,24 @@ func (cs *consumer) round(ctx context.Context) error {
 			cs.pending = false
 			return nil
 		}
+		// The shared reader's batches up to here are read back now.
+		cs.readBack = msgs[len(msgs)-1].ID
 		cs.handle(ctx, msgs, false)
 		return nil
 	}
-	if time.Since(cs.lastClaim) >= cs.b.cfg.claimIdle/2 {
-		cs.lastClaim = time.Now()
-		msgs, next, err := rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
-			Stream: cs.key, Group: cmdGroup, Consumer: cs.node, MinIdle: cs.b.cfg.claimIdle, Start: cs.claimStart, Count: 16,
-		}).Result()
-		if err != nil {
-			return fmt.Errorf("claim stale commands: %w", err)
+	if !time.Now().Before(cs.nextClaim) {
+		claimed, err := cs.claim(ctx)
+		if err != nil || claimed {
+			return err
 		}
-		cs.claimStart = next
-		if next != "0-0" {
-			cs.lastClaim = time.Time{} // more to scan
+	}
+	if cs.reader != nil && !cs.shared {
+		if cs.shared = cs.reader.add(cs); !cs.shared {
+			cs.reader = nil // another consumer of the stream on this node: read alone
 		}
-		if len(msgs) > 0 {
-			cs.b.stats.claimed.Add(uint64(len(msgs)))
-			cs.b.cfg.log.Info("claimed stale commands", "tenant", cs.tenant, "node", cs.node, "n", len(msgs))
-			cs.handle(ctx, msgs, true)
-			return nil
-		}
+	}
+	if cs.shared {
+		return cs.wait(ctx)
 	}
 	res, err := cs.b.blocking.XReadGroup(ctx, &redis.XReadGroupArgs{
 		Group: cmdGroup, Consumer: cs.node, Streams: []string{cs.key, ">"}, Count: 16, Block: cs.b.cfg.block,
@@ -150,6 +194,59 @@ func (cs *consumer) round(ctx context.Context) error {
 		return fmt.Errorf("read new commands: %w", err)
 	}
 	cs.handle(ctx, firstStream(res), false)
+	return nil
+}
+
+// claim claims the entries of other consumers (a node that died or
+// stepped down with commands read and not acknowledged) idle for the claim
+// time, and reports whether it handled some. It runs every claimIdle/2 for
+// the first two claim times of the consumer and while it finds some; then,
+// while it finds none, the pause doubles up to maxClaimEveryIdles claim
+// times: such entries only come from a previous owner, around the start of
+// this consumer's term.
+func (cs *consumer) claim(ctx context.Context) (bool, error) {
+	idle := cs.b.cfg.claimIdle
+	msgs, next, err := cs.b.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
+		Stream: cs.key, Group: cmdGroup, Consumer: cs.node, MinIdle: idle, Start: cs.claimStart, Count: 16,
+	}).Result()
+	if err != nil {
+		return false, fmt.Errorf("claim stale commands: %w", err)
+	}
+	cs.claimStart = next
+	switch {
+	case cs.claimEvery == 0 || len(msgs) > 0 || time.Since(cs.started) < 2*idle:
+		cs.claimEvery = idle / 2
+	default:
+		cs.claimEvery = min(2*cs.claimEvery, maxClaimEveryIdles*idle)
+	}
+	cs.nextClaim = time.Now().Add(cs.claimEvery)
+	if next != "0-0" {
+		cs.nextClaim = time.Time{} // more to scan
+	}
+	if len(msgs) == 0 {
+		return false, nil
+	}
+	cs.b.stats.claimed.Add(uint64(len(msgs)))
+	cs.b.cfg.log.Info("claimed stale commands", "tenant", cs.tenant, "node", cs.node, "n", len(msgs))
+	cs.handle(ctx, msgs, true)
+	return true, nil
+}
+
+// wait takes the next batch the shared reader hands over, until the next
+// claim is due or ctx ends.
+func (cs *consumer) wait(ctx context.Context) error {
+	t := time.NewTimer(time.Until(cs.nextClaim))
+	defer t.Stop()
+	select {
+	case msgs := <-cs.inbox:
+		// Entries the own pending reads got already are not handled twice.
+		for len(msgs) > 0 && !idAfter(msgs[0].ID, cs.readBack) {
+			msgs = msgs[1:]
+		}
+		cs.handle(ctx, msgs, false)
+	case <-t.C:
+	case <-ctx.Done():
+	}
 	return nil
 }
 

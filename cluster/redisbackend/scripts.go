@@ -276,6 +276,21 @@ if f[1] == ARGV[1] and f[2] == ARGV[2] then return redis.call('PEXPIRE', KEYS[1]
 return 0
 `)
 
+// leaseRenewMany: KEYS = leases; ARGV[1] = ttl ms, then node and epoch
+// per lease. Renews each like leaseRenew; returns 1 or 0 per lease.
+var leaseRenewMany = redis.NewScript(`
+local out = {}
+for i, k in ipairs(KEYS) do
+  local f = redis.call('HMGET', k, 'owner', 'epoch')
+  if f[1] == ARGV[2 * i] and f[2] == ARGV[2 * i + 1] then
+    out[i] = redis.call('PEXPIRE', k, ARGV[1])
+  else
+    out[i] = 0
+  end
+end
+return out
+`)
+
 // leaseRelease: KEYS[1]=lease; ARGV: node, epoch. Deletes a matching lease.
 var leaseRelease = redis.NewScript(`
 local f = redis.call('HMGET', KEYS[1], 'owner', 'epoch')

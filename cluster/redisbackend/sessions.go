@@ -111,13 +111,14 @@ func (s sessions) Nodes(ctx context.Context) ([]string, error) {
 }
 
 // Expired removes the tenants' sessions of nodes without a live heartbeat
-// and returns per tenant the users whose last socket went with them. It
-// costs three pipelines whatever the number of tenants: the nodes of every
+// and returns per tenant the users whose last socket went with them. While
+// no node has died it costs one read of the live node set (sweepGate); a
+// sweep costs three pipelines whatever the number of tenants: the nodes of every
 // tenant, the liveness of those nodes, then one script per (tenant, dead
 // node) pair. Each script is atomic, so concurrent callers never report a
 // user twice.
 func (s sessions) Expired(ctx context.Context, tenants []string) (map[string][]string, error) {
-	if len(tenants) == 0 {
+	if len(tenants) == 0 || !s.b.sweep.due(ctx, s.b.lease) {
 		return nil, nil
 	}
 	members := make([]*redis.StringSliceCmd, len(tenants))

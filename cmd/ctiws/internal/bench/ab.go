@@ -20,7 +20,9 @@ import (
 
 // ABScenarios lists the scenarios -ab accepts: those whose results have the
 // figures of abFigures.
-func ABScenarios() []string { return []string{ScenarioFanout, ScenarioTraffic, ScenarioIdle} }
+func ABScenarios() []string {
+	return []string{ScenarioFanout, ScenarioTraffic, ScenarioIdle, ScenarioFarm}
+}
 
 // ABResult is an A/B run: the two executables, every window's figures and
 // their comparison per figure.
@@ -73,6 +75,16 @@ const (
 	// figure of the build, the context to judge the others by (a pair
 	// far from 1 here was measured under unequal load).
 	figBusy = "machine busy %"
+	// The farm's figures (FarmResult): per idle tenant with every PBX
+	// quiet, and its targets' times.
+	figFarmRedis     = "idle Redis commands/s per tenant"
+	figFarmCPU       = "idle node CPU millicores per tenant"
+	figFarmRSS       = "RSS KiB per tenant per node"
+	figFarmNonOwner  = "non-owner RSS KiB per tenant"
+	figFarmCalls     = "Redis commands/s with calls"
+	figFarmOwned     = "all owned after a cold start s"
+	figFarmTakeover  = "killed node's tenants publishing s"
+	figFarmSpreadPct = "leases spread %"
 )
 
 // abFigures lists the comparable figures of one window's results, keyed by
@@ -101,6 +113,17 @@ func abFigures(results []Result) []figure {
 				// settled idle figure, but the same for both sides.
 				out = append(out, figure{step: step, name: figRSSPerSock, value: float64(f.RSSKiB) / float64(f.Clients)})
 			}
+		}
+		if f := res.Farm; f != nil {
+			out = append(out,
+				figure{step: res.Name, name: figFarmRedis, value: f.RedisOpsPerTenantIdle},
+				figure{step: res.Name, name: figFarmCPU, value: f.NodeMilliCPUPerTenant},
+				figure{step: res.Name, name: figFarmRSS, value: f.RSSPerTenantKiB},
+				figure{step: res.Name, name: figFarmNonOwner, value: f.NonOwnerPerTenantKiB},
+				figure{step: res.Name, name: figFarmCalls, value: f.RedisOpsPerSecCalls},
+				figure{step: res.Name, name: figFarmOwned, value: f.AllOwnedSec},
+				figure{step: res.Name, name: figFarmTakeover, value: f.TakeoverPublishSec},
+				figure{step: res.Name, name: figFarmSpreadPct, value: f.SpreadPct})
 		}
 		if i := res.Idle; i != nil {
 			out = append(out, figure{step: res.Name, name: figRSSPerSock, value: i.RSSPerConnKiB},

@@ -72,8 +72,20 @@ type FarmResult struct {
 	RedisUsedMiB         float64 `json:"redis_used_mib"`
 	RedisOpsPerSecIdle   float64 `json:"redis_ops_per_s_idle"`
 	RedisCPUCoresIdle    float64 `json:"redis_cpu_cores_idle"`
-	Clients              int     `json:"clients"`
-	ClientsFailed        int     `json:"clients_failed"`
+	// RedisOpsPerSecCalls is Redis's command rate in the window before,
+	// with the PBXs' calls (the idle figures are measured with every PBX
+	// quiet).
+	RedisOpsPerSecCalls float64 `json:"redis_ops_per_s_calls"`
+	// Per idle tenant: Redis commands per second (the exact delta of
+	// total_commands_processed over the idle window, over the tenants)
+	// and node CPU in millicores (every node's, over the tenants).
+	RedisOpsPerTenantIdle float64 `json:"redis_ops_per_s_per_tenant_idle"`
+	NodeMilliCPUPerTenant float64 `json:"node_millicores_per_tenant_idle"`
+	// RedisTopCommandsIdle are the idle window's most called commands,
+	// per second (INFO commandstats deltas, scripts' inner calls included).
+	RedisTopCommandsIdle []CommandRate `json:"redis_top_commands_idle"`
+	Clients              int           `json:"clients"`
+	ClientsFailed        int           `json:"clients_failed"`
 	// Sample clients with at least one event in the settled window, and
 	// in the window after the kill (clients on surviving nodes only).
 	SampleClients      int `json:"sample_clients"`
@@ -97,6 +109,10 @@ type FarmResult struct {
 	LeasesAfterKill          []int   `json:"leases_per_node_after_kill"`
 	Load1AtEnd               string  `json:"load1_at_end"`
 }
+
+// farmCallsWindow is the settled window with calls (sample clients'
+// events, Redis commands), before the quiet idle window.
+const farmCallsWindow = 10 * time.Second
 
 // farmTenant is one tenant of the farm and its simulated PBX.
 type farmTenant struct {
@@ -232,25 +248,60 @@ func (b *runner) runFarm(ctx context.Context, fs FarmSpec, fr *FarmResult) error
 	st := c.farmState(ctx, tenants)
 	fr.LeasesPerNode = st.leases
 	fr.SpreadPct = spreadPct(st.leases)
+	// The window with calls: the sample clients' events, Redis commands.
+	evBefore := snapshotEvents(counts)
+	opsBefore := redisCommands(ctx, rdb)
+	t0 := time.Now()
+	if err := sleepCtx(ctx, farmCallsWindow); err != nil {
+		return err
+	}
+	fr.RedisOpsPerSecCalls = float64(redisCommands(ctx, rdb)-opsBefore) / time.Since(t0).Seconds()
+	fr.SampleWithEvents = withEvents(counts, sampleIdx, evBefore)
+	// The idle window: every PBX quiet (nothing happening), so what is
+	// left is the farm's own periodic cost.
+	for _, t := range tenants {
+		t.sim.SetPaused(true)
+	}
+	if err := sleepCtx(ctx, time.Second); err != nil {
+		return err
+	}
 	before := c.Sample()
 	redisBefore, _ := ReadProc(c.redis.Process.Pid)
-	opsBefore := redisCommands(ctx, rdb)
-	evBefore := snapshotEvents(counts)
-	t0 := time.Now()
+	opsBefore = redisCommands(ctx, rdb)
+	statsBefore := redisCommandStats(ctx, rdb)
+	t0 = time.Now()
+	var profErr chan error
+	if b.o.ProfileDir != "" {
+		// The first node's CPU during the idle window (-pprof).
+		profErr = make(chan error, 1)
+		go func() {
+			profErr <- c.Profile(ctx, 0, fs.Idle-time.Second, filepath.Join(b.o.ProfileDir, "farm-idle-cpu.pprof"))
+		}()
+	}
 	if err := sleepCtx(ctx, fs.Idle); err != nil {
 		return err
 	}
 	secs := time.Since(t0).Seconds()
+	if profErr != nil {
+		if err := <-profErr; err != nil {
+			b.log.Warn("idle CPU profile", "err", err)
+		}
+	}
 	after := c.Sample()
 	redisAfter, _ := ReadProc(c.redis.Process.Pid)
 	fr.RedisOpsPerSecIdle = float64(redisCommands(ctx, rdb)-opsBefore) / secs
+	fr.RedisTopCommandsIdle = topCommandRates(statsBefore, redisCommandStats(ctx, rdb), secs, 12)
 	fr.RedisCPUCoresIdle = (redisAfter.CPU - redisBefore.CPU).Seconds() / secs
 	var cpu time.Duration
 	for i := range after {
 		cpu += after[i].CPU - before[i].CPU
 	}
 	fr.NodeCPUCoresIdle = cpu.Seconds() / secs / float64(fs.Nodes)
-	fr.SampleWithEvents = withEvents(counts, sampleIdx, evBefore)
+	fr.RedisOpsPerTenantIdle = fr.RedisOpsPerSecIdle / float64(fs.Tenants)
+	fr.NodeMilliCPUPerTenant = 1000 * cpu.Seconds() / secs / float64(fs.Tenants)
+	for _, t := range tenants {
+		t.sim.SetPaused(false)
+	}
 	fr.RedisUsedMiB = redisUsedMiB(ctx, rdb)
 
 	// Settled memory and series.
@@ -725,6 +776,46 @@ func redisCommands(ctx context.Context, rdb *redis.Client) int64 {
 	return v
 }
 
+// CommandRate is one Redis command's calls per second.
+type CommandRate struct {
+	Command string  `json:"command"`
+	PerSec  float64 `json:"per_s"`
+}
+
+// redisCommandStats returns the calls per command (INFO commandstats).
+func redisCommandStats(ctx context.Context, rdb *redis.Client) map[string]int64 {
+	info, err := rdb.Info(ctx, "commandstats").Result()
+	if err != nil {
+		return nil
+	}
+	out := map[string]int64{}
+	for _, line := range strings.Split(info, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
+		name, found := strings.CutPrefix(name, "cmdstat_")
+		if !ok || !found {
+			continue
+		}
+		calls, _, _ := strings.Cut(strings.TrimPrefix(rest, "calls="), ",")
+		if v, err := strconv.ParseInt(calls, 10, 64); err == nil {
+			out[name] = v
+		}
+	}
+	return out
+}
+
+// topCommandRates returns the n commands called most between two
+// commandstats readings secs apart, per second, most called first.
+func topCommandRates(before, after map[string]int64, secs float64, n int) []CommandRate {
+	var out []CommandRate
+	for name, v := range after {
+		if d := v - before[name]; d > 0 {
+			out = append(out, CommandRate{Command: name, PerSec: float64(d) / secs})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].PerSec > out[j].PerSec })
+	return out[:min(n, len(out))]
+}
+
 // redisUsedMiB is Redis's used_memory in MiB (0 on error).
 func redisUsedMiB(ctx context.Context, rdb *redis.Client) float64 {
 	v, _ := strconv.ParseFloat(redisInfo(ctx, rdb, "memory", "used_memory"), 64)
@@ -766,7 +857,17 @@ func (f *FarmResult) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "  settled RSS per node KiB %v; baseline (1 tenant, alone) %d KiB; per tenant %.0f KiB; owning adds %.0f KiB; per idle tenant on a non-owner ≈ %.0f KiB\n",
 		f.RSSPerNodeKiB, f.BaselineRSSKiB, f.RSSPerTenantKiB, f.OwnerExtraKiB, f.NonOwnerPerTenantKiB)
 	fmt.Fprintf(w, "  /metrics series per node %v, with a tenant label %v: %.1f per tenant per node\n", f.SeriesPerNode, f.TenantSeriesPerNode, f.SeriesPerTenant)
-	fmt.Fprintf(w, "  idle: node CPU %.3f cores each, Redis %.1f MiB, %.0f ops/s, %.3f cores\n", f.NodeCPUCoresIdle, f.RedisUsedMiB, f.RedisOpsPerSecIdle, f.RedisCPUCoresIdle)
+	fmt.Fprintf(w, "  idle (every PBX quiet): node CPU %.3f cores each, Redis %.1f MiB, %.0f commands/s, %.3f cores; with the calls before: %.0f commands/s\n",
+		f.NodeCPUCoresIdle, f.RedisUsedMiB, f.RedisOpsPerSecIdle, f.RedisCPUCoresIdle, f.RedisOpsPerSecCalls)
+	fmt.Fprintf(w, "  idle per tenant: Redis %.2f commands/s, node CPU %.3f millicores (all nodes), RSS per node %.0f KiB\n",
+		f.RedisOpsPerTenantIdle, f.NodeMilliCPUPerTenant, f.RSSPerTenantKiB)
+	if len(f.RedisTopCommandsIdle) > 0 {
+		var parts []string
+		for _, c := range f.RedisTopCommandsIdle {
+			parts = append(parts, fmt.Sprintf("%s %.0f", c.Command, c.PerSec))
+		}
+		fmt.Fprintf(w, "  idle Redis commands/s by command: %s\n", strings.Join(parts, ", "))
+	}
 	fmt.Fprintf(w, "  sample clients with events: settled %d/%d, after the kill %d/%d (on surviving nodes)\n", f.SampleWithEvents, f.SampleClients, f.SampleAfterKillGot, f.SampleAfterKill)
 	fmt.Fprintf(w, "  tenant added to every node's list + SIGHUP: serving logins on every node after %.2f s, its extensions listed after %.2f s\n", f.AddedServingSec, f.AddedListedSec)
 	fmt.Fprintf(w, "  SIGKILL of %s (%d leases): all owned again after %.2f s, half publishing after %.2f s, the last one after %.2f s; leases then %v\n",
