@@ -76,6 +76,9 @@ func TestClientLinkStall(t *testing.T) {
 		})
 		waitFor(t, "the stalled socket's session removed", func() bool { return sessions("alice") == 0 })
 		publish(100 + round) // while stalled: reaches the healthy client only
+		// Delivered before alice logs in again: the bus is asynchronous, and
+		// a marker still on its way when she logs in reaches her new socket.
+		waitFor(t, "the healthy client's marker during the stall", func() bool { return healthy.count("stallMarker") == 2*round+2 })
 		alive(t, healthy, "the client on a healthy link")
 		p.SetBlackhole(false)
 
