@@ -4,12 +4,11 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/ctiws/ctiws/cluster"
 	"github.com/staskobzar/goami2"
 )
 
 // callMix builds the AMI events of call i: an internal call with dialplan
-// noise, device states, a queue join/leave, answer and hangup (34 events).
+// noise, device states, a queue join/leave, answer and hangup (32 events).
 func callMix(i int) []*goami2.Message {
 	a := fmt.Sprintf("PJSIP/201-%08x", 2*i)
 	b := fmt.Sprintf("PJSIP/202-%08x", 2*i+1)
@@ -84,34 +83,6 @@ func callMix(i int) []*goami2.Message {
 		dev("PJSIP/202", "NOT_INUSE"),
 	)
 	return out
-}
-
-// BenchmarkModel measures AMI events applied per second (with change
-// detection and marshalling of every changed object).
-func BenchmarkModel(b *testing.B) {
-	const calls = 512
-	var msgs [][]*goami2.Message
-	for i := 0; i < calls; i++ {
-		msgs = append(msgs, callMix(i))
-	}
-	m := NewModel("t", testDirectory(b), testObjects(b), nil, nil, fixedNow)
-	for _, id := range []string{"201", "202", "203"} {
-		m.newExtension(id).obj.Status = "online"
-	}
-	m.queueFor("401")
-	perCall := len(msgs[0])
-	var out []cluster.Event
-	emitted := 0
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		out = m.Apply(out[:0], msgs[i%calls]...)
-		emitted += len(out)
-	}
-	b.StopTimer()
-	events := float64(b.N * perCall)
-	b.ReportMetric(events/b.Elapsed().Seconds(), "events/s")
-	b.ReportMetric(float64(emitted)/events, "out/event")
 }
 
 // BenchmarkParse measures framing and parsing of AMI events.
