@@ -191,6 +191,13 @@ func appendConversation(a *appender, dst []byte, c Conversation) []byte {
 }
 
 func (a *appender) extension(dst []byte, e *Extension) []byte {
+	dst = extensionHead(dst, e)
+	dst = appendMap(a, dst, e.Conversations, appendConversation)
+	return append(dst, '}')
+}
+
+// extensionHead writes e up to its conversations' key.
+func extensionHead(dst []byte, e *Extension) []byte {
 	const html = false
 	dst = appendStrField(dst, `{"ip":`, e.IP, html)
 	dst = appendStrField(dst, `,"port":`, e.Port, html)
@@ -213,8 +220,7 @@ func (a *appender) extension(dst []byte, e *Extension) []byte {
 		dst = appendBoolField(dst, `,"useWebsocket":`, *e.UseWebsocket)
 	}
 	dst = appendStrField(dst, `,"sipuseragent":`, e.SIPUserAgent, html)
-	dst = appendMap(a, append(dst, `,"conversations":`...), e.Conversations, appendConversation)
-	return append(dst, '}')
+	return append(dst, `,"conversations":`...)
 }
 
 func appendTrunkConversation(a *appender, dst []byte, c TrunkConversation) []byte {
