@@ -46,6 +46,10 @@ func appendString(dst []byte, s string, html bool) []byte {
 		mask = 2
 	}
 	for i := 0; i < len(s); {
+		if i+8 <= len(s) && safe8(s[i:i+8], html) {
+			i += 8
+			continue
+		}
 		if safeBytes[s[i]]&mask != 0 {
 			i++
 			continue
