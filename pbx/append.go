@@ -21,6 +21,7 @@ type appender struct {
 	// after SetTimes(0)), its place and inputs noted in marks for stamp.
 	cmp   bool
 	marks []clockMark
+	memo  chanMemo
 }
 
 const hexDigits = "0123456789abcdef"
@@ -174,8 +175,8 @@ func appendConversation(a *appender, dst []byte, c Conversation) []byte {
 	const html = true // only ever inside a Map
 	dst = appendStrField(dst, `{"id":`, c.ID, html)
 	dst = appendStrField(dst, `,"owner":`, c.Owner, html)
-	dst = appendChannel(append(dst, `,"chSource":`...), c.ChSource, html)
-	dst = appendChannel(append(dst, `,"chDest":`...), c.ChDest, html)
+	dst = a.memo.channel(append(dst, `,"chSource":`...), c.ChSource)
+	dst = a.memo.channel(append(dst, `,"chDest":`...), c.ChDest)
 	if c.QueueID != "" {
 		dst = appendStrField(dst, `,"queueId":`, c.QueueID, html)
 	}
@@ -231,8 +232,8 @@ func appendTrunkConversation(a *appender, dst []byte, c TrunkConversation) []byt
 	const html = true // only ever inside a Map
 	dst = appendStrField(dst, `{"id":`, c.ID, html)
 	dst = appendStrField(dst, `,"owner":`, c.Owner, html)
-	dst = appendChannel(append(dst, `,"chDest":`...), c.ChDest, html)
-	dst = appendChannel(append(dst, `,"chSource":`...), c.ChSource, html)
+	dst = a.memo.channel(append(dst, `,"chDest":`...), c.ChDest)
+	dst = a.memo.channel(append(dst, `,"chSource":`...), c.ChSource)
 	dst = a.clock(dst, `,"duration":`, c.Duration, clockMark{start: c.StartTime})
 	dst = appendStrField(dst, `,"recording":`, c.Recording, html)
 	dst = appendStrField(dst, `,"direction":`, c.Direction, html)
