@@ -22,6 +22,7 @@ type appender struct {
 	cmp   bool
 	marks []clockMark
 	memo  chanMemo
+	heads headMemo
 }
 
 const hexDigits = "0123456789abcdef"

@@ -13,7 +13,7 @@ import (
 // conversation (a map keeps a value this large out of line).
 func (e *Encoder) CompareExtensionList(v *Extension, convs []Conversation) []byte {
 	e.startCompare()
-	e.buf = extensionHead(e.buf[:0], v)
+	e.buf = e.app.heads.head(e.buf[:0], v)
 	e.buf = appendConvList(&e.app, e.buf, convs)
 	e.buf = append(e.buf, '}')
 	return e.endCompare()
