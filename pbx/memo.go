@@ -44,51 +44,50 @@ type headMemo struct {
 }
 
 type headJSON struct {
-	k       headKey
-	codecs  Codecs // a copy (the caller's may change in place)
+	e       Extension // Conversations, Codecs and UseWebsocket unset
+	codecs  Codecs    // a copy (the caller's may change in place)
 	nilCods bool
+	ws      int8 // UseWebsocket: 0 nil, 1 false, 2 true
 	b       []byte
 }
 
-// headKey is what extensionHead writes of an Extension but its codecs.
-type headKey struct {
-	ip, port, mac, exten, name, username, status string
-	dnd                                          bool
-	cf, cfb, cfu, cfVm, cfbVm, cfuVm             string
-	context, chanType, userAgent                 string
-	ws                                           int8 // UseWebsocket: 0 nil, 1 false, 2 true
+func wsOf(p *bool) int8 {
+	switch {
+	case p == nil:
+		return 0
+	case *p:
+		return 2
+	}
+	return 1
 }
 
-func headKeyOf(e *Extension) headKey {
-	k := headKey{
-		ip: e.IP, port: e.Port, mac: e.MAC, exten: e.Exten, name: e.Name, username: e.Username, status: e.Status,
-		dnd: e.DND, cf: e.CF, cfb: e.CFB, cfu: e.CFU, cfVm: e.CFVm, cfbVm: e.CFBVm, cfuVm: e.CFUVm,
-		context: e.Context, chanType: e.ChanType, userAgent: e.SIPUserAgent,
-	}
-	if p := e.UseWebsocket; p != nil {
-		k.ws = 1
-		if *p {
-			k.ws = 2
-		}
-	}
-	return k
+// matches reports whether h holds the head of an extension equal to e up
+// to its conversations; the fields most likely to differ come first.
+func (h *headJSON) matches(e *Extension) bool {
+	s := &h.e
+	return h.b != nil && s.Exten == e.Exten && s.Status == e.Status && s.SIPUserAgent == e.SIPUserAgent &&
+		s.IP == e.IP && s.Port == e.Port && s.MAC == e.MAC && s.Name == e.Name && s.Username == e.Username &&
+		s.DND == e.DND && s.CF == e.CF && s.CFB == e.CFB && s.CFU == e.CFU &&
+		s.CFVm == e.CFVm && s.CFBVm == e.CFBVm && s.CFUVm == e.CFUVm &&
+		s.Context == e.Context && s.ChanType == e.ChanType && h.ws == wsOf(e.UseWebsocket) &&
+		h.nilCods == (e.Codecs == nil) && slices.Equal(h.codecs, e.Codecs)
 }
 
 // head appends extensionHead(dst, e), from the memo when an extension
 // equal to e (up to its conversations) was written last time.
 func (m *headMemo) head(dst []byte, e *Extension) []byte {
-	k := headKeyOf(e)
 	for i := range m.ent {
-		h := &m.ent[i]
-		if h.b != nil && h.k == k && h.nilCods == (e.Codecs == nil) && slices.Equal(h.codecs, e.Codecs) {
-			return append(dst, h.b...)
+		if m.ent[i].matches(e) {
+			return append(dst, m.ent[i].b...)
 		}
 	}
 	start := len(dst)
 	dst = extensionHead(dst, e)
 	h := &m.ent[m.next]
 	m.next = (m.next + 1) % len(m.ent)
-	h.k, h.nilCods = k, e.Codecs == nil
+	h.e = *e
+	h.e.Conversations, h.e.Codecs, h.e.UseWebsocket = nil, nil, nil
+	h.ws, h.nilCods = wsOf(e.UseWebsocket), e.Codecs == nil
 	h.codecs = append(h.codecs[:0], e.Codecs...)
 	h.b = append(h.b[:0], dst[start:]...)
 	return dst
