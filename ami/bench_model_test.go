@@ -18,8 +18,10 @@ import (
 // its 28 changes. Renumbering in place (rather than building the calls
 // again) leaves almost no garbage of the benchmark's own for the timed
 // passes' garbage collections to sweep; the messages are the same memory
-// from pass to pass, as a reader's reused buffers would be. The model's
-// state (extensions, queue, the Uniqueids gone) carries over.
+// from pass to pass. They are cold when applied (≈ 16 MB touched since),
+// where a reader's just-parsed message is in cache: a conservative choice
+// (with 32 calls, ≈ 1 MB, the same model measures about 20 % less CPU).
+// The model's state (extensions, queue, the Uniqueids gone) carries over.
 func BenchmarkModel(b *testing.B) {
 	benchModel(b, true)
 }
