@@ -4,16 +4,45 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/ctiws/ctiws/cluster"
 	"github.com/staskobzar/goami2"
 )
 
+// callIDs are the channel names and Uniqueids of call i's two channels
+// (the first Uniqueid is the call's Linkedid).
+func callIDs(i int) (a, b, ua, ub string) {
+	return fmt.Sprintf("PJSIP/201-%08x", 2*i), fmt.Sprintf("PJSIP/202-%08x", 2*i+1),
+		fmt.Sprintf("1712825010.%d", 2*i), fmt.Sprintf("1712825010.%d", 2*i+1)
+}
+
+// renumberCall rewrites in place the events of callMix(from) into those of
+// callMix(to): every channel name, Uniqueid, Linkedid and bridge id.
+func renumberCall(msgs []*goami2.Message, from, to int) {
+	a0, b0, ua0, ub0 := callIDs(from)
+	a1, b1, ua1, ub1 := callIDs(to)
+	br0, br1 := "br"+ua0, "br"+ua1
+	for _, m := range msgs {
+		h := m.Headers()
+		for k := range h {
+			switch h[k].Value {
+			case a0:
+				h[k].Value = a1
+			case b0:
+				h[k].Value = b1
+			case ua0:
+				h[k].Value = ua1
+			case ub0:
+				h[k].Value = ub1
+			case br0:
+				h[k].Value = br1
+			}
+		}
+	}
+}
+
 // callMix builds the AMI events of call i: an internal call with dialplan
-// noise, device states, a queue join/leave, answer and hangup (34 events).
+// noise, device states, a queue join/leave, answer and hangup (32 events).
 func callMix(i int) []*goami2.Message {
-	a := fmt.Sprintf("PJSIP/201-%08x", 2*i)
-	b := fmt.Sprintf("PJSIP/202-%08x", 2*i+1)
-	ua, ub := fmt.Sprintf("1712825010.%d", 2*i), fmt.Sprintf("1712825010.%d", 2*i+1)
+	a, b, ua, ub := callIDs(i)
 	ch := func(ev, name, uid, state, num, cname, cnum string, extra ...string) *goami2.Message {
 		m := goami2.NewMessage()
 		m.AddField("Event", ev)
@@ -84,34 +113,6 @@ func callMix(i int) []*goami2.Message {
 		dev("PJSIP/202", "NOT_INUSE"),
 	)
 	return out
-}
-
-// BenchmarkModel measures AMI events applied per second (with change
-// detection and marshalling of every changed object).
-func BenchmarkModel(b *testing.B) {
-	const calls = 512
-	var msgs [][]*goami2.Message
-	for i := 0; i < calls; i++ {
-		msgs = append(msgs, callMix(i))
-	}
-	m := NewModel("t", testDirectory(b), testObjects(b), nil, nil, fixedNow)
-	for _, id := range []string{"201", "202", "203"} {
-		m.newExtension(id).obj.Status = "online"
-	}
-	m.queueFor("401")
-	perCall := len(msgs[0])
-	var out []cluster.Event
-	emitted := 0
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		out = m.Apply(out[:0], msgs[i%calls]...)
-		emitted += len(out)
-	}
-	b.StopTimer()
-	events := float64(b.N * perCall)
-	b.ReportMetric(events/b.Elapsed().Seconds(), "events/s")
-	b.ReportMetric(float64(emitted)/events, "out/event")
 }
 
 // BenchmarkParse measures framing and parsing of AMI events.

@@ -87,7 +87,7 @@ func fillChannel(ch *pbx.Channel, c, partner *channel, typ string) {
 // convScratch is space reused from one publish to the next for the
 // conversations of the object being marshalled (nil: allocate).
 type convScratch struct {
-	convs  pbx.Conversations
+	list   []pbx.Conversation // an extension's
 	tconvs pbx.TrunkConversations
 	chans  []pbx.Channel
 }
@@ -95,21 +95,12 @@ type convScratch struct {
 // reset makes the space free for the next object.
 func (s *convScratch) reset() {
 	if s != nil {
-		clear(s.convs)
+		clear(s.list)
+		s.list = s.list[:0]
 		clear(s.tconvs)
 		clear(s.chans)
 		s.chans = s.chans[:0]
 	}
-}
-
-func (s *convScratch) conversations(n int) pbx.Conversations {
-	if s == nil {
-		return make(pbx.Conversations, n)
-	}
-	if s.convs == nil {
-		s.convs = pbx.Conversations{}
-	}
-	return s.convs
 }
 
 func (s *convScratch) trunkConversations(n int) pbx.TrunkConversations {
@@ -230,18 +221,30 @@ func (m *Model) queueOf(p pair) (through bool, queueID string) {
 }
 
 // extensionWithConvs builds the extension with its conversations.
-func (m *Model) extensionWithConvs(e *extension) pbx.Extension { return m.extensionIn(e, nil) }
-
-// extensionIn builds the extension with its conversations, in s (nil: in
-// maps and channels of their own).
-func (m *Model) extensionIn(e *extension, s *convScratch) pbx.Extension {
+func (m *Model) extensionWithConvs(e *extension) pbx.Extension {
 	v := e.obj
 	v.Conversations = nil
-	if len(e.chans) == 0 {
-		return v
+	if convs := m.extensionConvs(e, nil); len(convs) > 0 {
+		v.Conversations = make(pbx.Conversations, len(convs))
+		for _, c := range convs {
+			v.Conversations[c.ID] = c
+		}
 	}
-	v.Conversations = s.conversations(len(e.chans))
+	return v
+}
 
+// extensionConvs builds the conversations of extension e, their IDs
+// distinct (as the keys of its Conversations map), in s (nil: in a slice
+// and channels of their own). Each is a value in the list: in a map, a
+// value this large is kept out of line, an allocation per conversation.
+func (m *Model) extensionConvs(e *extension, s *convScratch) []pbx.Conversation {
+	if len(e.chans) == 0 {
+		return nil
+	}
+	var convs []pbx.Conversation
+	if s != nil {
+		convs = s.list[:0]
+	}
 	for _, c := range e.chans {
 		p := m.pairOf(c)
 		if p.peer == nil && (c.state == stDown || c.ending || (c.talked && !c.inConf && !m.inHolding(c))) {
@@ -296,12 +299,24 @@ func (m *Model) extensionIn(e *extension, s *convScratch) pbx.Extension {
 			// A parked party waits in the parking space, whoever parked it.
 			conv.CounterpartNum, conv.CounterpartName = c.parkedIn, ""
 		}
-		v.Conversations[conv.ID] = conv
+		convs = putConv(convs, conv)
 	}
-	if len(v.Conversations) == 0 {
-		v.Conversations = nil
+	if s != nil {
+		s.list = convs
 	}
-	return v
+	return convs
+}
+
+// putConv sets conv in convs as a map assignment by its ID would: in place
+// of the one with the same ID, or appended.
+func putConv(convs []pbx.Conversation, conv pbx.Conversation) []pbx.Conversation {
+	for i := range convs {
+		if convs[i].ID == conv.ID {
+			convs[i] = conv
+			return convs
+		}
+	}
+	return append(convs, conv)
 }
 
 func unknownDots(s string) string {

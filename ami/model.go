@@ -225,8 +225,8 @@ func (m *Model) publish(k okey) {
 	switch k.k {
 	case pbx.KindExten:
 		if e := m.exts[k.id]; e != nil {
-			v := m.extensionIn(e, &m.scratch)
-			m.publishJSON(k, m.enc.CompareExtension(&v))
+			convs := m.extensionConvs(e, &m.scratch)
+			m.publishJSON(k, m.enc.CompareExtensionList(&e.obj, convs))
 			m.scratch.reset()
 			return
 		}

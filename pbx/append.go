@@ -21,6 +21,8 @@ type appender struct {
 	// after SetTimes(0)), its place and inputs noted in marks for stamp.
 	cmp   bool
 	marks []clockMark
+	memo  chanMemo
+	heads headMemo
 }
 
 const hexDigits = "0123456789abcdef"
@@ -46,6 +48,10 @@ func appendString(dst []byte, s string, html bool) []byte {
 		mask = 2
 	}
 	for i := 0; i < len(s); {
+		if i+8 <= len(s) && safe8(s[i:i+8], html) {
+			i += 8
+			continue
+		}
 		if safeBytes[s[i]]&mask != 0 {
 			i++
 			continue
@@ -170,8 +176,8 @@ func appendConversation(a *appender, dst []byte, c Conversation) []byte {
 	const html = true // only ever inside a Map
 	dst = appendStrField(dst, `{"id":`, c.ID, html)
 	dst = appendStrField(dst, `,"owner":`, c.Owner, html)
-	dst = appendChannel(append(dst, `,"chSource":`...), c.ChSource, html)
-	dst = appendChannel(append(dst, `,"chDest":`...), c.ChDest, html)
+	dst = a.memo.channel(append(dst, `,"chSource":`...), c.ChSource)
+	dst = a.memo.channel(append(dst, `,"chDest":`...), c.ChDest)
 	if c.QueueID != "" {
 		dst = appendStrField(dst, `,"queueId":`, c.QueueID, html)
 	}
@@ -191,6 +197,13 @@ func appendConversation(a *appender, dst []byte, c Conversation) []byte {
 }
 
 func (a *appender) extension(dst []byte, e *Extension) []byte {
+	dst = extensionHead(dst, e)
+	dst = appendMap(a, dst, e.Conversations, appendConversation)
+	return append(dst, '}')
+}
+
+// extensionHead writes e up to its conversations' key.
+func extensionHead(dst []byte, e *Extension) []byte {
 	const html = false
 	dst = appendStrField(dst, `{"ip":`, e.IP, html)
 	dst = appendStrField(dst, `,"port":`, e.Port, html)
@@ -213,16 +226,15 @@ func (a *appender) extension(dst []byte, e *Extension) []byte {
 		dst = appendBoolField(dst, `,"useWebsocket":`, *e.UseWebsocket)
 	}
 	dst = appendStrField(dst, `,"sipuseragent":`, e.SIPUserAgent, html)
-	dst = appendMap(a, append(dst, `,"conversations":`...), e.Conversations, appendConversation)
-	return append(dst, '}')
+	return append(dst, `,"conversations":`...)
 }
 
 func appendTrunkConversation(a *appender, dst []byte, c TrunkConversation) []byte {
 	const html = true // only ever inside a Map
 	dst = appendStrField(dst, `{"id":`, c.ID, html)
 	dst = appendStrField(dst, `,"owner":`, c.Owner, html)
-	dst = appendChannel(append(dst, `,"chDest":`...), c.ChDest, html)
-	dst = appendChannel(append(dst, `,"chSource":`...), c.ChSource, html)
+	dst = a.memo.channel(append(dst, `,"chDest":`...), c.ChDest)
+	dst = a.memo.channel(append(dst, `,"chSource":`...), c.ChSource)
 	dst = a.clock(dst, `,"duration":`, c.Duration, clockMark{start: c.StartTime})
 	dst = appendStrField(dst, `,"recording":`, c.Recording, html)
 	dst = appendStrField(dst, `,"direction":`, c.Direction, html)

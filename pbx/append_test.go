@@ -207,6 +207,7 @@ func checkCompare(t testing.TB, r *rand.Rand, enc *Encoder, strs []string) {
 		cmp func() []byte
 	}{
 		{&e, func() []byte { return enc.CompareExtension(&e) }},
+		{&e, func() []byte { return enc.CompareExtensionList(&e, convList(e.Conversations)) }},
 		{&tr, func() []byte { return enc.CompareTrunk(&tr) }},
 		{&q, func() []byte { return enc.CompareQueue(&q) }},
 		{&p, func() []byte { return enc.CompareParking(&p) }},
@@ -227,4 +228,16 @@ func checkCompare(t testing.TB, r *rand.Rand, enc *Encoder, strs []string) {
 			t.Fatalf("%T at %d:\n got %s\nwant %s", tc.v, now, stamped, want)
 		}
 	}
+}
+
+// convList sets the ID of each of m's conversations to its key and returns
+// them as a list, in map order (CompareExtensionList's input).
+func convList(m Conversations) []Conversation {
+	var l []Conversation
+	for k, c := range m {
+		c.ID = k
+		m[k] = c
+		l = append(l, c)
+	}
+	return l
 }
