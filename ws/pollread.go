@@ -158,15 +158,20 @@ func (c *conn) awaitPeerClose(d time.Duration) {
 
 // wake is the poller's event for an idle reader: a goroutine reads it.
 func (r *pollReader) wake() {
-	r.mu.Lock()
-	start := r.state == pollIdle
-	if start {
-		r.state = pollActive
-	}
-	r.mu.Unlock()
-	if start {
+	if r.claimIdle(pollActive) {
 		go r.run()
 	}
+}
+
+// claimIdle moves an idle reader to state and reports whether it was idle.
+func (r *pollReader) claimIdle(state uint8) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.state != pollIdle {
+		return false
+	}
+	r.state = state
+	return true
 }
 
 // run reads until the kernel holds nothing more, then re-arms the socket or
@@ -210,13 +215,7 @@ func (r *pollReader) park() {
 // writer) and makes an active one end instead of re-arming.
 func (r *pollReader) requestEnd(err error) {
 	r.stop.Store(true)
-	r.mu.Lock()
-	claimed := r.state == pollIdle
-	if claimed {
-		r.state = pollEnded
-	}
-	r.mu.Unlock()
-	if claimed {
+	if r.claimIdle(pollEnded) {
 		go r.end(err)
 	}
 }

@@ -69,7 +69,7 @@ func TestBenchABFlags(t *testing.T) {
 		{"an empty side", []string{"-scenario", "fanout", "-ab", exe + ","}, "want two executables"},
 		{"with -ctiws", []string{"-scenario", "fanout", "-ab", exe + "," + exe, "-ctiws", exe}, "drop -ctiws"},
 		{"with -pprof", []string{"-scenario", "fanout", "-ab", exe + "," + exe, "-pprof", t.TempDir()}, "-pprof"},
-		{"a scenario without its figures", []string{"-scenario", "farm", "-ab", exe + "," + exe}, "not \"farm\""},
+		{"a scenario without its figures", []string{"-scenario", "memory", "-ab", exe + "," + exe}, "not \"memory\""},
 		{"-pairs alone", []string{"-scenario", "fanout", "-pairs", "3"}, "-pairs needs -ab"},
 		{"negative -pairs", []string{"-scenario", "fanout", "-ab", exe + "," + exe, "-pairs", "-1"}, "must not be negative"},
 	}
