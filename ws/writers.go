@@ -64,19 +64,12 @@ func (w *writers) release(buf *[]byte) {
 // ready appends a socket its caller owns (flushing) to the ready list and
 // starts a writer if fewer than max run.
 func (w *writers) ready(s *socket) {
-	w.mu.Lock()
-	w.list = append(w.list, s)
-	start := w.running < w.max
-	if start {
-		w.running++
-	}
-	w.mu.Unlock()
-	if start {
-		go w.run()
-	}
+	one := [1]*socket{s}
+	w.readyAll(one[:])
 }
 
-// readyAll is ready for several sockets, with one lock.
+// readyAll is ready for several sockets, with one lock: it starts a writer
+// per writerBatch sockets while fewer than max run.
 func (w *writers) readyAll(ss []*socket) {
 	w.mu.Lock()
 	w.list = append(w.list, ss...)
