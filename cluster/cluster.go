@@ -206,12 +206,17 @@ type Session struct {
 	Node      string `json:"node"`
 	TokenHash string `json:"-"`
 	LoginAt   int64  `json:"loginAt"`
+	// Seq orders the logins of a tenant: the store numbers each Add (a
+	// login, or a socket's login again) above every earlier one, whatever
+	// the nodes' clocks. 0: unknown (a session stored by an older build).
+	Seq uint64 `json:"seq,omitempty"`
 }
 
 // Sessions is the cluster-wide map of logged-in sockets (the original's wsid).
 type Sessions interface {
-	// Add registers a logged-in socket. first is true when it is the user's
-	// first socket anywhere in the cluster. The node must have sent a
+	// Add registers a logged-in socket and numbers its login (Session.Seq,
+	// ignored on input). first is true when it is the user's first socket
+	// anywhere in the cluster. The node must have sent a
 	// Heartbeat before, or Expired reaps the session.
 	Add(ctx context.Context, s Session) (first bool, err error)
 	// Remove unregisters a socket. last is true when it was the user's last

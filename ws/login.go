@@ -154,10 +154,7 @@ func (s *Server) handleLogin(c *conn, raw json.RawMessage) {
 // uaType (of sessions, userSessions). The new socket is logged in at once
 // (no 8 s wait; see docs/compatibility.md).
 func (s *Server) takeOver(ctx context.Context, c *conn, l *login, sessions []cluster.Session) {
-	for _, other := range sessions {
-		if other.ID == c.socketID || other.UAType != l.uaType {
-			continue
-		}
+	for _, other := range takenOver(sessions, c.socketID, l.uaType) {
 		if other.Node == s.opts.NodeID {
 			c.tenant.sockets.deliverToSocket(other.ID, takeOver)
 			continue
@@ -167,6 +164,31 @@ func (s *Server) takeOver(ctx context.Context, c *conn, l *login, sessions []clu
 			s.log.Warn("take-over publish failed", "tenant", c.tenant.ID, "err", err)
 		}
 	}
+}
+
+// takenOver returns the sessions that the login of socket id (uaType, one
+// of sessions, read after it was stored) takes over: the user's other
+// sockets of the same uaType that logged in before it. A login that
+// reached the store later (Session.Seq) is left alone: it may already be in
+// the list when two logins race, and it takes this one over, not the
+// reverse. Without login numbers (an older build's session, or this
+// node's sockets when the store could not be read) every other socket of
+// the uaType is taken over, as before.
+func takenOver(sessions []cluster.Session, id, uaType string) []cluster.Session {
+	var mine uint64
+	for _, o := range sessions {
+		if o.ID == id {
+			mine = o.Seq
+		}
+	}
+	var out []cluster.Session
+	for _, o := range sessions {
+		if o.ID == id || o.UAType != uaType || (mine > 0 && o.Seq > mine) {
+			continue
+		}
+		out = append(out, o)
+	}
+	return out
 }
 
 // logout unregisters a login and fires the last-logout hook once.

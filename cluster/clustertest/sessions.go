@@ -14,6 +14,7 @@ import (
 func sessionCases() []Case {
 	return []Case{
 		{"sessions/first-last", testSessionsFirstLast},
+		{"sessions/login-order", testSessionsLoginOrder},
 		{"sessions/concurrent-remove", testSessionsConcurrentRemove},
 		{"sessions/tenant-isolation", testSessionsIsolation},
 		{"sessions/expired", testSessionsExpired},
@@ -97,6 +98,43 @@ func testSessionsFirstLast(t *testing.T, b cluster.Backend) {
 	}
 	if !add(t, b.Sessions, s1) {
 		t.Fatal("socket after logout not reported first")
+	}
+}
+
+// testSessionsLoginOrder: every Add numbers its login above the earlier
+// ones of the tenant, whatever the sessions' LoginAt (the nodes' clocks):
+// the order in which logins reached the store, which take-over uses.
+func testSessionsLoginOrder(t *testing.T, b cluster.Backend) {
+	ten, node := Unique("t"), Unique("n")
+	if err := b.Sessions.Heartbeat(Ctx(t), node, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	seqOf := func(user, id string) uint64 {
+		t.Helper()
+		ss, err := b.Sessions.UserSessions(Ctx(t), ten, user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range ss {
+			if s.ID == id {
+				return s.Seq
+			}
+		}
+		t.Fatalf("session %s of %s missing from %+v", id, user, ss)
+		return 0
+	}
+	// The second login carries an earlier clock than the first.
+	add(t, b.Sessions, cluster.Session{ID: "a1", Tenant: ten, User: "alice", UAType: "desktop", Node: node, LoginAt: 50, Seq: 999})
+	add(t, b.Sessions, cluster.Session{ID: "a2", Tenant: ten, User: "alice", UAType: "desktop", Node: node, LoginAt: 40})
+	add(t, b.Sessions, cluster.Session{ID: "b1", Tenant: ten, User: "bob", Node: node, LoginAt: 60})
+	a1, a2, b1 := seqOf("alice", "a1"), seqOf("alice", "a2"), seqOf("bob", "b1")
+	if a1 == 0 || a2 <= a1 || b1 <= a2 {
+		t.Fatalf("login numbers a1 %d, a2 %d, b1 %d: want 0 < a1 < a2 < b1", a1, a2, b1)
+	}
+	// A socket's login again (a re-login) is a new login.
+	add(t, b.Sessions, cluster.Session{ID: "a1", Tenant: ten, User: "alice", UAType: "desktop", Node: node, LoginAt: 50})
+	if again := seqOf("alice", "a1"); again <= b1 {
+		t.Fatalf("a1 logged in again got %d, not above b1's %d", again, b1)
 	}
 }
 

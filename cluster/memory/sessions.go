@@ -18,6 +18,7 @@ type tenantSessions struct {
 type sessions struct {
 	now     func() time.Time
 	mu      sync.Mutex
+	seq     uint64 // the last login's Session.Seq
 	tenants map[string]*tenantSessions
 	nodes   map[string]time.Time // heartbeat deadline; zero = no expiry
 }
@@ -46,6 +47,8 @@ func (s *sessions) Add(_ context.Context, sess cluster.Session) (bool, error) {
 	if old, ok := ts.byID[sess.ID]; ok && old.User != sess.User {
 		ts.dropFromUser(old.User, old.ID)
 	}
+	s.seq++
+	sess.Seq = s.seq
 	ts.byID[sess.ID] = sess
 	set := ts.byUser[sess.User]
 	if set == nil {
@@ -88,7 +91,8 @@ func (s *sessions) Remove(_ context.Context, tenant, id string) (bool, error) {
 	return ts.dropFromUser(sess.User, id), nil
 }
 
-// UserSessions lists the sockets of a user, sorted by login time then id.
+// UserSessions lists the sockets of a user, sorted by login time, login
+// number (Seq), then id.
 func (s *sessions) UserSessions(_ context.Context, tenant, user string) ([]cluster.Session, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -108,6 +112,9 @@ func sortSessions(ss []cluster.Session) {
 	sort.Slice(ss, func(i, j int) bool {
 		if ss[i].LoginAt != ss[j].LoginAt {
 			return ss[i].LoginAt < ss[j].LoginAt
+		}
+		if ss[i].Seq != ss[j].Seq {
+			return ss[i].Seq < ss[j].Seq
 		}
 		return ss[i].ID < ss[j].ID
 	})

@@ -39,6 +39,7 @@ func sessKey(tenant, id string) string      { return tenantPrefix(tenant) + "ses
 func userSetKey(tenant, user string) string { return tenantPrefix(tenant) + "user:" + user }
 func nodeSetKey(tenant, node string) string { return tenantPrefix(tenant) + "node:" + node }
 func nodesKey(tenant string) string         { return tenantPrefix(tenant) + "nodes" }
+func sessSeqKey(tenant string) string       { return tenantPrefix(tenant) + "sessseq" }
 func heartbeatKey(node string) string       { return keyPrefix + "node:" + node }
 func liveNodesKey() string                  { return LiveNodesKey }
 func leaseKey(tenant string) string         { return tenantPrefix(tenant) + "lease" }

@@ -163,13 +163,16 @@ return 1
 `)
 
 // sessAdd: KEYS[1]=sess hash, KEYS[2]=user set, KEYS[3]=node set,
-// KEYS[4]=tenant node set; ARGV: id, user, node, uaType, tokenHash, loginAt,
-// tenant prefix. Returns 1 when this is the user's first socket.
+// KEYS[4]=tenant node set, KEYS[5]=the tenant's login counter; ARGV: id,
+// user, node, uaType, tokenHash, loginAt, tenant prefix. The login gets the
+// next number of the counter (field seq). Returns 1 when this is the user's
+// first socket.
 var sessAdd = redis.NewScript(`
 local old = redis.call('HMGET', KEYS[1], 'user', 'node')
 if old[1] and old[1] ~= ARGV[2] then redis.call('SREM', ARGV[7] .. 'user:' .. old[1], ARGV[1]) end
 if old[2] and old[2] ~= ARGV[3] then redis.call('SREM', ARGV[7] .. 'node:' .. old[2], ARGV[1]) end
-redis.call('HSET', KEYS[1], 'user', ARGV[2], 'node', ARGV[3], 'ua', ARGV[4], 'th', ARGV[5], 'at', ARGV[6])
+local seq = redis.call('INCR', KEYS[5])
+redis.call('HSET', KEYS[1], 'user', ARGV[2], 'node', ARGV[3], 'ua', ARGV[4], 'th', ARGV[5], 'at', ARGV[6], 'seq', seq)
 local added = redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('SADD', KEYS[3], ARGV[1])
 redis.call('SADD', KEYS[4], ARGV[3])

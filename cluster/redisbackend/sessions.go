@@ -21,7 +21,7 @@ func (s sessions) Add(ctx context.Context, sess cluster.Session) (bool, error) {
 		return false, errors.New("redis backend: add session: tenant, id and user are required")
 	}
 	t := sess.Tenant
-	keys := []string{sessKey(t, sess.ID), userSetKey(t, sess.User), nodeSetKey(t, sess.Node), nodesKey(t)}
+	keys := []string{sessKey(t, sess.ID), userSetKey(t, sess.User), nodeSetKey(t, sess.Node), nodesKey(t), sessSeqKey(t)}
 	n, err := sessAdd.Run(ctx, s.b.rdb, keys, sess.ID, sess.User, sess.Node, sess.UAType, sess.TokenHash, sess.LoginAt, tenantPrefix(t)).Int64()
 	if err != nil {
 		return false, fmt.Errorf("redis backend: add session %s/%s: %w", t, sess.ID, err)
@@ -38,7 +38,8 @@ func (s sessions) Remove(ctx context.Context, tenant, id string) (bool, error) {
 	return n == 1, nil
 }
 
-// UserSessions lists the sockets of a user, sorted by login time then id.
+// UserSessions lists the sockets of a user, sorted by login time, login
+// number (Seq), then id.
 func (s sessions) UserSessions(ctx context.Context, tenant, user string) ([]cluster.Session, error) {
 	ids, err := s.b.rdb.SMembers(ctx, userSetKey(tenant, user)).Result()
 	if err != nil {
@@ -64,11 +65,15 @@ func (s sessions) UserSessions(ctx context.Context, tenant, user string) ([]clus
 			continue
 		}
 		at, _ := strconv.ParseInt(f["at"], 10, 64)
-		out = append(out, cluster.Session{ID: ids[i], Tenant: tenant, User: user, UAType: f["ua"], Node: f["node"], TokenHash: f["th"], LoginAt: at})
+		seq, _ := strconv.ParseUint(f["seq"], 10, 64) // absent (an older build's): 0
+		out = append(out, cluster.Session{ID: ids[i], Tenant: tenant, User: user, UAType: f["ua"], Node: f["node"], TokenHash: f["th"], LoginAt: at, Seq: seq})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].LoginAt != out[j].LoginAt {
 			return out[i].LoginAt < out[j].LoginAt
+		}
+		if out[i].Seq != out[j].Seq {
+			return out[i].Seq < out[j].Seq
 		}
 		return out[i].ID < out[j].ID
 	})
