@@ -43,19 +43,13 @@ func (s *Server) userSessions(ctx context.Context, c *conn, l *login) []cluster.
 // so of logins racing on several nodes the last to read sees them all and
 // the count converges on the cap (docs/security.md, section 5).
 func (s *Server) capSockets(ctx context.Context, c *conn, l *login, sessions []cluster.Session) {
-	others := make([]cluster.Session, 0, len(sessions))
-	for _, o := range sessions {
-		if o.ID != c.socketID {
-			others = append(others, o)
-		}
-	}
-	excess := len(others) + 1 - s.opts.Limits.MaxSocketsPerUser
-	if excess <= 0 {
+	closed, total := overCap(sessions, c.socketID, s.opts.Limits.MaxSocketsPerUser)
+	if len(closed) == 0 {
 		return
 	}
 	s.badLog.Warn("socket_cap", "too many sockets of one user: the oldest are closed", "tenant", c.tenant.ID, "user", l.username,
-		"sockets", len(others)+1, "max", s.opts.Limits.MaxSocketsPerUser)
-	for _, o := range others[:excess] {
+		"sockets", total, "max", s.opts.Limits.MaxSocketsPerUser)
+	for _, o := range closed {
 		s.metrics.LimitRejects.WithLabelValues(c.tenant.ID, limitSocketsPerUser).Inc()
 		if o.Node == s.opts.NodeID {
 			c.tenant.sockets.disconnectSocket(o.ID, reasonSocketCap)
@@ -66,4 +60,28 @@ func (s *Server) capSockets(ctx context.Context, c *conn, l *login, sessions []c
 			s.log.Warn("socket cap publish failed", "tenant", c.tenant.ID, "err", err)
 		}
 	}
+}
+
+// overCap returns the oldest of the user's sockets other than id (of
+// sessions, read after id's login was stored) that must close so that at
+// most limit are left with id, and how many there are with id. Oldest is the
+// store's login order (Session.Seq) when every session has a number, else
+// the order of sessions (login time in seconds, then id).
+func overCap(sessions []cluster.Session, id string, limit int) (closed []cluster.Session, total int) {
+	others := make([]cluster.Session, 0, len(sessions))
+	numbered := true
+	for _, o := range sessions {
+		if o.ID != id {
+			others = append(others, o)
+			numbered = numbered && o.Seq > 0
+		}
+	}
+	if numbered {
+		slices.SortStableFunc(others, func(a, b cluster.Session) int { return cmp.Compare(a.Seq, b.Seq) })
+	}
+	excess := len(others) + 1 - limit
+	if excess <= 0 {
+		return nil, len(others) + 1
+	}
+	return others[:excess], len(others) + 1
 }

@@ -39,3 +39,37 @@ func TestTakenOver(t *testing.T) {
 		})
 	}
 }
+
+// TestOverCap: past the cap the oldest logins close, oldest by the store's
+// login numbers when every session has one (the nodes' clocks may
+// disagree), by the sessions' order otherwise; never the new login.
+func TestOverCap(t *testing.T) {
+	sess := func(id string, at int64, seq uint64) cluster.Session {
+		return cluster.Session{ID: id, LoginAt: at, Seq: seq}
+	}
+	for _, tc := range []struct {
+		name     string
+		sessions []cluster.Session // as UserSessions sorts them
+		limit    int
+		want     []string
+		total    int
+	}{
+		{"under the cap", []cluster.Session{sess("a", 1, 1), sess("me", 2, 2)}, 3, nil, 2},
+		{"at the cap", []cluster.Session{sess("a", 1, 1), sess("b", 1, 2), sess("me", 2, 3)}, 3, nil, 3},
+		{"one over", []cluster.Session{sess("a", 1, 1), sess("b", 1, 2), sess("c", 2, 3), sess("me", 2, 4)}, 3, []string{"a"}, 4},
+		{"a slow clock: the login order wins", []cluster.Session{sess("late", 5, 9), sess("a", 10, 1), sess("b", 11, 2), sess("me", 12, 10)}, 3, []string{"a"}, 4},
+		{"a later login already read", []cluster.Session{sess("a", 1, 1), sess("me", 1, 2), sess("fresh", 1, 3)}, 2, []string{"a"}, 3},
+		{"unnumbered: the sessions' order", []cluster.Session{sess("a", 1, 0), sess("b", 2, 5), sess("me", 3, 6)}, 2, []string{"a"}, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			closed, total := overCap(tc.sessions, "me", tc.limit)
+			var got []string
+			for _, s := range closed {
+				got = append(got, s.ID)
+			}
+			if !slices.Equal(got, tc.want) || total != tc.total {
+				t.Fatalf("closed %v of %d, want %v of %d", got, total, tc.want, tc.total)
+			}
+		})
+	}
+}
