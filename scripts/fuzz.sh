@@ -7,17 +7,26 @@
 # always prints "Failing input written to"; so a failure whose output has
 # the deadline line and no written input is run once more, and anything
 # else fails at once.
+#
+# Each target runs with a TMPDIR of its own, removed afterwards: the fuzz
+# coordinator stops its workers at the -fuzztime boundary without running
+# their cleanups, so a target's F.TempDir (FuzzRESTToAMI writes a node's
+# configuration there) would otherwise be left in the caller's TMPDIR.
 set -u
 GO=${GO:-go}
 FUZZTIME=${FUZZTIME:-5s}
 rc=0
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT
 for spec in "$@"; do
 	pkg=${spec%%:*}
 	target=${spec#*:}
 	attempt=1
 	while :; do
-		out=$($GO test -run='^$' -fuzz="^${target}\$" -fuzztime="$FUZZTIME" "$pkg" 2>&1)
+		mkdir -p "$tmp/run" || exit 1
+		out=$(TMPDIR="$tmp/run" $GO test -run='^$' -fuzz="^${target}\$" -fuzztime="$FUZZTIME" "$pkg" 2>&1)
 		status=$?
+		rm -rf "$tmp/run"
 		printf '%s\n' "$out"
 		[ $status -eq 0 ] && break
 		if [ $attempt -eq 1 ] &&
