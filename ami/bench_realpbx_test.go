@@ -160,9 +160,7 @@ func realPBXModel(tb testing.TB, snapshot string) *Model {
 		tb.Fatal(err)
 	}
 	srv := newReplay(tb, path)
-	r := NewRunner(Config{Address: srv.addr(), Username: "u", Secret: "s", Tenant: "t",
-		PingInterval: time.Minute, ReconcileInterval: -1}, dir, objs, nil, Hooks{})
-	r.model.now = fixedNow
+	r := srv.runner(dir, objs, Hooks{})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	loaded := make(chan struct{})

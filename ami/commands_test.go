@@ -86,9 +86,7 @@ ActionID: x
 	var mu sync.Mutex
 	var got []cluster.Event
 	ready := make(chan struct{}, 1)
-	r := NewRunner(Config{Address: srv.addr(), Username: "u", Secret: "s", Tenant: "t1", PingInterval: time.Minute, ReconcileInterval: -1},
-		testDirectory(t), testObjects(t), nil, Hooks{})
-	r.model.now = fixedNow
+	r := srv.runner(testDirectory(t), testObjects(t), Hooks{})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	go r.Run(ctx, func(_ context.Context, evs []cluster.Event) error {

@@ -284,8 +284,7 @@ func TestKeepaliveTimeoutReconnects(t *testing.T) {
 
 func TestRunnerReturnsNotOwnerAtOnce(t *testing.T) {
 	srv := newReplay(t, "testdata/transcripts/dnd.ami")
-	r := NewRunner(Config{Address: srv.addr(), Username: "u", Secret: "s", Tenant: "t", PingInterval: time.Minute, ReconcileInterval: -1},
-		testDirectory(t), testObjects(t), nil, Hooks{})
+	r := srv.runner(testDirectory(t), testObjects(t), Hooks{})
 	err := r.Run(context.Background(), func(context.Context, []cluster.Event) error {
 		return errors.Join(errors.New("fence"), cluster.ErrNotOwner)
 	})

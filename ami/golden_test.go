@@ -53,14 +53,11 @@ func runTranscript(t *testing.T, path string) []cluster.Event {
 	var mu sync.Mutex
 	var got []cluster.Event
 	downs := make(chan struct{}, 16)
-	r := NewRunner(Config{Address: srv.addr(), Username: "u", Secret: "s", Tenant: "t1",
-		PingInterval: time.Minute, ReconcileInterval: -1}, testDirectory(t), testObjects(t), nil,
-		Hooks{ConnState: func(up bool) {
-			if !up {
-				downs <- struct{}{}
-			}
-		}})
-	r.model.now = fixedNow
+	r := srv.runner(testDirectory(t), testObjects(t), Hooks{ConnState: func(up bool) {
+		if !up {
+			downs <- struct{}{}
+		}
+	}})
 	r.backoffMin, r.backoffMax = 5*time.Millisecond, 10*time.Millisecond
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

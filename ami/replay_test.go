@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ctiws/ctiws/ami/sim"
+	"github.com/ctiws/ctiws/directory"
 )
 
 // replay is the simulator (ami/sim) playing a transcript
@@ -65,6 +66,16 @@ func newReplay(t testing.TB, path string) *replay {
 		hl.closeHeld()
 	})
 	return &replay{srv: srv, ln: hl, parts: len(parts)}
+}
+
+// runner returns a Runner for the simulator with the tests' settings (no
+// keepalive or reconciliation within a test, the model's clock at
+// fixedNow).
+func (r *replay) runner(dir *directory.Directory, objs *Objects, hooks Hooks) *Runner {
+	rn := NewRunner(Config{Address: r.addr(), Username: "u", Secret: "s", Tenant: "t1",
+		PingInterval: time.Minute, ReconcileInterval: -1}, dir, objs, nil, hooks)
+	rn.model.now = fixedNow
+	return rn
 }
 
 // addr is the simulator's host:port.
