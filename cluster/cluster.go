@@ -13,6 +13,7 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -212,6 +213,12 @@ type Session struct {
 	Seq uint64 `json:"seq,omitempty"`
 }
 
+// CompareSessions orders sessions by login time, login number (Seq), then
+// id: the order of Sessions.UserSessions.
+func CompareSessions(a, b Session) int {
+	return cmp.Or(cmp.Compare(a.LoginAt, b.LoginAt), cmp.Compare(a.Seq, b.Seq), cmp.Compare(a.ID, b.ID))
+}
+
 // Sessions is the cluster-wide map of logged-in sockets (the original's wsid).
 type Sessions interface {
 	// Add registers a logged-in socket and numbers its login (Session.Seq,
@@ -222,7 +229,7 @@ type Sessions interface {
 	// Remove unregisters a socket. last is true when it was the user's last
 	// socket anywhere in the cluster; it is reported exactly once.
 	Remove(ctx context.Context, tenant, id string) (last bool, err error)
-	// UserSessions lists the sockets of a user.
+	// UserSessions lists the sockets of a user, in CompareSessions order.
 	UserSessions(ctx context.Context, tenant, user string) ([]Session, error)
 	// Heartbeat keeps the sessions of node alive for ttl, and node in the
 	// set Nodes returns.

@@ -128,7 +128,7 @@ func (c *Console) usersOf(ctx context.Context, tenant string, dir *directory.Dir
 				*errs = append(*errs, fmt.Sprintf("sockets of %s: %v", u.Username, err))
 				break
 			}
-			slices.SortFunc(ss, func(a, b cluster.Session) int { return int(a.LoginAt - b.LoginAt) })
+			slices.SortFunc(ss, cluster.CompareSessions)
 			row.Sockets = ss
 		}
 		out = append(out, row)

@@ -28,9 +28,7 @@ func (s *Server) userSessions(ctx context.Context, c *conn, l *login) []cluster.
 				UAType: ol.uaType, Node: s.opts.NodeID, LoginAt: ol.at.Unix()})
 		}
 	}
-	slices.SortFunc(sessions, func(a, b cluster.Session) int {
-		return cmp.Or(cmp.Compare(a.LoginAt, b.LoginAt), cmp.Compare(a.ID, b.ID))
-	})
+	slices.SortFunc(sessions, cluster.CompareSessions)
 	return sessions
 }
 

@@ -3,6 +3,7 @@ package memory
 import (
 	"context"
 	"errors"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -104,20 +105,8 @@ func (s *sessions) UserSessions(_ context.Context, tenant, user string) ([]clust
 	for id := range ts.byUser[user] {
 		out = append(out, ts.byID[id])
 	}
-	sortSessions(out)
+	slices.SortFunc(out, cluster.CompareSessions)
 	return out, nil
-}
-
-func sortSessions(ss []cluster.Session) {
-	sort.Slice(ss, func(i, j int) bool {
-		if ss[i].LoginAt != ss[j].LoginAt {
-			return ss[i].LoginAt < ss[j].LoginAt
-		}
-		if ss[i].Seq != ss[j].Seq {
-			return ss[i].Seq < ss[j].Seq
-		}
-		return ss[i].ID < ss[j].ID
-	})
 }
 
 // Heartbeat keeps node's sessions alive for ttl (0 = until the next call).

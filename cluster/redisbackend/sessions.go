@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -68,15 +69,7 @@ func (s sessions) UserSessions(ctx context.Context, tenant, user string) ([]clus
 		seq, _ := strconv.ParseUint(f["seq"], 10, 64) // absent (an older build's): 0
 		out = append(out, cluster.Session{ID: ids[i], Tenant: tenant, User: user, UAType: f["ua"], Node: f["node"], TokenHash: f["th"], LoginAt: at, Seq: seq})
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].LoginAt != out[j].LoginAt {
-			return out[i].LoginAt < out[j].LoginAt
-		}
-		if out[i].Seq != out[j].Seq {
-			return out[i].Seq < out[j].Seq
-		}
-		return out[i].ID < out[j].ID
-	})
+	slices.SortFunc(out, cluster.CompareSessions)
 	return out, nil
 }
 
